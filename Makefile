@@ -1,0 +1,29 @@
+# Squeezer developer entry points. Everything installs from pip wheels into .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test bench clean
+
+$(BIN)/squeezer: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/squeezer
+
+# Compress a sample PDF from the shared corpus (or FILE=...) and print the summary.
+FILE ?= $(firstword $(wildcard ../shared/corpus/pdf/pdfjs__tracemonkey.pdf) $(wildcard ../shared/corpus/pdf/*.pdf))
+run: install
+	@mkdir -p out
+	$(BIN)/squeezer compress $(FILE) --out-dir out
+
+test: install
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: install
+	$(BIN)/python bench/pdf_bench.py
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,70 @@
+"""Enforcement of :class:`~squeezer.engines.limits.Limits` during one run.
+
+A :class:`Budget` is created per file and passed down to every step that does
+heavy work, so each step can check the clock and account for the bytes and
+pixels it is about to decode *before* decoding them (failing late loses work
+and memory).  Native code (qpdf writing a file) cannot be interrupted from
+Python; the hard wall-clock and memory caps for that live in the job runner,
+which runs each engine call in a disposable child process.
+"""
+
+from __future__ import annotations
+
+import time
+
+from squeezer.engines.errors import (
+    DecompressionLimitError,
+    ImageTooLargeError,
+    TimeLimitError,
+    TooManyPagesError,
+)
+from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+
+
+class Budget:
+    """The remaining allowance of one compression run."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self.started = time.monotonic()
+        self.decoded_bytes = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def check_time(self) -> None:
+        if self.limits.max_seconds and self.elapsed > self.limits.max_seconds:
+            raise TimeLimitError(
+                f"processing took longer than the limit of {self.limits.max_seconds:g} s"
+            )
+
+    def check_pages(self, pages: int) -> None:
+        if self.limits.max_pages and pages > self.limits.max_pages:
+            raise TooManyPagesError(
+                f"the document has {pages} pages; the limit is {self.limits.max_pages}"
+            )
+
+    def check_image(self, width: int, height: int, bits_per_pixel: int = 8) -> None:
+        """Account for decoding one ``width`` x ``height`` image, or refuse it."""
+        pixels = int(width) * int(height)
+        if self.limits.max_image_pixels and pixels > self.limits.max_image_pixels:
+            raise ImageTooLargeError(
+                f"an image of {width}x{height} pixels exceeds the limit of "
+                f"{self.limits.max_image_pixels} pixels"
+            )
+        self.consume(pixels * max(bits_per_pixel, 1) // 8)
+
+    def consume(self, nbytes: int) -> None:
+        """Account for ``nbytes`` of decompressed data, or refuse it."""
+        if self.limits.max_stream_bytes and nbytes > self.limits.max_stream_bytes:
+            raise DecompressionLimitError(
+                f"a stream decompresses to {nbytes} bytes; the limit per stream is "
+                f"{self.limits.max_stream_bytes}"
+            )
+        self.decoded_bytes += nbytes
+        if self.limits.max_document_bytes and self.decoded_bytes > self.limits.max_document_bytes:
+            raise DecompressionLimitError(
+                f"the document decompresses to more than {self.limits.max_document_bytes} "
+                "bytes, the limit per document"
+            )

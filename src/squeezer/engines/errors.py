@@ -1,0 +1,75 @@
+"""Named engine errors.
+
+Every way a compression can fail has its own exception class with a stable
+machine-readable ``code``, so that the CLI can print one clear line, and the
+API (later) can map each code to an HTTP status and a job error without
+parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class of every error an engine raises on purpose."""
+
+    code: str = "engine_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(EngineError):
+    """The input cannot be processed as given; retrying will not help."""
+
+    code = "invalid_input"
+
+
+class NotAPdfError(InputError):
+    """The bytes are not a PDF (no header, and qpdf finds no PDF structure)."""
+
+    code = "not_a_pdf"
+
+
+class DamagedPdfError(InputError):
+    """A PDF so damaged that qpdf's recovery could not rebuild it."""
+
+    code = "pdf_invalid"
+
+
+class PasswordRequiredError(InputError):
+    """The PDF is encrypted and no password was supplied."""
+
+    code = "password_required"
+
+
+class InvalidPasswordError(InputError):
+    """The PDF is encrypted and the supplied password does not open it."""
+
+    code = "invalid_password"
+
+
+class LimitExceededError(InputError):
+    """A configured resource limit was hit; nothing was written."""
+
+    code = "limit_exceeded"
+
+
+class TooManyPagesError(LimitExceededError):
+    code = "too_many_pages"
+
+
+class ImageTooLargeError(LimitExceededError):
+    code = "image_too_large"
+
+
+class DecompressionLimitError(LimitExceededError):
+    code = "decompression_limit"
+
+
+class TimeLimitError(LimitExceededError):
+    code = "timeout"
+
+
+class InputTooLargeError(LimitExceededError):
+    code = "input_too_large"

@@ -1,0 +1,139 @@
+"""The compression options shared by every front door (CLI, API, compat layers).
+
+A request names a ``preset`` and may override any single knob; :meth:`PdfOptions.resolve`
+merges the two into the concrete :class:`Settings` the engine runs with, so the
+engine never has to know which knob came from where.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+class Preset(str, Enum):
+    lossless = "lossless"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    extreme = "extreme"
+
+
+class ColorModel(str, Enum):
+    keep = "keep"
+    gray = "gray"
+    bitonal = "bitonal"
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> Any:
+    """Accept ``2000000``, ``"2MB"``, ``"500k"``, ``"1.5 MiB"`` as byte counts."""
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    m = _SIZE_RE.match(str(value))
+    if not m:
+        raise ValueError(f"not a size: {value!r} (use bytes, or e.g. 500KB, 2MB)")
+    number, unit = float(m.group(1)), (m.group(2) or "").lower()
+    prefix = unit[:1] if unit[:1] in "kmgt" else ""
+    step = 1024 if "i" in unit else 1000
+    factor = step ** ("kmgt".index(prefix) + 1) if prefix else 1
+    return int(number * factor)
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+
+
+class Settings(BaseModel):
+    """Concrete knob values after a preset and overrides are merged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lossy_images: bool
+    dpi: int | None  # target image resolution; None keeps every image's resolution
+    image_quality: int  # JPEG quality for photographic images
+    color_model: ColorModel
+    convert_lossless_gray: bool  # RGB images whose pixels are all gray become gray
+    remove_annotations: bool
+    remove_metadata: bool
+    remove_bookmarks: bool
+    remove_embedded_files: bool
+    remove_javascript: bool
+    remove_form_fields: bool
+    linearize: bool
+    password: str | None
+    target_size: int | None
+
+
+#: What each preset means.  The README's options table is generated from this.
+PRESETS: dict[Preset, dict[str, Any]] = {
+    Preset.lossless: {"lossy_images": False, "dpi": None, "image_quality": 100},
+    Preset.low: {"lossy_images": True, "dpi": 300, "image_quality": 85},
+    Preset.medium: {"lossy_images": True, "dpi": 150, "image_quality": 75},
+    Preset.high: {"lossy_images": True, "dpi": 120, "image_quality": 60},
+    Preset.extreme: {"lossy_images": True, "dpi": 96, "image_quality": 45},
+}
+
+PRESET_SUMMARIES: dict[Preset, str] = {
+    Preset.lossless: "Structure only: pixels untouched, every stream re-packed losslessly.",
+    Preset.low: "Images above 300 dpi downsampled, JPEG quality 85: visually identical.",
+    Preset.medium: "Images above 150 dpi downsampled, JPEG quality 75: screen and office print.",
+    Preset.high: "Images above 120 dpi downsampled, JPEG quality 60: screen reading.",
+    Preset.extreme: "Images above 96 dpi downsampled, JPEG quality 45: smallest, visible loss.",
+}
+
+#: The floor the target-size search never goes below.
+MIN_DPI = 72
+MIN_QUALITY = 30
+
+
+class PdfOptions(BaseModel):
+    """Everything a caller may ask of the PDF engine.
+
+    ``None`` for a knob means "whatever the preset says".
+    """
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    preset: Preset = Preset.medium
+    dpi: int | None = Field(None, ge=MIN_DPI, le=2400, description="Target image resolution.")
+    image_quality: int | None = Field(None, ge=1, le=100, description="JPEG quality, 1-100.")
+    color_model: ColorModel = ColorModel.keep
+    remove_annotations: bool = False
+    remove_metadata: bool = False
+    remove_bookmarks: bool = False
+    remove_embedded_files: bool = False
+    remove_javascript: bool = False
+    remove_form_fields: bool = False
+    linearize: bool = False
+    password: str | None = Field(None, repr=False, description="Password to open the input.")
+    target_size: ByteSize | None = Field(None, description="Aim for at most this many bytes.")
+
+    def resolve(self) -> Settings:
+        base = dict(PRESETS[self.preset])
+        if self.dpi is not None:
+            base["dpi"] = self.dpi
+            base["lossy_images"] = True
+        if self.image_quality is not None:
+            base["image_quality"] = self.image_quality
+            base["lossy_images"] = True
+        return Settings(
+            **base,
+            color_model=self.color_model,
+            convert_lossless_gray=True,
+            remove_annotations=self.remove_annotations,
+            remove_metadata=self.remove_metadata,
+            remove_bookmarks=self.remove_bookmarks,
+            remove_embedded_files=self.remove_embedded_files,
+            remove_javascript=self.remove_javascript,
+            remove_form_fields=self.remove_form_fields,
+            linearize=self.linearize,
+            password=self.password,
+            target_size=self.target_size,
+        )

@@ -1,0 +1,192 @@
+"""The PDF compression pipeline: open, clean, recompress images, deduplicate, save, verify.
+
+One call of :func:`compress` is one file.  Whatever happens, the destination
+either receives a complete, verified PDF that is smaller than the input, or
+the input's own bytes (with ``original_kept`` in the report), or nothing at
+all and a named :class:`~squeezer.engines.errors.EngineError` is raised.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pikepdf
+
+from squeezer.engines.budget import Budget
+from squeezer.engines.errors import EngineError, InputError, LimitExceededError
+from squeezer.engines.files import atomic_copy
+from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+from squeezer.engines.pdf import images, structure, verify
+from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
+from squeezer.engines.pdf.options import PdfOptions, Settings
+from squeezer.engines.pdf.target import search_target_size
+from squeezer.engines.report import Report
+
+#: Highest zlib level; qpdf applies it to every stream it (re)compresses.
+FLATE_LEVEL = 9
+
+Progress = Callable[[float, str], None]
+
+
+def engine_versions() -> dict[str, str]:
+    import PIL
+    import pypdfium2
+
+    return {
+        "squeezer": __import__("squeezer").__version__,
+        "pikepdf": pikepdf.__version__,
+        "qpdf": pikepdf.__libqpdf_version__,
+        "pdfium": str(pypdfium2.version.PDFIUM_INFO),
+        "pillow": PIL.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def compress(
+    src: str | Path,
+    dst: str | Path,
+    options: PdfOptions | None = None,
+    *,
+    limits: Limits | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Compress the PDF at ``src`` into ``dst`` and report what was done.
+
+    ``src`` and ``dst`` may be the same path (in-place); ``dst`` is replaced
+    atomically only once a verified result exists.
+    """
+    started = time.monotonic()
+    src, dst = Path(src), Path(dst)
+    options = options or PdfOptions()
+    limits = limits or DEFAULT_LIMITS
+    notify = progress or (lambda fraction, stage: None)
+    try:
+        input_bytes = src.stat().st_size
+    except FileNotFoundError:
+        raise InputError(f"no such file: {src}") from None
+    if limits.max_input_bytes and input_bytes > limits.max_input_bytes:
+        from squeezer.engines.errors import InputTooLargeError
+
+        raise InputTooLargeError(
+            f"the file is {input_bytes} bytes; the limit is {limits.max_input_bytes}"
+        )
+    settings = options.resolve()
+    report = Report(
+        input_bytes=input_bytes,
+        target_size=settings.target_size,
+        settings=settings.model_dump(mode="json", exclude={"password"}),
+        engine_versions=engine_versions(),
+    )
+    apply_qpdf_limits(limits)
+    budget = Budget(limits)
+
+    with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp:
+        work = Path(tmp)
+        notify(0.02, "reading")
+        reference = verify.Reference.of(src, settings.password)
+        if settings.target_size:
+            chosen = search_target_size(src, settings, budget, report, work, notify, build)
+        else:
+            chosen = build(src, settings, budget, report, work / "out.pdf", notify)
+        notify(0.9, "verifying")
+        chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
+        if chosen is None or chosen.stat().st_size >= input_bytes:
+            report.original_kept = True
+            if chosen is not None:
+                report.warnings.append("the input was already smaller than any result; kept it")
+            chosen = src
+        if report.target_size and report.target_reached is None:
+            report.target_reached = chosen.stat().st_size <= report.target_size
+        if chosen != src or src.resolve() != dst.resolve():
+            atomic_copy(chosen, dst)
+    report.finish(dst.stat().st_size)
+    report.elapsed_seconds = round(time.monotonic() - started, 3)
+    notify(1.0, "done")
+    return report
+
+
+def build(
+    src: Path,
+    settings: Settings,
+    budget: Budget,
+    report: Report,
+    out: Path,
+    notify: Progress,
+) -> Path:
+    """Run every optimisation step on a fresh copy of ``src`` and save it to ``out``."""
+    with opened(src, settings.password) as pdf:
+        pages = len(pdf.pages)
+        budget.check_pages(pages)
+        report.pages = pages
+        notify(0.1, "cleaning structure")
+        structure.clean(pdf, settings, report)
+        budget.check_time()
+        notify(0.2, "images")
+        images.optimize_images(pdf, settings, budget, report)
+        budget.check_time()
+        notify(0.75, "deduplicating")
+        structure.deduplicate_streams(pdf, report)
+        notify(0.8, "writing")
+        save(pdf, out, settings)
+    budget.check_time()
+    return out
+
+
+def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
+    """Write with object streams, maximum Flate, and the input's encryption."""
+    pikepdf.settings.set_flate_compression_level(FLATE_LEVEL)
+    try:
+        with warnings.catch_warnings():
+            # widgets outside /AcroForm are written as they are; the warning is for page copies
+            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+            pdf.save(
+                out,
+                compress_streams=True,
+                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                recompress_flate=True,
+                linearize=settings.linearize,
+                encryption=pdf.is_encrypted,
+                # qpdf cannot derive a deterministic /ID for an encrypted file
+                deterministic_id=not pdf.is_encrypted,
+                # rewriting XMP of damaged files fails; the version in it is cosmetic
+                fix_metadata_version=False,
+            )
+    except pikepdf.PdfError as exc:
+        raise map_qpdf_error(exc) from None
+
+
+def _verified_or_fallback(
+    src: Path,
+    candidate: Path,
+    settings: Settings,
+    budget: Budget,
+    report: Report,
+    reference: verify.Reference | None,
+    work: Path,
+) -> Path | None:
+    """Return a candidate that passed :func:`verify.check`, trying safer ones in turn."""
+    compare_text = not (settings.remove_form_fields or settings.remove_annotations)
+    verdict = verify.check(candidate, reference, report.pages, settings.password, compare_text)
+    if verdict.ok:
+        return candidate
+    report.warnings.append(f"result failed verification ({verdict.reason})")
+    if settings.lossy_images:
+        safe = settings.model_copy(update={"lossy_images": False, "dpi": None})
+        try:
+            fallback = build(src, safe, budget, report, work / "safe.pdf", lambda f, s: None)
+        except LimitExceededError:
+            raise
+        except EngineError as exc:
+            report.warnings.append(f"lossless fallback failed ({exc.message})")
+            return None
+        verdict = verify.check(fallback, reference, report.pages, settings.password, compare_text)
+        if verdict.ok:
+            report.warnings.append("used the lossless result instead")
+            return fallback
+        report.warnings.append(f"lossless result failed verification too ({verdict.reason})")
+    return None

@@ -1,0 +1,85 @@
+"""Searching quality and resolution for the largest result under a target size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from squeezer.engines.budget import Budget
+from squeezer.engines.pdf.options import MIN_DPI, MIN_QUALITY, Settings
+from squeezer.engines.report import Report
+
+#: Candidate (dpi, quality) pairs from mild to the floor; sizes shrink along the ladder.
+LADDER: list[tuple[int | None, int]] = [
+    (None, 100),  # lossless
+    (300, 85),
+    (200, 80),
+    (150, 75),
+    (150, 60),
+    (120, 50),
+    (100, 42),
+    (85, 36),
+    (MIN_DPI, MIN_QUALITY),
+]
+
+
+def _settings_for(base: Settings, step: tuple[int | None, int]) -> Settings:
+    dpi, quality = step
+    if dpi is None:
+        return base.model_copy(update={"lossy_images": False, "dpi": None})
+    return base.model_copy(update={"lossy_images": True, "dpi": dpi, "image_quality": quality})
+
+
+def search_target_size(
+    src: Path,
+    settings: Settings,
+    budget: Budget,
+    report: Report,
+    work: Path,
+    notify: Callable[[float, str], None],
+    build: Callable[..., Path],
+) -> Path:
+    """Binary-search :data:`LADDER` for the mildest step whose output fits the target.
+
+    Sizes are monotone along the ladder in practice, so a bisection needs about
+    four builds.  When even the floor does not fit, the smallest result is
+    returned and ``report.target_reached`` is False.
+    """
+    target = settings.target_size or 0
+    lo, hi = 0, len(LADDER) - 1
+    best_fit: tuple[int, Path] | None = None
+    smallest: tuple[int, Path] | None = None
+    tries = 0
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        tries += 1
+        notify(min(0.1 + 0.2 * tries, 0.85), f"target size: try {tries}")
+        out = build(src, _settings_for(settings, LADDER[mid]), budget, report,
+                    work / f"target-{mid}.pdf", lambda f, s: None)
+        size = out.stat().st_size
+        if smallest is None or size < smallest[0]:
+            smallest = (size, out)
+        if size <= target:
+            best_fit = (mid, out)
+            hi = mid - 1
+        else:
+            lo = mid + 1
+    if best_fit is not None:
+        report.target_reached = True
+        _record(report, LADDER[best_fit[0]])
+        return best_fit[1]
+    report.target_reached = False
+    report.warnings.append(
+        f"target size {target} bytes not reachable without going below "
+        f"{MIN_DPI} dpi / quality {MIN_QUALITY}; returned the smallest result"
+    )
+    _record(report, LADDER[-1])
+    assert smallest is not None
+    return smallest[1]
+
+
+def _record(report: Report, step: tuple[int | None, int]) -> None:
+    dpi, quality = step
+    report.settings["dpi"] = dpi
+    report.settings["image_quality"] = quality
+    report.settings["lossy_images"] = dpi is not None

@@ -1,0 +1,103 @@
+"""Checking a candidate output against its input before it is returned.
+
+The engine never hands back a file it has not opened, counted, rendered and
+read: the candidate must open in a second, independent PDF implementation
+(PDFium, the renderer in Chrome), have the input's page count, render every
+page, and yield the same text as the input on a sample of pages.  A failed
+check makes the pipeline fall back to a safer candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pypdfium2 as pdfium
+
+#: Every page is text-checked up to this many pages; longer documents are sampled.
+TEXT_SAMPLE_PAGES = 24
+#: Scale for the "does every page render" pass (1.0 = 72 dpi); small keeps it fast.
+RENDER_SCALE = 0.2
+
+
+def sample_pages(count: int, limit: int = TEXT_SAMPLE_PAGES) -> list[int]:
+    """Page indexes to text-check: all of a short document, else first, last and spread."""
+    if count <= limit:
+        return list(range(count))
+    head, tail = limit // 3, limit // 6
+    spread = limit - head - tail
+    middle = {head + (count - head - tail) * k // spread for k in range(spread)}
+    return sorted(set(range(head)) | middle | set(range(count - tail, count)))
+
+
+def page_text(page: pdfium.PdfPage) -> str:
+    textpage = page.get_textpage()
+    try:
+        return textpage.get_text_range()
+    finally:
+        textpage.close()
+
+
+@dataclass
+class Reference:
+    """What must stay the same: page count and the text of sampled pages."""
+
+    pages: int
+    texts: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, path: Path, password: str | None = None) -> Reference | None:
+        """Read the reference from the input, or None when PDFium cannot open it.
+
+        (qpdf repairs files PDFium rejects; those are checked by page count only.)
+        """
+        try:
+            doc = pdfium.PdfDocument(str(path), password=password or None)
+        except pdfium.PdfiumError:
+            return None
+        try:
+            count = len(doc)
+            ref = cls(pages=count)
+            for i in sample_pages(count):
+                page = doc[i]
+                try:
+                    ref.texts[i] = page_text(page)
+                finally:
+                    page.close()
+            return ref
+        finally:
+            doc.close()
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    reason: str = ""
+
+
+def check(candidate: Path, reference: Reference | None, expected_pages: int,
+          password: str | None = None, compare_text: bool = True) -> Verdict:
+    """Open, count, render every page of, and read ``candidate``."""
+    try:
+        doc = pdfium.PdfDocument(str(candidate), password=password or None)
+    except pdfium.PdfiumError as exc:
+        return Verdict(False, f"output does not open in PDFium: {exc}")
+    try:
+        count = len(doc)
+        if count != expected_pages:
+            return Verdict(False, f"output has {count} pages, input has {expected_pages}")
+        for i in range(count):
+            page = doc[i]
+            try:
+                bitmap = page.render(scale=RENDER_SCALE)
+                bitmap.close()
+                if compare_text and reference is not None and i in reference.texts:
+                    if page_text(page) != reference.texts[i]:
+                        return Verdict(False, f"text of page {i + 1} changed")
+            except pdfium.PdfiumError as exc:
+                return Verdict(False, f"page {i + 1} does not render: {exc}")
+            finally:
+                page.close()
+        return Verdict(True)
+    finally:
+        doc.close()

@@ -1,0 +1,48 @@
+"""What a compression run did, as plain JSON-serialisable data.
+
+The same report is printed by the CLI (``--json``), stored with API jobs and
+shown on the web page, so it carries facts, not presentation.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ImageStats(BaseModel):
+    seen: int = 0
+    recompressed: int = 0
+    skipped: int = 0
+    downsampled: int = 0
+    to_jpeg: int = 0
+    to_flate: int = 0
+    to_ccitt: int = 0
+    to_gray: int = 0
+    deduplicated: int = 0
+
+
+class Report(BaseModel):
+    """The outcome of one compression."""
+
+    input_bytes: int
+    output_bytes: int = 0
+    ratio: float = 1.0  # output_bytes / input_bytes
+    pages: int = 0
+    images: ImageStats = Field(default_factory=ImageStats)
+    #: bytes saved by each step, measured by saving after it (step name -> bytes)
+    steps: dict[str, int] = Field(default_factory=dict)
+    original_kept: bool = False
+    target_size: int | None = None
+    target_reached: bool | None = None
+    settings: dict[str, object] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    elapsed_seconds: float = 0.0
+    engine_versions: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def saved_bytes(self) -> int:
+        return self.input_bytes - self.output_bytes
+
+    def finish(self, output_bytes: int) -> None:
+        self.output_bytes = output_bytes
+        self.ratio = round(output_bytes / self.input_bytes, 6) if self.input_bytes else 1.0
