@@ -29,6 +29,7 @@ class Report(BaseModel):
     ratio: float = 1.0  # output_bytes / input_bytes
     pages: int = 0
     images: ImageStats = Field(default_factory=ImageStats)
+    fonts_deduplicated: int = 0
     #: bytes saved by each step, measured by saving after it (step name -> bytes)
     steps: dict[str, int] = Field(default_factory=dict)
     original_kept: bool = False

@@ -55,7 +55,16 @@ def open_document(path: Path, password: str | None = None) -> pikepdf.Pdf:
     if not looks_like_pdf(path):
         raise NotAPdfError("the file is not a PDF (no %PDF- header in its first kilobyte)")
     try:
-        return pikepdf.open(path, password=password or "", attempt_recovery=True)
+        try:
+            return pikepdf.open(path, password=password or "", attempt_recovery=True)
+        except pikepdf.PdfError as exc:
+            if "loop detected in /pages" not in str(exc).lower():
+                raise
+        pdf = pikepdf.open(
+            path, password=password or "", attempt_recovery=True, inherit_page_attributes=False
+        )
+        rebuild_page_tree(pdf)
+        return pdf
     except pikepdf.PasswordError:
         if password:
             raise InvalidPasswordError("the password does not open this PDF") from None
@@ -64,6 +73,43 @@ def open_document(path: Path, password: str | None = None) -> pikepdf.Pdf:
         raise map_qpdf_error(exc) from None
     except (RuntimeError, ValueError) as exc:  # qpdf logic errors surface as these
         raise DamagedPdfError(f"the PDF is damaged beyond repair: {exc}") from None
+
+
+#: Attributes a page inherits from its ancestors in the page tree (ISO 32000 §7.7.3.4).
+INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+
+
+def rebuild_page_tree(pdf: pikepdf.Pdf) -> None:
+    """Replace a cyclic page tree by a flat one holding each reachable page once.
+
+    Readers (PDFium, pdf.js) skip the repeated branch of a /Kids cycle; qpdf
+    refuses the file.  Walking the tree with a visited set and pushing the
+    inheritable attributes down to the leaves gives the pages readers show.
+    """
+    leaves: list[pikepdf.Dictionary] = []
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[pikepdf.Object, dict[str, pikepdf.Object]]] = [(pdf.Root.Pages, {})]
+    while stack:
+        node, inherited = stack.pop()
+        if not isinstance(node, pikepdf.Dictionary) or node.objgen in seen:
+            continue
+        seen.add(node.objgen)
+        kids = node.get("/Kids")
+        if node.get("/Type") == pikepdf.Name.Pages or isinstance(kids, pikepdf.Array):
+            here = dict(inherited)
+            here.update({k: node[k] for k in INHERITABLE if k in node})
+            stack.extend((kid, here) for kid in reversed(list(kids or [])))
+            continue
+        for key, value in inherited.items():
+            if key not in node:
+                node[key] = value
+        leaves.append(node)
+    root = pdf.make_indirect(
+        pikepdf.Dictionary(Type=pikepdf.Name.Pages, Kids=pikepdf.Array(leaves), Count=len(leaves))
+    )
+    for leaf in leaves:
+        leaf.Parent = root
+    pdf.Root.Pages = root
 
 
 def map_qpdf_error(exc: Exception) -> Exception:

@@ -25,7 +25,7 @@ from squeezer.engines.pdf import images, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
-from squeezer.engines.report import Report
+from squeezer.engines.report import ImageStats, Report
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
 FLATE_LEVEL = 9
@@ -105,6 +105,11 @@ def compress(
         if chosen != src or src.resolve() != dst.resolve():
             atomic_copy(chosen, dst)
     report.finish(dst.stat().st_size)
+    if report.original_kept:
+        report.steps = {}
+    else:
+        measured = sum(report.steps.values())
+        report.steps["structure"] = report.saved_bytes - measured
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     notify(1.0, "done")
     return report
@@ -119,6 +124,7 @@ def build(
     notify: Progress,
 ) -> Path:
     """Run every optimisation step on a fresh copy of ``src`` and save it to ``out``."""
+    report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
     with opened(src, settings.password) as pdf:
         pages = len(pdf.pages)
         budget.check_pages(pages)

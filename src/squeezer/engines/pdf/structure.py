@@ -1,16 +1,279 @@
-"""Lossless structural clean-up (placeholder: filled in by the structure step)."""
+"""Lossless structural clean-up: junk removal, requested removals, stream deduplication.
+
+Everything here keeps what a reader shows.  Page thumbnails, /PieceInfo
+(private data of the application that wrote the file) and duplicated streams
+are invisible; the ``remove_*`` knobs drop visible or interactive features
+only when asked.  Names follow the PDF specification (ISO 32000) so each step
+can be checked against it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+
 import pikepdf
+from pikepdf import Array, Dictionary, Name, Stream
 
 from squeezer.engines.pdf.options import Settings
 from squeezer.engines.report import Report
 
+#: Keys of /FontDescriptor that hold an embedded font program (ISO 32000 §9.8.1).
+FONT_FILE_KEYS = ("/FontFile", "/FontFile2", "/FontFile3")
+
 
 def clean(pdf: pikepdf.Pdf, settings: Settings, report: Report) -> None:
-    return None
+    """Drop invisible junk, then everything the settings ask to remove."""
+    drop_private_data(pdf)
+    if settings.remove_form_fields:
+        flatten_form_fields(pdf)
+    if settings.remove_annotations:
+        remove_annotations(pdf)
+    if settings.remove_javascript:
+        remove_javascript(pdf)
+    if settings.remove_embedded_files:
+        remove_embedded_files(pdf)
+    if settings.remove_bookmarks:
+        remove_bookmarks(pdf)
+    if settings.remove_metadata:
+        remove_metadata(pdf)
+    pdf.remove_unreferenced_resources()
 
 
-def deduplicate_streams(pdf: pikepdf.Pdf, report: Report) -> None:
-    return None
+def _delete(obj: Dictionary | Stream, *keys: str) -> None:
+    for key in keys:
+        if key in obj:
+            del obj[key]
+
+
+def _form_xobjects(pdf: pikepdf.Pdf) -> Iterator[Stream]:
+    for obj in pdf.objects:
+        if isinstance(obj, Stream) and obj.get("/Subtype") == Name.Form:
+            yield obj
+
+
+def drop_private_data(pdf: pikepdf.Pdf) -> None:
+    """Remove page thumbnails (/Thumb) and /PieceInfo application data everywhere."""
+    _delete(pdf.Root, "/PieceInfo")
+    for page in pdf.pages:
+        _delete(page.obj, "/Thumb", "/PieceInfo")
+    for form in _form_xobjects(pdf):
+        _delete(form, "/PieceInfo")
+
+
+def _annotations(page: pikepdf.Page) -> Array | None:
+    annots = page.obj.get("/Annots")
+    return annots if isinstance(annots, Array) else None
+
+
+def remove_annotations(pdf: pikepdf.Pdf) -> None:
+    """Remove comments, links and other annotations; form widgets are a separate knob."""
+    for page in pdf.pages:
+        annots = _annotations(page)
+        if annots is None:
+            continue
+        kept = [a for a in annots if isinstance(a, Dictionary) and a.get("/Subtype") == Name.Widget]
+        if kept:
+            page.obj.Annots = Array(kept)
+        else:
+            del page.obj["/Annots"]
+
+
+def flatten_form_fields(pdf: pikepdf.Pdf) -> None:
+    """Burn form fields' appearances into the page and drop the interactive form.
+
+    qpdf flattens every annotation at once, so non-widget annotations are set
+    aside while the widgets are flattened and put back afterwards.
+    """
+    if "/AcroForm" not in pdf.Root:
+        return
+    try:
+        pdf.generate_appearance_streams()
+    except pikepdf.PdfError:
+        pass  # fields without generatable appearances flatten as they are
+    set_aside: dict[int, list[pikepdf.Object]] = {}
+    for index, page in enumerate(pdf.pages):
+        annots = _annotations(page)
+        if annots is None:
+            continue
+        others = [a for a in annots if not (isinstance(a, Dictionary) and a.get("/Subtype") == Name.Widget)]
+        widgets = [a for a in annots if a not in others]
+        set_aside[index] = others
+        page.obj.Annots = Array(widgets)
+    pdf.flatten_annotations(mode="all")
+    for index, others in set_aside.items():
+        page = pdf.pages[index]
+        if others:
+            page.obj.Annots = Array(others)
+        else:
+            _delete(page.obj, "/Annots")
+    _delete(pdf.Root, "/AcroForm")
+
+
+def remove_javascript(pdf: pikepdf.Pdf) -> None:
+    """Remove document JavaScript, JavaScript actions and additional-actions (/AA)."""
+    names = pdf.Root.get("/Names")
+    if isinstance(names, Dictionary):
+        _delete(names, "/JavaScript")
+    open_action = pdf.Root.get("/OpenAction")
+    if isinstance(open_action, Dictionary) and open_action.get("/S") == Name.JavaScript:
+        del pdf.Root["/OpenAction"]
+    _delete(pdf.Root, "/AA")
+    for page in pdf.pages:
+        _delete(page.obj, "/AA")
+        for annot in _annotations(page) or []:
+            if not isinstance(annot, Dictionary):
+                continue
+            _delete(annot, "/AA")
+            action = annot.get("/A")
+            if isinstance(action, Dictionary) and action.get("/S") == Name.JavaScript:
+                del annot["/A"]
+    acroform = pdf.Root.get("/AcroForm")
+    if isinstance(acroform, Dictionary):
+        for field in _walk_fields(acroform.get("/Fields")):
+            _delete(field, "/AA")
+
+
+def _walk_fields(fields: object) -> Iterator[Dictionary]:
+    seen: set[tuple[int, int]] = set()
+    stack = list(fields) if isinstance(fields, Array) else []
+    while stack:
+        field = stack.pop()
+        if not isinstance(field, Dictionary):
+            continue
+        if field.is_indirect:
+            if field.objgen in seen:
+                continue
+            seen.add(field.objgen)
+        yield field
+        kids = field.get("/Kids")
+        if isinstance(kids, Array):
+            stack.extend(kids)
+
+
+def remove_embedded_files(pdf: pikepdf.Pdf) -> None:
+    """Remove the embedded-files name tree, associated files and file attachments."""
+    names = pdf.Root.get("/Names")
+    if isinstance(names, Dictionary):
+        _delete(names, "/EmbeddedFiles")
+    _delete(pdf.Root, "/AF")
+    for page in pdf.pages:
+        annots = _annotations(page)
+        if annots is None:
+            continue
+        kept = [a for a in annots
+                if not (isinstance(a, Dictionary) and a.get("/Subtype") == Name.FileAttachment)]
+        if len(kept) != len(annots):
+            if kept:
+                page.obj.Annots = Array(kept)
+            else:
+                del page.obj["/Annots"]
+
+
+def remove_bookmarks(pdf: pikepdf.Pdf) -> None:
+    _delete(pdf.Root, "/Outlines")
+    if pdf.Root.get("/PageMode") == Name.UseOutlines:
+        pdf.Root.PageMode = Name.UseNone
+
+
+def remove_metadata(pdf: pikepdf.Pdf) -> None:
+    """Remove XMP streams everywhere and the document information dictionary."""
+    _delete(pdf.Root, "/Metadata")
+    for obj in pdf.objects:
+        if isinstance(obj, (Dictionary, Stream)) and "/Metadata" in obj:
+            del obj["/Metadata"]
+    if "/Info" in pdf.trailer:
+        del pdf.trailer["/Info"]
+
+
+# --- deduplication -----------------------------------------------------------------
+
+
+def _stream_key(stream: Stream) -> tuple[bytes, str]:
+    """Identity of a stream: the digest of all its bytes plus its dictionary sans /Length."""
+    digest = hashlib.sha256(stream.read_raw_bytes()).digest()
+    items = sorted((str(k), v) for k, v in stream.stream_dict.items() if k != "/Length")
+    described = "".join(k + _unparse(v) for k, v in items)
+    return digest, described
+
+
+def _unparse(value: object) -> str:
+    """PDF syntax of a value; pikepdf hands scalars back as Python objects."""
+    if isinstance(value, pikepdf.Object):
+        return bytes(value.unparse()).decode("latin-1")
+    return repr(value)
+
+
+def _font_programs(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
+    found: set[tuple[int, int]] = set()
+    for obj in pdf.objects:
+        if isinstance(obj, Dictionary) and obj.get("/Type") == Name.FontDescriptor:
+            for key in FONT_FILE_KEYS:
+                program = obj.get(key)
+                if isinstance(program, Stream) and program.is_indirect:
+                    found.add(program.objgen)
+    return found
+
+
+def deduplicate_streams(pdf: pikepdf.Pdf, report: Report, max_passes: int = 4) -> None:
+    """Point every reference to a stream at one copy of identical streams.
+
+    Streams are identical when all their (encoded) bytes and their dictionaries
+    match.  Dictionaries may reference other streams (an image's /SMask), so a
+    pass that merged something is followed by another, until nothing changes.
+    The copies become unreferenced and qpdf does not write them.
+    """
+    fonts = _font_programs(pdf)
+    saved = 0
+    for _ in range(max_passes):
+        canonical: dict[tuple[bytes, str], Stream] = {}
+        replace: dict[tuple[int, int], Stream] = {}
+        for obj in pdf.objects:
+            if not isinstance(obj, Stream) or not obj.is_indirect:
+                continue
+            key = _stream_key(obj)
+            first = canonical.setdefault(key, obj)
+            if first.objgen != obj.objgen:
+                replace[obj.objgen] = first
+        if not replace:
+            break
+        for objgen, first in replace.items():
+            length = int(pdf.get_object(objgen).stream_dict.get("/Length", 0))
+            saved += length
+            subtype = first.stream_dict.get("/Subtype")
+            if subtype == Name.Image:
+                report.images.deduplicated += 1
+            elif objgen in fonts:
+                report.fonts_deduplicated += 1
+        _redirect_references(pdf, replace)
+    report.steps["deduplication"] = report.steps.get("deduplication", 0) + saved
+
+
+def _redirect_references(pdf: pikepdf.Pdf, replace: dict[tuple[int, int], Stream]) -> None:
+    """Rewrite every reference to a key of ``replace`` into a reference to its value."""
+
+    def visit(container: Dictionary | Array | Stream) -> None:
+        if isinstance(container, Array):
+            for i, value in enumerate(container):
+                if not isinstance(value, pikepdf.Object):
+                    continue
+                if value.is_indirect:
+                    if value.objgen in replace:
+                        container[i] = replace[value.objgen]
+                elif isinstance(value, (Dictionary, Array)):
+                    visit(value)
+            return
+        for key in list(container.keys()):
+            value = container[key]
+            if not isinstance(value, pikepdf.Object):
+                continue
+            if value.is_indirect:
+                if value.objgen in replace:
+                    container[key] = replace[value.objgen]
+            elif isinstance(value, (Dictionary, Array)):
+                visit(value)
+
+    for obj in pdf.objects:
+        if isinstance(obj, (Dictionary, Array, Stream)):
+            visit(obj)
+    visit(pdf.trailer)
