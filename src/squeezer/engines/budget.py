@@ -28,6 +28,8 @@ class Budget:
         self.limits = limits
         self.started = time.monotonic()
         self.decoded_bytes = 0
+        #: set once the document passed the pre-flight scan (target search builds again)
+        self.scanned = False
 
     @property
     def elapsed(self) -> float:
@@ -46,22 +48,30 @@ class Budget:
             )
 
     def check_image(self, width: int, height: int, bits_per_pixel: int = 8) -> None:
-        """Account for decoding one ``width`` x ``height`` image, or refuse it."""
+        """Refuse to decode a ``width`` x ``height`` image that exceeds the limits.
+
+        This only checks; the document's total is accounted once, by the
+        pre-flight scan, from each image's declared size.
+        """
         pixels = int(width) * int(height)
         if self.limits.max_image_pixels and pixels > self.limits.max_image_pixels:
             raise ImageTooLargeError(
                 f"an image of {width}x{height} pixels exceeds the limit of "
                 f"{self.limits.max_image_pixels} pixels"
             )
-        self.consume(pixels * max(bits_per_pixel, 1) // 8)
+        self.check_stream(pixels * max(bits_per_pixel, 1) // 8)
 
-    def consume(self, nbytes: int) -> None:
-        """Account for ``nbytes`` of decompressed data, or refuse it."""
+    def check_stream(self, nbytes: int) -> None:
+        """Refuse one stream that decompresses to more than the per-stream limit."""
         if self.limits.max_stream_bytes and nbytes > self.limits.max_stream_bytes:
             raise DecompressionLimitError(
                 f"a stream decompresses to {nbytes} bytes; the limit per stream is "
                 f"{self.limits.max_stream_bytes}"
             )
+
+    def consume(self, nbytes: int) -> None:
+        """Account for ``nbytes`` of decompressed data, or refuse it."""
+        self.check_stream(nbytes)
         self.decoded_bytes += nbytes
         if self.limits.max_document_bytes and self.decoded_bytes > self.limits.max_document_bytes:
             raise DecompressionLimitError(

@@ -67,6 +67,7 @@ class Settings(BaseModel):
     remove_javascript: bool
     remove_form_fields: bool
     linearize: bool
+    remove_encryption: bool
     password: str | None
     target_size: int | None
 
@@ -112,6 +113,9 @@ class PdfOptions(BaseModel):
     remove_javascript: bool = False
     remove_form_fields: bool = False
     linearize: bool = False
+    remove_encryption: bool = Field(
+        False, description="Write the output unencrypted (default: keep the input's encryption)."
+    )
     password: str | None = Field(None, repr=False, description="Password to open the input.")
     target_size: ByteSize | None = Field(None, description="Aim for at most this many bytes.")
 
@@ -134,6 +138,7 @@ class PdfOptions(BaseModel):
             remove_javascript=self.remove_javascript,
             remove_form_fields=self.remove_form_fields,
             linearize=self.linearize,
+            remove_encryption=self.remove_encryption,
             password=self.password,
             target_size=self.target_size,
         )

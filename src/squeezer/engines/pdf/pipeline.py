@@ -21,7 +21,7 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, InputError, LimitExceededError
 from squeezer.engines.files import atomic_copy
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
-from squeezer.engines.pdf import images, structure, verify
+from squeezer.engines.pdf import images, preflight, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
@@ -88,12 +88,14 @@ def compress(
     with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp:
         work = Path(tmp)
         notify(0.02, "reading")
-        reference = verify.Reference.of(src, settings.password)
         if settings.target_size:
             chosen = search_target_size(src, settings, budget, report, work, notify, build)
         else:
             chosen = build(src, settings, budget, report, work / "out.pdf", notify)
         notify(0.9, "verifying")
+        # Only now may PDFium read the input: the first build's pre-flight scan
+        # has refused anything that decompresses beyond the limits.
+        reference = verify.Reference.of(src, settings.password)
         chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
         if chosen is None or chosen.stat().st_size >= input_bytes:
             report.original_kept = True
@@ -126,9 +128,10 @@ def build(
     """Run every optimisation step on a fresh copy of ``src`` and save it to ``out``."""
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
     with opened(src, settings.password) as pdf:
-        pages = len(pdf.pages)
-        budget.check_pages(pages)
-        report.pages = pages
+        report.pages = len(pdf.pages)
+        if not budget.scanned:
+            preflight.scan(pdf, budget)
+            budget.scanned = True
         notify(0.1, "cleaning structure")
         structure.clean(pdf, settings, report)
         budget.check_time()
@@ -146,6 +149,7 @@ def build(
 def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
     """Write with object streams, maximum Flate, and the input's encryption."""
     pikepdf.settings.set_flate_compression_level(FLATE_LEVEL)
+    encrypt = pdf.is_encrypted and not settings.remove_encryption
     try:
         with warnings.catch_warnings():
             # widgets outside /AcroForm are written as they are; the warning is for page copies
@@ -156,9 +160,9 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 object_stream_mode=pikepdf.ObjectStreamMode.generate,
                 recompress_flate=True,
                 linearize=settings.linearize,
-                encryption=pdf.is_encrypted,
+                encryption=encrypt,
                 # qpdf cannot derive a deterministic /ID for an encrypted file
-                deterministic_id=not pdf.is_encrypted,
+                deterministic_id=not encrypt,
                 # rewriting XMP of damaged files fails; the version in it is cosmetic
                 fix_metadata_version=False,
             )
@@ -177,7 +181,8 @@ def _verified_or_fallback(
 ) -> Path | None:
     """Return a candidate that passed :func:`verify.check`, trying safer ones in turn."""
     compare_text = not (settings.remove_form_fields or settings.remove_annotations)
-    verdict = verify.check(candidate, reference, report.pages, settings.password, compare_text)
+    password = None if settings.remove_encryption else settings.password
+    verdict = verify.check(candidate, reference, report.pages, password, compare_text)
     if verdict.ok:
         return candidate
     report.warnings.append(f"result failed verification ({verdict.reason})")
@@ -190,7 +195,7 @@ def _verified_or_fallback(
         except EngineError as exc:
             report.warnings.append(f"lossless fallback failed ({exc.message})")
             return None
-        verdict = verify.check(fallback, reference, report.pages, settings.password, compare_text)
+        verdict = verify.check(fallback, reference, report.pages, password, compare_text)
         if verdict.ok:
             report.warnings.append("used the lossless result instead")
             return fallback
