@@ -89,7 +89,7 @@ def compress(
         work = Path(tmp)
         notify(0.02, "reading")
         if settings.target_size:
-            chosen = search_target_size(src, settings, budget, report, work, notify, build)
+            chosen, settings = search_target_size(src, settings, budget, report, work, notify, build)
         else:
             chosen = build(src, settings, budget, report, work / "out.pdf", notify)
         notify(0.9, "verifying")
@@ -182,7 +182,8 @@ def _verified_or_fallback(
     """Return a candidate that passed :func:`verify.check`, trying safer ones in turn."""
     compare_text = not (settings.remove_form_fields or settings.remove_annotations)
     password = None if settings.remove_encryption else settings.password
-    verdict = verify.check(candidate, reference, report.pages, password, compare_text)
+    floor = verify.visual_floor(settings)
+    verdict = verify.check(candidate, reference, report.pages, password, compare_text, floor)
     if verdict.ok:
         return candidate
     report.warnings.append(f"result failed verification ({verdict.reason})")
@@ -195,7 +196,8 @@ def _verified_or_fallback(
         except EngineError as exc:
             report.warnings.append(f"lossless fallback failed ({exc.message})")
             return None
-        verdict = verify.check(fallback, reference, report.pages, password, compare_text)
+        verdict = verify.check(fallback, reference, report.pages, password, compare_text,
+                               verify.visual_floor(safe))
         if verdict.ok:
             report.warnings.append("used the lossless result instead")
             return fallback

@@ -26,7 +26,7 @@ LADDER: list[tuple[int | None, int]] = [
 def _settings_for(base: Settings, step: tuple[int | None, int]) -> Settings:
     dpi, quality = step
     if dpi is None:
-        return base.model_copy(update={"lossy_images": False, "dpi": None})
+        return base.model_copy(update={"lossy_images": False, "dpi": None, "image_quality": 100})
     return base.model_copy(update={"lossy_images": True, "dpi": dpi, "image_quality": quality})
 
 
@@ -38,7 +38,7 @@ def search_target_size(
     work: Path,
     notify: Callable[[float, str], None],
     build: Callable[..., Path],
-) -> Path:
+) -> tuple[Path, Settings]:
     """Binary-search :data:`LADDER` for the mildest step whose output fits the target.
 
     Sizes are monotone along the ladder in practice, so a bisection needs about
@@ -48,7 +48,7 @@ def search_target_size(
     target = settings.target_size or 0
     lo, hi = 0, len(LADDER) - 1
     best_fit: tuple[int, Path] | None = None
-    smallest: tuple[int, Path] | None = None
+    smallest: tuple[int, int, Path] | None = None
     tries = 0
     while lo <= hi:
         mid = (lo + hi) // 2
@@ -58,7 +58,7 @@ def search_target_size(
                     work / f"target-{mid}.pdf", lambda f, s: None)
         size = out.stat().st_size
         if smallest is None or size < smallest[0]:
-            smallest = (size, out)
+            smallest = (size, mid, out)
         if size <= target:
             best_fit = (mid, out)
             hi = mid - 1
@@ -66,20 +66,18 @@ def search_target_size(
             lo = mid + 1
     if best_fit is not None:
         report.target_reached = True
-        _record(report, LADDER[best_fit[0]])
-        return best_fit[1]
+        return best_fit[1], _record(report, settings, LADDER[best_fit[0]])
     report.target_reached = False
     report.warnings.append(
         f"target size {target} bytes not reachable without going below "
         f"{MIN_DPI} dpi / quality {MIN_QUALITY}; returned the smallest result"
     )
-    _record(report, LADDER[-1])
     assert smallest is not None
-    return smallest[1]
+    return smallest[2], _record(report, settings, LADDER[smallest[1]])
 
 
-def _record(report: Report, step: tuple[int | None, int]) -> None:
-    dpi, quality = step
-    report.settings["dpi"] = dpi
-    report.settings["image_quality"] = quality
-    report.settings["lossy_images"] = dpi is not None
+def _record(report: Report, base: Settings, step: tuple[int | None, int]) -> Settings:
+    """Note the step used in the report and return its settings."""
+    used = _settings_for(base, step)
+    report.settings.update(used.model_dump(mode="json", include={"lossy_images", "dpi", "image_quality"}))
+    return used

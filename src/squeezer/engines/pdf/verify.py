@@ -12,12 +12,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pypdfium2 as pdfium
+
+from squeezer.engines.pdf.options import Settings
+from squeezer.engines.ssim import ssim
 
 #: Every page is text-checked up to this many pages; longer documents are sampled.
 TEXT_SAMPLE_PAGES = 24
 #: Scale for the "does every page render" pass (1.0 = 72 dpi); small keeps it fast.
 RENDER_SCALE = 0.2
+#: Pages compared visually, and the resolution they are compared at.
+VISUAL_SAMPLE_PAGES = 4
+VISUAL_DPI = 60
+
+
+def visual_floor(settings: Settings) -> float:
+    """Lowest acceptable SSIM of a sampled page at :data:`VISUAL_DPI`, by JPEG quality.
+
+    A guard against a broken image transform (wrong colours, inverted masks,
+    misplaced pixels), not a quality target: the presets sit well above it.
+    """
+    if not settings.lossy_images:
+        return 0.99
+    quality = settings.image_quality
+    return 0.95 if quality >= 85 else 0.90 if quality >= 70 else 0.85 if quality >= 50 else 0.75
+
+
+def render_gray(page: pdfium.PdfPage, dpi: float = VISUAL_DPI) -> np.ndarray:
+    bitmap = page.render(scale=dpi / 72, grayscale=True)
+    try:
+        array = np.array(bitmap.to_numpy(), copy=True)
+    finally:
+        bitmap.close()
+    return array.reshape(array.shape[0], array.shape[1], -1)[:, :, 0]
 
 
 def sample_pages(count: int, limit: int = TEXT_SAMPLE_PAGES) -> list[int]:
@@ -44,6 +72,7 @@ class Reference:
 
     pages: int
     texts: dict[int, str] = field(default_factory=dict)
+    renders: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def of(cls, path: Path, password: str | None = None) -> Reference | None:
@@ -58,10 +87,13 @@ class Reference:
         try:
             count = len(doc)
             ref = cls(pages=count)
+            visual = set(sample_pages(count, VISUAL_SAMPLE_PAGES))
             for i in sample_pages(count):
                 page = doc[i]
                 try:
                     ref.texts[i] = page_text(page)
+                    if i in visual:
+                        ref.renders[i] = render_gray(page)
                 finally:
                     page.close()
             return ref
@@ -76,8 +108,9 @@ class Verdict:
 
 
 def check(candidate: Path, reference: Reference | None, expected_pages: int,
-          password: str | None = None, compare_text: bool = True) -> Verdict:
-    """Open, count, render every page of, and read ``candidate``."""
+          password: str | None = None, compare_text: bool = True,
+          min_similarity: float = 0.0) -> Verdict:
+    """Open, count, render every page of, read, and look at ``candidate``."""
     try:
         doc = pdfium.PdfDocument(str(candidate), password=password or None)
     except pdfium.PdfiumError as exc:
@@ -94,6 +127,12 @@ def check(candidate: Path, reference: Reference | None, expected_pages: int,
                 if compare_text and reference is not None and i in reference.texts:
                     if page_text(page) != reference.texts[i]:
                         return Verdict(False, f"text of page {i + 1} changed")
+                if min_similarity and reference is not None and i in reference.renders:
+                    score = ssim(reference.renders[i], render_gray(page))
+                    if score < min_similarity:
+                        return Verdict(
+                            False, f"page {i + 1} looks different (SSIM {score:.3f} < {min_similarity})"
+                        )
             except pdfium.PdfiumError as exc:
                 return Verdict(False, f"page {i + 1} does not render: {exc}")
             finally:
