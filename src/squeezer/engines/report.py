@@ -33,6 +33,9 @@ class Report(BaseModel):
     #: bytes saved by each step, measured by saving after it (step name -> bytes)
     steps: dict[str, int] = Field(default_factory=dict)
     original_kept: bool = False
+    #: requested changes that found something to change ("metadata", "javascript",
+    #: "linearize", "encryption", ...); such a result is kept even when not smaller
+    requested_changes: list[str] = Field(default_factory=list)
     target_size: int | None = None
     target_reached: bool | None = None
     settings: dict[str, object] = Field(default_factory=dict)

@@ -97,7 +97,14 @@ def compress(
         # has refused anything that decompresses beyond the limits.
         reference = verify.Reference.of(src, settings.password)
         chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
-        if chosen is None or chosen.stat().st_size >= input_bytes:
+        grown = chosen is not None and chosen.stat().st_size >= input_bytes
+        if grown and report.requested_changes:
+            # The original would bring back what the caller asked to remove.
+            report.warnings.append(
+                f"the result is {chosen.stat().st_size - input_bytes} bytes larger than the input; "
+                f"kept because these changes were requested: {', '.join(report.requested_changes)}"
+            )
+        elif chosen is None or grown:
             report.original_kept = True
             if chosen is not None:
                 report.warnings.append("the input was already smaller than any result; kept it")
@@ -129,19 +136,23 @@ def build(
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
     with opened(src, settings.password) as pdf:
         report.pages = len(pdf.pages)
-        if not budget.scanned:
-            preflight.scan(pdf, budget)
-            budget.scanned = True
-        notify(0.1, "cleaning structure")
-        structure.clean(pdf, settings, report)
-        budget.check_time()
-        notify(0.2, "images")
-        images.optimize_images(pdf, settings, budget, report)
-        budget.check_time()
-        notify(0.75, "deduplicating")
-        structure.deduplicate_streams(pdf, report)
-        notify(0.8, "writing")
-        save(pdf, out, settings)
+        try:
+            if not budget.scanned:
+                preflight.scan(pdf, budget)
+                budget.scanned = True
+            notify(0.1, "cleaning structure")
+            structure.clean(pdf, settings, report)
+            budget.check_time()
+            notify(0.2, "images")
+            images.optimize_images(pdf, settings, budget, report)
+            budget.check_time()
+            notify(0.75, "deduplicating")
+            structure.deduplicate_streams(pdf, report)
+            notify(0.8, "writing")
+            save(pdf, out, settings)
+        except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
+            # qpdf met damage that recovery at open time did not see
+            raise map_qpdf_error(exc) from None
     budget.check_time()
     return out
 
@@ -150,6 +161,11 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
     """Write with object streams, maximum Flate, and the input's encryption."""
     pikepdf.settings.set_flate_compression_level(FLATE_LEVEL)
     encrypt = pdf.is_encrypted and not settings.remove_encryption
+    if "/Size" not in pdf.trailer:
+        # A trailer rebuilt by recovery may lack /Size; qpdf then writes an xref
+        # stream without it, which readers (qpdf among them) reject.  qpdf puts
+        # the real value in place of any number given here.
+        pdf.trailer.Size = 1
     try:
         with warnings.catch_warnings():
             # widgets outside /AcroForm are written as they are; the warning is for page copies
@@ -166,7 +182,7 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 # rewriting XMP of damaged files fails; the version in it is cosmetic
                 fix_metadata_version=False,
             )
-    except pikepdf.PdfError as exc:
+    except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
         raise map_qpdf_error(exc) from None
 
 

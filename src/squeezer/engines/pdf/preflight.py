@@ -16,6 +16,7 @@ from pikepdf import Name, Stream
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import DecompressionLimitError
+from squeezer.engines.pdf import lzw
 
 #: Filters whose output size is bounded by the image's declared size and which
 #: qpdf does not decode generically; their images are accounted from /Width x /Height.
@@ -29,8 +30,27 @@ def _filters(stream: Stream) -> list[str]:
     return [str(value)] if value is not None else []
 
 
+def _count(value: object, default: int = 0) -> int:
+    """A non-negative integer from a value that should be one; anything else is ``default``.
+
+    Damaged files carry names, strings, arrays or negative numbers where sizes
+    belong; readers treat those images as broken, and so does the budget,
+    which must never be refunded by a negative size.
+    """
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, (int, float)):
+        return max(int(value), 0)
+    if isinstance(value, pikepdf.Object):
+        try:
+            return max(int(value), 0)
+        except (TypeError, ValueError):
+            return default
+    return default
+
+
 def _bits_per_pixel(image: Stream) -> int:
-    bpc = int(image.get("/BitsPerComponent", 8) or 8)
+    bpc = _count(image.get("/BitsPerComponent"), 8) or 8
     if image.get("/ImageMask", False):
         return 1
     cs = image.get("/ColorSpace")
@@ -49,7 +69,7 @@ def scan(pdf: pikepdf.Pdf, budget: Budget) -> None:
         budget.check_time()
         filters = _filters(obj)
         if obj.stream_dict.get("/Subtype") == Name.Image:
-            width, height = int(obj.get("/Width", 0) or 0), int(obj.get("/Height", 0) or 0)
+            width, height = _count(obj.get("/Width")), _count(obj.get("/Height"))
             budget.check_image(width, height, _bits_per_pixel(obj))
             if any(f in IMAGE_CODECS for f in filters):
                 budget.consume(width * height * _bits_per_pixel(obj) // 8)
@@ -57,6 +77,8 @@ def scan(pdf: pikepdf.Pdf, budget: Budget) -> None:
         if not filters:
             budget.consume(len(obj.read_raw_bytes()))
             continue
+        if "/LZWDecode" in filters:
+            _check_lzw(obj, filters, budget)
         try:
             budget.consume(len(obj.read_bytes(pikepdf.StreamDecodeLevel.generalized)))
         except pikepdf.DataDecodingError as exc:
@@ -66,5 +88,55 @@ def scan(pdf: pikepdf.Pdf, budget: Budget) -> None:
                     f"{budget.limits.max_stream_bytes} bytes"
                 ) from None
             # Corrupt data: readers tolerate it and so does qpdf when writing.
-        except pikepdf.PdfError:
+        except (pikepdf.PikepdfError, UnicodeDecodeError):
+            # qpdf's message may quote a non-UTF-8 byte of the file, which pikepdf
+            # cannot turn into a str; either way the stream is corrupt, not a bomb.
             pass
+
+
+#: Filters whose output is never longer than their input, so a chain of them in
+#: front of LZWDecode cannot turn a small stream into a large LZW input.
+SHRINKING = {"/ASCIIHexDecode", "/AHx", "/ASCII85Decode", "/A85"}
+
+
+def _check_lzw(stream: Stream, filters: list[str], budget: Budget) -> None:
+    """Refuse an LZW stream whose decoded length exceeds the per-stream limit.
+
+    qpdf has no memory limit for LZW, so the length is counted first
+    (:mod:`lzw`).  Filters before LZW are ASCII armour in practice; they are
+    decoded in Python (bounded by the raw size).  Any other chain in front of
+    LZW is not a thing real writers produce and is refused as a bomb would be.
+    """
+    limit = budget.limits.max_stream_bytes
+    if not limit:
+        return
+    position = filters.index("/LZWDecode")
+    data = stream.read_raw_bytes()
+    for name in filters[:position]:
+        if name not in SHRINKING:
+            raise DecompressionLimitError(
+                f"an LZW stream behind {name} cannot be bounded; refused"
+            )
+        data = _ascii_decode(name, data)
+    parms = stream.stream_dict.get("/DecodeParms")
+    if isinstance(parms, pikepdf.Array):
+        parms = parms[position] if position < len(parms) else None
+    early = 1
+    if isinstance(parms, pikepdf.Dictionary):
+        early = _count(parms.get("/EarlyChange"), 1)
+    budget.check_stream(lzw.decoded_length(data, early_change=early, stop_after=limit))
+
+
+def _ascii_decode(name: str, data: bytes) -> bytes:
+    import base64
+    import binascii
+
+    try:
+        if name in ("/ASCIIHexDecode", "/AHx"):
+            text = bytes(c for c in data.split(b">", 1)[0] if chr(c) in "0123456789abcdefABCDEF")
+            return binascii.unhexlify(text + b"0" * (len(text) % 2))
+        body = data.strip()
+        body = body[2:] if body.startswith(b"<~") else body
+        return base64.a85decode(body.split(b"~>", 1)[0], ignorechars=b" \t\r\n\f\x00")
+    except (ValueError, binascii.Error):
+        return b""

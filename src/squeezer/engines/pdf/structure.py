@@ -23,27 +23,37 @@ FONT_FILE_KEYS = ("/FontFile", "/FontFile2", "/FontFile3")
 
 
 def clean(pdf: pikepdf.Pdf, settings: Settings, report: Report) -> None:
-    """Drop invisible junk, then everything the settings ask to remove."""
+    """Drop invisible junk, then everything the settings ask to remove.
+
+    Each removal that found something to remove is listed in ``report.requested_changes``:
+    the pipeline keeps such a result even when it is not smaller, because
+    handing back the original would hand back what the caller asked to remove.
+    """
     drop_private_data(pdf)
-    if settings.remove_form_fields:
-        flatten_form_fields(pdf)
-    if settings.remove_annotations:
-        remove_annotations(pdf)
-    if settings.remove_javascript:
-        remove_javascript(pdf)
-    if settings.remove_embedded_files:
-        remove_embedded_files(pdf)
-    if settings.remove_bookmarks:
-        remove_bookmarks(pdf)
-    if settings.remove_metadata:
-        remove_metadata(pdf)
+    removals = (
+        ("form_fields", settings.remove_form_fields, flatten_form_fields),
+        ("annotations", settings.remove_annotations, remove_annotations),
+        ("javascript", settings.remove_javascript, remove_javascript),
+        ("embedded_files", settings.remove_embedded_files, remove_embedded_files),
+        ("bookmarks", settings.remove_bookmarks, remove_bookmarks),
+        ("metadata", settings.remove_metadata, remove_metadata),
+    )
+    report.requested_changes = [name for name, asked, remove in removals if asked and remove(pdf)]
+    if settings.linearize and not pdf.is_linearized:
+        report.requested_changes.append("linearize")
+    if settings.remove_encryption and pdf.is_encrypted:
+        report.requested_changes.append("encryption")
     pdf.remove_unreferenced_resources()
 
 
-def _delete(obj: Dictionary | Stream, *keys: str) -> None:
+def _delete(obj: Dictionary | Stream, *keys: str) -> bool:
+    """Delete ``keys`` from ``obj``; True when any was there."""
+    found = False
     for key in keys:
         if key in obj:
             del obj[key]
+            found = True
+    return found
 
 
 def _form_xobjects(pdf: pikepdf.Pdf) -> Iterator[Stream]:
@@ -66,27 +76,30 @@ def _annotations(page: pikepdf.Page) -> Array | None:
     return annots if isinstance(annots, Array) else None
 
 
-def remove_annotations(pdf: pikepdf.Pdf) -> None:
+def remove_annotations(pdf: pikepdf.Pdf) -> bool:
     """Remove comments, links and other annotations; form widgets are a separate knob."""
+    removed = False
     for page in pdf.pages:
         annots = _annotations(page)
         if annots is None:
             continue
         kept = [a for a in annots if isinstance(a, Dictionary) and a.get("/Subtype") == Name.Widget]
+        removed |= len(kept) != len(annots)
         if kept:
             page.obj.Annots = Array(kept)
         else:
             del page.obj["/Annots"]
+    return removed
 
 
-def flatten_form_fields(pdf: pikepdf.Pdf) -> None:
+def flatten_form_fields(pdf: pikepdf.Pdf) -> bool:
     """Burn form fields' appearances into the page and drop the interactive form.
 
     qpdf flattens every annotation at once, so non-widget annotations are set
     aside while the widgets are flattened and put back afterwards.
     """
     if "/AcroForm" not in pdf.Root:
-        return
+        return False
     try:
         pdf.generate_appearance_streams()
     except pikepdf.PdfError:
@@ -107,31 +120,33 @@ def flatten_form_fields(pdf: pikepdf.Pdf) -> None:
             page.obj.Annots = Array(others)
         else:
             _delete(page.obj, "/Annots")
-    _delete(pdf.Root, "/AcroForm")
+    return _delete(pdf.Root, "/AcroForm")
 
 
-def remove_javascript(pdf: pikepdf.Pdf) -> None:
+def remove_javascript(pdf: pikepdf.Pdf) -> bool:
     """Remove document JavaScript, JavaScript actions and additional-actions (/AA)."""
+    removed = False
     names = pdf.Root.get("/Names")
     if isinstance(names, Dictionary):
-        _delete(names, "/JavaScript")
+        removed |= _delete(names, "/JavaScript")
     open_action = pdf.Root.get("/OpenAction")
     if isinstance(open_action, Dictionary) and open_action.get("/S") == Name.JavaScript:
-        del pdf.Root["/OpenAction"]
-    _delete(pdf.Root, "/AA")
+        removed |= _delete(pdf.Root, "/OpenAction")
+    removed |= _delete(pdf.Root, "/AA")
     for page in pdf.pages:
-        _delete(page.obj, "/AA")
+        removed |= _delete(page.obj, "/AA")
         for annot in _annotations(page) or []:
             if not isinstance(annot, Dictionary):
                 continue
-            _delete(annot, "/AA")
+            removed |= _delete(annot, "/AA")
             action = annot.get("/A")
             if isinstance(action, Dictionary) and action.get("/S") == Name.JavaScript:
-                del annot["/A"]
+                removed |= _delete(annot, "/A")
     acroform = pdf.Root.get("/AcroForm")
     if isinstance(acroform, Dictionary):
         for field in _walk_fields(acroform.get("/Fields")):
-            _delete(field, "/AA")
+            removed |= _delete(field, "/AA")
+    return removed
 
 
 def _walk_fields(fields: object) -> Iterator[Dictionary]:
@@ -151,12 +166,13 @@ def _walk_fields(fields: object) -> Iterator[Dictionary]:
             stack.extend(kids)
 
 
-def remove_embedded_files(pdf: pikepdf.Pdf) -> None:
+def remove_embedded_files(pdf: pikepdf.Pdf) -> bool:
     """Remove the embedded-files name tree, associated files and file attachments."""
+    removed = False
     names = pdf.Root.get("/Names")
     if isinstance(names, Dictionary):
-        _delete(names, "/EmbeddedFiles")
-    _delete(pdf.Root, "/AF")
+        removed |= _delete(names, "/EmbeddedFiles")
+    removed |= _delete(pdf.Root, "/AF")
     for page in pdf.pages:
         annots = _annotations(page)
         if annots is None:
@@ -164,26 +180,31 @@ def remove_embedded_files(pdf: pikepdf.Pdf) -> None:
         kept = [a for a in annots
                 if not (isinstance(a, Dictionary) and a.get("/Subtype") == Name.FileAttachment)]
         if len(kept) != len(annots):
+            removed = True
             if kept:
                 page.obj.Annots = Array(kept)
             else:
                 del page.obj["/Annots"]
+    return removed
 
 
-def remove_bookmarks(pdf: pikepdf.Pdf) -> None:
-    _delete(pdf.Root, "/Outlines")
+def remove_bookmarks(pdf: pikepdf.Pdf) -> bool:
     if pdf.Root.get("/PageMode") == Name.UseOutlines:
         pdf.Root.PageMode = Name.UseNone
+    return _delete(pdf.Root, "/Outlines")
 
 
-def remove_metadata(pdf: pikepdf.Pdf) -> None:
+def remove_metadata(pdf: pikepdf.Pdf) -> bool:
     """Remove XMP streams everywhere and the document information dictionary."""
-    _delete(pdf.Root, "/Metadata")
+    removed = _delete(pdf.Root, "/Metadata")
     for obj in pdf.objects:
         if isinstance(obj, (Dictionary, Stream)) and "/Metadata" in obj:
-            del obj["/Metadata"]
-    if "/Info" in pdf.trailer:
+            removed |= _delete(obj, "/Metadata")
+    info = pdf.trailer.get("/Info")
+    if info is not None:
+        removed |= not isinstance(info, Dictionary) or len(info.keys()) > 0
         del pdf.trailer["/Info"]
+    return removed
 
 
 # --- deduplication -----------------------------------------------------------------
@@ -225,11 +246,14 @@ def deduplicate_streams(pdf: pikepdf.Pdf, report: Report, max_passes: int = 4) -
     """
     fonts = _font_programs(pdf)
     saved = 0
+    # Merged copies stay in pdf.objects (unreferenced) until save; later passes
+    # must not count or merge them again.
+    merged: set[tuple[int, int]] = set()
     for _ in range(max_passes):
         canonical: dict[tuple[bytes, str], Stream] = {}
         replace: dict[tuple[int, int], Stream] = {}
         for obj in pdf.objects:
-            if not isinstance(obj, Stream) or not obj.is_indirect:
+            if not isinstance(obj, Stream) or not obj.is_indirect or obj.objgen in merged:
                 continue
             key = _stream_key(obj)
             first = canonical.setdefault(key, obj)
@@ -246,6 +270,7 @@ def deduplicate_streams(pdf: pikepdf.Pdf, report: Report, max_passes: int = 4) -
             elif objgen in fonts:
                 report.fonts_deduplicated += 1
         _redirect_references(pdf, replace)
+        merged.update(replace)
     report.steps["deduplication"] = report.steps.get("deduplication", 0) + saved
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pikepdf
 import pypdfium2 as pdfium
 
 from squeezer.engines.pdf.options import Settings
@@ -110,7 +111,18 @@ class Verdict:
 def check(candidate: Path, reference: Reference | None, expected_pages: int,
           password: str | None = None, compare_text: bool = True,
           min_similarity: float = 0.0) -> Verdict:
-    """Open, count, render every page of, read, and look at ``candidate``."""
+    """Open, count, render every page of, read, and look at ``candidate``.
+
+    The output must open in qpdf as well as in PDFium: the two implementations
+    are lenient about different things, and users' tools are built on both.
+    """
+    try:
+        with pikepdf.open(candidate, password=password or "") as pdf:
+            if len(pdf.pages) != expected_pages:
+                return Verdict(False, f"output has {len(pdf.pages)} pages in qpdf, "
+                                      f"input has {expected_pages}")
+    except (pikepdf.PdfError, pikepdf.PasswordError) as exc:
+        return Verdict(False, f"output does not open in qpdf: {exc}")
     try:
         doc = pdfium.PdfDocument(str(candidate), password=password or None)
     except pdfium.PdfiumError as exc:
