@@ -109,13 +109,17 @@ def compress(
             if chosen is not None:
                 report.warnings.append("the input was already smaller than any result; kept it")
             chosen = src
-        if report.target_size and report.target_reached is None:
+        if report.target_size:
+            # a fallback after the search may have changed the result
             report.target_reached = chosen.stat().st_size <= report.target_size
         if chosen != src or src.resolve() != dst.resolve():
             atomic_copy(chosen, dst)
     report.finish(dst.stat().st_size)
     if report.original_kept:
-        report.steps = {}
+        # nothing of the rewrite survived: report the input as it is
+        report.steps, report.fonts_deduplicated = {}, 0
+        report.images = ImageStats(seen=report.images.seen, skipped=report.images.seen)
+        report.requested_changes = []
     else:
         measured = sum(report.steps.values())
         report.steps["structure"] = report.saved_bytes - measured

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,12 +52,14 @@ def search_target_size(
     best_fit: tuple[int, Path] | None = None
     smallest: tuple[int, int, Path] | None = None
     tries = 0
+    stats: dict[int, dict[str, object]] = {}
     while lo <= hi:
         mid = (lo + hi) // 2
         tries += 1
         notify(min(0.1 + 0.2 * tries, 0.85), f"target size: try {tries}")
         out = build(src, _settings_for(settings, LADDER[mid]), budget, report,
                     work / f"target-{mid}.pdf", lambda f, s: None)
+        stats[mid] = _stats_of(report)
         size = out.stat().st_size
         if smallest is None or size < smallest[0]:
             smallest = (size, mid, out)
@@ -66,6 +70,7 @@ def search_target_size(
             lo = mid + 1
     if best_fit is not None:
         report.target_reached = True
+        _restore(report, stats[best_fit[0]])
         return best_fit[1], _record(report, settings, LADDER[best_fit[0]])
     report.target_reached = False
     report.warnings.append(
@@ -73,7 +78,21 @@ def search_target_size(
         f"{MIN_DPI} dpi / quality {MIN_QUALITY}; returned the smallest result"
     )
     assert smallest is not None
+    _restore(report, stats[smallest[1]])
     return smallest[2], _record(report, settings, LADDER[smallest[1]])
+
+
+#: Report fields each build rewrites; the chosen build's values must be the ones reported.
+BUILD_FIELDS = ("images", "steps", "fonts_deduplicated", "requested_changes")
+
+
+def _stats_of(report: Report) -> dict[str, object]:
+    return {name: copy.deepcopy(getattr(report, name)) for name in BUILD_FIELDS}
+
+
+def _restore(report: Report, stats: dict[str, object]) -> None:
+    for name, value in stats.items():
+        setattr(report, name, value)
 
 
 def _record(report: Report, base: Settings, step: tuple[int | None, int]) -> Settings:
