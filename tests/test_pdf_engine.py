@@ -7,6 +7,7 @@ rendering, and the PDF objects qpdf finds in the output.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -600,3 +601,19 @@ def test_requested_removals_are_honoured_even_when_nothing_shrinks(tmp_path, out
             assert len(pdf.docinfo.keys()) == 0 and b"Secret Project" not in data
         else:
             assert pdf.is_linearized
+
+
+def test_output_gets_ordinary_permissions_and_in_place_keeps_them(fx, tmp_path, out_dir):
+    """Atomic writes go through mkstemp (0600); the result must not stay private."""
+    old = os.umask(0o022)
+    try:
+        dst = out_dir / "out.pdf"
+        run(fx.uncompressed(), dst, preset="lossless")
+        assert dst.stat().st_mode & 0o777 == 0o644
+        work = tmp_path / "inplace.pdf"
+        shutil.copy(fx.uncompressed(), work)
+        os.chmod(work, 0o600)
+        run(work, work, preset="lossless")
+        assert work.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

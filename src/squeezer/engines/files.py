@@ -15,19 +15,43 @@ from pathlib import Path
 
 
 def atomic_copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` so that ``dst`` is either absent/old or complete."""
+    """Copy ``src`` to ``dst`` so that ``dst`` is either absent/old or complete.
+
+    The result gets the permissions a plain ``open(dst, "w")`` would give: those
+    of the file it replaces (in-place compression keeps the input's mode), else
+    0666 minus the umask; ``mkstemp`` alone would leave a private 0600 file.
+    """
     dst = Path(dst)
+    try:
+        mode = dst.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
             out.flush()
+            os.fchmod(out.fileno(), mode)
             os.fsync(out.fileno())
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # the portable way sets it and puts it back
+    os.umask(mask)
+    return mask
 
 
 def same_file(a: Path, b: Path) -> bool:

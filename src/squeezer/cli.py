@@ -1,0 +1,1006 @@
+"""The command line: ``squeezer compress | analyze`` (``serve | api | worker | keys`` come later).
+
+Each subcommand is one :class:`Command` in :data:`COMMANDS`: a function that
+declares its arguments and a function that runs it and returns the exit
+status.  New subcommands plug in with the :func:`command` decorator and need
+no change to :func:`main`.
+
+Rules every subcommand follows (DEVELOPERS.md, "bad input always gets a clear
+error"): one line on stderr per failure, never a traceback; exit status 0 when
+everything worked, 1 when something failed, 2 for usage errors (argparse's own
+convention), 130 when interrupted.  Machine-readable output (``--json``) is the
+only thing on stdout when asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import queue as queues
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from squeezer import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: What the user can do about an error, by code; appended to its one line.
+HINTS: dict[str, str] = {
+    "password_required": "give --password",
+    "invalid_password": "check --password",
+    "input_too_large": "raise SQUEEZER_MAX_INPUT_BYTES to allow it",
+    "too_many_pages": "raise SQUEEZER_MAX_PAGES to allow it",
+    "image_too_large": "raise SQUEEZER_MAX_IMAGE_PIXELS to allow it",
+    "decompression_limit":
+        "raise SQUEEZER_MAX_STREAM_BYTES / SQUEEZER_MAX_DOCUMENT_BYTES to allow it",
+    "timeout": "raise SQUEEZER_MAX_SECONDS to allow more time",
+}
+
+
+# --- the registry of subcommands ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, argparse.ArgumentParser], int]
+    description: str = ""
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    name: str,
+    help: str,
+    arguments: Callable[[argparse.ArgumentParser], None],
+    description: str = "",
+) -> Callable[[Callable[[argparse.Namespace, argparse.ArgumentParser], int]], Any]:
+    """Register the decorated ``run(args, parser) -> exit status`` as subcommand ``name``."""
+
+    def register(run: Callable[[argparse.Namespace, argparse.ArgumentParser], int]) -> Any:
+        COMMANDS[name] = Command(name, help, arguments, run, description or help)
+        return run
+
+    return register
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: the message and where to find help, no usage dump."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        text = f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n"
+        self.exit(EXIT_USAGE, text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="squeezer",
+        description="Self-hosted file compression: smaller PDFs at the same visual quality.",
+    )
+    parser.add_argument("--version", action="version", version=f"squeezer {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                       parser_class=Parser)
+    for cmd in COMMANDS.values():
+        sub = subparsers.add_parser(cmd.name, help=cmd.help, description=cmd.description)
+        cmd.arguments(sub)
+        sub.set_defaults(_run=cmd.run, _parser=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``squeezer`` script and of ``python -m squeezer``."""
+    _quiet_libraries()
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # report an unknown flag from the subcommand, whose --help lists the flags
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    _stop_signals_interrupt()
+    try:
+        return args._run(args, args._parser)
+    except Terminated as exc:
+        _stderr_line(f"interrupted ({exc.name})")
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        _stderr_line("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of our output went away (``squeezer ... | head``): stop quietly
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop like Ctrl-C (workers stopped, temporary files removed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _stop_signals_interrupt() -> None:
+    """Make ``kill`` and a closed terminal unwind like Ctrl-C instead of killing outright."""
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread, or not allowed
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _raise_terminated)
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter (qpdf warnings, Python warnings) off the user's terminal.
+
+    What matters reaches the user through reports and error lines; a stray
+    warning would break the one-line-per-failure rule and the ``--json`` contract.
+    """
+    warnings.simplefilter("ignore")
+    logging.getLogger().addHandler(logging.NullHandler())
+    logging.getLogger().setLevel(logging.CRITICAL)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _stderr_line(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def error_line(name: str, code: str, message: str) -> str:
+    """``error: NAME: CODE: MESSAGE; HINT`` on one line."""
+    hint = HINTS.get(code)
+    text = f"error: {name}: {code}: {_one_line(message)}"
+    return f"{text}; {hint}" if hint else text
+
+
+def _limits(parser: argparse.ArgumentParser) -> Any:
+    """Engine limits from the ``SQUEEZER_MAX_*`` environment variables.
+
+    A value that does not parse is a usage error, like a bad flag.
+    """
+    from pydantic import ValidationError
+
+    from squeezer import config
+
+    try:
+        return config.load().limits()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SQUEEZER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        parser.error(f"invalid configuration: {problems}")
+
+
+# --- formatting helpers -------------------------------------------------------------------------
+
+
+def human_bytes(n: int | None) -> str:
+    """``1234567`` → ``1.23 MB`` (decimal units, as in ``--target-size 2MB``)."""
+    if n is None:
+        return "-"
+    if abs(n) < 1000:
+        return f"{n} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if abs(n) < 100 else f"{n:.0f} {unit}"
+    return f"{n} B"  # pragma: no cover
+
+
+def saved_percent(before: int, after: int) -> str:
+    if not before:
+        return "-"
+    return f"{(1 - after / before) * 100:.1f}%"
+
+
+def _consoles() -> tuple[Any, Any]:
+    """Rich consoles for stdout and stderr; plain, unwrapped text when not on a terminal."""
+    from rich.console import Console
+
+    out = Console(file=sys.stdout, highlight=False)
+    if not out.is_terminal:
+        out = Console(file=sys.stdout, highlight=False, width=240, color_system=None)
+    err = Console(file=sys.stderr, highlight=False)
+    return out, err
+
+
+def _arrow(console: Any) -> str:
+    return "→" if (console.encoding or "").lower().startswith("utf") else "->"
+
+
+# --- squeezer compress --------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _compress_arguments(p: argparse.ArgumentParser) -> None:
+    from squeezer.engines.pdf.options import Preset
+
+    p.add_argument("inputs", nargs="+", metavar="IN", help="PDF files to compress")
+    where = p.add_argument_group("where results go (default: X.pdf -> X.compressed.pdf next to it)")
+    dest = where.add_mutually_exclusive_group()
+    dest.add_argument("-o", "--output", metavar="OUT", help="output file (exactly one input)")
+    dest.add_argument("--out-dir", metavar="DIR",
+                      help="write results into DIR (created), under the inputs' names")
+    dest.add_argument("--in-place", action="store_true", help="replace each input with its result")
+
+    knobs = p.add_argument_group("compression")
+    knobs.add_argument("--preset", choices=[x.value for x in Preset], default=Preset.medium.value,
+                       metavar="P", help="lossless, low, medium, high or extreme (default: medium)")
+    knobs.add_argument("--dpi", type=int, metavar="N",
+                       help="downsample images drawn above N dpi to N dpi (72-2400)")
+    knobs.add_argument("--quality", type=int, metavar="N",
+                       help="JPEG quality for photographic images (1-100)")
+    color = knobs.add_mutually_exclusive_group()
+    color.add_argument("--gray", action="store_true", help="all images to grayscale")
+    color.add_argument("--bitonal", action="store_true", help="all images to 1-bit black and white")
+    knobs.add_argument("--target-size", metavar="SIZE",
+                       help="largest result under SIZE, e.g. 2MB, 500KB, 1.5MiB")
+    knobs.add_argument("--password", metavar="X", help="password to open encrypted inputs")
+
+    removals = p.add_argument_group("removals and output form")
+    removals.add_argument("--remove-metadata", action="store_true",
+                          help="drop XMP metadata and the document information dictionary")
+    removals.add_argument("--remove-annotations", action="store_true",
+                          help="drop comments, links and other annotations (not form fields)")
+    removals.add_argument("--remove-form-fields", action="store_true",
+                          help="flatten form fields into the page, drop the interactive form")
+    removals.add_argument("--remove-bookmarks", action="store_true", help="drop the outline")
+    removals.add_argument("--remove-embedded-files", action="store_true",
+                          help="drop attachments and associated files")
+    removals.add_argument("--remove-javascript", action="store_true",
+                          help="drop document JavaScript and JavaScript actions")
+    removals.add_argument("--remove-encryption", action="store_true",
+                          help="write the output unencrypted")
+    removals.add_argument("--linearize", action="store_true", help='"fast web view" output')
+
+    run = p.add_argument_group("running")
+    run.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                     help="compress N files at a time, in separate processes (default: 1)")
+    run.add_argument("--json", action="store_true",
+                     help="print a JSON array of reports on stdout instead of the table")
+
+
+#: PdfOptions field -> the CLI flag that sets it, for error messages.
+_FLAGS = {"dpi": "--dpi", "image_quality": "--quality", "target_size": "--target-size",
+          "preset": "--preset", "password": "--password"}
+
+
+def _options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """PdfOptions from the flags; a value the engine refuses is a one-line usage error."""
+    from pydantic import ValidationError
+
+    from squeezer.engines.pdf.options import ColorModel, PdfOptions
+
+    color = ColorModel.keep
+    if args.gray or args.bitonal:
+        color = ColorModel.gray if args.gray else ColorModel.bitonal
+    values: dict[str, Any] = {
+        "preset": args.preset,
+        "dpi": args.dpi,
+        "image_quality": args.quality,
+        "color_model": color,
+        "target_size": args.target_size,
+        "password": args.password,
+        "remove_metadata": args.remove_metadata,
+        "remove_annotations": args.remove_annotations,
+        "remove_form_fields": args.remove_form_fields,
+        "remove_bookmarks": args.remove_bookmarks,
+        "remove_embedded_files": args.remove_embedded_files,
+        "remove_javascript": args.remove_javascript,
+        "remove_encryption": args.remove_encryption,
+        "linearize": args.linearize,
+    }
+    try:
+        return PdfOptions(**values)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            name = str(e["loc"][0]) if e["loc"] else "option"
+            flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+            message = _range_message(name, str(e["type"]), e.get("ctx") or {}) or str(e["msg"])
+            message = message.removeprefix("Value error, ")
+            message = message[:1].lower() + message[1:]
+            shown = "" if name == "password" else f" {values.get(name)}"
+            problems.append(f"{flag}{shown}: {message}")
+        parser.error(_one_line("; ".join(problems)))
+
+
+def _range_message(name: str, kind: str, ctx: dict[str, Any]) -> str | None:
+    """"must be between 72 and 2400" for a value outside a numeric option's bounds."""
+    from squeezer.engines.pdf.options import PdfOptions
+
+    if kind not in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return None
+    field_info = PdfOptions.model_fields.get(name)
+    bounds = {k: getattr(m, k) for m in (field_info.metadata if field_info else [])
+              for k in ("ge", "le", "gt") if getattr(m, k, None) is not None}
+    bounds.update({k: v for k, v in ctx.items() if k in ("ge", "le", "gt")})
+    if "ge" in bounds and "le" in bounds:
+        return f"must be between {bounds['ge']} and {bounds['le']}"
+    if "gt" in bounds:
+        return f"must be more than {bounds['gt']}"
+    return None
+
+
+@dataclass
+class Job:
+    """One input of a batch and where its result goes."""
+
+    index: int
+    name: str  #: the input as the user typed it
+    src: Path
+    dst: Path
+
+
+def default_output(src: Path) -> Path:
+    """``X.pdf`` → ``X.compressed.pdf`` next to the input."""
+    if src.suffix.lower() == ".pdf":
+        return src.with_name(f"{src.stem}.compressed{src.suffix}")
+    return src.with_name(f"{src.name}.compressed.pdf")
+
+
+def _key(path: Path) -> str:
+    """A path's identity for collision checks: absolute, symlinks resolved, case-normalised."""
+    return os.path.normcase(str(Path(path).resolve()))
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def plan_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Job]:
+    """Decide every output path before any work; every collision is a usage error."""
+    inputs: list[str] = args.inputs
+    if args.output is not None and len(inputs) != 1:
+        parser.error(f"-o/--output takes exactly one input, not {len(inputs)}; "
+                     "use --out-dir DIR for several")
+    if args.output is not None and Path(args.output).is_dir():
+        parser.error(f"-o {args.output} is a directory; use --out-dir {args.output}")
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        parser.error(f"--out-dir {out_dir}: exists and is not a directory")
+    jobs = []
+    for index, name in enumerate(inputs):
+        src = Path(name)
+        if args.in_place:
+            dst = src
+        elif args.output is not None:
+            dst = Path(args.output)
+        elif out_dir is not None:
+            dst = out_dir / src.name
+        else:
+            dst = default_output(src)
+        jobs.append(Job(index, name, src, dst))
+
+    input_keys = {_key(job.src): job.name for job in jobs}
+    input_inodes = {_inode(job.src): job.name for job in jobs if job.src.is_file()}
+    written: dict[str, Job] = {}
+    for job in jobs:
+        key = _key(job.dst)
+        if key not in input_keys and job.dst.is_file() and _inode(job.dst) in input_inodes:
+            input_keys[key] = input_inodes[_inode(job.dst)]  # a hard link to an input
+        if not args.in_place and key in input_keys:
+            parser.error(f"{job.name}: the output {job.dst} is an input ({input_keys[key]}); "
+                         "refusing to overwrite it (use --in-place to replace inputs, "
+                         "or choose another -o/--out-dir)")
+        if key in written:
+            parser.error(f"{written[key].name} and {job.name} would both be written to {job.dst}")
+        written[key] = job
+    return jobs
+
+
+def compress_one(src: str, dst: str, options: Any, limits: Any,
+                 progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """Compress one file and describe the outcome as plain data; never raises an ordinary error.
+
+    Runs in the CLI's process or in a worker process, so everything it returns pickles.
+    """
+    from squeezer.engines.errors import EngineError
+    from squeezer.engines.pdf.pipeline import compress
+
+    source, target = Path(src), Path(dst)
+    if not source.exists():
+        return _failure("file_not_found", "no such file")
+    if source.is_dir():
+        return _failure("invalid_input", "is a directory, not a PDF file")
+    if not source.is_file():
+        return _failure("invalid_input", "is not a regular file")
+    if not target.parent.is_dir():
+        return _failure("invalid_output", f"the output directory {target.parent} does not exist")
+    try:
+        report = compress(source, target, options, limits=limits, progress=progress)
+    except EngineError as exc:
+        return _failure(exc.code, exc.message)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except PermissionError as exc:
+        return _failure("permission_denied", f"{exc.strerror}: {exc.filename}")
+    except OSError as exc:
+        return _failure("io_error", f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except Exception as exc:  # noqa: BLE001 - one line per file, never a traceback
+        return _failure("internal_error", f"{type(exc).__name__}: {exc}")
+    return {"ok": True, "report": report.model_dump(mode="json")}
+
+
+def _failure(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": _one_line(message)[:2000]}}
+
+
+class BatchDisplay:
+    """Live bars on a terminal (one per file being compressed and one for the batch), error lines.
+
+    Off a terminal there are no bars at all, only the error lines: logs and
+    pipes get clean text.
+    """
+
+    def __init__(self, jobs: list[Job], console: Any, live: bool) -> None:
+        self.jobs = {job.index: job for job in jobs}
+        self.console = console
+        self.live = live
+        self.progress: Any = None
+        self.tasks: dict[int, Any] = {}
+        self.fractions: dict[int, float] = {}
+        #: files a worker has begun (a crashed pool only re-runs these in isolation)
+        self.started: set[int] = set()
+        self.finished_jobs: set[int] = set()
+        self.done = 0
+
+    def __enter__(self) -> Self:
+        if self.live:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}", style="bold"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[stage]}", style="dim"),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+            self.total = self.progress.add_task(
+                f"{len(self.jobs)} file{'s' if len(self.jobs) != 1 else ''}",
+                total=len(self.jobs), stage="",
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def update(self, index: int, fraction: float, stage: str) -> None:
+        if index in self.finished_jobs:
+            return  # a late message from a worker, after its result
+        self.started.add(index)
+        if self.progress is None or index not in self.jobs:
+            return
+        if index not in self.tasks:
+            self.tasks[index] = self.progress.add_task(
+                _shorten(self.jobs[index].name), total=1.0, stage=stage
+            )
+        self.fractions[index] = max(0.0, min(float(fraction), 1.0))
+        self.progress.update(self.tasks[index], completed=self.fractions[index], stage=stage)
+        self._overall()
+
+    def finished(self, index: int, outcome: dict[str, Any]) -> None:
+        self.finished_jobs.add(index)
+        self.done += 1
+        if self.progress is not None:
+            task = self.tasks.pop(index, None)
+            if task is not None:
+                self.progress.remove_task(task)
+            self.fractions.pop(index, None)
+            self._overall()
+        if not outcome["ok"]:
+            err = outcome["error"]
+            self.line(error_line(self.jobs[index].name, err["code"], err["message"]))
+
+    def line(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            _stderr_line(text)
+
+    def _overall(self) -> None:
+        self.progress.update(self.total, completed=self.done + sum(self.fractions.values()))
+
+
+def _shorten(name: str, width: int = 40) -> str:
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
+# worker-process side of --jobs ------------------------------------------------------------------
+
+_PROGRESS_QUEUE: Any = None
+_IN_JOB = False
+
+
+def _worker_init(progress_queue: Any, scratch: str) -> None:
+    """Set up a worker: progress goes to the parent; Ctrl-C is the parent's business.
+
+    SIGTERM (the parent cancelling the batch) unwinds a running compression
+    like an exception, so the engine removes its temporary files; an idle
+    worker just exits.  Temporary files go to the batch's scratch directory,
+    which the parent removes at the end, so even a worker that is killed
+    outright leaves nothing behind.
+    """
+    global _PROGRESS_QUEUE
+    _PROGRESS_QUEUE = progress_queue
+    tempfile.tempdir = scratch
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _quiet_libraries()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    if _IN_JOB:
+        raise KeyboardInterrupt
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _pool_job(index: int, src: str, dst: str, options: Any, limits: Any) -> dict[str, Any]:
+    global _IN_JOB
+    progress_queue = _PROGRESS_QUEUE
+
+    def progress(fraction: float, stage: str) -> None:
+        with contextlib.suppress(Exception):
+            progress_queue.put_nowait((index, fraction, stage))
+
+    _IN_JOB = True
+    try:
+        progress(0.0, "starting")
+        return compress_one(src, dst, options, limits, progress)
+    except KeyboardInterrupt:
+        # cancelled by the parent: the engine has cleaned up while unwinding
+        os._exit(EXIT_INTERRUPTED)
+    finally:
+        _IN_JOB = False
+
+
+# parent side -------------------------------------------------------------------------------------
+
+
+def _drain(progress_queue: Any, display: BatchDisplay) -> None:
+    while True:
+        try:
+            index, fraction, stage = progress_queue.get_nowait()
+        except (queues.Empty, EOFError, OSError, ValueError):
+            return
+        display.update(index, fraction, stage)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Any:
+    """Ignore Ctrl-C while worker processes are started, so they inherit "ignore" from birth."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_workers(executor: futures.ProcessPoolExecutor, jobs: Iterable[Job]) -> None:
+    """Cancel what has not started, stop the workers, remove any half-written output."""
+    processes = list(getattr(executor, "_processes", {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    deadline = time.monotonic() + 5
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(max(deadline - time.monotonic(), 0.1))
+            if process.is_alive():
+                process.kill()
+                process.join(1)
+    sweep_partial(jobs)
+
+
+def sweep_partial(jobs: Iterable[Job]) -> None:
+    """Remove the temporary file a worker killed while moving a result into place leaves."""
+    for job in jobs:
+        with contextlib.suppress(OSError):
+            for leftover in job.dst.parent.glob(f".{job.dst.name}.*.part"):
+                leftover.unlink()
+
+
+def _run_pool(jobs: list[Job], workers: int, options: Any, limits: Any, display: BatchDisplay,
+              progress_queue: Any, scratch: str, results: dict[int, dict[str, Any]]) -> list[Job]:
+    """Run ``jobs`` on ``workers`` processes; return the jobs lost to a crashed worker."""
+    context = multiprocessing.get_context("spawn")
+    executor = futures.ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), mp_context=context,
+        initializer=_worker_init, initargs=(progress_queue, scratch),
+    )
+    crashed: list[Job] = []
+    try:
+        with _sigint_ignored():
+            running = {
+                executor.submit(
+                    _pool_job, job.index, str(job.src), str(job.dst), options, limits
+                ): job
+                for job in jobs
+            }
+        pending = set(running)
+        while pending:
+            done, pending = futures.wait(pending, timeout=0.1, return_when=futures.FIRST_COMPLETED)
+            _drain(progress_queue, display)
+            for future in done:
+                job = running[future]
+                try:
+                    outcome = future.result()
+                except futures.process.BrokenProcessPool:
+                    crashed.append(job)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - e.g. a result that did not unpickle
+                    outcome = _failure("internal_error", f"{type(exc).__name__}: {exc}")
+                results[job.index] = outcome
+                display.finished(job.index, outcome)
+        _drain(progress_queue, display)
+    except BaseException:
+        with _sigint_ignored():  # a second Ctrl-C must not cut the clean-up short
+            _stop_workers(executor, jobs)
+        raise
+    executor.shutdown(wait=True)
+    return crashed
+
+
+def run_parallel(jobs: list[Job], workers: int, options: Any, limits: Any,
+                 display: BatchDisplay) -> dict[int, dict[str, Any]]:
+    """Compress in worker processes; a file that crashes its worker fails alone.
+
+    A native crash breaks the whole pool.  Files that had not started yet go to
+    a fresh pool; those that were running are run again one by one, each in a
+    fresh process, to find the one to blame.
+    """
+    context = multiprocessing.get_context("spawn")
+    progress_queue = context.Queue()
+    scratch = tempfile.mkdtemp(prefix="squeezer-batch-")
+    results: dict[int, dict[str, Any]] = {}
+    try:
+        remaining, rounds = jobs, 0
+        while remaining:
+            rounds += 1
+            crashed = _run_pool(remaining, workers, options, limits, display, progress_queue,
+                                scratch, results)
+            sweep_partial(crashed)
+            # "started" is only known from progress messages, which a crash can lose:
+            # after a second broken pool, every casualty is run alone
+            suspects = [job for job in crashed if job.index in display.started or rounds > 1]
+            unstarted = [job for job in crashed if job not in suspects]
+            if crashed and not suspects:
+                # the workers die before running anything: nothing more to try
+                for job in crashed:
+                    _fail(display, results, job, "the worker process could not start")
+                break
+            for job in suspects:
+                if _run_pool([job], 1, options, limits, display, progress_queue, scratch, results):
+                    _fail(display, results, job, "the worker process crashed on this file")
+            remaining = unstarted
+    finally:
+        progress_queue.close()
+        with contextlib.suppress(Exception):
+            progress_queue.join_thread()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return results
+
+
+def _fail(
+    display: BatchDisplay, results: dict[int, dict[str, Any]], job: Job, message: str
+) -> None:
+    outcome = _failure("internal_error", message)
+    results[job.index] = outcome
+    display.finished(job.index, outcome)
+
+
+def run_sequential(jobs: list[Job], options: Any, limits: Any,
+                   display: BatchDisplay) -> dict[int, dict[str, Any]]:
+    results: dict[int, dict[str, Any]] = {}
+    for job in jobs:
+        display.update(job.index, 0.0, "starting")
+        outcome = compress_one(
+            str(job.src), str(job.dst), options, limits,
+            lambda fraction, stage, i=job.index: display.update(i, fraction, stage),
+        )
+        results[job.index] = outcome
+        display.finished(job.index, outcome)
+    return results
+
+
+def _note(report: dict[str, Any]) -> str:
+    notes = []
+    if report.get("original_kept"):
+        notes.append("original kept")
+    if report.get("target_reached") is False:
+        notes.append("target not reached")
+    warned = len(report.get("warnings") or [])
+    if warned:
+        notes.append(f"{warned} warning{'s' if warned != 1 else ''}")
+    return ", ".join(notes)
+
+
+def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, Any]],
+                  elapsed: float) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("file", overflow="fold")
+    table.add_column("pages", justify="right")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_column("saved", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("note")
+    before = after = failed = 0
+    for job in jobs:
+        outcome = results.get(job.index)
+        if outcome is None:
+            continue
+        if outcome["ok"]:
+            r = outcome["report"]
+            before += r["input_bytes"]
+            after += r["output_bytes"]
+            table.add_row(job.name, str(r["pages"]), human_bytes(r["input_bytes"]),
+                          human_bytes(r["output_bytes"]),
+                          saved_percent(r["input_bytes"], r["output_bytes"]),
+                          f"{r['elapsed_seconds']:.1f} s", _note(r))
+        else:
+            failed += 1
+            size = job.src.stat().st_size if job.src.is_file() else None
+            table.add_row(job.name, "", human_bytes(size), "", "", "",
+                          f"failed: {outcome['error']['code']}", style="red")
+    console.print(table)
+    ok = len(results) - failed
+    line = (f"total: {ok} file{'s' if ok != 1 else ''} compressed, {human_bytes(before)} "
+            f"{_arrow(console)} {human_bytes(after)}, saved {saved_percent(before, after)} "
+            f"in {elapsed:.1f} s")
+    if failed:
+        line = f"{line}; {failed} failed" if ok else f"total: {failed} failed, none compressed"
+    console.print(line, markup=False, soft_wrap=True)
+
+
+@command(
+    "compress",
+    help="compress PDF files",
+    arguments=_compress_arguments,
+    description="Compress PDF files. Each X.pdf is written to X.compressed.pdf next to it "
+    "unless -o, --out-dir or --in-place says otherwise; an input is never overwritten "
+    "without --in-place.",
+)
+def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    options = _options(args, parser)
+    limits = _limits(parser)
+    jobs = plan_outputs(args, parser)
+    if args.out_dir:
+        try:
+            Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _stderr_line(f"error: --out-dir {args.out_dir}: {_one_line(exc.strerror or exc)}")
+            return EXIT_FAILED
+    out, err = _consoles()
+    started = time.monotonic()
+    with BatchDisplay(jobs, err, live=err.is_terminal) as display:
+        if args.jobs > 1 and len(jobs) > 1:
+            results = run_parallel(jobs, args.jobs, options, limits, display)
+        else:
+            results = run_sequential(jobs, options, limits, display)
+    elapsed = time.monotonic() - started
+    if args.json:
+        entries = []
+        for job in jobs:
+            outcome = results[job.index]
+            if outcome["ok"]:
+                entries.append({"input": job.name, "output": str(job.dst), "ok": True,
+                                "report": outcome["report"]})
+            else:
+                entries.append({"input": job.name, "ok": False, "error": outcome["error"]})
+        sys.stdout.write(json.dumps(entries, indent=2) + "\n")
+        sys.stdout.flush()
+    else:
+        print_summary(out, jobs, results, elapsed)
+    return EXIT_OK if all(r["ok"] for r in results.values()) else EXIT_FAILED
+
+
+# --- squeezer analyze ---------------------------------------------------------------------------
+
+
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="IN", help="the PDF to analyse")
+    p.add_argument("--password", metavar="X", help="password to open an encrypted PDF")
+    p.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the per-preset estimate (which runs the engine)")
+
+
+@command(
+    "analyze",
+    help="show where the bytes of a PDF are, and estimate each preset",
+    arguments=_analyze_arguments,
+    description="Break a PDF down by what its bytes are for (images by codec, fonts, content "
+    "streams, forms, metadata, attachments, annotations, structure, duplicates) and "
+    "estimate the result of each preset by running the engine on it (or on a sample of "
+    "its pages).",
+)
+def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from squeezer.engines.errors import EngineError
+    from squeezer.engines.pdf.analyze import analyze
+
+    limits = _limits(parser)
+    out, err = _consoles()
+    path = Path(args.input)
+    if not path.exists():
+        _stderr_line(error_line(args.input, "file_not_found", "no such file"))
+        return EXIT_FAILED
+    try:
+        if err.is_terminal:
+            with err.status("analysing…") as status:
+                result = analyze(path, args.password, limits=limits, estimate=not args.no_estimate,
+                                 progress=lambda f, stage: status.update(f"{stage}…"))
+        else:
+            result = analyze(path, args.password, limits=limits, estimate=not args.no_estimate)
+    except EngineError as exc:
+        _stderr_line(error_line(args.input, exc.code, exc.message))
+        return EXIT_FAILED
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        _stderr_line(error_line(args.input, "internal_error", f"{type(exc).__name__}: {exc}"))
+        return EXIT_FAILED
+    if args.json:
+        sys.stdout.write(json.dumps({"input": args.input, **result.model_dump(mode="json")},
+                                    indent=2) + "\n")
+        sys.stdout.flush()
+    else:
+        print_analysis(out, args.input, result)
+    return EXIT_OK
+
+
+#: How many images, fonts and duplicate groups the table lists (JSON has them all).
+TOP = 15
+
+
+def print_analysis(console: Any, name: str, a: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from squeezer.engines.pdf.analyze import CATEGORIES
+
+    style = box.SIMPLE_HEAD
+
+    def table(title: str, *columns: tuple[str, str]) -> Table:
+        t = Table(title=title, title_justify="left", box=style, show_edge=False, pad_edge=False)
+        for header, justify in columns:
+            t.add_column(header, justify=justify)  # type: ignore[arg-type]
+        return t
+
+    flags = [f for f, on in (("encrypted", a.encrypted), ("linearized", a.linearized)) if on]
+    console.print(
+        f"{name}: {human_bytes(a.file_bytes)} ({a.file_bytes} bytes), {a.pages} page"
+        f"{'s' if a.pages != 1 else ''}, PDF {a.pdf_version}"
+        + (f", {', '.join(flags)}" if flags else "")
+        + (f", produced by {a.producer}" if a.producer else ""),
+        markup=False, soft_wrap=True,
+    )
+
+    where = table("Where the bytes are", ("category", "left"), ("objects", "right"),
+                  ("bytes", "right"), ("size", "right"), ("share", "right"), ("what", "left"))
+    for c in a.categories:
+        where.add_row(c.name.replace("_", " "), str(c.count), str(c.bytes), human_bytes(c.bytes),
+                      f"{c.share * 100:.1f}%", CATEGORIES[c.name])
+    where.add_row("total", "", str(sum(c.bytes for c in a.categories)), human_bytes(a.file_bytes),
+                  "100.0%", "", style="bold")
+    console.print(where)
+
+    if a.image_codecs:
+        codecs = table("Images by codec", ("codec", "left"), ("images", "right"),
+                       ("size", "right"))
+        for c in a.image_codecs:
+            codecs.add_row(c.codec, str(c.count), human_bytes(c.bytes))
+        console.print(codecs)
+        images = table(f"Largest images ({min(TOP, len(a.images))} of {len(a.images)})",
+                       ("object", "right"), ("codec", "left"), ("size", "right"),
+                       ("pixels", "right"), ("colour", "left"), ("bpc", "right"),
+                       ("dpi", "right"), ("uses", "right"))
+        for i in a.images[:TOP]:
+            colour = i.color_space + (" (mask)" if i.mask and i.color_space != "mask" else "")
+            images.add_row(i.object, i.codec, human_bytes(i.bytes), f"{i.width}x{i.height}",
+                           colour,
+                           str(i.bits_per_component or "-"),
+                           f"{i.dpi:.0f}" if i.dpi is not None else "-",
+                           str(i.uses) if i.uses is not None else "-")
+        console.print(images)
+
+    if a.fonts:
+        fonts = table(f"Embedded fonts ({min(TOP, len(a.fonts))} of {len(a.fonts)})",
+                      ("font", "left"), ("program", "left"), ("size", "right"), ("subset", "left"))
+        for f in a.fonts[:TOP]:
+            program = f"{f.kind} ({f.subtype})" if f.subtype else f.kind
+            fonts.add_row(f.name, program, human_bytes(f.bytes), "yes" if f.subset else "no")
+        console.print(fonts)
+        kinds = ", ".join(f"{k.codec}: {k.count} ({human_bytes(k.bytes)})" for k in a.font_kinds)
+        console.print(f"font programs: {kinds}", markup=False, soft_wrap=True)
+    if a.fonts_not_embedded:
+        console.print("fonts not embedded: " + ", ".join(a.fonts_not_embedded[:20]),
+                      markup=False, soft_wrap=True)
+
+    d = a.duplicates
+    if d.groups:
+        console.print(f"duplicates: {d.redundant} stream{'s' if d.redundant != 1 else ''} repeat "
+                      f"another one ({d.groups} group{'s' if d.groups != 1 else ''}), wasting "
+                      f"{human_bytes(d.wasted_bytes)}", markup=False, soft_wrap=True)
+    else:
+        console.print("duplicates: none", markup=False)
+
+    if a.estimates is not None:
+        e = a.estimates
+        how = ("the engine run on the whole document" if e.method == "whole document"
+               else f"the engine run on {e.sampled_pages} of {e.total_pages} pages, extrapolated")
+        est = table("Estimate per preset", ("preset", "left"), ("estimated size", "right"),
+                    ("ratio", "right"), ("saved", "right"))
+        for p in e.presets:
+            if p.bytes is None:
+                est.add_row(p.preset, "-", "-", p.error or "failed")
+            else:
+                est.add_row(p.preset, "~" + human_bytes(p.bytes), f"{p.ratio:.2f}",
+                            saved_percent(a.file_bytes, p.bytes))
+        console.print(est)
+        console.print(f"(an estimate: {how}, in {e.elapsed_seconds:.1f} s)", markup=False,
+                      soft_wrap=True)
+    for w in a.warnings:
+        console.print(f"note: {w}", markup=False, soft_wrap=True)
