@@ -7,6 +7,8 @@ same :class:`~squeezer.engines.limits.Limits` from the same variables, e.g.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from squeezer.engines.limits import Limits
@@ -14,6 +16,13 @@ from squeezer.engines.limits import Limits
 
 class Config(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SQUEEZER_", extra="ignore")
+
+    #: where the embedded database and local blobs live
+    data_dir: Path = Path("squeezer-data")
+    #: an external PostgreSQL; unset starts an embedded one in ``data_dir``
+    database_url: str | None = None
+    #: an object store (s3://, gs://, az://); unset stores blobs in ``data_dir/blobs``
+    storage_url: str | None = None
 
     max_input_bytes: int = Limits().max_input_bytes
     max_pages: int = Limits().max_pages
