@@ -35,7 +35,6 @@ GENERATED = [
     "interactive", "junk", "metadata", "broken_xref",
 ]
 
-IMAGES_PENDING = "images.py is still a placeholder: no image is recompressed or downsampled yet"
 
 
 def run(src: Path, dst: Path, **options) -> object:
@@ -67,7 +66,6 @@ def test_lossless_shrinks_files_with_structural_waste(fx, out_dir, name):
     assert report.output_bytes < 0.75 * report.input_bytes
 
 
-@pytest.mark.xfail(reason=IMAGES_PENDING, strict=True)
 @pytest.mark.parametrize("preset", ["medium", "extreme"])
 def test_lossy_presets_shrink_a_600_dpi_photo(fx, out_dir, preset):
     src = fx.photo()
@@ -484,7 +482,6 @@ def test_reachable_target_is_met(fx, out_dir):
     assert report.settings["lossy_images"] is False  # the mildest step that fits is lossless
 
 
-@pytest.mark.xfail(reason=IMAGES_PENDING, strict=True)
 def test_reachable_target_on_a_photo_is_met(fx, out_dir):
     src = fx.photo()
     target = src.stat().st_size * 4 // 10

@@ -1,14 +1,607 @@
-"""Image recompression (placeholder until the image pipeline lands)."""
+"""Image recompression: the step that makes photo-heavy and scanned PDFs small.
+
+For each image XObject (each object once, however often it is drawn):
+
+1. Decode its samples (:mod:`pixels`); what cannot be decoded exactly (JPX,
+   JBIG2, Lab/Separation/DeviceN colour) is kept as it is.  CCITT Group 4
+   scans are decoded (:mod:`ccitt`) only when drawn far above 300 dpi.
+2. Lossless simplifications, on in every preset: DeviceRGB whose pixels are
+   all gray becomes DeviceGray, gray with only black and white becomes 1-bit
+   (CCITT G4 when smaller), colour with few colours becomes a palette
+   (/Indexed), and JPEGs are re-packed losslessly by mozjpeg (same
+   coefficients, so the same pixels).
+3. Lossy presets only: downsample to the target resolution when the image is
+   drawn (:mod:`placement`) more than 10 % above it (bitonal images no lower
+   than 300 dpi), and store photographs as JPEG (:mod:`jpeg`), never above the
+   quality an input JPEG already had.  Line art and flat graphics (most pixels
+   equal to their neighbour) stay lossless.
+4. The smallest candidate replaces the stream only when it is smaller than
+   the stream's current bytes.
+
+What must not change is not touched: a colour-key /Mask names exact sample
+values (no JPEG, no resampling, no palette), an /SMask stays lossless (and is
+resampled like its image, since placement gives it its image's resolution),
+stencil masks keep /ImageMask and /Decode, and /Decode arrays keep their
+meaning (a linear map of samples, which commutes with resampling and bit
+depth).  Colour spaces whose rendering is not a function of the samples this
+module can reproduce (ICC, Cal) are kept, never swapped for Device ones, except
+when the caller asks for gray.  An image that fails to decode keeps its bytes
+and adds a warning.
+"""
 
 from __future__ import annotations
 
+import io
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
 import pikepdf
+from pikepdf import Array, Dictionary, Name, Stream
+from PIL import Image
 
 from squeezer.engines.budget import Budget
-from squeezer.engines.pdf.options import Settings
+from squeezer.engines.errors import EngineError
+from squeezer.engines.pdf import ccitt, jpeg, pixels
+from squeezer.engines.pdf.options import ColorModel, Settings
+from squeezer.engines.pdf.pixels import ColorInfo, DamagedImage, Undecodable
 from squeezer.engines.report import Report
+
+#: Downsample only when drawn this much above the target (resampling a 160 dpi image
+#: to 150 dpi costs quality and saves little).
+HYSTERESIS = 1.1
+#: Images smaller than this many pixels are not worth a JPEG (headers dominate).
+MIN_JPEG_PIXELS = 64 * 64
+#: Share of pixels equal to their right-hand neighbour above which an image is
+#: flat graphics (screenshots, charts, line art) rather than a photograph.
+FLAT_SHARE = 0.6
+#: zlib level for lossless candidates (qpdf re-compresses Flate at level 9 on save).
+FLATE_LEVEL = 6
+#: Bitonal images are downsampled no lower than this (text must stay legible).
+MIN_BITONAL_DPI = 300
+#: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
+#: images).  Off while ``pipeline.save`` passes ``recompress_flate=True``: qpdf then
+#: decodes every Flate stream and re-deflates it without its predictor, so the gain is
+#: lost and the bytes this step reports as saved would not be.
+PNG_PREDICTORS = False
+
+
+@dataclass
+class Candidate:
+    """One way to store an image: encoded data plus the dictionary entries that describe it."""
+
+    data: bytes
+    filter: Name
+    decode_parms: Dictionary | None
+    entries: dict[str, object]
+    codec: str  #: "jpeg", "jpeg-repack" (same coefficients), "flate", "ccitt"
+    gray: bool = False
+    downsampled: bool = False
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    budget: Budget
+    placements: dict
+    smasks: set[tuple[int, int]] = field(default_factory=set)
 
 
 def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report) -> None:
     """Recompress every image XObject of ``pdf`` in place according to ``settings``."""
-    return None
+    images = [obj for obj in pdf.objects
+              if isinstance(obj, Stream) and obj.is_indirect
+              and obj.stream_dict.get("/Subtype") == Name.Image]
+    if not images:
+        report.steps["images"] = report.steps.get("images", 0)
+        return
+    ctx = _Context(settings, budget, _placements(pdf, settings, budget))
+    for image in images:
+        smask = image.get("/SMask")
+        if isinstance(smask, Stream) and smask.is_indirect:
+            ctx.smasks.add(smask.objgen)
+    saved = 0
+    for image in images:
+        budget.check_time()
+        report.images.seen += 1
+        try:
+            before = len(image.read_raw_bytes())
+            candidate = _best(image, ctx, before)
+        except EngineError:
+            raise  # limits
+        except DamagedImage as exc:
+            report.warnings.append(
+                f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: {exc}")
+            candidate = None
+        except Undecodable:
+            candidate = None
+        except Exception as exc:  # noqa: BLE001 - a damaged image must not sink the document
+            report.warnings.append(
+                f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: "
+                f"{type(exc).__name__}: {str(exc)[:200]}")
+            candidate = None
+        if candidate is None:
+            report.images.skipped += 1
+            continue
+        _write(image, candidate)
+        saved += before - len(candidate.data)
+        stats = report.images
+        stats.recompressed += 1
+        stats.downsampled += candidate.downsampled
+        stats.to_gray += candidate.gray
+        if candidate.codec == "jpeg":
+            stats.to_jpeg += 1
+        elif candidate.codec == "ccitt":
+            stats.to_ccitt += 1
+        elif candidate.codec == "flate":
+            stats.to_flate += 1
+    report.steps["images"] = report.steps.get("images", 0) + saved
+
+
+def _placements(pdf: pikepdf.Pdf, settings: Settings, budget: Budget) -> dict:
+    """Effective resolutions, needed only when downsampling is asked for."""
+    if not (settings.lossy_images and settings.dpi):
+        return {}
+    try:
+        from squeezer.engines.pdf.placement import image_placements
+    except ImportError:  # pragma: no cover - the module ships with the engine
+        return {}
+    try:
+        return image_placements(pdf, budget)
+    except EngineError:
+        raise
+    except Exception:  # noqa: BLE001 - damaged content: resolutions unknown
+        return {}  # nothing is downsampled
+
+
+def _write(image: Stream, c: Candidate) -> None:
+    image.write(c.data, filter=c.filter, decode_parms=c.decode_parms)
+    for key, value in c.entries.items():
+        if value is None:
+            if key in image:
+                del image[key]
+        else:
+            image[key] = value
+
+
+# --- choosing ----------------------------------------------------------------------------
+
+
+def _int(value: object, default: int = 0) -> int:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
+    """The smallest acceptable re-encoding of ``image``, or None to keep it."""
+    width, height = _int(image.get("/Width")), _int(image.get("/Height"))
+    if width < 1 or height < 1:
+        raise Undecodable("no size")
+    names = pixels.filters(image)
+    if names in (["/CCITTFaxDecode"], ["/CCF"]):
+        candidates = _ccitt(image, ctx, width, height)
+        candidates = [c for c in candidates if len(c.data) < before]
+        return min(candidates, key=lambda c: len(c.data)) if candidates else None
+    if any(f in ("/JPXDecode", "/JBIG2Decode", "/CCITTFaxDecode", "/CCF") for f in names):
+        return None
+    is_mask = bool(image.get("/ImageMask", False))
+    bpc = 1 if is_mask else _int(image.get("/BitsPerComponent"), 8)
+    info = pixels.color_info(image)
+    ctx.budget.check_image(width, height, max(bpc, 8) * info.components)
+    if names and names[-1] in pixels.DCT_FILTERS:
+        candidates = _dct(image, info, ctx, width, height)
+    elif is_mask:
+        candidates = _stencil(image, width, height)
+    else:
+        candidates = _sampled(image, info, ctx, width, height, bpc)
+    candidates = [c for c in candidates if c is not None and len(c.data) < before]
+    return min(candidates, key=lambda c: len(c.data)) if candidates else None
+
+
+def _target(image: Stream, ctx: _Context, width: int, height: int,
+            floor_dpi: float = 0) -> tuple[int, int] | None:
+    """The downsampled size of ``image``, or None when it stays as it is."""
+    s = ctx.settings
+    if not (s.lossy_images and s.dpi):
+        return None
+    placement = ctx.placements.get(image.objgen)
+    if placement is None:
+        return None
+    target = max(float(s.dpi), floor_dpi)
+    dpi_x, dpi_y = float(placement.dpi_x), float(placement.dpi_y)
+    if max(dpi_x, dpi_y) <= target * HYSTERESIS:
+        return None
+    new_w = width if dpi_x <= target * HYSTERESIS else max(1, round(width * target / dpi_x))
+    new_h = height if dpi_y <= target * HYSTERESIS else max(1, round(height * target / dpi_y))
+    if new_w >= width and new_h >= height:
+        return None
+    return min(new_w, width), min(new_h, height)
+
+
+def _resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Downscale with Lanczos, after a box reduce() by an integer factor when it is large."""
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+# --- DCT ---------------------------------------------------------------------------------
+
+
+def _dct(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: int) -> list:
+    """A JPEG: re-encoded when resampled or above the target quality, else re-packed losslessly.
+
+    A JPEG wrapped in Flate (some optimisers do that) is unwrapped: the
+    entropy-coded data does not deflate.
+    """
+    data = pixels.dct_data(image)
+    raw_length = len(image.read_raw_bytes())
+    lossy = _dct_lossy(image, info, ctx, width, height, data)
+    if any(len(c.data) < raw_length for c in lossy):
+        return lossy
+    optimized = jpeg.optimize_losslessly(data)
+    if len(optimized) < raw_length:
+        return [Candidate(optimized, Name.DCTDecode, _dct_parms(image), {}, "jpeg-repack")]
+    return []
+
+
+def _dct_parms(image: Stream) -> Dictionary | None:
+    """The DCTDecode parameters of ``image`` (the last entry when filters are chained)."""
+    parms = image.get("/DecodeParms")
+    if isinstance(parms, Array):
+        parms = parms[len(parms) - 1] if len(parms) else None
+    return parms if isinstance(parms, Dictionary) else None
+
+
+def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: int,
+               data: bytes) -> list:
+    s = ctx.settings
+    if not s.lossy_images and s.color_model == ColorModel.keep:
+        return []
+    if _dct_parms(image) is not None or image.objgen in ctx.smasks:
+        return []
+    if isinstance(image.get("/Mask"), Array) or info.kind not in ("gray", "rgb", "cmyk"):
+        return []
+    if s.color_model != ColorModel.keep and not _equal_decode_pairs(image, info):
+        return []
+    cmyk = info.kind == "cmyk"
+    if cmyk and (s.color_model != ColorModel.keep or not jpeg.adobe_marker(data)[0]):
+        # Only Adobe CMYK JPEGs round-trip through Pillow with the same sample
+        # meaning (inverted both ways, so the image's /Decode still applies).
+        return []
+    im = pixels.open_jpeg(data)
+    if im.size != (width, height) or im.mode != {"gray": "L", "rgb": "RGB", "cmyk": "CMYK"}[info.kind]:
+        return []
+    quality = s.image_quality
+    estimated = jpeg.estimate_quality(im)
+    if estimated is not None:
+        quality = min(quality, estimated)
+    size = _target(image, ctx, width, height)
+    to_gray = im.mode == "RGB" and s.color_model != ColorModel.keep
+    bitonal = s.color_model == ColorModel.bitonal
+    if size is None and not to_gray and not bitonal and (
+            estimated is None or estimated <= s.image_quality):
+        return []  # at most the lossless optimisation: re-encoding would only lose
+    if size is not None:
+        # DCT-domain scaling to at least twice the target, then Lanczos
+        im.draft(im.mode, (size[0] * 2, size[1] * 2))
+    im = pixels.load(im)
+    entries = _gray_entries(image, info) if to_gray else {}
+    if to_gray:
+        im = im.convert("L")
+    if size is not None:
+        im = _resize(im, size)
+    if bitonal:
+        ink = np.asarray(im) < 128
+        return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray)
+    entries.update(_size_entries(im.size, 8))
+    encoded = jpeg.encode(im, quality)
+    if cmyk and not jpeg.adobe_marker(encoded)[0]:
+        return []
+    return [Candidate(encoded, Name.DCTDecode, None, entries, "jpeg",
+                      gray=to_gray, downsampled=size is not None)]
+
+
+# --- CCITT ------------------------------------------------------------------------------
+
+
+def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
+    """A Group 4 image drawn far above the target: decoded, resampled, re-encoded.
+
+    Bitonal scans at their scanning resolution are left alone; only images
+    drawn above :data:`MIN_BITONAL_DPI` (a full-page scan squeezed into a
+    thumbnail) pay for decoding.  Samples keep their meaning, so /Decode and
+    /ImageMask stay as they are.
+    """
+    size = _target(image, ctx, width, height, floor_dpi=MIN_BITONAL_DPI)
+    if size is None or image.objgen in ctx.smasks:
+        return []
+    parms = image.get("/DecodeParms")
+    parms = parms if isinstance(parms, Dictionary) else Dictionary()
+    k = _int(parms.get("/K"), 0)
+    if k >= 0 or parms.get("/EncodedByteAlign", False) or _int(parms.get("/Columns"), 1728) != width:
+        return []  # Group 3, or layouts libtiff is not told about
+    if not image.get("/ImageMask", False) and _int(image.get("/BitsPerComponent"), 1) != 1:
+        return []
+    ctx.budget.check_image(width, height, 8)
+    rows = _int(parms.get("/Rows"), height) or height
+    try:
+        im = ccitt.decode(image.read_raw_bytes(), width, min(rows, height), k,
+                          bool(parms.get("/BlackIs1", False)))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DamagedImage(f"CCITT data does not decode ({exc})") from None
+    if im.size != (width, height):
+        return []
+    zero = np.asarray(_resize(im, size)) < 128
+    return _bitonal(zero, downsampled=True)
+
+
+# --- stencil masks -----------------------------------------------------------------------
+
+
+def _stencil(image: Stream, width: int, height: int) -> list:
+    """/ImageMask: 1-bit stencil; G4 when smaller, /Decode and /ImageMask kept."""
+    samples = pixels.samples(image, width, height, 1, 1)[:, :, 0]
+    ink = samples == 0  # G4 (BlackIs1 false) decodes these back to 0
+    return [_g4(ink, {"/BitsPerComponent": 1})] if ink.size else []
+
+
+# --- sampled images ----------------------------------------------------------------------
+
+
+def _equal_decode_pairs(image: Stream, info: ColorInfo) -> bool:
+    decode = pixels.decode_array(image, info, _int(image.get("/BitsPerComponent"), 8))
+    if decode is None:
+        return True
+    pairs = [tuple(decode[i:i + 2]) for i in range(0, len(decode), 2)]
+    return len(set(pairs)) == 1
+
+
+def _gray_entries(image: Stream, info: ColorInfo) -> dict[str, object]:
+    entries: dict[str, object] = {"/ColorSpace": Name.DeviceGray}
+    decode = image.get("/Decode")
+    if isinstance(decode, Array) and len(decode) >= 2:
+        entries["/Decode"] = Array([decode[0], decode[1]])
+    return entries
+
+
+def _size_entries(size: tuple[int, int], bpc: int) -> dict[str, object]:
+    return {"/Width": size[0], "/Height": size[1], "/BitsPerComponent": bpc}
+
+
+def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: int,
+             bpc: int) -> list:
+    s = ctx.settings
+    color_key = isinstance(image.get("/Mask"), Array)
+    is_smask = image.objgen in ctx.smasks
+    decode = pixels.decode_array(image, info, bpc)
+    arr = pixels.samples(image, width, height, info.components, bpc)
+    changed = False  # do the samples differ from the stream's (then a Flate candidate pays)
+    gray = expanded = False
+    entries: dict[str, object] = {}
+
+    if info.kind == "indexed":
+        # a palette image stays as it is (qpdf re-packs its Flate) unless it must be
+        # resampled or converted; a colour key names indexes, so it pins the samples
+        if color_key or decode is not None or is_smask:
+            return []
+        if s.color_model == ColorModel.keep and _target(image, ctx, width, height) is None:
+            return []
+        # expand the palette: the image is then resampled or converted like any other
+        arr = info.palette[np.minimum(arr[:, :, 0], len(info.palette) - 1)]
+        base = info.obj[1]
+        info = pixels.space(base, allow_indexed=False)
+        bpc, changed = 8, True
+        entries["/ColorSpace"] = base
+        entries["/Decode"] = None
+        decode, expanded = None, True
+
+    if bpc == 16:
+        if s.lossy_images or s.color_model != ColorModel.keep:
+            arr = ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
+            bpc, changed = 8, True
+        else:
+            return _sixteen(image, info, arr, color_key)
+    elif bpc < 8 and not (info.components == 1 and bpc == 1):  # 1-bit gray: bitonal below
+        # exact: 2**bpc - 1 divides 255, and /Decode maps the whole range either way
+        arr = (arr.astype(np.uint16) * 255 // ((1 << bpc) - 1)).astype(np.uint8)
+        bpc = 8
+        changed = True
+
+    # lossless: colour that is really gray.  Only DeviceRGB: a calibrated or ICC
+    # space may render R = G = B as a slightly tinted colour, which DeviceGray is not.
+    if info.kind == "rgb" and not color_key and (expanded or _equal_decode_pairs(image, info)):
+        really_gray = info.obj == Name.DeviceRGB and s.convert_lossless_gray and _is_gray(arr)
+        if really_gray or s.color_model != ColorModel.keep:
+            if _is_gray(arr):
+                arr = arr[:, :, :1]
+            else:
+                arr = np.asarray(Image.fromarray(arr, "RGB").convert("L"))[:, :, None]
+            entries.update({"/ColorSpace": Name.DeviceGray} if expanded
+                           else _gray_entries(image, info))
+            info = ColorInfo("gray", 1, Name.DeviceGray)
+            gray = changed = True
+    if info.kind == "cmyk" and s.color_model != ColorModel.keep and not color_key \
+            and decode is None and not is_smask:
+        arr = np.asarray(Image.fromarray(arr, "CMYK").convert("L"))[:, :, None]
+        entries.update({"/ColorSpace": Name.DeviceGray})
+        info = ColorInfo("gray", 1, Name.DeviceGray)
+        gray = changed = True
+
+    # gray with only the two extreme values is bitonal: 1-bit, and resampled as a scan is
+    bitonal_now = info.components == 1 and bpc == 1
+    if info.components == 1 and bpc == 8 and not color_key and not is_smask:
+        values = _values(arr[:, :, 0], 3)
+        if values is not None and set(values) <= {0, 255}:
+            bitonal_now = changed = True
+
+    # resolution
+    size = None
+    if not color_key:
+        size = _target(image, ctx, width, height,
+                       floor_dpi=MIN_BITONAL_DPI if bitonal_now else 0)
+    if bitonal_now:
+        ink = arr[:, :, 0] == 0
+        if size is not None:
+            im = Image.fromarray(np.where(ink, 0, 255).astype(np.uint8), "L")
+            ink = np.asarray(_resize(im, size)) < 128
+        return _bitonal(ink, downsampled=size is not None, extra=entries, gray=gray,
+                        force=changed or size is not None)
+    mode = {1: "L", 3: "RGB", 4: "CMYK"}[info.components]
+    if size is not None:
+        im = _resize(Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode), size)
+        arr = np.asarray(im)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        changed = True
+    entries.update(_size_entries((arr.shape[1], arr.shape[0]), 8))
+
+    if info.components == 1 and s.color_model == ColorModel.bitonal and not color_key \
+            and not is_smask:
+        return _bitonal(arr[:, :, 0] < 128, downsampled=size is not None, extra=entries,
+                        gray=gray)
+
+    out = []
+    photo = False
+    if s.lossy_images and not color_key and not is_smask and info.kind in ("gray", "rgb") \
+            and arr.shape[0] * arr.shape[1] >= MIN_JPEG_PIXELS:
+        photo = _is_photo(arr)
+    if photo:
+        im = Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode)
+        out.append(Candidate(jpeg.encode(im, s.image_quality), Name.DCTDecode, None,
+                             dict(entries), "jpeg", gray=gray, downsampled=size is not None))
+        return out
+    # lossless: palette for few colours, else the samples as they are
+    if info.components > 1 and not color_key and decode is None:
+        palette = _palette(arr, info, entries, gray, size is not None)
+        if palette is not None:
+            out.append(palette)
+    if changed:
+        out.append(Candidate(zlib.compress(np.ascontiguousarray(arr).tobytes(), FLATE_LEVEL),
+                             Name.FlateDecode, None, dict(entries), "flate", gray=gray,
+                             downsampled=size is not None))
+    if PNG_PREDICTORS and info.components in (1, 3):
+        out.append(_png_flate(arr, entries, gray, size is not None))
+    return out
+
+
+def _png_flate(arr: np.ndarray, entries: dict, gray: bool, downsampled: bool) -> Candidate:
+    """Flate with PNG predictors (/Predictor 15: a filter chosen per row), encoded by Pillow.
+
+    A PNG's IDAT chunks, concatenated, are exactly such a stream.  On the
+    corpus' lossless Flate images this is 26 % smaller than plain Flate.
+    """
+    _, width, components = arr.shape
+    im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if components == 1 else arr),
+                         "L" if components == 1 else "RGB")
+    buf = io.BytesIO()
+    im.save(buf, "PNG", compress_level=FLATE_LEVEL)
+    png = buf.getvalue()
+    chunks, pos = [], 8
+    while pos + 8 <= len(png):
+        length = int.from_bytes(png[pos:pos + 4], "big")
+        if png[pos + 4:pos + 8] == b"IDAT":
+            chunks.append(png[pos + 8:pos + 8 + length])
+        pos += 12 + length
+    parms = Dictionary(Predictor=15, Colors=components, BitsPerComponent=8, Columns=width)
+    return Candidate(b"".join(chunks), Name.FlateDecode, parms, dict(entries), "flate",
+                     gray=gray, downsampled=downsampled)
+
+
+def _is_gray(arr: np.ndarray) -> bool:
+    if arr.shape[2] != 3:
+        return False
+    r = arr[:, :, 0]
+    return bool(np.array_equal(r, arr[:, :, 1]) and np.array_equal(r, arr[:, :, 2]))
+
+
+def _values(gray: np.ndarray, limit: int) -> list[int] | None:
+    """The distinct values of a uint8 image when there are at most ``limit``, else None."""
+    colors = Image.fromarray(np.ascontiguousarray(gray), "L").getcolors(limit)
+    return None if colors is None else [v for _, v in colors]
+
+
+def _is_photo(arr: np.ndarray) -> bool:
+    """Cheap photo-or-graphics test: in graphics most pixels equal their neighbour."""
+    h = arr.shape[0]
+    rows = arr[:: max(1, h // 64)]
+    same = np.all(rows[:, 1:] == rows[:, :-1], axis=2)
+    if same.mean() > FLAT_SHARE:
+        return False
+    if arr.shape[2] == 3:
+        sample = arr[:: max(1, h // 128), :: max(1, arr.shape[1] // 128)]
+        colors = Image.fromarray(np.ascontiguousarray(sample), "RGB").getcolors(256)
+        return colors is None
+    return True
+
+
+def _palette(arr: np.ndarray, info: ColorInfo, entries: dict, gray: bool,
+             downsampled: bool) -> Candidate | None:
+    """An /Indexed version of a colour image with at most 256 colours."""
+    mode = {3: "RGB", 4: "CMYK"}[info.components]
+    if Image.fromarray(np.ascontiguousarray(arr), mode).getcolors(256) is None:
+        return None
+    flat = np.ascontiguousarray(arr).reshape(-1, arr.shape[2])
+    packed = flat[:, 0].astype(np.uint32)
+    for c in range(1, flat.shape[1]):
+        packed = (packed << 8) | flat[:, c]
+    colors, first = np.unique(packed, return_index=True)
+    index = np.searchsorted(colors, packed).astype(np.uint8)
+    bpc = 1 if len(colors) <= 2 else 2 if len(colors) <= 4 else 4 if len(colors) <= 16 else 8
+    height, width = arr.shape[:2]
+    data = _pack(index.reshape(height, width), bpc)
+    table = flat[first]
+    new = dict(entries)
+    space = new.get("/ColorSpace", info.obj)
+    new.update({"/ColorSpace": Array([Name.Indexed, space, len(colors) - 1,
+                                      pikepdf.String(table.tobytes())]),
+                "/BitsPerComponent": bpc, "/Decode": None})
+    return Candidate(zlib.compress(data, FLATE_LEVEL), Name.FlateDecode, None, new, "flate",
+                     gray=gray, downsampled=downsampled)
+
+
+def _pack(index: np.ndarray, bpc: int) -> bytes:
+    """Rows of ``bpc``-bit samples, each row padded to a byte."""
+    if bpc == 8:
+        return index.tobytes()
+    height, width = index.shape
+    per = 8 // bpc
+    padded = np.zeros((height, -(-width // per) * per), np.uint8)
+    padded[:, :width] = index
+    groups = padded.reshape(height, -1, per)
+    shifts = (bpc * np.arange(per - 1, -1, -1)).astype(np.uint8)
+    return (groups << shifts).sum(axis=2, dtype=np.uint8).tobytes()
+
+
+def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, color_key: bool) -> list:
+    """16-bit samples in a lossless run: only really-gray colour is simplified."""
+    if info.kind == "rgb" and not color_key and _equal_decode_pairs(image, info) and _is_gray(arr):
+        data = np.ascontiguousarray(arr[:, :, :1]).astype(">u2").tobytes()
+        entries = _gray_entries(image, info)
+        return [Candidate(zlib.compress(data, FLATE_LEVEL), Name.FlateDecode, None, entries,
+                          "flate", gray=True)]
+    return []
+
+
+def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
+             gray: bool = False, force: bool = True) -> list:
+    """1-bit candidates (ink = sample value 0): CCITT G4, and Flate of the packed bits.
+
+    The samples keep their meaning, so the image's /Decode (or the one in
+    ``extra``) still applies; ``extra`` carries the colour space when it changed.
+    """
+    entries = dict(extra or {})
+    entries.update(_size_entries((ink.shape[1], ink.shape[0]), 1))
+    out = [_g4(ink, entries, gray=gray, downsampled=downsampled)]
+    if force:
+        packed = np.packbits(~ink, axis=1).tobytes()
+        out.append(Candidate(zlib.compress(packed, FLATE_LEVEL), Name.FlateDecode, None,
+                             dict(entries), "flate", gray=gray, downsampled=downsampled))
+    return out
+
+
+def _g4(ink: np.ndarray, entries: dict, gray: bool = False, downsampled: bool = False) -> Candidate:
+    height, width = ink.shape
+    parms = Dictionary(K=-1, Columns=width, Rows=height, BlackIs1=False)
+    return Candidate(ccitt.encode_g4(ink), Name.CCITTFaxDecode, parms, dict(entries), "ccitt",
+                     gray=gray, downsampled=downsampled)

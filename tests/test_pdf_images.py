@@ -1,0 +1,597 @@
+"""Image recompression (engines/pdf/images.py and its codecs) on generated PDFs.
+
+Every case writes a real PDF holding one kind of image, runs the whole engine
+(``compress``, which also verifies), and checks the image objects qpdf finds in
+the output and the pixels PDFium renders.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pdfgen
+import pikepdf
+import pytest
+from pikepdf import Array, Dictionary, Name, Stream
+from PIL import Image
+
+from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.pdf import jpeg as jpeg_codec
+
+# --- builders ------------------------------------------------------------------------------
+
+
+def raw_image(pdf: pikepdf.Pdf, data: bytes, width: int, height: int, colorspace: object,
+              bpc: int = 8, filt: Name | None = Name.FlateDecode, **extra: object) -> Stream:
+    """An image XObject; ``data`` is Flate-compressed here unless ``filt`` says otherwise."""
+    if filt == Name.FlateDecode:
+        data = zlib.compress(data, 6)
+    stream = Stream(pdf, data)
+    stream.stream_dict = Dictionary(Type=Name.XObject, Subtype=Name.Image, Width=width,
+                                    Height=height, BitsPerComponent=bpc, **extra)
+    if colorspace is not None:
+        stream.ColorSpace = colorspace
+    if filt is not None:
+        stream.Filter = filt
+    return pdf.make_indirect(stream)
+
+
+def jpeg_bytes(array: np.ndarray, quality: int, mode: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array, mode).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def one_image_pdf(path: Path, build, inches: tuple[float, float] = (4, 3),
+                  background: bool = False, via_form: bool = False) -> Path:
+    """A letter page drawing the image ``build(pdf)`` returns, ``inches`` wide and high.
+
+    ``background`` paints a mid-gray rectangle first (to see transparency);
+    ``via_form`` draws the image ``inches`` big inside a form XObject that the
+    page scales by one half (so it is half that size on the page).
+    """
+    pdf = pikepdf.new()
+    image = build(pdf)
+    w, h = inches[0] * 72, inches[1] * 72
+    content = b"0.5 g 36 36 540 720 re f\n" if background else b""
+    resources = Dictionary(XObject=Dictionary(Im0=image), Font=Dictionary(F1=pdfgen.helvetica(pdf)))
+    if via_form:
+        form = Stream(pdf, b"q %g 0 0 %g 0 0 cm /Im0 Do Q" % (w, h))
+        form.stream_dict = Dictionary(Type=Name.XObject, Subtype=Name.Form,
+                                      BBox=Array([0, 0, 2 * w, 2 * h]),
+                                      Matrix=Array([0.5, 0, 0, 0.5, 0, 0]),
+                                      Resources=Dictionary(XObject=Dictionary(Im0=image)))
+        resources = Dictionary(XObject=Dictionary(Fm0=pdf.make_indirect(form)),
+                               Font=Dictionary(F1=pdfgen.helvetica(pdf)))
+        content += b"q 1 0 0 1 36 300 cm /Fm0 Do Q\n"
+    else:
+        content += b"q %g 0 0 %g 36 300 cm /Im0 Do Q\n" % (w, h)
+    content += pdfgen.text_ops(["An image test page"], y=200)
+    pdfgen.add_page(pdf, content, resources)
+    pdf.save(path)
+    pdf.close()
+    return path
+
+
+def run(src: Path, dst: Path, **options):
+    report = compress(src, dst, PdfOptions(**options))
+    failed = [w for w in report.warnings if "verification" in w]
+    assert failed == [], failed
+    return report
+
+
+def the_image(path: Path) -> dict:
+    """The first image XObject's dictionary facts and raw bytes, from the output."""
+    with pikepdf.open(path) as pdf:
+        images = [o for o in pdfgen.image_xobjects(pdf)
+                  if not any(o.objgen == getattr(p.get("/SMask"), "objgen", None)
+                             for p in pdfgen.image_xobjects(pdf))]
+        image = images[0]
+        filt = image.get("/Filter")
+        return {
+            "filter": str(filt) if filt is not None else None,
+            "width": int(image.Width), "height": int(image.Height),
+            "bpc": int(image.get("/BitsPerComponent", 1)),
+            "colorspace": image.get("/ColorSpace"),
+            "colorspace_str": str(image.get("/ColorSpace")),
+            "raw": image.read_raw_bytes(),
+            "pixels": np.asarray(pikepdf.PdfImage(image).as_pil_image()) if filt != Name.DCTDecode
+            else np.asarray(Image.open(io.BytesIO(image.read_raw_bytes()))),
+            "mask": image.get("/Mask"), "smask": image.get("/SMask"),
+            "decode": [float(x) for x in image.Decode] if "/Decode" in image else None,
+            "imagemask": bool(image.get("/ImageMask", False)),
+        }
+
+
+def same_render(a: Path, b: Path, dpi: int = 72) -> bool:
+    return np.array_equal(pdfgen.render_gray(a, 0, dpi), pdfgen.render_gray(b, 0, dpi))
+
+
+def flat_graphics(width: int = 480, height: int = 360, colors: int = 600) -> np.ndarray:
+    """A chart-like RGB image: flat rectangles of ``colors`` distinct colours."""
+    rng = np.random.default_rng(5)
+    img = np.full((height, width, 3), 255, np.uint8)
+    palette = rng.integers(0, 256, (colors, 3), dtype=np.uint8)
+    side = max(2, int(np.sqrt(width * height / colors)))
+    k = 0
+    for y in range(0, height, side):
+        for x in range(0, width, side):
+            img[y:y + side - 1, x:x + side - 1] = palette[k % colors]
+            k += 1
+    return img
+
+
+# --- resolution --------------------------------------------------------------------------------
+
+
+def test_photo_is_downsampled_to_the_target_resolution(tmp_path):
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, pdfgen.photo_array(1200, 900), encoding="flate"))  # 4 in: 300 dpi
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["width"] == 600 and out["height"] == 450
+    assert out["filter"] == "/DCTDecode"
+    assert report.images.downsampled == 1 and report.images.to_jpeg == 1
+    assert report.steps["images"] > 0
+    assert pdfgen.min_ssim(src, dst, pages=1) >= 0.9
+
+
+def test_slightly_above_target_is_not_resampled(tmp_path):
+    # 640 px over 4 in = 160 dpi: within the 10 % hysteresis of 150 dpi
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, pdfgen.photo_array(640, 480), encoding="flate"))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert (out["width"], out["height"]) == (640, 480)
+    assert report.images.downsampled == 0
+
+
+def test_effective_resolution_through_a_scaled_form_xobject(tmp_path):
+    # drawn 4 in wide inside a form scaled by 1/2: 2 in on the page, so 1200 px = 600 dpi
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, pdfgen.photo_array(1200, 900), encoding="flate"), inches=(4, 3), via_form=True)
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["width"] == 300 and out["height"] == 225
+
+
+def test_lossless_never_downsamples(tmp_path):
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, pdfgen.photo_array(1200, 900), encoding="flate"))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    assert report.images.downsampled == 0 and report.images.to_jpeg == 0
+    if not report.original_kept:
+        assert the_image(dst)["width"] == 1200
+        assert same_render(src, dst)
+
+
+# --- photographs and graphics ----------------------------------------------------------------
+
+
+def test_photo_becomes_a_smaller_jpeg_within_the_visual_floor(tmp_path):
+    # 150 dpi already: no resampling, only the codec changes
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, pdfgen.photo_array(600, 450), encoding="flate"))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert report.output_bytes < 0.3 * report.input_bytes
+    assert the_image(dst)["filter"] == "/DCTDecode"
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.9
+
+
+@pytest.mark.parametrize("colors", [600, 40])
+def test_flat_graphics_stay_lossless(tmp_path, colors):
+    art = flat_graphics(colors=colors)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, art.tobytes(), 480, 360, Name.DeviceRGB, filt=None))  # 120 dpi, uncompressed
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] == "/FlateDecode"
+    assert report.images.to_jpeg == 0
+    pixels = out["pixels"] if out["pixels"].ndim == 3 else None
+    if colors <= 256:
+        assert out["colorspace"][0] == Name.Indexed
+        assert out["bpc"] == 8  # 40 colours need 6 bits; PDF offers 8
+    with pikepdf.open(dst) as pdf:
+        decoded = np.asarray(pikepdf.PdfImage(pdfgen.image_xobjects(pdf)[0]).as_pil_image()
+                             .convert("RGB"))
+    assert np.array_equal(decoded, art)
+    assert pixels is None or pixels.shape[:2] == (360, 480)
+    assert same_render(src, dst)
+
+
+def test_rgb_that_is_gray_becomes_devicegray_losslessly(tmp_path):
+    gray = pdfgen.photo_array(400, 300)[:, :, 1]
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, rgb.tobytes(), 400, 300, Name.DeviceRGB))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    out = the_image(dst)
+    assert out["colorspace"] == Name.DeviceGray
+    assert report.images.to_gray == 1
+    assert np.array_equal(out["pixels"], gray)
+    assert same_render(src, dst)
+
+
+def test_gray_with_only_black_and_white_becomes_ccitt_g4(tmp_path):
+    ink = pdfgen.bitonal_array(1275, 1650)  # a 150 dpi letter page
+    gray = np.where(ink, 0, 255).astype(np.uint8)
+    src = tmp_path / "in.pdf"
+    pdf = pikepdf.new()
+    image = raw_image(pdf, gray.tobytes(), 1275, 1650, Name.DeviceGray)
+    pdfgen.add_page(pdf, b"q 612 0 0 792 0 0 cm /Im0 Do Q\n",
+                    Dictionary(XObject=Dictionary(Im0=image)))
+    pdf.save(src)
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    out = the_image(dst)
+    assert out["filter"] == "/CCITTFaxDecode" and out["bpc"] == 1
+    assert report.images.to_ccitt == 1
+    assert same_render(src, dst, dpi=150)
+
+
+def test_one_bit_flate_scan_becomes_g4(fx, tmp_path):
+    src = fx.bitonal()
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    out = the_image(dst)
+    assert out["filter"] == "/CCITTFaxDecode"
+    assert report.images.to_ccitt == 1
+    assert same_render(src, dst, dpi=100)
+
+
+def test_stencil_mask_keeps_imagemask_and_decode(tmp_path):
+    ink = pdfgen.bitonal_array(1200, 1600)
+    packed = np.packbits(~ink, axis=1).tobytes()  # 0 = paint, with /Decode [1 0]: 1 = paint
+    inverted = np.packbits(ink, axis=1).tobytes()
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, inverted, 1200, 1600, None, bpc=1, ImageMask=True, Decode=Array([1, 0])),
+        inches=(4, 16 / 3), background=True)
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["imagemask"] and out["decode"] == [1.0, 0.0]
+    # G4 or Flate, whichever is smaller (synthetic blocks deflate well)
+    assert out["filter"] in ("/CCITTFaxDecode", "/FlateDecode")
+    assert same_render(src, dst, dpi=100)
+    assert packed  # (the other polarity is what the scan fixture uses)
+
+
+def test_a_jpeg_is_never_reencoded_above_its_own_quality(tmp_path):
+    photo = pdfgen.photo_array(1200, 900)
+    data = jpeg_bytes(photo, 40)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, data, 1200, 900, Name.DeviceRGB, filt=Name.DCTDecode))  # 300 dpi: resampled
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="low")  # quality 85, 300 dpi: no resampling, quality capped
+    with pikepdf.open(dst) as pdf:
+        raw = pdfgen.image_xobjects(pdf)[0].read_raw_bytes()
+    assert jpeg_codec.estimate_quality(Image.open(io.BytesIO(raw))) <= 42
+    dst2 = tmp_path / "out2.pdf"
+    report = run(src, dst2, preset="medium")  # resampled to 150 dpi, at most quality 40
+    out = the_image(dst2)
+    assert out["width"] == 600 and report.images.downsampled == 1
+    assert jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"]))) <= 42
+
+
+def test_quality_estimate_matches_the_encoder_setting():
+    photo = pdfgen.photo_array(256, 192)
+    for q in (30, 50, 75, 90):
+        assert abs(jpeg_codec.estimate_quality(Image.open(io.BytesIO(jpeg_bytes(photo, q)))) - q) <= 1
+        ours = jpeg_codec.encode(Image.fromarray(photo), q)
+        assert abs(jpeg_codec.estimate_quality(Image.open(io.BytesIO(ours))) - q) <= 1
+
+
+def test_an_image_that_would_not_shrink_keeps_its_bytes(tmp_path):
+    rng = np.random.default_rng(1)
+    noise = np.packbits(rng.integers(0, 2, (300, 400), dtype=np.uint8).astype(bool), axis=1)
+    original = zlib.compress(noise.tobytes(), 9)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, original, 400, 300, Name.DeviceGray, bpc=1, filt=Name.FlateDecode))
+    with pikepdf.open(src) as pdf:
+        before = pdfgen.image_xobjects(pdf)[0].read_raw_bytes()
+    for preset in ("lossless", "medium"):
+        dst = tmp_path / f"{preset}.pdf"
+        report = compress(src, dst, PdfOptions(preset=preset))
+        assert report.images.skipped == 1 and report.images.recompressed == 0
+        # qpdf may re-deflate on save; the decoded samples must be the stream's own
+        with pikepdf.open(dst) as pdf:
+            image = pdfgen.image_xobjects(pdf)[0]
+            assert str(image.Filter) == "/FlateDecode"
+            assert image.read_bytes() == zlib.decompress(before)
+
+
+def test_a_jpeg_that_would_not_shrink_keeps_its_exact_bytes(tmp_path):
+    photo = pdfgen.photo_array(300, 225)
+    data = jpeg_codec.encode(Image.fromarray(photo), 50)  # already optimised, quality 50
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, data, 300, 225, Name.DeviceRGB, filt=Name.DCTDecode))  # 75 dpi
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, PdfOptions(preset="medium"))
+    assert report.images.recompressed == 0
+    with pikepdf.open(dst) as pdf:
+        assert pdfgen.image_xobjects(pdf)[0].read_raw_bytes() == data
+
+
+# --- transparency and masks ------------------------------------------------------------------
+
+
+def test_smask_keeps_its_transparency(tmp_path):
+    photo = pdfgen.photo_array(1200, 900)
+    y, x = np.mgrid[0:900, 0:1200]
+    alpha = np.where((x - 600) ** 2 + (y - 450) ** 2 < 350 ** 2, 255, 0).astype(np.uint8)
+
+    def build(pdf):
+        smask = raw_image(pdf, alpha.tobytes(), 1200, 900, Name.DeviceGray)
+        return raw_image(pdf, photo.tobytes(), 1200, 900, Name.DeviceRGB, SMask=smask)
+
+    src = one_image_pdf(tmp_path / "in.pdf", build, background=True)
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert report.images.downsampled == 2  # the photo and its mask, consistently
+    with pikepdf.open(dst) as pdf:
+        (base,) = [o for o in pdfgen.image_xobjects(pdf) if "/SMask" in o]
+        smask = base.SMask
+        assert (int(base.Width), int(smask.Width)) == (600, 600)
+        assert str(smask.Filter) != "/DCTDecode"
+        assert smask.ColorSpace == Name.DeviceGray
+    a, b = pdfgen.render_gray(src, 0, 72), pdfgen.render_gray(dst, 0, 72)
+    assert pdfgen.ssim(a, b) >= 0.9
+    # outside the circle the gray background shows through, unchanged
+    assert abs(int(a[720 - 300 - 5, 40]) - int(b[720 - 300 - 5, 40])) <= 2
+
+
+def test_color_key_mask_never_becomes_jpeg(tmp_path):
+    photo = pdfgen.photo_array(1200, 900).copy()
+    photo[300:600, 400:800] = (255, 0, 255)  # the keyed-out colour
+
+    def build(pdf):
+        return raw_image(pdf, photo.tobytes(), 1200, 900, Name.DeviceRGB,
+                         Mask=Array([255, 255, 0, 0, 255, 255]))
+
+    src = one_image_pdf(tmp_path / "in.pdf", build, background=True)
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert report.images.to_jpeg == 0 and report.images.downsampled == 0
+    if not report.original_kept:
+        out = the_image(dst)
+        assert out["filter"] != "/DCTDecode" and isinstance(out["mask"], Array)
+    assert same_render(src, dst)
+
+
+# --- colour spaces, depths and /Decode --------------------------------------------------------
+
+
+def _icc_rgb(pdf):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = pdf.make_stream(profile)
+    icc.N = 3
+    return Array([Name.ICCBased, icc])
+
+
+def _kind(kind: str):
+    """(builder, expects) for an image of ``kind`` drawn at 300 dpi (600 x 450 px over 2 x 1.5 in)."""
+    photo = pdfgen.photo_array(600, 450)
+    if kind == "indexed":
+        palette = np.random.default_rng(3).integers(0, 256, (16, 3), dtype=np.uint8)
+        index = (photo[:, :, 0] // 16).astype(np.uint8)
+        packed = (index[:, 0::2] << 4 | index[:, 1::2]).tobytes()
+        return lambda pdf: raw_image(pdf, packed, 600, 450, Array(
+            [Name.Indexed, Name.DeviceRGB, 15, pikepdf.String(palette.tobytes())]), bpc=4)
+    if kind == "cmyk":
+        cmyk = np.concatenate([255 - photo, np.full((450, 600, 1), 20, np.uint8)], axis=2)
+        return lambda pdf: raw_image(pdf, cmyk.tobytes(), 600, 450, Name.DeviceCMYK)
+    if kind == "16bit":
+        deep = (photo.astype(">u2") * 257).tobytes()
+        return lambda pdf: raw_image(pdf, deep, 600, 450, Name.DeviceRGB, bpc=16)
+    if kind == "icc":
+        return lambda pdf: raw_image(pdf, photo.tobytes(), 600, 450, _icc_rgb(pdf))
+    if kind == "icc-jpeg":
+        return lambda pdf: raw_image(pdf, jpeg_bytes(photo, 95), 600, 450, _icc_rgb(pdf),
+                                     filt=Name.DCTDecode)
+    if kind == "decode":
+        return lambda pdf: raw_image(pdf, photo.tobytes(), 600, 450, Name.DeviceRGB,
+                                     Decode=Array([1, 0, 1, 0, 1, 0]))
+    if kind == "gray-decode":
+        return lambda pdf: raw_image(pdf, photo[:, :, 0].tobytes(), 600, 450, Name.DeviceGray,
+                                     Decode=Array([1, 0]))
+    if kind == "cmyk-jpeg":
+        cmyk = np.concatenate([255 - photo, np.full((450, 600, 1), 20, np.uint8)], axis=2)
+        return lambda pdf: raw_image(pdf, jpeg_bytes(cmyk, 95, "CMYK"), 600, 450,
+                                     Name.DeviceCMYK, filt=Name.DCTDecode,
+                                     Decode=Array([1, 0, 1, 0, 1, 0, 1, 0]))
+    if kind == "cmyk-jpeg-nodecode":  # Adobe-inverted data, no /Decode: the reader's convention
+        cmyk = np.concatenate([255 - photo, np.full((450, 600, 1), 20, np.uint8)], axis=2)
+        return lambda pdf: raw_image(pdf, jpeg_bytes(cmyk, 95, "CMYK"), 600, 450,
+                                     Name.DeviceCMYK, filt=Name.DCTDecode)
+    raise ValueError(kind)
+
+
+KINDS = ["indexed", "cmyk", "16bit", "icc", "icc-jpeg", "decode", "gray-decode", "cmyk-jpeg",
+         "cmyk-jpeg-nodecode"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_colour_space_survives_lossless_pixel_exact(tmp_path, kind):
+    src = one_image_pdf(tmp_path / "in.pdf", _kind(kind), inches=(2, 1.5))
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="lossless")
+    assert same_render(src, dst, dpi=100)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_colour_space_survives_medium_within_the_floor(tmp_path, kind):
+    src = one_image_pdf(tmp_path / "in.pdf", _kind(kind), inches=(2, 1.5))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.9
+    if kind in ("icc", "decode", "cmyk", "16bit", "gray-decode", "cmyk-jpeg", "icc-jpeg",
+                "cmyk-jpeg-nodecode"):
+        assert report.images.downsampled == 1
+        assert the_image(dst)["width"] == 300
+    if kind in ("icc", "icc-jpeg") and not report.original_kept:
+        assert the_image(dst)["colorspace"][0] == Name.ICCBased
+
+
+# --- colour models -------------------------------------------------------------------------------
+
+
+def test_gray_color_model_makes_every_image_gray(tmp_path):
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, pdfgen.photo_array(600, 450), encoding="jpeg", quality=95), inches=(4, 3))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium", color_model="gray")
+    out = the_image(dst)
+    assert out["colorspace"] == Name.DeviceGray and out["filter"] == "/DCTDecode"
+    assert report.images.to_gray == 1
+
+
+def test_bitonal_color_model_makes_g4(tmp_path):
+    gray = np.where(pdfgen.bitonal_array(1200, 900), 30, 220).astype(np.uint8)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, gray.tobytes(), 1200, 900, Name.DeviceGray), inches=(4, 3))
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, PdfOptions(preset="medium", color_model="bitonal"))
+    out = the_image(dst)
+    assert out["filter"] == "/CCITTFaxDecode" and out["bpc"] == 1
+    assert report.images.to_ccitt == 1
+
+
+# --- damage ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["flate", "jpeg"])
+def test_a_corrupt_image_is_kept_with_a_warning(tmp_path, damage):
+    def build(pdf):
+        photo = pdfgen.image_stream(pdf, pdfgen.photo_array(600, 450), encoding="flate")
+        if damage == "flate":  # deflates to a tenth of the rows, then garbage
+            bad = raw_image(pdf, zlib.compress(bytes(600 * 3 * 45)) + b"garbage-tail", 600, 450,
+                            Name.DeviceRGB, filt=None, Filter=Name.FlateDecode)
+        else:
+            bad = raw_image(pdf, b"\xff\xd8\xff\xe0garbage" * 50, 600, 450, Name.DeviceRGB,
+                            filt=Name.DCTDecode)
+        return pdf.make_indirect(Dictionary(Good=photo, Bad=bad))
+
+    pdf = pikepdf.new()
+    images = build(pdf)
+    pdfgen.add_page(pdf, b"q 288 0 0 216 36 400 cm /Im0 Do Q q 288 0 0 216 36 100 cm /Im1 Do Q\n"
+                    + pdfgen.text_ops(["damaged"], y=50),
+                    Dictionary(XObject=Dictionary(Im0=images.Good, Im1=images.Bad),
+                               Font=Dictionary(F1=pdfgen.helvetica(pdf))))
+    src = tmp_path / "in.pdf"
+    pdf.save(src)
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, PdfOptions(preset="medium"))
+    assert any("kept as it is" in w for w in report.warnings), report.warnings
+    assert report.images.recompressed >= 1
+    assert not report.original_kept
+    pdfgen.assert_valid_output(src, dst, report)
+
+
+def test_a_flate_wrapped_jpeg_is_unwrapped(tmp_path):
+    data = jpeg_bytes(pdfgen.photo_array(600, 450), 60)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, zlib.compress(data, 9), 600, 450, Name.DeviceRGB, filt=None,
+        Filter=Array([Name.FlateDecode, Name.DCTDecode])))  # 150 dpi, quality 60: no re-encoding
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] == "/DCTDecode" and report.images.recompressed == 1
+    assert same_render(src, dst, dpi=100)  # the same coefficients
+
+
+def test_icc_rgb_that_is_gray_stays_in_its_colour_space_losslessly(tmp_path):
+    gray = pdfgen.photo_array(300, 200)[:, :, 1]
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, rgb.tobytes(), 300, 200, _icc_rgb(pdf)))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    assert report.images.to_gray == 0
+    assert same_render(src, dst)
+
+
+def test_indexed_image_becomes_gray_when_asked(tmp_path):
+    src = one_image_pdf(tmp_path / "in.pdf", _kind("indexed"), inches=(2, 1.5))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium", color_model="gray")
+    out = the_image(dst)
+    assert out["colorspace"] == Name.DeviceGray and report.images.to_gray == 1
+    assert out["width"] == 300
+
+
+def test_png_predictors_decode_to_the_same_pixels(tmp_path, monkeypatch):
+    # the step alone, saved without qpdf's re-deflation (which drops predictors)
+    from squeezer.engines.budget import Budget
+    from squeezer.engines.pdf import images
+    from squeezer.engines.pdf.images import optimize_images
+    from squeezer.engines.report import Report
+
+    monkeypatch.setattr(images, "PNG_PREDICTORS", True)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, pdfgen.photo_array(400, 300), encoding="flate"))
+    dst = tmp_path / "out.pdf"
+    with pikepdf.open(src) as pdf:
+        report = Report(input_bytes=src.stat().st_size)
+        optimize_images(pdf, PdfOptions(preset="lossless").resolve(), Budget(), report)
+        image = pdfgen.image_xobjects(pdf)[0]
+        assert int(image.DecodeParms.Predictor) == 15
+        assert report.steps["images"] > 0 and report.images.to_flate == 1
+        pdf.save(dst, recompress_flate=False)
+    assert same_render(src, dst)
+
+
+@pytest.mark.parametrize("black_is_1", [False, True])
+def test_a_g4_scan_drawn_far_above_300_dpi_is_resampled(tmp_path, black_is_1):
+    from squeezer.engines.pdf import ccitt
+
+    ink = pdfgen.bitonal_array(2400, 1800)  # 4 x 3 in on the page: 600 dpi
+    zero = ~ink if black_is_1 else ink  # G4 codes ``zero`` as black runs
+
+    def build(pdf):
+        return raw_image(pdf, ccitt.encode_g4(zero), 2400, 1800, Name.DeviceGray, bpc=1,
+                         filt=Name.CCITTFaxDecode, DecodeParms=Dictionary(
+                             K=-1, Columns=2400, Rows=1800, BlackIs1=black_is_1))
+
+    src = one_image_pdf(tmp_path / "in.pdf", build)
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] in ("/CCITTFaxDecode", "/FlateDecode") and out["bpc"] == 1
+    assert out["width"] == 1200 and report.images.downsampled == 1  # 300 dpi for bitonal
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.9
+    lossless = tmp_path / "lossless.pdf"
+    report = run(src, lossless, preset="lossless")
+    assert report.images.recompressed == 0
+
+
+def test_g4_codec_round_trips_both_polarities():
+    from squeezer.engines.pdf import ccitt
+
+    rng = np.random.default_rng(0)
+    zero = pdfgen.bitonal_array(800, 700) ^ (rng.random((700, 800)) < 0.01)
+    data = ccitt.encode_g4(zero)
+    assert np.array_equal(np.asarray(ccitt.decode(data, 800, 700, -1, False)) == 0, zero)
+    assert np.array_equal(np.asarray(ccitt.decode(data, 800, 700, -1, True)) == 0, ~zero)
+
+
+def test_an_8_bit_black_and_white_image_is_resampled_as_a_scan(tmp_path):
+    gray = np.where(pdfgen.bitonal_array(2400, 1800), 0, 255).astype(np.uint8)  # 600 dpi
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, gray.tobytes(), 2400, 1800, Name.DeviceGray))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["bpc"] == 1 and out["width"] == 1200  # 300 dpi, not 150: text stays crisp
+    assert report.images.downsampled == 1
