@@ -131,6 +131,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def run() -> None:
+    """The ``squeezer`` script: :func:`main`, then exit.
+
+    After an interrupt, stderr is closed once the one "interrupted" line is
+    out: an interpreter shutdown in the middle of native work lets libraries
+    print teardown noise (pikepdf's object tracker) that would follow it.
+    Shutdown itself runs normally, so worker pools and semaphores are released.
+    """
+    code = main()
+    if code >= 128:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stderr.fileno())
+    raise SystemExit(code)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP: stop like Ctrl-C (workers stopped, temporary files removed)."""
 
