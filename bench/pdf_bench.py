@@ -1,0 +1,1306 @@
+#!/usr/bin/env python3
+"""Benchmark Squeezer's PDF presets against Ghostscript, ocrmypdf's optimizer and qpdf.
+
+For every PDF of the corpus (``../shared/corpus/pdf`` by default) each tool runs in its
+own subprocess with a timeout; the output is measured for bytes, page count and rendered
+quality (SSIM of up to 5 evenly sampled pages rendered at 100 dpi in grayscale with
+pypdfium2, input render against output render).  Results go to ``bench/results/pdf.md``
+(tables + targets) and ``bench/results/pdf.json`` (raw).  Peer results are cached in
+``bench/.cache/`` keyed by (tool, file sha256, tool version), so a re-run after an engine
+change only re-runs Squeezer.  See ``bench/README.md``.
+
+Run with the project's venv:  ``.venv/bin/python bench/pdf_bench.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import fnmatch
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "pdf"
+CACHE = HERE / ".cache"
+PEER_VENV = HERE / ".peers" / "venv"
+
+#: Bump when the way results are measured changes, so cached peer results are redone.
+MEASURE_VERSION = 3
+DPI = 100
+SAMPLE_PAGES = 5
+#: A page whose render would exceed this many pixels is rendered at a lower scale
+#: (the same scale for input and output), so hostile page sizes cannot exhaust memory.
+MAX_RENDER_PIXELS = 16_000_000
+SSIM_OK = 0.95
+LOSSLESS_SSIM = 0.9999  # pixel-identical renders give exactly 1.0; allow float noise
+
+PRESETS = ["lossless", "low", "medium", "high", "extreme"]
+SQUEEZER_TOOLS = [f"squeezer-{p}" for p in PRESETS]
+PEER_TOOLS = ["gs-ebook", "gs-screen", "ocrmypdf", "qpdf"]
+ALL_TOOLS = SQUEEZER_TOOLS + PEER_TOOLS
+GROUPS = {
+    "squeezer": SQUEEZER_TOOLS,
+    "peers": PEER_TOOLS,
+    "gs": ["gs-ebook", "gs-screen"],
+    "all": ALL_TOOLS,
+}
+
+#: Representative files for --quick: a photo, a bitonal scan, a text paper, a color scan,
+#: an encrypted file.  Falls back to the smallest files when these are missing.
+QUICK_FILES = [
+    "pdfcpu__mountain.pdf",
+    "pdfcpu__Wonderwall.pdf",
+    "pdfjs__tracemonkey.pdf",
+    "pymupdf__test_4034.pdf",
+    "pdfjs__issue17069.pdf",
+]
+
+
+# --------------------------------------------------------------------------- workers
+# Hidden subcommands run in child processes, so that a crash or a hang in pdfium or in
+# the engine costs one measurement, never the whole run.
+
+
+def _open_pdfium(path: str):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(path)  # an empty user password is tried by default
+    try:
+        pdf.init_forms()  # draw form fields as a viewer would
+    except Exception:  # noqa: BLE001, S110 - forms are optional for rendering
+        pass
+    return pdf
+
+
+def _render(pdf, index: int, scale: float | None):
+    import numpy as np
+
+    page = pdf[index]
+    try:
+        if scale is None:
+            w, h = page.get_size()
+            scale = DPI / 72
+            if w * h * scale * scale > MAX_RENDER_PIXELS:
+                scale = (MAX_RENDER_PIXELS / max(w * h, 1.0)) ** 0.5
+        bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
+        arr = np.array(bitmap.to_numpy(), copy=True)
+    finally:
+        page.close()
+    if arr.ndim == 3:
+        arr = arr[:, :, 0]
+    return arr.astype(np.uint8), scale
+
+
+def sample_indices(n: int, k: int = SAMPLE_PAGES) -> list[int]:
+    """Up to ``k`` page indices spread evenly over ``n`` pages, first and last included."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+def structure(path: str, pdf, indices: list[int]) -> dict[str, Any]:
+    """What a reader relies on besides pixels: text, form fields, XFA, links, bookmarks, tags.
+
+    SSIM cannot see a dropped form field, link or text layer (or XFA content, which pdfium
+    does not render), so outputs are also compared on these counts.
+    """
+    info: dict[str, Any] = {"text_chars": 0}
+    for i in indices:
+        if i >= len(pdf):
+            continue
+        page = pdf[i]
+        try:
+            textpage = page.get_textpage()
+            info["text_chars"] += textpage.count_chars()
+            textpage.close()
+        except Exception:  # noqa: BLE001, S110 - a page without a text layer
+            pass
+        finally:
+            page.close()
+    try:
+        import pikepdf
+
+        with pikepdf.open(path, password="") as doc:
+            root = doc.Root
+            acro = root.get("/AcroForm")
+            info["xfa"] = bool(acro is not None and "/XFA" in acro)
+            info["tagged"] = "/StructTreeRoot" in root  # logical structure, for accessibility
+            info["form_fields"] = _count_tree(
+                acro.get("/Fields") if acro is not None else None, "/Kids"
+            )
+            links = annots = 0
+            for page in doc.pages:
+                for annot in page.obj.get("/Annots") or []:
+                    try:
+                        sub = str(annot.get("/Subtype"))
+                    except Exception:  # noqa: BLE001, S112 - a damaged annotation
+                        continue
+                    if sub == "/Link":
+                        links += 1
+                    elif sub not in ("/Widget", "/Popup"):
+                        annots += 1
+            info["links"], info["annotations"] = links, annots
+            outlines = root.get("/Outlines")
+            info["bookmarks"] = _count_outlines(outlines.get("/First")) if outlines else 0
+    except Exception as exc:  # noqa: BLE001 - a damaged file: no structure counts
+        info["structure_error"] = f"{type(exc).__name__}: {exc}"[:200]
+    return info
+
+
+def _count_tree(nodes, kids_key: str, limit: int = 100_000) -> int:
+    """Terminal nodes of a /Kids tree (form fields), robust to loops."""
+    if nodes is None:
+        return 0
+    count, seen, stack = 0, set(), list(nodes)
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        key = node.objgen if node.objgen != (0, 0) else id(node)
+        if key in seen:
+            continue
+        seen.add(key)
+        kids = node.get(kids_key) if hasattr(node, "get") else None
+        if kids is not None and len(kids) and any("/T" in k for k in kids if hasattr(k, "keys")):
+            stack.extend(kids)
+        else:
+            count += 1
+    return count
+
+
+def _count_outlines(item, limit: int = 100_000) -> int:
+    count, seen, stack = 0, set(), [item] if item is not None else []
+    while stack and count < limit:
+        node = stack.pop()
+        if node is None or node.objgen in seen:
+            continue
+        seen.add(node.objgen)
+        count += 1
+        for key in ("/First", "/Next"):
+            if key in node:
+                stack.append(node[key])
+    return count
+
+
+def worker_render(src: str, npz: str) -> dict[str, Any]:
+    import numpy as np
+
+    pdf = _open_pdfium(src)
+    n = len(pdf)
+    indices = sample_indices(n)
+    arrays, scales = {}, []
+    for i in indices:
+        arr, scale = _render(pdf, i, None)
+        arrays[f"p{i}"] = arr
+        scales.append(scale)
+    tmp = npz + ".tmp.npz"
+    np.savez_compressed(tmp, indices=np.array(indices), scales=np.array(scales), **arrays)
+    os.replace(tmp, npz)
+    return {"pages": n, "indices": indices, "structure": structure(src, pdf, indices)}
+
+
+def _compare(a, b) -> tuple[float, str | None]:
+    from squeezer.engines.ssim import ssim
+
+    if a.shape == b.shape:
+        return ssim(a, b), None
+    (ha, wa), (hb, wb) = a.shape, b.shape
+    if abs(ha - hb) <= 2 and abs(wa - wb) <= 2:  # rounding of a fractional page size
+        return ssim(a, b), None
+    if abs(ha / wa - hb / wb) <= 0.01 * (ha / wa):  # same page, other size: rescale
+        import numpy as np
+        from PIL import Image
+
+        b2 = np.asarray(Image.fromarray(b).resize((wa, ha), Image.Resampling.BILINEAR))
+        return ssim(a, b2), f"resized {wb}x{hb}->{wa}x{ha}"
+    return 0.0, f"page geometry changed {wa}x{ha}->{wb}x{hb}"
+
+
+def worker_measure(out: str, npz: str) -> dict[str, Any]:
+    import numpy as np
+
+    ref = np.load(npz)
+    pdf = _open_pdfium(out)
+    n = len(pdf)
+    values, notes = [], []
+    for i, scale in zip(ref["indices"].tolist(), ref["scales"].tolist()):
+        if i >= n:
+            continue
+        arr, _ = _render(pdf, i, scale)
+        value, note = _compare(ref[f"p{i}"], arr)
+        values.append(round(value, 5))
+        if note:
+            notes.append(f"p{i + 1}: {note}")
+    return {
+        "pages": n,
+        "ssim": values,
+        "notes": notes,
+        "structure": structure(out, pdf, ref["indices"].tolist()),
+    }
+
+
+def worker_squeeze(preset: str, src: str, dst: str) -> dict[str, Any]:
+    from squeezer.engines.errors import EngineError
+    from squeezer.engines.pdf import PdfOptions, compress
+
+    started = time.perf_counter()
+    try:
+        report = compress(src, dst, PdfOptions(preset=preset))
+    except EngineError as exc:
+        return {
+            "ok": False,
+            "seconds": time.perf_counter() - started,
+            "error": f"{type(exc).__name__}: {exc.message}",
+        }
+    seconds = time.perf_counter() - started
+    return {
+        "ok": True,
+        "seconds": seconds,
+        "report": {
+            k: v
+            for k, v in report.model_dump(mode="json").items()
+            if k in ("pages", "original_kept", "warnings", "steps", "images", "target_reached")
+        },
+    }
+
+
+WORKERS = {"_render": worker_render, "_measure": worker_measure, "_squeeze": worker_squeeze}
+
+
+def run_worker(argv: list[str]) -> int:
+    name, args = argv[0], argv[1:]
+    try:
+        result = WORKERS[name](*args)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as data
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    result.setdefault("ok", True)
+    print(json.dumps(result))
+    return 0
+
+
+# --------------------------------------------------------------------------- processes
+
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+
+
+def run_cmd(cmd: list[str], timeout: float) -> dict[str, Any]:
+    """Run ``cmd`` in its own process group; kill the whole group on timeout."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    with _running_lock:
+        _running.add(proc)
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill(proc)
+        out, err = proc.communicate()
+    finally:
+        with _running_lock:
+            _running.discard(proc)
+    return {
+        "rc": proc.returncode,
+        "seconds": time.perf_counter() - started,
+        "timed_out": timed_out,
+        "stdout": out.decode("utf-8", "replace"),
+        "stderr": err.decode("utf-8", "replace"),
+    }
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_running() -> None:
+    with _running_lock:
+        for proc in list(_running):
+            _kill(proc)
+
+
+def call_worker(args: list[str], timeout: float) -> dict[str, Any]:
+    res = run_cmd([sys.executable, str(Path(__file__).resolve()), *args], timeout)
+    if res["timed_out"]:
+        return {"ok": False, "error": f"timeout after {timeout:.0f} s", "wall": res["seconds"]}
+    lines = [ln for ln in res["stdout"].splitlines() if ln.startswith("{")]
+    if not lines:
+        tail = _tail(res["stderr"]) or f"exit code {res['rc']}"
+        return {
+            "ok": False,
+            "error": f"worker died (rc {res['rc']}): {tail}",
+            "wall": res["seconds"],
+        }
+    data = json.loads(lines[-1])
+    data["wall"] = res["seconds"]
+    return data
+
+
+def _tail(text: str, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-3:])[-limit:]
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def _version(cmd: list[str]) -> str | None:
+    try:
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0].strip() if text and out.returncode == 0 else None
+
+
+def find_ocrmypdf() -> str | None:
+    local = PEER_VENV / "bin" / "ocrmypdf"
+    return str(local) if local.exists() else shutil.which("ocrmypdf")
+
+
+def git_state() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "src"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return f"{head}{' + uncommitted changes in src/' if dirty else ''}" if head else "unknown"
+
+
+def source_fingerprint() -> str:
+    """Hash of the engine's Python sources, to tell whether the engine changed during a run."""
+    h = hashlib.sha256()
+    for path in sorted((REPO / "src" / "squeezer" / "engines").rglob("*.py")):
+        try:
+            h.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+        except OSError:
+            continue
+    return h.hexdigest()[:12]
+
+
+def detect_tools() -> tuple[dict[str, str], dict[str, str]]:
+    """Return (versions of available tools, reasons of missing ones)."""
+    versions: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    probe = "import squeezer, pikepdf, pypdfium2, numpy; print(squeezer.__version__)"
+    sq = _version([sys.executable, "-c", probe])
+    if sq:
+        for t in SQUEEZER_TOOLS:
+            versions[t] = sq
+    else:
+        for t in SQUEEZER_TOOLS:
+            missing[t] = f"squeezer not importable by {sys.executable}"
+    gs = shutil.which("gs") and _version(["gs", "--version"])
+    for t in ("gs-ebook", "gs-screen"):
+        if gs:
+            versions[t] = f"gs {gs}"
+        else:
+            missing[t] = "Ghostscript (gs) not installed: run bench/setup_peers.sh"
+    qpdf = shutil.which("qpdf") and _version(["qpdf", "--version"])
+    if qpdf:
+        versions["qpdf"] = qpdf
+    else:
+        missing["qpdf"] = "qpdf not installed: run bench/setup_peers.sh"
+    ocr = find_ocrmypdf()
+    ocr_v = ocr and _version([ocr, "--version"])
+    if ocr_v and gs:
+        pngquant = shutil.which("pngquant") and _version(["pngquant", "--version"])
+        jbig2 = "jbig2enc" if shutil.which("jbig2") else "no jbig2enc"
+        versions["ocrmypdf"] = (
+            f"ocrmypdf {ocr_v} (gs {gs}, pngquant {pngquant or 'missing'}, {jbig2})"
+        )
+    elif ocr_v:
+        missing["ocrmypdf"] = "ocrmypdf needs Ghostscript: run bench/setup_peers.sh"
+    else:
+        missing["ocrmypdf"] = "ocrmypdf not installed: run bench/setup_peers.sh"
+    return versions, missing
+
+
+def peer_command(tool: str, src: Path, dst: Path) -> list[str]:
+    if tool.startswith("gs-"):
+        return [
+            "gs",
+            "-dNOPAUSE",
+            "-dBATCH",
+            "-dSAFER",
+            "-sDEVICE=pdfwrite",
+            "-dCompatibilityLevel=1.5",
+            "-q",
+            f"-dPDFSETTINGS=/{tool[3:]}",
+            f"-sOutputFile={dst}",
+            str(src),
+        ]
+    if tool == "ocrmypdf":
+        # --ocr-engine none: optimise only, never OCR a page (tesseract is still probed);
+        # --output-type pdf: no PDF/A conversion.
+        return [
+            find_ocrmypdf() or "ocrmypdf",
+            "--skip-text",
+            "--ocr-engine",
+            "none",
+            "--optimize",
+            "3",
+            "--output-type",
+            "pdf",
+            "--quiet",
+            str(src),
+            str(dst),
+        ]
+    if tool == "qpdf":
+        return [
+            "qpdf",
+            "--object-streams=generate",
+            "--recompress-flate",
+            "--compression-level=9",
+            str(src),
+            str(dst),
+        ]
+    raise ValueError(tool)
+
+
+def peer_succeeded(tool: str, rc: int) -> bool:
+    if tool == "qpdf":
+        return rc in (0, 3)  # 3: succeeded with warnings
+    return rc == 0
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(tool: str, digest: str, version: str, timeout: float) -> str:
+    blob = json.dumps(
+        [
+            tool,
+            digest,
+            version,
+            MEASURE_VERSION,
+            DPI,
+            SAMPLE_PAGES,
+            timeout,
+            peer_command(tool, Path("IN"), Path("OUT"))[1:-2],
+        ]
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def blank_pages(npz: Path) -> list[int]:
+    """Sampled input pages that render (almost) all white: SSIM says little about them."""
+    import numpy as np
+
+    with np.load(npz) as ref:
+        return [int(i) + 1 for i in ref["indices"].tolist() if (ref[f"p{i}"] >= 250).mean() > 0.999]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, tools: list[str], versions: dict[str, str]):
+        self.args = args
+        self.tools = tools
+        self.versions = versions
+        self.print_lock = threading.Lock()
+
+    def log(self, msg: str) -> None:
+        with self.print_lock:
+            print(msg, file=sys.stderr, flush=True)
+
+    def reference(self, path: Path, digest: str) -> dict[str, Any]:
+        """Render the input's sample pages once (cached on disk by content)."""
+        base = CACHE / "renders" / f"{digest}-{DPI}dpi-{SAMPLE_PAGES}p-v{MEASURE_VERSION}"
+        meta = base.with_suffix(".json")
+        npz = base.with_suffix(".npz")
+        if meta.exists() and npz.exists():
+            ref = json.loads(meta.read_text())
+            if "blank_pages" not in ref:
+                ref["blank_pages"] = blank_pages(npz)
+            return ref
+        base.parent.mkdir(parents=True, exist_ok=True)
+        data = call_worker(["_render", str(path), str(npz)], self.args.timeout)
+        ref = {
+            "ok": bool(data.get("ok")),
+            "pages": data.get("pages"),
+            "indices": data.get("indices"),
+            "error": data.get("error"),
+            "npz": str(npz),
+            "structure": data.get("structure") or {},
+        }
+        if ref["ok"]:
+            ref["blank_pages"] = blank_pages(npz)
+            meta.write_text(json.dumps(ref))
+        return ref
+
+    def run_tool(self, tool: str, path: Path, digest: str, ref: dict[str, Any]) -> dict[str, Any]:
+        in_bytes = path.stat().st_size
+        out = CACHE / "outputs" / tool / path.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.unlink(missing_ok=True)
+        res: dict[str, Any] = {
+            "tool": tool,
+            "ok": False,
+            "error": None,
+            "bytes": None,
+            "ratio": None,
+            "seconds": None,
+            "process_seconds": None,
+            "pages_in": ref.get("pages"),
+            "pages_out": None,
+            "ssim_mean": None,
+            "ssim_min": None,
+            "ssim_pages": [],
+            "grown": False,
+            "pages_lost": False,
+            "structure_lost": [],
+            "notes": [],
+            "cached": False,
+        }
+        timeout = self.args.timeout
+        if tool.startswith("squeezer-"):
+            data = call_worker(["_squeeze", tool.split("-", 1)[1], str(path), str(out)], timeout)
+            res["process_seconds"] = round(data.get("wall", 0.0), 3)
+            res["seconds"] = round(data.get("seconds", data.get("wall", 0.0)), 3)
+            if not data.get("ok"):
+                res["error"] = data.get("error") or "failed"
+                return res
+            report = data.get("report", {})
+            res["squeezer"] = report
+            if report.get("original_kept"):
+                res["notes"].append("original kept")
+            res["notes"] += [f"warning: {w}" for w in report.get("warnings", [])][:3]
+        else:
+            run = run_cmd(peer_command(tool, path, out), timeout)
+            res["seconds"] = res["process_seconds"] = round(run["seconds"], 3)
+            if run["timed_out"]:
+                res["error"] = f"timeout after {timeout:.0f} s"
+                return res
+            if not peer_succeeded(tool, run["rc"]):
+                res["error"] = f"exit {run['rc']}: {_tail(run['stderr'] + run['stdout'])}"
+                return res
+            if run["rc"] != 0:
+                res["notes"].append(f"exit {run['rc']} (warnings)")
+        if not out.exists() or out.stat().st_size == 0:
+            res["error"] = "no output written"
+            return res
+        res["bytes"] = out.stat().st_size
+        res["ratio"] = round(res["bytes"] / in_bytes, 4) if in_bytes else None
+        res["grown"] = res["bytes"] > in_bytes
+        if not ref.get("ok"):
+            res["ok"] = True
+            res["notes"].append("input not renderable: no SSIM")
+            return res
+        m = call_worker(["_measure", str(out), ref["npz"]], timeout)
+        if not m.get("ok"):
+            res["error"] = f"output unreadable: {m.get('error')}"
+            return res
+        res["ok"] = True
+        res["pages_out"] = m["pages"]
+        res["pages_lost"] = m["pages"] < (ref["pages"] or 0)
+        if m["pages"] != ref["pages"]:
+            res["notes"].append(f"pages {ref['pages']} -> {m['pages']}")
+        if m["ssim"]:
+            res["ssim_pages"] = m["ssim"]
+            res["ssim_mean"] = round(statistics.fmean(m["ssim"]), 4)
+            res["ssim_min"] = round(min(m["ssim"]), 4)
+        res["notes"] += m.get("notes", [])
+        res["structure"] = m.get("structure") or {}
+        res["structure_lost"] = structure_lost(ref.get("structure") or {}, res["structure"])
+        if not self.args.keep_outputs:
+            out.unlink(missing_ok=True)
+        return res
+
+    def bench_file(self, path: Path, category: str) -> dict[str, Any]:
+        digest = sha256(path)
+        ref = self.reference(path, digest)
+        entry: dict[str, Any] = {
+            "file": path.name,
+            "category": category,
+            "sha256": digest,
+            "bytes": path.stat().st_size,
+            "pages": ref.get("pages"),
+            "render_error": ref.get("error"),
+            "blank_pages": ref.get("blank_pages") or [],
+            "structure": ref.get("structure") or {},
+            "results": {},
+        }
+        for tool in self.tools:
+            cached_path = None
+            if tool in PEER_TOOLS:
+                key = cache_key(tool, digest, self.versions[tool], self.args.timeout)
+                cached_path = CACHE / "results" / tool / f"{key}.json"
+                if not self.args.no_cache and cached_path.exists():
+                    res = json.loads(cached_path.read_text())
+                    res["cached"] = True
+                    entry["results"][tool] = res
+                    self.log(f"  {path.name:<52} {tool:<17} {_brief(res)} (cached)")
+                    continue
+            try:
+                res = self.run_tool(tool, path, digest, ref)
+            except Exception as exc:  # noqa: BLE001 - the harness itself must keep going
+                res = {
+                    "tool": tool,
+                    "ok": False,
+                    "error": f"harness: {exc!r}",
+                    "seconds": None,
+                    "notes": [],
+                }
+            entry["results"][tool] = res
+            self.log(f"  {path.name:<52} {tool:<17} {_brief(res)}")
+            if cached_path is not None:
+                cached_path.parent.mkdir(parents=True, exist_ok=True)
+                cached_path.write_text(json.dumps(res))
+        return entry
+
+
+def _brief(res: dict[str, Any]) -> str:
+    if not res.get("ok"):
+        return f"FAIL {res.get('error')}"[:120]
+    ssim = "-" if res.get("ssim_min") is None else f"{res['ssim_min']:.3f}"
+    return f"{res['bytes']:>9} B  ratio {res['ratio']:.3f}  minSSIM {ssim}  {res['seconds']:.2f} s"
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def structure_lost(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What the output lost that the input had (empty when nothing, or when unknown)."""
+    lost = []
+    if before.get("xfa") and after.get("xfa") is False:
+        lost.append("XFA dropped")
+    if before.get("tagged") and after.get("tagged") is False:
+        lost.append("tags (structure tree) dropped")
+    for key, label in (
+        ("form_fields", "form fields"),
+        ("links", "links"),
+        ("annotations", "annotations"),
+        ("bookmarks", "bookmarks"),
+    ):
+        a, b = before.get(key), after.get(key)
+        if a and b is not None and b < a:
+            lost.append(f"{label} {a}->{b}")
+    a, b = before.get("text_chars") or 0, after.get("text_chars")
+    if a >= 20 and b is not None and b < 0.9 * a:
+        lost.append(f"text chars {a}->{b}")
+    return lost
+
+
+def qualifies(res: dict[str, Any] | None, pages_in: int | None, strict: bool = False) -> bool:
+    """A peer output counts for the envelope: ok, every page kept, min SSIM >= 0.95.
+
+    ``strict`` also asks that no form field, XFA, tag tree, link, annotation, bookmark or text
+    was lost.
+    """
+    return bool(
+        res
+        and res.get("ok")
+        and pages_in
+        and res.get("pages_out") == pages_in
+        and res.get("ssim_min") is not None
+        and res["ssim_min"] >= SSIM_OK
+        and not (strict and res.get("structure_lost"))
+    )
+
+
+def envelope(entry: dict[str, Any], strict: bool = False) -> tuple[int, str]:
+    best, who = entry["bytes"], "input"
+    for tool in PEER_TOOLS:
+        res = entry["results"].get(tool)
+        if qualifies(res, entry["pages"], strict) and res["bytes"] < best:
+            best, who = res["bytes"], tool
+    return best, who
+
+
+def delivered(entry: dict[str, Any], tool: str) -> int:
+    """Bytes a user ends up with: the output when ok and smaller, else the input."""
+    res = entry["results"].get(tool)
+    if res and res.get("ok") and res.get("bytes") is not None:
+        return min(res["bytes"], entry["bytes"])
+    return entry["bytes"]
+
+
+def aggregate(entries: list[dict[str, Any]], tools: list[str]) -> dict[str, dict[str, Any]]:
+    agg = {}
+    for tool in tools:
+        rs = [(e, e["results"][tool]) for e in entries if tool in e["results"]]
+        ok = [(e, r) for e, r in rs if r.get("ok")]
+        ssims = [r["ssim_mean"] for _, r in ok if r.get("ssim_mean") is not None]
+        mins = [r["ssim_min"] for _, r in ok if r.get("ssim_min") is not None]
+        sum_in = sum(e["bytes"] for e, _ in ok)
+        sum_out = sum(r["bytes"] for _, r in ok)
+        agg[tool] = {
+            "files": len(rs),
+            "ok": len(ok),
+            "sum_in": sum_in,
+            "sum_out": sum_out,
+            "ratio_total": round(sum_out / sum_in, 4) if sum_in else None,
+            "ratio_median": round(statistics.median(r["ratio"] for _, r in ok), 4) if ok else None,
+            "ssim_mean": round(statistics.fmean(ssims), 4) if ssims else None,
+            "ssim_min": round(min(mins), 4) if mins else None,
+            "seconds": round(sum(r.get("seconds") or 0.0 for _, r in rs), 2),
+            "process_seconds": round(sum(r.get("process_seconds") or 0.0 for _, r in rs), 2),
+            "failures": len(rs) - len(ok),
+            "grown": sum(1 for _, r in ok if r.get("grown")),
+            "pages_lost": sum(1 for _, r in ok if r.get("pages_lost")),
+            "structure_lost": sum(1 for _, r in ok if r.get("structure_lost")),
+            "below_095": sum(
+                1 for _, r in ok if r.get("ssim_min") is not None and r["ssim_min"] < SSIM_OK
+            ),
+        }
+    return agg
+
+
+def targets(entries: list[dict[str, Any]], tools: list[str], missing: dict[str, str]) -> list[dict]:
+    out = []
+    has = set(tools)
+    peers_run = [t for t in PEER_TOOLS if t in has]
+    if "squeezer-medium" in has and peers_run:
+        env = sum(envelope(e)[0] for e in entries)
+        med = sum(delivered(e, "squeezer-medium") for e in entries)
+        note = (
+            ""
+            if len(peers_run) == len(PEER_TOOLS)
+            else f" (envelope of {', '.join(peers_run)} only)"
+        )
+        out.append(
+            {
+                "target": "size: sum(medium) <= 0.75 x sum(envelope)",
+                "measured": f"{med:,} B vs 0.75 x {env:,} = {int(0.75 * env):,} B "
+                f"(medium/envelope = {med / env:.3f}){note}",
+                "pass": med <= 0.75 * env,
+            }
+        )
+        strict = sum(envelope(e, strict=True)[0] for e in entries)
+        out.append(
+            {
+                "target": "(info) size vs the strict envelope (peers that also kept forms, "
+                "XFA, tags, links, annotations, bookmarks, text)",
+                "measured": f"{med:,} B vs 0.75 x {strict:,} = {int(0.75 * strict):,} B "
+                f"(medium/strict envelope = {med / strict:.3f})",
+                "pass": med <= 0.75 * strict,
+            }
+        )
+    if "squeezer-medium" in has:
+        bad = [
+            e["file"]
+            for e in entries
+            if not (
+                e["results"]["squeezer-medium"].get("ok")
+                and e["results"]["squeezer-medium"].get("ssim_min") is not None
+                and e["results"]["squeezer-medium"]["ssim_min"] >= SSIM_OK
+                and not e["results"]["squeezer-medium"].get("pages_lost")
+            )
+        ]
+        lost = [
+            f"{e['file']} ({', '.join(e['results']['squeezer-medium']['structure_lost'])})"
+            for e in entries
+            if e["results"]["squeezer-medium"].get("structure_lost")
+        ]
+        out.append(
+            {
+                "target": "quality: every medium file min SSIM >= 0.95, all pages kept",
+                "measured": "all files"
+                if not bad
+                else f"{len(bad)} file(s) short: {', '.join(bad)}",
+                "pass": not bad,
+            }
+        )
+        out.append(
+            {
+                "target": "structure: medium keeps forms, XFA, tags, links, annotations, "
+                "bookmarks, text",
+                "measured": "all files" if not lost else f"lost in {'; '.join(lost)}",
+                "pass": not lost,
+            }
+        )
+    if "squeezer-lossless" in has and "qpdf" in has:
+        ll = sum(delivered(e, "squeezer-lossless") for e in entries)
+        qp = sum(delivered(e, "qpdf") for e in entries)
+        out.append(
+            {
+                "target": "lossless bytes: sum(lossless) <= sum(qpdf)",
+                "measured": f"{ll:,} B vs {qp:,} B (lossless/qpdf = {ll / qp:.3f})",
+                "pass": ll <= qp,
+            }
+        )
+    if "squeezer-lossless" in has:
+        bad = [
+            e["file"]
+            for e in entries
+            if not (
+                e["results"]["squeezer-lossless"].get("ok")
+                and (e["results"]["squeezer-lossless"].get("ssim_min") or 0) >= LOSSLESS_SSIM
+            )
+        ]
+        out.append(
+            {
+                "target": "lossless quality: every file SSIM = 1.0 (>= 0.9999)",
+                "measured": "all files"
+                if not bad
+                else f"{len(bad)} file(s) short: {', '.join(bad)}",
+                "pass": not bad,
+            }
+        )
+    if "squeezer-medium" in has and "gs-ebook" in has:
+        med = sum(e["results"]["squeezer-medium"].get("seconds") or 0 for e in entries)
+        med_p = sum(e["results"]["squeezer-medium"].get("process_seconds") or 0 for e in entries)
+        gs = sum(e["results"]["gs-ebook"].get("seconds") or 0 for e in entries)
+        out.append(
+            {
+                "target": "speed: total seconds medium <= 0.5 x gs /ebook",
+                "measured": f"{med:.1f} s vs 0.5 x {gs:.1f} = {0.5 * gs:.1f} s "
+                f"(medium/gs = {med / gs:.2f}; with Python start-up "
+                f"{med_p:.1f} s)"
+                if gs
+                else "gs took no time?",
+                "pass": bool(gs) and med <= 0.5 * gs,
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+
+def machine_info(versions: dict[str, str], missing: dict[str, str]) -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    probe = (
+        "import pikepdf, pypdfium2, PIL;print("
+        "f'pikepdf {pikepdf.__version__} (libqpdf {pikepdf.__libqpdf_version__}),"
+        " pypdfium2 {pypdfium2.version.PYPDFIUM_INFO} / pdfium "
+        "{pypdfium2.version.PDFIUM_INFO}, Pillow {PIL.__version__}')"
+    )
+    libs = _version([sys.executable, "-c", probe])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "squeezer": f"{versions.get('squeezer-medium', 'missing')} (git {git_state()})",
+        "libraries": libs,
+        "gs": versions.get("gs-ebook", "missing"),
+        "qpdf": versions.get("qpdf", "missing"),
+        "ocrmypdf": versions.get("ocrmypdf", "missing"),
+        "skipped_tools": missing,
+    }
+
+
+def _f(x: Any, fmt: str = "{:.3f}") -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def _kb(n: int | None) -> str:
+    return "–" if n is None else f"{n / 1024:,.0f}"
+
+
+def _input_note(e: dict[str, Any]) -> str:
+    notes = []
+    if e.get("render_error"):
+        notes.append(f"not renderable: {e['render_error']}")
+    if e.get("blank_pages"):
+        notes.append(f"sampled pages rendering blank: {e['blank_pages']}")
+    st = e.get("structure") or {}
+    have = [
+        f"{k.replace('_', ' ')} {v}"
+        for k, v in st.items()
+        if k in ("form_fields", "links", "annotations", "bookmarks") and v
+    ]
+    if st.get("xfa"):
+        have.append("XFA")
+    if st.get("tagged"):
+        have.append("tagged")
+    if have:
+        notes.append("has " + ", ".join(have))
+    return "; ".join(notes).replace("|", "/")[:240]
+
+
+def write_markdown(path: Path, data: dict[str, Any]) -> None:
+    entries, tools, agg = data["files"], data["tools"], data["aggregate"]
+    m = data["machine"]
+    L: list[str] = []
+    L.append("# PDF benchmark\n")
+    L.append(
+        f"Generated by `bench/pdf_bench.py` on {data['started']} "
+        f"({len(entries)} files from `{data['corpus']}`, {data['elapsed']:.0f} s in total, "
+        f"--jobs {data['jobs']}). See `bench/README.md` for what each column means.\n"
+    )
+    L.append("## Machine\n")
+    L.append(f"- CPU: {m['cpus']} × {m['cpu_model']}; memory {m['memory']}; {m['platform']}")
+    L.append(f"- Python {m['python']}; Squeezer {m['squeezer']}")
+    L.append(f"- {m['libraries']}")
+    L.append(f"- Ghostscript: {m['gs']}; qpdf: {m['qpdf']}; ocrmypdf: {m['ocrmypdf']}")
+    src = data.get("engine_source") or {}
+    if src:
+        if src["start"] == src["end"]:
+            L.append(f"- engine sources (src/squeezer/engines/**.py) fingerprint {src['start']}")
+        else:
+            L.append(
+                f"- **Squeezer's sources changed during the run** ({src['start']} -> "
+                f"{src['end']}): its results mix engine versions; run again"
+            )
+    la = data.get("load_average") or {}
+    if la:
+        busy = max(la["start"][0], la["end"][0]) > (m["cpus"] or 1)
+        L.append(
+            f"- Load average (1/5/15 min) at start {la['start']}, at end {la['end']}"
+            + (f": above {m['cpus']}, the machine was shared and timings are noisy" if busy else "")
+        )
+    if data.get("cached_peer_results"):
+        L.append(
+            f"- {data['cached_peer_results']} peer results came from the cache "
+            "(`bench/.cache/results/`): their seconds were measured in an earlier run; "
+            "use `--no-cache` on a quiet machine for a like-for-like speed comparison"
+        )
+    for tool, why in m["skipped_tools"].items():
+        L.append(f"- **skipped {tool}**: {why}")
+    L.append("")
+    L.append("## Aggregate\n")
+    L.append(
+        "| tool | files ok | Σout/Σin | median ratio | mean SSIM | min SSIM | "
+        "SSIM<0.95 | total s | failures | grown | pages lost | structure lost |"
+    )
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for tool in tools:
+        a = agg[tool]
+        L.append(
+            f"| {tool} | {a['ok']}/{a['files']} | {_f(a['ratio_total'])} | "
+            f"{_f(a['ratio_median'])} | {_f(a['ssim_mean'], '{:.4f}')} | "
+            f"{_f(a['ssim_min'], '{:.4f}')} | {a['below_095']} | {a['seconds']:.1f} | "
+            f"{a['failures']} | {a['grown']} | {a['pages_lost']} | {a['structure_lost']} |"
+        )
+    L.append("")
+    L.append(
+        "Σout/Σin, median ratio and SSIM are over the files the tool handled (ok); "
+        "total s is over every attempt (failures included; timeouts count their "
+        f"{data['timeout']:.0f} s). Squeezer's seconds are the `compress()` call in a fresh "
+        "process, without the interpreter's start-up.\n"
+    )
+    if data["targets"]:
+        L.append("## Targets\n")
+        L.append("| target | measured | |")
+        L.append("|---|---|---|")
+        for t in data["targets"]:
+            L.append(f"| {t['target']} | {t['measured']} | **{'PASS' if t['pass'] else 'MISS'}** |")
+        L.append("")
+    if "squeezer-medium" in tools and any(t in tools for t in PEER_TOOLS):
+        L.append("## Squeezer medium vs the envelope, per file\n")
+        L.append(
+            "Envelope: the smallest peer output that kept every page with min SSIM ≥ 0.95 "
+            "(or the input). Sorted worst first (medium/envelope descending).\n"
+        )
+        L.append(
+            "| file | category | input KiB | envelope KiB | by | medium KiB | "
+            "medium/envelope | medium min SSIM | medium s | gs /ebook s | strict envelope |"
+        )
+        L.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|")
+        rows = []
+        for e in entries:
+            env, who = envelope(e)
+            med = e["results"]["squeezer-medium"]
+            dl = delivered(e, "squeezer-medium")
+            rows.append((dl / env if env else 0, e, env, who, med, dl))
+        for frac, e, env, who, med, dl in sorted(rows, key=lambda r: -r[0]):
+            senv, swho = envelope(e, strict=True)
+            strict = (
+                "same"
+                if (senv, swho) == (env, who)
+                else f"{_kb(senv)} KiB by {swho} (medium/strict {dl / senv:.2f})"
+            )
+            gs = e["results"].get("gs-ebook", {})
+            flag = "" if med.get("ok") else " (failed: input)"
+            if e.get("blank_pages") and len(e["blank_pages"]) == len(
+                sample_indices(e["pages"] or 0)
+            ):
+                who += " (input renders blank: SSIM uninformative)"
+            L.append(
+                f"| {e['file']} | {e['category']} | {_kb(e['bytes'])} | {_kb(env)} | "
+                f"{who} | {_kb(dl)}{flag} | {frac:.2f} | "
+                f"{_f(med.get('ssim_min'), '{:.4f}')} | {_f(med.get('seconds'), '{:.2f}')} | "
+                f"{_f(gs.get('seconds'), '{:.2f}')} | {strict} |"
+            )
+        L.append("")
+    L.append("## Ratio and min SSIM per file and tool\n")
+    L.append(
+        "Each cell: output/input ratio · min SSIM (✗ = failure, ↑ = grew, "
+        "⚠ = pages lost or SSIM < 0.95, § = forms/XFA/tags/links/annotations/bookmarks/text "
+        "lost).\n"
+    )
+    L.append("| file | KiB | pages | " + " | ".join(tools) + " |")
+    L.append("|---|---:|---:|" + "---|" * len(tools))
+    for e in entries:
+        cells = []
+        for tool in tools:
+            r = e["results"].get(tool, {})
+            if not r.get("ok"):
+                cells.append("✗")
+                continue
+            mark = (
+                ("↑" if r.get("grown") else "")
+                + (
+                    "⚠"
+                    if r.get("pages_lost")
+                    or (r.get("ssim_min") is not None and r["ssim_min"] < SSIM_OK)
+                    else ""
+                )
+                + ("§" if r.get("structure_lost") else "")
+            )
+            cells.append(f"{r['ratio']:.3f} · {_f(r.get('ssim_min'), '{:.3f}')}{mark}")
+        L.append(
+            f"| {e['file']} | {_kb(e['bytes'])} | {e['pages'] or '–'} | " + " | ".join(cells) + " |"
+        )
+    L.append("")
+    L.append("## Per file and tool, in detail\n")
+    L.append("| file | tool | bytes | ratio | mean SSIM | min SSIM | seconds | pages out | notes |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for e in entries:
+        L.append(
+            f"| **{e['file']}** | input ({e['category']}) | {e['bytes']:,} | 1 | | | | "
+            f"{e['pages'] or '–'} | {_input_note(e)} |"
+        )
+        for tool in tools:
+            r = e["results"].get(tool, {})
+            notes = list(r.get("notes") or [])
+            if r.get("structure_lost"):
+                notes.insert(0, "lost: " + ", ".join(r["structure_lost"]))
+            if r.get("error"):
+                notes.insert(0, f"**failed**: {r['error']}")
+            if r.get("cached"):
+                notes.append("cached")
+            note = "; ".join(notes).replace("|", "/").replace("\n", " ")[:240]
+            L.append(
+                f"| | {tool} | {_f(r.get('bytes'), '{:,}')} | {_f(r.get('ratio'))} | "
+                f"{_f(r.get('ssim_mean'), '{:.4f}')} | {_f(r.get('ssim_min'), '{:.4f}')} | "
+                f"{_f(r.get('seconds'), '{:.2f}')} | {_f(r.get('pages_out'), '{}')} | "
+                f"{note} |"
+            )
+    L.append("")
+    path.write_text("\n".join(L))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def load_manifest(corpus: Path) -> dict[str, str]:
+    manifest = corpus / "MANIFEST.tsv"
+    cats: dict[str, str] = {}
+    if manifest.exists():
+        lines = manifest.read_text().splitlines()
+        if lines:
+            head = lines[0].split("\t")
+            fi, ci = head.index("file"), head.index("category")
+            for line in lines[1:]:
+                cols = line.split("\t")
+                if len(cols) > max(fi, ci):
+                    cats[cols[fi]] = cols[ci]
+    return cats
+
+
+def select_tools(spec: str | None) -> list[str]:
+    if not spec:
+        return list(ALL_TOOLS)
+    chosen: list[str] = []
+    for name in (s.strip() for s in spec.split(",") if s.strip()):
+        names = GROUPS.get(name) or ([f"squeezer-{name}"] if name in PRESETS else [name])
+        for n in names:
+            if n not in ALL_TOOLS:
+                raise SystemExit(
+                    f"unknown tool {name!r}; choose from {', '.join(ALL_TOOLS)} "
+                    f"or groups {', '.join(GROUPS)}"
+                )
+            if n not in chosen:
+                chosen.append(n)
+    return [t for t in ALL_TOOLS if t in chosen]
+
+
+def select_files(corpus: Path, patterns: str | None, quick: bool) -> list[Path]:
+    files = sorted(p for p in corpus.glob("*.pdf") if p.is_file())
+    if patterns:
+        pats = [p.strip() for p in patterns.split(",") if p.strip()]
+        files = [
+            f
+            for f in files
+            if any(
+                fnmatch.fnmatch(f.name, p) or fnmatch.fnmatch(f.stem, p) or p in f.name
+                for p in pats
+            )
+        ]
+    if quick:
+        picked = [f for f in files if f.name in QUICK_FILES]
+        files = picked or sorted(files, key=lambda f: f.stat().st_size)[:5]
+    return files
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--corpus",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help=f"directory of PDFs (default {DEFAULT_CORPUS})",
+    )
+    ap.add_argument("--files", help="comma-separated globs/substrings of file names to keep")
+    ap.add_argument(
+        "--tools",
+        help="comma-separated tools or groups: "
+        + ", ".join(ALL_TOOLS)
+        + "; groups: "
+        + ", ".join(GROUPS)
+        + "; a bare preset name means squeezer-<preset>",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="files benchmarked in parallel (default 1, so timings are honest)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"only {len(QUICK_FILES)} representative files, for development",
+    )
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per tool run")
+    ap.add_argument("--no-cache", action="store_true", help="re-run peers even when cached")
+    ap.add_argument(
+        "--keep-outputs",
+        action="store_true",
+        help="keep every output PDF in bench/.cache/outputs/<tool>/",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="markdown path (default bench/results/pdf.md "
+        "for a full run, bench/.cache/pdf-partial.md otherwise); JSON beside it",
+    )
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in WORKERS:
+        return run_worker(argv)
+    args = parse_args(argv)
+    corpus = args.corpus.resolve()
+    if not corpus.is_dir():
+        print(f"error: no corpus directory {corpus}", file=sys.stderr)
+        return 2
+    wanted = select_tools(args.tools)
+    versions, missing = detect_tools()
+    tools = [t for t in wanted if t in versions]
+    skipped = {t: why for t, why in missing.items() if t in wanted}
+    for tool, why in skipped.items():
+        print(f"note: skipping {tool}: {why}", file=sys.stderr)
+    if not tools:
+        print("error: no tool available", file=sys.stderr)
+        return 2
+    files = select_files(corpus, args.files, args.quick)
+    if not files:
+        print("error: no PDF selected", file=sys.stderr)
+        return 2
+    full = not (args.quick or args.files or args.tools)
+    md = args.out or (HERE / "results" / "pdf.md" if full else CACHE / "pdf-partial.md")
+    md.parent.mkdir(parents=True, exist_ok=True)
+    cats = load_manifest(corpus)
+    bench = Bench(args, tools, versions)
+    print(f"{len(files)} files × {len(tools)} tools, --jobs {args.jobs}", file=sys.stderr)
+    started = dt.datetime.now(dt.UTC)
+    load_before = os.getloadavg()
+    source_before = source_fingerprint()
+    t0 = time.perf_counter()
+    entries: dict[str, dict[str, Any]] = {}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = {pool.submit(bench.bench_file, f, cats.get(f.name, "?")): f for f in files}
+            for fut in concurrent.futures.as_completed(futures):
+                entries[futures[fut].name] = fut.result()
+    except KeyboardInterrupt:
+        kill_running()
+        print("interrupted", file=sys.stderr)
+        return 130
+    ordered = [entries[f.name] for f in files]
+    data = {
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "elapsed": time.perf_counter() - t0,
+        "corpus": os.path.relpath(corpus, REPO),
+        "jobs": args.jobs,
+        "timeout": args.timeout,
+        "dpi": DPI,
+        "sample_pages": SAMPLE_PAGES,
+        "tools": tools,
+        "machine": machine_info(versions, skipped),
+        "load_average": {
+            "start": [round(x, 2) for x in load_before],
+            "end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "engine_source": {"start": source_before, "end": source_fingerprint()},
+        "cached_peer_results": sum(
+            1 for e in ordered for r in e["results"].values() if r.get("cached")
+        ),
+        "aggregate": aggregate(ordered, tools),
+        "targets": targets(ordered, tools, skipped),
+        "envelope": {e["file"]: dict(zip(("bytes", "by"), envelope(e))) for e in ordered},
+        "files": ordered,
+    }
+    md.with_suffix(".json").write_text(json.dumps(data, indent=1))
+    write_markdown(md, data)
+    print(f"\nwrote {md} and {md.with_suffix('.json')}", file=sys.stderr)
+    if data["engine_source"]["start"] != data["engine_source"]["end"]:
+        print("warning: Squeezer's sources changed during the run; run again", file=sys.stderr)
+    for t in data["targets"]:
+        print(f"{'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['measured']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
