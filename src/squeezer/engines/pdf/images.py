@@ -60,10 +60,9 @@ FLATE_LEVEL = 6
 #: Bitonal images are downsampled no lower than this (text must stay legible).
 MIN_BITONAL_DPI = 300
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
-#: images).  Off while ``pipeline.save`` passes ``recompress_flate=True``: qpdf then
-#: decodes every Flate stream and re-deflates it without its predictor, so the gain is
-#: lost and the bytes this step reports as saved would not be.
-PNG_PREDICTORS = False
+#: images).  ``pipeline.save`` keeps them: it does not let qpdf re-deflate Flate streams
+#: (which would drop the predictor); :mod:`flate` does that instead.
+PNG_PREDICTORS = True
 
 
 @dataclass

@@ -21,7 +21,7 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, InputError, LimitExceededError
 from squeezer.engines.files import atomic_copy
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
-from squeezer.engines.pdf import images, preflight, structure, verify
+from squeezer.engines.pdf import flate, images, preflight, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
@@ -150,6 +150,8 @@ def build(
             notify(0.2, "images")
             images.optimize_images(pdf, settings, budget, report)
             budget.check_time()
+            notify(0.7, "recompressing streams")
+            flate.recompress(pdf, budget, report)
             notify(0.75, "deduplicating")
             structure.deduplicate_streams(pdf, report)
             notify(0.8, "writing")
@@ -178,7 +180,8 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 out,
                 compress_streams=True,
                 object_stream_mode=pikepdf.ObjectStreamMode.generate,
-                recompress_flate=True,
+                # flate.recompress did it, keeping predictors qpdf would drop
+                recompress_flate=False,
                 linearize=settings.linearize,
                 encryption=encrypt,
                 # qpdf cannot derive a deterministic /ID for an encrypted file

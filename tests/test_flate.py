@@ -1,0 +1,58 @@
+"""Flate recompression: level 9 for plain Flate, predictors kept, corrupt streams left alone."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pikepdf
+from pikepdf import Dictionary, Name
+
+import pdfgen
+from squeezer.engines.pdf import PdfOptions, compress
+
+
+def _predicted_image(pdf: pikepdf.Pdf, width: int = 300, height: int = 200) -> pikepdf.Stream:
+    """A smooth gradient with a PNG Up predictor, as a careful writer stores it."""
+    rows = np.tile(np.arange(width, dtype=np.uint8), (height, 1))
+    filtered = bytearray()
+    previous = np.zeros(width, dtype=np.uint8)
+    for row in rows:
+        filtered += b"\x02" + (row - previous).astype(np.uint8).tobytes()  # PNG "Up"
+        previous = row
+    image = pdf.make_stream(zlib.compress(bytes(filtered), 9))
+    image.stream_dict.update(Dictionary(
+        Type=Name.XObject, Subtype=Name.Image, Width=width, Height=height,
+        ColorSpace=Name.DeviceGray, BitsPerComponent=8, Filter=Name.FlateDecode,
+        DecodeParms=Dictionary(Predictor=12, Columns=width, Colors=1, BitsPerComponent=8)))
+    return image
+
+
+def test_fast_flate_is_recompressed_and_predictors_survive(tmp_path):
+    src = tmp_path / "in.pdf"
+    pdf = pikepdf.new()
+    lines = pdfgen.words_lines(5, lines=200)
+    content = pdfgen.text_ops(lines) + b"q 300 0 0 200 100 100 cm /Im1 Do Q\n"
+    fast = pdf.make_stream(b"")
+    fast.write(zlib.compress(content, 1), filter=Name.FlateDecode)
+    image = _predicted_image(pdf)
+    page = pdfgen.add_page(pdf, b"", Dictionary(Font=Dictionary(F1=pdfgen.helvetica(pdf)),
+                                               XObject=Dictionary(Im1=image)))
+    page.obj.Contents = fast
+    pdf.save(src, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    with pikepdf.open(src) as before:
+        fast_len = len(before.pages[0].obj.Contents.read_raw_bytes())
+
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, PdfOptions(preset="lossless"))
+    assert report.steps.get("flate", 0) > 0
+    with pikepdf.open(dst) as after:
+        contents = after.pages[0].obj.Contents
+        assert len(contents.read_raw_bytes()) < fast_len
+        assert contents.read_bytes() == content
+        (out_image,) = pdfgen.image_xobjects(after)
+        parms = out_image.get("/DecodeParms")
+        assert parms is not None and int(parms.Predictor) >= 10, "the PNG predictor was dropped"
+        assert np.array_equal(np.asarray(pikepdf.PdfImage(out_image).as_pil_image()),
+                              np.tile(np.arange(300, dtype=np.uint8), (200, 1)))
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
