@@ -621,3 +621,35 @@ def test_output_gets_ordinary_permissions_and_in_place_keeps_them(fx, tmp_path, 
         assert work.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+XMP_WITH_THUMBNAIL = b"""<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:xmpGImg="http://ns.adobe.com/xap/1.0/g/img/">
+<dc:title><rdf:Alt><rdf:li xml:lang="x-default">Kept Title</rdf:li></rdf:Alt></dc:title>
+<xmp:Thumbnails><rdf:Alt><rdf:li rdf:parseType="Resource"><xmpGImg:format>JPEG</xmpGImg:format>
+<xmpGImg:image>""" + b"QUJD" * 20000 + b"""</xmpGImg:image></rdf:li></rdf:Alt></xmp:Thumbnails>
+</rdf:Description></rdf:RDF></x:xmpmeta>""" + b" " * 4000 + b"""
+<?xpacket end="w"?>"""
+
+
+def test_xmp_thumbnails_and_padding_are_dropped_and_the_rest_kept(tmp_path, out_dir):
+    src = tmp_path / "xmp.pdf"
+    pdf = pikepdf.new()
+    pdfgen.add_page(pdf, b"BT /F1 12 Tf 72 720 Td (xmp) Tj ET",
+                    Dictionary(Font=Dictionary(F1=pdfgen.helvetica(pdf))))
+    meta = pdf.make_stream(XMP_WITH_THUMBNAIL)
+    meta.stream_dict.update(Dictionary(Type=Name.Metadata, Subtype=Name.XML))
+    pdf.Root.Metadata = meta
+    pdf.save(src, compress_streams=False)
+    dst = out_dir / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    assert report.output_bytes < report.input_bytes - 80_000
+    with pikepdf.open(dst) as out:
+        stream = out.Root.Metadata
+        assert "/Filter" not in stream  # metadata stays readable without decoding
+        data = stream.read_bytes()
+        assert b"xmpGImg:image" not in data and b"Kept Title" in data
+        assert data.rstrip().endswith(b'<?xpacket end="w"?>')
+        assert out.open_metadata()["dc:title"] == "Kept Title"
