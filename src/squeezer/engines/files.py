@@ -54,6 +54,24 @@ def current_umask() -> int:
     return mask
 
 
+def input_size(path: Path, max_bytes: int) -> int:
+    """The size of the input file at ``path``, or the named error that stops the run.
+
+    Checked before anything opens the file, so an oversized upload costs one ``stat``.
+    """
+    from squeezer.engines.errors import InputError, InputTooLargeError
+
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a file")
+    if max_bytes and size > max_bytes:
+        raise InputTooLargeError(f"the file is {size} bytes; the limit is {max_bytes}")
+    return size
+
+
 def same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)

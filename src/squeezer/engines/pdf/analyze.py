@@ -33,10 +33,9 @@ from pydantic import BaseModel, Field
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import (
     EngineError,
-    InputError,
-    InputTooLargeError,
     LimitExceededError,
 )
+from squeezer.engines.files import input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import preflight
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
@@ -203,16 +202,7 @@ def analyze(
     path = Path(path)
     limits = limits or DEFAULT_LIMITS
     notify = progress or (lambda fraction, stage: None)
-    try:
-        file_bytes = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    if path.is_dir():
-        raise InputError(f"{path} is a directory")
-    if limits.max_input_bytes and file_bytes > limits.max_input_bytes:
-        raise InputTooLargeError(
-            f"the file is {file_bytes} bytes; the limit is {limits.max_input_bytes}"
-        )
+    file_bytes = input_size(path, limits.max_input_bytes)
     apply_qpdf_limits(limits)
     budget = Budget(limits)
     notify(0.0, "reading")

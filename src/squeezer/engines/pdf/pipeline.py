@@ -18,8 +18,8 @@ from pathlib import Path
 import pikepdf
 
 from squeezer.engines.budget import Budget
-from squeezer.engines.errors import EngineError, InputError, LimitExceededError
-from squeezer.engines.files import atomic_copy
+from squeezer.engines.errors import EngineError, LimitExceededError
+from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import flate, images, preflight, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
@@ -65,16 +65,7 @@ def compress(
     options = options or PdfOptions()
     limits = limits or DEFAULT_LIMITS
     notify = progress or (lambda fraction, stage: None)
-    try:
-        input_bytes = src.stat().st_size
-    except FileNotFoundError:
-        raise InputError(f"no such file: {src}") from None
-    if limits.max_input_bytes and input_bytes > limits.max_input_bytes:
-        from squeezer.engines.errors import InputTooLargeError
-
-        raise InputTooLargeError(
-            f"the file is {input_bytes} bytes; the limit is {limits.max_input_bytes}"
-        )
+    input_bytes = input_size(src, limits.max_input_bytes)
     settings = options.resolve()
     report = Report(
         input_bytes=input_bytes,
