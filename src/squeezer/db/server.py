@@ -70,7 +70,7 @@ def open_database(url: str | None, data_dir: Path) -> Database:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    except Exception as exc:  # pgserver raises plain exceptions for failed starts
+    except Exception as exc:  # noqa: BLE001 - pgserver raises plain exceptions for failed starts
         raise DatabaseUnavailable(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from None
     log.info("embedded PostgreSQL in %s", pgdata)
     return Database(url=server.get_uri(), embedded=server)

@@ -136,9 +136,9 @@ def check(candidate: Path, reference: Reference | None, expected_pages: int,
             try:
                 bitmap = page.render(scale=RENDER_SCALE)
                 bitmap.close()
-                if compare_text and reference is not None and i in reference.texts:
-                    if page_text(page) != reference.texts[i]:
-                        return Verdict(False, f"text of page {i + 1} changed")
+                if (compare_text and reference is not None and i in reference.texts
+                        and page_text(page) != reference.texts[i]):
+                    return Verdict(False, f"text of page {i + 1} changed")
                 if min_similarity and reference is not None and i in reference.renders:
                     score = ssim(reference.renders[i], render_gray(page))
                     if score < min_similarity:
