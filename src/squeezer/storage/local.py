@@ -30,9 +30,8 @@ from obstore.store import LocalStore
 
 from squeezer.storage._atomic import PART_SUFFIX, AtomicFile
 from squeezer.storage._translate import translate
-from squeezer.storage.errors import BlobTooLarge
 from squeezer.storage.keys import validate_key
-from squeezer.storage.store import READ_CHUNK, BlobStore, StoredBlob
+from squeezer.storage.store import READ_CHUNK, BlobStore, StoredBlob, metered
 
 PARTIAL_DIR = ".partial"
 _COPY_BLOCK = 4 << 20  # file-to-file copies: fewer thread hops, still bounded memory
@@ -121,18 +120,8 @@ class LocalBlobStore(BlobStore):
         writer = await self._open_writer(key, "put_stream")
         try:
             batch: list[bytes] = []
-            pending = size = 0
-            async for chunk in source:
-                if not chunk:
-                    continue
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise BlobTooLarge(
-                        f"put_stream {key!r}: more than {max_bytes} bytes",
-                        key=key,
-                        max_bytes=max_bytes,
-                    )
-                hasher.update(chunk)
+            pending = 0
+            async for chunk in metered(source, hasher, key, max_bytes, "put_stream"):
                 batch.append(chunk)
                 pending += len(chunk)
                 if pending >= READ_CHUNK:

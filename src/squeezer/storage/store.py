@@ -128,6 +128,26 @@ class BlobReader:
 _END = object()  # end of an upload's data
 
 
+async def metered(
+    source: AsyncIterable[bytes], hasher: Any, key: str, max_bytes: int | None, op: str
+) -> AsyncIterator[bytes]:
+    """The non-empty chunks of ``source``, hashed, refused past ``max_bytes``.
+
+    Every upload path counts with this, so the limit is checked before a byte
+    beyond it is stored, whatever the backend.
+    """
+    size = 0
+    async for chunk in source:
+        if not chunk:
+            continue
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise BlobTooLarge(f"{op} {key!r}: more than {max_bytes} bytes",
+                               key=key, max_bytes=max_bytes)
+        hasher.update(chunk)
+        yield chunk
+
+
 class _Aborted(Exception):
     """Raised into obstore's iterator to make it abort an upload we gave up on."""
 
@@ -230,17 +250,8 @@ class BlobStore:
         async def pump() -> None:
             nonlocal size
             try:
-                async for chunk in source:
-                    if not chunk:
-                        continue
+                async for chunk in metered(source, hasher, key, max_bytes, op):
                     size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise BlobTooLarge(
-                            f"{op} {key!r}: more than {max_bytes} bytes",
-                            key=key,
-                            max_bytes=max_bytes,
-                        )
-                    hasher.update(chunk)
                     await queue.put(chunk)
             except asyncio.CancelledError:
                 _force_put(queue, _Aborted())
