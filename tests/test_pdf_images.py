@@ -595,3 +595,157 @@ def test_an_8_bit_black_and_white_image_is_resampled_as_a_scan(tmp_path):
     out = the_image(dst)
     assert out["bpc"] == 1 and out["width"] == 1200  # 300 dpi, not 150: text stays crisp
     assert report.images.downsampled == 1
+
+
+# --- JPEG 2000, CMYK JPEG without an Adobe marker, never larger than lossless -----------------
+
+
+def _jpx_bytes(array: np.ndarray, mode: str, codestream_only: bool = False) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array, mode).save(buf, "JPEG2000", no_jp2=codestream_only)
+    return buf.getvalue()
+
+
+def test_jpx_photo_is_decoded_and_recompressed_under_medium(tmp_path):
+    photo = pdfgen.photo_array(600, 450)
+    data = _jpx_bytes(photo, "RGB")  # JP2 file, sRGB in its header, no /ColorSpace in the PDF
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, data, 600, 450, None, filt=Name.JPXDecode), inches=(2, 1.5))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] == "/DCTDecode" and out["colorspace"] == Name.DeviceRGB
+    assert out["width"] == 300 and report.images.downsampled == 1
+    assert len(out["raw"]) < len(data) / 3
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.95
+    # the lossless preset keeps JPEG 2000 as it is
+    run(src, tmp_path / "lossless.pdf", preset="lossless")
+    assert the_image(tmp_path / "lossless.pdf")["filter"] == "/JPXDecode"
+
+
+def test_indexed_jpx_becomes_exact_flate(tmp_path):
+    """/Indexed in the dictionary: the codestream holds indexes; the result renders the same."""
+    palette = np.array([[255, 255, 255], [200, 30, 30], [30, 30, 200], [0, 0, 0]], np.uint8)
+    index = np.zeros((120, 160), np.uint8)
+    index[20:60, 10:150] = 1
+    index[70:110, 30:90] = 2
+    index[::7, :] = 3
+    # a raw codestream, no JP2 header
+    data = _jpx_bytes(index, "L", codestream_only=True)
+    space = Array([Name.Indexed, Name.DeviceRGB, 3, pikepdf.String(palette.tobytes())])
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, data, 160, 120, space, filt=Name.JPXDecode), inches=(160 / 100, 120 / 100))
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] == "/FlateDecode"
+    assert out["colorspace"][0] == Name.Indexed and out["bpc"] == 2
+    assert same_render(src, dst, dpi=100)
+
+
+def test_jpx_that_does_not_decode_is_kept_with_a_warning(tmp_path):
+    data = _jpx_bytes(pdfgen.photo_array(200, 150), "RGB")
+    broken = data[: len(data) // 2]
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, broken, 200, 150, Name.DeviceRGB, filt=Name.JPXDecode), inches=(2, 1.5))
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, PdfOptions(preset="medium"))
+    assert report.images.skipped == 1 and any("JPX" in w for w in report.warnings)
+    if not report.original_kept:
+        with pikepdf.open(dst) as pdf:
+            assert [str(o.Filter) for o in pdfgen.image_xobjects(pdf)] == ["/JPXDecode"]
+
+
+def _strip_adobe_marker(data: bytes) -> bytes:
+    pos = 2
+    while data[pos] == 0xFF and data[pos + 1] != 0xDA:
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if data[pos + 1] == 0xEE:
+            return data[:pos] + data[pos + 2 + length:]
+        pos += 2 + length
+    raise AssertionError("no APP14 marker")
+
+
+def test_cmyk_jpeg_without_adobe_marker_keeps_its_colours(tmp_path):
+    """No APP14: the samples are stored as they are meant (readers use them as stored)."""
+    photo = pdfgen.photo_array(600, 450)
+    cmyk = np.concatenate([255 - photo, np.full((450, 600, 1), 20, np.uint8)], axis=2)
+    data = _strip_adobe_marker(jpeg_bytes(255 - cmyk, 95, "CMYK"))  # Pillow stores 255 - x
+    assert not jpeg_codec.adobe_marker(data)[0]
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, data, 600, 450, Name.DeviceCMYK, filt=Name.DCTDecode), inches=(2, 1.5))
+    reference = one_image_pdf(tmp_path / "ref.pdf", lambda pdf: raw_image(
+        pdf, cmyk.tobytes(), 600, 450, Name.DeviceCMYK), inches=(2, 1.5))
+    # PDFium reads the marker-less JPEG as the samples it stores
+    assert np.abs(pdfgen.render_gray(src, 0, 100).astype(int)
+                  - pdfgen.render_gray(reference, 0, 100).astype(int)).mean() < 2
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert report.images.downsampled == 1 and the_image(dst)["filter"] == "/DCTDecode"
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.95
+    assert np.abs(pdfgen.render_gray(src, 0, 100).astype(int)
+                  - pdfgen.render_gray(dst, 0, 100).astype(int)).mean() < 3
+
+
+def test_cmyk_flate_photo_becomes_cmyk_jpeg_with_its_colours(tmp_path):
+    photo = pdfgen.photo_array(600, 450)
+    cmyk = np.concatenate([255 - photo, np.full((450, 600, 1), 20, np.uint8)], axis=2)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, cmyk.tobytes(), 600, 450, Name.DeviceCMYK), inches=(4, 3))
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] == "/DCTDecode" and out["colorspace"] == Name.DeviceCMYK
+    assert out["decode"] is None
+    assert np.abs(pdfgen.render_gray(src, 0, 100).astype(int)
+                  - pdfgen.render_gray(dst, 0, 100).astype(int)).mean() < 3
+
+
+def test_medium_never_larger_than_lossless_on_line_art_drawn_small(tmp_path):
+    """A few-colour chart at ~280 dpi: resampled, its edges become new colours that Flate
+    codes worse than the original; the full-size lossless candidate must win then."""
+    rng = np.random.default_rng(11)
+    art = np.full((335, 1255, 3), 255, np.uint8)
+    colors = np.array([[0, 0, 0], [31, 119, 180], [255, 127, 14], [44, 160, 44]], np.uint8)
+    for k in range(40):  # thin polylines and text-like strokes
+        y = rng.integers(5, 330)
+        x0, x1 = sorted(rng.integers(0, 1255, 2))
+        art[y:y + 2, x0:x1] = colors[k % 4]
+        x = rng.integers(0, 1250)
+        y0, y1 = sorted(rng.integers(0, 335, 2))
+        art[y0:y1, x:x + 1] = colors[(k + 1) % 4]
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, art.tobytes(), 1255, 335, Name.DeviceRGB), inches=(1255 / 280, 335 / 280))
+    lossless, medium = tmp_path / "lossless.pdf", tmp_path / "medium.pdf"
+    run(src, lossless, preset="lossless")
+    run(src, medium, preset="medium")
+    assert len(the_image(medium)["raw"]) <= len(the_image(lossless)["raw"])
+    assert medium.stat().st_size <= lossless.stat().st_size
+    assert pdfgen.min_ssim(src, medium, pages=1, dpi=100) >= 0.95
+
+
+@pytest.mark.corpus
+def test_corpus_jpx_with_miscounted_tile_parts_is_recompressed(tmp_path):
+    """pymupdf test_2904: 56 indexed-CMYK JPX images whose SOT markers count fewer tile-parts
+    than they hold (OpenJPEG refuses them as they are).  Medium decodes every one and the
+    pages render as before."""
+    from squeezer.engines.pdf import pixels
+
+    src = pdfgen.CORPUS / "pymupdf__test_2904.pdf"
+    if not src.exists():
+        pytest.skip(f"corpus file {src.name} not present")
+    with pikepdf.open(src) as pdf:
+        jpx = [o for o in pdfgen.image_xobjects(pdf) if o.get("/Filter") == Name.JPXDecode]
+        assert len(jpx) == 56
+        for image in jpx[:8]:
+            header = pixels.jpx_header(image.read_raw_bytes())
+            arr, bpc = pixels.jpx_samples(header)
+            assert arr.shape == (int(image.Height), int(image.Width), 1)
+            assert int(arr.max()) <= int(image.ColorSpace[2])  # indexes within the palette
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert not [w for w in report.warnings if "JPX" in w]
+    assert dst.stat().st_size < 0.9 * src.stat().st_size
+    with pikepdf.open(dst) as pdf:
+        assert not [o for o in pdfgen.image_xobjects(pdf) if o.get("/Filter") == Name.JPXDecode]
+    assert pdfgen.min_ssim(src, dst, pages=7, dpi=100) >= 0.99

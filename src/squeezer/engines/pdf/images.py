@@ -2,9 +2,11 @@
 
 For each image XObject (each object once, however often it is drawn):
 
-1. Decode its samples (:mod:`pixels`); what cannot be decoded exactly (JPX,
-   JBIG2, Lab/Separation/DeviceN colour) is kept as it is.  CCITT Group 4
-   scans are decoded (:mod:`ccitt`) only when drawn far above 300 dpi.
+1. Decode its samples (:mod:`pixels`); what cannot be decoded exactly
+   (JBIG2, Lab/Separation/DeviceN colour) is kept as it is.  CCITT Group 4
+   scans are decoded (:mod:`ccitt`) only when drawn far above 300 dpi, JPEG
+   2000 (JPX) only under lossy presets (it is usually smaller than Flate for
+   the same pixels, but often not than a JPEG or a palette).
 2. Lossless simplifications, on in every preset: DeviceRGB whose pixels are
    all gray becomes DeviceGray, gray with only black and white becomes 1-bit
    (CCITT G4 when smaller), colour with few colours becomes a palette
@@ -16,7 +18,8 @@ For each image XObject (each object once, however often it is drawn):
    quality an input JPEG already had.  Line art and flat graphics (most pixels
    equal to their neighbour) stay lossless.
 4. The smallest candidate replaces the stream only when it is smaller than
-   the stream's current bytes.
+   the stream's current bytes.  A downsampled lossless candidate also has to
+   beat the full-size lossless ones (resampled line art codes worse).
 
 What must not change is not touched: a colour-key /Mask names exact sample
 values (no JPEG, no resampling, no palette), an /SMask stays lossless (and is
@@ -183,6 +186,9 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
         candidates = _ccitt(image, ctx, width, height)
         candidates = [c for c in candidates if len(c.data) < before]
         return min(candidates, key=lambda c: len(c.data)) if candidates else None
+    if names == ["/JPXDecode"]:
+        candidates = [c for c in _jpx(image, ctx, width, height) if len(c.data) < before]
+        return min(candidates, key=lambda c: len(c.data)) if candidates else None
     if any(f in ("/JPXDecode", "/JBIG2Decode", "/CCITTFaxDecode", "/CCF") for f in names):
         return None
     is_mask = bool(image.get("/ImageMask", False))
@@ -195,8 +201,26 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
         candidates = _stencil(image, width, height)
     else:
         candidates = _sampled(image, info, ctx, width, height, bpc)
+        candidates = _with_full_size(candidates, lambda: _sampled(
+            image, info, ctx, width, height, bpc, resample=False))
     candidates = [c for c in candidates if c is not None and len(c.data) < before]
     return min(candidates, key=lambda c: len(c.data)) if candidates else None
+
+
+def _with_full_size(candidates: list, full_size) -> list:
+    """Add the full-resolution lossless candidates when the best one is a downsampled lossless one.
+
+    Resampling flat graphics or line art blurs edges into new colours, which
+    Flate and G4 code worse: the smaller, sharper original then wins.  Photos
+    (JPEG) are left alone: there resampling always pays.
+    """
+    valid = [c for c in candidates if c is not None]
+    if not valid:
+        return candidates
+    best = min(valid, key=lambda c: len(c.data))
+    if not best.downsampled or best.codec == "jpeg":
+        return candidates
+    return valid + [c for c in full_size() if c is not None]
 
 
 def _target(image: Stream, ctx: _Context, width: int, height: int,
@@ -264,10 +288,13 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
     if s.color_model != ColorModel.keep and not _equal_decode_pairs(image, info):
         return []
     cmyk = info.kind == "cmyk"
-    if cmyk and (s.color_model != ColorModel.keep or not jpeg.adobe_marker(data)[0]):
-        # Only Adobe CMYK JPEGs round-trip through Pillow with the same sample
-        # meaning (inverted both ways, so the image's /Decode still applies).
+    if cmyk and s.color_model != ColorModel.keep:
         return []
+    # CMYK round-trips through Pillow with the same sample meaning, with or without
+    # an Adobe APP14 marker: Pillow inverts CMYK on reading and again on writing
+    # (Adobe's convention, whatever the marker says), and PDF readers (PDFium,
+    # Ghostscript, pdf.js, MuPDF) use the decoded samples as stored, marker or not,
+    # so the image's /Decode still applies.
     im = pixels.open_jpeg(data)
     if im.size != (width, height) or im.mode != {"gray": "L", "rgb": "RGB", "cmyk": "CMYK"}[info.kind]:
         return []
@@ -295,8 +322,6 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray)
     entries.update(_size_entries(im.size, 8))
     encoded = jpeg.encode(im, quality)
-    if cmyk and not jpeg.adobe_marker(encoded)[0]:
-        return []
     return [Candidate(encoded, Name.DCTDecode, None, entries, "jpeg",
                       gray=to_gray, downsampled=size is not None)]
 
@@ -335,6 +360,53 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
     return _bitonal(zero, downsampled=True)
 
 
+# --- JPEG 2000 ---------------------------------------------------------------------------
+
+
+def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
+    """A JPXDecode image under a lossy preset: decoded, then treated like any sampled image.
+
+    Pillow's bundled OpenJPEG decodes the codestream; the result is resampled,
+    stored as JPEG when photographic or as (palette) Flate when flat, like a
+    Flate image.  What the samples mean follows ISO 32000-1 §7.4.9: a
+    /ColorSpace in the dictionary wins over the JP2 header (an /Indexed space
+    means the codestream holds palette indexes); without one, only the plain
+    enumerated gray, sRGB and CMYK headers are understood.  Alpha in the data
+    (/SMaskInData), image masks and soft masks are kept as they are.
+    """
+    s = ctx.settings
+    if not s.lossy_images:
+        return []  # JPX is usually smaller than Flate for the same pixels
+    if image.get("/ImageMask", False) or _int(image.get("/SMaskInData"), 0) != 0 \
+            or image.objgen in ctx.smasks:
+        return []
+    header = pixels.jpx_header(image.read_raw_bytes())
+    if (header.width, header.height) != (width, height):
+        return []
+    if header.enumerated not in (None, *pixels.JP2_ENUMERATED):
+        return []  # sYCC, e-sRGB, Lab...: readers convert those, the bare codestream does not
+    if isinstance(image.get("/Mask"), Array) and header.precision != 8:
+        return []  # colour-key ranges name samples at their own depth
+    entries: dict[str, object] = {"/SMaskInData": None}
+    cs = image.get("/ColorSpace")
+    if cs is None:
+        known = pixels.JP2_ENUMERATED.get(header.enumerated) if header.enumerated is not None \
+            else {1: (1, Name.DeviceGray), 3: (3, Name.DeviceRGB)}.get(header.components)
+        if header.not_plain or known is None or known[0] != header.components:
+            return []
+        cs = entries["/ColorSpace"] = known[1]
+    info = pixels.space(cs, allow_indexed=True)
+    if info.components != header.components:
+        return []
+    ctx.budget.check_image(width, height, 8 * info.components)
+    arr, bpc = pixels.jpx_samples(header)
+    if info.kind == "indexed" and header.precision > 8:
+        return []
+    candidates = _sampled(image, info, ctx, width, height, bpc, arr=arr, entries=entries)
+    return _with_full_size(candidates, lambda: _sampled(
+        image, info, ctx, width, height, bpc, arr=arr, entries=entries, resample=False))
+
+
 # --- stencil masks -----------------------------------------------------------------------
 
 
@@ -369,22 +441,32 @@ def _size_entries(size: tuple[int, int], bpc: int) -> dict[str, object]:
 
 
 def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: int,
-             bpc: int) -> list:
+             bpc: int, *, resample: bool = True, arr: np.ndarray | None = None,
+             entries: dict | None = None) -> list:
+    """Candidates for a sampled image.
+
+    ``arr`` gives samples decoded elsewhere (JPX): the stream's own encoding
+    is then not one this function can write, so a lossless candidate is always
+    made, and ``entries`` holds what the dictionary must change anyway.
+    """
     s = ctx.settings
     color_key = isinstance(image.get("/Mask"), Array)
     is_smask = image.objgen in ctx.smasks
     decode = pixels.decode_array(image, info, bpc)
-    arr = pixels.samples(image, width, height, info.components, bpc)
-    changed = False  # do the samples differ from the stream's (then a Flate candidate pays)
+    forced = arr is not None
+    if arr is None:
+        arr = pixels.samples(image, width, height, info.components, bpc)
+    changed = forced  # do the samples differ from the stream's (then a Flate candidate pays)
     gray = expanded = False
-    entries: dict[str, object] = {}
+    entries = dict(entries or {})
 
     if info.kind == "indexed":
         # a palette image stays as it is (qpdf re-packs its Flate) unless it must be
         # resampled or converted; a colour key names indexes, so it pins the samples
         if color_key or decode is not None or is_smask:
             return []
-        if s.color_model == ColorModel.keep and _target(image, ctx, width, height) is None:
+        if s.color_model == ColorModel.keep and not forced and (
+                not resample or _target(image, ctx, width, height) is None):
             return []
         # expand the palette: the image is then resampled or converted like any other
         arr = info.palette[np.minimum(arr[:, :, 0], len(info.palette) - 1)]
@@ -436,7 +518,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
 
     # resolution
     size = None
-    if not color_key:
+    if not color_key and resample:
         size = _target(image, ctx, width, height,
                        floor_dpi=MIN_BITONAL_DPI if bitonal_now else 0)
     if bitonal_now:
@@ -462,13 +544,25 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
 
     out = []
     photo = False
-    if s.lossy_images and not color_key and not is_smask and info.kind in ("gray", "rgb") \
+    if s.lossy_images and not color_key and not is_smask \
+            and info.kind in ("gray", "rgb", "cmyk") \
             and arr.shape[0] * arr.shape[1] >= MIN_JPEG_PIXELS:
         photo = _is_photo(arr)
     if photo:
-        im = Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode)
+        if mode == "CMYK":
+            # Pillow writes CMYK inverted (Adobe's convention) and PDF readers use the
+            # samples as stored, whatever the APP14 marker says: hand it the inverse
+            im = Image.fromarray(np.ascontiguousarray(255 - arr), mode)
+        else:
+            im = Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode)
         out.append(Candidate(jpeg.encode(im, s.image_quality), Name.DCTDecode, None,
                              dict(entries), "jpeg", gray=gray, downsampled=size is not None))
+        if info.components > 1 and decode is None:
+            # a gradient quantised to a palette is "photographic" but may be smaller
+            # as the palette it is
+            palette = _palette(arr, info, entries, gray, size is not None)
+            if palette is not None:
+                out.append(palette)
         return out
     # lossless: palette for few colours, else the samples as they are
     if info.components > 1 and not color_key and decode is None:

@@ -1,9 +1,10 @@
 """Decoding an image XObject's samples into numpy, honouring its colour space (ISO 32000 §8.9).
 
 Only what can be decoded exactly is decoded: samples of 1, 2, 4, 8 or 16 bits
-behind the general filters qpdf undoes (Flate, LZW, RunLength, ASCII), and
-DCT through Pillow.  Everything else (JPX, JBIG2, CCITT, odd colour spaces)
-raises :class:`Undecodable` and the caller keeps the image as it is.
+behind the general filters qpdf undoes (Flate, LZW, RunLength, ASCII), DCT
+and JPEG 2000 (JPX, through the OpenJPEG in Pillow's wheels).  Everything else
+(JBIG2, CCITT, odd colour spaces) raises :class:`Undecodable` and the caller
+keeps the image as it is.
 
 The result keeps the PDF's *sample* values: /Decode is not applied (it is a
 linear map per component, which commutes with resampling, so callers can keep
@@ -221,3 +222,140 @@ def load(im: Image.Image) -> Image.Image:
     except (OSError, ValueError, SyntaxError) as exc:
         raise DamagedImage(f"JPEG does not decode ({exc})") from None
     return im
+
+
+# --- JPEG 2000 (JPXDecode) -----------------------------------------------------------------
+
+#: JP2 enumerated colour spaces (ISO 15444-1 Annex I.5.3.3) with a Device space of the same meaning.
+JP2_ENUMERATED = {16: (3, Name.DeviceRGB), 17: (1, Name.DeviceGray), 12: (4, Name.DeviceCMYK)}
+
+
+@dataclass
+class JpxHeader:
+    """What a JPXDecode stream says about itself (ISO 32000-1 §7.4.9, ISO 15444-1)."""
+
+    codestream: bytes  #: the raw J2K codestream (inside a JP2 file's jp2c box, or the data itself)
+    width: int
+    height: int
+    components: int
+    precision: int  #: bits per sample, the same for every component
+    #: from the JP2 header: enumerated colour space (None: absent or an ICC profile)
+    enumerated: int | None = None
+    #: the JP2 header has a palette, channel definitions or an ICC profile: its colours are
+    #: not simply the codestream's components
+    not_plain: bool = False
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, body start, body end) of the JP2 boxes between ``start`` and ``end``."""
+    out, pos = [], start
+    while pos + 8 <= end:
+        length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        header = 8
+        if length == 1:
+            if pos + 16 > end:
+                break
+            length, header = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
+        elif length == 0:
+            length = end - pos
+        if length < header or pos + length > end:
+            raise DamagedImage("JPX box overruns its file")
+        out.append((kind, pos + header, pos + length))
+        pos += length
+    return out
+
+
+def jpx_header(data: bytes) -> JpxHeader:
+    """Parse a JPX stream's JP2 boxes (if any) and the codestream's SIZ marker."""
+    enumerated, not_plain = None, False
+    if data[:4] == b"\xff\x4f\xff\x51":
+        codestream = data
+    else:
+        top = _boxes(data, 0, len(data))
+        if not top or top[0][0] != b"jP  ":
+            raise DamagedImage("not a JPEG 2000 file")
+        codestream = b""
+        for kind, start, end in top:
+            if kind == b"jp2c" and not codestream:
+                codestream = data[start:end]
+            children = _boxes(data, start, end) if kind == b"jp2h" else [(kind, start, end)]
+            for child, cstart, cend in children:
+                if child == b"colr" and cend - cstart >= 3 and enumerated is None \
+                        and not not_plain:
+                    if data[cstart] == 1 and cend - cstart >= 7:
+                        enumerated = int.from_bytes(data[cstart + 3:cstart + 7], "big")
+                    else:
+                        not_plain = True  # an ICC profile or a vendor method
+                elif child in (b"pclr", b"cmap", b"cdef"):
+                    not_plain = True
+        if not codestream:
+            raise DamagedImage("JPX file without a codestream")
+    if len(codestream) < 45 or codestream[:4] != b"\xff\x4f\xff\x51":
+        raise DamagedImage("JPX codestream does not start with SOC, SIZ")
+    c = codestream
+    xsiz, ysiz, xo, yo = (int.from_bytes(c[i:i + 4], "big") for i in (8, 12, 16, 20))
+    count = int.from_bytes(c[40:42], "big")
+    if count < 1 or len(c) < 42 + 3 * count:
+        raise DamagedImage("JPX SIZ marker is truncated")
+    comps = [c[42 + 3 * i: 45 + 3 * i] for i in range(count)]
+    if any(ssiz & 0x80 for ssiz, _, _ in comps):
+        raise Undecodable("signed JPX samples")
+    if any((xr, yr) != (1, 1) for _, xr, yr in comps):
+        raise Undecodable("subsampled JPX components")
+    precisions = {(ssiz & 0x7F) + 1 for ssiz, _, _ in comps}
+    if len(precisions) != 1:
+        raise Undecodable("JPX components of different depths")
+    return JpxHeader(c, xsiz - xo, ysiz - yo, count, precisions.pop(), enumerated, not_plain)
+
+
+def _tile_parts_unnumbered(codestream: bytes) -> bytes:
+    """The codestream with every SOT's tile-part count (TNsot) set to 0, "not given".
+
+    Some writers give a count lower than the tile-parts they write; OpenJPEG
+    then refuses the whole image, where PDF readers decode it.
+    """
+    c = bytearray(codestream)
+    pos = 4 + int.from_bytes(c[4:6], "big")  # after SOC and SIZ
+    while pos + 4 <= len(c) and c[pos] == 0xFF and c[pos + 1] != 0x90:
+        pos += 2 + int.from_bytes(c[pos + 2:pos + 4], "big")  # main header segments
+    while pos + 12 <= len(c) and c[pos:pos + 2] == b"\xff\x90":
+        c[pos + 11] = 0
+        psot = int.from_bytes(c[pos + 6:pos + 10], "big")
+        if psot < 12:
+            break  # 0: the last tile-part runs to the end
+        pos += psot
+    return bytes(c)
+
+
+def jpx_samples(header: JpxHeader) -> tuple[np.ndarray, int]:
+    """The codestream's samples (H x W x components, uint8) and their bits per sample.
+
+    Samples of up to 8 bits are returned exactly (values 0 .. 2**bits - 1);
+    deeper ones are rounded to 8 bits (and 8 is returned).  Colour transforms
+    of the codestream (RCT/ICT) are undone by the decoder; a JP2 palette is not
+    applied (the caller's /ColorSpace decides what the samples mean).
+    """
+    data = _tile_parts_unnumbered(header.codestream)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=["JPEG2000"])
+            im.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DamagedImage(f"JPX does not decode ({exc})") from None
+    if im.size != (header.width, header.height):
+        raise DamagedImage("JPX codestream size differs from its SIZ marker")
+    arr = np.asarray(im)
+    prec = header.precision
+    if arr.dtype != np.uint8:  # one deep component: Pillow's I;16 holds it shifted to 16 bits
+        arr = np.minimum((arr.astype(np.uint32) + 128) // 257, 255).astype(np.uint8)
+        prec = 8
+    elif prec < 8:
+        arr = arr >> (8 - prec)  # Pillow shifts shallow samples up to 8 bits
+    else:
+        prec = 8  # deeper multi-component samples: Pillow rounds them to 8 bits
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] != header.components:
+        raise Undecodable(f"JPX with {header.components} components decoded as {im.mode}")
+    return np.ascontiguousarray(arr), prec
