@@ -653,3 +653,32 @@ def test_xmp_thumbnails_and_padding_are_dropped_and_the_rest_kept(tmp_path, out_
         assert b"xmpGImg:image" not in data and b"Kept Title" in data
         assert data.rstrip().endswith(b'<?xpacket end="w"?>')
         assert out.open_metadata()["dc:title"] == "Kept Title"
+
+
+def test_icc_profile_copies_differing_only_in_date_are_merged(tmp_path, out_dir):
+    """One profile per image, each stamped with its own creation date, as InDesign writes them."""
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    src = tmp_path / "icc.pdf"
+    pdf = pikepdf.new()
+    xobjects = Dictionary()
+    ops = b""
+    for i in range(4):
+        copy = bytearray(profile)
+        copy[24:36] = bytes([20, 7, 0, 1 + i, 0, 1, 0, 2, 0, 3, 0, 4 + i])  # a different date
+        icc = pdf.make_stream(bytes(copy))
+        icc.stream_dict.N = 3
+        image = pdfgen.image_stream(pdf, pdfgen.photo_array(64, 48, seed=i), encoding="flate")
+        image.ColorSpace = pikepdf.Array([Name.ICCBased, icc])
+        xobjects[f"/Im{i}"] = image
+        ops += f"q 64 0 0 48 {72 + 80 * i} 600 cm /Im{i} Do Q\n".encode()
+    pdfgen.add_page(pdf, ops, Dictionary(XObject=xobjects))
+    pdf.save(src)
+    dst = out_dir / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    assert report.steps["deduplication"] > 0
+    with pikepdf.open(dst) as out:
+        profiles = {img.ColorSpace[1].objgen for img in pdfgen.image_xobjects(out)}
+        assert len(profiles) == 1
+    assert pdfgen.min_ssim(src, dst, pages=1) >= 0.999

@@ -247,11 +247,43 @@ def remove_metadata(pdf: pikepdf.Pdf) -> bool:
 
 
 def _stream_key(stream: Stream) -> tuple[bytes, str]:
-    """Identity of a stream: the digest of all its bytes plus its dictionary sans /Length."""
-    digest = hashlib.sha256(stream.read_raw_bytes()).digest()
-    items = sorted((str(k), v) for k, v in stream.stream_dict.items() if k != "/Length")
+    """Identity of a stream: the digest of all its bytes plus its dictionary sans /Length.
+
+    ICC profiles are compared by content instead, ignoring the header's
+    creation date and profile ID: writers embed one copy of the same profile
+    per image, stamped with a different date each time, and the colour
+    transform the profile defines does not depend on either field.
+    """
+    profile = _icc_profile(stream)
+    if profile is not None:
+        digest = hashlib.sha256(b"icc" + profile).digest()
+        skip = ("/Length", "/Filter", "/DecodeParms")
+    else:
+        digest = hashlib.sha256(stream.read_raw_bytes()).digest()
+        skip = ("/Length",)
+    items = sorted((str(k), v) for k, v in stream.stream_dict.items() if k not in skip)
     described = "".join(k + _unparse(v) for k, v in items)
     return digest, described
+
+
+#: ICC header fields that name a copy rather than the colour space (ICC.1:2010 §7.2):
+#: the creation date (bytes 24-35) and the profile ID (bytes 84-99).
+_ICC_COPY_FIELDS = ((24, 36), (84, 100))
+
+
+def _icc_profile(stream: Stream) -> bytes | None:
+    """The profile bytes with their copy-specific fields zeroed, if ``stream`` is an ICC profile."""
+    if "/N" not in stream.stream_dict or "/Subtype" in stream.stream_dict:
+        return None
+    try:
+        data = bytearray(stream.read_bytes())
+    except (pikepdf.PikepdfError, UnicodeDecodeError):
+        return None
+    if len(data) < 128 or data[36:40] != b"acsp":
+        return None
+    for start, end in _ICC_COPY_FIELDS:
+        data[start:end] = bytes(end - start)
+    return bytes(data)
 
 
 def _unparse(value: object) -> str:
