@@ -70,6 +70,8 @@ class Settings(BaseModel):
     remove_encryption: bool
     password: str | None
     target_size: int | None
+    #: reduce fully embedded TrueType fonts to the glyphs drawn (off in the safe fallback)
+    subset_fonts: bool = True
 
 
 #: What each preset means.  The README's options table is generated from this.

@@ -21,7 +21,7 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
-from squeezer.engines.pdf import flate, images, preflight, structure, verify
+from squeezer.engines.pdf import flate, fonts, images, preflight, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
@@ -145,6 +145,10 @@ def build(
             flate.recompress(pdf, budget, report)
             notify(0.75, "deduplicating")
             structure.deduplicate_streams(pdf, report)
+            if settings.subset_fonts:
+                # after deduplication: identical programs are one, cut once for all their users
+                notify(0.78, "fonts")
+                fonts.subset_fonts(pdf, budget, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
         except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
@@ -201,8 +205,8 @@ def _verified_or_fallback(
     if verdict.ok:
         return candidate
     report.warnings.append(f"result failed verification ({verdict.reason})")
-    if settings.lossy_images:
-        safe = settings.model_copy(update={"lossy_images": False, "dpi": None})
+    if settings.lossy_images or settings.subset_fonts:
+        safe = settings.model_copy(update={"lossy_images": False, "dpi": None, "subset_fonts": False})
         try:
             fallback = build(src, safe, budget, report, work / "safe.pdf", lambda f, s: None)
         except LimitExceededError:
