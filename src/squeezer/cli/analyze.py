@@ -1,0 +1,171 @@
+"""``squeezer analyze``: where a PDF's bytes are, and a measured estimate per preset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from squeezer.cli.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    _consoles,
+    _limits,
+    _stderr_line,
+    command,
+    error_line,
+    human_bytes,
+    saved_percent,
+)
+
+# --- squeezer analyze ---------------------------------------------------------------------------
+
+
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="IN", help="the PDF to analyse")
+    p.add_argument("--password", metavar="X", help="password to open an encrypted PDF")
+    p.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the per-preset estimate (which runs the engine)")
+
+
+@command(
+    "analyze",
+    help="show where the bytes of a PDF are, and estimate each preset",
+    arguments=_analyze_arguments,
+    description="Break a PDF down by what its bytes are for (images by codec, fonts, content "
+    "streams, forms, metadata, attachments, annotations, structure, duplicates) and "
+    "estimate the result of each preset by running the engine on it (or on a sample of "
+    "its pages).",
+)
+def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from squeezer.engines.errors import EngineError
+    from squeezer.engines.pdf.analyze import analyze
+
+    limits = _limits(parser)
+    out, err = _consoles()
+    path = Path(args.input)
+    if not path.exists():
+        _stderr_line(error_line(args.input, "file_not_found", "no such file"))
+        return EXIT_FAILED
+    try:
+        if err.is_terminal:
+            with err.status("analysing…") as status:
+                result = analyze(path, args.password, limits=limits, estimate=not args.no_estimate,
+                                 progress=lambda f, stage: status.update(f"{stage}…"))
+        else:
+            result = analyze(path, args.password, limits=limits, estimate=not args.no_estimate)
+    except EngineError as exc:
+        _stderr_line(error_line(args.input, exc.code, exc.message))
+        return EXIT_FAILED
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        _stderr_line(error_line(args.input, "internal_error", f"{type(exc).__name__}: {exc}"))
+        return EXIT_FAILED
+    if args.json:
+        sys.stdout.write(json.dumps({"input": args.input, **result.model_dump(mode="json")},
+                                    indent=2) + "\n")
+        sys.stdout.flush()
+    else:
+        print_analysis(out, args.input, result)
+    return EXIT_OK
+
+
+#: How many images, fonts and duplicate groups the table lists (JSON has them all).
+TOP = 15
+
+
+def print_analysis(console: Any, name: str, a: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from squeezer.engines.pdf.analyze import CATEGORIES
+
+    style = box.SIMPLE_HEAD
+
+    def table(title: str, *columns: tuple[str, str]) -> Table:
+        t = Table(title=title, title_justify="left", box=style, show_edge=False, pad_edge=False)
+        for header, justify in columns:
+            t.add_column(header, justify=justify)  # type: ignore[arg-type]
+        return t
+
+    flags = [f for f, on in (("encrypted", a.encrypted), ("linearized", a.linearized)) if on]
+    console.print(
+        f"{name}: {human_bytes(a.file_bytes)} ({a.file_bytes} bytes), {a.pages} page"
+        f"{'s' if a.pages != 1 else ''}, PDF {a.pdf_version}"
+        + (f", {', '.join(flags)}" if flags else "")
+        + (f", produced by {a.producer}" if a.producer else ""),
+        markup=False, soft_wrap=True,
+    )
+
+    where = table("Where the bytes are", ("category", "left"), ("objects", "right"),
+                  ("bytes", "right"), ("size", "right"), ("share", "right"), ("what", "left"))
+    for c in a.categories:
+        where.add_row(c.name.replace("_", " "), str(c.count), str(c.bytes), human_bytes(c.bytes),
+                      f"{c.share * 100:.1f}%", CATEGORIES[c.name])
+    where.add_row("total", "", str(sum(c.bytes for c in a.categories)), human_bytes(a.file_bytes),
+                  "100.0%", "", style="bold")
+    console.print(where)
+
+    if a.image_codecs:
+        codecs = table("Images by codec", ("codec", "left"), ("images", "right"),
+                       ("size", "right"))
+        for c in a.image_codecs:
+            codecs.add_row(c.codec, str(c.count), human_bytes(c.bytes))
+        console.print(codecs)
+        images = table(f"Largest images ({min(TOP, len(a.images))} of {len(a.images)})",
+                       ("object", "right"), ("codec", "left"), ("size", "right"),
+                       ("pixels", "right"), ("colour", "left"), ("bpc", "right"),
+                       ("dpi", "right"), ("uses", "right"))
+        for i in a.images[:TOP]:
+            colour = i.color_space + (" (mask)" if i.mask and i.color_space != "mask" else "")
+            images.add_row(i.object, i.codec, human_bytes(i.bytes), f"{i.width}x{i.height}",
+                           colour,
+                           str(i.bits_per_component or "-"),
+                           f"{i.dpi:.0f}" if i.dpi is not None else "-",
+                           str(i.uses) if i.uses is not None else "-")
+        console.print(images)
+
+    if a.fonts:
+        fonts = table(f"Embedded fonts ({min(TOP, len(a.fonts))} of {len(a.fonts)})",
+                      ("font", "left"), ("program", "left"), ("size", "right"), ("subset", "left"))
+        for f in a.fonts[:TOP]:
+            program = f"{f.kind} ({f.subtype})" if f.subtype else f.kind
+            fonts.add_row(f.name, program, human_bytes(f.bytes), "yes" if f.subset else "no")
+        console.print(fonts)
+        kinds = ", ".join(f"{k.codec}: {k.count} ({human_bytes(k.bytes)})" for k in a.font_kinds)
+        console.print(f"font programs: {kinds}", markup=False, soft_wrap=True)
+    if a.fonts_not_embedded:
+        console.print("fonts not embedded: " + ", ".join(a.fonts_not_embedded[:20]),
+                      markup=False, soft_wrap=True)
+
+    d = a.duplicates
+    if d.groups:
+        console.print(f"duplicates: {d.redundant} stream{'s' if d.redundant != 1 else ''} repeat "
+                      f"another one ({d.groups} group{'s' if d.groups != 1 else ''}), wasting "
+                      f"{human_bytes(d.wasted_bytes)}", markup=False, soft_wrap=True)
+    else:
+        console.print("duplicates: none", markup=False)
+
+    if a.estimates is not None:
+        e = a.estimates
+        how = ("the engine run on the whole document" if e.method == "whole document"
+               else f"the engine run on {e.sampled_pages} of {e.total_pages} pages, extrapolated")
+        est = table("Estimate per preset", ("preset", "left"), ("estimated size", "right"),
+                    ("ratio", "right"), ("saved", "right"))
+        for p in e.presets:
+            if p.bytes is None:
+                est.add_row(p.preset, "-", "-", p.error or "failed")
+            else:
+                est.add_row(p.preset, "~" + human_bytes(p.bytes), f"{p.ratio:.2f}",
+                            saved_percent(a.file_bytes, p.bytes))
+        console.print(est)
+        console.print(f"(an estimate: {how}, in {e.elapsed_seconds:.1f} s)", markup=False,
+                      soft_wrap=True)
+    for w in a.warnings:
+        console.print(f"note: {w}", markup=False, soft_wrap=True)
+
+

@@ -1,0 +1,253 @@
+"""What every ``squeezer`` subcommand shares: the registry, :func:`main`, errors and formatting.
+
+Each subcommand is one :class:`Command` in :data:`COMMANDS`: a function that
+declares its arguments and a function that runs it and returns the exit
+status.  New subcommands plug in with the :func:`command` decorator and need
+no change to :func:`main`.
+
+Rules every subcommand follows (DEVELOPERS.md, "bad input always gets a clear
+error"): one line on stderr per failure, never a traceback; exit status 0 when
+everything worked, 1 when something failed, 2 for usage errors (argparse's own
+convention), 130 when interrupted.  Machine-readable output (``--json``) is the
+only thing on stdout when asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from squeezer import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: What the user can do about an error, by code; appended to its one line.
+HINTS: dict[str, str] = {
+    "password_required": "give --password",
+    "invalid_password": "check --password",
+    "input_too_large": "raise SQUEEZER_MAX_INPUT_BYTES to allow it",
+    "too_many_pages": "raise SQUEEZER_MAX_PAGES to allow it",
+    "image_too_large": "raise SQUEEZER_MAX_IMAGE_PIXELS to allow it",
+    "decompression_limit":
+        "raise SQUEEZER_MAX_STREAM_BYTES / SQUEEZER_MAX_DOCUMENT_BYTES to allow it",
+    "timeout": "raise SQUEEZER_MAX_SECONDS to allow more time",
+}
+
+
+# --- the registry of subcommands ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, argparse.ArgumentParser], int]
+    description: str = ""
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    name: str,
+    help: str,
+    arguments: Callable[[argparse.ArgumentParser], None],
+    description: str = "",
+) -> Callable[[Callable[[argparse.Namespace, argparse.ArgumentParser], int]], Any]:
+    """Register the decorated ``run(args, parser) -> exit status`` as subcommand ``name``."""
+
+    def register(run: Callable[[argparse.Namespace, argparse.ArgumentParser], int]) -> Any:
+        COMMANDS[name] = Command(name, help, arguments, run, description or help)
+        return run
+
+    return register
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: the message and where to find help, no usage dump."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        text = f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n"
+        self.exit(EXIT_USAGE, text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="squeezer",
+        description="Self-hosted file compression: smaller PDFs at the same visual quality.",
+    )
+    parser.add_argument("--version", action="version", version=f"squeezer {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                       parser_class=Parser)
+    for cmd in COMMANDS.values():
+        sub = subparsers.add_parser(cmd.name, help=cmd.help, description=cmd.description)
+        cmd.arguments(sub)
+        sub.set_defaults(_run=cmd.run, _parser=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``squeezer`` script and of ``python -m squeezer``."""
+    _quiet_libraries()
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # report an unknown flag from the subcommand, whose --help lists the flags
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    _stop_signals_interrupt()
+    try:
+        return args._run(args, args._parser)
+    except Terminated as exc:
+        _stderr_line(f"interrupted ({exc.name})")
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        _stderr_line("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of our output went away (``squeezer ... | head``): stop quietly
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def run() -> None:
+    """The ``squeezer`` script: :func:`main`, then exit.
+
+    After an interrupt, stderr is closed once the one "interrupted" line is
+    out: an interpreter shutdown in the middle of native work lets libraries
+    print teardown noise (pikepdf's object tracker) that would follow it.
+    Shutdown itself runs normally, so worker pools and semaphores are released.
+    """
+    code = main()
+    if code >= 128:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stderr.fileno())
+    raise SystemExit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop like Ctrl-C (workers stopped, temporary files removed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _stop_signals_interrupt() -> None:
+    """Make ``kill`` and a closed terminal unwind like Ctrl-C instead of killing outright."""
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread, or not allowed
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _raise_terminated)
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter (qpdf warnings, Python warnings) off the user's terminal.
+
+    What matters reaches the user through reports and error lines; a stray
+    warning would break the one-line-per-failure rule and the ``--json`` contract.
+    """
+    warnings.simplefilter("ignore")
+    logging.getLogger().addHandler(logging.NullHandler())
+    logging.getLogger().setLevel(logging.CRITICAL)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _stderr_line(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def error_line(name: str, code: str, message: str) -> str:
+    """``error: NAME: CODE: MESSAGE; HINT`` on one line."""
+    hint = HINTS.get(code)
+    text = f"error: {name}: {code}: {_one_line(message)}"
+    return f"{text}; {hint}" if hint else text
+
+
+def _limits(parser: argparse.ArgumentParser) -> Any:
+    """Engine limits from the ``SQUEEZER_MAX_*`` environment variables.
+
+    A value that does not parse is a usage error, like a bad flag.
+    """
+    from pydantic import ValidationError
+
+    from squeezer import config
+
+    try:
+        return config.load().limits()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SQUEEZER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        parser.error(f"invalid configuration: {problems}")
+
+
+# --- formatting helpers -------------------------------------------------------------------------
+
+
+def human_bytes(n: int | None) -> str:
+    """``1234567`` → ``1.23 MB`` (decimal units, as in ``--target-size 2MB``)."""
+    if n is None:
+        return "-"
+    if abs(n) < 1000:
+        return f"{n} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if abs(n) < 100 else f"{n:.0f} {unit}"
+    return f"{n} B"  # pragma: no cover
+
+
+def saved_percent(before: int, after: int) -> str:
+    if not before:
+        return "-"
+    return f"{(1 - after / before) * 100:.1f}%"
+
+
+def _consoles() -> tuple[Any, Any]:
+    """Rich consoles for stdout and stderr; plain, unwrapped text when not on a terminal."""
+    from rich.console import Console
+
+    out = Console(file=sys.stdout, highlight=False)
+    if not out.is_terminal:
+        out = Console(file=sys.stdout, highlight=False, width=240, color_system=None)
+    err = Console(file=sys.stderr, highlight=False)
+    return out, err
+
+
+def _arrow(console: Any) -> str:
+    return "→" if (console.encoding or "").lower().startswith("utf") else "->"
+
+
