@@ -73,3 +73,28 @@ class TimeLimitError(LimitExceededError):
 
 class InputTooLargeError(LimitExceededError):
     code = "input_too_large"
+
+
+class MemoryLimitError(LimitExceededError):
+    """The run needed more memory than its cap (enforced around the engine, not inside it)."""
+
+    code = "memory_limit"
+
+
+class ProcessingCrashedError(EngineError):
+    """The process running the engine died (a crash in native code); the input is suspect."""
+
+    code = "processing_crashed"
+
+
+def error_from_code(code: str, message: str) -> EngineError:
+    """The named error for ``code`` (as sent across a process boundary), else a plain one."""
+    stack: list[type[EngineError]] = [EngineError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls(message)
+        stack.extend(cls.__subclasses__())
+    error = EngineError(message)
+    error.code = code
+    return error

@@ -1,0 +1,1 @@
+"""Running engines for the service: isolation now, Procrastinate tasks to come."""

@@ -1,0 +1,155 @@
+"""Running one engine call in a disposable child process with hard limits.
+
+The engine bounds what it decodes (:mod:`squeezer.engines.budget`), but
+native code cannot be interrupted from Python and can crash.  A worker that
+runs untrusted files therefore hands each one to a child process with an
+resident-memory watch (with an address-space cap, ``RLIMIT_AS``, as a
+backstop) and a wall-clock deadline, and turns every way the child can end
+into a named error: over time → ``timeout``, over memory → ``memory_limit``,
+killed by a signal → ``processing_crashed``.  The
+worker itself lives on.  Children come from a ``forkserver`` that has the
+engine imported already, so the per-file cost is a fork, not an interpreter
+start.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from squeezer.engines.errors import (
+    EngineError,
+    MemoryLimitError,
+    ProcessingCrashedError,
+    TimeLimitError,
+    error_from_code,
+)
+from squeezer.engines.limits import Limits
+from squeezer.engines.pdf.options import PdfOptions
+from squeezer.engines.report import Report
+
+#: Seconds a child gets beyond its own time limit to notice it and report.
+GRACE_SECONDS = 5.0
+#: How often the parent checks the child's resident memory.
+WATCH_INTERVAL = 0.05
+#: The address-space cap is this multiple of the memory limit: a backstop for
+#: allocations too fast for the watcher (virtual size runs well above resident size).
+ADDRESS_SPACE_FACTOR = 4
+
+
+def _resident_bytes(pid: int | None) -> int:
+    """The child's resident set size (Linux ``/proc``); 0 when unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    """Hard caps enforced by the operating system around one engine call."""
+
+    seconds: float = 600.0
+    memory_bytes: int = 4 << 30  # address space; 0 disables
+    grace_seconds: float = GRACE_SECONDS
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["squeezer.engines.pdf"])
+    return ctx
+
+
+def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits: dict[str, Any],
+           memory_bytes: int, fault: str | None = None) -> None:
+    """Runs in the child: cap memory, compress, send back a report or a named error.
+
+    ``fault`` lets tests stand in for a native crash (``"abort"``) or a hang (``"hang"``).
+    """
+    try:
+        if fault == "abort":
+            os.abort()
+        if fault == "hang":
+            time.sleep(3600)
+        if memory_bytes:
+            cap = memory_bytes * ADDRESS_SPACE_FACTOR
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        from squeezer.engines.pdf import compress
+
+        report = compress(src, dst, PdfOptions(**options), limits=Limits(**limits))
+        conn.send(("ok", report.model_dump(mode="json")))
+    except EngineError as exc:
+        conn.send(("error", exc.code, exc.message))
+    except MemoryError:
+        conn.send(("error", MemoryLimitError.code, "the file needs more memory than the cap allows"))
+    except BaseException as exc:  # noqa: BLE001 - everything crosses the pipe as a named error
+        text = f"{type(exc).__name__}: {exc}"
+        if "bad_alloc" in text or "Cannot allocate memory" in text:
+            conn.send(("error", MemoryLimitError.code, "the file needs more memory than the cap allows"))
+        else:
+            conn.send(("error", "internal_error", text[:500] + "\n" + traceback.format_exc()[-1500:]))
+    finally:
+        conn.close()
+
+
+def compress_isolated(src: str | Path, dst: str | Path, options: PdfOptions | None = None,
+                      limits: Limits | None = None,
+                      child: ChildLimits | None = None, *, _fault: str | None = None) -> Report:
+    """:func:`squeezer.engines.pdf.compress` in a child process under ``child``'s caps."""
+    options = options or PdfOptions()
+    limits = limits or Limits()
+    child = child or ChildLimits(seconds=limits.max_seconds or 600.0)
+    ctx = _context()
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(
+        target=_child,
+        args=(send, str(src), str(dst), options.model_dump(mode="json"),
+              limits.model_dump(mode="json"), child.memory_bytes, _fault),
+        daemon=True,
+    )
+    process.start()
+    send.close()
+    outcome, ended = None, ""
+    deadline = time.monotonic() + child.seconds + child.grace_seconds if child.seconds else None
+    try:
+        while True:
+            if receive.poll(WATCH_INTERVAL):
+                outcome = receive.recv()  # EOFError when the child died without answering
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                ended = "timeout"
+                break
+            if child.memory_bytes and _resident_bytes(process.pid) > child.memory_bytes:
+                ended = "memory"
+                break
+    except EOFError:
+        pass
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receive.close()
+    if ended == "timeout":
+        raise TimeLimitError(f"processing took longer than the limit of {child.seconds:g} s")
+    if ended == "memory":
+        raise MemoryLimitError(
+            f"processing needed more than the memory limit of {child.memory_bytes >> 20} MiB"
+        )
+    if outcome is None:
+        how = (f"killed by signal {-process.exitcode}" if (process.exitcode or 0) < 0
+               else f"exited with status {process.exitcode}")
+        raise ProcessingCrashedError(f"the engine process {how}")
+    if outcome[0] == "ok":
+        return Report.model_validate(outcome[1])
+    raise error_from_code(outcome[1], outcome[2])

@@ -1,0 +1,76 @@
+"""The engine in a child process: results and named errors come back; hangs, memory and crashes
+become named errors while the calling process lives on."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import pdfgen
+from squeezer.engines.errors import (
+    MemoryLimitError,
+    NotAPdfError,
+    ProcessingCrashedError,
+    TimeLimitError,
+)
+from squeezer.engines.limits import Limits
+from squeezer.engines.pdf import PdfOptions
+from squeezer.jobs.isolation import ChildLimits, compress_isolated
+
+MB = 1 << 20
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forkserver_socket_dir():
+    """multiprocessing makes one temp dir per process for the forkserver's socket; make it
+    before the engine's leak check watches the temp dir."""
+    import multiprocessing.util
+
+    multiprocessing.util.get_temp_dir()
+
+
+def test_a_report_comes_back(fx, out_dir):
+    dst = out_dir / "out.pdf"
+    report = compress_isolated(fx.uncompressed(), dst, PdfOptions(preset="lossless"))
+    assert report.output_bytes == dst.stat().st_size < report.input_bytes
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(fx.uncompressed())
+
+
+def test_named_errors_cross_the_process_boundary(tmp_path, out_dir):
+    src = tmp_path / "x.pdf"
+    src.write_bytes(b"hello")
+    with pytest.raises(NotAPdfError) as info:
+        compress_isolated(src, out_dir / "out.pdf")
+    assert info.value.code == "not_a_pdf"
+    assert list(out_dir.iterdir()) == []
+
+
+def test_a_hang_is_killed_at_the_deadline(fx, out_dir):
+    started = time.monotonic()
+    with pytest.raises(TimeLimitError) as info:
+        compress_isolated(fx.text(), out_dir / "out.pdf",
+                          child=ChildLimits(seconds=0.5, grace_seconds=0.5), _fault="hang")
+    assert info.value.code == "timeout"
+    assert time.monotonic() - started < 10
+    assert list(out_dir.iterdir()) == []
+
+
+def test_a_native_crash_is_a_named_error_and_the_caller_goes_on(fx, out_dir):
+    with pytest.raises(ProcessingCrashedError) as info:
+        compress_isolated(fx.text(), out_dir / "a.pdf", _fault="abort")
+    assert info.value.code == "processing_crashed" and "signal 6" in info.value.message
+    report = compress_isolated(fx.text(), out_dir / "b.pdf")  # the next file is fine
+    assert report.pages == 3
+
+
+def test_memory_beyond_the_cap_is_a_named_error(tmp_path, out_dir):
+    """A 300 MB stream with the engine's own limits off: only the address-space cap stops it."""
+    src = tmp_path / "bomb.pdf"
+    pdfgen.flate_bomb_pdf(src, nbytes=300 * MB)
+    unlimited = Limits(max_stream_bytes=0, max_document_bytes=0)
+    with pytest.raises(MemoryLimitError) as info:
+        compress_isolated(src, out_dir / "out.pdf", limits=unlimited,
+                          child=ChildLimits(seconds=120, memory_bytes=500 * MB))
+    assert info.value.code == "memory_limit"
+    assert list(out_dir.iterdir()) == []
