@@ -28,6 +28,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _multiprocessing_temp_dir():
+    """multiprocessing makes one temp dir per process (the forkserver's socket lives there);
+    make it before the leak check below starts watching the temp dir."""
+    import multiprocessing.util
+
+    multiprocessing.util.get_temp_dir()
+
+
 @pytest.fixture(autouse=True)
 def engine_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Give the engine a private system temp dir and fail the test if it leaves anything there."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
+import pdfgen
 import pytest
 
-import pdfgen
 from squeezer.engines.errors import (
     MemoryLimitError,
     NotAPdfError,
@@ -21,13 +21,6 @@ from squeezer.jobs.isolation import ChildLimits, compress_isolated
 MB = 1 << 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def forkserver_socket_dir():
-    """multiprocessing makes one temp dir per process for the forkserver's socket; make it
-    before the engine's leak check watches the temp dir."""
-    import multiprocessing.util
-
-    multiprocessing.util.get_temp_dir()
 
 
 def test_a_report_comes_back(fx, out_dir):
