@@ -20,7 +20,7 @@ run: install
 	$(BIN)/squeezer compress $(FILE) --out-dir out
 
 test: install
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q tests
 
 bench: install
 	$(BIN)/python bench/pdf_bench.py
