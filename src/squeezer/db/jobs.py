@@ -3,7 +3,8 @@
 The queue (Procrastinate) only carries a job id; the job's state, options,
 input, result and error live here, so an API process answers from this table
 and a worker that runs the job twice (at-least-once delivery) finds the
-first run's result and does nothing more.
+first run's result and does nothing more.  Every query that serves a client
+filters on its ``key_id``: one key never sees another's rows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+STATES = ("queued", "running", *TERMINAL)
+#: the channel the ``jobs_notify`` trigger announces job changes on (migration 0002)
+CHANNEL = "squeezer_jobs"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,13 @@ class JobRow:
     started_at: datetime | None
     finished_at: datetime | None
     expires_at: datetime
+    webhook_url: str | None = None
+    idempotency_key: str | None = None
+    input_name: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,16 @@ class FileRow:
     blob_key: str
     created_at: datetime
     expires_at: datetime
+    deleted_at: datetime | None = None
 
 
 _JOB = ("id, key_id, operation, state, progress, input, options, input_file_id, output_file_id, "
-        "report, error_code, error_message, attempts, created_at, started_at, finished_at, expires_at")
-_FILE = "id, key_id, kind, name, size, mime, sha256, blob_key, created_at, expires_at"
+        "report, error_code, error_message, attempts, created_at, started_at, finished_at, "
+        "expires_at, webhook_url, idempotency_key, input_name")
+_FILE = "id, key_id, kind, name, size, mime, sha256, blob_key, created_at, expires_at, deleted_at"
+
+
+# --- files -------------------------------------------------------------------------------------
 
 
 async def insert_file(conn: psycopg.AsyncConnection, *, file_id: uuid.UUID, key_id: uuid.UUID,
@@ -78,24 +94,60 @@ async def insert_file(conn: psycopg.AsyncConnection, *, file_id: uuid.UUID, key_
 
 
 async def get_file(conn: psycopg.AsyncConnection, file_id: uuid.UUID) -> FileRow | None:
+    """A live (not deleted) file, whoever owns it (workers and signed downloads)."""
     async with conn.cursor(row_factory=class_row(FileRow)) as cur:
         await cur.execute(f"select {_FILE} from files where id = %s and deleted_at is null",
                           (file_id,))
         return await cur.fetchone()
 
 
-async def insert_job(conn: psycopg.AsyncConnection, *, key_id: uuid.UUID, input_file_id: uuid.UUID,
-                     options: dict[str, Any], ttl: timedelta, operation: str = "compress",
-                     webhook_url: str | None = None,
+async def find_file(conn: psycopg.AsyncConnection, key_id: uuid.UUID,
+                    file_id: uuid.UUID) -> FileRow | None:
+    """``key_id``'s file, deleted or not (a deleted one answers 410, a missing one 404)."""
+    async with conn.cursor(row_factory=class_row(FileRow)) as cur:
+        await cur.execute(f"select {_FILE} from files where id = %s and key_id = %s",
+                          (file_id, key_id))
+        return await cur.fetchone()
+
+
+async def mark_file_deleted(conn: psycopg.AsyncConnection, file_id: uuid.UUID) -> bool:
+    cur = await conn.execute(
+        "update files set deleted_at = now() where id = %s and deleted_at is null", (file_id,)
+    )
+    return cur.rowcount == 1
+
+
+async def expired_files(conn: psycopg.AsyncConnection, limit: int = 500) -> list[FileRow]:
+    """Live files past their ``expires_at``, oldest first (the sweep deletes their blobs)."""
+    async with conn.cursor(row_factory=class_row(FileRow)) as cur:
+        await cur.execute(
+            f"""select {_FILE} from files where deleted_at is null and expires_at <= now()
+                order by expires_at limit %s""",
+            (limit,),
+        )
+        return await cur.fetchall()
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+async def insert_job(conn: psycopg.AsyncConnection, *, key_id: uuid.UUID,
+                     input_file_id: uuid.UUID | None = None, input_url: str | None = None,
+                     input_name: str | None = None, options: dict[str, Any], ttl: timedelta,
+                     operation: str = "compress", webhook_url: str | None = None,
                      idempotency_key: str | None = None) -> JobRow:
+    """A new queued job on a stored file or a URL (exactly one of the two)."""
+    if (input_file_id is None) == (input_url is None):
+        raise ValueError("a job takes either a stored file or a URL")
+    job_input = {"file_id": str(input_file_id)} if input_file_id else {"url": input_url}
     async with conn.cursor(row_factory=class_row(JobRow)) as cur:
         await cur.execute(
             f"""insert into jobs (id, key_id, operation, input, options, input_file_id,
-                                  webhook_url, idempotency_key, expires_at)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s)
+                                  input_name, webhook_url, idempotency_key, expires_at)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s)
                 returning {_JOB}""",
-            (uuid.uuid4(), key_id, operation, Jsonb({"file_id": str(input_file_id)}),
-             Jsonb(options), input_file_id, webhook_url, idempotency_key, ttl),
+            (uuid.uuid4(), key_id, operation, Jsonb(job_input), Jsonb(options), input_file_id,
+             input_name, webhook_url, idempotency_key, ttl),
         )
         row = await cur.fetchone()
     assert row is not None
@@ -106,6 +158,44 @@ async def get_job(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> JobRow | 
     async with conn.cursor(row_factory=class_row(JobRow)) as cur:
         await cur.execute(f"select {_JOB} from jobs where id = %s", (job_id,))
         return await cur.fetchone()
+
+
+async def find_job(conn: psycopg.AsyncConnection, key_id: uuid.UUID,
+                   job_id: uuid.UUID) -> JobRow | None:
+    async with conn.cursor(row_factory=class_row(JobRow)) as cur:
+        await cur.execute(f"select {_JOB} from jobs where id = %s and key_id = %s",
+                          (job_id, key_id))
+        return await cur.fetchone()
+
+
+async def find_by_idempotency_key(conn: psycopg.AsyncConnection, key_id: uuid.UUID,
+                                  idempotency_key: str) -> JobRow | None:
+    async with conn.cursor(row_factory=class_row(JobRow)) as cur:
+        await cur.execute(
+            f"select {_JOB} from jobs where key_id = %s and idempotency_key = %s",
+            (key_id, idempotency_key),
+        )
+        return await cur.fetchone()
+
+
+async def list_jobs(conn: psycopg.AsyncConnection, key_id: uuid.UUID, *, state: str | None = None,
+                    limit: int = 50, before: tuple[datetime, uuid.UUID] | None = None
+                    ) -> list[JobRow]:
+    """``key_id``'s jobs, newest first; ``before`` is the (created_at, id) of the last one seen."""
+    where, params = ["key_id = %s"], [key_id]
+    if state:
+        where.append("state = %s")
+        params.append(state)
+    if before:
+        where.append("(created_at, id) < (%s, %s)")
+        params.extend(before)
+    async with conn.cursor(row_factory=class_row(JobRow)) as cur:
+        await cur.execute(
+            f"""select {_JOB} from jobs where {' and '.join(where)}
+                order by created_at desc, id desc limit %s""",
+            (*params, limit),
+        )
+        return await cur.fetchall()
 
 
 async def start(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> JobRow | None:
@@ -119,6 +209,24 @@ async def start(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> JobRow | No
             (job_id,),
         )
         return await cur.fetchone()
+
+
+async def set_progress(conn: psycopg.AsyncConnection, job_id: uuid.UUID, fraction: float) -> bool:
+    """Record progress of a running job; False once it is no longer running (cancelled)."""
+    cur = await conn.execute(
+        "update jobs set progress = %s where id = %s and state = 'running'",
+        (min(1.0, max(0.0, fraction)), job_id),
+    )
+    return cur.rowcount == 1
+
+
+async def set_input(conn: psycopg.AsyncConnection, job_id: uuid.UUID, file_id: uuid.UUID,
+                    name: str) -> None:
+    """Attach the stored copy of a fetched URL to its job."""
+    await conn.execute(
+        "update jobs set input_file_id = %s, input_name = %s where id = %s",
+        (file_id, name, job_id),
+    )
 
 
 async def succeed(conn: psycopg.AsyncConnection, job_id: uuid.UUID, output_file_id: uuid.UUID,
@@ -136,7 +244,50 @@ async def fail(conn: psycopg.AsyncConnection, job_id: uuid.UUID, code: str, mess
     cur = await conn.execute(
         """update jobs set state = 'failed', error_code = %s, error_message = %s,
                            finished_at = now()
-           where id = %s and state = 'running'""",
+           where id = %s and state in ('queued', 'running')""",
         (code, message[:2000], job_id),
     )
     return cur.rowcount == 1
+
+
+async def cancel(conn: psycopg.AsyncConnection, key_id: uuid.UUID,
+                 job_id: uuid.UUID) -> JobRow | None:
+    """Cancel ``key_id``'s queued or running job; the row as it is now, or None if not theirs.
+
+    A running job's worker sees the state change and stops its engine process.
+    """
+    async with conn.cursor(row_factory=class_row(JobRow)) as cur:
+        await cur.execute(
+            f"""update jobs set state = 'cancelled', cancelled_at = now(), finished_at = now(),
+                                error_code = 'cancelled', error_message = 'cancelled by the client'
+                where id = %s and key_id = %s and state in ('queued', 'running')
+                returning {_JOB}""",
+            (job_id, key_id),
+        )
+        row = await cur.fetchone()
+    return row if row is not None else await find_job(conn, key_id, job_id)
+
+
+async def state_of(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> str | None:
+    cur = await conn.execute("select state from jobs where id = %s", (job_id,))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def expired_jobs(conn: psycopg.AsyncConnection, limit: int = 500) -> list[uuid.UUID]:
+    """Ended jobs past ``expires_at`` whose files the sweep should delete."""
+    cur = await conn.execute(
+        """select j.id from jobs j
+           where j.expires_at <= now() and j.state in ('succeeded', 'failed', 'cancelled')
+             and exists (select 1 from files f where f.id in (j.input_file_id, j.output_file_id)
+                         and f.deleted_at is null)
+           limit %s""",
+        (limit,),
+    )
+    return [row[0] for row in await cur.fetchall()]
+
+
+async def counts_by_state(conn: psycopg.AsyncConnection) -> dict[str, int]:
+    cur = await conn.execute("select state, count(*) from jobs group by state")
+    found = {state: int(n) for state, n in await cur.fetchall()}
+    return {state: found.get(state, 0) for state in STATES}

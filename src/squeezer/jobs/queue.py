@@ -63,12 +63,14 @@ async def ensure_schema(app: procrastinate.App, conn: psycopg.AsyncConnection) -
 
 
 async def submit_compress(app: procrastinate.App, conn: psycopg.AsyncConnection, *,
-                          key_id: uuid.UUID, input_file_id: uuid.UUID, options: dict[str, Any],
-                          ttl: timedelta, webhook_url: str | None = None,
+                          key_id: uuid.UUID, options: dict[str, Any], ttl: timedelta,
+                          input_file_id: uuid.UUID | None = None, input_url: str | None = None,
+                          input_name: str | None = None, webhook_url: str | None = None,
                           idempotency_key: str | None = None) -> job_rows.JobRow:
-    """Create the job row and its queue entry atomically."""
+    """Create the job row and its queue entry atomically (a stored file or a URL as input)."""
     async with conn.transaction():
         job = await job_rows.insert_job(conn, key_id=key_id, input_file_id=input_file_id,
+                                        input_url=input_url, input_name=input_name,
                                         options=options, ttl=ttl, webhook_url=webhook_url,
                                         idempotency_key=idempotency_key)
         task = app.tasks[COMPRESS_TASK]
