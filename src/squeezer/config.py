@@ -9,6 +9,7 @@ and a worker on another machine agree as long as they share the environment.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -82,7 +83,7 @@ class Config(BaseSettings):
             tmp.write_text(secrets.token_urlsafe(32))
             tmp.chmod(0o600)
             try:
-                tmp.link(path)  # first writer wins; concurrent starters read its key
+                os.link(tmp, path)  # first writer wins; concurrent starters read its key
             except FileExistsError:
                 pass
             finally:

@@ -76,7 +76,7 @@ def job_json(job: JobRow, *, input_file: FileRow | None, output_file: FileRow | 
         "state": job.state,
         "progress": round(job.progress, 4),
         "input": source,
-        "options": job.options,
+        "options": {k: ("********" if k == "password" else v) for k, v in job.options.items()},
         "result": result,
         "error": error,
         "attempts": job.attempts,

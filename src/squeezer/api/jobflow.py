@@ -1,0 +1,184 @@
+"""Creating, showing and waiting for jobs: what the native routes and the compat layers share.
+
+Every front door (``/v1/jobs``, ``/v1/compress``, the vendor protocols) goes
+through :func:`create_job`, so validation, the SSRF check, idempotency and
+the sync/async rule are written once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from squeezer.api.errors import ApiError, gone, not_found, validation_errors
+from squeezer.api.state import ApiServices
+from squeezer.db import jobs as rows
+from squeezer.db.keys import ApiKey
+from squeezer.engines.pdf import PdfOptions
+from squeezer.jobs.payload import job_json
+from squeezer.jobs.queue import submit_compress
+from squeezer.net import WEBHOOK_POLICY, UrlNotAllowed, acheck_url
+from squeezer.net.errors import NetError
+
+
+def engine_options(raw: dict[str, Any], field: str = "options") -> dict[str, Any]:
+    """Validate options against the engine's model; what was given, in JSON form."""
+    try:
+        options = PdfOptions.model_validate(raw)
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors())
+        for err in errors:
+            err["field"] = f"{field}.{err['field']}" if err["field"] != "body" else field
+        raise ApiError(422, "invalid options", errors=errors) from None
+    return options.model_dump(mode="json", exclude_unset=True)
+
+
+async def check_source_url(svc: ApiServices, url: str) -> None:
+    """Refuse a URL that may not be fetched: 400 before any connection is made."""
+    try:
+        await acheck_url(url, svc.config.url_policy())
+    except UrlNotAllowed as exc:
+        raise ApiError(400, str(exc), code="url_not_allowed") from None
+    except NetError as exc:
+        raise ApiError(400, str(exc), code=exc.code) from None
+
+
+async def check_webhook_url(svc: ApiServices, url: str) -> None:
+    policy = svc.config.url_policy(max_redirects=0, max_bytes=WEBHOOK_POLICY.max_bytes)
+    try:
+        await acheck_url(url, policy)
+    except NetError as exc:
+        raise ApiError(400, f"webhook URL refused: {exc}", code=exc.code,
+                       errors=[{"field": "webhook.url", "message": str(exc)}]) from None
+
+
+def _same_request(job: rows.JobRow, job_input: dict[str, Any], options: dict[str, Any],
+                  webhook_url: str | None) -> bool:
+    return job.input == job_input and job.options == options and job.webhook_url == webhook_url
+
+
+async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None = None,
+                     url: str | None = None, options: dict[str, Any],
+                     webhook_url: str | None = None, idempotency_key: str | None = None
+                     ) -> tuple[rows.JobRow, bool]:
+    """A new queued job, or with a known ``idempotency_key`` the first one (``True``)."""
+    job_input = {"file_id": str(file_id)} if file_id else {"url": url}
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 255:
+            raise ApiError(422, "Idempotency-Key must be 1 to 255 characters",
+                           errors=[{"field": "Idempotency-Key", "message": "1 to 255 characters"}])
+        async with svc.connection() as conn:
+            earlier = await rows.find_by_idempotency_key(conn, key.id, idempotency_key)
+        if earlier is not None:
+            if not _same_request(earlier, job_input, options, webhook_url):
+                raise ApiError(409, "this Idempotency-Key was used for a different request",
+                               code="idempotency_conflict")
+            return earlier, True
+    input_name = None
+    if file_id is not None:
+        source = await _live_input(svc, key, file_id)
+        input_name = source.name
+    else:
+        assert url is not None
+        await check_source_url(svc, url)
+    if webhook_url:
+        await check_webhook_url(svc, webhook_url)
+    ttl = timedelta(seconds=svc.config.file_ttl_seconds)
+    async with svc.connection() as conn:
+        try:
+            job = await submit_compress(svc.queue, conn, key_id=key.id, input_file_id=file_id,
+                                        input_url=url, input_name=input_name, options=options,
+                                        ttl=ttl, webhook_url=webhook_url,
+                                        idempotency_key=idempotency_key)
+        except Exception as exc:
+            if idempotency_key and "idempotency_key" in str(exc):  # a concurrent twin won
+                earlier = await rows.find_by_idempotency_key(conn, key.id, idempotency_key)
+                if earlier is not None:
+                    return earlier, True
+            raise
+    return job, False
+
+
+async def _live_input(svc: ApiServices, key: ApiKey, file_id: uuid.UUID) -> rows.FileRow:
+    async with svc.connection() as conn:
+        row = await rows.find_file(conn, key.id, file_id)
+    if row is None:
+        raise ApiError(404, "no such file", errors=[{"field": "input.file_id",
+                                                     "message": "no such file"}])
+    if row.deleted_at is not None or row.expires_at <= datetime.now(UTC):
+        raise gone("file")
+    return row
+
+
+async def input_size(svc: ApiServices, job: rows.JobRow) -> int | None:
+    if job.input_file_id is None:
+        return None
+    async with svc.connection() as conn:
+        row = await rows.get_file(conn, job.input_file_id)
+    return row.size if row else None
+
+
+async def owned_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.JobRow:
+    """``key``'s job, or 404 (not theirs or never existed) / 410 (expired)."""
+    async with svc.connection() as conn:
+        job = await rows.find_job(conn, key.id, job_id)
+    if job is None:
+        raise not_found("job")
+    if job.expires_at <= datetime.now(UTC):
+        raise gone("job")
+    return job
+
+
+async def wait_for(svc: ApiServices, job: rows.JobRow, seconds: float) -> rows.JobRow:
+    """The job once it has ended, or as it is after ``seconds`` (capped by the config)."""
+    seconds = min(max(0.0, seconds), svc.config.max_wait_seconds)
+    if job.ended or seconds <= 0:
+        return job
+    deadline = time.monotonic() + seconds
+    async with svc.waiter.watch(job.id) as changed:
+        while True:
+            async with svc.connection() as conn:
+                current = await rows.get_job(conn, job.id)
+            if current is None or current.ended:
+                return current or job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return current
+            await svc.waiter.sleep(changed, left)
+
+
+async def render(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[str, Any]:
+    """The job JSON (the same body its webhook carries)."""
+    async with svc.connection() as conn:
+        input_file = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
+        output_file = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
+        deliveries = await _webhooks().deliveries(conn, job.id) if job.webhook_url else None
+    return job_json(job, input_file=input_file, output_file=output_file,
+                    base_url=svc.base_url(request), signing_key=svc.signing_key,
+                    deliveries=deliveries)
+
+
+async def cancel_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.JobRow:
+    """Cancel a queued or running job (409 once it has ended); its webhook says so."""
+    await owned_job(svc, key, job_id)
+    async with svc.connection() as conn:
+        async with conn.transaction():
+            before = await rows.find_job(conn, key.id, job_id)
+            job = await rows.cancel(conn, key.id, job_id)
+            if job is None:
+                raise not_found("job")
+            if before is not None and before.ended:
+                raise ApiError(409, f"the job has already {before.state}", code="job_ended")
+            await _webhooks().defer_webhook(svc.queue, conn, job)
+    return job
+
+
+def _webhooks():  # TEMPORARY until squeezer.jobs.webhooks lands
+    from squeezer.jobs import webhooks
+
+    return webhooks

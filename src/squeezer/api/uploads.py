@@ -1,0 +1,233 @@
+"""Multipart uploads streamed straight into the blob store.
+
+Starlette's form parser spools a whole file before the route sees it; a 1 GB
+upload would then sit on the API's disk (or memory) before being copied to
+storage.  Here the body is parsed as it arrives: form fields before the file
+are collected (small, bounded), the file part's bytes are handed to
+:meth:`BlobStore.put_stream` chunk by chunk (which counts, hashes and
+enforces the size limit), and fields after the file are collected once the
+body ends.  The first bytes are sniffed: only the types an engine accepts
+are stored (415 otherwise), whatever the file's name or declared type says.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from starlette.requests import ClientDisconnect
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from squeezer.api.errors import ApiError
+from squeezer.net import sanitize_filename
+from squeezer.storage import BlobStore, StoredBlob
+
+MAX_FIELDS = 64
+MAX_FIELD_BYTES = 64 << 10
+SNIFF_BYTES = 1024
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
+
+
+def sniff_mime(head: bytes) -> str | None:
+    """The media type of a file from its first bytes; None for what no engine takes.
+
+    PDF readers accept ``%PDF-`` anywhere in the first 1024 bytes (junk before it
+    is common), so the sniffer does too.
+    """
+    if b"%PDF-" in head[:SNIFF_BYTES]:
+        return "application/pdf"
+    return None
+
+
+class UnsupportedType(Exception):
+    """Raised inside the upload stream so that the store aborts the partial blob."""
+
+
+@dataclass
+class Upload:
+    stored: StoredBlob
+    name: str
+    mime: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _disposition_name(raw_headers: dict[bytes, bytes]) -> tuple[str | None, str | None]:
+    value = raw_headers.get(b"content-disposition", b"")
+    _, params = parse_options_header(value)
+    name = params.get(b"name")
+    filename = params.get(b"filename")
+    star = _FILENAME_STAR.search(value.decode("latin-1"))
+    text_name = None
+    if star:
+        charset, _, rest = star.group(1).strip().strip('"').partition("'")
+        _, _, quoted = rest.partition("'")
+        text_name = urllib.parse.unquote(quoted, encoding=charset or "utf-8", errors="replace")
+    elif filename is not None:
+        text_name = filename.decode("utf-8", errors="replace")
+    return (name.decode("utf-8", errors="replace") if name is not None else None), text_name
+
+
+class _Parser:
+    """python-multipart callbacks: fields into ``fields``, the file part into ``pending``."""
+
+    def __init__(self, boundary: bytes, file_field: str) -> None:
+        self.file_field = file_field
+        self.fields: dict[str, str] = {}
+        self.pending: deque[bytes] = deque()
+        self.file_started = False
+        self.file_done = False
+        self.filename: str | None = None
+        self._headers: dict[bytes, bytes] = {}
+        self._header_name = b""
+        self._header_value = b""
+        self._part: str | None = None  # "file", "field:<name>" or "skip"
+        self._field_buf = bytearray()
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_cb,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        })
+
+    def _part_begin(self) -> None:
+        self._headers, self._part, self._field_buf = {}, None, bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        name, filename = _disposition_name(self._headers)
+        is_file = filename is not None or name == self.file_field
+        if is_file and name == self.file_field and not self.file_started:
+            self._part, self.file_started, self.filename = "file", True, filename
+        elif is_file:
+            raise ApiError(422, f"one file per request, in the field {self.file_field!r}",
+                           errors=[{"field": name or "file", "message": "unexpected file"}])
+        else:
+            if len(self.fields) >= MAX_FIELDS:
+                raise ApiError(422, f"more than {MAX_FIELDS} form fields")
+            self._part = f"field:{name or ''}"
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._part == "file":
+            self.pending.append(bytes(data[start:end]))
+        elif self._part and self._part.startswith("field:"):
+            self._field_buf += data[start:end]
+            if len(self._field_buf) > MAX_FIELD_BYTES:
+                raise ApiError(422, f"form field {self._part[6:]!r} is larger than "
+                               f"{MAX_FIELD_BYTES >> 10} KiB")
+
+    def _part_end(self) -> None:
+        if self._part == "file":
+            self.file_done = True
+        elif self._part and self._part.startswith("field:"):
+            self.fields[self._part[6:]] = self._field_buf.decode("utf-8", errors="replace")
+        self._part = None
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self.parser.write(chunk)
+        except MultipartParseError as exc:
+            raise ApiError(400, f"malformed multipart body: {exc}") from None
+
+
+def boundary_of(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    kind, params = parse_options_header(content_type)
+    if kind != b"multipart/form-data":
+        raise ApiError(415, "send the file as multipart/form-data (field 'file')",
+                       code="unsupported_media_type")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise ApiError(400, "multipart/form-data without a boundary")
+    return boundary
+
+
+def check_declared_length(request: Request, max_bytes: int) -> None:
+    declared = request.headers.get("content-length")
+    if max_bytes and declared and declared.isdigit() and int(declared) > max_bytes + (1 << 20):
+        raise ApiError(413, f"the upload is larger than the limit of {max_bytes} bytes",
+                       code="too_large")
+
+
+async def receive_upload(request: Request, store: BlobStore, key: str, *, max_bytes: int,
+                         file_field: str = "file") -> Upload:
+    """Stream the multipart body's file part to ``key``; 413/415/422 as :class:`ApiError`."""
+    check_declared_length(request, max_bytes)
+    parser = _Parser(boundary_of(request), file_field)
+    body = request.stream().__aiter__()
+    ended = False
+
+    async def pull() -> bool:
+        nonlocal ended
+        try:
+            chunk = await body.__anext__()
+        except StopAsyncIteration:
+            ended = True
+            return False
+        parser.write(chunk)
+        return True
+
+    while not parser.file_started and await pull():
+        pass
+    if not parser.file_started:
+        raise ApiError(422, f"no file in the request (send it in the field {file_field!r})",
+                       errors=[{"field": file_field, "message": "required"}])
+
+    sniffed: dict[str, str | None] = {}
+
+    async def file_bytes() -> AsyncIterator[bytes]:
+        head = bytearray()
+        while True:
+            while parser.pending:
+                chunk = parser.pending.popleft()
+                if "mime" not in sniffed:
+                    head += chunk
+                    if len(head) < SNIFF_BYTES and not parser.file_done and not ended:
+                        continue
+                    sniffed["mime"] = sniff_mime(bytes(head))
+                    if sniffed["mime"] is None:
+                        raise UnsupportedType()
+                    chunk, head = bytes(head), bytearray()
+                yield chunk
+            if parser.file_done or ended:
+                break
+            await pull()
+        if "mime" not in sniffed:  # a file shorter than the sniff window
+            sniffed["mime"] = sniff_mime(bytes(head))
+            if sniffed["mime"] is None:
+                raise UnsupportedType()
+            if head:
+                yield bytes(head)
+
+    try:
+        stored = await store.put_stream(key, file_bytes(), max_bytes=max_bytes or None,
+                                        content_type=None)
+    except ClientDisconnect:
+        raise ApiError(400, "the client went away during the upload") from None
+    except UnsupportedType:
+        raise ApiError(415, "unsupported file type: only PDF files can be compressed here",
+                       code="unsupported_type") from None
+    if not parser.file_done and ended:
+        await store.delete(key)
+        raise ApiError(400, "the upload ended before the file did")
+    while not ended:  # fields sent after the file
+        await pull()
+    name = sanitize_filename(parser.filename) or "upload.pdf"
+    return Upload(stored=stored, name=name, mime=sniffed["mime"] or "application/pdf",
+                  fields=parser.fields)
