@@ -119,3 +119,13 @@ def out_dir(tmp_path: Path) -> Path:
     d = tmp_path / "out"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory):
+    """A running `squeezer serve` (embedded PostgreSQL, one worker) for this test session."""
+    from servicefx import Service
+
+    svc = Service(tmp_path_factory.mktemp("service"))
+    yield svc
+    svc.stop()
