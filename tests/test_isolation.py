@@ -16,11 +16,10 @@ from squeezer.engines.errors import (
 )
 from squeezer.engines.limits import Limits
 from squeezer.engines.pdf import PdfOptions
-from squeezer.jobs.isolation import ChildLimits, compress_isolated
+from squeezer.engines.errors import EngineError
+from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
 
 MB = 1 << 20
-
-
 
 
 def test_a_report_comes_back(fx, out_dir):
@@ -67,3 +66,30 @@ def test_memory_beyond_the_cap_is_a_named_error(tmp_path, out_dir):
                           child=ChildLimits(seconds=120, memory_bytes=500 * MB))
     assert info.value.code == "memory_limit"
     assert list(out_dir.iterdir()) == []
+
+
+def test_progress_comes_back_in_order(fx, out_dir):
+    seen: list[tuple[float, str]] = []
+    report = compress_isolated(fx.photo(), out_dir / "out.pdf", PdfOptions(preset="medium"),
+                               progress=lambda fraction, stage: seen.append((fraction, stage)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {"reading", "images", "verifying", "done"} <= {stage for _, stage in seen}
+    assert report.output_bytes == (out_dir / "out.pdf").stat().st_size
+
+
+def test_should_stop_kills_the_child_and_is_not_an_engine_error(fx, out_dir):
+    started = time.monotonic()
+    calls = []
+
+    def stop() -> bool:
+        calls.append(time.monotonic())
+        return time.monotonic() - started > 0.3
+
+    with pytest.raises(JobCancelled) as info:
+        compress_isolated(fx.text(), out_dir / "out.pdf", should_stop=stop, _fault="hang")
+    assert not isinstance(info.value, EngineError)
+    assert time.monotonic() - started < 3
+    assert len(calls) > 3  # polled while waiting
+    assert list(out_dir.iterdir()) == []
+    assert compress_isolated(fx.text(), out_dir / "b.pdf").pages == 3  # the caller goes on

@@ -10,6 +10,11 @@ killed by a signal → ``processing_crashed``.  The
 worker itself lives on.  Children come from a ``forkserver`` that has the
 engine imported already, so the per-file cost is a fork, not an interpreter
 start.
+
+The child reports progress over its pipe, and the parent polls a
+``should_stop`` callable while it waits: a cancelled job (or a worker shutting
+down) kills the child at once and raises :class:`JobCancelled`, which is *not*
+an engine error, so nobody records it as the file's failure.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import resource
 import time
 import traceback
 from dataclasses import dataclass
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -42,6 +48,20 @@ WATCH_INTERVAL = 0.05
 #: The address-space cap is this multiple of the memory limit: a backstop for
 #: allocations too fast for the watcher (virtual size runs well above resident size).
 ADDRESS_SPACE_FACTOR = 4
+#: The child sends a progress message at most this often (the parent throttles DB writes itself).
+PROGRESS_INTERVAL = 0.1
+
+#: ``progress(fraction, stage)``, called in the parent's thread as messages arrive.
+ProgressCallback = Callable[[float, str], None]
+
+
+class JobCancelled(Exception):
+    """The caller asked the engine to stop (``should_stop``); the child was killed.
+
+    Deliberately not an :class:`EngineError`: it says nothing about the file.
+    """
+
+    code = "cancelled"
 
 
 def _resident_bytes(pid: int | None) -> int:
@@ -87,7 +107,16 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         from squeezer.engines.pdf import compress
 
-        report = compress(src, dst, PdfOptions(**options), limits=Limits(**limits))
+        last = [0.0, ""]
+
+        def progress(fraction: float, stage: str) -> None:
+            now = time.monotonic()
+            if stage != last[1] or now - last[0] >= PROGRESS_INTERVAL:
+                last[0], last[1] = now, stage
+                conn.send(("progress", float(fraction), str(stage)))
+
+        report = compress(src, dst, PdfOptions(**options), limits=Limits(**limits),
+                          progress=progress)
         conn.send(("ok", report.model_dump(mode="json")))
     except EngineError as exc:
         conn.send(("error", exc.code, exc.message))
@@ -105,8 +134,16 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
 
 def compress_isolated(src: str | Path, dst: str | Path, options: PdfOptions | None = None,
                       limits: Limits | None = None,
-                      child: ChildLimits | None = None, *, _fault: str | None = None) -> Report:
-    """:func:`squeezer.engines.pdf.compress` in a child process under ``child``'s caps."""
+                      child: ChildLimits | None = None, *,
+                      progress: ProgressCallback | None = None,
+                      should_stop: Callable[[], bool] | None = None,
+                      _fault: str | None = None) -> Report:
+    """:func:`squeezer.engines.pdf.compress` in a child process under ``child``'s caps.
+
+    ``progress(fraction, stage)`` receives the engine's progress (in this
+    thread).  ``should_stop()`` is polled every :data:`WATCH_INTERVAL`; once it
+    returns True the child is killed and :class:`JobCancelled` raised.
+    """
     options = options or PdfOptions()
     limits = limits or Limits()
     child = child or ChildLimits(seconds=limits.max_seconds or 600.0)
@@ -125,7 +162,14 @@ def compress_isolated(src: str | Path, dst: str | Path, options: PdfOptions | No
     try:
         while True:
             if receive.poll(WATCH_INTERVAL):
-                outcome = receive.recv()  # EOFError when the child died without answering
+                message = receive.recv()  # EOFError when the child died without answering
+                if message[0] != "progress":
+                    outcome = message
+                    break
+                if progress is not None:
+                    progress(message[1], message[2])
+            if should_stop is not None and should_stop():
+                ended = "stopped"
                 break
             if deadline is not None and time.monotonic() > deadline:
                 ended = "timeout"
@@ -140,6 +184,8 @@ def compress_isolated(src: str | Path, dst: str | Path, options: PdfOptions | No
             process.kill()
         process.join()
         receive.close()
+    if ended == "stopped":
+        raise JobCancelled("stopped before the engine finished")
     if ended == "timeout":
         raise TimeLimitError(f"processing took longer than the limit of {child.seconds:g} s")
     if ended == "memory":
