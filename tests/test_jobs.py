@@ -1,5 +1,6 @@
-"""Durable compression jobs on a real PostgreSQL and Procrastinate: results, failures, and a
-worker killed with SIGKILL in the middle of a job."""
+"""Durable compression jobs on a real PostgreSQL and Procrastinate: results, failures, inputs
+fetched by URL from a local server, progress, cancellation, and workers stopped by SIGTERM or
+killed with SIGKILL in the middle of a job."""
 
 from __future__ import annotations
 
@@ -16,68 +17,39 @@ from datetime import timedelta
 import pikepdf
 import pytest
 
+import jobenv
 import pdfgen
 from squeezer.db import jobs as job_rows
-from squeezer.db import keys, migrate, open_database
-from squeezer.jobs.queue import ensure_schema, make_app, retry_stalled, submit_compress
-from squeezer.jobs.runner import Services, result_key
-from squeezer.jobs.worker import run_worker
-from squeezer.storage import open_store
+from squeezer.jobs.queue import make_app, retry_stalled, submit_compress
+from squeezer.jobs.runner import input_file_id, input_key, result_file_id, result_key
+from squeezer.net import UrlPolicy
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    data = tmp_path_factory.mktemp("service")
-    db = open_database(os.environ.get("SQUEEZER_TEST_DATABASE_URL"), data)
-    with db.connect() as conn:
-        migrate(conn)
-
-    async def prepare():
-        app = make_app(db.url)
-        conn = await db.aconnect(autocommit=True)
-        async with app.open_async():
-            await ensure_schema(app, conn)
-        key, _ = await keys.create(conn, "jobs test")
-        await conn.close()
-        return key
-
-    key = asyncio.run(prepare())
-    yield {"db": db, "data": data, "key": key}
-    db.close()
+    env = jobenv.start_env(tmp_path_factory.mktemp("service"))
+    yield env
+    env["db"].close()
 
 
 async def _upload_and_submit(env, path, options=None):
-    db, key = env["db"], env["key"]
-    store = open_store(None, env["data"])
-    app = make_app(db.url)
-    conn = await db.aconnect(autocommit=True)
-    try:
-        file_id = uuid.uuid4()
-        stored = await store.put_file(f"uploads/{file_id}", path)
-        await job_rows.insert_file(conn, file_id=file_id, key_id=key.id, kind="upload",
-                                   name=path.name, size=stored.size, mime="application/pdf",
-                                   sha256=stored.sha256, blob_key=stored.key,
-                                   ttl=timedelta(hours=1))
-        async with app.open_async():
-            job = await submit_compress(app, conn, key_id=key.id, input_file_id=file_id,
-                                        options=options or {}, ttl=timedelta(hours=1))
-        return job.id
-    finally:
-        await conn.close()
+    return await jobenv.submit(env, path=path, options=options)
 
 
-async def _drain(env):
-    db = env["db"]
-    services = Services(database=db, store=open_store(None, env["data"]))
-    await run_worker(make_app(db.url), services, wait=False, install_signal_handlers=False)
+async def _drain(env, svc=None):
+    await jobenv.drain(env, svc)
 
 
 async def _job(env, job_id):
-    conn = await env["db"].aconnect(autocommit=True)
-    try:
-        return await job_rows.get_job(conn, job_id)
-    finally:
-        await conn.close()
+    return await jobenv.job(env, job_id)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A 12 Mpx Flate photo: about 3 s of work under "lossless" (most of it at progress 0.2)."""
+    path = tmp_path_factory.mktemp("big") / "big.pdf"
+    pdfgen.photo_pdf(path, width=4000, height=3000, encoding="flate")
+    return path
 
 
 def test_a_job_runs_to_a_stored_result(env, fx):
@@ -136,16 +108,15 @@ from squeezer.storage import open_store
 from pathlib import Path
 cfg = json.loads(sys.argv[1])
 db = open_database(cfg["url"], Path(cfg["data"]))
-services = Services(database=db, store=open_store(None, Path(cfg["data"])))
+services = Services(database=db, store=open_store(None, Path(cfg["data"])),
+                    shutdown_grace_seconds=cfg.get("grace", 30))
 asyncio.run(run_worker(make_app(db.url), services, wait=True))
 """
 
 
-def test_a_job_survives_a_worker_killed_mid_run(env, tmp_path):
+def test_a_job_survives_a_worker_killed_mid_run(env, big):
     """SIGKILL the worker while the job runs; the stalled job is retried and succeeds once."""
-    big = tmp_path / "big.pdf"
-    pdfgen.photo_pdf(big, width=6000, height=4500)  # a few seconds of work
-    job_id = asyncio.run(_upload_and_submit(env, big, {"preset": "medium"}))
+    job_id = asyncio.run(_upload_and_submit(env, big, {"preset": "lossless"}))
     cfg = json.dumps({"url": env["db"].url, "data": str(env["data"])})
     worker = subprocess.Popen([sys.executable, "-c", WORKER, cfg], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -173,3 +144,186 @@ def test_a_job_survives_a_worker_killed_mid_run(env, tmp_path):
     job = asyncio.run(_job(env, job_id))
     assert job.state == "succeeded" and job.attempts == 2
     assert job.report["output_bytes"] < job.report["input_bytes"]
+
+
+# --- inputs fetched by URL -----------------------------------------------------------------
+
+
+def test_a_url_job_is_fetched_stored_and_compressed(env, fx):
+    pdf = fx.uncompressed().read_bytes()
+    routes = {"/doc.pdf": jobenv.Answer(200, pdf, {
+        "Content-Type": "application/pdf",
+        "Content-Disposition": 'attachment; filename="../../Quarterly report.pdf"'})}
+    with jobenv.Server(routes) as server:
+        job_id = asyncio.run(jobenv.submit(env, url=server.url("/doc.pdf"),
+                                           options={"preset": "lossless"}))
+        asyncio.run(_drain(env))
+    job = asyncio.run(_job(env, job_id))
+    assert job.state == "succeeded", (job.error_code, job.error_message)
+    assert job.input == {"url": server.url("/doc.pdf")}
+    assert job.input_file_id == input_file_id(job_id)
+    assert job.input_name == "Quarterly report.pdf"  # the hint, without its directories
+
+    async def rows():
+        conn = await jobenv.connect(env)
+        try:
+            return (await job_rows.get_file(conn, job.input_file_id),
+                    await job_rows.get_file(conn, job.output_file_id))
+        finally:
+            await conn.close()
+
+    source, output = asyncio.run(rows())
+    assert (source.kind, source.size, source.blob_key) == ("upload", len(pdf), input_key(job_id))
+    assert (env["data"] / "blobs" / input_key(job_id)).read_bytes() == pdf
+    assert output.name == "Quarterly report.compressed.pdf"
+    assert job.report["input_bytes"] == len(pdf) > job.report["output_bytes"] == output.size
+
+
+def test_a_redirect_into_a_refused_address_fails_the_job(env):
+    """The server is allowed (127.0.0.1/32), the hop to the metadata address is not."""
+    routes = {"/start": jobenv.Answer(302, b"", {"Location": "http://169.254.169.254/latest/"})}
+    with jobenv.Server(routes) as server:
+        job_id = asyncio.run(jobenv.submit(env, url=server.url("/start")))
+        policy = UrlPolicy(allow_networks=("127.0.0.1/32",))
+        asyncio.run(_drain(env, jobenv.services(env, fetch_policy=policy)))
+    job = asyncio.run(_job(env, job_id))
+    assert (job.state, job.error_code) == ("failed", "url_not_allowed")
+    assert "169.254.169.254" in job.error_message
+    assert len(server.hits("/start")) == 1
+    assert job.input_file_id is None
+
+
+def test_a_source_error_fails_the_job_with_its_code(env):
+    routes = {"/gone.pdf": jobenv.Answer(404, b"no")}
+    with jobenv.Server(routes) as server:
+        job_id = asyncio.run(jobenv.submit(env, url=server.url("/gone.pdf")))
+        asyncio.run(_drain(env))
+    job = asyncio.run(_job(env, job_id))
+    assert (job.state, job.error_code) == ("failed", "source_http_error")
+    assert "404" in job.error_message
+
+
+# --- progress and cancellation ----------------------------------------------------------------
+
+
+async def _run_while(env, job_id, during):
+    """Drain the queue while ``during(conn)`` runs; return what it returned."""
+    worker = asyncio.create_task(_drain(env))
+    conn = await jobenv.connect(env)
+    try:
+        return await during(conn, worker)
+    finally:
+        await asyncio.wait_for(worker, 120)
+        await conn.close()
+
+
+def test_progress_reaches_the_database(env, big):
+    job_id = asyncio.run(_upload_and_submit(env, big, {"preset": "lossless"}))
+    seen: list[float] = []
+
+    async def watch(conn, worker):
+        while not worker.done():
+            row = await job_rows.get_job(conn, job_id)
+            if row.state == "running":
+                seen.append(row.progress)
+            await asyncio.sleep(0.1)
+
+    asyncio.run(_run_while(env, job_id, watch))
+    job = asyncio.run(_job(env, job_id))
+    assert job.state == "succeeded" and job.progress == 1
+    between = sorted({p for p in seen if 0 < p < 1})
+    assert between, seen  # progress was written while it ran
+    assert seen == sorted(seen)  # never backwards
+
+
+def test_cancelling_a_running_job_stops_it_without_a_result(env, big):
+    job_id = asyncio.run(_upload_and_submit(env, big, {"preset": "lossless"}))
+
+    async def cancel_once_running(conn, worker):
+        await jobenv.wait_for(
+            lambda: _progressing(conn, job_id), timeout=60, interval=0.05)
+        row = await job_rows.cancel(conn, env["key"].id, job_id)
+        assert row.state == "cancelled"
+        cancelled_at = time.monotonic()
+        await asyncio.wait_for(asyncio.shield(worker), 10)
+        return time.monotonic() - cancelled_at
+
+    stopped_after = asyncio.run(_run_while(env, job_id, cancel_once_running))
+    assert stopped_after < 5
+    job = asyncio.run(_job(env, job_id))
+    assert (job.state, job.error_code, job.output_file_id) == ("cancelled", "cancelled", None)
+    assert job.progress < 1
+    assert not (env["data"] / "blobs" / "results" / str(job_id)).exists()
+
+    async def result_row():
+        conn = await jobenv.connect(env)
+        try:
+            return await job_rows.find_file(conn, env["key"].id, result_file_id(job_id))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(result_row()) is None
+
+
+async def _progressing(conn, job_id):
+    row = await job_rows.get_job(conn, job_id)
+    return row.state == "running" and row.progress > 0
+
+
+def test_a_job_cancelled_while_queued_is_skipped(env, fx):
+    job_id = asyncio.run(_upload_and_submit(env, fx.text()))
+
+    async def cancel():
+        conn = await jobenv.connect(env)
+        try:
+            return await job_rows.cancel(conn, env["key"].id, job_id)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(cancel()).state == "cancelled"
+    asyncio.run(_drain(env))
+    job = asyncio.run(_job(env, job_id))
+    assert (job.state, job.attempts, job.started_at) == ("cancelled", 0, None)
+
+
+def _group_alive(pgid: int) -> list[int]:
+    alive = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(int(entry))
+    return alive
+
+
+def test_sigterm_past_the_grace_period_requeues_the_job_and_exits_0(env, big):
+    """SIGTERM while the engine runs, with 0.5 s of grace: the child is killed, the worker exits 0,
+    the job goes back to the queue and the next worker finishes it."""
+    job_id = asyncio.run(_upload_and_submit(env, big, {"preset": "lossless"}))
+    cfg = json.dumps({"url": env["db"].url, "data": str(env["data"]), "grace": 0.5})
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, cfg], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (asyncio.run(_job(env, job_id)).progress > 0):
+            assert time.monotonic() < deadline, "the worker never started the job"
+            assert worker.poll() is None, worker.stderr.read()
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0, worker.stderr.read().decode()[-3000:]
+        deadline = time.monotonic() + 5
+        while _group_alive(worker.pid):  # the forkserver and the engine child go too
+            assert time.monotonic() < deadline, _group_alive(worker.pid)
+            time.sleep(0.1)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    job = asyncio.run(_job(env, job_id))
+    assert (job.state, job.progress) == ("queued", 0)
+    asyncio.run(_drain(env))
+    job = asyncio.run(_job(env, job_id))
+    assert job.state == "succeeded" and job.attempts == 2

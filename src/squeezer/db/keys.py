@@ -10,6 +10,7 @@ answer them with one identical 401.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -23,6 +24,7 @@ from psycopg.rows import class_row
 PREFIX = "sqz_"
 _SHAPE = re.compile(r"^sqz_[A-Za-z0-9_-]{43}$")
 SHOWN_PREFIX = 12
+WEBHOOK_SECRET_PREFIX = "whsec_"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,15 @@ def new_secret() -> str:
     return PREFIX + secrets.token_urlsafe(32)
 
 
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` + standard base64 of 32 random bytes.
+
+    Receivers' libraries (standardwebhooks, svix) base64-decode what follows the
+    prefix and use the bytes as the HMAC key; see docs/webhooks.md.
+    """
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
 def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
@@ -51,7 +62,7 @@ def digest(secret: str) -> bytes:
 async def create(conn: psycopg.AsyncConnection, name: str, *, admin: bool = False) -> tuple[ApiKey, str]:
     """Create a key; return its record and the secret, which is never retrievable again."""
     secret = new_secret()
-    webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+    webhook_secret = new_webhook_secret()
     async with conn.cursor(row_factory=class_row(ApiKey)) as cur:
         await cur.execute(
             f"""insert into api_keys (id, name, prefix, secret_hash, webhook_secret, is_admin)

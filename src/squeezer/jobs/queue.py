@@ -5,34 +5,114 @@ transaction (:func:`submit_compress`), so a job is never queued without a
 row nor recorded without being queued.  Workers heartbeat; a job whose worker
 stopped heartbeating is put back in the queue by :func:`retry_stalled`, and
 the runner is written to be run twice harmlessly.
+
+Three tasks: ``squeezer:compress`` (queue ``compress``), ``squeezer:webhook``
+(queue ``webhooks``, one Procrastinate job per delivery attempt) and the
+periodic ``squeezer:sweep`` (queue ``maintenance``; Procrastinate defers one
+job per tick for the whole cluster, so one worker sweeps at a time).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import procrastinate
 import psycopg
-from procrastinate import RetryStrategy
+from procrastinate import BaseRetryStrategy, RetryDecision
+from procrastinate.job_context import AbortReason
 
 from squeezer.db import jobs as job_rows
+from squeezer.db import sweep as sweep_rows
+from squeezer.jobs import sweep, webhooks
 from squeezer.jobs.runner import Services, run_compress_job
 from squeezer.storage import StorageUnavailable
 
+log = logging.getLogger(__name__)
+
 QUEUE = "compress"
 COMPRESS_TASK = "squeezer:compress"
+WEBHOOK_QUEUE = webhooks.QUEUE
+WEBHOOK_TASK = webhooks.TASK
+MAINTENANCE_QUEUE = "maintenance"
+SWEEP_TASK = "squeezer:sweep"
+#: every queue a worker takes jobs from
+QUEUES = (QUEUE, WEBHOOK_QUEUE, MAINTENANCE_QUEUE)
+STORAGE_ATTEMPTS = 5
+
+
+class WorkerShutdown(Exception):
+    """A job stopped because its worker is shutting down; it is requeued at once."""
+
+
+class _CompressRetry(BaseRetryStrategy):
+    """Storage outages: exponential backoff, a few times.  A worker shutdown: again at once."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Any) -> RetryDecision | None:
+        if isinstance(exception, WorkerShutdown):
+            return RetryDecision(retry_in={"seconds": 0})
+        if isinstance(exception, StorageUnavailable) and job.attempts + 1 < STORAGE_ATTEMPTS:
+            return RetryDecision(retry_in={"seconds": 2 ** (job.attempts + 1)})
+        return None
 
 
 async def compress_task(context: procrastinate.JobContext, job_id: str) -> str:
     services: Services = context.additional_context["services"]
-    return await run_compress_job(services, uuid.UUID(job_id))
+    job = uuid.UUID(job_id)
+    try:
+        return await run_compress_job(services, job, context.app)
+    except asyncio.CancelledError:
+        if context.abort_reason() == AbortReason.USER_REQUEST:
+            raise
+        # the worker's grace period ran out: the engine child is dead; hand the job back
+        conn = await services.database.aconnect(autocommit=True)
+        try:
+            await sweep_rows.requeue(conn, job)
+        finally:
+            await conn.close()
+        log.warning("job %s stopped by the worker's shutdown; requeued", job)
+        raise WorkerShutdown(f"job {job} interrupted by a worker shutdown") from None
+    except StorageUnavailable as exc:
+        if context.job.attempts + 1 >= STORAGE_ATTEMPTS:
+            conn = await services.database.aconnect(autocommit=True)
+            try:
+                async with conn.transaction():
+                    row = await job_rows.get_job(conn, job)
+                    if row and await job_rows.fail(conn, job, "storage_unavailable",
+                                                   f"storage stayed unavailable: {exc}"):
+                        await webhooks.defer_webhook(context.app, conn, row)
+            finally:
+                await conn.close()
+        raise
 
 
-def make_app(database_url: str) -> procrastinate.App:
+async def sweep_task(context: procrastinate.JobContext, timestamp: int) -> dict[str, int]:
+    services: Services = context.additional_context["services"]
+    return await sweep.sweep_once(services, context.app)
+
+
+def sweep_cron(seconds: int) -> str:
+    """A cron line for "every ``seconds``" (Procrastinate takes a 6th column for seconds).
+
+    Cron steps restart at each minute (hour), so periods that do not divide 60 s
+    (60 min) run a little more often at the boundary.
+    """
+    seconds = max(1, int(seconds))
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    return f"0 */{min(23, minutes // 60)} * * *"
+
+
+def make_app(database_url: str, *, sweep_seconds: int = 30) -> procrastinate.App:
     """A Procrastinate app on ``database_url`` with Squeezer's tasks registered.
 
+    ``sweep_seconds`` is ``SQUEEZER_SWEEP_SECONDS``: how often the periodic sweep is deferred.
     (Tasks are registered per app: a blueprint hands its tasks to the first app only.)
     """
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
@@ -40,10 +120,13 @@ def make_app(database_url: str) -> procrastinate.App:
         name=COMPRESS_TASK,
         queue=QUEUE,
         pass_context=True,
-        # only outages are worth retrying; engine errors end the job as failed
-        retry=RetryStrategy(max_attempts=5, exponential_wait=2,
-                            retry_exceptions={StorageUnavailable}),
+        # only outages and shutdowns are worth retrying; engine errors end the job as failed
+        retry=_CompressRetry(),
     )(compress_task)
+    app.task(name=WEBHOOK_TASK, queue=WEBHOOK_QUEUE, pass_context=True)(webhooks.webhook_task)
+    sweeper = app.task(name=SWEEP_TASK, queue=MAINTENANCE_QUEUE, pass_context=True,
+                       queueing_lock=SWEEP_TASK)(sweep_task)
+    app.periodic(cron=sweep_cron(sweep_seconds), periodic_id="sweep")(sweeper)
     return app
 
 

@@ -1,42 +1,114 @@
-"""Running one compression job: stored input in, stored result and job state out.
+"""Running one compression job: stored (or fetched) input in, stored result and job state out.
 
 Written for at-least-once delivery: a job that a killed worker left
-``running`` is simply run again; the result goes to a key derived from the
-job id (overwritten atomically by a re-run) and its file row has an id
-derived from the job id, so a second run never leaves a second result.
+``running`` is simply run again; the fetched input and the result go to keys
+derived from the job id (overwritten atomically by a re-run) and their file
+rows have ids derived from the job id, so a second run never leaves a second
+copy.
+
+While the engine runs, a watcher writes its progress to the job row (at most
+every :data:`PROGRESS_SECONDS`) and reads the row's state: once a client has
+cancelled the job, the engine child is killed and nothing more is written —
+no result blob, no result row.  The state change that ends a job and the
+queue entry of its webhook commit in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+import secrets
 import tempfile
+import threading
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import psycopg
 
 from squeezer.db import jobs as job_rows
+from squeezer.db import sweep as sweep_rows
 from squeezer.db.server import Database
 from squeezer.engines.errors import EngineError
 from squeezer.engines.limits import Limits
 from squeezer.engines.pdf import PdfOptions
-from squeezer.jobs.isolation import ChildLimits, compress_isolated
+from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
+from squeezer.net import WEBHOOK_POLICY, NetError, UrlPolicy, fetch_to_file, sanitize_filename
 from squeezer.storage import BlobStore, StorageError
+
+if TYPE_CHECKING:
+    import procrastinate
+
+    from squeezer.config import Config
 
 log = logging.getLogger(__name__)
 RESULT_NAMESPACE = uuid.UUID("6f1c0b1e-4f7e-4c36-9a55-5c2d3b7e9a10")
+INPUT_NAMESPACE = uuid.UUID("3d0e8f5a-2b71-4c1e-8f0a-6a4b9c2d7e11")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+#: How often the watcher writes progress and looks for a cancel (a cancel stops within ~this).
+PROGRESS_SECONDS = 0.5
+T = TypeVar("T")
 
 
 @dataclass
 class Services:
-    """What a worker needs to run jobs: the database, the blob store and the limits."""
+    """What a worker needs to run jobs, deliver webhooks and sweep.
+
+    Build it with :meth:`from_config` in real processes; the defaults suit tests.
+    """
 
     database: Database
     store: BlobStore
     limits: Limits = field(default_factory=Limits)
     child: ChildLimits = field(default_factory=ChildLimits)
+    #: how long fetched inputs and results are kept (``SQUEEZER_FILE_TTL_SECONDS``)
     result_ttl: timedelta = timedelta(hours=2)
+    base_url: str = DEFAULT_BASE_URL
+    #: signs download URLs in job JSON; the default (random per process) suits tests only
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    fetch_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    webhook_policy: UrlPolicy = WEBHOOK_POLICY
+    webhook_attempts: int = 8
+    webhook_backoff_seconds: float = 5.0
+    stalled_seconds: float = 30.0
+    rate_window_seconds: int = 900
+    sweep_seconds: int = 30
+    #: after SIGTERM, how long in-flight jobs may finish before they are stopped and requeued
+    shutdown_grace_seconds: float = 30.0
+
+    @property
+    def file_ttl(self) -> timedelta:
+        return self.result_ttl
+
+    @classmethod
+    def from_config(cls, config: Config, database: Database, store: BlobStore) -> Services:
+        fetch = config.url_policy()
+        webhook = dataclasses.replace(
+            WEBHOOK_POLICY, allow_hosts=fetch.allow_hosts, allow_networks=fetch.allow_networks,
+            allow_private=fetch.allow_private,
+        )
+        return cls(
+            database=database,
+            store=store,
+            limits=config.limits(),
+            child=ChildLimits(seconds=config.max_seconds or 600.0,
+                              memory_bytes=config.job_memory_bytes),
+            result_ttl=timedelta(seconds=config.file_ttl_seconds),
+            base_url=(config.public_url or DEFAULT_BASE_URL).rstrip("/"),
+            signing_key=config.signing_key(),
+            fetch_policy=fetch,
+            webhook_policy=webhook,
+            webhook_attempts=config.webhook_attempts,
+            webhook_backoff_seconds=config.webhook_backoff_seconds,
+            stalled_seconds=config.stalled_seconds,
+            rate_window_seconds=config.rate_window_seconds,
+            sweep_seconds=config.sweep_seconds,
+        )
 
 
 def result_file_id(job_id: uuid.UUID) -> uuid.UUID:
@@ -47,37 +119,176 @@ def result_key(job_id: uuid.UUID) -> str:
     return f"results/{job_id}/out.pdf"
 
 
-async def run_compress_job(services: Services, job_id: uuid.UUID) -> str:
-    """Run job ``job_id``; return its final state.  Storage outages propagate (retryable)."""
+def input_file_id(job_id: uuid.UUID) -> uuid.UUID:
+    """The file row of a URL job's fetched input (the same on every run of the job)."""
+    return uuid.uuid5(INPUT_NAMESPACE, str(job_id))
+
+
+def input_key(job_id: uuid.UUID) -> str:
+    return f"uploads/{job_id}/input"
+
+
+class _Watch:
+    """Shared between the job, the engine thread and the watcher task."""
+
+    def __init__(self) -> None:
+        self.fraction = 0.0
+        self.stop = threading.Event()  # polled by the engine's parent loop
+        self.stopped = asyncio.Event()  # awaited by async steps (fetch, download)
+
+    def progress(self, fraction: float, stage: str) -> None:  # called from the engine thread
+        self.fraction = max(self.fraction, fraction)
+
+    def cancel(self) -> None:
+        self.stop.set()
+        self.stopped.set()
+
+
+async def _watch(services: Services, job_id: uuid.UUID, watch: _Watch) -> None:
+    """Write progress every PROGRESS_SECONDS and stop the job when its row is no longer running."""
+    conn = await services.database.aconnect(autocommit=True)
+    written = 0.0
+    try:
+        while not watch.stop.is_set():
+            await asyncio.sleep(PROGRESS_SECONDS)
+            try:
+                if watch.fraction > written + 1e-4:
+                    written = watch.fraction
+                    running = await job_rows.set_progress(conn, job_id, written)
+                else:
+                    running = await job_rows.state_of(conn, job_id) == "running"
+            except psycopg.Error:
+                log.warning("job %s: cannot read its state; will try again", job_id, exc_info=True)
+                continue
+            if not running:
+                log.info("job %s is no longer running (cancelled); stopping it", job_id)
+                watch.cancel()
+    finally:
+        await conn.close()
+
+
+async def _unless_stopped(step: Awaitable[T], watch: _Watch) -> T:
+    """Await ``step``, or cancel it and raise JobCancelled when the job is cancelled first."""
+    task = asyncio.ensure_future(step)
+    stopper = asyncio.ensure_future(watch.stopped.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise JobCancelled("cancelled while fetching or downloading the input")
+    return task.result()
+
+
+async def _end(services: Services, app: procrastinate.App | None, conn: psycopg.AsyncConnection,
+               job: job_rows.JobRow, code: str, message: str) -> str:
+    """Fail the job and queue its webhook, in one transaction."""
+    from squeezer.jobs.webhooks import defer_webhook
+
+    async with conn.transaction():
+        if await job_rows.fail(conn, job.id, code, message) and app is not None:
+            await defer_webhook(app, conn, job)
+    return "failed"
+
+
+async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
+                        job: job_rows.JobRow, src: Path, watch: _Watch) -> job_rows.FileRow | None:
+    """Put the job's input at ``src``: the stored file, or the URL fetched and stored once."""
+    if job.input_file_id is not None:
+        source = await job_rows.get_file(conn, job.input_file_id)
+        if source is not None:
+            await _unless_stopped(services.store.get_to_file(source.blob_key, src), watch)
+        return source
+    url = job.input["url"]
+    fetched = await _unless_stopped(fetch_to_file(url, src, services.fetch_policy), watch)
+    name = sanitize_filename(job.input_name) or fetched.filename_hint or "input.pdf"
+    with src.open("rb") as head:
+        is_pdf = b"%PDF-" in head.read(1024)
+    mime = "application/pdf" if is_pdf else (fetched.content_type or "application/octet-stream")
+    stored = await services.store.put_file(input_key(job.id), src, content_type=mime)
+    source = await job_rows.insert_file(
+        conn, file_id=input_file_id(job.id), key_id=job.key_id, kind="upload", name=name,
+        size=stored.size, mime=mime, sha256=stored.sha256, blob_key=stored.key,
+        ttl=services.result_ttl,
+    )
+    await job_rows.set_input(conn, job.id, source.id, name)
+    return source
+
+
+async def _compress(services: Services, job: job_rows.JobRow, src: Path, dst: Path,
+                    watch: _Watch) -> Any:
+    """The engine in its child; on cancellation of this task the child is killed first."""
+    engine = asyncio.ensure_future(asyncio.to_thread(
+        compress_isolated, src, dst, PdfOptions(**job.options), services.limits, services.child,
+        progress=watch.progress, should_stop=watch.stop.is_set,
+    ))
+    try:
+        return await asyncio.shield(engine)
+    except asyncio.CancelledError:
+        watch.cancel()  # the engine's loop sees it within 50 ms and kills the child
+        with contextlib.suppress(BaseException):
+            await engine
+        raise
+
+
+async def run_compress_job(services: Services, job_id: uuid.UUID,
+                           app: procrastinate.App | None = None) -> str:
+    """Run job ``job_id``; return its final state (or ``gone``).
+
+    Storage outages propagate (the queue retries them).  With ``app``, the
+    job's webhook is queued in the transaction that ends it.
+    """
+    from squeezer.jobs.webhooks import defer_webhook
+
     conn = await services.database.aconnect(autocommit=True)
     try:
         job = await job_rows.start(conn, job_id)
         if job is None:
-            return "gone"  # ended already (a duplicate delivery) or deleted
-        source = await job_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
-        if source is None:
-            await job_rows.fail(conn, job_id, "input_gone", "the input file has expired or was deleted")
-            return "failed"
-        with tempfile.TemporaryDirectory(prefix="squeezer-job-") as tmp:
-            src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
-            await services.store.get_to_file(source.blob_key, src)
-            try:
-                report = await asyncio.to_thread(
-                    compress_isolated, src, dst, PdfOptions(**job.options), services.limits,
-                    services.child,
+            return "gone"  # ended already (cancelled while queued, a duplicate delivery) or deleted
+        watch = _Watch()
+        watcher = asyncio.create_task(_watch(services, job_id, watch))
+        try:
+            with tempfile.TemporaryDirectory(prefix="squeezer-job-") as tmp:
+                src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
+                try:
+                    source = await _obtain_input(services, conn, job, src, watch)
+                    if source is None:
+                        return await _end(services, app, conn, job, "input_gone",
+                                          "the input file has expired or was deleted")
+                    report = await _compress(services, job, src, dst, watch)
+                except NetError as exc:
+                    return await _end(services, app, conn, job, exc.code,
+                                      f"could not fetch the input: {exc.message}")
+                except EngineError as exc:
+                    return await _end(services, app, conn, job, exc.code, exc.message)
+                except JobCancelled:
+                    return "cancelled"
+                if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != "running":
+                    return "cancelled"
+                stored = await services.store.put_file(result_key(job_id), dst,
+                                                       content_type="application/pdf")
+        finally:
+            watch.stop.set()
+            watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await watcher
+        async with conn.transaction():
+            if await sweep_rows.lock_state(conn, job_id) == "running":
+                output = await job_rows.insert_file(
+                    conn, file_id=result_file_id(job_id), key_id=job.key_id, kind="result",
+                    name=_result_name(source.name), size=stored.size, mime="application/pdf",
+                    sha256=stored.sha256, blob_key=stored.key, ttl=services.result_ttl,
                 )
-            except EngineError as exc:
-                await job_rows.fail(conn, job_id, exc.code, exc.message)
-                return "failed"
-            stored = await services.store.put_file(result_key(job_id), dst,
-                                                   content_type="application/pdf")
-        output = await job_rows.insert_file(
-            conn, file_id=result_file_id(job_id), key_id=job.key_id, kind="result",
-            name=_result_name(source.name), size=stored.size, mime="application/pdf",
-            sha256=stored.sha256, blob_key=stored.key, ttl=services.result_ttl,
-        )
-        await job_rows.succeed(conn, job_id, output.id, report.model_dump(mode="json"))
-        return "succeeded"
+                await job_rows.succeed(conn, job_id, output.id, report.model_dump(mode="json"))
+                if app is not None:
+                    await defer_webhook(app, conn, job)
+                return "succeeded"
+        # cancelled between the engine's end and the lock: take the blob back
+        await services.store.delete(stored.key)
+        return "cancelled"
     except StorageError:
         log.warning("job %s: storage failed; the queue will retry it", job_id, exc_info=True)
         raise

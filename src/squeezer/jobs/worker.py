@@ -1,29 +1,85 @@
-"""A worker process: takes compression jobs from the queue until told to stop."""
+"""A worker process: compression jobs, webhook deliveries and the periodic sweep.
+
+Two Procrastinate workers share the process: one takes compression jobs
+(``concurrency`` at a time, each in its own engine child), the other takes
+webhook attempts and sweeps, so a slow receiver or a sweep never waits behind
+a long compression (and the sweep still runs when every slot is busy).
+
+SIGTERM or SIGINT: both stop taking jobs; jobs in flight get
+``services.shutdown_grace_seconds`` to finish.  A compression still running
+then has its engine child killed and is put back in the queue at once
+(:class:`squeezer.jobs.queue.WorkerShutdown`), and the function returns, so
+the process exits 0.
+"""
 
 from __future__ import annotations
 
-import procrastinate
+import asyncio
+import contextlib
+import logging
+import signal
 
-from squeezer.jobs.queue import QUEUE
+import procrastinate
+from procrastinate.worker import Worker
+
+from squeezer.jobs.queue import MAINTENANCE_QUEUE, QUEUE, WEBHOOK_QUEUE
 from squeezer.jobs.runner import Services
+
+log = logging.getLogger(__name__)
 
 #: Seconds between a worker's heartbeats; a worker silent for STALLED_AFTER is presumed dead.
 HEARTBEAT_SECONDS = 2.0
 STALLED_AFTER = 10.0
+#: webhook attempts and sweeps run side by side, apart from compressions
+SIDE_CONCURRENCY = 4
 
 
 async def run_worker(app: procrastinate.App, services: Services, *, concurrency: int = 1,
                      wait: bool = True, install_signal_handlers: bool = True) -> None:
-    """Run jobs with ``services``; with ``wait=False``, return once the queue is empty."""
+    """Run jobs with ``services``; with ``wait=False``, return once the queues are empty."""
+    common = {
+        "wait": wait,
+        "additional_context": {"services": services},
+        "install_signal_handlers": False,
+        "update_heartbeat_interval": HEARTBEAT_SECONDS,
+        "stalled_worker_timeout": STALLED_AFTER,
+        "listen_notify": wait,
+        "shutdown_graceful_timeout": services.shutdown_grace_seconds,
+        "fetch_job_polling_interval": 1.0 if wait else 5.0,
+    }
     async with app.open_async():
-        await app.run_worker_async(
-            queues=[QUEUE],
-            concurrency=concurrency,
-            wait=wait,
-            additional_context={"services": services},
-            install_signal_handlers=install_signal_handlers,
-            update_heartbeat_interval=HEARTBEAT_SECONDS,
-            stalled_worker_timeout=STALLED_AFTER,
-            listen_notify=wait,
-            shutdown_graceful_timeout=30,
-        )
+        app.perform_import_paths()
+        workers = [
+            Worker(app=app, queues=[QUEUE], name="compress", concurrency=concurrency, **common),
+            Worker(app=app, queues=[WEBHOOK_QUEUE, MAINTENANCE_QUEUE], name="side",
+                   concurrency=SIDE_CONCURRENCY, **common),
+        ]
+
+        def stop() -> None:
+            log.info("stop requested: finishing jobs in flight (at most %g s)",
+                     services.shutdown_grace_seconds)
+            for worker in workers:
+                worker.stop()
+
+        loop = asyncio.get_running_loop()
+        installed = []
+        if install_signal_handlers:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(signum, stop)
+                    installed.append(signum)
+        try:
+            if wait:
+                runs = [asyncio.create_task(worker.run()) for worker in workers]
+                done, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+                stop()  # one ended (stopped, or a side task failed): end the other too
+                await asyncio.gather(*runs)
+            else:
+                # drain: side jobs first (webhooks of jobs ended earlier), then compressions,
+                # then side jobs again (webhooks those compressions queued)
+                await workers[1].run()
+                await workers[0].run()
+                await workers[1].run()
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
