@@ -568,6 +568,14 @@ class Client:
             raise SqueezerError(f"not a job id: {job!r}", code="invalid_job_id")
         return job_id
 
+    def me(self) -> dict[str, Any]:
+        """``GET /v1/me``: the key's id, name, rate limit and the server's upload limits.
+
+        Cheap and authenticated, so it is also the way to check a server and a
+        key before starting work (``squeezer compress --server`` does).
+        """
+        return self._request("GET", "/v1/me").json()
+
     # -- files ---------------------------------------------------------------------------------
 
     def upload(self, path: str | os.PathLike[str], *, name: str | None = None,

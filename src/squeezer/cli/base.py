@@ -42,6 +42,9 @@ HINTS: dict[str, str] = {
     "decompression_limit":
         "raise SQUEEZER_MAX_STREAM_BYTES / SQUEEZER_MAX_DOCUMENT_BYTES to allow it",
     "timeout": "raise SQUEEZER_MAX_SECONDS to allow more time",
+    # squeezer compress --server
+    "unauthorized": "check --api-key or SQUEEZER_API_KEY",
+    "server_unreachable": "check --server URL and that the server is running",
 }
 
 

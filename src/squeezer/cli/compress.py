@@ -95,6 +95,13 @@ def _compress_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--json", action="store_true",
                      help="print a JSON array of reports on stdout instead of the table")
 
+    remote = p.add_argument_group("through a Squeezer server (the files are compressed there)")
+    remote.add_argument("--server", metavar="URL",
+                        help="send each file to the Squeezer API at URL instead of compressing "
+                        "here; --jobs N keeps N files in flight")
+    remote.add_argument("--api-key", metavar="KEY",
+                        help="the server's API key (default: the SQUEEZER_API_KEY variable)")
+
 
 #: PdfOptions field -> the CLI flag that sets it, for error messages.
 _FLAGS = {"dpi": "--dpi", "image_quality": "--quality", "target_size": "--target-size",
@@ -619,8 +626,21 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
 )
 def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     options = _options(args, parser)
-    limits = _limits(parser)
+    if args.api_key and not args.server:
+        parser.error("--api-key is only for --server URL")
+    remote = None
+    if args.server:
+        from squeezer.cli.remote import open_batch
+
+        remote = open_batch(args, parser, options)
+    limits = None if remote else _limits(parser)  # a server applies its own limits
     jobs = plan_outputs(args, parser)
+    if remote is not None:
+        problem = remote.check()
+        if problem:
+            _stderr_line(problem)
+            remote.close()
+            return EXIT_FAILED
     if args.out_dir:
         try:
             Path(args.out_dir).mkdir(parents=True, exist_ok=True)
@@ -630,7 +650,12 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     out, err = _consoles()
     started = time.monotonic()
     with BatchDisplay(jobs, err, live=err.is_terminal) as display:
-        if args.jobs > 1 and len(jobs) > 1:
+        if remote is not None:
+            try:
+                results = remote.run(jobs, args.jobs, display)
+            finally:
+                remote.close()
+        elif args.jobs > 1 and len(jobs) > 1:
             results = run_parallel(jobs, args.jobs, options, limits, display)
         else:
             results = run_sequential(jobs, options, limits, display)
