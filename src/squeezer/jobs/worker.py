@@ -71,9 +71,14 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
         try:
             if wait:
                 runs = [asyncio.create_task(worker.run()) for worker in workers]
-                done, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
-                stop()  # one ended (stopped, or a side task failed): end the other too
-                await asyncio.gather(*runs)
+                try:
+                    await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+                finally:  # one ended (stopped, or a side task failed) or we were cancelled
+                    stop()
+                    await asyncio.gather(*runs, return_exceptions=True)
+                for run in runs:
+                    if not run.cancelled() and run.exception() is not None:
+                        raise run.exception()
             else:
                 # drain: side jobs first (webhooks of jobs ended earlier), then compressions,
                 # then side jobs again (webhooks those compressions queued)

@@ -1,0 +1,192 @@
+"""The periodic sweep on a real PostgreSQL and blob store: expired files deleted and marked,
+stalled jobs retried, old rate windows and queue rows dropped, a storage outage survived, and
+the sweep running by itself in a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+
+import jobenv
+from squeezer.db import jobs as job_rows
+from squeezer.db import sweep as sweep_rows
+from squeezer.jobs.queue import COMPRESS_TASK, QUEUE, make_app, sweep_cron
+from squeezer.jobs.runner import result_key
+from squeezer.jobs.sweep import sweep_once
+from squeezer.jobs.worker import run_worker
+from squeezer.storage import StorageSettings, open_store
+
+TINY = timedelta(seconds=1)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    env = jobenv.start_env(tmp_path_factory.mktemp("sweep"))
+    yield env
+    env["db"].close()
+
+
+async def _sweep(env, svc=None):
+    app = make_app(env["db"].url)
+    async with app.open_async():
+        return await sweep_once(svc or jobenv.services(env), app)
+
+
+async def _file(env, file_id):
+    conn = await jobenv.connect(env)
+    try:
+        return await job_rows.find_file(conn, env["key"].id, file_id)
+    finally:
+        await conn.close()
+
+
+def test_expired_files_lose_their_blobs_and_are_marked_deleted(env, fx):
+    job_id = asyncio.run(jobenv.submit(env, path=fx.text(), ttl=TINY))
+    asyncio.run(jobenv.drain(env, jobenv.services(env, result_ttl=TINY)))
+    job = asyncio.run(jobenv.job(env, job_id))
+    assert job.state == "succeeded"
+    result_blob = env["data"] / "blobs" / result_key(job_id)
+    upload_blob = env["data"] / "blobs" / f"uploads/{job.input_file_id}"
+    assert result_blob.exists() and upload_blob.exists()
+    time.sleep(1.2)
+    counts = asyncio.run(_sweep(env))
+    assert counts["files_deleted"] >= 2 and counts["errors"] == 0
+    assert not result_blob.exists() and not upload_blob.exists()
+    for file_id in (job.input_file_id, job.output_file_id):
+        row = asyncio.run(_file(env, file_id))
+        assert row is not None and row.deleted_at is not None
+    assert asyncio.run(_sweep(env))["files_deleted"] == 0  # nothing twice
+
+
+def test_a_stalled_job_is_retried_by_the_sweep(env, fx):
+    """A worker took the job and went silent (its heartbeat is an hour old): the sweep hands the
+    job back and the next worker runs it."""
+    job_id = asyncio.run(jobenv.submit(env, path=fx.text()))
+
+    async def orphan():
+        app = make_app(env["db"].url)
+        conn = await jobenv.connect(env)
+        try:
+            async with app.open_async():
+                worker_id = await app.job_manager.register_worker()
+                taken = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker_id)
+                assert taken.task_name == COMPRESS_TASK
+                await job_rows.start(conn, job_id)  # it got as far as starting the job
+                await conn.execute(
+                    "update procrastinate_workers set last_heartbeat = now() - interval '1 hour'"
+                    " where id = %s", (worker_id,))
+        finally:
+            await conn.close()
+
+    asyncio.run(orphan())
+    assert asyncio.run(jobenv.job(env, job_id)).state == "running"
+    counts = asyncio.run(_sweep(env, jobenv.services(env, stalled_seconds=30)))
+    assert counts["stalled_retried"] == 1
+    asyncio.run(jobenv.drain(env))
+    job = asyncio.run(jobenv.job(env, job_id))
+    assert (job.state, job.attempts) == ("succeeded", 2)
+
+
+def test_a_blob_store_outage_fails_only_the_file_part(env, fx, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    down = open_store("s3://bucket", env["data"], StorageSettings(
+        s3_endpoint="http://127.0.0.1:9", storage_connect_timeout=0.2, storage_timeout=2))
+    file_id = asyncio.run(jobenv.store_upload(env, fx.text(), ttl=TINY))
+    asyncio.run(_old_rate_window(env))
+    time.sleep(1.2)
+    counts = asyncio.run(_sweep(env, jobenv.services(env, store=down)))
+    assert counts["errors"] == 1 and counts["files_deleted"] == 0
+    assert counts["rate_windows_forgotten"] == 1  # the other parts still ran
+    assert asyncio.run(_file(env, file_id)).deleted_at is None
+    counts = asyncio.run(_sweep(env))  # the store is back
+    assert counts["files_deleted"] == 1 and counts["errors"] == 0
+    assert asyncio.run(_file(env, file_id)).deleted_at is not None
+
+
+async def _old_rate_window(env):
+    conn = await jobenv.connect(env)
+    try:
+        await conn.execute(
+            "insert into rate_limit_windows (key_id, window_start, hits)"
+            " values (%s, now() - interval '2 days', 3)", (env["key"].id,))
+    finally:
+        await conn.close()
+
+
+def test_finished_queue_rows_are_pruned_and_waiting_ones_kept(env, fx):
+    asyncio.run(jobenv.submit(env, path=fx.text()))
+    asyncio.run(jobenv.drain(env))
+    waiting = asyncio.run(jobenv.submit(env, path=fx.text()))
+
+    async def prune():
+        conn = await jobenv.connect(env)
+        try:
+            pruned = await sweep_rows.prune_queue_rows(conn, older_than_hours=0)
+            cur = await conn.execute("select status::text, args from procrastinate_jobs")
+            return pruned, await cur.fetchall()
+        finally:
+            await conn.close()
+
+    pruned, left = asyncio.run(prune())
+    assert pruned >= 1
+    assert all(status in ("todo", "doing") for status, _ in left)
+    assert any(args.get("job_id") == str(waiting) for _, args in left)
+    assert asyncio.run(_sweep(env))["queue_rows_pruned"] == 0  # a day's grace in the sweep
+    asyncio.run(jobenv.drain(env))
+
+
+def test_one_sweep_at_a_time(env):
+    async def while_locked():
+        conn = await jobenv.connect(env)
+        try:
+            assert await sweep_rows.try_lock_sweep(conn)
+            try:
+                return await _sweep(env)
+            finally:
+                await sweep_rows.unlock_sweep(conn)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(while_locked())["skipped"] == 1
+    assert asyncio.run(_sweep(env))["skipped"] == 0
+
+
+def test_the_periodic_sweep_runs_in_a_real_worker(env, fx):
+    file_id = asyncio.run(jobenv.store_upload(env, fx.text(), ttl=TINY))
+    time.sleep(1.1)
+
+    async def scenario():
+        app = make_app(env["db"].url, sweep_seconds=1)
+        worker = asyncio.create_task(run_worker(app, jobenv.services(env), wait=True,
+                                                install_signal_handlers=False))
+        try:
+            async def swept():
+                assert not worker.done(), worker.exception()
+                row = await _file(env, file_id)
+                return row.deleted_at is not None
+            await jobenv.wait_for(swept, timeout=15, interval=0.2)
+        finally:
+            worker.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await worker
+        conn = await jobenv.connect(env)
+        try:
+            cur = await conn.execute("select count(*) from procrastinate_jobs"
+                                     " where task_name = 'squeezer:sweep' and status = 'succeeded'")
+            return (await cur.fetchone())[0]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(scenario()) >= 1
+
+
+def test_cron_lines_for_sweep_periods():
+    assert sweep_cron(30) == "* * * * * */30"
+    assert sweep_cron(1) == "* * * * * */1"
+    assert sweep_cron(120) == "*/2 * * * *"
+    assert sweep_cron(7200) == "0 */2 * * *"
