@@ -60,6 +60,11 @@ MIN_JPEG_PIXELS = 64 * 64
 FLAT_SHARE = 0.6
 #: zlib level for lossless candidates (qpdf re-compresses Flate at level 9 on save).
 FLATE_LEVEL = 6
+#: A JPEG kept at its resolution is re-encoded only when the perceptual search picks a quality
+#: at least this far below the one it has (a few steps less would not pay for a second loss).
+REENCODE_MARGIN = 5
+#: ... and only when it has at least this many bytes (small ones gain little for the search's time).
+MIN_REENCODE_BYTES = 16_384
 #: Bitonal images are downsampled no lower than this (text must stay legible).
 MIN_BITONAL_DPI = 300
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
@@ -305,8 +310,13 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
     size = _target(image, ctx, width, height)
     to_gray = im.mode == "RGB" and s.color_model != ColorModel.keep
     bitonal = s.color_model == ColorModel.bitonal
-    if size is None and not to_gray and not bitonal and (
-            estimated is None or estimated <= s.image_quality):
+    # kept at its size and already at or below the cap: a re-encoding is a second loss,
+    # worth it only when the perceptual search finds a quality well below the JPEG's own
+    second_loss = size is None and not to_gray and not bitonal and (
+        estimated is None or estimated <= s.image_quality)
+    if second_loss and (s.image_ssim is None or estimated is None
+                        or len(data) < MIN_REENCODE_BYTES
+                        or estimated - REENCODE_MARGIN <= jpeg.SEARCH_LOWEST):
         return []  # at most the lossless optimisation: re-encoding would only lose
     if size is not None:
         # DCT-domain scaling to at least twice the target, then Lanczos
@@ -321,6 +331,11 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         ink = np.asarray(im) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray)
     entries.update(_size_entries(im.size, 8))
+    if s.image_ssim is not None:
+        cap = estimated - REENCODE_MARGIN if second_loss else quality
+        quality = jpeg.choose_quality(im, s.image_ssim, cap)
+        if second_loss and quality >= cap:
+            return []  # nothing well below the JPEG's own quality keeps the floor
     encoded = jpeg.encode(im, quality)
     return [Candidate(encoded, Name.DCTDecode, None, entries, "jpeg",
                       gray=to_gray, downsampled=size is not None)]
@@ -555,7 +570,9 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             im = Image.fromarray(np.ascontiguousarray(255 - arr), mode)
         else:
             im = Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode)
-        out.append(Candidate(jpeg.encode(im, s.image_quality), Name.DCTDecode, None,
+        quality = s.image_quality if s.image_ssim is None else \
+            jpeg.choose_quality(im, s.image_ssim, s.image_quality)
+        out.append(Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
                              dict(entries), "jpeg", gray=gray, downsampled=size is not None))
         if info.components > 1 and decode is None:
             # a gradient quantised to a palette is "photographic" but may be smaller

@@ -57,7 +57,10 @@ class Settings(BaseModel):
 
     lossy_images: bool
     dpi: int | None  # target image resolution; None keeps every image's resolution
-    image_quality: int  # JPEG quality for photographic images
+    image_quality: int  # JPEG quality for photographic images (the cap when image_ssim is set)
+    #: per-image SSIM floor: each JPEG gets the lowest quality (at most image_quality) that keeps
+    #: it; None means every JPEG is encoded at exactly image_quality
+    image_ssim: float | None = None
     color_model: ColorModel
     convert_lossless_gray: bool  # RGB images whose pixels are all gray become gray
     remove_annotations: bool
@@ -76,19 +79,23 @@ class Settings(BaseModel):
 
 #: What each preset means.  The README's options table is generated from this.
 PRESETS: dict[Preset, dict[str, Any]] = {
-    Preset.lossless: {"lossy_images": False, "dpi": None, "image_quality": 100},
-    Preset.low: {"lossy_images": True, "dpi": 300, "image_quality": 85},
-    Preset.medium: {"lossy_images": True, "dpi": 150, "image_quality": 75},
-    Preset.high: {"lossy_images": True, "dpi": 120, "image_quality": 60},
-    Preset.extreme: {"lossy_images": True, "dpi": 96, "image_quality": 45},
+    Preset.lossless: {"lossy_images": False, "dpi": None, "image_quality": 100, "image_ssim": None},
+    Preset.low: {"lossy_images": True, "dpi": 300, "image_quality": 85, "image_ssim": 0.98},
+    Preset.medium: {"lossy_images": True, "dpi": 150, "image_quality": 75, "image_ssim": 0.95},
+    Preset.high: {"lossy_images": True, "dpi": 120, "image_quality": 60, "image_ssim": 0.92},
+    Preset.extreme: {"lossy_images": True, "dpi": 96, "image_quality": 45, "image_ssim": 0.88},
 }
 
 PRESET_SUMMARIES: dict[Preset, str] = {
     Preset.lossless: "Structure only: pixels untouched, every stream re-packed losslessly.",
-    Preset.low: "Images above 300 dpi downsampled, JPEG quality 85: visually identical.",
-    Preset.medium: "Images above 150 dpi downsampled, JPEG quality 75: screen and office print.",
-    Preset.high: "Images above 120 dpi downsampled, JPEG quality 60: screen reading.",
-    Preset.extreme: "Images above 96 dpi downsampled, JPEG quality 45: smallest, visible loss.",
+    Preset.low: "Images above 300 dpi downsampled, each JPEG at the lowest quality up to 85 "
+                "that keeps its SSIM >= 0.98: visually identical.",
+    Preset.medium: "Images above 150 dpi downsampled, each JPEG at the lowest quality up to 75 "
+                   "that keeps its SSIM >= 0.95: screen and office print.",
+    Preset.high: "Images above 120 dpi downsampled, each JPEG at the lowest quality up to 60 "
+                 "that keeps its SSIM >= 0.92: screen reading.",
+    Preset.extreme: "Images above 96 dpi downsampled, each JPEG at the lowest quality up to 45 "
+                    "that keeps its SSIM >= 0.88: smallest, visible loss.",
 }
 
 #: The floor the target-size search never goes below.
@@ -127,7 +134,9 @@ class PdfOptions(BaseModel):
             base["dpi"] = self.dpi
             base["lossy_images"] = True
         if self.image_quality is not None:
+            # an explicit quality is a fixed quality: no per-image search
             base["image_quality"] = self.image_quality
+            base["image_ssim"] = None
             base["lossy_images"] = True
         return Settings(
             **base,

@@ -27,8 +27,11 @@ LADDER: list[tuple[int | None, int]] = [
 def _settings_for(base: Settings, step: tuple[int | None, int]) -> Settings:
     dpi, quality = step
     if dpi is None:
-        return base.model_copy(update={"lossy_images": False, "dpi": None, "image_quality": 100})
-    return base.model_copy(update={"lossy_images": True, "dpi": dpi, "image_quality": quality})
+        return base.model_copy(update={"lossy_images": False, "dpi": None, "image_quality": 100,
+                                       "image_ssim": None})
+    # each step is a fixed quality: sizes must shrink along the ladder for the bisection
+    return base.model_copy(update={"lossy_images": True, "dpi": dpi, "image_quality": quality,
+                                   "image_ssim": None})
 
 
 def search_target_size(
@@ -97,5 +100,6 @@ def _restore(report: Report, stats: dict[str, object]) -> None:
 def _record(report: Report, base: Settings, step: tuple[int | None, int]) -> Settings:
     """Note the step used in the report and return its settings."""
     used = _settings_for(base, step)
-    report.settings.update(used.model_dump(mode="json", include={"lossy_images", "dpi", "image_quality"}))
+    report.settings.update(used.model_dump(
+        mode="json", include={"lossy_images", "dpi", "image_quality", "image_ssim"}))
     return used

@@ -33,11 +33,18 @@ def visual_floor(settings: Settings) -> float:
 
     A guard against a broken image transform (wrong colours, inverted masks,
     misplaced pixels), not a quality target: the presets sit well above it.
+    With a per-image SSIM floor (``image_ssim``) JPEGs may go below the cap's
+    quality, so the guard sits a little under that floor too (a page mixes
+    images with exact text and is usually rendered smaller than the images'
+    own resolution, so its SSIM is about the images' or higher).
     """
     if not settings.lossy_images:
         return 0.99
     quality = settings.image_quality
-    return 0.95 if quality >= 85 else 0.90 if quality >= 70 else 0.85 if quality >= 50 else 0.75
+    floor = 0.95 if quality >= 85 else 0.90 if quality >= 70 else 0.85 if quality >= 50 else 0.75
+    if settings.image_ssim is not None:
+        floor = min(floor, settings.image_ssim - 0.05)
+    return floor
 
 
 def render_gray(page: pdfium.PdfPage, dpi: float = VISUAL_DPI) -> np.ndarray:
