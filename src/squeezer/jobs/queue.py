@@ -28,6 +28,7 @@ from procrastinate.job_context import AbortReason
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
 from squeezer.jobs import sweep, webhooks
+from squeezer.jobs.errors import WorkerShutdown
 from squeezer.jobs.runner import Services, run_compress_job
 from squeezer.storage import StorageUnavailable
 
@@ -42,10 +43,6 @@ SWEEP_TASK = "squeezer:sweep"
 #: every queue a worker takes jobs from
 QUEUES = (QUEUE, WEBHOOK_QUEUE, MAINTENANCE_QUEUE)
 STORAGE_ATTEMPTS = 5
-
-
-class WorkerShutdown(Exception):
-    """A job stopped because its worker is shutting down; it is requeued at once."""
 
 
 class _CompressRetry(BaseRetryStrategy):
@@ -123,7 +120,8 @@ def make_app(database_url: str, *, sweep_seconds: int = 30) -> procrastinate.App
         # only outages and shutdowns are worth retrying; engine errors end the job as failed
         retry=_CompressRetry(),
     )(compress_task)
-    app.task(name=WEBHOOK_TASK, queue=WEBHOOK_QUEUE, pass_context=True)(webhooks.webhook_task)
+    app.task(name=WEBHOOK_TASK, queue=WEBHOOK_QUEUE, pass_context=True,
+             retry=webhooks.TASK_RETRY)(webhooks.webhook_task)
     sweeper = app.task(name=SWEEP_TASK, queue=MAINTENANCE_QUEUE, pass_context=True,
                        queueing_lock=SWEEP_TASK)(sweep_task)
     app.periodic(cron=sweep_cron(sweep_seconds), periodic_id="sweep")(sweeper)

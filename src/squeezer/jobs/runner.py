@@ -146,7 +146,11 @@ class _Watch:
 
 async def _watch(services: Services, job_id: uuid.UUID, watch: _Watch) -> None:
     """Write progress every PROGRESS_SECONDS and stop the job when its row is no longer running."""
-    conn = await services.database.aconnect(autocommit=True)
+    try:
+        conn = await services.database.aconnect(autocommit=True)
+    except Exception:  # noqa: BLE001 - the job runs on; it just cannot be cancelled meanwhile
+        log.warning("job %s: no connection for progress and cancellation", job_id, exc_info=True)
+        return
     written = 0.0
     try:
         while not watch.stop.is_set():
@@ -173,13 +177,18 @@ async def _unless_stopped(step: Awaitable[T], watch: _Watch) -> T:
     stopper = asyncio.ensure_future(watch.stopped.wait())
     try:
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the worker is shutting down: let the step clean up
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
     finally:
         stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-            raise JobCancelled("cancelled while fetching or downloading the input")
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise JobCancelled("cancelled while fetching or downloading the input")
     return task.result()
 
 

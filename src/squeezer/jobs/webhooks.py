@@ -17,6 +17,7 @@ retried: it will be refused again.  See docs/webhooks.md.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -26,11 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 import procrastinate
 import psycopg
+from procrastinate import RetryStrategy
+from procrastinate.job_context import AbortReason
 
 from squeezer.db import jobs as job_rows
 from squeezer.db import webhooks as delivery_rows
+from squeezer.db.errors import DatabaseUnavailable
 from squeezer.db.jobs import JobRow
 from squeezer.jobs import payload, webhook_signature
+from squeezer.jobs.errors import WorkerShutdown
 from squeezer.net import post_json
 
 if TYPE_CHECKING:
@@ -156,8 +161,20 @@ async def deliver(services: Services, app: procrastinate.App, job_id: uuid.UUID,
         await conn.close()
 
 
+#: The queue job of one attempt is run again when a worker shutdown or a database outage
+#: interrupted it (the attempt's own failures are retried by :func:`deliver`, as new jobs).
+TASK_RETRY = RetryStrategy(max_attempts=5, exponential_wait=2,
+                           retry_exceptions={WorkerShutdown, DatabaseUnavailable,
+                                             psycopg.OperationalError})
+
+
 async def webhook_task(context: procrastinate.JobContext, job_id: str, webhook_id: str,
                        attempt: int = 1, body: str | None = None) -> str:
     services: Services = context.additional_context["services"]
     assert context.app is not None
-    return await deliver(services, context.app, uuid.UUID(job_id), webhook_id, attempt, body)
+    try:
+        return await deliver(services, context.app, uuid.UUID(job_id), webhook_id, attempt, body)
+    except asyncio.CancelledError:
+        if context.abort_reason() == AbortReason.USER_REQUEST:
+            raise
+        raise WorkerShutdown(f"webhook {webhook_id} interrupted by a worker shutdown") from None
