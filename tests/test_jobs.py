@@ -46,9 +46,9 @@ async def _job(env, job_id):
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    """A 12 Mpx Flate photo: about 3 s of work under "lossless" (most of it at progress 0.2)."""
+    """A 7.7 Mpx Flate photo: about 2 s of work under "lossless" (most of it at progress 0.2)."""
     path = tmp_path_factory.mktemp("big") / "big.pdf"
-    pdfgen.photo_pdf(path, width=4000, height=3000, encoding="flate")
+    pdfgen.photo_pdf(path, width=3200, height=2400, encoding="flate")
     return path
 
 
