@@ -123,6 +123,10 @@ def prepare_database(config: Any, *, first_key: bool) -> Any:
     return db
 
 
+def _note_stop(signum: int, frame: object) -> None:
+    log.info("stop requested (%s)", signal.Signals(signum).name)
+
+
 def _uvicorn(app: Any, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -131,7 +135,15 @@ def _uvicorn(app: Any, args: argparse.Namespace) -> None:
         access_log=not args.no_access_log, lifespan="on", timeout_graceful_shutdown=10,
         proxy_headers=False, server_header=False,
     ))
-    server.run()
+    # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal for the
+    # handler that was there before; ours only notes it, so that the workers are stopped in
+    # order and the exit is clean (0) instead of an "interrupted" unwinding.
+    previous = {sig: signal.signal(sig, _note_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not server.started:
         raise OSError(f"the API did not start on {args.host}:{args.port} (see the log above)")
 
