@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from squeezer import __version__
 from squeezer.api import errors
 from squeezer.api.auth import rate_headers
+from squeezer.api.compat import routers as compat_routers
 from squeezer.api.routes import account, compress, downloads, files, health, jobs
 from squeezer.api.state import ApiServices
 from squeezer.api.waiting import JobWaiter
@@ -92,5 +93,7 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     errors.install(app)
     for module in (files, jobs, compress, downloads, account, health):
         app.include_router(module.router)
+    for router in compat_routers():
+        app.include_router(router)
     app.add_middleware(RequestContext)
     return app

@@ -46,9 +46,13 @@ def unauthorized() -> ApiError:
     return ApiError(401, _UNAUTHORIZED, headers={"WWW-Authenticate": 'Bearer realm="squeezer"'})
 
 
-async def authenticate(request: Request, svc: ApiServices) -> ApiKey:
-    """The caller's live key, counted against its rate limit; 401 or 429 otherwise."""
-    secret = presented_key(request)
+async def authenticate(request: Request, svc: ApiServices, secret: str | None = None) -> ApiKey:
+    """The caller's live key, counted against its rate limit; 401 or 429 otherwise.
+
+    ``secret`` is for protocols that carry the key in a header of their own
+    (e.g. ``X-PassportPDF-API-Key``); by default the accepted forms are read.
+    """
+    secret = secret if secret is not None else presented_key(request)
     async with svc.connection() as conn:
         key = await keys.authenticate(conn, secret)
         if key is None:
