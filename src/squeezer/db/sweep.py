@@ -11,7 +11,7 @@ import uuid
 import psycopg
 
 #: An advisory lock naming "a sweep is running" among Squeezer's locks.
-SWEEP_LOCK_ID = 0x5151_EE30
+SWEEP_LOCK_ID = 0x5151_EE40
 FINAL_QUEUE_STATUSES = ["succeeded", "failed", "cancelled", "aborted"]
 
 
