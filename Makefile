@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench clean
+.PHONY: install run serve test bench clean
 
 $(BIN)/squeezer: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,10 @@ FILE ?= $(firstword $(wildcard ../shared/corpus/pdf/pdfjs__tracemonkey.pdf) $(wi
 run: install
 	@mkdir -p out
 	$(BIN)/squeezer compress $(FILE) --out-dir out
+
+# The HTTP service on http://127.0.0.1:8000 with workers; data in ./squeezer-data.
+serve: install
+	$(BIN)/squeezer serve
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q tests
