@@ -44,14 +44,16 @@ async def _file(env, file_id):
 
 
 def test_expired_files_lose_their_blobs_and_are_marked_deleted(env, fx):
-    job_id = asyncio.run(jobenv.submit(env, path=fx.text(), ttl=TINY))
-    asyncio.run(jobenv.drain(env, jobenv.services(env, result_ttl=TINY)))
+    job_id = asyncio.run(jobenv.submit(env, path=fx.text()))
+    asyncio.run(jobenv.drain(env, jobenv.services(env, result_ttl=timedelta(minutes=5))))
     job = asyncio.run(jobenv.job(env, job_id))
     assert job.state == "succeeded"
+    result = asyncio.run(_file(env, job.output_file_id))
+    assert abs((result.expires_at - result.created_at) - timedelta(minutes=5)) < timedelta(seconds=5)
     result_blob = env["data"] / "blobs" / result_key(job_id)
     upload_blob = env["data"] / "blobs" / f"uploads/{job.input_file_id}"
     assert result_blob.exists() and upload_blob.exists()
-    time.sleep(1.2)
+    asyncio.run(_expire_now(env, job.input_file_id, job.output_file_id))  # the TTLs ran out
     counts = asyncio.run(_sweep(env))
     assert counts["files_deleted"] >= 2 and counts["errors"] == 0
     assert not result_blob.exists() and not upload_blob.exists()
@@ -59,6 +61,15 @@ def test_expired_files_lose_their_blobs_and_are_marked_deleted(env, fx):
         row = asyncio.run(_file(env, file_id))
         assert row is not None and row.deleted_at is not None
     assert asyncio.run(_sweep(env))["files_deleted"] == 0  # nothing twice
+
+
+async def _expire_now(env, *file_ids):
+    conn = await jobenv.connect(env)
+    try:
+        await conn.execute("update files set expires_at = now() - interval '1 second'"
+                           " where id = any(%s)", (list(file_ids),))
+    finally:
+        await conn.close()
 
 
 def test_a_stalled_job_is_retried_by_the_sweep(env, fx):
