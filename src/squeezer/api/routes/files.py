@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from squeezer.api.auth import caller
 from squeezer.api.content import send_file
-from squeezer.api.errors import ApiError, gone, not_found
+from squeezer.api.errors import gone, not_found
 from squeezer.api.state import ApiServices, services
 from squeezer.api.uploads import Upload, receive_upload
 from squeezer.db import jobs as rows
@@ -77,13 +77,12 @@ async def get_content(file_id: uuid.UUID, request: Request, svc: ApiServices = D
 @router.delete("/{file_id}", status_code=204, summary="Delete a stored file now")
 async def delete_file(file_id: uuid.UUID, svc: ApiServices = Depends(services),
                       key: ApiKey = Depends(caller)) -> Response:
-    row = await live_file(svc, key, file_id)
-    await svc.store.delete(row.blob_key)
-    async with svc.connection() as conn:
-        await rows.mark_file_deleted(conn, row.id)
+    await forget_upload(svc, await live_file(svc, key, file_id))
     return Response(status_code=204)
 
 
-def too_large(svc: ApiServices) -> ApiError:
-    return ApiError(413, f"the upload is larger than the limit of {svc.config.max_upload_bytes} "
-                    "bytes", code="too_large")
+async def forget_upload(svc: ApiServices, row: rows.FileRow) -> None:
+    """Delete an upload whose request turned out to be invalid (nobody can refer to it)."""
+    await svc.store.delete(row.blob_key)
+    async with svc.connection() as conn:
+        await rows.mark_file_deleted(conn, row.id)
