@@ -393,3 +393,68 @@ def test_invalid_compress_options_leave_no_upload_behind(service, api, text_pdf)
     with open(text_pdf, "rb") as f:
         api.post("/v1/compress", files={"file": ("t.pdf", f)}, data={"wait": "soon"})
     assert set(uploads.iterdir()) == before
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[dict, bytes]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_webhook_carries_the_signed_job(api, fx):
+    import json
+
+    from squeezer.jobs.webhook_signature import verify
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        file_id = upload(api, fx.text())["id"]
+        r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "webhook": {"url": hook}})
+        job_id = r.json()["id"]
+        assert r.json()["webhook"] == {"url": hook, "deliveries": []}
+        deadline = time.monotonic() + 60
+        while not _Receiver.received:
+            assert time.monotonic() < deadline, "no webhook arrived"
+            time.sleep(0.1)
+        headers, body = _Receiver.received[0]
+        secret = api.get("/v1/me").json()["webhook_secret"]
+        verify(secret, headers, body)  # raises when the signature does not match
+        sent = json.loads(body)
+        job = api.get(f"/v1/jobs/{job_id}").json()
+        assert sent["id"] == job_id and sent["state"] == "succeeded"
+        assert {k: v for k, v in sent.items() if k != "webhook"} == {
+            k: v for k, v in job.items() if k != "webhook"}
+        deliveries = job["webhook"]["deliveries"]
+        assert [(d["attempt"], d["status"], d["error"]) for d in deliveries] == [(1, 204, None)]
+    finally:
+        server.shutdown()
+
+
+def test_cancel_a_running_job(api, tmp_path):
+    big = tmp_path / "big.pdf"
+    pdfgen.photo_pdf(big, width=7000, height=5000)
+    file_id = upload(api, big)["id"]
+    job_id = api.post("/v1/jobs", json={"input": {"file_id": file_id},
+                                        "options": {"preset": "high"}}).json()["id"]
+    deadline = time.monotonic() + 60
+    while api.get(f"/v1/jobs/{job_id}").json()["state"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    r = api.delete(f"/v1/jobs/{job_id}")
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["state"] == "cancelled" and job["result"] is None
+    assert job["error"] == {"code": "cancelled", "message": "cancelled by the client"}
+    time.sleep(2)  # the worker notices within a second and leaves no result
+    again = api.get(f"/v1/jobs/{job_id}").json()
+    assert again["state"] == "cancelled" and again["result"] is None
+    assert_error(api.delete(f"/v1/jobs/{job_id}"), 409, "job_ended")

@@ -20,6 +20,7 @@ from squeezer.api.state import ApiServices
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
 from squeezer.engines.pdf import PdfOptions
+from squeezer.jobs import webhooks
 from squeezer.jobs.payload import job_json
 from squeezer.jobs.queue import submit_compress
 from squeezer.net import WEBHOOK_POLICY, UrlNotAllowed, acheck_url
@@ -157,7 +158,7 @@ async def render(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[s
     async with svc.connection() as conn:
         input_file = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
         output_file = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
-        deliveries = await _webhooks().deliveries(conn, job.id) if job.webhook_url else None
+        deliveries = await webhooks.deliveries(conn, job.id) if job.webhook_url else None
     return job_json(job, input_file=input_file, output_file=output_file,
                     base_url=svc.base_url(request), signing_key=svc.signing_key,
                     deliveries=deliveries)
@@ -174,11 +175,5 @@ async def cancel_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.J
                 raise not_found("job")
             if before is not None and before.ended:
                 raise ApiError(409, f"the job has already {before.state}", code="job_ended")
-            await _webhooks().defer_webhook(svc.queue, conn, job)
+            await webhooks.defer_webhook(svc.queue, conn, job)
     return job
-
-
-def _webhooks():  # TEMPORARY until squeezer.jobs.webhooks lands
-    from squeezer.jobs import webhooks
-
-    return webhooks
