@@ -73,6 +73,7 @@ class Service:
         self.env = {**os.environ, "SQUEEZER_DATA_DIR": str(self.data),
                     # the tests' own HTTP servers (sources, webhook receivers) are on 127.0.0.1
                     "SQUEEZER_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
+                    "SQUEEZER_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
                     "SQUEEZER_SWEEP_SECONDS": "1",
                     "SQUEEZER_STALLED_SECONDS": "5",
                     "SQUEEZER_WEBHOOK_BACKOFF_SECONDS": "0.2",

@@ -55,10 +55,32 @@ class Config(BaseSettings):
     #: requests per key per window, shared by every API process; 0 disables
     rate_limit: int = Field(100_000, ge=0)
     rate_window_seconds: int = Field(900, gt=0)
-    #: fetch-by-URL and webhooks: comma-separated host names / CIDRs allowed although internal
+    #: fetch-by-URL (docs/security.md): comma-separated host names / CIDRs allowed although
+    #: internal, and the fetch's limits
     fetch_allow_hosts: str = ""
     fetch_allow_networks: str = ""
     fetch_allow_private: bool = False
+    fetch_allowlist_only: bool = False
+    fetch_allow_nat64: bool = False
+    fetch_allowed_ports: str = ""  # e.g. "80,443"; empty: any port
+    fetch_max_redirects: int = Field(5, ge=0, le=20)
+    fetch_max_bytes: int = Field(0, ge=0)  # 0: SQUEEZER_MAX_UPLOAD_BYTES
+    fetch_connect_timeout: float = Field(10.0, gt=0)
+    fetch_read_timeout: float = Field(30.0, gt=0)
+    fetch_total_timeout: float = Field(300.0, gt=0)
+    fetch_ca_bundle: str | None = None
+    #: webhooks: separate allow-lists (letting an internal file server be fetched should not
+    #: let webhooks reach it too); never a redirect
+    webhook_allow_hosts: str = ""
+    webhook_allow_networks: str = ""
+    webhook_allow_private: bool = False
+    webhook_allowlist_only: bool = False
+    webhook_allow_nat64: bool = False
+    webhook_allowed_ports: str = ""
+    webhook_connect_timeout: float = Field(5.0, gt=0)
+    webhook_read_timeout: float = Field(10.0, gt=0)
+    webhook_total_timeout: float = Field(15.0, gt=0)
+    webhook_ca_bundle: str | None = None
     #: per-job child process caps (0 disables the memory cap)
     job_memory_bytes: int = Field(4 << 30, ge=0)
     #: how often the periodic sweep (expiry, stalled jobs, old rate windows) runs
@@ -90,21 +112,46 @@ class Config(BaseSettings):
                 tmp.unlink(missing_ok=True)
         return path.read_text().strip().encode("utf-8")
 
-    def url_policy(self, **overrides: object):  # -> squeezer.net.UrlPolicy
-        """The SSRF policy for fetch-by-URL (and, with overrides, webhooks)."""
+    def _policy(self, prefix: str, **fields: object):  # -> squeezer.net.UrlPolicy
         from squeezer.net import UrlPolicy
 
         def split(value: str) -> tuple[str, ...]:
             return tuple(part.strip() for part in value.split(",") if part.strip())
 
-        fields: dict[str, object] = {
-            "allow_hosts": split(self.fetch_allow_hosts),
-            "allow_networks": split(self.fetch_allow_networks),
-            "allow_private": self.fetch_allow_private,
-            "max_bytes": self.max_upload_bytes or (1 << 40),
-        }
-        fields.update(overrides)
-        return UrlPolicy(**fields)  # type: ignore[arg-type]
+        ports = split(getattr(self, f"{prefix}_allowed_ports"))
+        try:
+            allowed_ports = frozenset(int(p) for p in ports) if ports else None
+        except ValueError:
+            raise ValueError(f"SQUEEZER_{prefix.upper()}_ALLOWED_PORTS: not a list of ports: "
+                             f"{ports}") from None
+        return UrlPolicy(  # type: ignore[arg-type]
+            allow_hosts=split(getattr(self, f"{prefix}_allow_hosts")),
+            allow_networks=split(getattr(self, f"{prefix}_allow_networks")),
+            allow_private=getattr(self, f"{prefix}_allow_private"),
+            allowlist_only=getattr(self, f"{prefix}_allowlist_only"),
+            allow_nat64=getattr(self, f"{prefix}_allow_nat64"),
+            allowed_ports=allowed_ports,
+            connect_timeout=getattr(self, f"{prefix}_connect_timeout"),
+            read_timeout=getattr(self, f"{prefix}_read_timeout"),
+            total_timeout=getattr(self, f"{prefix}_total_timeout"),
+            ca_bundle=getattr(self, f"{prefix}_ca_bundle"),
+            **fields,
+        )
+
+    def url_policy(self):  # -> squeezer.net.UrlPolicy
+        """The SSRF policy for fetch-by-URL."""
+        return self._policy(
+            "fetch", max_redirects=self.fetch_max_redirects,
+            max_bytes=self.fetch_max_bytes or self.max_upload_bytes or (1 << 40),
+        )
+
+    def webhook_policy(self):  # -> squeezer.net.UrlPolicy
+        """The SSRF policy for webhooks: :data:`squeezer.net.WEBHOOK_POLICY` with the
+        ``SQUEEZER_WEBHOOK_*`` allow-lists and timeouts."""
+        from squeezer.net import WEBHOOK_POLICY
+
+        return self._policy("webhook", max_redirects=0, max_bytes=WEBHOOK_POLICY.max_bytes,
+                            user_agent=WEBHOOK_POLICY.user_agent)
 
 
 def load() -> Config:

@@ -23,7 +23,7 @@ from squeezer.engines.pdf import PdfOptions
 from squeezer.jobs import webhooks
 from squeezer.jobs.payload import job_json
 from squeezer.jobs.queue import submit_compress
-from squeezer.net import WEBHOOK_POLICY, UrlNotAllowed, acheck_url
+from squeezer.net import UrlNotAllowed, acheck_url
 from squeezer.net.errors import NetError
 
 
@@ -50,9 +50,8 @@ async def check_source_url(svc: ApiServices, url: str) -> None:
 
 
 async def check_webhook_url(svc: ApiServices, url: str) -> None:
-    policy = svc.config.url_policy(max_redirects=0, max_bytes=WEBHOOK_POLICY.max_bytes)
     try:
-        await acheck_url(url, policy)
+        await acheck_url(url, svc.config.webhook_policy())
     except NetError as exc:
         raise ApiError(400, f"webhook URL refused: {exc}", code=exc.code,
                        errors=[{"field": "webhook.url", "message": str(exc)}]) from None

@@ -15,13 +15,13 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from squeezer.api.errors import ApiError
 from squeezer.net import sanitize_filename
@@ -231,3 +231,171 @@ async def receive_upload(request: Request, store: BlobStore, key: str, *, max_by
     name = sanitize_filename(parser.filename) or "upload.pdf"
     return Upload(stored=stored, name=name, mime=sniffed["mime"] or "application/pdf",
                   fields=parser.fields)
+
+
+# --- several files in one body (the PDF24 protocol uploads them this way) -------------------
+
+
+@dataclass
+class _FilePart:
+    field_name: str | None
+    filename: str | None
+    pending: deque[bytes] = field(default_factory=deque)
+    done: bool = False
+
+
+class _PartsParser:
+    """python-multipart callbacks: every file part (any field name) into its own queue."""
+
+    def __init__(self, boundary: bytes, max_files: int) -> None:
+        self.max_files = max_files
+        self.fields: dict[str, str] = {}
+        self.started: deque[_FilePart] = deque()
+        self.count = 0
+        self._headers: dict[bytes, bytes] = {}
+        self._header_name = b""
+        self._header_value = b""
+        self._file: _FilePart | None = None
+        self._field: str | None = None
+        self._field_buf = bytearray()
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_cb,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        })
+
+    def _part_begin(self) -> None:
+        self._headers, self._file, self._field = {}, None, None
+        self._field_buf = bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        name, filename = _disposition_name(self._headers)
+        if filename is not None:
+            self.count += 1
+            if self.count > self.max_files:
+                raise ApiError(422, f"more than {self.max_files} files in one request",
+                               errors=[{"field": name or "file", "message": "too many files"}])
+            self._file = _FilePart(name, filename)
+            self.started.append(self._file)
+        else:
+            if len(self.fields) >= MAX_FIELDS:
+                raise ApiError(422, f"more than {MAX_FIELDS} form fields")
+            self._field = name or ""
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._file is not None:
+            self._file.pending.append(bytes(data[start:end]))
+        elif self._field is not None:
+            self._field_buf += data[start:end]
+            if len(self._field_buf) > MAX_FIELD_BYTES:
+                raise ApiError(422, f"form field {self._field!r} is larger than "
+                               f"{MAX_FIELD_BYTES >> 10} KiB")
+
+    def _part_end(self) -> None:
+        if self._file is not None:
+            self._file.done = True
+        elif self._field is not None:
+            self.fields[self._field] = self._field_buf.decode("utf-8", errors="replace")
+        self._file, self._field = None, None
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self.parser.write(chunk)
+        except MultipartParseError as exc:
+            raise ApiError(400, f"malformed multipart body: {exc}") from None
+
+
+async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[[int], str], *,
+                          max_bytes: int, max_files: int = 20) -> list[Upload]:
+    """Stream every file part of one multipart body into its own blob, in order.
+
+    ``key_for(i)`` names the blob of the i-th file.  Each file is sniffed and
+    size-limited like :func:`receive_upload`'s; on any error the blobs already
+    stored for this request are deleted, so a request stores all of its files or
+    none.  The form fields (whatever their position) are in every Upload's ``fields``.
+    """
+    if max_bytes and max_files:
+        check_declared_length(request, max_bytes * max_files)
+    parser = _PartsParser(boundary_of(request), max_files)
+    body = request.stream().__aiter__()
+    ended = False
+
+    async def pull() -> bool:
+        nonlocal ended
+        try:
+            chunk = await body.__anext__()
+        except StopAsyncIteration:
+            ended = True
+            return False
+        parser.write(chunk)
+        return True
+
+    async def part_bytes(part: _FilePart, sniffed: dict[str, str | None]) -> AsyncIterator[bytes]:
+        head = bytearray()
+        while True:
+            while part.pending:
+                chunk = part.pending.popleft()
+                if "mime" not in sniffed:
+                    head += chunk
+                    if len(head) < SNIFF_BYTES and not part.done and not ended:
+                        continue
+                    sniffed["mime"] = sniff_mime(bytes(head))
+                    if sniffed["mime"] is None:
+                        raise UnsupportedType()
+                    chunk, head = bytes(head), bytearray()
+                yield chunk
+            if part.done or ended:
+                break
+            await pull()
+        if "mime" not in sniffed:
+            sniffed["mime"] = sniff_mime(bytes(head))
+            if sniffed["mime"] is None:
+                raise UnsupportedType()
+            if head:
+                yield bytes(head)
+
+    stored: list[tuple[StoredBlob, _FilePart, str]] = []
+    try:
+        while True:
+            while not parser.started and not ended:
+                await pull()
+            if not parser.started:
+                break
+            part = parser.started.popleft()
+            blob_key = key_for(len(stored))
+            sniffed: dict[str, str | None] = {}
+            try:
+                blob = await store.put_stream(blob_key, part_bytes(part, sniffed),
+                                              max_bytes=max_bytes or None, content_type=None)
+            except ClientDisconnect:
+                raise ApiError(400, "the client went away during the upload") from None
+            except UnsupportedType:
+                shown = sanitize_filename(part.filename) or f"file {len(stored) + 1}"
+                raise ApiError(415, f"unsupported file type ({shown}): only PDF files can be "
+                               "compressed here", code="unsupported_type") from None
+            stored.append((blob, part, sniffed.get("mime") or "application/pdf"))
+            if not part.done and ended:
+                raise ApiError(400, "the upload ended before the file did")
+    except BaseException:
+        for blob, _, _ in stored:
+            await store.delete(blob.key)
+        raise
+    if not stored:
+        raise ApiError(422, "no file in the request", errors=[{"field": "file",
+                                                               "message": "required"}])
+    return [Upload(stored=blob, name=sanitize_filename(part.filename) or "upload.pdf", mime=mime,
+                   fields=parser.fields) for blob, part, mime in stored]

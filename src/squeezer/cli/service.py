@@ -259,12 +259,10 @@ def run_worker_command(args: argparse.Namespace, parser: argparse.ArgumentParser
         return EXIT_FAILED
     try:
         store = open_store(config.storage_url, config.data_dir)
-        if hasattr(Services, "from_config"):
-            services = Services.from_config(config, db, store)
-        else:  # pragma: no cover - until the jobs layer grows it
-            services = Services(database=db, store=store, limits=config.limits())
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # Procrastinate installs its own
-        asyncio.run(run_worker(make_app(db.url), services, concurrency=args.concurrency or 1))
+        services = Services.from_config(config, db, store)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # run_worker installs its own
+        asyncio.run(run_worker(make_app(db.url, sweep_seconds=config.sweep_seconds), services,
+                               concurrency=args.concurrency or 1))
     finally:
         db.close()
     return EXIT_OK

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import secrets
 import tempfile
@@ -88,10 +87,7 @@ class Services:
     @classmethod
     def from_config(cls, config: Config, database: Database, store: BlobStore) -> Services:
         fetch = config.url_policy()
-        webhook = dataclasses.replace(
-            WEBHOOK_POLICY, allow_hosts=fetch.allow_hosts, allow_networks=fetch.allow_networks,
-            allow_private=fetch.allow_private,
-        )
+        webhook = config.webhook_policy()
         return cls(
             database=database,
             store=store,
