@@ -661,8 +661,7 @@ class Client:
                 if current.ended:
                     break
             left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                assert current is not None
+            if left is not None and left <= 0 and current is not None:
                 raise WaitTimeout(f"job {current.id} still {current.state} after {timeout:g} s",
                                   current)
             step = round_seconds if left is None else max(0.0, min(round_seconds, left))
