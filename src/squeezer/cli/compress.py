@@ -525,10 +525,11 @@ def run_parallel(jobs: list[Job], workers: int, options: Any, limits: Any,
             suspects = [job for job in crashed if job.index in display.started or rounds > 1]
             unstarted = [job for job in crashed if job not in suspects]
             if crashed and not suspects:
-                # the workers die before running anything: nothing more to try
-                for job in crashed:
-                    _fail(display, results, job, "the worker process could not start")
-                break
+                # no casualty was seen starting, but a crash can lose the progress messages
+                # (on a loaded machine they are still in the queue): one more pool for them;
+                # in that round every casualty is a suspect and runs alone
+                remaining = crashed
+                continue
             for job in suspects:
                 if _run_pool([job], 1, options, limits, display, progress_queue, scratch, results):
                     _fail(display, results, job, "the worker process crashed on this file")
