@@ -39,11 +39,14 @@ class _Source(http.server.BaseHTTPRequestHandler):
             return
         time.sleep(self.delay.get(path, 0))
         data = self.files[path]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/pdf")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a cancelled job's fetch hangs up
 
     def log_message(self, *args):
         pass
@@ -145,7 +148,7 @@ def test_sync_optimize_answers_with_the_result(pdfco, source, fx):
 
 def test_form_encoded_with_profiles(pdfco, source, fx):
     r = pdfco.post("pdf/optimize", data={
-        "url": source + "/sample.pdf", "async": "false", "password": "",
+        "url": "cache:" + source + "/sample.pdf", "async": "false", "password": "",
         "profiles": '{"JPEGQuality": 40, "ResampleImages": true, "ResamplingResolution": 96,'
                     ' "GrayscaleImages": true, "remove_metadata": true}'})
     assert r.status_code == 200, r.text
@@ -237,8 +240,15 @@ def test_errors_come_in_pdfco_shape(pdfco, service, source):
         assert native.get("/v1/me").json()["prefix"]
 
 
-def test_sync_timeout_is_a_405(service, source):
-    url = service.api(SQUEEZER_SYNC_WAIT_SECONDS="0.5")
+def test_sync_timeout_is_a_405_and_the_rate_limit_a_429(service, source):
+    url = service.api(SQUEEZER_SYNC_WAIT_SECONDS="0.5", SQUEEZER_RATE_LIMIT="3")
+    headers = {"x-api-key": service.new_key("pdfco-limited")}
     r = httpx.post(url + "/v1/pdf/optimize", data={"url": source + "/slow.pdf"},
-                   headers={"x-api-key": service.key}, timeout=60)
+                   headers=headers, timeout=60)
     assert "async" in assert_error(r, 405)
+    check = httpx.get(url + "/v1/job/check", params={"jobid": "x"}, headers=headers)
+    assert check.json()["remainingCredits"] == 1  # the rate limit stands in for credits
+    httpx.get(url + "/v1/job/check", params={"jobid": "x"}, headers=headers)
+    limited = httpx.get(url + "/v1/job/check", params={"jobid": "x"}, headers=headers)
+    assert_error(limited, 429)
+    assert int(limited.headers["retry-after"]) > 0

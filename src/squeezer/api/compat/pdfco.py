@@ -281,6 +281,8 @@ async def optimize(request: Request, svc: ApiServices = Depends(services)) -> Re
         raise ApiError(400, "url is required: the direct link to the source PDF",
                        code="missing_file")
     url = url.strip()
+    if url.lower().startswith("cache:"):  # PDF.co's URL-caching hint; Squeezer fetches once
+        url = url[len("cache:"):]
     asynchronous = _bool(params, "async")
     minutes = _expiration(params)
     _check_pages(params)
