@@ -334,13 +334,17 @@ def test_services_from_config(env, tmp_path):
     from squeezer.jobs.runner import Services
 
     config = Config(data_dir=tmp_path, public_url="https://squeezer.example/", secret_key="k",
-                    fetch_allow_networks="10.0.0.0/8", file_ttl_seconds=60, webhook_attempts=3,
+                    fetch_allow_networks="10.0.0.0/8", webhook_allow_hosts="hooks.intranet",
+                    file_ttl_seconds=60, webhook_attempts=3,
                     webhook_backoff_seconds=1.5, stalled_seconds=12, job_memory_bytes=1 << 30,
                     max_seconds=90, sweep_seconds=5)
     svc = Services.from_config(config, env["db"], jobenv.open_store(None, tmp_path))
     assert svc.base_url == "https://squeezer.example"
     assert svc.signing_key == b"k"
-    assert svc.fetch_policy.allow_networks == svc.webhook_policy.allow_networks == ("10.0.0.0/8",)
+    # separate allow-lists: an internal file server to fetch from is not a webhook target
+    assert svc.fetch_policy.allow_networks == ("10.0.0.0/8",)
+    assert svc.webhook_policy.allow_networks == () and svc.webhook_policy.allow_hosts == (
+        "hooks.intranet",)
     assert svc.webhook_policy.max_redirects == 0 and svc.webhook_policy.total_timeout == 15
     assert svc.fetch_policy.max_redirects == 5
     assert (svc.result_ttl, svc.webhook_attempts, svc.webhook_backoff_seconds) == (

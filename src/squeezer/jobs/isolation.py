@@ -87,7 +87,7 @@ class ChildLimits:
 
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["squeezer.engines.pdf"])
+    ctx.set_forkserver_preload(["squeezer.engines.pdf", "squeezer.jobs.warmup"])
     return ctx
 
 

@@ -22,7 +22,7 @@ import secrets
 import tempfile
 import threading
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -80,9 +80,33 @@ class Services:
     #: after SIGTERM, how long in-flight jobs may finish before they are stopped and requeued
     shutdown_grace_seconds: float = 30.0
 
+    _pool: Any = field(default=None, init=False, repr=False, compare=False)
+    _pool_loop: Any = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def file_ttl(self) -> timedelta:
         return self.result_ttl
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled autocommit connection: a job's connections then cost no new logins
+        (a fresh one costs milliseconds, which a small synchronous request feels)."""
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._pool_loop is not loop:
+            from psycopg_pool import AsyncConnectionPool
+
+            self._pool = AsyncConnectionPool(self.database.url, min_size=1, max_size=8,
+                                             open=False, kwargs={"autocommit": True})
+            self._pool_loop = loop
+            await self._pool.open()
+        async with self._pool.connection() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        """Close the pool (the end of a worker's event loop)."""
+        if self._pool is not None and self._pool_loop is asyncio.get_running_loop():
+            await self._pool.close()
+        self._pool = self._pool_loop = None
 
     @classmethod
     def from_config(cls, config: Config, database: Database, store: BlobStore) -> Services:
@@ -143,28 +167,28 @@ class _Watch:
 async def _watch(services: Services, job_id: uuid.UUID, watch: _Watch) -> None:
     """Write progress every PROGRESS_SECONDS and stop the job when its row is no longer running."""
     try:
-        conn = await services.database.aconnect(autocommit=True)
-    except Exception:  # noqa: BLE001 - the job runs on; it just cannot be cancelled meanwhile
+        async with services.connection() as conn:
+            await _watch_with(conn, job_id, watch)
+    except (psycopg.Error, OSError):  # the job runs on; it just cannot be cancelled meanwhile
         log.warning("job %s: no connection for progress and cancellation", job_id, exc_info=True)
-        return
+
+
+async def _watch_with(conn: psycopg.AsyncConnection, job_id: uuid.UUID, watch: _Watch) -> None:
     written = 0.0
-    try:
-        while not watch.stop.is_set():
-            await asyncio.sleep(PROGRESS_SECONDS)
-            try:
-                if watch.fraction > written + 1e-4:
-                    written = watch.fraction
-                    running = await job_rows.set_progress(conn, job_id, written)
-                else:
-                    running = await job_rows.state_of(conn, job_id) == "running"
-            except psycopg.Error:
-                log.warning("job %s: cannot read its state; will try again", job_id, exc_info=True)
-                continue
-            if not running:
-                log.info("job %s is no longer running (cancelled); stopping it", job_id)
-                watch.cancel()
-    finally:
-        await conn.close()
+    while not watch.stop.is_set():
+        await asyncio.sleep(PROGRESS_SECONDS)
+        try:
+            if watch.fraction > written + 1e-4:
+                written = watch.fraction
+                running = await job_rows.set_progress(conn, job_id, written)
+            else:
+                running = await job_rows.state_of(conn, job_id) == "running"
+        except psycopg.Error:
+            log.warning("job %s: cannot read its state; will try again", job_id, exc_info=True)
+            continue
+        if not running:
+            log.info("job %s is no longer running (cancelled); stopping it", job_id)
+            watch.cancel()
 
 
 async def _unless_stopped(step: Awaitable[T], watch: _Watch) -> T:
@@ -246,9 +270,14 @@ async def run_compress_job(services: Services, job_id: uuid.UUID,
     Storage outages propagate (the queue retries them).  With ``app``, the
     job's webhook is queued in the transaction that ends it.
     """
+    async with services.connection() as conn:
+        return await _run(services, job_id, app, conn)
+
+
+async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | None,
+               conn: psycopg.AsyncConnection) -> str:
     from squeezer.jobs.webhooks import defer_webhook
 
-    conn = await services.database.aconnect(autocommit=True)
     try:
         job = await job_rows.start(conn, job_id)
         if job is None:
@@ -297,8 +326,6 @@ async def run_compress_job(services: Services, job_id: uuid.UUID,
     except StorageError:
         log.warning("job %s: storage failed; the queue will retry it", job_id, exc_info=True)
         raise
-    finally:
-        await conn.close()
 
 
 def _result_name(name: str) -> str:

@@ -88,3 +88,4 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
         finally:
             for signum in installed:
                 loop.remove_signal_handler(signum)
+            await services.close()
