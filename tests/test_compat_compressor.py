@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from typing import ClassVar
 
 import httpx
 import pikepdf
@@ -97,7 +98,7 @@ def test_options_as_a_json_part_and_as_fields(service, api, fx):
 
 class _Source(http.server.BaseHTTPRequestHandler):
     pdf = b""
-    posts: list[tuple[dict, bytes]] = []
+    posts: ClassVar[list[tuple[dict, bytes]]] = []
 
     def do_GET(self):
         self.send_response(200)

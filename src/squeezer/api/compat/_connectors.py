@@ -247,7 +247,7 @@ def target_store(kind: str, settings: dict[str, str], bucket: str) -> BlobStore:
             store = AzureStore(bucket, account_name=settings["account_name"],
                                client_options=client_options, retry_config=retry,
                                **auth)  # type: ignore[arg-type]
-    except Exception as exc:  # obstore refuses a malformed setting
+    except Exception as exc:  # noqa: BLE001 - obstore refuses a malformed setting
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ApiError(422, "the connector's settings do not open a store",
                        errors=[{"field": "store.connector", "message": first}]) from None

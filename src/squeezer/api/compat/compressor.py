@@ -319,7 +319,7 @@ async def _export_when_done(svc: ApiServices, job_id: uuid.UUID) -> None:
             source = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
         if compat and compat[0] and not compat[1] and output and source:
             await export(svc, job, output, f"{_stem(source.name)}.pdf", compat[0])
-    except Exception:  # noqa: BLE001 - logged; the next GET retries
+    except Exception:  # logged; the next GET retries
         log.warning("job %s: writing the result to external storage failed", job_id,
                     exc_info=True)
 

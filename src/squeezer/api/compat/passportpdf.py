@@ -321,7 +321,9 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
             raise _invalid(name, f"must be a number from {low:g} to {high:g}")
         return value
 
-    given = lambda name: name.lower() in body  # noqa: E731
+    def given(name: str) -> bool:
+        return name.lower() in body
+
     options: dict[str, Any] = {}
     quality = str(body.get("imagequality") or "ImageQualityMedium").lower()
     if quality not in IMAGE_QUALITY:
