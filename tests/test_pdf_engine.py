@@ -491,6 +491,8 @@ def test_reachable_target_on_a_photo_is_met(fx, out_dir):
     assert report.target_reached is True
     assert dst.stat().st_size <= target
     pdfgen.assert_valid_output(src, dst, report)
+    # the ladder's steps are fixed qualities (sizes must shrink along it), not per-image choices
+    assert report.settings["lossy_images"] is True and report.settings["image_ssim"] is None
 
 
 def test_size_strings_are_accepted_for_target(fx, out_dir):

@@ -291,6 +291,112 @@ def test_quality_estimate_matches_the_encoder_setting():
         assert abs(jpeg_codec.estimate_quality(Image.open(io.BytesIO(ours))) - q) <= 1
 
 
+# --- perceptual quality -------------------------------------------------------------------------
+
+
+def smooth_photo(width: int = 600, height: int = 450) -> np.ndarray:
+    """A photo-like image without pixel noise (which no JPEG keeps): low qualities look fine."""
+    from PIL import ImageFilter
+
+    return np.asarray(Image.fromarray(pdfgen.photo_array(width, height))
+                      .filter(ImageFilter.GaussianBlur(1.5)))
+
+
+def luma_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    to_l = (lambda x: np.asarray(Image.fromarray(x).convert("L")) if x.ndim == 3 else x)
+    return pdfgen.ssim(to_l(a), to_l(b))
+
+
+def test_the_search_ssim_is_the_engine_ssim():
+    from squeezer.engines.ssim import ssim
+
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 256, (150, 201), dtype=np.uint8)
+    for b in (np.clip(a.astype(int) + rng.integers(-20, 20, a.shape), 0, 255).astype(np.uint8),
+              np.full_like(a, 255), a // 2, a):
+        assert abs(jpeg_codec.Similarity(a)(b) - ssim(a, b)) < 1e-6
+    photo = Image.fromarray(smooth_photo(300, 200)).convert("L")
+    data = jpeg_codec.encode(photo, 30)
+    decoded = np.asarray(Image.open(io.BytesIO(data)))
+    assert abs(jpeg_codec.similarity([jpeg_codec.Similarity(np.asarray(photo))], data)
+               - ssim(np.asarray(photo), decoded)) < 1e-6
+
+
+def test_choose_quality_is_the_lowest_rung_that_keeps_the_floor():
+    image = Image.fromarray(smooth_photo(300, 200))
+    planes = jpeg_codec._planes(image)
+    refs = [jpeg_codec.Similarity(planes[:, :, 0])]
+    lowest, step = jpeg_codec.SEARCH_LOWEST, jpeg_codec.SEARCH_STEP
+    for floor in (0.9, 0.98, 0.99, 0.995):
+        q = jpeg_codec.choose_quality(image, floor, 85)
+        assert lowest <= q <= 85
+        if q < 85:
+            assert jpeg_codec.similarity(refs, jpeg_codec.encode(image, q)) >= floor
+        for lower in range(lowest, q, step):
+            assert jpeg_codec.similarity(refs, jpeg_codec.encode(image, lower)) < floor
+    assert jpeg_codec.choose_quality(image, 1.01, 70) == 70  # unreachable: the cap
+    assert jpeg_codec.choose_quality(image, 0.0, 70) == lowest
+    assert jpeg_codec.choose_quality(image, 0.0, 20) == 20  # never above the cap
+    # a large image is measured on a mosaic of block-aligned tiles, not whole
+    big = Image.fromarray(smooth_photo(1600, 1200))
+    mosaic = jpeg_codec._mosaic(big)
+    assert mosaic.width * mosaic.height <= jpeg_codec.SAMPLE_PIXELS
+    assert mosaic.width % 16 == 0 and mosaic.height % 16 == 0
+
+
+def test_medium_picks_a_lower_quality_where_the_image_keeps_its_look(tmp_path):
+    photo = smooth_photo()
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, photo, encoding="flate"))  # 150 dpi: no resampling
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert report.settings["image_ssim"] == 0.95
+    out = the_image(dst)
+    assert out["filter"] == "/DCTDecode" and out["width"] == 600
+    quality = jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"])))
+    assert quality <= 60  # well below the cap of 75
+    assert luma_ssim(photo, out["pixels"]) >= 0.94  # the floor, measured on the whole image
+    fixed = tmp_path / "fixed.pdf"
+    run(src, fixed, preset="medium", image_quality=75)
+    assert len(out["raw"]) < 0.8 * len(the_image(fixed)["raw"])
+    # a stricter preset keeps more: low's floor is higher
+    low = tmp_path / "low.pdf"
+    run(src, low, preset="low")
+    assert luma_ssim(photo, the_image(low)["pixels"]) >= luma_ssim(photo, out["pixels"])
+
+
+def test_an_explicit_quality_is_a_fixed_quality(tmp_path):
+    photo = smooth_photo()
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, photo, encoding="flate"))
+    for quality in (75, 40):
+        dst = tmp_path / f"q{quality}.pdf"
+        report = run(src, dst, preset="medium", image_quality=quality)
+        assert report.settings["image_ssim"] is None
+        out = the_image(dst)
+        assert out["filter"] == "/DCTDecode"
+        assert abs(jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"]))) - quality) <= 1
+
+
+def test_a_jpeg_at_its_size_is_reencoded_only_well_below_its_own_quality(tmp_path):
+    photo = smooth_photo(900, 675)
+    data = jpeg_bytes(photo, 75)
+    assert len(data) >= 16_384
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, data, 900, 675, Name.DeviceRGB, filt=Name.DCTDecode), inches=(6, 4.5))  # 150 dpi
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["width"] == 900 and report.images.downsampled == 0
+    assert jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"]))) <= 75 - 5
+    source = np.asarray(Image.open(io.BytesIO(data)))
+    assert luma_ssim(source, out["pixels"]) >= 0.94
+    # the same JPEG under a fixed quality at its own: only re-packed losslessly
+    dst2 = tmp_path / "fixed.pdf"
+    run(src, dst2, preset="medium", image_quality=75)
+    assert np.array_equal(the_image(dst2)["pixels"], source)
+
+
 def test_an_image_that_would_not_shrink_keeps_its_bytes(tmp_path):
     rng = np.random.default_rng(1)
     noise = np.packbits(rng.integers(0, 2, (300, 400), dtype=np.uint8).astype(bool), axis=1)
@@ -503,12 +609,20 @@ def test_a_flate_wrapped_jpeg_is_unwrapped(tmp_path):
     data = jpeg_bytes(pdfgen.photo_array(600, 450), 60)
     src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
         pdf, zlib.compress(data, 9), 600, 450, Name.DeviceRGB, filt=None,
-        Filter=Array([Name.FlateDecode, Name.DCTDecode])))  # 150 dpi, quality 60: no re-encoding
+        Filter=Array([Name.FlateDecode, Name.DCTDecode])))  # 150 dpi: no resampling
     dst = tmp_path / "out.pdf"
-    report = run(src, dst, preset="medium")
+    # a fixed quality above the JPEG's own 60: no re-encoding, only unwrapped and re-packed
+    report = run(src, dst, preset="medium", image_quality=75)
     out = the_image(dst)
     assert out["filter"] == "/DCTDecode" and report.images.recompressed == 1
     assert same_render(src, dst, dpi=100)  # the same coefficients
+    # the preset's per-image search may re-encode it lower; it is unwrapped either way
+    dst2 = tmp_path / "out2.pdf"
+    report = run(src, dst2, preset="medium")
+    out = the_image(dst2)
+    assert out["filter"] == "/DCTDecode" and report.images.recompressed == 1
+    assert len(out["raw"]) < len(data)
+    assert jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"]))) <= 60
 
 
 def test_icc_rgb_that_is_gray_stays_in_its_colour_space_losslessly(tmp_path):

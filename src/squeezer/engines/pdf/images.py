@@ -64,7 +64,7 @@ FLATE_LEVEL = 6
 #: at least this far below the one it has (a few steps less would not pay for a second loss).
 REENCODE_MARGIN = 5
 #: ... and only when it has at least this many bytes (small ones gain little for the search's time).
-MIN_REENCODE_BYTES = 16_384
+MIN_REENCODE_BYTES = 4096
 #: Bitonal images are downsampled no lower than this (text must stay legible).
 MIN_BITONAL_DPI = 300
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
@@ -316,7 +316,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         estimated is None or estimated <= s.image_quality)
     if second_loss and (s.image_ssim is None or estimated is None
                         or len(data) < MIN_REENCODE_BYTES
-                        or estimated - REENCODE_MARGIN <= jpeg.SEARCH_LOWEST):
+                        or estimated - REENCODE_MARGIN < jpeg.SEARCH_LOWEST):
         return []  # at most the lossless optimisation: re-encoding would only lose
     if size is not None:
         # DCT-domain scaling to at least twice the target, then Lanczos
@@ -332,7 +332,8 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray)
     entries.update(_size_entries(im.size, 8))
     if s.image_ssim is not None:
-        cap = estimated - REENCODE_MARGIN if second_loss else quality
+        # a second loss must land at most estimated - REENCODE_MARGIN (below this cap)
+        cap = estimated - REENCODE_MARGIN + 1 if second_loss else quality
         quality = jpeg.choose_quality(im, s.image_ssim, cap)
         if second_loss and quality >= cap:
             return []  # nothing well below the JPEG's own quality keeps the floor
