@@ -458,3 +458,18 @@ def test_cancel_a_running_job(api, tmp_path):
     again = api.get(f"/v1/jobs/{job_id}").json()
     assert again["state"] == "cancelled" and again["result"] is None
     assert_error(api.delete(f"/v1/jobs/{job_id}"), 409, "job_ended")
+
+
+def test_compress_with_an_idempotency_key_runs_once(api, text_pdf):
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    answers = []
+    for _ in range(2):
+        with open(text_pdf, "rb") as f:
+            answers.append(api.post("/v1/compress", files={"file": ("t.pdf", f)},
+                                    data={"preset": "low"}, headers=key))
+    assert [r.status_code for r in answers] == [200, 200]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    with open(text_pdf, "rb") as f:
+        other = api.post("/v1/compress", files={"file": ("t.pdf", f)}, data={"preset": "high"},
+                         headers=key)
+    assert_error(other, 409, "idempotency_conflict")

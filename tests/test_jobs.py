@@ -139,7 +139,7 @@ def test_a_job_survives_a_worker_killed_mid_run(env, big):
             return await retry_stalled(app, seconds_since_heartbeat=0.5)
 
     time.sleep(1.0)
-    assert asyncio.run(recover()) == 1
+    assert asyncio.run(recover()) >= 1  # the compression (a sweep may have been running too)
     asyncio.run(_drain(env))
     job = asyncio.run(_job(env, job_id))
     assert job.state == "succeeded" and job.attempts == 2

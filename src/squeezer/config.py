@@ -85,6 +85,8 @@ class Config(BaseSettings):
     job_memory_bytes: int = Field(4 << 30, ge=0)
     #: how often the periodic sweep (expiry, stalled jobs, old rate windows) runs
     sweep_seconds: int = Field(30, gt=0)
+    #: after SIGTERM, how long a worker's jobs may finish before they are stopped and requeued
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
     #: a worker silent this long is presumed dead and its jobs are retried
     stalled_seconds: float = Field(30.0, gt=0)
     #: webhook delivery attempts before giving up, and the first retry delay

@@ -57,16 +57,21 @@ async def check_webhook_url(svc: ApiServices, url: str) -> None:
                        errors=[{"field": "webhook.url", "message": str(exc)}]) from None
 
 
-def _same_request(job: rows.JobRow, job_input: dict[str, Any], options: dict[str, Any],
+def _same_request(job: rows.JobRow, job_input: dict[str, Any] | None, options: dict[str, Any],
                   webhook_url: str | None) -> bool:
-    return job.input == job_input and job.options == options and job.webhook_url == webhook_url
+    same_input = job_input is None or job.input == job_input
+    return same_input and job.options == options and job.webhook_url == webhook_url
 
 
 async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None = None,
                      url: str | None = None, options: dict[str, Any],
-                     webhook_url: str | None = None, idempotency_key: str | None = None
-                     ) -> tuple[rows.JobRow, bool]:
-    """A new queued job, or with a known ``idempotency_key`` the first one (``True``)."""
+                     webhook_url: str | None = None, idempotency_key: str | None = None,
+                     compare_input: bool = True) -> tuple[rows.JobRow, bool]:
+    """A new queued job, or with a known ``idempotency_key`` the first one (``True``).
+
+    ``compare_input=False`` is for keys that already name the input's content
+    (a re-sent upload is a new file with the same bytes).
+    """
     job_input = {"file_id": str(file_id)} if file_id else {"url": url}
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 255:
@@ -75,7 +80,8 @@ async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None
         async with svc.connection() as conn:
             earlier = await rows.find_by_idempotency_key(conn, key.id, idempotency_key)
         if earlier is not None:
-            if not _same_request(earlier, job_input, options, webhook_url):
+            if not _same_request(earlier, job_input if compare_input else None, options,
+                                 webhook_url):
                 raise ApiError(409, "this Idempotency-Key was used for a different request",
                                code="idempotency_conflict")
             return earlier, True

@@ -23,8 +23,8 @@ from typing import Any
 
 from squeezer.cli.base import EXIT_FAILED, EXIT_OK, _stderr_line, command, error_line
 
-#: seconds a worker gets after SIGTERM to finish or release its jobs before it is killed
-WORKER_GRACE_SECONDS = 40.0
+#: seconds beyond SQUEEZER_SHUTDOWN_GRACE_SECONDS a worker gets to requeue its jobs and exit
+WORKER_EXIT_SECONDS = 10.0
 log = logging.getLogger("squeezer.serve")
 
 
@@ -34,6 +34,9 @@ def _api_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    p.add_argument("--proxy-headers", metavar="IPS", default=None,
+                   help="trust X-Forwarded-For/-Proto from these comma-separated proxy addresses "
+                   "(behind a load balancer; or set SQUEEZER_PUBLIC_URL)")
 
 
 def _worker_count(value: str) -> int:
@@ -133,7 +136,8 @@ def _uvicorn(app: Any, args: argparse.Namespace) -> None:
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level,
         access_log=not args.no_access_log, lifespan="on", timeout_graceful_shutdown=10,
-        proxy_headers=False, server_header=False,
+        proxy_headers=bool(args.proxy_headers), forwarded_allow_ips=args.proxy_headers or None,
+        server_header=False,
     ))
     # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal for the
     # handler that was there before; ours only notes it, so that the workers are stopped in
@@ -151,8 +155,10 @@ def _uvicorn(app: Any, args: argparse.Namespace) -> None:
 class WorkerPool:
     """Worker processes kept alive: one that dies is started again (after a pause)."""
 
-    def __init__(self, count: int, env: dict[str, str], log_level: str) -> None:
+    def __init__(self, count: int, env: dict[str, str], log_level: str,
+                 grace_seconds: float) -> None:
         self.count, self.env, self.log_level = count, env, log_level
+        self.grace_seconds = grace_seconds + WORKER_EXIT_SECONDS
         self.procs: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
@@ -181,7 +187,7 @@ class WorkerPool:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + WORKER_GRACE_SECONDS
+        deadline = time.monotonic() + self.grace_seconds
         for proc in self.procs:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -207,7 +213,7 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
         if workers:
             env = {**os.environ, "SQUEEZER_DATABASE_URL": db.url, "SQUEEZER_PUBLIC_URL": public,
                    "SQUEEZER_DATA_DIR": str(config.data_dir)}
-            pool = WorkerPool(workers, env, args.log_level)
+            pool = WorkerPool(workers, env, args.log_level, config.shutdown_grace_seconds)
             pool.start()
         _stderr_line(f"squeezer: API on {public} ({workers} worker processes; "
                      f"data in {config.data_dir}); docs at {public}/docs")

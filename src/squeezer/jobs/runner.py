@@ -128,6 +128,7 @@ class Services:
             stalled_seconds=config.stalled_seconds,
             rate_window_seconds=config.rate_window_seconds,
             sweep_seconds=config.sweep_seconds,
+            shutdown_grace_seconds=config.shutdown_grace_seconds,
         )
 
 

@@ -408,9 +408,9 @@ ACTIONS = {"upload": ("POST", _upload), "compressPdf": ("POST", _compress),
            "getStatus": ("GET", _status), "downloadJobResult": ("GET", _download)}
 
 
-@router.api_route("/client.php", methods=["GET", "POST", "HEAD"],
-                  summary="PDF24 backend: action=upload | compressPdf | getStatus | "
-                          "downloadJobResult")
+@router.head("/client.php", include_in_schema=False)
+@router.post("/client.php", summary="PDF24 backend: action=upload | compressPdf")
+@router.get("/client.php", summary="PDF24 backend: action=getStatus | downloadJobResult")
 async def client_php(request: Request, svc: ApiServices = Depends(services)) -> Response:
     action = request.query_params.get("action", "")
     if action not in ACTIONS:

@@ -320,8 +320,8 @@ async def optimize(request: Request, svc: ApiServices = Depends(services)) -> Re
     return JSONResponse(answer)
 
 
-@router.api_route("/v1/job/check", methods=["GET", "POST"],
-                  summary="PDF.co: the status of a background job")
+@router.post("/v1/job/check", summary="PDF.co: the status of a background job")
+@router.get("/v1/job/check", summary="PDF.co: the status of a background job (by query)")
 async def job_check(request: Request, svc: ApiServices = Depends(services)) -> Response:
     key = await _key(request, svc)
     params = await _params(request)
@@ -358,8 +358,9 @@ async def job_check(request: Request, svc: ApiServices = Depends(services)) -> R
     return JSONResponse(answer)
 
 
-@router.api_route("/pdfco/output/{job_hex}", methods=["GET", "HEAD"],
-                  summary="PDF.co: an async job's output link (404 until the result exists)")
+@router.head("/pdfco/output/{job_hex}", include_in_schema=False)
+@router.get("/pdfco/output/{job_hex}",
+            summary="PDF.co: an async job's output link (404 until the result exists)")
 async def output(job_hex: str, request: Request,
                  expires: int = Query(...), signature: str = Query(..., max_length=128),
                  svc: ApiServices = Depends(services)) -> Response:

@@ -21,5 +21,6 @@ async def me(key: ApiKey = Depends(caller), svc: ApiServices = Depends(services)
                        "window_seconds": svc.config.rate_window_seconds},
         "limits": {"max_upload_bytes": svc.config.max_upload_bytes,
                    "sync_max_bytes": svc.config.sync_max_bytes,
-                   "file_ttl_seconds": svc.config.file_ttl_seconds},
+                   "file_ttl_seconds": svc.config.file_ttl_seconds,
+                   "max_wait_seconds": svc.config.max_wait_seconds},
     }

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,6 +60,12 @@ def _form_options(fields: dict[str, str]) -> dict[str, Any]:
     return options
 
 
+def _upload_idempotency(given: str | None, upload: rows.FileRow) -> str | None:
+    """A retried upload is a new file, so the key is tied to the upload's content instead:
+    the same key with the same bytes and options finds the first job."""
+    return f"{given}:{upload.sha256}" if given else None
+
+
 def _wait_seconds(svc: ApiServices, given: Any) -> float:
     if given in (None, ""):
         return svc.config.sync_wait_seconds
@@ -78,7 +84,9 @@ def _wait_seconds(svc: ApiServices, given: Any) -> float:
                               "application/pdf"},
                         202: {"description": "still running: poll the job"}})
 async def compress(request: Request, svc: ApiServices = Depends(services),
-                   key: ApiKey = Depends(caller)) -> Response:
+                   key: ApiKey = Depends(caller),
+                   idempotency_key: str | None = Header(None, alias="Idempotency-Key")
+                   ) -> Response:
     content_type = request.headers.get("content-type", "")
     size: int | None = None
     if content_type.startswith("multipart/"):
@@ -89,11 +97,15 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
             options = engine_options(_form_options(fields))
             wait = _wait_seconds(svc, fields.get("wait"))
             webhook_url = fields.get("webhook_url") or None
-            job, _ = await create_job(svc, key, file_id=upload_row.id, options=options,
-                                      webhook_url=webhook_url)
+            job, replayed = await create_job(
+                svc, key, file_id=upload_row.id, options=options, webhook_url=webhook_url,
+                idempotency_key=_upload_idempotency(idempotency_key, upload_row),
+                compare_input=False)
         except ApiError:
             await forget_upload(svc, upload_row)
             raise
+        if replayed:  # the first request's upload is the job's input; this copy is not needed
+            await forget_upload(svc, upload_row)
         size = upload_row.size
     elif content_type.startswith("application/json") or not content_type:
         try:
@@ -112,7 +124,7 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
         wait = _wait_seconds(svc, body.wait)
         webhook_url = (body.webhook or {}).get("url")
         job, _ = await create_job(svc, key, file_id=body.file_id, url=body.url, options=options,
-                                  webhook_url=webhook_url)
+                                  webhook_url=webhook_url, idempotency_key=idempotency_key)
         if body.file_id:
             async with svc.connection() as conn:
                 source = await rows.get_file(conn, body.file_id)

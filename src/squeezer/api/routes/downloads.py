@@ -16,8 +16,8 @@ from squeezer.jobs import download_urls
 router = APIRouter(tags=["files"])
 
 
-@router.api_route("/v1/downloads/{file_id}", methods=["GET", "HEAD"],
-                  summary="Download a result through its signed link")
+@router.head("/v1/downloads/{file_id}", include_in_schema=False)
+@router.get("/v1/downloads/{file_id}", summary="Download a result through its signed link")
 async def download(file_id: uuid.UUID, request: Request, expires: int = Query(...),
                    signature: str = Query(..., max_length=128),
                    svc: ApiServices = Depends(services)) -> Response:

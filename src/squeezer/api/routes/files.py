@@ -67,8 +67,8 @@ async def get_file(file_id: uuid.UUID, svc: ApiServices = Depends(services),
     return file_json(await live_file(svc, key, file_id))
 
 
-@router.api_route("/{file_id}/content", methods=["GET", "HEAD"],
-                  summary="Download a stored file (Range requests supported)")
+@router.head("/{file_id}/content", include_in_schema=False)
+@router.get("/{file_id}/content", summary="Download a stored file (Range requests supported)")
 async def get_content(file_id: uuid.UUID, request: Request, svc: ApiServices = Depends(services),
                       key: ApiKey = Depends(caller)) -> Response:
     return await send_file(request, svc.store, await live_file(svc, key, file_id))
