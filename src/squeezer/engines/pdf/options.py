@@ -81,7 +81,7 @@ class Settings(BaseModel):
 PRESETS: dict[Preset, dict[str, Any]] = {
     Preset.lossless: {"lossy_images": False, "dpi": None, "image_quality": 100, "image_ssim": None},
     Preset.low: {"lossy_images": True, "dpi": 300, "image_quality": 85, "image_ssim": 0.98},
-    Preset.medium: {"lossy_images": True, "dpi": 150, "image_quality": 75, "image_ssim": 0.95},
+    Preset.medium: {"lossy_images": True, "dpi": 150, "image_quality": 75, "image_ssim": 0.96},
     Preset.high: {"lossy_images": True, "dpi": 120, "image_quality": 60, "image_ssim": 0.93},
     Preset.extreme: {"lossy_images": True, "dpi": 96, "image_quality": 45, "image_ssim": 0.88},
 }
@@ -91,7 +91,7 @@ PRESET_SUMMARIES: dict[Preset, str] = {
     Preset.low: "Images above 300 dpi downsampled, each JPEG at the lowest quality up to 85 "
                 "that keeps its SSIM >= 0.98: visually identical.",
     Preset.medium: "Images above 150 dpi downsampled, each JPEG at the lowest quality up to 75 "
-                   "that keeps its SSIM >= 0.95: screen and office print.",
+                   "that keeps its SSIM >= 0.96: screen and office print.",
     Preset.high: "Images above 120 dpi downsampled, each JPEG at the lowest quality up to 60 "
                  "that keeps its SSIM >= 0.93: screen reading.",
     Preset.extreme: "Images above 96 dpi downsampled, each JPEG at the lowest quality up to 45 "
