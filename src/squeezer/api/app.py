@@ -19,7 +19,7 @@ from squeezer import __version__
 from squeezer.api import errors
 from squeezer.api.auth import rate_headers
 from squeezer.api.compat import routers as compat_routers
-from squeezer.api.routes import account, compress, downloads, files, health, jobs
+from squeezer.api.routes import account, compress, downloads, files, health, jobs, preview
 from squeezer.api.state import ApiServices
 from squeezer.api.waiting import JobWaiter
 from squeezer.config import Config
@@ -27,6 +27,7 @@ from squeezer.db import open_database
 from squeezer.db.server import Database
 from squeezer.jobs.queue import make_app
 from squeezer.storage import open_store
+from squeezer.web import routes as web
 
 DESCRIPTION = """Self-hosted PDF compression.
 
@@ -91,8 +92,9 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     app = FastAPI(title="Squeezer", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     errors.install(app)
-    for module in (files, jobs, compress, downloads, account, health):
+    for module in (files, preview, jobs, compress, downloads, account, health):
         app.include_router(module.router)
+    app.include_router(web.router)
     for router in compat_routers():
         app.include_router(router)
     app.add_middleware(RequestContext)
