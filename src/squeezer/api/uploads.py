@@ -72,80 +72,6 @@ def _disposition_name(raw_headers: dict[bytes, bytes]) -> tuple[str | None, str 
     return (name.decode("utf-8", errors="replace") if name is not None else None), text_name
 
 
-class _Parser:
-    """python-multipart callbacks: fields into ``fields``, the file part into ``pending``."""
-
-    def __init__(self, boundary: bytes, file_field: str) -> None:
-        self.file_field = file_field
-        self.fields: dict[str, str] = {}
-        self.pending: deque[bytes] = deque()
-        self.file_started = False
-        self.file_done = False
-        self.filename: str | None = None
-        self._headers: dict[bytes, bytes] = {}
-        self._header_name = b""
-        self._header_value = b""
-        self._part: str | None = None  # "file", "field:<name>" or "skip"
-        self._field_buf = bytearray()
-        self.parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin,
-            "on_header_field": self._header_field,
-            "on_header_value": self._header_value_cb,
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": self._part_data,
-            "on_part_end": self._part_end,
-        })
-
-    def _part_begin(self) -> None:
-        self._headers, self._part, self._field_buf = {}, None, bytearray()
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _header_end(self) -> None:
-        self._headers[self._header_name.lower()] = self._header_value
-        self._header_name, self._header_value = b"", b""
-
-    def _headers_finished(self) -> None:
-        name, filename = _disposition_name(self._headers)
-        is_file = filename is not None or name == self.file_field
-        if is_file and name == self.file_field and not self.file_started:
-            self._part, self.file_started, self.filename = "file", True, filename
-        elif is_file:
-            raise ApiError(422, f"one file per request, in the field {self.file_field!r}",
-                           errors=[{"field": name or "file", "message": "unexpected file"}])
-        else:
-            if len(self.fields) >= MAX_FIELDS:
-                raise ApiError(422, f"more than {MAX_FIELDS} form fields")
-            self._part = f"field:{name or ''}"
-
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._part == "file":
-            self.pending.append(bytes(data[start:end]))
-        elif self._part and self._part.startswith("field:"):
-            self._field_buf += data[start:end]
-            if len(self._field_buf) > MAX_FIELD_BYTES:
-                raise ApiError(422, f"form field {self._part[6:]!r} is larger than "
-                               f"{MAX_FIELD_BYTES >> 10} KiB")
-
-    def _part_end(self) -> None:
-        if self._part == "file":
-            self.file_done = True
-        elif self._part and self._part.startswith("field:"):
-            self.fields[self._part[6:]] = self._field_buf.decode("utf-8", errors="replace")
-        self._part = None
-
-    def write(self, chunk: bytes) -> None:
-        try:
-            self.parser.write(chunk)
-        except MultipartParseError as exc:
-            raise ApiError(400, f"malformed multipart body: {exc}") from None
-
-
 def boundary_of(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "")
     kind, params = parse_options_header(content_type)
@@ -165,75 +91,7 @@ def check_declared_length(request: Request, max_bytes: int) -> None:
                        code="too_large")
 
 
-async def receive_upload(request: Request, store: BlobStore, key: str, *, max_bytes: int,
-                         file_field: str = "file") -> Upload:
-    """Stream the multipart body's file part to ``key``; 413/415/422 as :class:`ApiError`."""
-    check_declared_length(request, max_bytes)
-    parser = _Parser(boundary_of(request), file_field)
-    body = request.stream().__aiter__()
-    ended = False
-
-    async def pull() -> bool:
-        nonlocal ended
-        try:
-            chunk = await body.__anext__()
-        except StopAsyncIteration:
-            ended = True
-            return False
-        parser.write(chunk)
-        return True
-
-    while not parser.file_started and await pull():
-        pass
-    if not parser.file_started:
-        raise ApiError(422, f"no file in the request (send it in the field {file_field!r})",
-                       errors=[{"field": file_field, "message": "required"}])
-
-    sniffed: dict[str, str | None] = {}
-
-    async def file_bytes() -> AsyncIterator[bytes]:
-        head = bytearray()
-        while True:
-            while parser.pending:
-                chunk = parser.pending.popleft()
-                if "mime" not in sniffed:
-                    head += chunk
-                    if len(head) < SNIFF_BYTES and not parser.file_done and not ended:
-                        continue
-                    sniffed["mime"] = sniff_mime(bytes(head))
-                    if sniffed["mime"] is None:
-                        raise UnsupportedType()
-                    chunk, head = bytes(head), bytearray()
-                yield chunk
-            if parser.file_done or ended:
-                break
-            await pull()
-        if "mime" not in sniffed:  # a file shorter than the sniff window
-            sniffed["mime"] = sniff_mime(bytes(head))
-            if sniffed["mime"] is None:
-                raise UnsupportedType()
-            if head:
-                yield bytes(head)
-
-    try:
-        stored = await store.put_stream(key, file_bytes(), max_bytes=max_bytes or None,
-                                        content_type=None)
-    except ClientDisconnect:
-        raise ApiError(400, "the client went away during the upload") from None
-    except UnsupportedType:
-        raise ApiError(415, "unsupported file type: only PDF files can be compressed here",
-                       code="unsupported_type") from None
-    if not parser.file_done and ended:
-        await store.delete(key)
-        raise ApiError(400, "the upload ended before the file did")
-    while not ended:  # fields sent after the file
-        await pull()
-    name = sanitize_filename(parser.filename) or "upload.pdf"
-    return Upload(stored=stored, name=name, mime=sniffed["mime"] or "application/pdf",
-                  fields=parser.fields)
-
-
-# --- several files in one body (the PDF24 protocol uploads them this way) -------------------
+# --- the parser: every file part streamed in order (PDF24 uploads several at once) ----------
 
 
 @dataclass
@@ -247,8 +105,9 @@ class _FilePart:
 class _PartsParser:
     """python-multipart callbacks: every file part (any field name) into its own queue."""
 
-    def __init__(self, boundary: bytes, max_files: int) -> None:
+    def __init__(self, boundary: bytes, max_files: int, file_field: str | None = None) -> None:
         self.max_files = max_files
+        self.file_field = file_field
         self.fields: dict[str, str] = {}
         self.started: deque[_FilePart] = deque()
         self.count = 0
@@ -284,10 +143,15 @@ class _PartsParser:
 
     def _headers_finished(self) -> None:
         name, filename = _disposition_name(self._headers)
-        if filename is not None:
+        wanted = self.file_field
+        if filename is not None or (wanted is not None and name == wanted):
+            if wanted is not None and name != wanted:
+                raise ApiError(422, f"send the file in the field {wanted!r}",
+                               errors=[{"field": name or "file", "message": "unexpected file"}])
             self.count += 1
             if self.count > self.max_files:
-                raise ApiError(422, f"more than {self.max_files} files in one request",
+                what = "one file" if self.max_files == 1 else f"{self.max_files} files"
+                raise ApiError(422, f"more than {what} in one request",
                                errors=[{"field": name or "file", "message": "too many files"}])
             self._file = _FilePart(name, filename)
             self.started.append(self._file)
@@ -319,18 +183,28 @@ class _PartsParser:
             raise ApiError(400, f"malformed multipart body: {exc}") from None
 
 
+async def receive_upload(request: Request, store: BlobStore, key: str, *, max_bytes: int,
+                         file_field: str = "file") -> Upload:
+    """Stream the one file of a multipart body (in ``file_field``) to ``key``."""
+    uploads = await receive_uploads(request, store, lambda _: key, max_bytes=max_bytes,
+                                    max_files=1, file_field=file_field)
+    return uploads[0]
+
+
 async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[[int], str], *,
-                          max_bytes: int, max_files: int = 20) -> list[Upload]:
+                          max_bytes: int, max_files: int = 20,
+                          file_field: str | None = None) -> list[Upload]:
     """Stream every file part of one multipart body into its own blob, in order.
 
-    ``key_for(i)`` names the blob of the i-th file.  Each file is sniffed and
+    ``key_for(i)`` names the blob of the i-th file; with ``file_field``, files must come
+    in that field (a part of that name counts as a file even without a file name).  Each file is sniffed and
     size-limited like :func:`receive_upload`'s; on any error the blobs already
     stored for this request are deleted, so a request stores all of its files or
     none.  The form fields (whatever their position) are in every Upload's ``fields``.
     """
     if max_bytes and max_files:
         check_declared_length(request, max_bytes * max_files)
-    parser = _PartsParser(boundary_of(request), max_files)
+    parser = _PartsParser(boundary_of(request), max_files, file_field)
     body = request.stream().__aiter__()
     ended = False
 
@@ -395,7 +269,8 @@ async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[
             await store.delete(blob.key)
         raise
     if not stored:
-        raise ApiError(422, "no file in the request", errors=[{"field": "file",
-                                                               "message": "required"}])
+        field_name = file_field or "file"
+        raise ApiError(422, f"no file in the request (send it in the field {field_name!r})",
+                       errors=[{"field": field_name, "message": "required"}])
     return [Upload(stored=blob, name=sanitize_filename(part.filename) or "upload.pdf", mime=mime,
                    fields=parser.fields) for blob, part, mime in stored]
