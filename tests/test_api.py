@@ -473,3 +473,21 @@ def test_compress_with_an_idempotency_key_runs_once(api, text_pdf):
         other = api.post("/v1/compress", files={"file": ("t.pdf", f)}, data={"preset": "high"},
                          headers=key)
     assert_error(other, 409, "idempotency_conflict")
+
+
+def test_a_blob_store_outage_is_a_503(service, text_pdf):
+    """An object store that does not answer: uploads get a 503 JSON body, /readyz names it."""
+    url = service.api(SQUEEZER_STORAGE_URL="s3://nowhere/x",
+                      SQUEEZER_S3_ENDPOINT="http://127.0.0.1:9",
+                      AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_REGION="us-east-1",
+                      SQUEEZER_STORAGE_RETRIES="0", SQUEEZER_STORAGE_CONNECT_TIMEOUT="1",
+                      SQUEEZER_STORAGE_RETRY_TIMEOUT="1")
+    with open(text_pdf, "rb") as f:
+        r = httpx.post(url + "/v1/files", headers={"x-api-key": service.key},
+                       files={"file": ("t.pdf", f)}, timeout=60)
+    assert_error(r, 503, "storage_unavailable")
+    assert r.headers["retry-after"] == "5"
+    ready = httpx.get(url + "/readyz", timeout=60)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["storage"].startswith("unavailable")
+    assert ready.json()["checks"]["database"] == "ok"

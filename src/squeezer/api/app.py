@@ -38,6 +38,10 @@ is also in `X-Request-ID`. Every authenticated answer carries `X-RateLimit-Limit
 """
 
 
+#: seconds a request waits for a database connection before it is answered 503
+POOL_TIMEOUT = 5.0
+
+
 class RequestContext:
     """ASGI middleware: a request id for every request; id and rate headers on every answer."""
 
@@ -69,8 +73,9 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db = database or open_database(config.database_url, config.data_dir)
+        # a request waits at most POOL_TIMEOUT for a connection, then gets a 503
         pool = AsyncConnectionPool(db.url, min_size=1, max_size=20, open=False,
-                                   kwargs={"autocommit": True})
+                                   timeout=POOL_TIMEOUT, kwargs={"autocommit": True})
         await pool.open()
         queue = make_app(db.url)
         waiter = JobWaiter(db.url)
