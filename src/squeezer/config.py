@@ -34,6 +34,7 @@ class Config(BaseSettings):
     max_image_pixels: int = Limits().max_image_pixels
     max_stream_bytes: int = Limits().max_stream_bytes
     max_document_bytes: int = Limits().max_document_bytes
+    max_frames: int = Limits().max_frames
     max_seconds: float = Limits().max_seconds
 
     # --- the service -----------------------------------------------------------------------

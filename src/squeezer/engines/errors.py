@@ -49,6 +49,18 @@ class InvalidPasswordError(InputError):
     code = "invalid_password"
 
 
+class UnsupportedFormatError(InputError):
+    """The bytes are no format any engine handles (EPS/PostScript is refused on purpose)."""
+
+    code = "unsupported_format"
+
+
+class DamagedImageError(InputError):
+    """An image file whose data cannot be decoded (truncated, corrupt, or not what it claims)."""
+
+    code = "image_invalid"
+
+
 class LimitExceededError(InputError):
     """A configured resource limit was hit; nothing was written."""
 
@@ -57,6 +69,12 @@ class LimitExceededError(InputError):
 
 class TooManyPagesError(LimitExceededError):
     code = "too_many_pages"
+
+
+class TooManyFramesError(LimitExceededError):
+    """An animation with more frames than ``Limits.max_frames``."""
+
+    code = "too_many_frames"
 
 
 class ImageTooLargeError(LimitExceededError):

@@ -27,6 +27,9 @@ class Limits(BaseModel):
     max_document_bytes: int = Field(
         4 << 30, ge=0, description="Most bytes all image streams of a document may decompress to."
     )
+    max_frames: int = Field(
+        10_000, ge=0, description="Most frames an animated image (GIF, APNG, WebP) may have."
+    )
     max_seconds: float = Field(600.0, ge=0, description="Wall-clock budget for one file.")
 
 

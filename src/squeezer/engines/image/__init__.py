@@ -1,0 +1,24 @@
+"""The image engine: ``compress(src, dst, options) -> ImageReport``.
+
+JPEG, PNG (APNG), GIF, WebP, AVIF, HEIC/HEIF, TIFF, BMP and SVG in; the same
+format, or JPEG/PNG/WebP/AVIF (``format``), out.  Formats are sniffed from the
+bytes (:mod:`.sniff`); one module per concern: options, decode (limits),
+metadata, resize, quality (SSIM floor), and one per output family (jpeg, png,
+gif, webp_avif, legacy, svg), tied together by :mod:`.pipeline`.
+"""
+
+from squeezer.engines.image.options import (
+    Compression,
+    ImageOptions,
+    ImageSettings,
+    Keep,
+    OutputFormat,
+    Resize,
+    ResizeMode,
+)
+from squeezer.engines.image.pipeline import compress
+from squeezer.engines.image.report import ImageInfo, ImageReport
+from squeezer.engines.image.sniff import Kind, sniff, sniff_file
+
+__all__ = ["Compression", "ImageInfo", "ImageOptions", "ImageReport", "ImageSettings", "Keep",
+           "Kind", "OutputFormat", "Resize", "ResizeMode", "compress", "sniff", "sniff_file"]

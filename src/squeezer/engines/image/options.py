@@ -1,0 +1,222 @@
+"""The image engine's options: one pydantic model, Compressor.app's level names.
+
+A request names a ``compression`` level and may override single knobs;
+:meth:`ImageOptions.resolve` merges the two into the concrete
+:class:`ImageSettings` the engine runs with (the same pattern as
+:mod:`squeezer.engines.pdf.options`).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from squeezer.engines.pdf.options import ByteSize
+
+
+class Compression(str, Enum):
+    lossless = "lossless"
+    medium = "medium"
+    high = "high"
+    ultra = "ultra"
+
+
+class OutputFormat(str, Enum):
+    keep = "keep"  #: the input's format (HEIC, TIFF and BMP included)
+    jpeg = "jpeg"
+    png = "png"
+    webp = "webp"
+    avif = "avif"
+    #: the smallest of the formats that keep the image's transparency and animation
+    auto = "auto"
+
+
+class ResizeMode(str, Enum):
+    fit = "fit"      #: scale down proportionally to fit inside width x height
+    cover = "cover"  #: scale proportionally to cover width x height, then crop the rest
+    crop = "crop"    #: cut a width x height window out of the image, no scaling
+    scale = "scale"  #: scale proportionally to the one given dimension
+    thumb = "thumb"  #: cover, but a subject on a plain background is padded rather than cut
+    exact = "exact"  #: exactly width x height, aspect ratio ignored (may enlarge)
+
+
+class CropAnchor(str, Enum):
+    center = "center"
+    entropy = "entropy"  #: the window with the most detail (Shannon entropy of luma)
+
+
+class Keep(str, Enum):
+    copyright = "copyright"  #: EXIF Artist/Copyright (and XMP rights when XMP is kept)
+    location = "location"    #: EXIF GPS
+    creation = "creation"    #: EXIF DateTimeOriginal/DateTimeDigitized/DateTime
+    icc = "icc"              #: the ICC colour profile as it is (else converted to sRGB)
+
+
+class Resize(BaseModel):
+    """Tinify/Kraken-style resizing. Never enlarges unless ``upscale`` (``exact`` always obeys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: ResizeMode = ResizeMode.fit
+    width: int | None = Field(None, ge=1, le=65_535)
+    height: int | None = Field(None, ge=1, le=65_535)
+    crop: CropAnchor | None = Field(
+        None, description="Where cover/thumb/crop cut: center or entropy (default: "
+        "entropy for cover and thumb, center for crop)."
+    )
+    upscale: bool = False
+
+    @model_validator(mode="after")
+    def _dimensions(self) -> Resize:
+        if self.mode is ResizeMode.scale:
+            if (self.width is None) == (self.height is None):
+                raise ValueError("resize mode scale takes exactly one of width and height")
+        elif self.mode is ResizeMode.fit:
+            if self.width is None and self.height is None:
+                raise ValueError("resize mode fit needs width, height or both")
+        elif self.width is None or self.height is None:
+            raise ValueError(f"resize mode {self.mode.value} needs both width and height")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> Resize:
+        """``fit:800x600``, ``scale:800x``, ``scale:x600``, ``cover:300x300:entropy``."""
+        m = re.fullmatch(r"\s*(\w+)\s*:\s*(\d*)\s*[x×]\s*(\d*)\s*(?::\s*(\w+))?\s*", text)
+        if not m:
+            raise ValueError(f"not a resize: {text!r} (use MODE:WxH, e.g. fit:800x600, scale:800x)")
+        mode, w, h, anchor = m.groups()
+        return cls(mode=mode, width=int(w) if w else None, height=int(h) if h else None,
+                   crop=anchor)
+
+
+_HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+def parse_color(value: str) -> tuple[int, int, int]:
+    """``#fff``, ``ffffff``, ``white``, ``black`` → an RGB triple."""
+    named = {"white": (255, 255, 255), "black": (0, 0, 0)}
+    text = value.strip().lower()
+    if text in named:
+        return named[text]
+    m = _HEX.match(text)
+    if not m:
+        raise ValueError(f"not a colour: {value!r} (use #rrggbb, #rgb, white or black)")
+    digits = m.group(1)
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+
+
+class Level(BaseModel):
+    """What one compression level means, per format family."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lossy: bool
+    #: SSIM floor (luma, and alpha where present) every lossy result must keep
+    ssim: float
+    #: the highest quality the search may use (JPEG/WebP/AVIF/HEIC scale)
+    quality_cap: int
+    #: the lowest quality the search may use
+    quality_floor: int
+    #: libimagequant's target quality for PNG/GIF palettes
+    palette_quality: int
+
+
+#: What each level means.  The README's "Images" table is written from this.
+LEVELS: dict[Compression, Level] = {
+    Compression.lossless: Level(lossy=False, ssim=1.0, quality_cap=100, quality_floor=100,
+                                palette_quality=100),
+    Compression.medium: Level(lossy=True, ssim=0.97, quality_cap=90, quality_floor=50,
+                              palette_quality=90),
+    Compression.high: Level(lossy=True, ssim=0.95, quality_cap=85, quality_floor=35,
+                            palette_quality=80),
+    Compression.ultra: Level(lossy=True, ssim=0.92, quality_cap=75, quality_floor=25,
+                             palette_quality=65),
+}
+
+
+class ImageSettings(BaseModel):
+    """Concrete values after a level and the overrides are merged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    compression: Compression
+    lossy: bool
+    ssim: float | None  #: None: a fixed ``quality``, no search
+    quality_cap: int
+    quality_floor: int
+    palette_quality: int
+    format: OutputFormat
+    resize: Resize | None
+    background: tuple[int, int, int]
+    preserve: tuple[Keep, ...]
+    target_size: int | None
+
+
+class ImageOptions(BaseModel):
+    """Everything a caller may ask of the image engine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    compression: Compression = Compression.high
+    quality: int | None = Field(
+        None, ge=1, le=100, description="A fixed quality (1-100) instead of the level's search."
+    )
+    format: OutputFormat = OutputFormat.keep
+    resize: Resize | None = None
+    background: str = Field(
+        "#ffffff", description="Colour transparent pixels are flattened onto for JPEG output."
+    )
+    preserve: list[Keep] = Field(default_factory=list,
+                                 description="Metadata kept: copyright, location, creation, icc.")
+    target_size: ByteSize | None = Field(None, description="Aim for at most this many bytes.")
+
+    @field_validator("resize", mode="before")
+    @classmethod
+    def _resize_text(cls, value: Any) -> Any:
+        return Resize.parse(value) if isinstance(value, str) else value
+
+    @field_validator("preserve", mode="before")
+    @classmethod
+    def _preserve_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("background")
+    @classmethod
+    def _background(cls, value: str) -> str:
+        parse_color(value)
+        return value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format_alias(cls, value: Any) -> Any:
+        return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
+
+    def resolve(self) -> ImageSettings:
+        level = LEVELS[self.compression]
+        lossy, ssim = level.lossy, level.ssim if level.lossy else None
+        cap, floor = level.quality_cap, level.quality_floor
+        if self.quality is not None:
+            lossy, ssim, cap, floor = True, None, self.quality, self.quality
+        if self.target_size is not None and not lossy:
+            lossy, ssim = True, None  # a size target allows the lossy ladder
+            cap, floor = LEVELS[Compression.medium].quality_cap, 20
+        return ImageSettings(
+            compression=self.compression,
+            lossy=lossy,
+            ssim=ssim,
+            quality_cap=cap,
+            quality_floor=floor,
+            palette_quality=level.palette_quality if self.quality is None else self.quality,
+            format=self.format,
+            resize=self.resize,
+            background=parse_color(self.background),
+            preserve=tuple(dict.fromkeys(self.preserve)),
+            target_size=self.target_size,
+        )
