@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from squeezer.api.errors import ApiError, gone, not_found, validation_errors
 from squeezer.api.state import ApiServices
+from squeezer.db import exports as export_rows
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
 from squeezer.engines.pdf import PdfOptions
@@ -66,11 +67,13 @@ def _same_request(job: rows.JobRow, job_input: dict[str, Any] | None, options: d
 async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None = None,
                      url: str | None = None, options: dict[str, Any],
                      webhook_url: str | None = None, idempotency_key: str | None = None,
-                     compare_input: bool = True) -> tuple[rows.JobRow, bool]:
+                     compare_input: bool = True, webhook_format: str = "native",
+                     export: dict[str, Any] | None = None) -> tuple[rows.JobRow, bool]:
     """A new queued job, or with a known ``idempotency_key`` the first one (``True``).
 
     ``compare_input=False`` is for keys that already name the input's content
-    (a re-sent upload is a new file with the same bytes).
+    (a re-sent upload is a new file with the same bytes).  ``webhook_format``
+    and ``export`` go to :func:`squeezer.jobs.queue.submit_compress`.
     """
     job_input = {"file_id": str(file_id)} if file_id else {"url": url}
     if idempotency_key is not None:
@@ -100,7 +103,8 @@ async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None
             job = await submit_compress(svc.queue, conn, key_id=key.id, input_file_id=file_id,
                                         input_url=url, input_name=input_name, options=options,
                                         ttl=ttl, webhook_url=webhook_url,
-                                        idempotency_key=idempotency_key)
+                                        idempotency_key=idempotency_key,
+                                        webhook_format=webhook_format, export=export)
         except Exception as exc:
             if idempotency_key and "idempotency_key" in str(exc):  # a concurrent twin won
                 earlier = await rows.find_by_idempotency_key(conn, key.id, idempotency_key)
@@ -164,9 +168,10 @@ async def render(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[s
         input_file = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
         output_file = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
         deliveries = await webhooks.deliveries(conn, job.id) if job.webhook_url else None
+        export = await export_rows.get(conn, job.id)
     return job_json(job, input_file=input_file, output_file=output_file,
                     base_url=svc.base_url(request), signing_key=svc.signing_key,
-                    deliveries=deliveries)
+                    deliveries=deliveries, export=export)
 
 
 async def cancel_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.JobRow:

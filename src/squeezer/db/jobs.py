@@ -46,6 +46,8 @@ class JobRow:
     webhook_url: str | None = None
     idempotency_key: str | None = None
     input_name: str | None = None
+    #: what the webhook POSTs: ``native`` (the job JSON) or a vendor format (migration 0006)
+    webhook_format: str = "native"
 
     @property
     def ended(self) -> bool:
@@ -65,12 +67,14 @@ class FileRow:
     created_at: datetime
     expires_at: datetime
     deleted_at: datetime | None = None
+    sha1: str | None = None  # migration 0006; None for files stored before it
 
 
 _JOB = ("id, key_id, operation, state, progress, input, options, input_file_id, output_file_id, "
         "report, error_code, error_message, attempts, created_at, started_at, finished_at, "
-        "expires_at, webhook_url, idempotency_key, input_name")
-_FILE = "id, key_id, kind, name, size, mime, sha256, blob_key, created_at, expires_at, deleted_at"
+        "expires_at, webhook_url, idempotency_key, input_name, webhook_format")
+_FILE = ("id, key_id, kind, name, size, mime, sha256, blob_key, created_at, expires_at, deleted_at, "
+         "sha1")
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -78,15 +82,16 @@ _FILE = "id, key_id, kind, name, size, mime, sha256, blob_key, created_at, expir
 
 async def insert_file(conn: psycopg.AsyncConnection, *, file_id: uuid.UUID, key_id: uuid.UUID,
                       kind: str, name: str, size: int, mime: str, sha256: str, blob_key: str,
-                      ttl: timedelta) -> FileRow:
+                      ttl: timedelta, sha1: str | None = None) -> FileRow:
     """Record a stored blob; inserting the same id again (a re-run) returns the first row."""
     async with conn.cursor(row_factory=class_row(FileRow)) as cur:
         await cur.execute(
-            f"""insert into files (id, key_id, kind, name, size, mime, sha256, blob_key, expires_at)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s)
-                on conflict (id) do update set id = excluded.id
+            f"""insert into files (id, key_id, kind, name, size, mime, sha256, blob_key, expires_at,
+                                   sha1)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)
+                on conflict (id) do update set sha1 = coalesce(files.sha1, excluded.sha1)
                 returning {_FILE}""",
-            (file_id, key_id, kind, name, size, mime, sha256, blob_key, ttl),
+            (file_id, key_id, kind, name, size, mime, sha256, blob_key, ttl, sha1),
         )
         row = await cur.fetchone()
     assert row is not None
@@ -108,6 +113,12 @@ async def find_file(conn: psycopg.AsyncConnection, key_id: uuid.UUID,
         await cur.execute(f"select {_FILE} from files where id = %s and key_id = %s",
                           (file_id, key_id))
         return await cur.fetchone()
+
+
+async def set_sha1(conn: psycopg.AsyncConnection, file_id: uuid.UUID, sha1: str) -> None:
+    """Record a file's SHA-1 once (computed by the worker, or later for older files)."""
+    await conn.execute("update files set sha1 = %s where id = %s and sha1 is null",
+                       (sha1, file_id))
 
 
 async def mark_file_deleted(conn: psycopg.AsyncConnection, file_id: uuid.UUID) -> bool:
@@ -135,7 +146,8 @@ async def insert_job(conn: psycopg.AsyncConnection, *, key_id: uuid.UUID,
                      input_file_id: uuid.UUID | None = None, input_url: str | None = None,
                      input_name: str | None = None, options: dict[str, Any], ttl: timedelta,
                      operation: str = "compress", webhook_url: str | None = None,
-                     idempotency_key: str | None = None) -> JobRow:
+                     idempotency_key: str | None = None,
+                     webhook_format: str = "native") -> JobRow:
     """A new queued job on a stored file or a URL (exactly one of the two)."""
     if (input_file_id is None) == (input_url is None):
         raise ValueError("a job takes either a stored file or a URL")
@@ -143,11 +155,12 @@ async def insert_job(conn: psycopg.AsyncConnection, *, key_id: uuid.UUID,
     async with conn.cursor(row_factory=class_row(JobRow)) as cur:
         await cur.execute(
             f"""insert into jobs (id, key_id, operation, input, options, input_file_id,
-                                  input_name, webhook_url, idempotency_key, expires_at)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s)
+                                  input_name, webhook_url, idempotency_key, expires_at,
+                                  webhook_format)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)
                 returning {_JOB}""",
             (uuid.uuid4(), key_id, operation, Jsonb(job_input), Jsonb(options), input_file_id,
-             input_name, webhook_url, idempotency_key, ttl),
+             input_name, webhook_url, idempotency_key, ttl, webhook_format),
         )
         row = await cur.fetchone()
     assert row is not None

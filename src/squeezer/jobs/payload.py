@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from squeezer.db.exports import ExportRow
 from squeezer.db.jobs import FileRow, JobRow
 from squeezer.jobs import download_urls
 
@@ -39,8 +40,13 @@ def _brief(row: FileRow | None) -> dict[str, Any] | None:
 
 def job_json(job: JobRow, *, input_file: FileRow | None, output_file: FileRow | None,
              base_url: str, signing_key: bytes,
-             deliveries: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A job as clients see it; ``result`` only once it succeeded, ``error`` once it failed."""
+             deliveries: Sequence[dict[str, Any]] | None = None,
+             export: ExportRow | None = None) -> dict[str, Any]:
+    """A job as clients see it; ``result`` only once it succeeded, ``error`` once it failed.
+
+    ``result.stored_url`` is the permanent URL of the copy written to an
+    external storage connector (``export``, :mod:`squeezer.jobs.exports`), else null.
+    """
     source: dict[str, Any] = {}
     if "url" in job.input:
         source["url"] = job.input["url"]
@@ -65,6 +71,7 @@ def job_json(job: JobRow, *, input_file: FileRow | None, output_file: FileRow | 
             "download_url": download_urls.sign(signing_key, base_url, output_file.id,
                                                output_file.expires_at),
             "expires_at": _time(output_file.expires_at),
+            "stored_url": export.url if export is not None else None,
             "report": report,
         }
     error = None

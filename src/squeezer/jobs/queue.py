@@ -25,6 +25,7 @@ import psycopg
 from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.job_context import AbortReason
 
+from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
 from squeezer.jobs import sweep, webhooks
@@ -147,13 +148,26 @@ async def submit_compress(app: procrastinate.App, conn: psycopg.AsyncConnection,
                           key_id: uuid.UUID, options: dict[str, Any], ttl: timedelta,
                           input_file_id: uuid.UUID | None = None, input_url: str | None = None,
                           input_name: str | None = None, webhook_url: str | None = None,
-                          idempotency_key: str | None = None) -> job_rows.JobRow:
-    """Create the job row and its queue entry atomically (a stored file or a URL as input)."""
+                          idempotency_key: str | None = None, webhook_format: str = "native",
+                          export: dict[str, Any] | None = None) -> job_rows.JobRow:
+    """Create the job row and its queue entry atomically (a stored file or a URL as input).
+
+    ``export`` (``connector_id``, ``bucket``, optional ``path``) is an external
+    storage target the worker writes the result to (:mod:`squeezer.jobs.exports`),
+    recorded in the same transaction; ``webhook_format`` picks the webhook body
+    (:data:`squeezer.jobs.webhooks.FORMATS`).
+    """
+    if webhook_format not in webhooks.FORMATS:
+        raise ValueError(f"unknown webhook format {webhook_format!r}")
     async with conn.transaction():
         job = await job_rows.insert_job(conn, key_id=key_id, input_file_id=input_file_id,
                                         input_url=input_url, input_name=input_name,
                                         options=options, ttl=ttl, webhook_url=webhook_url,
-                                        idempotency_key=idempotency_key)
+                                        idempotency_key=idempotency_key,
+                                        webhook_format=webhook_format)
+        if export is not None:
+            await export_rows.insert(conn, job.id, connector_id=export["connector_id"],
+                                     bucket=export["bucket"], path=export.get("path"))
         task = app.tasks[COMPRESS_TASK]
         await task.configure(connection=conn).defer_async(job_id=str(job.id))
     return job

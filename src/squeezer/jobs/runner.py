@@ -9,14 +9,18 @@ copy.
 While the engine runs, a watcher writes its progress to the job row (at most
 every :data:`PROGRESS_SECONDS`) and reads the row's state: once a client has
 cancelled the job, the engine child is killed and nothing more is written —
-no result blob, no result row.  The state change that ends a job and the
-queue entry of its webhook commit in one transaction.
+no result blob, no result row.  A job with an external storage target
+(:mod:`squeezer.jobs.exports`) has its stored result written there before it
+is marked succeeded; a failed write fails the job (``export_failed``).  The
+state change that ends a job, the export's URL and the queue entry of its
+webhook commit in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import tempfile
@@ -30,12 +34,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 
+from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
 from squeezer.db.server import Database
 from squeezer.engines.errors import EngineError
 from squeezer.engines.limits import Limits
 from squeezer.engines.pdf import PdfOptions
+from squeezer.jobs import exports
 from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
 from squeezer.net import WEBHOOK_POLICY, NetError, UrlPolicy, fetch_to_file, sanitize_filename
 from squeezer.storage import BlobStore, StorageError
@@ -303,8 +309,20 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                     return "cancelled"
                 if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != "running":
                     return "cancelled"
-                stored = await services.store.put_file(result_key(job_id), dst,
-                                                       content_type="application/pdf")
+                stored, out_sha1, in_sha1 = await asyncio.gather(
+                    services.store.put_file(result_key(job_id), dst,
+                                            content_type="application/pdf"),
+                    asyncio.to_thread(_sha1, dst), asyncio.to_thread(_sha1, src))
+                try:  # the copy in the client's bucket, if the job has one (jobs.exports)
+                    exported = await _unless_stopped(exports.export_result(
+                        conn, store=services.store, signing_key=services.signing_key, job=job,
+                        blob_key=stored.key, input_name=source.name), watch)
+                except exports.ExportFailed as exc:
+                    await services.store.delete(stored.key)
+                    return await _end(services, app, conn, job, exc.code, exc.message)
+                except JobCancelled:
+                    await services.store.delete(stored.key)
+                    return "cancelled"
         finally:
             watch.stop.set()
             watcher.cancel()
@@ -316,7 +334,11 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                     conn, file_id=result_file_id(job_id), key_id=job.key_id, kind="result",
                     name=_result_name(source.name), size=stored.size, mime="application/pdf",
                     sha256=stored.sha256, blob_key=stored.key, ttl=services.result_ttl,
+                    sha1=out_sha1,
                 )
+                await job_rows.set_sha1(conn, source.id, in_sha1)
+                if exported is not None:
+                    await export_rows.record_url(conn, job_id, exported)
                 await job_rows.succeed(conn, job_id, output.id, report.model_dump(mode="json"))
                 if app is not None:
                     await defer_webhook(app, conn, job)
@@ -327,6 +349,15 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
     except StorageError:
         log.warning("job %s: storage failed; the queue will retry it", job_id, exc_info=True)
         raise
+
+
+def _sha1(path: Path) -> str:
+    """SHA-1 of a local file (Compressor.app's hash, ``files.sha1``), read in 1 MiB blocks."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _result_name(name: str) -> str:
