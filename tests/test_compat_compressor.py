@@ -19,6 +19,8 @@ import psycopg
 import pytest
 from test_storage import BUCKET, s3_server  # noqa: F401 - the moto server fixture
 
+from squeezer.jobs import webhook_signature
+
 FILE_KEYS = {"name", "type", "format", "mime", "size", "sha1"}
 ERROR_KEYS = {"success", "status", "id", "message"}
 
@@ -134,7 +136,17 @@ def test_quick_fetch_example(api, local):
     assert_error(refused, 400)
 
 
-def test_a_webhook_makes_it_async_then_long_polling_and_the_callback(api, local):
+def _webhook_for(job_id: str, timeout: float = 30) -> tuple[dict, bytes]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [(h, b) for h, b in _Source.posts if job_id in b.decode()]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, "no webhook arrived"
+        time.sleep(0.1)
+
+
+def test_a_webhook_makes_it_async_then_long_polling_and_the_callback(service, api, local):
     r = api.post("/1.0/fetch", json={"url": local + "/a.pdf", "webhook": {"url": local + "/hook"}})
     assert r.status_code == 200, r.text
     ack = r.json()
@@ -143,14 +155,32 @@ def test_a_webhook_makes_it_async_then_long_polling_and_the_callback(api, local)
     done = api.get(f"/1.0/jobs/{ack['id']}", params={"wait": 60})
     assert done.status_code == 200, done.text
     assert_result(done.json(), _Source.pdf, "a.pdf")
-    deadline = time.monotonic() + 30
-    while not any(ack["id"] in body.decode() for _, body in _Source.posts):
-        assert time.monotonic() < deadline, "no webhook arrived"
-        time.sleep(0.2)
-    headers, body = next((h, b) for h, b in _Source.posts if ack["id"] in b.decode())
-    # documented difference: the callback carries the native job JSON, signed
-    assert json.loads(body)["state"] == "succeeded" and "webhook-signature" in {
-        k.lower() for k in headers}
+    headers, body = _webhook_for(ack["id"])
+    # the callback is Compressor.app's result JSON, exactly what long polling answers
+    assert json.loads(body) == done.json()
+    secret = httpx.get(f"{service.url}/v1/me", headers={"x-api-key": service.key}).json()[
+        "webhook_secret"]
+    webhook_signature.verify(secret, headers, body)
+
+
+def test_an_async_upload_posts_the_result_json_to_the_webhook(service, api, fx, local):
+    """`webhook` on an upload: the ack at once, then one signed POST of the result JSON."""
+    data = fx.photo().read_bytes()
+    r = api.post("/1.0/upload", files={"file": ("hooked.pdf", data)},
+                 data={"webhook.url": local + "/upload-hook"})
+    assert r.status_code == 200 and r.json()["status"] == "enqueued", r.text
+    job_id = r.json()["id"]
+    headers, body = _webhook_for(job_id, timeout=60)
+    secret = httpx.get(f"{service.url}/v1/me", headers={"x-api-key": service.key}).json()[
+        "webhook_secret"]
+    webhook_signature.verify(secret, headers, body)
+    posted = json.loads(body)
+    assert_result(posted, data, "hooked.pdf")
+    assert posted == api.get(f"/1.0/jobs/{job_id}").json()
+    # the native view of the same job shows the format's effect nowhere but the webhook
+    native = httpx.get(f"{service.url}/v1/jobs/{job_id}", headers={"x-api-key": service.key})
+    assert native.json()["state"] == "succeeded"
+    assert native.json()["result"]["stored_url"] is None
 
 
 def test_inputs_above_the_sync_size_are_enqueued(service, fx):
@@ -233,15 +263,21 @@ def test_a_connector_writes_the_result_to_s3(service, api, fx, s3_server):  # no
     assert sha1(stored) == body["output"]["sha1"] and len(stored) < len(data)
     with pikepdf.open(io.BytesIO(stored)) as pdf:
         assert len(pdf.pages) == 1
-    # async (a webhook): written once the job ends, the same URL from long polling
+    # async (a webhook): written by the worker as part of the job: the object is in the
+    # bucket by the time the job has succeeded, with no GET of ours to trigger it
     r = api.post("/1.0/upload", files={"file": ("second.pdf", data)}, data={
         "store.connector": connector["id"], "store.bucket": BUCKET, "store.path": "async/",
         "webhook.url": "http://127.0.0.1:9/never"})
     assert r.json()["status"] == "enqueued", r.text
-    done = api.get(f"/1.0/jobs/{r.json()['id']}", params={"wait": 60}).json()
-    assert done["url"] == f"{s3_server.endpoint}/{BUCKET}/async/second.pdf"
-    assert s3_server.client.head_object(Bucket=BUCKET, Key="async/second.pdf")["ContentLength"] \
-        == done["output"]["size"]
+    job_id = r.json()["id"]
+    native = _native_when_ended(service, job_id)
+    assert native["state"] == "succeeded", native
+    assert native["result"]["stored_url"] == f"{s3_server.endpoint}/{BUCKET}/async/second.pdf"
+    head = s3_server.client.head_object(Bucket=BUCKET, Key="async/second.pdf")
+    assert head["ContentLength"] == native["result"]["output"]["size"]
+    done = api.get(f"/1.0/jobs/{job_id}").json()
+    assert done["url"] == native["result"]["stored_url"]
+    assert done["output"]["size"] == head["ContentLength"]
     # the credentials are in no answer, and not in the database in clear
     for answer in (created, listed, r):
         assert ACCESS_KEY not in answer.text and SECRET_KEY not in answer.text
@@ -271,6 +307,61 @@ def test_a_connector_writes_the_result_to_s3(service, api, fx, s3_server):  # no
     gone = api.post("/1.0/fetch", json={"url": "http://127.0.0.1:9/a.pdf", "store": {
         "connector": connector["id"], "bucket": BUCKET}})
     assert_error(gone, 404)
+
+
+def _native_when_ended(service, job_id: str, timeout: float = 60) -> dict:
+    """The native job JSON once the job has ended, polled without ever calling /1.0."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = httpx.get(f"{service.url}/v1/jobs/{job_id}",
+                        headers={"x-api-key": service.key}).json()
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+
+
+def test_a_missing_bucket_fails_the_job_with_export_failed(service, api, fx, local,
+                                                           s3_server):  # noqa: F811
+    created = api.post("/1.0/connectors", json={"provider": "s3", "credentials": {
+        "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY,
+        "endpoint": s3_server.endpoint}})
+    assert created.status_code == 201, created.text
+    store = {"connector": created.json()["id"], "bucket": "no-such-bucket", "path": "x/"}
+    r = api.post("/1.0/upload", files={"file": ("lost.pdf", fx.photo().read_bytes())},
+                 data={"options": json.dumps({"store": store,
+                                              "webhook": {"url": local + "/lost-hook"}})})
+    assert r.json()["status"] == "enqueued", r.text
+    job_id = r.json()["id"]
+    native = _native_when_ended(service, job_id)
+    assert native["state"] == "failed" and native["result"] is None, native
+    assert native["error"]["code"] == "export_failed"
+    message = native["error"]["message"]
+    assert message.startswith("the result could not be written to s3 bucket 'no-such-bucket'")
+    assert "x/lost.pdf" in message and "not found" in message, message
+    assert ACCESS_KEY not in message and SECRET_KEY not in message
+    # the vendor error shape from long polling, and the same body POSTed to the webhook
+    failed = assert_error(api.get(f"/1.0/jobs/{job_id}"), 502, message)
+    assert failed["id"] == job_id
+    headers, body = _webhook_for(job_id)
+    assert json.loads(body) == failed
+    # the temporary result was taken back: the job has no output
+    with psycopg.connect(service.database_url) as conn:
+        output, = conn.execute("select output_file_id from jobs where id = %s",
+                               (job_id,)).fetchone()
+        error, url = conn.execute("select error, url from job_exports where job_id = %s",
+                                  (job_id,)).fetchone()
+    assert output is None and url is None and error == message
+    # a sync upload to the same target answers the failure at once, in the same shape
+    sync = api.post("/1.0/upload", files={"file": ("lost.pdf", fx.photo().read_bytes())},
+                    data={"options": json.dumps({"store": store})})
+    again = assert_error(sync, 502)["message"]
+    assert again.startswith("the result could not be written to s3 bucket 'no-such-bucket'")
+    # a path the key rules refuse is a 422 before any work
+    bad = assert_error(api.post("/1.0/upload", files={"file": ("a.pdf", fx.text().read_bytes())},
+                                data={"options": json.dumps({"store": {**store,
+                                                                       "path": "../etc"}})}), 422)
+    assert bad["errors"][0]["field"] == "store.path"
 
 
 def test_connector_validation(api):

@@ -21,35 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from squeezer.db.errors import DatabaseError
 from squeezer.engines.errors import EngineError
+from squeezer.jobs.errors import ERROR_STATUS
 from squeezer.net.errors import NetError
 from squeezer.storage import StorageError
 
 log = logging.getLogger("squeezer.api")
 
-#: Engine and fetch error codes → the HTTP status a synchronous answer carries.
-CODE_STATUS: dict[str, int] = {
-    "not_a_pdf": 415,
-    "unsupported_type": 415,
-    "pdf_invalid": 422,
-    "password_required": 422,
-    "invalid_password": 422,
-    "input_too_large": 413,
-    "too_many_pages": 422,
-    "image_too_large": 422,
-    "decompression_limit": 422,
-    "timeout": 422,
-    "memory_limit": 422,
-    "processing_crashed": 500,
-    "internal_error": 500,
-    "input_gone": 410,
-    "url_not_allowed": 400,
-    "source_too_large": 413,
-    "source_timeout": 400,
-    "source_unreachable": 400,
-    "source_http_error": 400,
-    "source_too_many_redirects": 400,
-    "cancelled": 409,
-}
+#: Engine and fetch error codes → the HTTP status a synchronous answer carries (the table
+#: lives in the jobs layer, whose vendor webhook bodies carry statuses too).
+CODE_STATUS: dict[str, int] = ERROR_STATUS
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 409: "conflict", 410: "gone", 411: "length_required",

@@ -1,5 +1,9 @@
 """Webhooks: when a job ends, POST its JSON to the job's ``webhook_url``, signed, durably.
 
+The body is the native job JSON, or for a job created through a vendor
+protocol that vendor's result JSON (``jobs.webhook_format``, :data:`FORMATS`,
+:mod:`squeezer.jobs.formats`); signatures and retries are the same for all.
+
 The scheme is Standard Webhooks (https://www.standardwebhooks.com), as Svix
 sends it: headers ``webhook-id`` (one per event, the same on every retry, so a
 receiver can drop duplicates), ``webhook-timestamp`` and ``webhook-signature``
@@ -30,13 +34,16 @@ import psycopg
 from procrastinate import RetryStrategy
 from procrastinate.job_context import AbortReason
 
+from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import webhooks as delivery_rows
 from squeezer.db.errors import DatabaseUnavailable
 from squeezer.db.jobs import JobRow
 from squeezer.jobs import payload, webhook_signature
 from squeezer.jobs.errors import WorkerShutdown
+from squeezer.jobs.formats import compressor
 from squeezer.net import post_json
+from squeezer.storage import BlobStore
 
 if TYPE_CHECKING:
     from squeezer.jobs.runner import Services
@@ -49,6 +56,8 @@ TASK = "squeezer:webhook"
 MAX_DELAY_SECONDS = 3600.0
 #: Delivery errors that no retry can fix.
 FINAL_ERRORS = frozenset({"url_not_allowed"})
+#: Webhook body formats (``jobs.webhook_format``): the native job JSON, or a vendor's shape.
+FORMATS = frozenset({"native", compressor.NAME})
 _EVENT_NAMESPACE = uuid.UUID("0b7a4a43-94a5-4d5e-9a49-3f8d2f6c1e52")
 
 
@@ -74,14 +83,32 @@ def retry_delay(failed_attempt: int, base: float, *, retry_after: float | None =
     return delay
 
 
-async def job_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: str,
-                   signing_key: bytes) -> dict[str, Any]:
-    """The job JSON (``GET /v1/jobs/{id}``) with its live files and its delivery log."""
+async def native_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: str,
+                      signing_key: bytes) -> dict[str, Any]:
+    """The job JSON (``GET /v1/jobs/{id}``) with its live files, export and delivery log."""
     input_file = await job_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
     output_file = await job_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     log_rows = await delivery_rows.deliveries(conn, job.id) if job.webhook_url else None
+    export = await export_rows.get(conn, job.id)
     return payload.job_json(job, input_file=input_file, output_file=output_file,
-                            base_url=base_url, signing_key=signing_key, deliveries=log_rows)
+                            base_url=base_url, signing_key=signing_key, deliveries=log_rows,
+                            export=export)
+
+
+async def job_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: str,
+                   signing_key: bytes, store: BlobStore | None = None) -> dict[str, Any]:
+    """The body of the job's webhook, in its ``webhook_format``.
+
+    ``native``: the job JSON (``GET /v1/jobs/{id}``) with its live files and its
+    delivery log.  ``compressor``: Compressor.app's result JSON, exactly what
+    ``GET /1.0/jobs/{id}`` answers (:mod:`squeezer.jobs.formats.compressor`;
+    ``store`` computes the sha1 of files stored before it was recorded).
+    """
+    if job.webhook_format == compressor.NAME:
+        _, body = await compressor.body(conn, job, base_url=base_url, signing_key=signing_key,
+                                        store=store)
+        return body
+    return await native_body(conn, job, base_url=base_url, signing_key=signing_key)
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -132,7 +159,7 @@ async def deliver(services: Services, app: procrastinate.App, job_id: uuid.UUID,
             return "gone"
         if body is None:
             snapshot = await job_body(conn, job, base_url=services.base_url,
-                                      signing_key=services.signing_key)
+                                      signing_key=services.signing_key, store=services.store)
             body = encode(snapshot).decode("utf-8")
         raw = body.encode("utf-8")
         result = await post_json(job.webhook_url, raw,

@@ -4,40 +4,35 @@ A client written for ``https://api.compressor.app/1.0`` works against
 ``https://squeezer.example/1.0`` with a Squeezer key as the Basic user name.
 Everything runs on the native jobs (:mod:`squeezer.api.jobflow`): a request
 becomes one native job, its options native engine options, its ``webhook`` the
-native webhook.  What Compressor.app answers and Squeezer does not store is
-made here: the result JSON (``input``/``output`` with ``sha1``, computed once
-from the stored blob and cached in ``compat_file_sha1``), the vendor error
-bodies, and writing results to an external storage connector
+native webhook in Compressor.app's format (``webhook_format='compressor'``),
+its ``store`` the job's export target.  The result JSON is made in the jobs
+layer (:mod:`squeezer.jobs.formats.compressor`), so the webhook POSTs exactly
+what ``GET /1.0/jobs/{id}`` answers; the copy in the client's bucket is
+written by the worker as part of the job (:mod:`squeezer.jobs.exports`).
+Here: parsing requests, the vendor error bodies, and the connector routes
 (:mod:`squeezer.api.compat._connectors`).  docs/compat.md lists every option
 and every difference.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import logging
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from psycopg.types.json import Jsonb
 
 from squeezer.api.auth import authenticate
 from squeezer.api.compat import _connectors as connectors
 from squeezer.api.compat._vendor import vendor_route
-from squeezer.api.errors import CODE_STATUS, ApiError, request_id
+from squeezer.api.errors import ApiError, request_id
 from squeezer.api.jobflow import create_job, engine_options, owned_job, wait_for
 from squeezer.api.routes.files import store_upload
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
-from squeezer.jobs import download_urls
-from squeezer.storage import StorageError
-
-log = logging.getLogger(__name__)
+from squeezer.jobs.formats import compressor as result_format
 
 #: Compressor.app's ``compression`` levels (its image levels medium/high/ultra, high the
 #: default) and Squeezer's own preset names -> Squeezer presets
@@ -50,7 +45,6 @@ _KNOWN = {"compression", "pdf", "webhook", "store"}
 _JSON_FIELDS = ("options", "data", "json", "params")
 _INVALID_JSON = "Incoming request body does not contain a valid JSON data"
 _VALIDATION = "Validation failed for one or more parameters"
-_background: set[asyncio.Task[Any]] = set()
 
 
 def _vendor_id(request: Request) -> str:
@@ -193,135 +187,37 @@ def parse_options(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, dict
     return options, webhook_url, store
 
 
+def _export(store: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The job's export target (``squeezer.jobs.exports``) from a validated ``store``."""
+    if store is None:
+        return None
+    return {"connector_id": uuid.UUID(str(store["connector"])), "bucket": store["bucket"],
+            "path": store.get("path")}
+
+
 async def _check_store(svc: ApiServices, key: ApiKey, store: dict[str, Any] | None) -> None:
-    if store is not None:  # fail before any work when the connector is not usable
-        await connectors.opened(svc, key.id, uuid.UUID(str(store["connector"])))
+    if store is not None:  # fail before any work when the target is not usable
+        target = _export(store)
+        assert target is not None
+        await connectors.check_target(svc, key.id, target["connector_id"], target["bucket"],
+                                      target["path"])
 
 
 # --- the result --------------------------------------------------------------------------
 
 
-async def file_sha1(svc: ApiServices, row: rows.FileRow) -> str:
-    """The file's SHA-1 (Compressor.app's hash), computed once from the blob and cached."""
+async def result_json(svc: ApiServices, request: Request,
+                      job: rows.JobRow) -> tuple[int, dict[str, Any]]:
+    """``(status, body)``: the job in Compressor.app's shape, what its webhook also POSTs."""
     async with svc.connection() as conn:
-        cur = await conn.execute("select sha1 from compat_file_sha1 where file_id = %s", (row.id,))
-        found = await cur.fetchone()
-    if found:
-        return found[0]
-    digest = hashlib.sha1(usedforsecurity=False)
-    async for chunk in svc.store.stream(row.blob_key):
-        digest.update(chunk)
-    sha1 = digest.hexdigest()
-    async with svc.connection() as conn:
-        await conn.execute("insert into compat_file_sha1 (file_id, sha1) values (%s, %s) "
-                           "on conflict (file_id) do nothing", (row.id, sha1))
-    return sha1
-
-
-def _stem(name: str) -> str:
-    return name[:-4] if name.lower().endswith(".pdf") else name
-
-
-async def _describe(svc: ApiServices, row: rows.FileRow, name: str) -> dict[str, Any]:
-    return {"name": name, "type": "document", "format": "pdf", "mime": row.mime,
-            "size": row.size, "sha1": await file_sha1(svc, row)}
-
-
-async def _compat_row(svc: ApiServices, job_id: uuid.UUID) -> tuple[Any, ...] | None:
-    async with svc.connection() as conn:
-        cur = await conn.execute(
-            "select store, stored_url from compat_compressor_jobs where job_id = %s", (job_id,))
-        return await cur.fetchone()
-
-
-async def export(svc: ApiServices, job: rows.JobRow, output: rows.FileRow, name: str,
-                 store: dict[str, Any]) -> str:
-    """Write the result into the connector's bucket; its URL (recorded for later answers)."""
-    connector, settings = await connectors.opened(svc, job.key_id,
-                                                  uuid.UUID(str(store["connector"])))
-    bucket = store["bucket"]
-    key = connectors.object_key(store.get("path"), name)
-    target = connectors.target_store(connector.provider, settings, bucket)
-    try:
-        await target.put_stream(key, svc.store.stream(output.blob_key),
-                                content_type=output.mime)
-    except StorageError as exc:
-        async with svc.connection() as conn:
-            await conn.execute("update compat_compressor_jobs set store_error = %s "
-                               "where job_id = %s", (str(exc)[:500], job.id))
-        raise ApiError(502, f"the result could not be written to {connector.provider}://{bucket}:"
-                       f" {exc.code}", code="store_failed") from None
-    url = connectors.object_url(connector.provider, settings, bucket, key)
-    async with svc.connection() as conn:
-        await conn.execute("update compat_compressor_jobs set stored_url = %s, stored_at = now(),"
-                           " store_error = null where job_id = %s", (url, job.id))
-    return url
-
-
-async def result_json(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[str, Any]:
-    """A succeeded job as Compressor.app's result JSON (exactly its fields)."""
-    async with svc.connection() as conn:
-        source = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
-        output = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
-    if source is None or output is None:
-        raise ApiError(410, "this result has expired or was deleted", code="gone")
-    in_name = source.name
-    out_name = f"{_stem(in_name)}.pdf"
-    compat = await _compat_row(svc, job.id)
-    if compat and compat[0]:
-        url = compat[1] or await export(svc, job, output, out_name, compat[0])
-    else:
-        url = download_urls.sign(svc.signing_key, svc.base_url(request), output.id,
-                                 output.expires_at)
-    return {"success": True, "id": str(job.id), "url": url,
-            "input": await _describe(svc, source, in_name),
-            "output": await _describe(svc, output, out_name)}
-
-
-def _failed(request: Request, job: rows.JobRow) -> JSONResponse:
-    code = job.error_code or job.state
-    status = CODE_STATUS.get(code, 422)
-    return JSONResponse({"success": False, "status": status, "id": str(job.id),
-                         "message": job.error_message or f"the job {job.state}"},
-                        status_code=status, headers={"X-Request-ID": request_id(request)})
-
-
-def _pending(job: rows.JobRow) -> dict[str, Any]:
-    return {"success": True, "id": str(job.id),
-            "status": "enqueued" if job.state == "queued" else "processing"}
+        return await result_format.body(conn, job, base_url=svc.base_url(request),
+                                        signing_key=svc.signing_key, store=svc.store)
 
 
 async def _answer(svc: ApiServices, request: Request, job: rows.JobRow) -> JSONResponse:
-    if job.state == "succeeded":
-        return JSONResponse(await result_json(svc, request, job))
-    if job.ended:
-        return _failed(request, job)
-    return JSONResponse(_pending(job))
-
-
-async def _export_when_done(svc: ApiServices, job_id: uuid.UUID) -> None:
-    """Best effort, in this process: write an async job's result out once it ends.
-
-    If this process stops first, the next ``GET /1.0/jobs/{id}`` writes it.
-    """
-    try:
-        while True:
-            async with svc.connection() as conn:
-                job = await rows.get_job(conn, job_id)
-            if job is None or job.ended:
-                break
-            await wait_for(svc, job, svc.config.max_wait_seconds or 30)
-        if job is None or job.state != "succeeded":
-            return
-        compat = await _compat_row(svc, job_id)
-        async with svc.connection() as conn:
-            output = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
-            source = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
-        if compat and compat[0] and not compat[1] and output and source:
-            await export(svc, job, output, f"{_stem(source.name)}.pdf", compat[0])
-    except Exception:  # logged; the next GET retries
-        log.warning("job %s: writing the result to external storage failed", job_id,
-                    exc_info=True)
+    status, body = await result_json(svc, request, job)
+    headers = {} if body["success"] else {"X-Request-ID": request_id(request)}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _submit(svc: ApiServices, request: Request, key: ApiKey, *,
@@ -329,19 +225,12 @@ async def _submit(svc: ApiServices, request: Request, key: ApiKey, *,
                   options: dict[str, Any], webhook_url: str | None,
                   store: dict[str, Any] | None) -> JSONResponse:
     job, _ = await create_job(svc, key, file_id=file_id, url=url, options=options,
-                              webhook_url=webhook_url)
-    async with svc.connection() as conn:
-        await conn.execute("insert into compat_compressor_jobs (job_id, key_id, store) "
-                           "values (%s, %s, %s)",
-                           (job.id, key.id, Jsonb(store) if store is not None else None))
+                              webhook_url=webhook_url, webhook_format=result_format.NAME,
+                              export=_export(store))
     asynchronous = bool(webhook_url) or (size is not None and size > svc.config.sync_max_bytes)
     if not asynchronous:
         job = await wait_for(svc, job, svc.config.sync_wait_seconds)
     if not job.ended:
-        if store is not None:
-            task = asyncio.create_task(_export_when_done(svc, job.id))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
         return JSONResponse({"success": True, "id": str(job.id), "status": "enqueued"})
     return await _answer(svc, request, job)
 
