@@ -37,6 +37,9 @@ def _api_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy-headers", metavar="IPS", default=None,
                    help="trust X-Forwarded-For/-Proto from these comma-separated proxy addresses "
                    "(behind a load balancer; or set SQUEEZER_PUBLIC_URL)")
+    p.add_argument("--open", action="store_true",
+                   help="trusted network only: the web page at / works without an API key "
+                   "(it is handed a key made for this run; README, 'Web page')")
 
 
 def _worker_count(value: str) -> int:
@@ -217,7 +220,11 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
             pool.start()
         _stderr_line(f"squeezer: API on {public} ({workers} worker processes; "
                      f"data in {config.data_dir}); docs at {public}/docs")
-        _uvicorn(create_app(config, database=db), args)
+        app = create_app(config, database=db)
+        if args.open:
+            from squeezer.web import open_mode
+            open_mode.enable(app, config, db, host=args.host, port=args.port)
+        _uvicorn(app, args)
     except OSError as exc:
         _stderr_line(error_line("serve", "api_not_started", str(exc)))
         return EXIT_FAILED

@@ -137,11 +137,11 @@ def render_page_png(path: str | Path, page_number: int = 1, width: int = 600,
     deadline = time.monotonic() + limits.seconds
     try:
         while True:
+            if time.monotonic() >= deadline:
+                ended = "timeout"
+                break
             if receive.poll(WATCH_INTERVAL):
                 outcome = receive.recv()  # EOFError when the child died without answering
-                break
-            if time.monotonic() > deadline:
-                ended = "timeout"
                 break
             if limits.memory_bytes and _resident_bytes(process.pid) > limits.memory_bytes:
                 ended = "memory"

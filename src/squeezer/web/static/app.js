@@ -312,6 +312,7 @@
         return;
       }
       let job = r.data;
+      this.el.dataset.jobId = job.id;
       while (!["succeeded", "failed", "cancelled"].includes(job.state)) {
         this.showJob(job);
         const next = await api("GET", "/v1/jobs/" + job.id + "?wait=" + POLL_WAIT);
