@@ -115,9 +115,11 @@ def _resident_bytes(pid: int | None) -> int:
 
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
-    # The API process starts no other forkserver children; children forked from a server
-    # that has PDFium and Pillow imported start warm.
-    ctx.set_forkserver_preload(["squeezer.web.thumbnail"])
+    # One forkserver per process serves every user of the context, with the preload list
+    # of whoever starts it first: name the engine's too (squeezer.jobs.isolation), so that
+    # a process that also runs engine jobs (a test run) keeps its children warm either way.
+    ctx.set_forkserver_preload(["squeezer.engines.pdf", "squeezer.jobs.warmup",
+                                "squeezer.web.thumbnail"])
     return ctx
 
 
