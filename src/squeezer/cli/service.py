@@ -39,7 +39,7 @@ def _api_arguments(p: argparse.ArgumentParser) -> None:
                    "(behind a load balancer; or set SQUEEZER_PUBLIC_URL)")
     p.add_argument("--open", action="store_true",
                    help="trusted network only: the web page at / works without an API key "
-                   "(it is handed a key made for this run; README, 'Web page')")
+                   "(it is handed a key made for this run; README, 'HTTP service')")
 
 
 def _worker_count(value: str) -> int:

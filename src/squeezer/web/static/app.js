@@ -364,7 +364,9 @@
       const after = res.output.size;
       const el = this.el;
       $(".bar", el).hidden = true;
-      $(".status", el).textContent = res.original_kept ? "Done — the original was kept." : "Done.";
+      $(".status", el).textContent = res.original_kept
+        ? "Done: the original was kept, it was already optimal."
+        : "Done: " + fmtBytes(before) + " to " + fmtBytes(after) + ", " + fmtPercentSaved(before, after).replace("−", "minus ") + ".";
       this.setState("done");
       const sizes = $(".sizes", el);
       sizes.dataset.inputSize = before;
@@ -630,7 +632,7 @@
     $("#keystatus").hidden = false;
     $("#changekey").hidden = state.open;
     $("#keylabel").textContent = state.open ? "Open mode: no key needed on this network"
-      : "Key " + (me.prefix || state.key.slice(0, 10)) + "…" + (me.name ? " (" + me.name + ")" : "");
+      : "Key " + (me.prefix || state.key.slice(0, 10)) + "…" + (me.name ? " · " + me.name : "");
     if (state.limits) {
       $("#limits").textContent = "Up to " + fmtBytes(state.limits.max_upload_bytes) + " per file. " +
         "Files are deleted from the server after " + fmtDuration(state.limits.file_ttl_seconds) + ".";
