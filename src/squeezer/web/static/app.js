@@ -415,9 +415,14 @@
       const headers = this.password !== null ? { "X-Squeezer-Password": this.password } : {};
       const width = Math.min(1600, Math.round(PREVIEW_WIDTH * Math.min(2, window.devicePixelRatio || 1)));
       const ids = [res.input && res.input.file_id, res.output.file_id];
-      const got = await Promise.all(ids.map((id) => id
-        ? api("GET", "/v1/files/" + id + "/preview?page=1&width=" + width, { headers, blob: true })
-        : Promise.resolve({ status: 404, data: null })));
+      const fetchPreview = async (id) => {
+        for (let attempt = 0; ; attempt++) {
+          const r = await api("GET", "/v1/files/" + id + "/preview?page=1&width=" + width, { headers, blob: true });
+          if (r.status !== 429 || attempt >= 3) return r;
+          await sleep(retryAfter(r.headers) * 1000);
+        }
+      };
+      const got = await Promise.all(ids.map((id) => id ? fetchPreview(id) : Promise.resolve({ status: 404, data: null })));
       const note = $(".preview-note", el);
       if (got.some((r) => r.status !== 200)) {
         const bad = got.find((r) => r.status !== 200);
