@@ -49,10 +49,13 @@ def _positive_int(text: str) -> int:
 
 
 def _compress_arguments(p: argparse.ArgumentParser) -> None:
+    from squeezer.engines.image.options import Compression, OutputFormat
     from squeezer.engines.pdf.options import Preset
 
-    p.add_argument("inputs", nargs="+", metavar="IN", help="PDF files to compress")
-    where = p.add_argument_group("where results go (default: X.pdf -> X.compressed.pdf next to it)")
+    p.add_argument("inputs", nargs="+", metavar="IN",
+                   help="PDF or image files to compress (the engine is chosen from the bytes)")
+    where = p.add_argument_group("where results go (default: X.pdf -> X.compressed.pdf, "
+                                 "X.png -> X.compressed.png (.webp with --format webp) next to it)")
     dest = where.add_mutually_exclusive_group()
     dest.add_argument("-o", "--output", metavar="OUT", help="output file (exactly one input)")
     dest.add_argument("--out-dir", metavar="DIR",
@@ -60,18 +63,38 @@ def _compress_arguments(p: argparse.ArgumentParser) -> None:
     dest.add_argument("--in-place", action="store_true", help="replace each input with its result")
 
     knobs = p.add_argument_group("compression")
-    knobs.add_argument("--preset", choices=[x.value for x in Preset], default=Preset.medium.value,
-                       metavar="P", help="lossless, low, medium, high or extreme (default: medium)")
+    knobs.add_argument("--preset", choices=[x.value for x in Preset], default=None,
+                       metavar="P", help="PDFs: lossless, low, medium, high or extreme "
+                       "(default: medium; for images it stands for --compression)")
     knobs.add_argument("--dpi", type=int, metavar="N",
                        help="downsample images drawn above N dpi to N dpi (72-2400)")
     knobs.add_argument("--quality", type=int, metavar="N",
-                       help="JPEG quality for photographic images (1-100)")
+                       help="JPEG quality for photographic images in PDFs; a fixed quality for "
+                       "images (1-100)")
     color = knobs.add_mutually_exclusive_group()
     color.add_argument("--gray", action="store_true", help="all images to grayscale")
     color.add_argument("--bitonal", action="store_true", help="all images to 1-bit black and white")
     knobs.add_argument("--target-size", metavar="SIZE",
                        help="largest result under SIZE, e.g. 2MB, 500KB, 1.5MiB")
     knobs.add_argument("--password", metavar="X", help="password to open encrypted inputs")
+
+    images = p.add_argument_group("images (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)")
+    images.add_argument("--compression", choices=[x.value for x in Compression], default=None,
+                        metavar="L", help="lossless, medium, high or ultra (default: high; "
+                        "for PDFs it stands for --preset)")
+    images.add_argument("--format", choices=[x.value for x in OutputFormat if x.value != "keep"]
+                        + ["jpg"], default=None, metavar="F", dest="image_format",
+                        help="convert images to jpeg, png, webp or avif; auto picks the smallest "
+                        "that keeps transparency and animation (default: keep the format)")
+    images.add_argument("--resize", metavar="MODE:WxH",
+                        help="fit:800x600, scale:800x, cover:300x300, thumb:150x150, crop:WxH, "
+                        "exact:WxH (append :entropy or :center to choose the crop; never "
+                        "enlarges except exact)")
+    images.add_argument("--preserve", metavar="LIST",
+                        help="metadata to keep, comma-separated: copyright, location, creation, "
+                        "icc (default: strip all)")
+    images.add_argument("--background", metavar="COLOR",
+                        help="colour transparency is flattened onto for JPEG (default: #ffffff)")
 
     removals = p.add_argument_group("removals and output form")
     removals.add_argument("--remove-metadata", action="store_true",
@@ -105,14 +128,17 @@ def _compress_arguments(p: argparse.ArgumentParser) -> None:
 
 #: PdfOptions field -> the CLI flag that sets it, for error messages.
 _FLAGS = {"dpi": "--dpi", "image_quality": "--quality", "target_size": "--target-size",
-          "preset": "--preset", "password": "--password"}
+          "preset": "--preset", "password": "--password", "quality": "--quality",
+          "format": "--format"}
 
 
 def _options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
-    """PdfOptions from the flags; a value the engine refuses is a one-line usage error."""
+    """CompressOptions (PDF and image options, see squeezer.engines.dispatch) from the flags;
+    a value an engine refuses is a one-line usage error."""
     from pydantic import ValidationError
 
-    from squeezer.engines.pdf.options import ColorModel, PdfOptions
+    from squeezer.engines.dispatch import CompressOptions
+    from squeezer.engines.pdf.options import ColorModel
 
     color = ColorModel.keep
     if args.gray or args.bitonal:
@@ -132,9 +158,17 @@ def _options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
         "remove_javascript": args.remove_javascript,
         "remove_encryption": args.remove_encryption,
         "linearize": args.linearize,
+        "quality": args.quality,
+        "compression": args.compression,
+        "format": args.image_format,
+        "resize": args.resize,
+        "preserve": args.preserve,
+        "background": args.background,
     }
+    values = {k: v for k, v in values.items()
+              if v is not None and not (k in ("quality", "image_quality") and args.quality is None)}
     try:
-        return PdfOptions(**values)
+        return CompressOptions(**values)
     except ValidationError as exc:
         problems = []
         for e in exc.errors():
@@ -150,7 +184,7 @@ def _options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
 
 def _range_message(name: str, kind: str, ctx: dict[str, Any]) -> str | None:
     """"must be between 72 and 2400" for a value outside a numeric option's bounds."""
-    from squeezer.engines.pdf.options import PdfOptions
+    from squeezer.engines.dispatch import CompressOptions as PdfOptions
 
     if kind not in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         return None
@@ -175,11 +209,41 @@ class Job:
     dst: Path
 
 
-def default_output(src: Path) -> Path:
-    """``X.pdf`` → ``X.compressed.pdf`` next to the input."""
-    if src.suffix.lower() == ".pdf":
+#: The planned output name's suffix when only the run knows the format (``--format auto``);
+#: :func:`compress_one` renames the result to the real extension.
+AUTO_SUFFIX = ".squeezer-auto"
+
+
+def default_output(src: Path, extension: str | None = "pdf") -> Path:
+    """``X.pdf`` → ``X.compressed.pdf`` next to the input; ``X.png`` → ``X.compressed.png``
+    (or ``.webp`` ... when the format changes; ``extension`` None: decided by the run)."""
+    if extension is None:
+        return src.with_name(f"{src.stem}.compressed{src.suffix}{AUTO_SUFFIX}")
+    if _same_extension(src.suffix, extension):
         return src.with_name(f"{src.stem}.compressed{src.suffix}")
-    return src.with_name(f"{src.name}.compressed.pdf")
+    if extension == "pdf":
+        return src.with_name(f"{src.name}.compressed.pdf")
+    return src.with_name(f"{src.stem}.compressed.{extension}")
+
+
+def _same_extension(suffix: str, extension: str) -> bool:
+    from squeezer.engines.image.sniff import ALIASES
+
+    suffix = suffix.lower().lstrip(".")
+    return suffix == extension or any(suffix in names and extension in names
+                                      for names in ALIASES.values())
+
+
+def _output_extension(src: Path, options: Any) -> str | None:
+    """The output's extension from the input's bytes and the options (``pdf`` when unreadable:
+    the run then reports the real problem)."""
+    from squeezer.engines.dispatch import output_extension
+    from squeezer.engines.errors import EngineError
+
+    try:
+        return output_extension(src, options)
+    except (EngineError, OSError):
+        return "pdf" if src.suffix.lower() == ".pdf" else (src.suffix.lower().lstrip(".") or "pdf")
 
 
 def _key(path: Path) -> str:
@@ -204,16 +268,32 @@ def plan_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         parser.error(f"--out-dir {out_dir}: exists and is not a directory")
     jobs = []
+    options = getattr(args, "compress_options", None)
+    # --format auto: inputs sharing a stem (p.jpg, p.webp) keep their whole name in the output's,
+    # since both may come out as the same format
+    stems: dict[str, int] = {}
+    for name in inputs:
+        stems[_key(Path(name).with_suffix(""))] = stems.get(_key(Path(name).with_suffix("")), 0) + 1
     for index, name in enumerate(inputs):
         src = Path(name)
+        extension = _output_extension(src, options) if src.is_file() else "pdf"
+        shared_stem = stems[_key(src.with_suffix(""))] > 1
         if args.in_place:
             dst = src
         elif args.output is not None:
             dst = Path(args.output)
         elif out_dir is not None:
-            dst = out_dir / src.name
+            if extension is None:
+                base = f"{src.name}{src.suffix}" if shared_stem else src.name
+                dst = out_dir / f"{base}{AUTO_SUFFIX}"
+            elif _same_extension(src.suffix, extension) or extension == "pdf":
+                dst = out_dir / src.name
+            else:
+                dst = out_dir / f"{src.stem}.{extension}"
+        elif extension is None and shared_stem:
+            dst = src.with_name(f"{src.name}.compressed{src.suffix}{AUTO_SUFFIX}")
         else:
-            dst = default_output(src)
+            dst = default_output(src, extension)
         jobs.append(Job(index, name, src, dst))
 
     input_keys = {_key(job.src): job.name for job in jobs}
@@ -239,14 +319,14 @@ def compress_one(src: str, dst: str, options: Any, limits: Any,
 
     Runs in the CLI's process or in a worker process, so everything it returns pickles.
     """
+    from squeezer.engines.dispatch import compress_any as compress
     from squeezer.engines.errors import EngineError
-    from squeezer.engines.pdf.pipeline import compress
 
     source, target = Path(src), Path(dst)
     if not source.exists():
         return _failure("file_not_found", "no such file")
     if source.is_dir():
-        return _failure("invalid_input", "is a directory, not a PDF file")
+        return _failure("invalid_input", "is a directory, not a file to compress")
     if not source.is_file():
         return _failure("invalid_input", "is not a regular file")
     if not target.parent.is_dir():
@@ -263,7 +343,19 @@ def compress_one(src: str, dst: str, options: Any, limits: Any,
         return _failure("io_error", f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
     except Exception as exc:  # noqa: BLE001 - one line per file, never a traceback
         return _failure("internal_error", f"{type(exc).__name__}: {exc}")
-    return {"ok": True, "report": report.model_dump(mode="json")}
+    outcome: dict[str, Any] = {"ok": True, "report": report.model_dump(mode="json")}
+    if target.name.endswith(AUTO_SUFFIX):
+        from squeezer.engines.image.sniff import EXTENSIONS
+
+        planned = Path(target.name.removesuffix(AUTO_SUFFIX))  # X.compressed.png
+        final = target.with_name(planned.stem + "."
+                                 + EXTENSIONS[getattr(report, "format_out", "") or "pdf"])
+        if final.exists() and os.path.samefile(final, source):
+            target.unlink(missing_ok=True)
+            return _failure("invalid_output", f"the output {final} is the input")
+        os.replace(target, final)
+        outcome["output"] = str(final)
+    return outcome
 
 
 def _failure(code: str, message: str) -> dict[str, Any]:
@@ -598,7 +690,9 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
             r = outcome["report"]
             before += r["input_bytes"]
             after += r["output_bytes"]
-            table.add_row(job.name, str(r["pages"]), human_bytes(r["input_bytes"]),
+            size = (str(r["pages"]) if "pages" in r
+                     else f"{r.get('width', 0)}x{r.get('height', 0)}")
+            table.add_row(job.name, size, human_bytes(r["input_bytes"]),
                           human_bytes(r["output_bytes"]),
                           saved_percent(r["input_bytes"], r["output_bytes"]),
                           f"{r['elapsed_seconds']:.1f} s", _note(r))
@@ -619,21 +713,25 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
 
 @command(
     "compress",
-    help="compress PDF files",
+    help="compress PDF and image files",
     arguments=_compress_arguments,
-    description="Compress PDF files. Each X.pdf is written to X.compressed.pdf next to it "
+    description="Compress PDF and image files (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG; "
+    "the engine is chosen from each file's bytes). Each X.pdf is written to X.compressed.pdf "
+    "(X.jpg to X.compressed.jpg, with the output format's extension) next to it "
     "unless -o, --out-dir or --in-place says otherwise; an input is never overwritten "
     "without --in-place.",
 )
 def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     options = _options(args, parser)
+    args.compress_options = options  # output names follow the output format
     if args.api_key and not args.server:
         parser.error("--api-key is only for --server URL")
     remote = None
     if args.server:
         from squeezer.cli.remote import open_batch
+        from squeezer.engines.dispatch import split_options
 
-        remote = open_batch(args, parser, options)
+        remote = open_batch(args, parser, split_options(options, "pdf")[0])
     limits = None if remote else _limits(parser)  # a server applies its own limits
     jobs = plan_outputs(args, parser)
     if remote is not None:
@@ -666,7 +764,8 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         for job in jobs:
             outcome = results[job.index]
             if outcome["ok"]:
-                entries.append({"input": job.name, "output": str(job.dst), "ok": True,
+                entries.append({"input": job.name, "output": outcome.get("output", str(job.dst)),
+                                "ok": True,
                                 "report": outcome["report"]})
             else:
                 entries.append({"input": job.name, "ok": False, "error": outcome["error"]})

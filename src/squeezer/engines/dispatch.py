@@ -5,7 +5,9 @@
 :func:`squeezer.engines.pdf.compress`, an image or SVG to
 :func:`squeezer.engines.image.compress`, EPS/PostScript and anything else is
 refused with :class:`~squeezer.engines.errors.UnsupportedFormatError`
-(``unsupported_format``).
+(``unsupported_format``).  Bytes with no known signature go to the PDF engine,
+whose recovery can rebuild a PDF with a damaged header and which otherwise
+refuses them as ``not_a_pdf`` (the code clients already handle).
 
 Options are one flat mapping for both engines, validated by
 :class:`CompressOptions` (every :class:`~squeezer.engines.pdf.PdfOptions` and
@@ -27,9 +29,10 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
+from squeezer.engines.errors import UnsupportedFormatError
 from squeezer.engines.files import input_size
 from squeezer.engines.image import ImageOptions, ImageReport
-from squeezer.engines.image.sniff import Kind, sniff_file
+from squeezer.engines.image.sniff import UNKNOWN, Kind, sniff_file
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf.options import PdfOptions
 from squeezer.engines.report import Report
@@ -63,7 +66,7 @@ def split_options(options: Mapping[str, Any] | BaseModel | None,
     """The options ``engine`` runs with, and the names of the given keys it ignores."""
     if isinstance(options, PdfOptions):
         return (options, []) if engine == "pdf" else (ImageOptions(), [])
-    if isinstance(options, ImageOptions):
+    if isinstance(options, ImageOptions) and not isinstance(options, CompressOptions):
         return (options, []) if engine == "image" else (PdfOptions(), [])
     if options is None:
         given: dict[str, Any] = {}
@@ -126,7 +129,12 @@ def compress_any(
     src = Path(src)
     limits = limits or DEFAULT_LIMITS
     input_size(src, limits.max_input_bytes)
-    kind = sniff_file(src)
+    try:
+        kind = sniff_file(src)
+    except UnsupportedFormatError as exc:
+        if exc.message != UNKNOWN:
+            raise  # EPS/PostScript, gzip: refused outright
+        kind = Kind("pdf")  # no signature: qpdf's recovery decides (a headerless PDF), else not_a_pdf
     engine = engine_for(kind)
     chosen, ignored = split_options(options, engine)
     if engine == "pdf":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image
 
 
@@ -37,7 +38,7 @@ def bmp(frame: Image.Image) -> bytes | None:
             return None
         paletted = frame.quantize(len(colors), method=Image.Quantize.MAXCOVERAGE,
                                   dither=Image.Dither.NONE)
-        if list(paletted.convert("RGB").getdata()) != list(frame.getdata()):
+        if not np.array_equal(np.asarray(paletted.convert("RGB")), np.asarray(frame)):
             return None
     buf = io.BytesIO()
     paletted.save(buf, "BMP")

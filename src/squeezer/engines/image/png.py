@@ -73,8 +73,13 @@ def quantize(image: Image.Image, quality: int, dither: float = 1.0) -> Image.Ima
     rgba = image.convert("RGBA")
     if _liq is not None:
         try:
-            return _liq.quantize_pil_image(rgba, dithering_level=dither, max_colors=256,
-                                           min_quality=0, max_quality=quality)
+            # the raw-bytes entry point: quantize_pil_image copies pixels in a Python loop
+            data, palette = _liq.quantize_raw_rgba_bytes(
+                rgba.tobytes(), rgba.width, rgba.height, dithering_level=dither,
+                max_colors=256, min_quality=0, max_quality=quality)
+            out = Image.frombytes("P", rgba.size, data, decoder_name="raw")
+            out.putpalette(palette, rawmode="RGBA")
+            return out
         except Exception:  # noqa: BLE001 - quantisation failing means no palette candidate
             return None
     if features.check("libimagequant"):

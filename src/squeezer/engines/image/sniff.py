@@ -29,6 +29,10 @@ EXTENSIONS = {
 ALIASES = {"jpeg": {"jpg", "jpeg", "jpe", "jfif"}, "tiff": {"tif", "tiff"},
            "heic": {"heic", "heif", "hif"}}
 
+#: The message of the error for bytes no signature matches (the dispatcher then lets the PDF
+#: engine's recovery try, since qpdf can rebuild a PDF whose header is missing).
+UNKNOWN = "not a supported file: expected a PDF, JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or SVG"
+
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
                 b"mif2", b"heif"}
@@ -86,9 +90,7 @@ def sniff(head: bytes) -> Kind:
         return Kind("svg")
     if head.startswith(b"\x1f\x8b"):
         raise UnsupportedFormatError("gzip data (an .svgz?) is refused; send the plain file")
-    raise UnsupportedFormatError(
-        "not a supported file: expected a PDF, JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or SVG"
-    )
+    raise UnsupportedFormatError(UNKNOWN)
 
 
 def _png_animated(head: bytes) -> bool:

@@ -1,0 +1,464 @@
+"""The image engine on generated images of every format: sizes, dimensions, formats, SSIM
+floors, metadata, orientation, resizing, limits and named errors.
+
+Images are small (a few hundred pixels a side) so the whole file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageSequence
+
+from squeezer.engines import compress_any
+from squeezer.engines.dispatch import CompressOptions, split_options
+from squeezer.engines.errors import (
+    DamagedImageError,
+    ImageTooLargeError,
+    InputTooLargeError,
+    TooManyFramesError,
+    UnsupportedFormatError,
+)
+from squeezer.engines.image import ImageOptions, compress, sniff
+from squeezer.engines.image.options import LEVELS, Compression, Resize
+from squeezer.engines.image.quality import score
+from squeezer.engines.image.resize import plan
+from squeezer.engines.limits import Limits
+
+W, H = 320, 240
+
+
+# --- generated images ----------------------------------------------------------------------------
+
+
+def photo(w: int = W, h: int = H, noise: float = 2.0, seed: int = 1) -> Image.Image:
+    """A photo-like image: smooth colour gradients, a soft blob, mild sensor noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([200 * x / w + 30, 180 * y / h + 40,
+                     128 + 90 * np.sin(x / 23.0) * np.cos(y / 31.0)], -1)
+    blob = 60 * np.exp(-(((x - w * 0.6) / (w / 6)) ** 2 + ((y - h * 0.4) / (h / 5)) ** 2))
+    base += blob[..., None]
+    base += rng.normal(0, noise, base.shape)
+    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+
+
+def line_art(w: int = W, h: int = H) -> Image.Image:
+    im = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(im)
+    d.rectangle((10, 10, w // 2, h // 2), fill=(200, 30, 30))
+    d.ellipse((w // 2, h // 3, w - 10, h - 10), outline=(20, 20, 160), width=4)
+    for i in range(0, w, 16):
+        d.line((i, h - 1, w - 1, i % h), fill=(0, 120, 0), width=1)
+    d.text((20, h - 40), "Squeezer 123", fill="black")
+    return im
+
+
+def transparent(w: int = W, h: int = H) -> Image.Image:
+    im = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    d.ellipse((20, 20, w - 20, h - 20), fill=(30, 140, 220, 255))
+    d.rectangle((w // 3, h // 3, 2 * w // 3, 2 * h // 3), fill=(250, 200, 0, 128))
+    return im
+
+
+def frames(n: int = 6, w: int = 160, h: int = 120) -> list[Image.Image]:
+    out = []
+    for i in range(n):
+        im = Image.new("RGB", (w, h), (240, 240, 240))
+        d = ImageDraw.Draw(im)
+        d.ellipse((10 + 15 * i, 30, 50 + 15 * i, 70), fill=(200, 40, 40))
+        d.rectangle((0, h - 20, w, h), fill=(40, 40, 200))
+        out.append(im)
+    return out
+
+
+def save(image: Image.Image, path: Path, fmt: str, **kw) -> Path:
+    image.save(path, fmt, **kw)
+    return path
+
+
+def decoded(path: Path) -> Image.Image:
+    if sniff(path.read_bytes()[:4096]).format == "heic":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    im = Image.open(path)
+    im.load()
+    return im
+
+
+def kind_of(path: Path) -> str:
+    return sniff(path.read_bytes()[:65536]).format
+
+
+# --- sniffing ------------------------------------------------------------------------------------
+
+
+def test_sniff_every_format_from_bytes_not_names(tmp_path: Path) -> None:
+    im = photo(64, 48)
+    for fmt, pil in [("jpeg", "JPEG"), ("png", "PNG"), ("gif", "GIF"), ("webp", "WEBP"),
+                     ("avif", "AVIF"), ("tiff", "TIFF"), ("bmp", "BMP")]:
+        path = save(im, tmp_path / "misnamed.pdf", pil)  # the name lies; the bytes decide
+        assert kind_of(path) == fmt
+    apng = tmp_path / "a.png"
+    f = frames(3)
+    f[0].save(apng, "PNG", save_all=True, append_images=f[1:])
+    assert sniff(apng.read_bytes()).animated
+    assert sniff(b'<?xml version="1.0"?>\n<!-- x --><svg xmlns="http://www.w3.org/2000/svg"/>'
+                 ).format == "svg"
+    assert sniff(b"%PDF-1.7\n...").format == "pdf"
+    with pytest.raises(UnsupportedFormatError, match="EPS/PostScript"):
+        sniff(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
+    with pytest.raises(UnsupportedFormatError, match="EPS"):
+        sniff(b"\xc5\xd0\xd3\xc6" + bytes(28))
+    with pytest.raises(UnsupportedFormatError):
+        sniff(b"PK\x03\x04 a zip file")
+
+
+# --- JPEG ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jpeg_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("img") / "photo.jpg"
+    photo().save(path, "JPEG", quality=95)
+    return path
+
+
+def test_jpeg_levels_shrink_keep_size_and_hold_their_ssim_floor(jpeg_photo: Path,
+                                                                 tmp_path: Path) -> None:
+    reference = decoded(jpeg_photo).convert("RGB")
+    sizes = {}
+    for level in ("lossless", "medium", "high", "ultra"):
+        out = tmp_path / f"{level}.jpg"
+        report = compress(jpeg_photo, out, ImageOptions(compression=level))
+        assert kind_of(out) == "jpeg" and report.format_out == "jpeg"
+        assert (report.width, report.height) == (W, H) == decoded(out).size
+        assert report.output_bytes == out.stat().st_size < jpeg_photo.stat().st_size
+        got = score(reference, decoded(out).convert("RGB"))
+        floor = LEVELS[Compression(level)].ssim
+        if level == "lossless":
+            assert np.array_equal(np.asarray(decoded(out)), np.asarray(reference))
+        else:
+            assert got >= floor - 0.005, (level, got)
+        sizes[level] = report.output_bytes
+    assert sizes["lossless"] > sizes["medium"] >= sizes["high"] >= sizes["ultra"]
+
+
+def test_explicit_quality_and_target_size(jpeg_photo: Path, tmp_path: Path) -> None:
+    low = compress(jpeg_photo, tmp_path / "q30.jpg", ImageOptions(quality=30))
+    high = compress(jpeg_photo, tmp_path / "q80.jpg", ImageOptions(quality=80))
+    assert low.quality == 30 and high.quality == 80 and low.output_bytes < high.output_bytes
+    target = jpeg_photo.stat().st_size // 4
+    report = compress(jpeg_photo, tmp_path / "t.jpg", ImageOptions(target_size=target))
+    assert report.target_reached is True and report.output_bytes <= target
+
+
+def test_exif_orientation_applied_and_metadata_stripped_or_kept(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    exif[0x8298] = "(c) Squeezer tests"
+    exif[0x010F] = "CameraMaker"
+    exif[0x8769] = {0x9003: "2024:01:02 03:04:05"}
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 0.0)}
+    src = tmp_path / "rotated.jpg"
+    photo(300, 200).save(src, "JPEG", quality=95, exif=exif.tobytes())
+    report = compress(src, tmp_path / "out.jpg", ImageOptions())
+    out = decoded(tmp_path / "out.jpg")
+    assert out.size == (200, 300), "orientation 6 must be applied to the pixels"
+    assert not out.getexif(), "metadata is stripped by default"
+    assert report.input.exif["gps"] == "yes" and report.input.exif["make"] == "CameraMaker"
+    assert "exif" in report.metadata_removed
+    assert any("orientation" in a for a in report.actions)
+
+    kept = compress(src, tmp_path / "kept.jpg",
+                    ImageOptions(preserve=["copyright", "location"]))
+    exif_out = decoded(tmp_path / "kept.jpg").getexif()
+    assert exif_out.get(0x8298) == "(c) Squeezer tests"
+    assert exif_out.get_ifd(0x8825), "GPS kept"
+    assert 0x010F not in exif_out, "camera make is not a preserved group"
+    assert not exif_out.get_ifd(0x8769).get(0x9003), "creation date not asked for"
+    assert set(kept.metadata_kept) == {"copyright", "location"}
+
+    lossless = compress(src, tmp_path / "lossless.jpg", ImageOptions(compression="lossless"))
+    repacked = decoded(tmp_path / "lossless.jpg")
+    assert lossless.output_bytes < src.stat().st_size
+    # the coefficients are untouched, so the orientation stays a tag, alone
+    assert repacked.size == (300, 200) and repacked.getexif().get(0x0112) == 6
+    assert 0x8298 not in repacked.getexif()
+
+
+# --- PNG -----------------------------------------------------------------------------------------
+
+
+def test_png_line_art_palette_and_lossless(tmp_path: Path) -> None:
+    src = save(line_art(), tmp_path / "art.png", "PNG", compress_level=1)
+    report = compress(src, tmp_path / "art.out.png", ImageOptions())
+    assert kind_of(tmp_path / "art.out.png") == "png"
+    assert report.output_bytes < src.stat().st_size * 0.7
+    assert score(line_art(), decoded(tmp_path / "art.out.png").convert("RGB")) >= 0.95
+    lossless = compress(src, tmp_path / "art.lossless.png", ImageOptions(compression="lossless"))
+    assert lossless.output_bytes < src.stat().st_size
+    assert np.array_equal(np.asarray(decoded(tmp_path / "art.lossless.png").convert("RGB")),
+                          np.asarray(line_art()))
+
+
+def test_png_transparency_kept_and_flattened_for_jpeg(tmp_path: Path) -> None:
+    src = save(transparent(), tmp_path / "t.png", "PNG")
+    compress(src, tmp_path / "t.out.png", ImageOptions())
+    out = decoded(tmp_path / "t.out.png").convert("RGBA")
+    assert out.getpixel((0, 0))[3] == 0 and out.getpixel((40, H // 2))[3] == 255
+    report = compress(src, tmp_path / "t.jpg", ImageOptions(format="jpeg", background="#ff0000"))
+    assert kind_of(tmp_path / "t.jpg") == "jpeg" and report.format_out == "jpeg"
+    r, g, b = decoded(tmp_path / "t.jpg").convert("RGB").getpixel((2, 2))
+    assert r > 240 and g < 20 and b < 20, "transparent pixels flattened onto the background"
+    assert "convert" in report.requested_changes
+
+
+def test_apng_keeps_its_frames(tmp_path: Path) -> None:
+    f = frames(5)
+    src = tmp_path / "anim.png"
+    f[0].save(src, "PNG", save_all=True, append_images=f[1:], duration=80, loop=0,
+              compress_level=1)
+    report = compress(src, tmp_path / "anim.out.png", ImageOptions())
+    out = decoded(tmp_path / "anim.out.png")
+    assert getattr(out, "n_frames", 1) == 5 and report.frames == 5
+    assert report.output_bytes <= src.stat().st_size
+
+
+def test_photo_png_that_cannot_shrink_keeps_the_original(tmp_path: Path) -> None:
+    src = tmp_path / "tiny.png"
+    Image.new("L", (8, 8), 0).save(src, "PNG", optimize=True)
+    before = src.read_bytes()
+    report = compress(src, tmp_path / "tiny.out.png", ImageOptions(compression="lossless"))
+    if report.original_kept:
+        assert (tmp_path / "tiny.out.png").read_bytes() == before
+    else:
+        assert report.output_bytes < len(before)
+
+
+# --- GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG -------------------------------------------------------
+
+
+def test_animated_gif_optimised_and_converted_to_animated_webp(tmp_path: Path) -> None:
+    f = frames(6)
+    src = tmp_path / "anim.gif"
+    f[0].save(src, "GIF", save_all=True, append_images=f[1:], duration=100, loop=0,
+              optimize=False, disposal=1)
+    report = compress(src, tmp_path / "anim.out.gif", ImageOptions())
+    assert kind_of(tmp_path / "anim.out.gif") == "gif"
+    assert report.frames == 6 and report.output_bytes <= src.stat().st_size
+    webp = compress(src, tmp_path / "anim.webp", ImageOptions(format="webp"))
+    out = decoded(tmp_path / "anim.webp")
+    assert kind_of(tmp_path / "anim.webp") == "webp" and out.n_frames == 6
+    assert webp.output_bytes < src.stat().st_size
+
+
+def test_webp_animated_and_still(tmp_path: Path) -> None:
+    src = save(photo(), tmp_path / "p.webp", "WEBP", quality=95, method=0)
+    report = compress(src, tmp_path / "p.out.webp", ImageOptions())
+    assert kind_of(tmp_path / "p.out.webp") == "webp" and report.output_bytes < src.stat().st_size
+    assert score(decoded(src).convert("RGB"), decoded(tmp_path / "p.out.webp").convert("RGB")) \
+        >= LEVELS[Compression.high].ssim - 0.01 or report.quality == LEVELS[Compression.high].quality_cap
+    f = frames(4)
+    anim = tmp_path / "a.webp"
+    f[0].save(anim, "WEBP", save_all=True, append_images=f[1:], duration=100, lossless=True,
+              method=0)
+    report = compress(anim, tmp_path / "a.out.webp", ImageOptions())
+    assert decoded(tmp_path / "a.out.webp").n_frames == 4 and report.frames == 4
+
+
+def test_avif_and_heic(tmp_path: Path) -> None:
+    src = save(photo(), tmp_path / "p.avif", "AVIF", quality=95, speed=9)
+    report = compress(src, tmp_path / "p.out.avif", ImageOptions())
+    assert kind_of(tmp_path / "p.out.avif") == "avif"
+    assert report.output_bytes < src.stat().st_size
+    import pillow_heif
+
+    heic = tmp_path / "p.heic"
+    pillow_heif.from_pillow(photo()).save(heic, quality=95)
+    assert kind_of(heic) == "heic"
+    report = compress(heic, tmp_path / "p.out.heic", ImageOptions())
+    assert report.format_in == "heic" and (report.width, report.height) == (W, H)
+    assert report.output_bytes <= heic.stat().st_size
+    jpg = compress(heic, tmp_path / "p.jpg", ImageOptions(format="jpeg"))
+    assert kind_of(tmp_path / "p.jpg") == "jpeg" and jpg.format_out == "jpeg"
+
+
+def test_tiff_and_bmp_lossless(tmp_path: Path) -> None:
+    src = save(line_art(), tmp_path / "a.tif", "TIFF")
+    report = compress(src, tmp_path / "a.out.tif", ImageOptions())
+    assert kind_of(tmp_path / "a.out.tif") == "tiff" and report.output_bytes < src.stat().st_size
+    assert np.array_equal(np.asarray(decoded(tmp_path / "a.out.tif").convert("RGB")),
+                          np.asarray(line_art()))
+    bmp = save(line_art().quantize(16).convert("RGB"), tmp_path / "a.bmp", "BMP")
+    report = compress(bmp, tmp_path / "a.out.bmp", ImageOptions())
+    assert kind_of(tmp_path / "a.out.bmp") == "bmp" and report.output_bytes < bmp.stat().st_size
+    webp = compress(src, tmp_path / "a.webp", ImageOptions(format="webp"))
+    assert webp.output_bytes < report.output_bytes
+
+
+SVG = b"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<!-- Created with Inkscape (http://www.inkscape.org/) -->
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+     xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
+     width="100.000000" height="100.000000" inkscape:version="1.2">
+  <metadata><rdf>lots of editor data</rdf></metadata>
+  <sodipodi:namedview pagecolor="#ffffff" />
+  <g id="layer1" inkscape:label="Layer 1">
+    <path id="icon" d="M 10.000000 20.000000 L 30.500000 40.000000 L 10.000000 20.000000 Z"
+          style="fill:#ff0000;stroke:none" />
+  </g>
+</svg>
+"""
+
+
+def test_svg_optimised_as_text(tmp_path: Path) -> None:
+    src = tmp_path / "a.svg"
+    src.write_bytes(SVG)
+    report = compress(src, tmp_path / "a.out.svg", ImageOptions())
+    out = (tmp_path / "a.out.svg").read_bytes()
+    assert report.format_out == "svg" and len(out) < len(SVG) / 2
+    assert b"inkscape" not in out and b"metadata" not in out and b"<!--" not in out
+    assert b'id="icon"' in out, "ids are kept (sprites and CSS refer to them)"
+    bomb = tmp_path / "bomb.svg"
+    bomb.write_bytes(b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">]>'
+                     b'<svg xmlns="http://www.w3.org/2000/svg">&a;</svg>')
+    with pytest.raises(UnsupportedFormatError, match="entity"):
+        compress(bomb, tmp_path / "bomb.out.svg")
+
+
+# --- resize --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "w", "h", "size", "expected"), [
+    ("fit", 100, 100, (400, 200), (100, 50)),
+    ("fit", 800, 800, (400, 200), (400, 200)),       # never enlarged
+    ("scale", 200, None, (400, 200), (200, 100)),
+    ("scale", None, 50, (400, 200), (100, 50)),
+    ("cover", 100, 100, (400, 200), (100, 100)),
+    ("thumb", 100, 100, (400, 200), (100, 100)),
+    ("crop", 100, 60, (400, 200), (100, 60)),
+    ("exact", 123, 45, (400, 200), (123, 45)),
+    ("exact", 800, 600, (400, 200), (800, 600)),     # exact obeys
+])
+def test_resize_modes(tmp_path: Path, mode: str, w: int | None, h: int | None,
+                      size: tuple[int, int], expected: tuple[int, int]) -> None:
+    src = save(photo(*size), tmp_path / "in.png", "PNG")
+    report = compress(src, tmp_path / "out.png", ImageOptions(
+        compression="medium", resize=Resize(mode=mode, width=w, height=h)))
+    assert decoded(tmp_path / "out.png").size == expected == (report.width, report.height)
+
+
+def test_resize_string_form_entropy_crop_and_upscale() -> None:
+    r = Resize.parse("cover:300x300:entropy")
+    assert (r.mode.value, r.width, r.height, r.crop.value) == ("cover", 300, 300, "entropy")
+    assert plan((100, 100), Resize(mode="fit", width=200, height=200, upscale=True))[0] == (200, 200)
+    with pytest.raises(ValueError):
+        Resize.parse("fit")
+    with pytest.raises(ValueError):
+        Resize(mode="cover", width=10)
+    # entropy crop finds the detailed half of an image that is flat on the left
+    from squeezer.engines.image.resize import _window
+
+    im = Image.new("L", (400, 100), 128)
+    im.paste(photo(200, 100).convert("L"), (200, 0))
+    x0, _, _, _ = _window(im, (200, 100), Resize(mode="crop", width=1, height=1,
+                                                 crop="entropy").crop)
+    assert x0 >= 150
+
+
+# --- auto format, dispatcher ---------------------------------------------------------------------
+
+
+def test_auto_keeps_transparency_and_picks_the_smallest(tmp_path: Path) -> None:
+    src = save(transparent(), tmp_path / "t.png", "PNG")
+    report = compress(src, tmp_path / "t.out", ImageOptions(format="auto"))
+    assert report.format_out in ("webp", "avif", "png") and len(report.candidates) >= 2
+    assert report.output_bytes == min(report.candidates.values())
+    assert decoded(tmp_path / "t.out").convert("RGBA").getpixel((0, 0))[3] == 0
+
+
+def test_dispatcher_picks_by_bytes_and_maps_options(tmp_path: Path, fx) -> None:
+    img = save(line_art(), tmp_path / "looks-like.pdf", "PNG")
+    report = compress_any(img, tmp_path / "out.png", {"preset": "extreme", "dpi": 150})
+    assert report.kind == "image" and report.settings["compression"] == "ultra"
+    assert any("dpi" in w for w in report.warnings)
+    pdf = tmp_path / "doc.png"  # a PDF whatever its name says
+    pdf.write_bytes(Path(fx.text()).read_bytes())
+    pdf_report = compress_any(pdf, tmp_path / "out.pdf", {"compression": "lossless"})
+    assert pdf_report.pages >= 1 and pdf_report.settings["lossy_images"] is False
+    with pytest.raises(Exception, match="bogus"):
+        CompressOptions.model_validate({"bogus": 1})
+    opts, ignored = split_options({"resize": "fit:10x10", "preset": "high"}, "pdf")
+    assert opts.preset.value == "high" and ignored == ["resize"]
+    eps = tmp_path / "x.eps"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
+    with pytest.raises(UnsupportedFormatError):
+        compress_any(eps, tmp_path / "x.out")
+
+
+# --- limits and damaged input --------------------------------------------------------------------
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A tiny PNG declaring a huge 1-bit image whose rows are all zero (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes((width + 7) // 8)
+    comp = zlib.compressobj(9)
+    body = b"".join(comp.compress(row) for _ in range(64)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def test_limits_are_named_errors(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_bomb(30_000, 30_000))
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(ImageTooLargeError):
+        compress(bomb, tmp_path / "out.png")
+    assert not (tmp_path / "out.png").exists()
+    src = save(line_art(), tmp_path / "a.png", "PNG")
+    with pytest.raises(ImageTooLargeError):
+        compress(src, tmp_path / "out.png", limits=Limits(max_image_pixels=1000))
+    with pytest.raises(InputTooLargeError):
+        compress(src, tmp_path / "out.png", limits=Limits(max_input_bytes=100))
+    f = frames(5)
+    gif = tmp_path / "a.gif"
+    f[0].save(gif, "GIF", save_all=True, append_images=f[1:])
+    with pytest.raises(TooManyFramesError):
+        compress(gif, tmp_path / "out.gif", limits=Limits(max_frames=3))
+    assert not list(tmp_path.glob("out.*"))
+
+
+def test_damaged_and_refused_inputs(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    photo().save(buf, "JPEG")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
+    with pytest.raises(DamagedImageError) as info:
+        compress(broken, tmp_path / "out.jpg")
+    assert info.value.code == "image_invalid"
+    eps = tmp_path / "figure.jpg"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\nshowpage\n")
+    with pytest.raises(UnsupportedFormatError) as refused:
+        compress(eps, tmp_path / "out.jpg")
+    assert refused.value.code == "unsupported_format" and "EPS" in refused.value.message
+    assert not (tmp_path / "out.jpg").exists()
+
+
+def test_in_place_and_frames_iterate(tmp_path: Path) -> None:
+    src = save(line_art(), tmp_path / "a.png", "PNG", compress_level=0)
+    size = src.stat().st_size
+    report = compress(src, src, ImageOptions())
+    assert report.output_bytes == src.stat().st_size < size
+    assert len(list(ImageSequence.Iterator(decoded(src)))) == 1
