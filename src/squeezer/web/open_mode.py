@@ -17,8 +17,8 @@ How it works, and why it is built this way:
   headers are sent, so other origins cannot read the config either.
 - The risk, documented in the README: anyone who can reach the port can use
   the service (and the API, with the key the page reveals) within the key's
-  rate limit, and can see and delete files of other open-mode users who know
-  their ids (they all share the one key).  The default bind stays
+  rate limit, and — since every open-mode user shares the one key — list
+  (``GET /v1/jobs``), download and delete the others' files.  The default bind stays
   127.0.0.1; listening on another address with ``--open`` prints a warning.
 """
 
