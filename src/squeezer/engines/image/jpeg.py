@@ -10,6 +10,10 @@ invisible on photographs but smears saturated edges (red text, flat graphics);
 when the 4:2:0 result's chroma SSIM falls below the luma floor, the image is
 encoded 4:4:4 by libjpeg-turbo instead (and re-packed the same way).
 
+Per image, libjpeg-turbo 4:2:0 (+ the same re-pack) is searched too and the
+smaller result at the floor wins: on strongly coloured texture jpegli needs
+more bytes for the same luma SSIM (``bench/image_bench.py``).
+
 A JPEG input is never re-encoded above its own estimated quality (that would
 spend bytes on the previous encoder's artefacts), and its lossless re-pack
 (coefficients untouched) is always a candidate: the smaller of the two wins.
@@ -29,9 +33,10 @@ def encode(image: Image.Image, quality: int, subsampling: str = "4:2:0") -> byte
     """A baseline-free (progressive, optimised) JPEG of an L or RGB image, no metadata."""
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
-    if subsampling == "4:4:4" and image.mode == "RGB":
+    if subsampling in ("4:4:4", "turbo") and image.mode == "RGB":
         buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=quality, optimize=True, subsampling=0)
+        image.save(buf, "JPEG", quality=quality, optimize=True,
+                   subsampling=0 if subsampling == "4:4:4" else 2)
         return pdfjpeg.optimize_losslessly(buf.getvalue())
     return pdfjpeg.encode(image, quality)
 

@@ -361,29 +361,36 @@ def _jpeg(ctx: Context) -> Candidate | None:
         cap = s.quality_cap
         if ctx.kind.format == "jpeg":
             cap = jpeg.source_quality_cap(ctx.decoded.jpeg_quality, cap)
-        subsampling = "4:2:0"
-
-        def enc(img: Image.Image, q: int) -> bytes:
-            return jpeg.encode(img, q, subsampling)
-
         if s.target_size:
-            q, data = _size_search(image, enc, s.target_size, 20, cap)
-            got = quality.score(image, jpeg.decode(data))
+            q, data = _size_search(image, jpeg.encode, s.target_size, 20, cap)
+            candidates.append(_jpeg_candidate(ctx, image, data, q, "jpegli"))
         elif s.ssim is None:
-            q = cap
-            data = enc(image, q)
-            got = quality.score(image, jpeg.decode(data))
+            candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(image, cap), cap, "jpegli"))
         else:
-            q = quality.lowest_passing(image, enc, jpeg.decode, s.ssim, min(s.quality_floor, cap),
-                                       cap)
             sample = quality.mosaic(image)
-            if image.mode == "RGB" and not jpeg.chroma_ok(sample, enc(sample, q), s.ssim):
-                subsampling = "4:4:4"
-            q, data, got = quality.verified(image, enc, jpeg.decode, s.ssim, q, cap)
-        data = jpeg.with_metadata(data, ctx.kept.exif, ctx.kept.icc)
-        encoder = "libjpeg-turbo 4:4:4" if subsampling == "4:4:4" or image.mode == "L" else "jpegli"
-        candidates.append(Candidate(data, "jpeg", f"jpeg: {encoder} q{q} + mozjpeg re-pack",
-                                    quality=q, ssim=got, frames=[image]))
+            encoders = ["4:2:0", "turbo"] if image.mode == "RGB" else ["4:2:0"]
+            for encoder in encoders:
+
+                def enc(img: Image.Image, q: int, encoder: str = encoder) -> bytes:
+                    return jpeg.encode(img, q, encoder)
+
+                q = quality.lowest_passing(image, enc, jpeg.decode, s.ssim,
+                                           min(s.quality_floor, cap), cap, step=JPEG_STEP)
+                if encoder == "4:2:0" and image.mode == "RGB" and not jpeg.chroma_ok(
+                        sample, enc(sample, q), s.ssim):
+                    encoder = "4:4:4"  # saturated edges: no subsampling, and no second try
+
+                    def enc(img: Image.Image, q: int) -> bytes:
+                        return jpeg.encode(img, q, "4:4:4")
+
+                    encoders = encoders[:1]
+                q, data, got = quality.verified(image, enc, jpeg.decode, s.ssim, q, cap,
+                                                step=JPEG_STEP)
+                name = {"4:2:0": "jpegli", "turbo": "libjpeg-turbo 4:2:0",
+                        "4:4:4": "libjpeg-turbo 4:4:4"}[encoder]
+                candidates.append(_jpeg_candidate(ctx, image, data, q, name, got))
+                if len(encoders) == 1:
+                    break
     elif not same_pixels:
         data = jpeg.with_metadata(jpeg.encode(image, 95 if ctx.kind.format != "jpeg" else
                                               (ctx.decoded.jpeg_quality or 95)),
@@ -392,6 +399,22 @@ def _jpeg(ctx: Context) -> Candidate | None:
         candidates.append(Candidate(data, "jpeg", "jpeg: jpegli q95 (lossless asked, but the "
                                     "pixels changed)", quality=95, ssim=got, frames=[image]))
     return _smallest(ctx, candidates)
+
+
+#: Distance between the JPEG qualities the search tries (finer than the PDF engine's 5: a
+#: standalone image is one file, and overshooting the floor by a rung costs ~6 % of its bytes)
+JPEG_STEP = 2
+
+
+def _jpeg_candidate(ctx: Context, image: Image.Image, data: bytes, q: int, encoder: str,
+                    got: float | None = None) -> Candidate:
+    if got is None:
+        got = quality.score(image, jpeg.decode(data))
+    if image.mode == "L" and encoder == "jpegli":
+        encoder = "libjpeg-turbo"
+    return Candidate(jpeg.with_metadata(data, ctx.kept.exif, ctx.kept.icc), "jpeg",
+                     f"jpeg: {encoder} q{q} + mozjpeg re-pack", quality=q, ssim=got,
+                     frames=[image])
 
 
 def _smallest(ctx: Context, candidates: list[Candidate]) -> Candidate | None:
