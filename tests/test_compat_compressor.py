@@ -343,7 +343,7 @@ def test_a_missing_bucket_fails_the_job_with_export_failed(service, api, fx, loc
     # the vendor error shape from long polling, and the same body POSTed to the webhook
     failed = assert_error(api.get(f"/1.0/jobs/{job_id}"), 502, message)
     assert failed["id"] == job_id
-    headers, body = _webhook_for(job_id)
+    _, body = _webhook_for(job_id)
     assert json.loads(body) == failed
     # the temporary result was taken back: the job has no output
     with psycopg.connect(service.database_url) as conn:
