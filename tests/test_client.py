@@ -245,8 +245,8 @@ def test_cli_server_mode(service, fx, tmp_path):
                     key=service.key)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"error: {bad}: unsupported_type: unsupported file type: only PDF files can be "
-        "compressed here"]
+        f"error: {bad}: unsupported_type: unsupported file type ({bad.name}): "
+        "only PDF files can be compressed here"]
     assert '"code": "unsupported_type"' in done.stdout
     assert list((tmp_path / "o").iterdir()) == []
 
