@@ -377,7 +377,7 @@ def _jpeg(ctx: Context) -> Candidate | None:
                 q = quality.lowest_passing(image, enc, jpeg.decode, s.ssim,
                                            min(s.quality_floor, cap), cap, step=JPEG_STEP)
                 if encoder == "4:2:0" and image.mode == "RGB" and not jpeg.chroma_ok(
-                        sample, enc(sample, q), s.ssim):
+                        sample, enc(sample, q), s.ssim - CHROMA_SLACK):
                     encoder = "4:4:4"  # saturated edges: no subsampling, and no second try
 
                     def enc(img: Image.Image, q: int) -> bytes:
@@ -404,6 +404,9 @@ def _jpeg(ctx: Context) -> Candidate | None:
 #: Distance between the JPEG qualities the search tries (finer than the PDF engine's 5: a
 #: standalone image is one file, and overshooting the floor by a rung costs ~6 % of its bytes)
 JPEG_STEP = 2
+#: Chroma may fall this far below the luma floor before 4:4:4 is used (the eye resolves colour
+#: at about half the detail of brightness; at 0 every coloured texture paid 40 % for 4:4:4)
+CHROMA_SLACK = 0.05
 
 
 def _jpeg_candidate(ctx: Context, image: Image.Image, data: bytes, q: int, encoder: str,
@@ -467,12 +470,16 @@ def _png(ctx: Context) -> Candidate | None:
         candidates.append(Candidate(data, "png", "png: oxipng (lossless)", ssim=1.0,
                                     frames=frames))
     if s.lossy:
-        ladder = [s.palette_quality]
+        # downwards from the level's palette quality while the floor holds (a UI screenshot
+        # keeps SSIM 0.99 at a third of the colours); one rung up when the first fails
         if s.target_size:
             ladder = [s.palette_quality, 60, 40, 20, 5]
-        elif s.ssim is not None and s.palette_quality < 95:
-            ladder.append(min(100, s.palette_quality + 15))
-        for q in ladder:
+        elif s.ssim is None:
+            ladder = [s.palette_quality]
+        else:
+            ladder = [s.palette_quality] + [q for q in (s.palette_quality - 20,
+                                                        s.palette_quality - 40) if q >= 10]
+        for index, q in enumerate(ladder):
             palette = gif.palette_frames(frames, q)
             if palette is None:
                 break
@@ -480,13 +487,15 @@ def _png(ctx: Context) -> Candidate | None:
                            ctx.kept.icc)
             data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=True)
             got = _frames_score(frames, palette)
-            ok = s.ssim is None or got >= s.ssim
-            if ok:
-                candidates.append(Candidate(data, "png", f"png: {png.backend()} palette "
-                                            f"q{q} + oxipng", quality=q, ssim=got,
-                                            frames=frames))
-                if not s.target_size or len(data) <= s.target_size:
-                    break
+            if s.ssim is not None and got < s.ssim:
+                if index == 0 and not s.target_size and q < 95:
+                    ladder[1:] = [min(100, q + 15)]  # the level's rung failed: one higher
+                    continue
+                break  # lower rungs only lose more
+            candidates.append(Candidate(data, "png", f"png: {png.backend()} palette "
+                                        f"q{q} + oxipng", quality=q, ssim=got, frames=frames))
+            if (s.target_size and len(data) <= s.target_size) or q > s.palette_quality:
+                break
     return _smallest(ctx, candidates)
 
 
