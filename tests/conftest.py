@@ -5,9 +5,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
-
 import pdfgen
+import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

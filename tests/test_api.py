@@ -489,3 +489,46 @@ def test_a_blob_store_outage_is_a_503(service, text_pdf):
     assert ready.status_code == 503
     assert ready.json()["checks"]["storage"].startswith("unavailable")
     assert ready.json()["checks"]["database"] == "ok"
+
+
+def _photo_png(path, width=640, height=480):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0, 200, width)[None, :, None]
+    pixels = (rng.random((height, width, 3)) * 40 + ramp).astype("uint8")
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_images_go_through_the_image_engine(api, tmp_path):
+    from PIL import Image
+
+    png = _photo_png(tmp_path / "holiday.png")
+    uploaded = upload(api, png)
+    assert uploaded["mime"] == "image/png"
+    r = api.post("/v1/jobs", json={"input": {"file_id": uploaded["id"]}, "wait": 60,
+                                   "options": {"format": "webp",
+                                               "resize": {"mode": "fit", "width": 320,
+                                                          "height": 320}}})
+    job = r.json()
+    assert job["state"] == "succeeded", job
+    out = job["result"]["output"]
+    assert (out["name"], out["mime"]) == ("holiday.compressed.webp", "image/webp")
+    assert job["result"]["report"]["kind"] == "image"
+    data = httpx.get(job["result"]["download_url"]).content
+    assert len(data) == out["size"] < png.stat().st_size
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.format == "WEBP" and img.size == (320, 240)
+    # the PDF-only knobs are refused by name, image ones by value
+    bad = api.post("/v1/jobs", json={"input": {"file_id": uploaded["id"]},
+                                     "options": {"format": "bmp-ish"}})
+    assert assert_error(bad, 422, "invalid_request")["errors"][0]["field"] == "options.format"
+
+
+def test_eps_and_unknown_bytes_are_refused(api):
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    assert_error(api.post("/v1/files", files={"file": ("x.eps", eps)}), 415, "unsupported_type")
+    assert_error(api.post("/v1/files", files={"file": ("x.jpg", b"\x00" * 64)}), 415,
+                 "unsupported_type")

@@ -246,7 +246,7 @@ def test_cli_server_mode(service, fx, tmp_path):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"error: {bad}: unsupported_type: unsupported file type ({bad.name}): "
-        "only PDF files can be compressed here"]
+        "send a PDF or an image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)"]
     assert '"code": "unsupported_type"' in done.stdout
     assert list((tmp_path / "o").iterdir()) == []
 

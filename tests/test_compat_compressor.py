@@ -89,13 +89,15 @@ def test_options_as_a_json_part_and_as_fields(service, api, fx):
     assert r.status_code == 200, r.text
     job = httpx.get(f"{service.url}/v1/jobs/{r.json()['id']}",
                     headers={"x-api-key": service.key}).json()
-    assert job["options"] == {"preset": "high", "remove_metadata": True}
+    # compression=ultra: `high` for a PDF, and the same name for an image
+    assert job["options"] == {"preset": "high", "compression": "ultra", "remove_metadata": True}
     r = api.post("/1.0/upload", files={"file": ("photo.pdf", data)},
                  data={"compression": "high", "pdf.dpi": "100", "pdf[linearize]": "true"})
     assert r.status_code == 200, r.text
     job = httpx.get(f"{service.url}/v1/jobs/{r.json()['id']}",
                     headers={"x-api-key": service.key}).json()
-    assert job["options"] == {"preset": "medium", "dpi": 100, "linearize": True}
+    assert job["options"] == {"preset": "medium", "compression": "high", "dpi": 100,
+                              "linearize": True}
 
 
 class _Source(http.server.BaseHTTPRequestHandler):
@@ -375,3 +377,34 @@ def test_connector_validation(api):
     internal = assert_error(api.post("/1.0/connectors", json={"provider": "s3", "credentials": {
         "access_key_id": "a", "secret_access_key": "b", "endpoint": "http://10.0.0.5:9000"}}), 422)
     assert internal["errors"][0]["field"] == "credentials.endpoint"
+
+
+def test_an_image_with_compressor_image_options(api, tmp_path):
+    """The seed's own example uploads a JPEG: `compression` and an `image` section apply."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    pixels = (rng.random((480, 640, 3)) * 50 + np.linspace(0, 180, 640)[None, :, None])
+    buf = io.BytesIO()
+    Image.fromarray(pixels.astype("uint8")).save(buf, format="JPEG", quality=95)
+    source = buf.getvalue()
+    r = api.post("/1.0/upload", files={"file": ("image.jpg", source, "image/jpeg")},
+                 data={"compression": "ultra",
+                       "image": json.dumps({"format": "webp",
+                                            "resize": {"mode": "fit", "width": 320}})})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"success", "id", "url", "input", "output"}
+    assert body["input"] == {"name": "image.jpg", "type": "image", "format": "jpeg",
+                             "mime": "image/jpeg", "size": len(source), "sha1": sha1(source)}
+    assert {k: body["output"][k] for k in ("name", "type", "format", "mime")} == {
+        "name": "image.webp", "type": "image", "format": "webp", "mime": "image/webp"}
+    out = httpx.get(body["url"], timeout=30).content
+    assert len(out) == body["output"]["size"] < len(source) and sha1(out) == body["output"]["sha1"]
+    with Image.open(io.BytesIO(out)) as img:
+        assert img.format == "WEBP" and img.size == (320, 240)
+    bad = api.post("/1.0/upload", files={"file": ("image.jpg", source, "image/jpeg")},
+                   data={"image": json.dumps({"resize": {"mode": "sideways"}})})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "image.resize.mode"

@@ -108,17 +108,35 @@ def test_drop_compress_compare_download(service, fx, page, tmp_path):
 
     Image.effect_noise((64, 64), 40).convert("RGB").save(image, format="PNG")
     sign_in(page, service.url, service.key)
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(image.getvalue())
     drop(page, [("photo.pdf", "application/pdf", photo.read_bytes()),
                 ("letter.pdf", "application/pdf", text.read_bytes()),
-                ("picture.png", "image/png", image.getvalue())])
+                ("picture.png", "image/png", image.getvalue()),
+                ("notes.txt", "text/plain", b"just some words, not a document")])
     wait_all_ended(page)
 
-    # the image: refused by the API (415), in plain words next to it
-    refused = item(page, "picture.png")
+    # neither a PDF nor an image: refused by the API (415), in plain words next to it
+    refused = item(page, "notes.txt")
     assert refused.get_attribute("data-state") == "failed"
-    assert "not a PDF" in refused.locator(".error").inner_text()
+    assert "neither a PDF nor a supported image" in refused.locator(".error").inner_text()
 
     with service.client() as api:
+        li = item(page, "picture.png")  # an image goes through the image engine
+        assert li.get_attribute("data-state") == "done", li.inner_text()
+        job = api.get(f"/v1/jobs/{li.get_attribute('data-job-id')}").json()
+        assert job["result"]["output"]["mime"] == "image/png"
+        assert int(li.locator(".sizes").get_attribute("data-output-size")) == \
+            job["result"]["output"]["size"]
+        wait_previews(page, li)  # shown by the browser itself
+        with page.expect_download() as info:
+            li.get_by_role("link", name=f"Download {job['result']['output']['name']}").click()
+        saved = tmp_path / info.value.suggested_filename
+        info.value.save_as(saved)
+        assert saved.stat().st_size == job["result"]["output"]["size"]
+        assert saved.stat().st_size <= picture.stat().st_size
+        with Image.open(saved) as out:
+            assert out.format == "PNG" and out.size == (64, 64)
         for name, src in (("photo.pdf", photo), ("letter.pdf", text)):
             li = item(page, name)
             assert li.get_attribute("data-state") == "done", li.inner_text()
@@ -154,7 +172,7 @@ def test_drop_compress_compare_download(service, fx, page, tmp_path):
     info.value.save_as(archive)
     with zipfile.ZipFile(archive) as z:
         assert z.testzip() is None
-        assert sorted(z.namelist()) == sorted(p.name for p in tmp_path.glob("*.pdf"))
+        assert sorted(z.namelist()) == sorted(p.name for p in tmp_path.glob("*.compressed.*"))
         for entry in z.namelist():
             assert z.read(entry) == (tmp_path / entry).read_bytes()
 

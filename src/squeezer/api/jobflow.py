@@ -20,7 +20,7 @@ from squeezer.api.state import ApiServices
 from squeezer.db import exports as export_rows
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
-from squeezer.engines.pdf import PdfOptions
+from squeezer.engines.dispatch import CompressOptions
 from squeezer.jobs import webhooks
 from squeezer.jobs.payload import job_json
 from squeezer.jobs.queue import submit_compress
@@ -29,9 +29,10 @@ from squeezer.net.errors import NetError
 
 
 def engine_options(raw: dict[str, Any], field: str = "options") -> dict[str, Any]:
-    """Validate options against the engine's model; what was given, in JSON form."""
+    """Validate options against the engines' model (PDF and image options in one mapping;
+    the engine is chosen later, from the input's bytes); what was given, in JSON form."""
     try:
-        options = PdfOptions.model_validate(raw)
+        options = CompressOptions.model_validate(raw)
     except ValidationError as exc:
         errors = validation_errors(exc.errors())
         for err in errors:

@@ -24,24 +24,29 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from squeezer.api.errors import ApiError
+from squeezer.engines.errors import UnsupportedFormatError
+from squeezer.engines.image.sniff import EXTENSIONS, MIME, sniff
 from squeezer.net import sanitize_filename
 from squeezer.storage import BlobStore, StoredBlob
 
 MAX_FIELDS = 64
 MAX_FIELD_BYTES = 64 << 10
-SNIFF_BYTES = 1024
+SNIFF_BYTES = 4096  # a PNG's chunks or an SVG's prolog before the root
 _FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
 
 
 def sniff_mime(head: bytes) -> str | None:
     """The media type of a file from its first bytes; None for what no engine takes.
 
-    PDF readers accept ``%PDF-`` anywhere in the first 1024 bytes (junk before it
-    is common), so the sniffer does too.
+    The engines' own sniffer decides (``squeezer.engines.image.sniff``): PDFs (``%PDF-``
+    anywhere in the first 1024 bytes, as readers accept) and the image formats; EPS,
+    PostScript and unknown bytes are refused, whatever the name or declared type says.
     """
-    if b"%PDF-" in head[:SNIFF_BYTES]:
-        return "application/pdf"
-    return None
+    try:
+        kind = sniff(head)
+    except UnsupportedFormatError:
+        return None
+    return MIME[kind.format]
 
 
 class UnsupportedType(Exception):
@@ -197,8 +202,8 @@ async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[
     """Stream every file part of one multipart body into its own blob, in order.
 
     ``key_for(i)`` names the blob of the i-th file; with ``file_field``, files must come
-    in that field (a part of that name counts as a file even without a file name).  Each file is sniffed and
-    size-limited like :func:`receive_upload`'s; on any error the blobs already
+    in that field (a part of that name counts as a file even without a file name).
+    Each file is sniffed and size-limited like :func:`receive_upload`'s; on any error the blobs already
     stored for this request are deleted, so a request stores all of its files or
     none.  The form fields (whatever their position) are in every Upload's ``fields``.
     """
@@ -259,9 +264,10 @@ async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[
                 raise ApiError(400, "the client went away during the upload") from None
             except UnsupportedType:
                 shown = sanitize_filename(part.filename) or f"file {len(stored) + 1}"
-                raise ApiError(415, f"unsupported file type ({shown}): only PDF files can be "
-                               "compressed here", code="unsupported_type") from None
-            stored.append((blob, part, sniffed.get("mime") or "application/pdf"))
+                raise ApiError(415, f"unsupported file type ({shown}): send a PDF or an image "
+                               "(JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)",
+                               code="unsupported_type") from None
+            stored.append((blob, part, sniffed["mime"] or "application/octet-stream"))
             if not part.done and ended:
                 raise ApiError(400, "the upload ended before the file did")
     except BaseException:
@@ -272,5 +278,10 @@ async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[
         field_name = file_field or "file"
         raise ApiError(422, f"no file in the request (send it in the field {field_name!r})",
                        errors=[{"field": field_name, "message": "required"}])
-    return [Upload(stored=blob, name=sanitize_filename(part.filename) or "upload.pdf", mime=mime,
-                   fields=parser.fields) for blob, part, mime in stored]
+    return [Upload(stored=blob, name=sanitize_filename(part.filename) or _default_name(mime),
+                   mime=mime, fields=parser.fields) for blob, part, mime in stored]
+
+
+def _default_name(mime: str) -> str:
+    ext = next((EXTENSIONS[f] for f, m in MIME.items() if m == mime), "bin")
+    return f"upload.{ext}"

@@ -33,4 +33,7 @@ ERROR_STATUS: dict[str, int] = {
     "source_too_many_redirects": 400,
     "cancelled": 409,
     "export_failed": 502,
+    "unsupported_format": 415,
+    "image_invalid": 422,
+    "too_many_frames": 422,
 }

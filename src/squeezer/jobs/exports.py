@@ -32,6 +32,7 @@ import psycopg
 from squeezer.db import connectors as connector_rows
 from squeezer.db import exports as export_rows
 from squeezer.db.jobs import JobRow
+from squeezer.engines.image.sniff import EXTENSIONS, MIME
 from squeezer.storage import BlobStore, StorageError, connectors
 
 CODE = "export_failed"
@@ -55,10 +56,14 @@ class _SourceFailed(Exception):
         self.error = error
 
 
-def object_name(input_name: str) -> str:
-    """The exported object's name when the path names a directory: the input's, with ``.pdf``."""
-    stem = input_name[:-4] if input_name.lower().endswith(".pdf") else input_name
-    return f"{stem}.pdf"
+def object_name(input_name: str, mime: str = "application/pdf") -> str:
+    """The exported object's name when the path names a directory: the input's, with the
+    result's extension (``.pdf``, or an image's, which a conversion may have changed)."""
+    fmt = next((f for f, m in MIME.items() if m == mime), "pdf")
+    stem, dot, ext = input_name.rpartition(".")
+    if not dot or not stem or len(ext) > 5:
+        stem = input_name
+    return f"{stem}.{EXTENSIONS[fmt]}"
 
 
 async def _own(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
@@ -93,7 +98,7 @@ async def export_result(conn: psycopg.AsyncConnection, *, store: BlobStore, sign
         where = f"{connector.provider} {where} (connector {connector.name!r})"
         try:
             settings = connectors.unseal(signing_key, connector.id, job.key_id, sealed)
-            key = connectors.object_key(target.path, object_name(input_name))
+            key = connectors.object_key(target.path, object_name(input_name, mime))
             out = connectors.target_store(connector.provider, settings, target.bucket)
             await out.put_stream(key, _own(store.stream(blob_key)), content_type=mime)
         except _SourceFailed as exc:

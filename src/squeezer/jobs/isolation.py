@@ -24,11 +24,13 @@ import os
 import resource
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from squeezer.engines.errors import (
     EngineError,
@@ -37,8 +39,8 @@ from squeezer.engines.errors import (
     TimeLimitError,
     error_from_code,
 )
+from squeezer.engines.image.report import ImageReport
 from squeezer.engines.limits import Limits
-from squeezer.engines.pdf.options import PdfOptions
 from squeezer.engines.report import Report
 
 #: Seconds a child gets beyond its own time limit to notice it and report.
@@ -105,7 +107,7 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
         if memory_bytes:
             cap = memory_bytes * ADDRESS_SPACE_FACTOR
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        from squeezer.engines.pdf import compress
+        from squeezer.engines.dispatch import compress_any
 
         last = [0.0, ""]
 
@@ -115,7 +117,7 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
                 last[0], last[1] = now, stage
                 conn.send(("progress", float(fraction), str(stage)))
 
-        report = compress(src, dst, PdfOptions(**options), limits=Limits(**limits),
+        report = compress_any(src, dst, options, limits=Limits(**limits),
                           progress=progress)
         conn.send(("ok", report.model_dump(mode="json")))
     except EngineError as exc:
@@ -132,26 +134,29 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
         conn.close()
 
 
-def compress_isolated(src: str | Path, dst: str | Path, options: PdfOptions | None = None,
+def compress_isolated(src: str | Path, dst: str | Path,
+                      options: BaseModel | Mapping[str, Any] | None = None,
                       limits: Limits | None = None,
                       child: ChildLimits | None = None, *,
                       progress: ProgressCallback | None = None,
                       should_stop: Callable[[], bool] | None = None,
-                      _fault: str | None = None) -> Report:
+                      _fault: str | None = None) -> Report | ImageReport:
     """:func:`squeezer.engines.pdf.compress` in a child process under ``child``'s caps.
 
     ``progress(fraction, stage)`` receives the engine's progress (in this
     thread).  ``should_stop()`` is polled every :data:`WATCH_INTERVAL`; once it
     returns True the child is killed and :class:`JobCancelled` raised.
     """
-    options = options or PdfOptions()
+    if isinstance(options, BaseModel):  # what was set, as the dispatcher's mapping
+        options = options.model_dump(mode="json", exclude_unset=True)
+    options = dict(options or {})
     limits = limits or Limits()
     child = child or ChildLimits(seconds=limits.max_seconds or 600.0)
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=_child,
-        args=(send, str(src), str(dst), options.model_dump(mode="json"),
+        args=(send, str(src), str(dst), options,
               limits.model_dump(mode="json"), child.memory_bytes, _fault),
         daemon=True,
     )
@@ -197,5 +202,7 @@ def compress_isolated(src: str | Path, dst: str | Path, options: PdfOptions | No
                else f"exited with status {process.exitcode}")
         raise ProcessingCrashedError(f"the engine process {how}")
     if outcome[0] == "ok":
+        if outcome[1].get("kind") == "image":
+            return ImageReport.model_validate(outcome[1])
         return Report.model_validate(outcome[1])
     raise error_from_code(outcome[1], outcome[2])

@@ -38,9 +38,9 @@ from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
 from squeezer.db.server import Database
-from squeezer.engines.errors import EngineError
+from squeezer.engines.errors import EngineError, UnsupportedFormatError
+from squeezer.engines.image.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.engines.limits import Limits
-from squeezer.engines.pdf import PdfOptions
 from squeezer.jobs import exports
 from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
 from squeezer.net import WEBHOOK_POLICY, NetError, UrlPolicy, fetch_to_file, sanitize_filename
@@ -142,8 +142,13 @@ def result_file_id(job_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(RESULT_NAMESPACE, str(job_id))
 
 
-def result_key(job_id: uuid.UUID) -> str:
-    return f"results/{job_id}/out.pdf"
+def result_key(job_id: uuid.UUID, extension: str = "pdf") -> str:
+    return f"results/{job_id}/out.{extension}"
+
+
+def output_format(report: Any) -> str:
+    """The result's format from its report: an image report names it, a PDF's is a PDF."""
+    return getattr(report, "format_out", "") or "pdf"
 
 
 def input_file_id(job_id: uuid.UUID) -> uuid.UUID:
@@ -241,9 +246,10 @@ async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
     url = job.input["url"]
     fetched = await _unless_stopped(fetch_to_file(url, src, services.fetch_policy), watch)
     name = sanitize_filename(job.input_name) or fetched.filename_hint or "input.pdf"
-    with src.open("rb") as head:
-        is_pdf = b"%PDF-" in head.read(1024)
-    mime = "application/pdf" if is_pdf else (fetched.content_type or "application/octet-stream")
+    try:
+        mime = MIME[sniff_file(src).format]
+    except UnsupportedFormatError:  # the engine's dispatcher refuses it with a clear code
+        mime = fetched.content_type or "application/octet-stream"
     stored = await services.store.put_file(input_key(job.id), src, content_type=mime)
     source = await job_rows.insert_file(
         conn, file_id=input_file_id(job.id), key_id=job.key_id, kind="upload", name=name,
@@ -258,7 +264,7 @@ async def _compress(services: Services, job: job_rows.JobRow, src: Path, dst: Pa
                     watch: _Watch) -> Any:
     """The engine in its child; on cancellation of this task the child is killed first."""
     engine = asyncio.ensure_future(asyncio.to_thread(
-        compress_isolated, src, dst, PdfOptions(**job.options), services.limits, services.child,
+        compress_isolated, src, dst, job.options, services.limits, services.child,
         progress=watch.progress, should_stop=watch.stop.is_set,
     ))
     try:
@@ -309,14 +315,15 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                     return "cancelled"
                 if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != "running":
                     return "cancelled"
+                fmt = output_format(report)
                 stored, out_sha1, in_sha1 = await asyncio.gather(
-                    services.store.put_file(result_key(job_id), dst,
-                                            content_type="application/pdf"),
+                    services.store.put_file(result_key(job_id, EXTENSIONS[fmt]), dst,
+                                            content_type=MIME[fmt]),
                     asyncio.to_thread(_sha1, dst), asyncio.to_thread(_sha1, src))
                 try:  # the copy in the client's bucket, if the job has one (jobs.exports)
                     exported = await _unless_stopped(exports.export_result(
                         conn, store=services.store, signing_key=services.signing_key, job=job,
-                        blob_key=stored.key, input_name=source.name), watch)
+                        blob_key=stored.key, input_name=source.name, mime=MIME[fmt]), watch)
                 except exports.ExportFailed as exc:
                     await services.store.delete(stored.key)
                     return await _end(services, app, conn, job, exc.code, exc.message)
@@ -332,7 +339,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
             if await sweep_rows.lock_state(conn, job_id) == "running":
                 output = await job_rows.insert_file(
                     conn, file_id=result_file_id(job_id), key_id=job.key_id, kind="result",
-                    name=_result_name(source.name), size=stored.size, mime="application/pdf",
+                    name=result_name(source.name, fmt), size=stored.size, mime=MIME[fmt],
                     sha256=stored.sha256, blob_key=stored.key, ttl=services.result_ttl,
                     sha1=out_sha1,
                 )
@@ -360,6 +367,10 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _result_name(name: str) -> str:
-    stem = name[:-4] if name.lower().endswith(".pdf") else name
-    return f"{stem}.compressed.pdf"
+def result_name(name: str, fmt: str = "pdf") -> str:
+    """``report.pdf`` → ``report.compressed.pdf``; ``photo.png`` as WebP →
+    ``photo.compressed.webp``."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 5:
+        stem = name
+    return f"{stem}.compressed.{EXTENSIONS.get(fmt, fmt)}"

@@ -32,15 +32,21 @@ from squeezer.api.routes.files import store_upload
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
+from squeezer.engines.image import ImageOptions
+from squeezer.engines.pdf import PdfOptions
 from squeezer.jobs.formats import compressor as result_format
 
 #: Compressor.app's ``compression`` levels (its image levels medium/high/ultra, high the
 #: default) and Squeezer's own preset names -> Squeezer presets
 COMPRESSION = {"lossless": "lossless", "low": "low", "medium": "low", "high": "medium",
                "ultra": "high", "extreme": "extreme"}
-#: option sections of Compressor.app for other media: accepted and ignored for PDFs
-_OTHER_MEDIA = {"image", "video", "audio", "archive", "website", "document"}
-_KNOWN = {"compression", "pdf", "webhook", "store"}
+#: Compressor.app's levels that are also the image engine's (``compression`` of an image)
+IMAGE_LEVELS = {"lossless", "medium", "high", "ultra"}
+#: option sections of Compressor.app for media Squeezer does not compress: accepted, ignored
+_OTHER_MEDIA = {"video", "audio", "archive", "website", "document"}
+#: ``pdf`` and ``image`` sections take the engines' own options (``image.resize``, ``image.format``)
+_KNOWN = {"compression", "pdf", "image", "webhook", "store"}
+_IMAGE_ONLY = set(ImageOptions.model_fields) - set(PdfOptions.model_fields)
 #: multipart fields that carry the options as one JSON object
 _JSON_FIELDS = ("options", "data", "json", "params")
 _INVALID_JSON = "Incoming request body does not contain a valid JSON data"
@@ -153,13 +159,17 @@ def parse_options(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, dict
             errors.append({"field": "compression",
                            "message": f"must be one of {', '.join(COMPRESSION)}"})
         else:
-            options["preset"] = COMPRESSION[level.lower()]
-    pdf = raw.get("pdf")
-    if pdf is not None:
-        if not isinstance(pdf, dict):
-            errors.append({"field": "pdf", "message": "must be an object"})
+            options["preset"] = COMPRESSION[level.lower()]  # for a PDF
+            if level.lower() in IMAGE_LEVELS:  # for an image: the same name
+                options["compression"] = level.lower()
+    for section in ("pdf", "image"):
+        given = raw.get(section)
+        if given is None:
+            continue
+        if not isinstance(given, dict):
+            errors.append({"field": section, "message": "must be an object"})
         else:
-            options.update(pdf)
+            options.update(given)
     webhook_url = None
     webhook = raw.get("webhook")
     if isinstance(webhook, str) and webhook:
@@ -183,7 +193,15 @@ def parse_options(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, dict
                 errors.append({"field": "store.path", "message": "must be a string"})
     if errors:
         raise ApiError(422, _VALIDATION, errors=errors)
-    options = engine_options(options, field="pdf")
+    try:
+        options = engine_options(options, field="pdf")
+    except ApiError as exc:  # name each field after the section it belongs to
+        for err in exc.errors or []:
+            head, _, rest = err["field"].partition(".")
+            if head == "pdf" and rest.split(".")[0] in _IMAGE_ONLY:
+                err["field"] = f"image.{rest}"
+        raise
+
     return options, webhook_url, store
 
 

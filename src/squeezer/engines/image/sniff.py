@@ -25,6 +25,12 @@ EXTENSIONS = {
     "jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif", "heic": "heic",
     "tiff": "tif", "bmp": "bmp", "svg": "svg", "pdf": "pdf",
 }
+#: Canonical name -> media type (what the service records and serves).
+MIME = {
+    "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+    "avif": "image/avif", "heic": "image/heic", "tiff": "image/tiff", "bmp": "image/bmp",
+    "svg": "image/svg+xml", "pdf": "application/pdf",
+}
 #: Extensions a user may already use for a format (kept in output names).
 ALIASES = {"jpeg": {"jpg", "jpeg", "jpe", "jfif"}, "tiff": {"tif", "tiff"},
            "heic": {"heic", "heif", "hif"}}

@@ -20,6 +20,7 @@ import psycopg
 
 from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
+from squeezer.engines.image.sniff import MIME
 from squeezer.jobs import download_urls, exports
 from squeezer.jobs.errors import ERROR_STATUS
 from squeezer.storage import BlobStore
@@ -28,10 +29,10 @@ NAME = "compressor"
 GONE = "this result has expired or was deleted"
 
 
-def output_name(input_name: str) -> str:
-    """The result's name as Compressor.app shows it: the input's, with ``.pdf`` (also the
-    name of the exported object when the store path is a directory)."""
-    return exports.object_name(input_name)
+def output_name(input_name: str, mime: str = "application/pdf") -> str:
+    """The result's name as Compressor.app shows it: the input's, with the result's extension
+    (also the name of the exported object when the store path is a directory)."""
+    return exports.object_name(input_name, mime)
 
 
 async def file_sha1(conn: psycopg.AsyncConnection, store: BlobStore | None,
@@ -51,7 +52,9 @@ async def file_sha1(conn: psycopg.AsyncConnection, store: BlobStore | None,
 
 async def _describe(conn: psycopg.AsyncConnection, store: BlobStore | None,
                     row: job_rows.FileRow, name: str) -> dict[str, Any]:
-    return {"name": name, "type": "document", "format": "pdf", "mime": row.mime,
+    fmt = next((f for f, m in MIME.items() if m == row.mime), "pdf")
+    kind = "image" if row.mime.startswith("image/") else "document"
+    return {"name": name, "type": kind, "format": fmt, "mime": row.mime,
             "size": row.size, "sha1": await file_sha1(conn, store, row)}
 
 
@@ -78,6 +81,7 @@ async def body(conn: psycopg.AsyncConnection, job: job_rows.JobRow, *, base_url:
         url = export.url
     else:  # no target (or a job exported by the API before migration 0006 that never was)
         url = download_urls.sign(signing_key, base_url, output.id, output.expires_at)
+    out_name = output_name(source.name, output.mime)
     return 200, {"success": True, "id": str(job.id), "url": url,
                  "input": await _describe(conn, store, source, source.name),
-                 "output": await _describe(conn, store, output, output_name(source.name))}
+                 "output": await _describe(conn, store, output, out_name)}

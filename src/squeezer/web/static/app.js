@@ -86,6 +86,10 @@
     return { status: response.status, data, headers: response.headers };
   }
 
+  /** Image types a browser shows by itself (the preview uses the file; others get a note). */
+  const BROWSER_IMAGES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp", "image/avif",
+    "image/bmp", "image/svg+xml"]);
+
   /** Plain words for an API error (status + uniform error body), for a file. */
   function plainError(status, body, item) {
     const code = (body && body.code) || "";
@@ -98,9 +102,10 @@
       case 410: return "This file has expired or was deleted on the server.";
       case 413: return "This file is too large for this server" + (limit ? " (the limit is " + limit + ")." : ".");
       case 415:
-        return isImage
-          ? "This image is not a PDF. Squeezer compresses PDF files only, for now."
-          : "This file is not a PDF, so it was not uploaded. Squeezer compresses PDF files.";
+        return (isImage
+          ? "This image format is not supported"
+          : "This file is neither a PDF nor a supported image") +
+          ", so it was not uploaded. Squeezer compresses PDF, JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP and SVG files.";
       case 422:
         if (body && Array.isArray(body.errors) && body.errors.length) {
           return "Some settings are not valid: " +
@@ -415,9 +420,21 @@
       const headers = this.password !== null ? { "X-Squeezer-Password": this.password } : {};
       const width = Math.min(1600, Math.round(PREVIEW_WIDTH * Math.min(2, window.devicePixelRatio || 1)));
       const ids = [res.input && res.input.file_id, res.output.file_id];
+      // a PDF's first page is rendered by the server; an image the browser can show is shown as is
+      const isImage = (f) => f && (f.mime || "").startsWith("image/");
+      const direct = (f) => f && BROWSER_IMAGES.has(f.mime);
+      if ((isImage(res.input) || isImage(res.output)) && !(direct(res.input) && direct(res.output))) {
+        const note = $(".preview-note", el);
+        note.textContent = "No preview: this browser cannot show " + (direct(res.input) ? res.output.mime : res.input.mime) + " images.";
+        note.hidden = false;
+        return;
+      }
       const fetchPreview = async (id) => {
+        const file = [res.input, res.output].find((f) => f && f.file_id === id);
+        const path = isImage(file) ? "/v1/files/" + id + "/content"
+          : "/v1/files/" + id + "/preview?page=1&width=" + width;
         for (let attempt = 0; ; attempt++) {
-          const r = await api("GET", "/v1/files/" + id + "/preview?page=1&width=" + width, { headers, blob: true });
+          const r = await api("GET", path, { headers, blob: true });
           if (r.status !== 429 || attempt >= 3) return r;
           await sleep(retryAfter(r.headers) * 1000);
         }
@@ -434,8 +451,9 @@
       this.previewUrls = got.map((r) => URL.createObjectURL(r.data));
       imgBefore.src = this.previewUrls[0];
       imgAfter.src = this.previewUrls[1];
-      imgBefore.alt = "First page of " + this.file.name + " before compression";
-      imgAfter.alt = "First page after compression";
+      const image = isImage(res.input);
+      imgBefore.alt = (image ? "" : "First page of ") + this.file.name + " before compression";
+      imgAfter.alt = (image ? "The image" : "First page") + " after compression";
       $(".compare", el).hidden = false;
       this.split(50);
     }
@@ -483,6 +501,18 @@
     const lines = [];
     if (res.original_kept || r.original_kept) {
       lines.push(["Original kept: it was already optimal, so a compressed copy would not have been smaller.", "note"]);
+    }
+    if (r.kind === "image") {
+      if (r.format_in && r.format_out && r.format_in !== r.format_out) {
+        lines.push(["Converted from " + r.format_in.toUpperCase() + " to " + r.format_out.toUpperCase() + ".", ""]);
+      }
+      const acts = (r.actions || []).filter((a) => !/^metadata/.test(a)).slice(0, 3);
+      if (acts.length) lines.push([capitalize(acts.join("; ")) + ".", ""]);
+      if ((r.metadata_removed || []).length) lines.push(["Metadata removed: " + r.metadata_removed.join(", ") + ".", "muted"]);
+      if (r.width && r.height) {
+        lines.push([r.width + " × " + r.height + " px" + (r.frames > 1 ? ", " + r.frames + " frames" : "") +
+          (r.ssim ? ", similarity " + r.ssim.toFixed(3) + " (SSIM)" : "") + ".", "muted"]);
+      }
     }
     const img = r.images || {};
     const done = [];
