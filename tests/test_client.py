@@ -292,3 +292,20 @@ def test_errors_are_one_hierarchy():
         assert issubclass(cls, SqueezerError)
     with pytest.raises(SqueezerError):
         Client("localhost:8000", "k")
+
+
+def test_cli_server_mode_with_an_image(service, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    src = tmp_path / "shot.png"
+    pixels = np.random.default_rng(5).random((300, 400, 3)) * 60 + np.linspace(0, 180, 400)[
+        None, :, None]
+    Image.fromarray(pixels.astype("uint8")).save(src)
+    done = squeezer(str(src), "--format", "webp", "--resize", "fit:200x200", "--server",
+                    service.url, key=service.key)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "shot.compressed.webp"
+    with Image.open(out) as img:
+        assert img.format == "WEBP" and img.size == (200, 150)
+    assert out.stat().st_size < src.stat().st_size

@@ -729,9 +729,8 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     remote = None
     if args.server:
         from squeezer.cli.remote import open_batch
-        from squeezer.engines.dispatch import split_options
 
-        remote = open_batch(args, parser, split_options(options, "pdf")[0])
+        remote = open_batch(args, parser, options)  # the server picks the engine, as here
     limits = None if remote else _limits(parser)  # a server applies its own limits
     jobs = plan_outputs(args, parser)
     if remote is not None:

@@ -40,7 +40,8 @@ def _failure(code: str, message: str) -> dict[str, Any]:
 
 
 def wire_options(options: Any) -> dict[str, Any]:
-    """The flags' PdfOptions as the API's ``options`` object: what differs from the defaults.
+    """The flags' options (PDF and image, ``CompressOptions``) as the API's ``options``
+    object: what differs from the defaults.
 
     ``preset`` is always sent, so that the result does not depend on the server's default.
     """
