@@ -87,6 +87,67 @@ class ChildLimits:
     grace_seconds: float = GRACE_SECONDS
 
 
+@dataclass(frozen=True)
+class ChildRun:
+    """How a supervised child ended: its last message, or why it was stopped."""
+
+    outcome: tuple[Any, ...] | None  # the child's final message; None if it sent none
+    ended: str  # "" (it answered), "stopped", "timeout" or "memory"
+    exitcode: int | None
+
+    @property
+    def how(self) -> str:
+        code = self.exitcode or 0
+        return f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
+
+def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., None],
+              args: tuple[Any, ...], *, seconds: float | None, memory_bytes: int,
+              on_message: Callable[[tuple[Any, ...]], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> ChildRun:
+    """Run ``target(send, *args)`` in a child of ``ctx`` and watch it until it answers.
+
+    The child sends ``("progress", ...)`` messages (handed to ``on_message``)
+    and one final message.  It is killed when ``seconds`` pass, when its
+    resident memory exceeds ``memory_bytes`` (0: no watch), or when
+    ``should_stop()`` turns true; the answer says which.  Shared by the
+    engine's jobs and the web page's previews: every untrusted file that meets
+    native code goes through here.
+    """
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=target, args=(send, *args), daemon=True)
+    process.start()
+    send.close()
+    outcome, ended = None, ""
+    deadline = time.monotonic() + seconds if seconds is not None else None
+    try:
+        while True:
+            if receive.poll(WATCH_INTERVAL):
+                message = receive.recv()  # EOFError when the child died without answering
+                if message[0] != "progress":
+                    outcome = message
+                    break
+                if on_message is not None:
+                    on_message(message)
+            if should_stop is not None and should_stop():
+                ended = "stopped"
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                ended = "timeout"
+                break
+            if memory_bytes and _resident_bytes(process.pid) > memory_bytes:
+                ended = "memory"
+                break
+    except EOFError:
+        pass
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receive.close()
+    return ChildRun(outcome, ended, process.exitcode)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["squeezer.engines.pdf", "squeezer.jobs.warmup"])
@@ -152,43 +213,14 @@ def compress_isolated(src: str | Path, dst: str | Path,
     options = dict(options or {})
     limits = limits or Limits()
     child = child or ChildLimits(seconds=limits.max_seconds or 600.0)
-    ctx = _context()
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(
-        target=_child,
-        args=(send, str(src), str(dst), options,
-              limits.model_dump(mode="json"), child.memory_bytes, _fault),
-        daemon=True,
-    )
-    process.start()
-    send.close()
-    outcome, ended = None, ""
-    deadline = time.monotonic() + child.seconds + child.grace_seconds if child.seconds else None
-    try:
-        while True:
-            if receive.poll(WATCH_INTERVAL):
-                message = receive.recv()  # EOFError when the child died without answering
-                if message[0] != "progress":
-                    outcome = message
-                    break
-                if progress is not None:
-                    progress(message[1], message[2])
-            if should_stop is not None and should_stop():
-                ended = "stopped"
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                ended = "timeout"
-                break
-            if child.memory_bytes and _resident_bytes(process.pid) > child.memory_bytes:
-                ended = "memory"
-                break
-    except EOFError:
-        pass
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receive.close()
+    deadline = child.seconds + child.grace_seconds if child.seconds else None
+    run = supervise(_context(), _child,
+                    (str(src), str(dst), options, limits.model_dump(mode="json"),
+                     child.memory_bytes, _fault),
+                    seconds=deadline, memory_bytes=child.memory_bytes,
+                    on_message=(lambda m: progress(m[1], m[2])) if progress else None,
+                    should_stop=should_stop)
+    outcome, ended = run.outcome, run.ended
     if ended == "stopped":
         raise JobCancelled("stopped before the engine finished")
     if ended == "timeout":
@@ -198,9 +230,7 @@ def compress_isolated(src: str | Path, dst: str | Path,
             f"processing needed more than the memory limit of {child.memory_bytes >> 20} MiB"
         )
     if outcome is None:
-        how = (f"killed by signal {-process.exitcode}" if (process.exitcode or 0) < 0
-               else f"exited with status {process.exitcode}")
-        raise ProcessingCrashedError(f"the engine process {how}")
+        raise ProcessingCrashedError(f"the engine process {run.how}")
     if outcome[0] == "ok":
         if outcome[1].get("kind") == "image":
             return ImageReport.model_validate(outcome[1])

@@ -18,13 +18,14 @@ from __future__ import annotations
 import io
 import multiprocessing
 import resource
-import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pypdfium2 as pdfium
 from PIL import Image
+
+from squeezer.jobs.isolation import supervise
 
 #: Widest preview served (pixels); the height is capped at this multiple of the width.
 MAX_WIDTH = 1600
@@ -33,7 +34,6 @@ MAX_ASPECT = 3.0
 RENDER_SECONDS = 20.0
 RENDER_MEMORY_BYTES = 768 << 20
 ADDRESS_SPACE_FACTOR = 4
-WATCH_INTERVAL = 0.05
 
 
 class PreviewError(Exception):
@@ -102,17 +102,6 @@ def _child(conn: Connection, path: str, page_number: int, width: int, password: 
         conn.close()
 
 
-def _resident_bytes(pid: int | None) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     # One forkserver per process serves every user of the context, with the preload list
@@ -128,40 +117,16 @@ def render_page_png(path: str | Path, page_number: int = 1, width: int = 600,
     """Render one page in a child process under ``limits``; blocking (call it in a thread)."""
     limits = limits or RenderLimits()
     width = max(16, min(int(width), MAX_WIDTH))
-    ctx = _context()
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, daemon=True,
-                          args=(send, str(path), page_number, width, password,
-                                limits.memory_bytes))
-    process.start()
-    send.close()
-    outcome, ended = None, ""
-    deadline = time.monotonic() + limits.seconds
-    try:
-        while True:
-            if time.monotonic() >= deadline:
-                ended = "timeout"
-                break
-            if receive.poll(WATCH_INTERVAL):
-                outcome = receive.recv()  # EOFError when the child died without answering
-                break
-            if limits.memory_bytes and _resident_bytes(process.pid) > limits.memory_bytes:
-                ended = "memory"
-                break
-    except EOFError:
-        pass
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receive.close()
+    run = supervise(_context(), _child, (str(path), page_number, width, password,
+                                         limits.memory_bytes),
+                    seconds=limits.seconds, memory_bytes=limits.memory_bytes)
+    outcome, ended = run.outcome, run.ended
     if ended == "timeout":
         raise PreviewError("timeout", f"the page took longer than {limits.seconds:g} s to render")
     if ended == "memory":
         raise PreviewError("memory_limit", "the page needs more memory than a preview may use")
     if outcome is None:
-        raise PreviewError("processing_crashed",
-                           f"the renderer ended without an answer (exit status {process.exitcode})")
+        raise PreviewError("processing_crashed", f"the renderer {run.how} without an answer")
     if outcome[0] == "ok":
         return outcome[1]
     raise PreviewError(outcome[1], outcome[2])
