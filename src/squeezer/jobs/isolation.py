@@ -148,9 +148,15 @@ def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., No
     return ChildRun(outcome, ended, process.exitcode)
 
 
+#: Imported once by the forkserver, so that no child pays for it: the dispatcher and both
+#: engines (importing the image engine alone costs ~50 ms), then a warm-up run.
+PRELOAD = ["squeezer.engines.dispatch", "squeezer.engines.pdf", "squeezer.engines.image",
+           "squeezer.jobs.warmup"]
+
+
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["squeezer.engines.pdf", "squeezer.jobs.warmup"])
+    ctx.set_forkserver_preload(PRELOAD)
     return ctx
 
 

@@ -1,6 +1,6 @@
 """Imported by the engine's forkserver: run the engine once, so every child starts warm.
 
-Each job's engine runs in a fresh child forked from one server process
+Each job's engine (PDF or image) runs in a fresh child forked from one server process
 (:mod:`squeezer.jobs.isolation`).  The first compression in a process pays
 for lazy work — PDFium's initialisation, codec and font-tool imports, Pillow
 plugins — about 20 ms, which a small synchronous request would pay every
@@ -37,13 +37,19 @@ def _tiny_pdf(path: Path) -> None:
 
 
 def warm() -> None:
-    from squeezer.engines.pdf import PdfOptions, compress
+    from PIL import Image
 
-    with contextlib.suppress(Exception), tempfile.TemporaryDirectory(prefix="squeezer-warm-") as tmp:
-        src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
+    from squeezer.engines.dispatch import compress_any
+
+    with (contextlib.suppress(Exception),
+          tempfile.TemporaryDirectory(prefix="squeezer-warm-") as tmp):
+        src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out"
         _tiny_pdf(src)
         for preset in ("lossless", "medium"):
-            compress(src, dst, PdfOptions(preset=preset))
+            compress_any(src, dst, {"preset": preset})
+        photo = Path(tmp) / "in.png"
+        Image.effect_noise((48, 48), 40).convert("RGB").save(photo)
+        compress_any(photo, dst, {"compression": "high"})
 
 
 warm()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image
 
-from squeezer.jobs.isolation import supervise
+from squeezer.jobs.isolation import PRELOAD, supervise
 
 #: Widest preview served (pixels); the height is capped at this multiple of the width.
 MAX_WIDTH = 1600
@@ -107,8 +107,7 @@ def _context() -> multiprocessing.context.BaseContext:
     # One forkserver per process serves every user of the context, with the preload list
     # of whoever starts it first: name the engine's too (squeezer.jobs.isolation), so that
     # a process that also runs engine jobs (a test run) keeps its children warm either way.
-    ctx.set_forkserver_preload(["squeezer.engines.pdf", "squeezer.jobs.warmup",
-                                "squeezer.web.thumbnail"])
+    ctx.set_forkserver_preload([*PRELOAD, "squeezer.web.thumbnail"])
     return ctx
 
 
