@@ -93,3 +93,19 @@ def test_should_stop_kills_the_child_and_is_not_an_engine_error(fx, out_dir):
     assert len(calls) > 3  # polled while waiting
     assert list(out_dir.iterdir()) == []
     assert compress_isolated(fx.text(), out_dir / "b.pdf").pages == 3  # the caller goes on
+
+
+def test_an_image_in_the_isolated_child(tmp_path):
+    """The forkserver has the engines imported and warmed; an image job must not inherit a
+    dead thread pool from it (a forked pool deadlocks) — it answers, in time."""
+    import numpy as np
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    pixels = np.random.default_rng(2).random((200, 300, 3)) * 80 + 60
+    Image.fromarray(pixels.astype("uint8")).save(src)
+    for _ in range(2):  # the second child comes from the same, already warm, forkserver
+        report = compress_isolated(src, tmp_path / "out.png", {"compression": "high"},
+                                   child=ChildLimits(seconds=60))
+        assert report.kind == "image" and report.format_out == "png"
+        assert report.output_bytes <= src.stat().st_size

@@ -122,6 +122,9 @@ def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., No
     deadline = time.monotonic() + seconds if seconds is not None else None
     try:
         while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                ended = "timeout"
+                break
             if receive.poll(WATCH_INTERVAL):
                 message = receive.recv()  # EOFError when the child died without answering
                 if message[0] != "progress":
@@ -131,9 +134,6 @@ def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., No
                     on_message(message)
             if should_stop is not None and should_stop():
                 ended = "stopped"
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                ended = "timeout"
                 break
             if memory_bytes and _resident_bytes(process.pid) > memory_bytes:
                 ended = "memory"

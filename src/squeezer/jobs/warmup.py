@@ -37,8 +37,6 @@ def _tiny_pdf(path: Path) -> None:
 
 
 def warm() -> None:
-    from PIL import Image
-
     from squeezer.engines.dispatch import compress_any
 
     with (contextlib.suppress(Exception),
@@ -47,9 +45,9 @@ def warm() -> None:
         _tiny_pdf(src)
         for preset in ("lossless", "medium"):
             compress_any(src, dst, {"preset": preset})
-        photo = Path(tmp) / "in.png"
-        Image.effect_noise((48, 48), 40).convert("RGB").save(photo)
-        compress_any(photo, dst, {"compression": "high"})
+        # Not the image engine: its encoders (oxipng) start thread pools, and a child forked
+        # from a process with running pool threads deadlocks on its first use of the pool.
+        # Importing it (the preload list) is safe and is most of its cold cost.
 
 
 warm()
