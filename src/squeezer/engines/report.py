@@ -21,20 +21,16 @@ class ImageStats(BaseModel):
     deduplicated: int = 0
 
 
-class Report(BaseModel):
-    """The outcome of one compression."""
+class RunReport(BaseModel):
+    """What every engine's report says: sizes, what was kept or changed, and how it went."""
 
     input_bytes: int
     output_bytes: int = 0
     ratio: float = 1.0  # output_bytes / input_bytes
-    pages: int = 0
-    images: ImageStats = Field(default_factory=ImageStats)
-    fonts_deduplicated: int = 0
-    #: bytes saved by each step, measured by saving after it (step name -> bytes)
-    steps: dict[str, int] = Field(default_factory=dict)
     original_kept: bool = False
     #: requested changes that found something to change ("metadata", "javascript",
-    #: "linearize", "encryption", ...); such a result is kept even when not smaller
+    #: "linearize", "encryption", "resize", "convert", ...); such a result is kept even when
+    #: not smaller
     requested_changes: list[str] = Field(default_factory=list)
     target_size: int | None = None
     target_reached: bool | None = None
@@ -50,3 +46,13 @@ class Report(BaseModel):
     def finish(self, output_bytes: int) -> None:
         self.output_bytes = output_bytes
         self.ratio = round(output_bytes / self.input_bytes, 6) if self.input_bytes else 1.0
+
+
+class Report(RunReport):
+    """The outcome of one PDF compression."""
+
+    pages: int = 0
+    images: ImageStats = Field(default_factory=ImageStats)
+    fonts_deduplicated: int = 0
+    #: bytes saved by each step, measured by saving after it (step name -> bytes)
+    steps: dict[str, int] = Field(default_factory=dict)

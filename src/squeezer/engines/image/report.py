@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from squeezer.engines.report import RunReport
+
 
 class ImageInfo(BaseModel):
     """The metadata extraction report of one image (input or output)."""
@@ -32,13 +34,10 @@ class ImageInfo(BaseModel):
     jpeg_quality: int | None = None  #: estimated from the quantisation tables
 
 
-class ImageReport(BaseModel):
+class ImageReport(RunReport):
     """The outcome of one image compression."""
 
     kind: Literal["image"] = "image"
-    input_bytes: int
-    output_bytes: int = 0
-    ratio: float = 1.0  # output_bytes / input_bytes
     format_in: str = ""
     format_out: str = ""
     width: int = 0  #: of the output
@@ -54,20 +53,3 @@ class ImageReport(BaseModel):
     metadata_removed: list[str] = Field(default_factory=list)
     #: candidates tried (format/method -> bytes) when more than one was
     candidates: dict[str, int] = Field(default_factory=dict)
-    original_kept: bool = False
-    #: requested changes (resize, convert); such a result is kept even when not smaller
-    requested_changes: list[str] = Field(default_factory=list)
-    target_size: int | None = None
-    target_reached: bool | None = None
-    settings: dict[str, object] = Field(default_factory=dict)
-    warnings: list[str] = Field(default_factory=list)
-    elapsed_seconds: float = 0.0
-    engine_versions: dict[str, str] = Field(default_factory=dict)
-
-    @property
-    def saved_bytes(self) -> int:
-        return self.input_bytes - self.output_bytes
-
-    def finish(self, output_bytes: int) -> None:
-        self.output_bytes = output_bytes
-        self.ratio = round(output_bytes / self.input_bytes, 6) if self.input_bytes else 1.0
