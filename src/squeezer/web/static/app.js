@@ -452,6 +452,7 @@
       imgBefore.src = this.previewUrls[0];
       imgAfter.src = this.previewUrls[1];
       const image = isImage(res.input);
+      $(".compare-title", el).textContent = image ? "Preview" : "Page 1";
       imgBefore.alt = (image ? "" : "First page of ") + this.file.name + " before compression";
       imgAfter.alt = (image ? "The image" : "First page") + " after compression";
       $(".compare", el).hidden = false;
