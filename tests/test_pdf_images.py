@@ -339,7 +339,7 @@ def test_choose_quality_is_the_lowest_rung_that_keeps_the_floor():
     assert jpeg_codec.choose_quality(image, 0.0, 20) == 20  # never above the cap
     # a large image is measured on a mosaic of block-aligned tiles, not whole
     big = Image.fromarray(smooth_photo(1600, 1200))
-    mosaic = jpeg_codec._mosaic(big)
+    mosaic = jpeg_codec.mosaic(big)
     assert mosaic.width * mosaic.height <= jpeg_codec.SAMPLE_PIXELS
     assert mosaic.width % 16 == 0 and mosaic.height % 16 == 0
 

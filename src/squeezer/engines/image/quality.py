@@ -20,28 +20,10 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from squeezer.engines.pdf.jpeg import Similarity
+from squeezer.engines.pdf.jpeg import Similarity, mosaic  # one sampling for both engines
 
-SAMPLE_PIXELS = 1 << 17
-TILE = 64
 #: Above this many pixels the final check measures a larger mosaic, not the whole image.
 FULL_CHECK_PIXELS = 4_000_000
-
-
-def mosaic(image: Image.Image, pixels: int = SAMPLE_PIXELS) -> Image.Image:
-    """The image itself when small, else a grid of evenly spread 64 px tiles on the 16 px grid."""
-    width, height = image.size
-    if width * height <= pixels or width < 2 * TILE or height < 2 * TILE:
-        return image
-    per_side = max(2, int((pixels / (TILE * TILE)) ** 0.5))
-    cols, rows = min(per_side, width // TILE), min(per_side, height // TILE)
-    out = Image.new(image.mode, (cols * TILE, rows * TILE))
-    for r in range(rows):
-        y = (height - TILE) * r // max(1, rows - 1) // 16 * 16
-        for c in range(cols):
-            x = (width - TILE) * c // max(1, cols - 1) // 16 * 16
-            out.paste(image.crop((x, y, x + TILE, y + TILE)), (c * TILE, r * TILE))
-    return out
 
 
 def planes(image: Image.Image) -> list[np.ndarray]:

@@ -154,7 +154,7 @@ SAMPLE_PIXELS = 1 << 17
 TILE = 64
 
 
-def _mosaic(image: Image.Image) -> Image.Image:
+def mosaic(image: Image.Image, pixels: int = SAMPLE_PIXELS) -> Image.Image:
     """The image itself when small, else a grid of evenly spread tiles pasted together.
 
     Tiles start on multiples of 16 pixels, so each sees the JPEG block grid it
@@ -162,9 +162,9 @@ def _mosaic(image: Image.Image) -> Image.Image:
     the sample's mean SSIM an estimate of the whole image's.
     """
     width, height = image.size
-    if width * height <= SAMPLE_PIXELS or width < 2 * TILE or height < 2 * TILE:
+    if width * height <= pixels or width < 2 * TILE or height < 2 * TILE:
         return image
-    per_side = max(2, int((SAMPLE_PIXELS / (TILE * TILE)) ** 0.5))
+    per_side = max(2, int((pixels / (TILE * TILE)) ** 0.5))
     cols = min(per_side, width // TILE)
     rows = min(per_side, height // TILE)
     out = Image.new(image.mode, (cols * TILE, rows * TILE))
@@ -252,7 +252,7 @@ def choose_quality(image: Image.Image, floor: float, cap: int,
     """
     if cap <= lowest:
         return cap
-    sample = _mosaic(image)
+    sample = mosaic(image)
     planes = _planes(sample)
     references = [Similarity(planes[:, :, c]) for c in range(planes.shape[2])]
     for quality in range(lowest, cap, SEARCH_STEP):
