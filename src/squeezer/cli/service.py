@@ -199,17 +199,27 @@ class WorkerPool:
                 proc.wait()
 
 
-def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, workers: int) -> int:
-    from squeezer.api import create_app
+def _start(args: argparse.Namespace, parser: argparse.ArgumentParser, *,
+           first_key: bool) -> tuple[Any, Any] | None:
+    """Configuration, logging and a migrated database; None (after one error line) without one."""
     from squeezer.db.errors import DatabaseError
 
     config = _config(parser)
     _logging(args.log_level)
     try:
-        db = prepare_database(config, first_key=True)
+        return config, prepare_database(config, first_key=first_key)
     except DatabaseError as exc:
         _stderr_line(error_line("database", exc.code, exc.message))
+        return None
+
+
+def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, workers: int) -> int:
+    from squeezer.api import create_app
+
+    opened = _start(args, parser, first_key=True)
+    if opened is None:
         return EXIT_FAILED
+    config, db = opened
     public = config.public_url or f"http://{args.host}:{args.port}"
     pool = None
     try:
@@ -257,19 +267,15 @@ def run_api(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
          description="The worker half of a deployment: takes jobs from the shared PostgreSQL "
          "queue, reads and writes blobs in the shared store. Stop it with SIGTERM.")
 def run_worker_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from squeezer.db.errors import DatabaseError
     from squeezer.jobs.queue import make_app
     from squeezer.jobs.runner import Services
     from squeezer.jobs.worker import run_worker
     from squeezer.storage import open_store
 
-    config = _config(parser)
-    _logging(args.log_level)
-    try:
-        db = prepare_database(config, first_key=False)
-    except DatabaseError as exc:
-        _stderr_line(error_line("database", exc.code, exc.message))
+    opened = _start(args, parser, first_key=False)
+    if opened is None:
         return EXIT_FAILED
+    config, db = opened
     try:
         store = open_store(config.storage_url, config.data_dir)
         services = Services.from_config(config, db, store)
