@@ -17,12 +17,10 @@ from pydantic import ValidationError
 
 from squeezer.api.errors import ApiError, gone, not_found, validation_errors
 from squeezer.api.state import ApiServices
-from squeezer.db import exports as export_rows
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
 from squeezer.engines.dispatch import CompressOptions
 from squeezer.jobs import webhooks
-from squeezer.jobs.payload import job_json
 from squeezer.jobs.queue import submit_compress
 from squeezer.net import UrlNotAllowed, acheck_url
 from squeezer.net.errors import NetError
@@ -166,13 +164,8 @@ async def wait_for(svc: ApiServices, job: rows.JobRow, seconds: float) -> rows.J
 async def render(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[str, Any]:
     """The job JSON (the same body its webhook carries)."""
     async with svc.connection() as conn:
-        input_file = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
-        output_file = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
-        deliveries = await webhooks.deliveries(conn, job.id) if job.webhook_url else None
-        export = await export_rows.get(conn, job.id)
-    return job_json(job, input_file=input_file, output_file=output_file,
-                    base_url=svc.base_url(request), signing_key=svc.signing_key,
-                    deliveries=deliveries, export=export)
+        return await webhooks.native_body(conn, job, base_url=svc.base_url(request),
+                                          signing_key=svc.signing_key)
 
 
 async def cancel_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.JobRow:
