@@ -21,6 +21,22 @@ class ImageStats(BaseModel):
     deduplicated: int = 0
 
 
+class ScanPage(BaseModel):
+    """What the scan step decided for one scanned page (see ``engines.pdf.scans``)."""
+
+    page: int  #: 1-based page number
+    #: what the page image holds: "bitonal", "gray_text", "color_text" or "photo"
+    content: str
+    ocr_layer: bool = False  #: an invisible text layer is drawn over the image
+    dpi: float = 0.0  #: the image's resolution where the page draws it
+    #: "mrc" (mask + background + foreground), "bitonal" (1-bit G4) or "plain" (image step)
+    method: str = "plain"
+    reason: str | None = None  #: why a page stayed on the plain path
+    ssim: float | None = None  #: rendered SSIM of the re-encoded page against the original
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+
 class RunReport(BaseModel):
     """What every engine's report says: sizes, what was kept or changed, and how it went."""
 
@@ -56,3 +72,7 @@ class Report(RunReport):
     fonts_deduplicated: int = 0
     #: bytes saved by each step, measured by saving after it (step name -> bytes)
     steps: dict[str, int] = Field(default_factory=dict)
+    #: how many pages are scans ("scan") and how many are drawn ("vector")
+    pages_classified: dict[str, int] = Field(default_factory=dict)
+    #: one entry per scanned page: its content class and how it was encoded
+    scan_pages: list[ScanPage] = Field(default_factory=list)
