@@ -94,11 +94,15 @@ class _Context:
     smasks: set[tuple[int, int]] = field(default_factory=set)
 
 
-def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report) -> None:
-    """Recompress every image XObject of ``pdf`` in place according to ``settings``."""
+def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
+                    skip: set[tuple[int, int]] | frozenset = frozenset()) -> None:
+    """Recompress every image XObject of ``pdf`` in place according to ``settings``.
+
+    ``skip``: images another step (the scan step) has just written; left as they are.
+    """
     images = [obj for obj in pdf.objects
               if isinstance(obj, Stream) and obj.is_indirect
-              and obj.stream_dict.get("/Subtype") == Name.Image]
+              and obj.stream_dict.get("/Subtype") == Name.Image and obj.objgen not in skip]
     if not images:
         report.steps["images"] = report.steps.get("images", 0)
         return

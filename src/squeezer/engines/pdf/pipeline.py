@@ -21,7 +21,7 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
-from squeezer.engines.pdf import flate, fonts, images, preflight, structure, verify
+from squeezer.engines.pdf import flate, fonts, images, preflight, scans, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
@@ -111,6 +111,9 @@ def compress(
         report.steps, report.fonts_deduplicated = {}, 0
         report.images = ImageStats(seen=report.images.seen, skipped=report.images.seen)
         report.requested_changes = []
+        report.scan_pages = [e.model_copy(update={"method": "plain", "reason": "the input was kept",
+                                                  "bytes_after": e.bytes_before})
+                             for e in report.scan_pages]
     else:
         measured = sum(report.steps.values())
         report.steps["structure"] = report.saved_bytes - measured
@@ -129,6 +132,7 @@ def build(
 ) -> Path:
     """Run every optimisation step on a fresh copy of ``src`` and save it to ``out``."""
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
+    report.pages_classified, report.scan_pages = {}, []
     with opened(src, settings.password) as pdf:
         report.pages = len(pdf.pages)
         try:
@@ -138,8 +142,13 @@ def build(
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
             budget.check_time()
+            written: set[tuple[int, int]] = set()
+            if scans.wanted(settings):
+                notify(0.15, "scanned pages")
+                written = scans.optimize_scans(pdf, settings, budget, report)
+                budget.check_time()
             notify(0.2, "images")
-            images.optimize_images(pdf, settings, budget, report)
+            images.optimize_images(pdf, settings, budget, report, skip=written)
             budget.check_time()
             notify(0.7, "recompressing streams")
             flate.recompress(pdf, budget, report)
@@ -205,8 +214,9 @@ def _verified_or_fallback(
     if verdict.ok:
         return candidate
     report.warnings.append(f"result failed verification ({verdict.reason})")
-    if settings.lossy_images or settings.subset_fonts:
-        safe = settings.model_copy(update={"lossy_images": False, "dpi": None, "subset_fonts": False})
+    if settings.lossy_images or settings.subset_fonts or scans.wanted(settings):
+        safe = settings.model_copy(update={"lossy_images": False, "dpi": None, "subset_fonts": False,
+                                           "mrc": False, "scan_bitonal": False})
         try:
             fallback = build(src, safe, budget, report, work / "safe.pdf", lambda f, s: None)
         except LimitExceededError:

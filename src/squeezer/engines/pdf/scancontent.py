@@ -1,0 +1,114 @@
+"""What a scanned page image holds: bitonal text, gray text, colour text, or a photograph.
+
+The class decides the coder.  It is read off three numbers, each cheap on a
+full page:
+
+- **colour**: the share of pixels whose channels differ by more than
+  :data:`CHROMA` (paper tint and JPEG chroma noise stay below it), measured
+  on a 4x reduced copy.  A colour scan of a black-and-white letter is gray
+  content (PassportPDF's "colour detection").
+- **mid-tones**: scanned text is paper and ink with a thin anti-aliased rim;
+  a photograph is mostly tones in between.  Measured at full resolution on
+  blocks of about a fifth of an inch, a block is photographic when more than
+  :data:`PHOTO_BLOCK_MID` of it is mid-tone.
+- **bitonal**: text pages whose mid-tone share over the whole page is below
+  :data:`BITONAL_MID` lose nothing visible as 1-bit.
+
+The photographic blocks are also what the MRC step keeps out of the text mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+#: Channel spread (max - min) above which a pixel is coloured.
+CHROMA = 48
+#: Share of coloured pixels above which the page is a colour page.
+COLOUR_SHARE = 0.002
+#: Block side for the photo map, in inches.
+BLOCK_INCHES = 0.2
+#: A block is photographic when more than this share of its pixels is mid-tone.
+PHOTO_BLOCK_MID = 0.35
+#: ... and a page is a photograph when more than this share of its blocks is.
+PHOTO_PAGE_SHARE = 0.5
+#: Pages whose mid-tone share is below this are bitonal (black-and-white) content.
+BITONAL_MID = 0.025
+#: Mid-tone: between these fractions of the way from ink to paper.
+MID_LOW, MID_HIGH = 0.25, 0.75
+
+
+@dataclass
+class Content:
+    kind: str  #: "bitonal", "gray_text", "color_text" or "photo"
+    colour: bool
+    paper: float  #: the paper's gray level
+    ink: float  #: the ink's gray level
+    mid_share: float
+    photo_share: float
+    block: int  #: photo map block side in pixels
+    photo: np.ndarray  #: block map, True where photographic
+
+
+def luminance(pixels: np.ndarray) -> np.ndarray:
+    """8-bit luma (Rec. 601, what PDF readers use for gray conversion) of an H x W x C image."""
+    if pixels.shape[2] == 1:
+        return pixels[:, :, 0]
+    rgb = pixels.astype(np.uint16)
+    return ((rgb[:, :, 0] * 77 + rgb[:, :, 1] * 150 + rgb[:, :, 2] * 29 + 128) >> 8).astype(np.uint8)
+
+
+def levels(gray: np.ndarray) -> tuple[float, float]:
+    """(paper, ink) gray levels: a high and a very low percentile of a row sample."""
+    sample = gray[::4, ::4]
+    paper = float(np.percentile(sample, 90))
+    ink = float(np.percentile(sample, 0.5))
+    return paper, min(ink, paper - 1)
+
+
+def is_colour(pixels: np.ndarray) -> bool:
+    if pixels.shape[2] == 1:
+        return False
+    small = np.asarray(Image.fromarray(pixels).reduce(4) if min(pixels.shape[:2]) >= 64
+                       else Image.fromarray(pixels))
+    spread = small.max(axis=2).astype(np.int16) - small.min(axis=2)
+    return float(np.mean(spread > CHROMA)) > COLOUR_SHARE
+
+
+def mid_tones(gray: np.ndarray, paper: float, ink: float) -> np.ndarray:
+    lo = ink + (paper - ink) * MID_LOW
+    hi = ink + (paper - ink) * MID_HIGH
+    return (gray > lo) & (gray < hi)
+
+
+def block_share(mask: np.ndarray, block: int) -> np.ndarray:
+    """Share of True in each ``block`` x ``block`` tile (edge tiles padded with False)."""
+    h, w = mask.shape
+    bh, bw = -(-h // block), -(-w // block)
+    padded = np.zeros((bh * block, bw * block), np.uint8)
+    padded[:h, :w] = mask
+    sums = padded.reshape(bh, block, bw, block).sum(axis=(1, 3), dtype=np.int32)
+    return sums / float(block * block)
+
+
+def classify(pixels: np.ndarray, dpi: float, gray: np.ndarray | None = None) -> Content:
+    """The content class of a scanned page image (H x W x 1 or 3, uint8) drawn at ``dpi``."""
+    gray = luminance(pixels) if gray is None else gray
+    paper, ink = levels(gray)
+    colour = is_colour(pixels)
+    mid = mid_tones(gray, paper, ink)
+    block = max(8, round(dpi * BLOCK_INCHES))
+    photo = block_share(mid, block) > PHOTO_BLOCK_MID
+    photo_share = float(photo.mean()) if photo.size else 0.0
+    mid_share = float(mid.mean())
+    if photo_share > PHOTO_PAGE_SHARE or paper - ink < 48:
+        kind = "photo"
+    elif colour:
+        kind = "color_text"
+    elif mid_share < BITONAL_MID and not photo.any():
+        kind = "bitonal"
+    else:
+        kind = "gray_text"
+    return Content(kind, colour, paper, ink, mid_share, photo_share, block, photo)

@@ -1,0 +1,198 @@
+"""The scan step: scanned pages re-encoded page by page, before the general image step.
+
+For every scanned page (:mod:`scanpages`) the page image is classified
+(:mod:`scancontent`) and then:
+
+- **bitonal** content (or any scan under ``color_model=bitonal``) becomes a
+  1-bit image, thresholded adaptively (:mod:`binarize`) and coded with CCITT
+  G4; its /Decode keeps the paper's and the ink's gray levels, so the page
+  keeps its tone;
+- gray and colour **text** under ``mrc`` becomes MRC layers (:mod:`mrc`);
+- **photographs**, low-resolution scans and everything the preset does not
+  ask for stay on the plain path: the image step downsamples and re-encodes
+  them as it does any image.
+
+Each re-encoded page is checked before it is written: its composed image,
+reduced to 100 dpi, must keep SSIM >= ``scan_ssim`` against the original
+(the preset's floor), an MRC page must keep :data:`mrc.LEGIBILITY_FLOOR` of
+the original's text edges, and the result must be smaller than the image it
+replaces.  A page that fails stays on the plain path and its report entry
+says why.  Nothing here touches the page's content stream, so an invisible
+OCR text layer keeps its exact positions.
+
+No JBIG2 encoder is installable from PyPI or Debian (``docs/jbig2.md``), so
+bitonal data is CCITT G4; ``jbig2`` is accepted and reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pikepdf
+from pikepdf import Array, Dictionary, Name, Stream
+
+from squeezer.engines.budget import Budget
+from squeezer.engines.errors import EngineError
+from squeezer.engines.pdf import binarize, ccitt, mrc, pixels
+from squeezer.engines.pdf.options import ColorModel, Settings
+from squeezer.engines.pdf.pixels import DamagedImage, Undecodable
+from squeezer.engines.pdf.scancontent import Content, classify, luminance
+from squeezer.engines.pdf.scanpages import ScanImage, find_scans
+from squeezer.engines.report import Report, ScanPage
+
+#: Scans below this resolution keep their pixels (a text mask would be coarser than the text).
+MIN_SCAN_DPI = 100
+JBIG2_WARNING = ("jbig2: no JBIG2 encoder is installable from PyPI or Debian (docs/jbig2.md); "
+                 "bitonal images are CCITT G4")
+
+
+class _Plain(Exception):
+    """This scan stays on the plain path, for the reason given."""
+
+
+def wanted(settings: Settings) -> bool:
+    return settings.mrc or settings.scan_bitonal or settings.color_model == ColorModel.bitonal
+
+
+def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
+                   report: Report) -> set[tuple[int, int]]:
+    """Classify every page, re-encode the scans the settings ask for; return the objects
+    (new layer images and 1-bit rewrites) the image step must leave as they are."""
+    scans, vector = find_scans(pdf)
+    report.pages_classified = {"scan": sum(len(s.pages) for s in scans.values()),
+                               "vector": vector}
+    report.scan_pages = []
+    if settings.jbig2:
+        report.warnings.append(JBIG2_WARNING)
+    done: set[tuple[int, int]] = set()
+    saved = 0
+    for scan in scans.values():
+        budget.check_time()
+        entry = ScanPage(page=0, content="unknown", ocr_layer=scan.ocr_layer,
+                         dpi=round(scan.dpi, 1))
+        try:
+            entry.bytes_before = len(scan.image.read_raw_bytes())
+            made = _one(pdf, scan, settings, budget, entry)
+        except EngineError:
+            raise
+        except _Plain as reason:
+            entry.method, entry.reason = "plain", str(reason)
+            made = None
+        except (Undecodable, DamagedImage) as exc:
+            entry.method, entry.reason = "plain", f"image not decoded ({exc})"
+            made = None
+        except Exception as exc:  # noqa: BLE001 - one odd scan must not sink the document
+            entry.method = "plain"
+            entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
+            made = None
+        if made is not None:
+            done.update(made)
+            saved += entry.bytes_before - entry.bytes_after
+            report.images.seen += 1
+            report.images.recompressed += 1
+            report.images.to_ccitt += entry.method == "bitonal"
+        for index in scan.pages:
+            report.scan_pages.append(entry.model_copy(update={"page": index + 1}))
+    report.scan_pages.sort(key=lambda e: e.page)
+    report.steps["scans"] = saved
+    return done
+
+
+def _pixels(image: Stream, budget: Budget) -> np.ndarray:
+    """The image's samples as H x W x C uint8 (C = 1 or 3), or :class:`_Plain`."""
+    if image.get("/ImageMask", False):
+        raise _Plain("a stencil mask")
+    if "/SMask" in image or "/Mask" in image:
+        raise _Plain("the image has a mask")
+    width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
+    info = pixels.color_info(image)
+    if info.kind not in ("gray", "rgb"):
+        raise _Plain(f"{info.kind} colour is left to the image step")
+    bpc = int(image.get("/BitsPerComponent", 8))
+    if bpc == 1:
+        raise _Plain("already 1-bit")
+    if bpc != 8:
+        raise _Plain(f"{bpc} bits per component")
+    if pixels.decode_array(image, info, bpc) is not None:
+        raise _Plain("a /Decode array")
+    budget.check_image(width, height, 8 * info.components)
+    names = pixels.filters(image)
+    if names and names[-1] in pixels.DCT_FILTERS:
+        im = pixels.load(pixels.open_jpeg(pixels.dct_data(image)))
+        if im.mode not in ("L", "RGB") or im.size != (width, height):
+            raise _Plain(f"a {im.mode} JPEG")
+        arr = np.asarray(im)
+    else:
+        arr = pixels.samples(image, width, height, info.components, 8)
+    return arr.reshape(height, width, -1)
+
+
+def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
+         entry: ScanPage) -> set[tuple[int, int]]:
+    """Re-encode one scan image in place; the objects made, or :class:`_Plain`."""
+    if scan.shared:
+        raise _Plain("the image is also drawn on a page that is not a scan")
+    if not wanted(s):
+        raise _Plain("the preset keeps scans on the image path")
+    image = scan.image
+    arr = _pixels(image, budget)
+    gray = luminance(arr)
+    content = classify(arr, scan.dpi, gray)
+    entry.content = content.kind
+    bitonal = s.color_model == ColorModel.bitonal
+    if scan.dpi < MIN_SCAN_DPI and not bitonal:
+        raise _Plain(f"scanned at {scan.dpi:.0f} dpi, below {MIN_SCAN_DPI}")
+    if bitonal or (s.scan_bitonal and content.kind == "bitonal"):
+        return _bitonal(image, gray, content, scan.dpi, s, entry, forced=bitonal)
+    if content.kind == "photo":
+        raise _Plain("a photograph: the image step encodes it")
+    if not s.mrc:
+        raise _Plain(f"{content.kind.replace('_', ' ')}: MRC is off in this preset")
+    return _mrc(pdf, image, arr, gray, content, scan.dpi, s, entry)
+
+
+def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: Settings,
+             entry: ScanPage, forced: bool) -> set[tuple[int, int]]:
+    ink = binarize.binarize(gray, dpi, s.bitonal_threshold)
+    if s.char_repair:
+        ink = binarize.repair(ink)
+    # an asked-for bitonal page is black on white; an automatic one keeps its paper and ink
+    lo, hi = (0.0, 1.0) if forced else (content.ink / 255, content.paper / 255)
+    composed = np.where(ink, np.uint8(round(lo * 255)), np.uint8(round(hi * 255)))
+    entry.ssim = round(mrc.rendered_ssim(gray, composed, dpi), 4)
+    if not forced and entry.ssim < s.scan_ssim:
+        raise _Plain(f"bitonal SSIM {entry.ssim:.3f} < {s.scan_ssim}")
+    data = ccitt.encode_g4(ink)
+    if len(data) >= entry.bytes_before:
+        raise _Plain("the 1-bit image is not smaller")
+    height, width = ink.shape
+    image.write(data, filter=Name.CCITTFaxDecode,
+                decode_parms=Dictionary(K=-1, Columns=width, Rows=height, BlackIs1=False))
+    for key in ("/Interpolate", "/Intent", "/Alternates"):
+        if key in image:
+            del image[key]
+    image.ColorSpace = Name.DeviceGray
+    image.BitsPerComponent = 1
+    image.Decode = Array([round(lo, 4), round(hi, 4)])
+    entry.method, entry.bytes_after = "bitonal", len(data)
+    return {image.objgen}
+
+
+def _mrc(pdf: pikepdf.Pdf, image: Stream, arr: np.ndarray, gray: np.ndarray, content: Content,
+         dpi: float, s: Settings, entry: ScanPage) -> set[tuple[int, int]]:
+    layers = mrc.split(arr, gray, content, dpi, s.mrc_background_dpi,
+                       threshold=s.bitonal_threshold, repair=s.char_repair,
+                       preserve_smoothing=s.mrc_preserve_smoothing)
+    composed = mrc.compose_gray(layers, gray.shape)
+    entry.ssim = round(mrc.rendered_ssim(gray, composed, dpi), 4)
+    if entry.ssim < s.scan_ssim:
+        raise _Plain(f"MRC SSIM {entry.ssim:.3f} < {s.scan_ssim}")
+    legible = mrc.legibility(gray, composed, content)
+    if legible < mrc.LEGIBILITY_FLOOR:
+        raise _Plain(f"MRC mask keeps {legible:.0%} of the text edges "
+                     f"(< {mrc.LEGIBILITY_FLOOR:.0%})")
+    encoded = mrc.encode(layers, s.image_quality)
+    if encoded.size >= entry.bytes_before:
+        raise _Plain("the MRC layers are not smaller")
+    made = mrc.write(pdf, image, layers, encoded)
+    entry.method, entry.bytes_after = "mrc", encoded.size
+    return {m.objgen for m in made}
