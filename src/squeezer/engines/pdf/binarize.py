@@ -53,9 +53,11 @@ def sauvola(gray: np.ndarray, dpi: float, k: float = SAUVOLA_K) -> np.ndarray:
     threshold = mean * (1.0 + k * (np.sqrt(var) / SAUVOLA_R - 1.0))
     paper = float(np.percentile(g, 90)) * PAPER_FLOOR
     threshold = np.minimum(threshold, paper)
-    full = Image.fromarray(threshold.astype(np.float32), mode="F").resize(
-        (width, height), Image.Resampling.BILINEAR)
-    return gray < np.asarray(full)
+    # nearest-neighbour upsampling: the threshold changes slowly, a 4x4 step is invisible
+    cut = np.clip(np.ceil(threshold), 0, 255).astype(np.uint8)
+    if f > 1:
+        cut = np.repeat(np.repeat(cut, f, axis=0), f, axis=1)[:height, :width]
+    return gray < cut
 
 
 def binarize(gray: np.ndarray, dpi: float, threshold: int | None = None) -> np.ndarray:

@@ -56,8 +56,7 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     """8-bit luma (Rec. 601, what PDF readers use for gray conversion) of an H x W x C image."""
     if pixels.shape[2] == 1:
         return pixels[:, :, 0]
-    rgb = pixels.astype(np.uint16)
-    return ((rgb[:, :, 0] * 77 + rgb[:, :, 1] * 150 + rgb[:, :, 2] * 29 + 128) >> 8).astype(np.uint8)
+    return np.asarray(Image.fromarray(pixels).convert("L"))
 
 
 def levels(gray: np.ndarray) -> tuple[float, float]:

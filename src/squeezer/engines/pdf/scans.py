@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
+from PIL import Image
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError
@@ -157,8 +158,8 @@ def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: S
         ink = binarize.repair(ink)
     # an asked-for bitonal page is black on white; an automatic one keeps its paper and ink
     lo, hi = (0.0, 1.0) if forced else (content.ink / 255, content.paper / 255)
-    composed = np.where(ink, np.uint8(round(lo * 255)), np.uint8(round(hi * 255)))
-    entry.ssim = round(mrc.rendered_ssim(gray, composed, dpi), 4)
+    layers = mrc.Layers(ink, Image.new("L", (1, 1), round(hi * 255)), None, (round(lo * 255),))
+    entry.ssim = round(mrc.rendered_ssim(mrc.reduced(gray, dpi), mrc.compose_reduced(layers, dpi)), 4)
     if not forced and entry.ssim < s.scan_ssim:
         raise _Plain(f"bitonal SSIM {entry.ssim:.3f} < {s.scan_ssim}")
     data = ccitt.encode_g4(ink)
@@ -182,11 +183,11 @@ def _mrc(pdf: pikepdf.Pdf, image: Stream, arr: np.ndarray, gray: np.ndarray, con
     layers = mrc.split(arr, gray, content, dpi, s.mrc_background_dpi,
                        threshold=s.bitonal_threshold, repair=s.char_repair,
                        preserve_smoothing=s.mrc_preserve_smoothing)
-    composed = mrc.compose_gray(layers, gray.shape)
-    entry.ssim = round(mrc.rendered_ssim(gray, composed, dpi), 4)
+    composed = mrc.compose_reduced(layers, dpi)
+    entry.ssim = round(mrc.rendered_ssim(mrc.reduced(gray, dpi), composed), 4)
     if entry.ssim < s.scan_ssim:
         raise _Plain(f"MRC SSIM {entry.ssim:.3f} < {s.scan_ssim}")
-    legible = mrc.legibility(gray, composed, content)
+    legible = mrc.legibility(gray, layers.mask, content)
     if legible < mrc.LEGIBILITY_FLOOR:
         raise _Plain(f"MRC mask keeps {legible:.0%} of the text edges "
                      f"(< {mrc.LEGIBILITY_FLOOR:.0%})")
