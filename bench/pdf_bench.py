@@ -7,9 +7,11 @@ quality (SSIM of up to 5 evenly sampled pages rendered at 100 dpi in grayscale w
 pypdfium2, input render against output render).  Results go to ``bench/results/pdf.md``
 (tables + targets) and ``bench/results/pdf.json`` (raw).  Peer results are cached in
 ``bench/.cache/`` keyed by (tool, file sha256, tool version), so a re-run after an engine
-change only re-runs Squeezer.  See ``bench/README.md``.
+change only re-runs Squeezer.  Scanned files (MANIFEST category ``scan_*``) also get a scans
+table, squeezer-high vs gs /ebook (and ocrmypdf on bitonal scans), with a speed run on
+synthetic 300 dpi pages from ``bench/scan_pages.py``.  See ``bench/README.md``.
 
-Run with the project's venv:  ``.venv/bin/python bench/pdf_bench.py [--quick]``.
+Run with the project's venv:  ``.venv/bin/python bench/pdf_bench.py [--quick] [--category scan]``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ SAMPLE_PAGES = 5
 MAX_RENDER_PIXELS = 16_000_000
 SSIM_OK = 0.95
 LOSSLESS_SSIM = 0.9999  # pixel-identical renders give exactly 1.0; allow float noise
+
+#: Categories of scanned documents in MANIFEST.tsv start with this (scans table, issue 5).
+SCAN_PREFIX = "scan_"
+#: The scan speed target: pages per second of squeezer-high on 300 dpi letter pages, 2 cores.
+SCAN_PAGES_PER_S = 2.0
+SCAN_JOBS = 2
 
 PRESETS = ["lossless", "low", "medium", "high", "extreme"]
 SQUEEZER_TOOLS = [f"squeezer-{p}" for p in PRESETS]
@@ -896,6 +904,284 @@ def targets(entries: list[dict[str, Any]], tools: list[str], missing: dict[str, 
     return out
 
 
+# --------------------------------------------------------------------------- scans
+
+
+def is_scan(entry: dict[str, Any]) -> bool:
+    return str(entry.get("category") or "").startswith(SCAN_PREFIX)
+
+
+def scan_rows(entries: list[dict[str, Any]], tools: list[str]) -> list[dict[str, Any]]:
+    """One row per scanned file: squeezer-high against gs /ebook (and ocrmypdf's bytes).
+
+    SSIM of both tools is taken on the same sampled pages: ``worker_measure`` skips only the
+    sampled pages past an output's last page, so each tool's list is a prefix of the same
+    sampled page indices and the first k values of both lists are the same k pages.
+    """
+    rows = []
+    for e in entries:
+        if not is_scan(e):
+            continue
+        res = {t: e["results"].get(t) or {} for t in ("squeezer-high", "gs-ebook", "ocrmypdf")}
+        hi, gs = res["squeezer-high"], res["gs-ebook"]
+        sh = list(hi.get("ssim_pages") or []) if hi.get("ok") else []
+        sg = list(gs.get("ssim_pages") or []) if gs.get("ok") else []
+        notes = []
+        if sh and sg and len(sh) != len(sg):
+            k = min(len(sh), len(sg))
+            sh, sg = sh[:k], sg[:k]
+            notes.append(f"SSIM over the first {k} sampled pages (an output lost pages)")
+        for tool, r in res.items():
+            if tool in tools and not r.get("ok"):
+                notes.append(f"{tool} failed: {r.get('error')}")
+        if (hi.get("squeezer") or {}).get("original_kept"):
+            notes.append("high kept the original")
+        nbytes = {t: (r.get("bytes") if r.get("ok") else None) for t, r in res.items()}
+        pages = e.get("pages")
+        secs = hi.get("seconds") if hi.get("ok") else None
+        hb, gb = nbytes["squeezer-high"], nbytes["gs-ebook"]
+        rows.append(
+            {
+                "file": e["file"],
+                "category": e["category"],
+                "pages": pages,
+                "bytes": e["bytes"],
+                "high_bytes": hb,
+                "gs_ebook_bytes": gb,
+                "ocrmypdf_bytes": nbytes["ocrmypdf"],
+                "high_over_gs_ebook": round(hb / gb, 4) if hb and gb else None,
+                "ssim_pages": max(len(sh), len(sg)),
+                "high_ssim_min": round(min(sh), 4) if sh else None,
+                "high_ssim_mean": round(statistics.fmean(sh), 4) if sh else None,
+                "gs_ebook_ssim_min": round(min(sg), 4) if sg else None,
+                "gs_ebook_ssim_mean": round(statistics.fmean(sg), 4) if sg else None,
+                "high_seconds": secs,
+                "high_pages_per_second": round(pages / secs, 3) if pages and secs else None,
+                "notes": notes,
+            }
+        )
+    return rows
+
+
+def scan_totals(
+    entries: list[dict[str, Any]], rows: list[dict[str, Any]], tools: list[str]
+) -> dict[str, Any]:
+    """Sums over the scanned files; bytes as delivered (failures, growth: the input's size)."""
+    scans = [e for e in entries if is_scan(e)]
+    has = set(tools)
+
+    def total(tool: str) -> int | None:
+        return sum(delivered(e, tool) for e in scans) if tool in has else None
+
+    def pick(key: str) -> list[float]:
+        return [r[key] for r in rows if r[key] is not None]
+
+    hi, gs = total("squeezer-high"), total("gs-ebook")
+    timed = [r for r in rows if r["high_seconds"] and r["pages"]]
+    secs = sum(r["high_seconds"] for r in timed)
+    pages = sum(r["pages"] for r in timed)
+    return {
+        "files": len(rows),
+        "pages": sum(r["pages"] or 0 for r in rows),
+        "bytes": sum(r["bytes"] for r in rows),
+        "high_bytes": hi,
+        "gs_ebook_bytes": gs,
+        "ocrmypdf_bytes": total("ocrmypdf"),
+        "high_over_gs_ebook": round(hi / gs, 4) if hi is not None and gs else None,
+        "high_ssim_min": min(pick("high_ssim_min"), default=None),
+        "high_ssim_mean": round(statistics.fmean(pick("high_ssim_mean")), 4)
+        if pick("high_ssim_mean")
+        else None,
+        "gs_ebook_ssim_min": min(pick("gs_ebook_ssim_min"), default=None),
+        "gs_ebook_ssim_mean": round(statistics.fmean(pick("gs_ebook_ssim_mean")), 4)
+        if pick("gs_ebook_ssim_mean")
+        else None,
+        "high_seconds": round(secs, 3) if timed else None,
+        "high_pages_per_second": round(pages / secs, 3) if secs else None,
+    }
+
+
+def ocrmypdf_optimize_note(versions: dict[str, str]) -> str:
+    """How the bench runs ocrmypdf, for the bitonal target's text (-O3 or not, JBIG2 or not)."""
+    cmd = peer_command("ocrmypdf", Path("IN"), Path("OUT"))
+    level = cmd[cmd.index("--optimize") + 1] if "--optimize" in cmd[:-1] else None
+    if level == "3":
+        note = "ocrmypdf runs `--optimize 3` (optimizer only: `--ocr-engine none`)"
+    else:
+        note = (
+            f"**note: the bench runs ocrmypdf with `--optimize {level}`, not -O3**"
+            if level
+            else "**note: the bench runs ocrmypdf without `--optimize` (its default, -O1)**"
+        )
+    if "no jbig2enc" in versions.get("ocrmypdf", ""):
+        note += ", without jbig2enc (so no JBIG2)"
+    return note
+
+
+def run_synthetic(pages: int, timeout: float) -> dict[str, Any]:
+    """bench/scan_pages.py in a child process: ``pages`` synthetic pages, squeezer-high, Pool 2."""
+    cmd = [
+        sys.executable,
+        str(HERE / "scan_pages.py"),
+        "--pages",
+        str(pages),
+        "--jobs",
+        str(SCAN_JOBS),
+        "--preset",
+        "high",
+        "--json",
+    ]
+    run = run_cmd(cmd, timeout)
+    if run["timed_out"]:
+        return {"error": f"timeout after {timeout:.0f} s"}
+    lines = [ln for ln in run["stdout"].splitlines() if ln.startswith("{")]
+    if run["rc"] != 0 or not lines:
+        return {"error": f"exit {run['rc']}: {_tail(run['stderr']) or 'no output'}"}
+    return json.loads(lines[-1])
+
+
+def scan_targets(
+    entries: list[dict[str, Any]],
+    totals: dict[str, Any],
+    rows: list[dict[str, Any]],
+    tools: list[str],
+    versions: dict[str, str],
+    synthetic: dict[str, Any] | None,
+    jobs: int,
+) -> list[dict[str, Any]]:
+    out = []
+    has = set(tools)
+    scans = [e for e in entries if is_scan(e)]
+    if "squeezer-high" in has and "gs-ebook" in has and scans:
+        hi, gs = totals["high_bytes"], totals["gs_ebook_bytes"]
+        both = [
+            r
+            for r in rows
+            if r["high_ssim_mean"] is not None and r["gs_ebook_ssim_mean"] is not None
+        ]
+        short = [r for r in both if r["high_ssim_mean"] < r["gs_ebook_ssim_mean"]]
+        high_failed = [r["file"] for r in rows if r["high_bytes"] is None]
+        measured = (
+            f"{hi:,} B vs 0.5 x {gs:,} = {int(0.5 * gs):,} B "
+            f"(high/gs-ebook = {hi / gs:.3f}); mean SSIM high >= gs-ebook's on "
+            f"{len(both) - len(short)}/{len(both)} files"
+        )
+        if short:
+            measured += (
+                " (short: "
+                + ", ".join(
+                    f"{r['file']} {r['high_ssim_mean']:.4f} < {r['gs_ebook_ssim_mean']:.4f}"
+                    for r in short
+                )
+                + ")"
+            )
+        if len(both) < len(rows):
+            measured += f"; {len(rows) - len(both)} file(s) without both SSIMs"
+        if high_failed:
+            measured += f"; high failed on {', '.join(high_failed)} (counted at input size)"
+        out.append(
+            {
+                "target": "scans: sum(high) <= 0.5 x sum(gs /ebook), with mean SSIM >= gs "
+                "/ebook's on the same pages, per file",
+                "measured": measured,
+                "pass": bool(gs) and hi <= 0.5 * gs and not short and not high_failed,
+            }
+        )
+    bitonal = [e for e in scans if e["category"] == "scan_bitonal"]
+    if "squeezer-high" in has and "ocrmypdf" in has and bitonal:
+        hi = sum(delivered(e, "squeezer-high") for e in bitonal)
+        oc = sum(delivered(e, "ocrmypdf") for e in bitonal)
+        failed = [e["file"] for e in bitonal if not e["results"]["ocrmypdf"].get("ok")]
+        measured = (
+            f"{hi:,} B vs 0.8 x {oc:,} = {int(0.8 * oc):,} B (high/ocrmypdf = {hi / oc:.3f}) "
+            f"over {len(bitonal)} scan_bitonal files; {ocrmypdf_optimize_note(versions)}"
+        )
+        if failed:
+            measured += f"; ocrmypdf failed on {', '.join(failed)} (counted at input size)"
+        out.append(
+            {
+                "target": "bitonal scans: sum(high) <= 0.8 x sum(ocrmypdf -O3)",
+                "measured": measured,
+                "pass": bool(oc) and hi <= 0.8 * oc,
+            }
+        )
+    if synthetic is not None:
+        target = (
+            f"scan speed: >= {SCAN_PAGES_PER_S:g} pages/s on 300 dpi letter pages on 2 cores "
+            f"(squeezer-high, synthetic pages, Pool of {SCAN_JOBS})"
+        )
+        if synthetic.get("error"):
+            out.append(
+                {"target": target, "measured": f"run failed: {synthetic['error']}", "pass": False}
+            )
+        else:
+            pps = synthetic.get("pages_per_second") or 0.0
+            kinds = ", ".join(
+                f"{k} {v:.2f}" for k, v in (synthetic.get("mean_seconds_by_kind") or {}).items()
+            )
+            kept = sum(1 for f in synthetic["files"] if f.get("original_kept"))
+            measured = (
+                f"{pps:.2f} pages/s ({synthetic['pages_ok']} pages of {synthetic['page']} in "
+                f"{synthetic['wall_seconds']:.2f} s wall; mean s per page: {kinds})"
+            )
+            if kept:
+                measured += f"; original kept on {kept} page(s)"
+            if synthetic.get("failures"):
+                measured += f"; {synthetic['failures']} page(s) failed"
+            if synthetic.get("cpus") != 2:
+                measured += f"; this machine has {synthetic.get('cpus')} CPUs"
+            out.append(
+                {
+                    "target": target,
+                    "measured": measured,
+                    "pass": pps >= SCAN_PAGES_PER_S and not synthetic.get("failures"),
+                }
+            )
+    if "squeezer-high" in has and totals.get("high_pages_per_second"):
+        out.append(
+            {
+                "target": "(info) scan speed over the scanned corpus files: squeezer-high "
+                f">= {SCAN_PAGES_PER_S:g} pages/s (one file per process, --jobs {jobs}; "
+                "not all 300 dpi letter)",
+                "measured": f"{totals['high_pages_per_second']:.2f} pages/s "
+                f"({totals['pages']} pages in {totals['high_seconds']:.2f} s of compress())",
+                "pass": totals["high_pages_per_second"] >= SCAN_PAGES_PER_S,
+            }
+        )
+    return out
+
+
+def scans_section(
+    args: argparse.Namespace,
+    entries: list[dict[str, Any]],
+    tools: list[str],
+    versions: dict[str, str],
+) -> dict[str, Any] | None:
+    """The scans table's data (issue 5), or None when no scanned file was benchmarked."""
+    if not any(is_scan(e) for e in entries) or "squeezer-high" not in tools:
+        return None
+    rows = scan_rows(entries, tools)
+    totals = scan_totals(entries, rows, tools)
+    synthetic = None
+    if args.scan_pages > 0:
+        print(
+            f"synthetic scan pages: {args.scan_pages} x 300 dpi letter, squeezer-high, "
+            f"Pool of {SCAN_JOBS}",
+            file=sys.stderr,
+        )
+        synthetic = run_synthetic(args.scan_pages, args.timeout + 30 * args.scan_pages)
+        print(
+            f"  {synthetic.get('error') or str(synthetic.get('pages_per_second')) + ' pages/s'}",
+            file=sys.stderr,
+        )
+    return {
+        "files": rows,
+        "totals": totals,
+        "synthetic": synthetic,
+        "targets": scan_targets(entries, totals, rows, tools, versions, synthetic, args.jobs),
+    }
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -963,6 +1249,83 @@ def _input_note(e: dict[str, Any]) -> str:
     if have:
         notes.append("has " + ", ".join(have))
     return "; ".join(notes).replace("|", "/")[:240]
+
+
+def write_scans(L: list[str], data: dict[str, Any]) -> None:
+    """The scans section (issue 5): per scanned file, targets, the synthetic pages."""
+    sc = data["scans"]
+    rows, tot = sc["files"], sc["totals"]
+    L.append("## Scanned documents: squeezer-high vs gs /ebook\n")
+    L.append(
+        f"The {tot['files']} files whose category starts with `{SCAN_PREFIX}` "
+        f"({tot['pages']} pages). SSIM: min and mean over the sampled pages (up to "
+        f"{data['sample_pages']}, {data['dpi']} dpi), the same pages for both tools. "
+        "high/gs = high bytes / gs-ebook bytes. pages/s = pages / high's `compress()` seconds "
+        "(one file at a time in a fresh process). Σ row: bytes as delivered (a failure or a "
+        "grown output counts at the input's size), min of the mins, mean of the per-file "
+        "means, pages/s = Σ pages / Σ seconds.\n"
+    )
+    L.append(
+        "| file | category | pages | input B | high B | gs-ebook B | ocrmypdf B | high/gs | "
+        "high min SSIM | high mean SSIM | gs min SSIM | gs mean SSIM | SSIM pages | high s | "
+        "high pages/s | notes |"
+    )
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    f4 = "{:.4f}"
+    for r in rows:
+        note = "; ".join(r["notes"]).replace("|", "/").replace("\n", " ")[:200]
+        L.append(
+            f"| {r['file']} | {r['category']} | {r['pages'] or '–'} | {r['bytes']:,} | "
+            f"{_f(r['high_bytes'], '{:,}')} | {_f(r['gs_ebook_bytes'], '{:,}')} | "
+            f"{_f(r['ocrmypdf_bytes'], '{:,}')} | {_f(r['high_over_gs_ebook'])} | "
+            f"{_f(r['high_ssim_min'], f4)} | {_f(r['high_ssim_mean'], f4)} | "
+            f"{_f(r['gs_ebook_ssim_min'], f4)} | {_f(r['gs_ebook_ssim_mean'], f4)} | "
+            f"{r['ssim_pages'] or '–'} | {_f(r['high_seconds'], '{:.2f}')} | "
+            f"{_f(r['high_pages_per_second'], '{:.2f}')} | {note} |"
+        )
+    L.append(
+        f"| **Σ** | | {tot['pages']} | {tot['bytes']:,} | {_f(tot['high_bytes'], '{:,}')} | "
+        f"{_f(tot['gs_ebook_bytes'], '{:,}')} | {_f(tot['ocrmypdf_bytes'], '{:,}')} | "
+        f"{_f(tot['high_over_gs_ebook'])} | {_f(tot['high_ssim_min'], f4)} | "
+        f"{_f(tot['high_ssim_mean'], f4)} | {_f(tot['gs_ebook_ssim_min'], f4)} | "
+        f"{_f(tot['gs_ebook_ssim_mean'], f4)} | | {_f(tot['high_seconds'], '{:.2f}')} | "
+        f"{_f(tot['high_pages_per_second'], '{:.2f}')} | |"
+    )
+    L.append("")
+    if sc["targets"]:
+        L.append("### Scan targets\n")
+        L.append("| target | measured | |")
+        L.append("|---|---|---|")
+        for t in sc["targets"]:
+            L.append(f"| {t['target']} | {t['measured']} | **{'PASS' if t['pass'] else 'MISS'}** |")
+        L.append("")
+    syn = sc.get("synthetic")
+    if syn is None:
+        L.append("Synthetic scan pages: not run (`--scan-pages 0`).\n")
+    elif syn.get("error"):
+        L.append(f"Synthetic scan pages: **failed**: {syn['error']}\n".replace("|", "/"))
+    else:
+        L.append("### Synthetic scan pages\n")
+        L.append(
+            f"`bench/scan_pages.py`: {syn['pages']} pages of {syn['page']} (gray and colour: "
+            "JPEG q90; bitonal: CCITT G4), compressed with squeezer-high in a "
+            f"`multiprocessing.Pool` of {syn['jobs']} on {syn['cpus']} CPUs: "
+            f"**{_f(syn['pages_per_second'], '{:.2f}')} pages/s** ({syn['wall_seconds']:.2f} s "
+            f"wall, {syn['compress_seconds']:.2f} s of `compress()` in all).\n"
+        )
+        L.append("| file | kind | input filter | input B | high B | seconds | classified | notes |")
+        L.append("|---|---|---|---:|---:|---:|---|---|")
+        for f in syn["files"]:
+            cls = ", ".join(f"{k} {v}" for k, v in (f.get("pages_classified") or {}).items())
+            notes = "original kept" if f.get("original_kept") else ""
+            if not f.get("ok"):
+                notes = f"**failed**: {f.get('error')}".replace("|", "/")
+            L.append(
+                f"| {f['file']} | {f['kind']} | {f['filter']} | {f['bytes']:,} | "
+                f"{_f(f.get('out_bytes'), '{:,}')} | {_f(f.get('seconds'), '{:.2f}')} | "
+                f"{cls} | {notes} |"
+            )
+        L.append("")
 
 
 def write_markdown(path: Path, data: dict[str, Any]) -> None:
@@ -1033,6 +1396,8 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         for t in data["targets"]:
             L.append(f"| {t['target']} | {t['measured']} | **{'PASS' if t['pass'] else 'MISS'}** |")
         L.append("")
+    if data.get("scans"):
+        write_scans(L, data)
     if "squeezer-medium" in tools and any(t in tools for t in PEER_TOOLS):
         L.append("## Squeezer medium vs the envelope, per file\n")
         L.append(
@@ -1163,8 +1528,19 @@ def select_tools(spec: str | None) -> list[str]:
     return [t for t in ALL_TOOLS if t in chosen]
 
 
-def select_files(corpus: Path, patterns: str | None, quick: bool) -> list[Path]:
+def select_files(
+    corpus: Path,
+    patterns: str | None,
+    quick: bool,
+    categories: str | None = None,
+    cats: dict[str, str] | None = None,
+) -> list[Path]:
+    """The corpus PDFs matching ``patterns`` (file names) and ``categories`` (prefixes)."""
     files = sorted(p for p in corpus.glob("*.pdf") if p.is_file())
+    if categories:
+        prefixes = [c.strip() for c in categories.split(",") if c.strip()]
+        cats = cats or {}
+        files = [f for f in files if any(cats.get(f.name, "?").startswith(c) for c in prefixes)]
     if patterns:
         pats = [p.strip() for p in patterns.split(",") if p.strip()]
         files = [
@@ -1193,6 +1569,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument("--files", help="comma-separated globs/substrings of file names to keep")
     ap.add_argument(
+        "--category",
+        help="comma-separated prefixes of MANIFEST.tsv categories to keep "
+        "(e.g. 'scan' for scan_bitonal, scan_color and scan_gray)",
+    )
+    ap.add_argument(
         "--tools",
         help="comma-separated tools or groups: "
         + ", ".join(ALL_TOOLS)
@@ -1212,6 +1593,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"only {len(QUICK_FILES)} representative files, for development",
     )
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per tool run")
+    ap.add_argument(
+        "--scan-pages",
+        type=int,
+        default=6,
+        help="synthetic 300 dpi letter scan pages (bench/scan_pages.py) timed with squeezer-high "
+        "in a Pool of 2 for the scans table's speed target, when scanned files are selected "
+        "(default 6; 0 skips)",
+    )
     ap.add_argument("--no-cache", action="store_true", help="re-run peers even when cached")
     ap.add_argument(
         "--keep-outputs",
@@ -1244,14 +1633,14 @@ def main(argv: list[str]) -> int:
     if not tools:
         print("error: no tool available", file=sys.stderr)
         return 2
-    files = select_files(corpus, args.files, args.quick)
+    cats = load_manifest(corpus)
+    files = select_files(corpus, args.files, args.quick, args.category, cats)
     if not files:
         print("error: no PDF selected", file=sys.stderr)
         return 2
-    full = not (args.quick or args.files or args.tools)
+    full = not (args.quick or args.files or args.tools or args.category)
     md = args.out or (HERE / "results" / "pdf.md" if full else CACHE / "pdf-partial.md")
     md.parent.mkdir(parents=True, exist_ok=True)
-    cats = load_manifest(corpus)
     bench = Bench(args, tools, versions)
     print(f"{len(files)} files × {len(tools)} tools, --jobs {args.jobs}", file=sys.stderr)
     started = dt.datetime.now(dt.UTC)
@@ -1269,6 +1658,7 @@ def main(argv: list[str]) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     ordered = [entries[f.name] for f in files]
+    scans = scans_section(args, ordered, tools, versions)
     data = {
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "elapsed": time.perf_counter() - t0,
@@ -1290,6 +1680,7 @@ def main(argv: list[str]) -> int:
         "aggregate": aggregate(ordered, tools),
         "targets": targets(ordered, tools, skipped),
         "envelope": {e["file"]: dict(zip(("bytes", "by"), envelope(e))) for e in ordered},
+        "scans": scans,
         "files": ordered,
     }
     md.with_suffix(".json").write_text(json.dumps(data, indent=1))
@@ -1297,7 +1688,7 @@ def main(argv: list[str]) -> int:
     print(f"\nwrote {md} and {md.with_suffix('.json')}", file=sys.stderr)
     if data["engine_source"]["start"] != data["engine_source"]["end"]:
         print("warning: Squeezer's sources changed during the run; run again", file=sys.stderr)
-    for t in data["targets"]:
+    for t in data["targets"] + ((scans or {}).get("targets") or []):
         print(f"{'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['measured']}")
     return 0
 
