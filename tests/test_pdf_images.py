@@ -222,7 +222,7 @@ def test_rgb_that_is_gray_becomes_devicegray_losslessly(tmp_path):
     assert same_render(src, dst)
 
 
-def test_gray_with_only_black_and_white_becomes_ccitt_g4(tmp_path):
+def test_gray_with_only_black_and_white_becomes_one_bit(tmp_path):
     ink = pdfgen.bitonal_array(1275, 1650)  # a 150 dpi letter page
     gray = np.where(ink, 0, 255).astype(np.uint8)
     src = tmp_path / "in.pdf"
@@ -234,17 +234,27 @@ def test_gray_with_only_black_and_white_becomes_ccitt_g4(tmp_path):
     dst = tmp_path / "out.pdf"
     report = run(src, dst, preset="lossless")
     out = the_image(dst)
+    assert out["filter"] == "/JBIG2Decode" and out["bpc"] == 1
+    assert report.images.to_jbig2 == 1
+    assert same_render(src, dst, dpi=150)
+    g4 = tmp_path / "g4.pdf"
+    report = run(src, g4, preset="lossless", jbig2=False)
+    out = the_image(g4)
     assert out["filter"] == "/CCITTFaxDecode" and out["bpc"] == 1
     assert report.images.to_ccitt == 1
-    assert same_render(src, dst, dpi=150)
+    assert same_render(src, g4, dpi=150)
 
 
-def test_one_bit_flate_scan_becomes_g4(fx, tmp_path):
+def test_one_bit_flate_scan_becomes_jbig2_or_g4(fx, tmp_path):
     src = fx.bitonal()
     dst = tmp_path / "out.pdf"
     report = run(src, dst, preset="lossless")
     out = the_image(dst)
-    assert out["filter"] == "/CCITTFaxDecode"
+    assert out["filter"] == "/JBIG2Decode"
+    assert report.images.to_jbig2 == 1
+    assert same_render(src, dst, dpi=100)
+    report = run(src, dst, preset="lossless", jbig2=False)
+    assert the_image(dst)["filter"] == "/CCITTFaxDecode"
     assert report.images.to_ccitt == 1
     assert same_render(src, dst, dpi=100)
 
@@ -260,8 +270,8 @@ def test_stencil_mask_keeps_imagemask_and_decode(tmp_path):
     run(src, dst, preset="medium")
     out = the_image(dst)
     assert out["imagemask"] and out["decode"] == [1.0, 0.0]
-    # G4 or Flate, whichever is smaller (synthetic blocks deflate well)
-    assert out["filter"] in ("/CCITTFaxDecode", "/FlateDecode")
+    # G4, JBIG2 or Flate, whichever is smallest (synthetic blocks deflate well)
+    assert out["filter"] in ("/CCITTFaxDecode", "/JBIG2Decode", "/FlateDecode")
     assert same_render(src, dst, dpi=100)
     assert packed  # (the other polarity is what the scan fixture uses)
 
@@ -563,12 +573,16 @@ def test_gray_color_model_makes_every_image_gray(tmp_path):
     assert report.images.to_gray == 1
 
 
-def test_bitonal_color_model_makes_g4(tmp_path):
+def test_bitonal_color_model_makes_one_bit(tmp_path):
     gray = np.where(pdfgen.bitonal_array(1200, 900), 30, 220).astype(np.uint8)
     src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
         pdf, gray.tobytes(), 1200, 900, Name.DeviceGray), inches=(4, 3))
     dst = tmp_path / "out.pdf"
     report = compress(src, dst, PdfOptions(preset="medium", color_model="bitonal"))
+    out = the_image(dst)
+    assert out["filter"] == "/JBIG2Decode" and out["bpc"] == 1
+    assert report.images.to_jbig2 == 1
+    report = compress(src, dst, PdfOptions(preset="medium", color_model="bitonal", jbig2=False))
     out = the_image(dst)
     assert out["filter"] == "/CCITTFaxDecode" and out["bpc"] == 1
     assert report.images.to_ccitt == 1
@@ -682,11 +696,17 @@ def test_a_g4_scan_drawn_far_above_300_dpi_is_resampled(tmp_path, black_is_1):
     dst = tmp_path / "out.pdf"
     report = run(src, dst, preset="medium")
     out = the_image(dst)
-    assert out["filter"] in ("/CCITTFaxDecode", "/FlateDecode") and out["bpc"] == 1
+    assert out["filter"] in ("/CCITTFaxDecode", "/JBIG2Decode", "/FlateDecode")
+    assert out["bpc"] == 1
     assert out["width"] == 1200 and report.images.downsampled == 1  # 300 dpi for bitonal
     assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.9
+    # lossless: the same pixels, re-coded as JBIG2 (or kept with jbig2 off)
     lossless = tmp_path / "lossless.pdf"
     report = run(src, lossless, preset="lossless")
+    assert report.images.to_jbig2 == 1 and report.images.downsampled == 0
+    assert the_image(lossless)["width"] == 2400
+    assert same_render(src, lossless, dpi=100)
+    report = run(src, lossless, preset="lossless", jbig2=False)
     assert report.images.recompressed == 0
 
 
@@ -705,7 +725,9 @@ def test_an_8_bit_black_and_white_image_is_resampled_as_a_scan(tmp_path):
     src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
         pdf, gray.tobytes(), 2400, 1800, Name.DeviceGray))
     dst = tmp_path / "out.pdf"
-    report = run(src, dst, preset="medium")
+    # G4 only: the synthetic blocks are so regular that JBIG2 codes them smaller at 600 dpi
+    # than resampled (the smallest candidate wins, so JBIG2 would keep the full size)
+    report = run(src, dst, preset="medium", jbig2=False)
     out = the_image(dst)
     assert out["bpc"] == 1 and out["width"] == 1200  # 300 dpi, not 150: text stays crisp
     assert report.images.downsampled == 1

@@ -17,6 +17,7 @@ class ImageStats(BaseModel):
     to_jpeg: int = 0
     to_flate: int = 0
     to_ccitt: int = 0
+    to_jbig2: int = 0
     to_gray: int = 0
     deduplicated: int = 0
 
@@ -29,9 +30,11 @@ class ScanPage(BaseModel):
     content: str
     ocr_layer: bool = False  #: an invisible text layer is drawn over the image
     dpi: float = 0.0  #: the image's resolution where the page draws it
+    resampled: bool = False  #: brought down to 300 dpi before re-encoding
     #: "mrc" (mask + background + foreground), "bitonal" (1-bit G4) or "plain" (image step)
     method: str = "plain"
     reason: str | None = None  #: why a page stayed on the plain path
+    codec: str | None = None  #: the 1-bit coder of a bitonal page or an MRC mask: ccitt, jbig2
     ssim: float | None = None  #: rendered SSIM of the re-encoded page against the original
     bytes_before: int = 0
     bytes_after: int = 0

@@ -45,6 +45,13 @@ def warm() -> None:
         _tiny_pdf(src)
         for preset in ("lossless", "medium"):
             compress_any(src, dst, {"preset": preset})
+        # the JBIG2 coder is compiled by numba on first use (~1 s, or a cache load): do it here
+        import numpy as np
+
+        from squeezer.engines.pdf import jbig2
+
+        if jbig2.available():
+            jbig2.encode_generic(np.zeros((16, 16), bool))
         # Not the image engine: its encoders (oxipng) start thread pools, and a child forked
         # from a process with running pool threads deadlocks on its first use of the pool.
         # Importing it (the preload list) is safe and is most of its cold cost.

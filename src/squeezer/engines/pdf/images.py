@@ -45,7 +45,7 @@ from PIL import Image
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError
-from squeezer.engines.pdf import ccitt, jpeg, pixels
+from squeezer.engines.pdf import bilevel, bitonal, jpeg, pixels
 from squeezer.engines.pdf.options import ColorModel, Settings
 from squeezer.engines.pdf.pixels import ColorInfo, DamagedImage, Undecodable
 from squeezer.engines.report import Report
@@ -81,7 +81,7 @@ class Candidate:
     filter: Name
     decode_parms: Dictionary | None
     entries: dict[str, object]
-    codec: str  #: "jpeg", "jpeg-repack" (same coefficients), "flate", "ccitt"
+    codec: str  #: "jpeg", "jpeg-repack" (same coefficients), "flate", "ccitt", "jbig2"
     gray: bool = False
     downsampled: bool = False
 
@@ -144,6 +144,8 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
             stats.to_jpeg += 1
         elif candidate.codec == "ccitt":
             stats.to_ccitt += 1
+        elif candidate.codec == "jbig2":
+            stats.to_jbig2 += 1
         elif candidate.codec == "flate":
             stats.to_flate += 1
     report.steps["images"] = report.steps.get("images", 0) + saved
@@ -207,7 +209,7 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
     if names and names[-1] in pixels.DCT_FILTERS:
         candidates = _dct(image, info, ctx, width, height)
     elif is_mask:
-        candidates = _stencil(image, width, height)
+        candidates = _stencil(image, width, height, ctx.settings.jbig2)
     else:
         candidates = _sampled(image, info, ctx, width, height, bpc)
         candidates = _with_full_size(candidates, lambda: _sampled(
@@ -333,7 +335,8 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         im = _resize(im, size)
     if bitonal:
         ink = np.asarray(im) < 128
-        return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray)
+        return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray,
+                        jbig2=s.jbig2)
     entries.update(_size_entries(im.size, 8))
     if s.image_ssim is not None:
         # a second loss must land at most estimated - REENCODE_MARGIN (below this cap)
@@ -350,34 +353,28 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
 
 
 def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
-    """A Group 4 image drawn far above the target: decoded, resampled, re-encoded.
+    """A CCITT image: re-coded as JBIG2 when that is smaller (lossless, every preset), and
+    decoded, resampled and re-coded when drawn far above the target.
 
-    Bitonal scans at their scanning resolution are left alone; only images
-    drawn above :data:`MIN_BITONAL_DPI` (a full-page scan squeezed into a
-    thumbnail) pay for decoding.  Samples keep their meaning, so /Decode and
-    /ImageMask stay as they are.
+    Bitonal scans are never resampled below :data:`MIN_BITONAL_DPI`.  Samples
+    keep their meaning, so /Decode and /ImageMask stay as they are.
     """
     size = _target(image, ctx, width, height, floor_dpi=MIN_BITONAL_DPI)
-    if size is None or image.objgen in ctx.smasks:
+    recode = ctx.settings.jbig2 and bitonal.jbig2.available()
+    if (size is None and not recode) or image.objgen in ctx.smasks:
         return []
-    parms = image.get("/DecodeParms")
-    parms = parms if isinstance(parms, Dictionary) else Dictionary()
-    k = _int(parms.get("/K"), 0)
-    if k >= 0 or parms.get("/EncodedByteAlign", False) or _int(parms.get("/Columns"), 1728) != width:
-        return []  # Group 3, or layouts libtiff is not told about
     if not image.get("/ImageMask", False) and _int(image.get("/BitsPerComponent"), 1) != 1:
         return []
     ctx.budget.check_image(width, height, 8)
-    rows = _int(parms.get("/Rows"), height) or height
     try:
-        im = ccitt.decode(image.read_raw_bytes(), width, min(rows, height), k,
-                          bool(parms.get("/BlackIs1", False)))
-    except (OSError, ValueError, SyntaxError) as exc:
+        ink = bilevel.decode_ink(image)
+    except (OSError, ValueError, RuntimeError) as exc:
         raise DamagedImage(f"CCITT data does not decode ({exc})") from None
-    if im.size != (width, height):
-        return []
-    zero = np.asarray(_resize(im, size)) < 128
-    return _bitonal(zero, downsampled=True)
+    if size is None:
+        return _bitonal(ink, downsampled=False, jbig2=True, force=False)
+    paper = Image.fromarray(~ink)
+    zero = np.asarray(_resize(paper.convert("L"), size)) < 128
+    return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2)
 
 
 # --- JPEG 2000 ---------------------------------------------------------------------------
@@ -430,11 +427,11 @@ def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
 # --- stencil masks -----------------------------------------------------------------------
 
 
-def _stencil(image: Stream, width: int, height: int) -> list:
+def _stencil(image: Stream, width: int, height: int, jbig2: bool) -> list:
     """/ImageMask: 1-bit stencil; G4 when smaller, /Decode and /ImageMask kept."""
     samples = pixels.samples(image, width, height, 1, 1)[:, :, 0]
     ink = samples == 0  # G4 (BlackIs1 false) decodes these back to 0
-    return [_g4(ink, {"/BitsPerComponent": 1})] if ink.size else []
+    return [_one_bit(ink, {"/BitsPerComponent": 1}, jbig2=jbig2)] if ink.size else []
 
 
 # --- sampled images ----------------------------------------------------------------------
@@ -547,7 +544,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             im = Image.fromarray(np.where(ink, 0, 255).astype(np.uint8), "L")
             ink = np.asarray(_resize(im, size)) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=gray,
-                        force=changed or size is not None)
+                        force=changed or size is not None, jbig2=s.jbig2)
     mode = {1: "L", 3: "RGB", 4: "CMYK"}[info.components]
     if size is not None:
         im = _resize(Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode), size)
@@ -560,7 +557,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     if info.components == 1 and s.color_model == ColorModel.bitonal and not color_key \
             and not is_smask:
         return _bitonal(arr[:, :, 0] < 128, downsampled=size is not None, extra=entries,
-                        gray=gray)
+                        gray=gray, jbig2=s.jbig2)
 
     out = []
     photo = False
@@ -699,15 +696,16 @@ def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, color_key: bool) -
 
 
 def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
-             gray: bool = False, force: bool = True) -> list:
-    """1-bit candidates (ink = sample value 0): CCITT G4, and Flate of the packed bits.
+             gray: bool = False, force: bool = True, jbig2: bool = False) -> list:
+    """1-bit candidates (ink = sample value 0): G4 or JBIG2 (:mod:`bitonal`), and Flate of
+    the packed bits.
 
     The samples keep their meaning, so the image's /Decode (or the one in
     ``extra``) still applies; ``extra`` carries the colour space when it changed.
     """
     entries = dict(extra or {})
     entries.update(_size_entries((ink.shape[1], ink.shape[0]), 1))
-    out = [_g4(ink, entries, gray=gray, downsampled=downsampled)]
+    out = [_one_bit(ink, entries, gray=gray, downsampled=downsampled, jbig2=jbig2)]
     if force:
         packed = np.packbits(~ink, axis=1).tobytes()
         out.append(Candidate(zlib.compress(packed, FLATE_LEVEL), Name.FlateDecode, None,
@@ -715,8 +713,8 @@ def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
     return out
 
 
-def _g4(ink: np.ndarray, entries: dict, gray: bool = False, downsampled: bool = False) -> Candidate:
-    height, width = ink.shape
-    parms = Dictionary(K=-1, Columns=width, Rows=height, BlackIs1=False)
-    return Candidate(ccitt.encode_g4(ink), Name.CCITTFaxDecode, parms, dict(entries), "ccitt",
+def _one_bit(ink: np.ndarray, entries: dict, gray: bool = False, downsampled: bool = False,
+             jbig2: bool = False) -> Candidate:
+    coded = bitonal.encode(ink, use_jbig2=jbig2)
+    return Candidate(coded.data, coded.filter, coded.decode_parms, dict(entries), coded.codec,
                      gray=gray, downsampled=downsampled)

@@ -5,7 +5,7 @@ edges, which JPEG codes worst.  MRC (ITU T.44, what DjVu and PassportPDF's
 hyper-compression do) splits the page in three:
 
 - the **mask**: 1 bit per pixel at full resolution, ink or not (adaptive
-  threshold, :mod:`binarize`), coded losslessly with CCITT G4.  It carries
+  threshold, :mod:`binarize`), coded losslessly (JBIG2 or CCITT G4, :mod:`bitonal`).  It carries
   the text's shape, so edges stay as sharp as the scan;
 - the **background**: the page with the text removed (each masked pixel,
   and its one-pixel anti-aliased rim, filled from the paper around it) and
@@ -32,7 +32,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 from PIL import Image
 
-from squeezer.engines.pdf import binarize, ccitt, jpeg
+from squeezer.engines.pdf import binarize, bitonal, jpeg
 from squeezer.engines.pdf.scancontent import Content, block_share
 from squeezer.engines.ssim import ssim
 
@@ -258,17 +258,18 @@ class Encoded:
     """The coded layers, before anything is written into the document."""
 
     background: bytes
-    mask: bytes
+    mask: bitonal.Coded
     foreground: bytes | None
 
     @property
     def size(self) -> int:
-        return len(self.background) + len(self.mask) + len(self.foreground or b"") + 40
+        return len(self.background) + len(self.mask.data) + len(self.foreground or b"") + 40
 
 
-def encode(layers: Layers, quality: int) -> Encoded:
+def encode(layers: Layers, quality: int, jbig2: bool = True) -> Encoded:
+    """JPEG background and foreground at ``quality``; the mask in G4 or JBIG2, the smaller."""
     foreground = jpeg.encode(layers.foreground, quality) if layers.foreground is not None else None
-    return Encoded(jpeg.encode(layers.background, quality), ccitt.encode_g4(layers.mask),
+    return Encoded(jpeg.encode(layers.background, quality), bitonal.encode(layers.mask, jbig2),
                    foreground)
 
 
@@ -278,13 +279,14 @@ def _jpeg_image(pdf: pikepdf.Pdf, image: Image.Image, data: bytes, space: object
                                     BitsPerComponent=8, Filter=Name.DCTDecode))
 
 
-def _mask_stream(pdf: pikepdf.Pdf, mask: np.ndarray, data: bytes) -> Stream:
-    """A stencil mask (/ImageMask, G4): ink (sample 0) is painted, paper is not."""
+def _mask_stream(pdf: pikepdf.Pdf, mask: np.ndarray, coded: bitonal.Coded) -> Stream:
+    """A stencil mask (/ImageMask): ink (sample 0) is painted, paper is not."""
     height, width = mask.shape
-    parms = Dictionary(K=-1, Columns=width, Rows=height, BlackIs1=False)
-    return pdf.make_indirect(Stream(pdf, data, Type=Name.XObject, Subtype=Name.Image,
-                                    Width=width, Height=height, ImageMask=True,
-                                    Filter=Name.CCITTFaxDecode, DecodeParms=parms))
+    stream = Stream(pdf, coded.data, Type=Name.XObject, Subtype=Name.Image, Width=width,
+                    Height=height, ImageMask=True, Filter=coded.filter)
+    if coded.decode_parms is not None:
+        stream.DecodeParms = coded.decode_parms
+    return pdf.make_indirect(stream)
 
 
 def _colour_operator(ink: tuple[int, ...]) -> bytes:

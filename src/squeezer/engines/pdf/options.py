@@ -87,8 +87,8 @@ class Settings(BaseModel):
     bitonal_threshold: int | None = None
     #: remove specks and fill pinholes in 1-bit masks (PassportPDF's EnableCharRepair)
     char_repair: bool = False
-    #: JBIG2 was asked for (no encoder ships with Squeezer: G4 is used and the report says so)
-    jbig2: bool = False
+    #: 1-bit images may be JBIG2 generic regions (lossless) when smaller than CCITT G4
+    jbig2: bool = True
     #: lowest rendered SSIM of a re-encoded scan page against the original (else plain path)
     scan_ssim: float = 0.95
 
@@ -165,8 +165,8 @@ class PdfOptions(BaseModel):
     char_repair: bool = Field(
         False, description="Remove specks and fill pinholes in bitonal images and MRC masks.")
     jbig2: bool = Field(
-        False, description="Ask for JBIG2 bitonal coding: no encoder ships with Squeezer, so "
-        "CCITT G4 is used and the report says so.")
+        True, description="Code 1-bit images as JBIG2 generic regions (lossless) when smaller "
+        "than CCITT G4; false keeps G4 (for readers older than PDF 1.4).")
 
     def resolve(self) -> Settings:
         base = dict(PRESETS[self.preset])

@@ -20,20 +20,20 @@ replaces.  A page that fails stays on the plain path and its report entry
 says why.  Nothing here touches the page's content stream, so an invisible
 OCR text layer keeps its exact positions.
 
-No JBIG2 encoder is installable from PyPI or Debian (``docs/jbig2.md``), so
-bitonal data is CCITT G4; ``jbig2`` is accepted and reported.
+1-bit data (bitonal pages, MRC masks) is coded with the smaller of CCITT G4
+and JBIG2 generic region (:mod:`bitonal`), both lossless.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pikepdf
-from pikepdf import Array, Dictionary, Name, Stream
+from pikepdf import Array, Name, Stream
 from PIL import Image
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError
-from squeezer.engines.pdf import binarize, ccitt, mrc, pixels
+from squeezer.engines.pdf import binarize, bitonal, mrc, pixels
 from squeezer.engines.pdf.options import ColorModel, Settings
 from squeezer.engines.pdf.pixels import DamagedImage, Undecodable
 from squeezer.engines.pdf.scancontent import Content, classify, luminance
@@ -42,8 +42,10 @@ from squeezer.engines.report import Report, ScanPage
 
 #: Scans below this resolution keep their pixels (a text mask would be coarser than the text).
 MIN_SCAN_DPI = 100
-JBIG2_WARNING = ("jbig2: no JBIG2 encoder is installable from PyPI or Debian (docs/jbig2.md); "
-                 "bitonal images are CCITT G4")
+#: Lossy presets bring scans above this (by more than :data:`HYSTERESIS`) down to it: 1-bit text
+#: and MRC masks need no more (the image step's ``MIN_BITONAL_DPI``).
+MAX_SCAN_DPI = 300
+HYSTERESIS = 1.1
 
 
 class _Plain(Exception):
@@ -62,8 +64,6 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
     report.pages_classified = {"scan": sum(len(s.pages) for s in scans.values()),
                                "vector": vector}
     report.scan_pages = []
-    if settings.jbig2:
-        report.warnings.append(JBIG2_WARNING)
     done: set[tuple[int, int]] = set()
     saved = 0
     for scan in scans.values():
@@ -90,7 +90,10 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
             saved += entry.bytes_before - entry.bytes_after
             report.images.seen += 1
             report.images.recompressed += 1
-            report.images.to_ccitt += entry.method == "bitonal"
+            report.images.downsampled += entry.resampled
+            if entry.method == "bitonal":
+                report.images.to_ccitt += entry.codec == "ccitt"
+                report.images.to_jbig2 += entry.codec == "jbig2"
         for index in scan.pages:
             report.scan_pages.append(entry.model_copy(update={"page": index + 1}))
     report.scan_pages.sort(key=lambda e: e.page)
@@ -136,19 +139,32 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
         raise _Plain("the preset keeps scans on the image path")
     image = scan.image
     arr = _pixels(image, budget)
+    dpi = scan.dpi
+    if s.lossy_images and dpi > MAX_SCAN_DPI * HYSTERESIS:
+        # text needs no more than 300 dpi; the image step does the same for 1-bit scans
+        arr = _resample(arr, MAX_SCAN_DPI / dpi)
+        dpi, entry.resampled = MAX_SCAN_DPI, True
     gray = luminance(arr)
-    content = classify(arr, scan.dpi, gray)
+    content = classify(arr, dpi, gray)
     entry.content = content.kind
     bitonal = s.color_model == ColorModel.bitonal
-    if scan.dpi < MIN_SCAN_DPI and not bitonal:
-        raise _Plain(f"scanned at {scan.dpi:.0f} dpi, below {MIN_SCAN_DPI}")
+    if dpi < MIN_SCAN_DPI and not bitonal:
+        raise _Plain(f"scanned at {dpi:.0f} dpi, below {MIN_SCAN_DPI}")
     if bitonal or (s.scan_bitonal and content.kind == "bitonal"):
-        return _bitonal(image, gray, content, scan.dpi, s, entry, forced=bitonal)
+        return _bitonal(image, gray, content, dpi, s, entry, forced=bitonal)
     if content.kind == "photo":
         raise _Plain("a photograph: the image step encodes it")
     if not s.mrc:
         raise _Plain(f"{content.kind.replace('_', ' ')}: MRC is off in this preset")
-    return _mrc(pdf, image, arr, gray, content, scan.dpi, s, entry)
+    return _mrc(pdf, image, arr, gray, content, dpi, s, entry)
+
+
+def _resample(arr: np.ndarray, scale: float) -> np.ndarray:
+    height, width = arr.shape[:2]
+    im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    out = np.asarray(im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0))
+    return out.reshape(size[1], size[0], -1)
 
 
 def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: Settings,
@@ -162,19 +178,20 @@ def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: S
     entry.ssim = round(mrc.rendered_ssim(mrc.reduced(gray, dpi), mrc.compose_reduced(layers, dpi)), 4)
     if not forced and entry.ssim < s.scan_ssim:
         raise _Plain(f"bitonal SSIM {entry.ssim:.3f} < {s.scan_ssim}")
-    data = ccitt.encode_g4(ink)
-    if len(data) >= entry.bytes_before:
-        raise _Plain("the 1-bit image is not smaller")
     height, width = ink.shape
-    image.write(data, filter=Name.CCITTFaxDecode,
-                decode_parms=Dictionary(K=-1, Columns=width, Rows=height, BlackIs1=False))
+    coded = bitonal.encode(ink, s.jbig2)
+    if len(coded.data) >= entry.bytes_before:
+        raise _Plain("the 1-bit image is not smaller")
+    image.write(coded.data, filter=coded.filter, decode_parms=coded.decode_parms)
     for key in ("/Interpolate", "/Intent", "/Alternates"):
         if key in image:
             del image[key]
     image.ColorSpace = Name.DeviceGray
     image.BitsPerComponent = 1
+    image.Width, image.Height = width, height
     image.Decode = Array([round(lo, 4), round(hi, 4)])
-    entry.method, entry.bytes_after = "bitonal", len(data)
+    entry.method, entry.bytes_after = "bitonal", len(coded.data)
+    entry.codec = coded.codec
     return {image.objgen}
 
 
@@ -191,9 +208,10 @@ def _mrc(pdf: pikepdf.Pdf, image: Stream, arr: np.ndarray, gray: np.ndarray, con
     if legible < mrc.LEGIBILITY_FLOOR:
         raise _Plain(f"MRC mask keeps {legible:.0%} of the text edges "
                      f"(< {mrc.LEGIBILITY_FLOOR:.0%})")
-    encoded = mrc.encode(layers, s.image_quality)
+    encoded = mrc.encode(layers, s.image_quality, s.jbig2)
     if encoded.size >= entry.bytes_before:
         raise _Plain("the MRC layers are not smaller")
     made = mrc.write(pdf, image, layers, encoded)
     entry.method, entry.bytes_after = "mrc", encoded.size
+    entry.codec = encoded.mask.codec
     return {m.objgen for m in made}

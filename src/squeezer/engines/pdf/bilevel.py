@@ -1,0 +1,65 @@
+"""Decode any 1-bit image stream (CCITT G3/G4 in every layout, JBIG2, Flate...) with PDFium.
+
+Pillow's libtiff decodes plain Group 4 (:mod:`ccitt`), but scanners also write
+Group 3, byte-aligned rows and end-of-line codes, which TIFF tags cannot tell
+libtiff about.  PDFium decodes whatever a reader shows, so the stream is
+copied, with only the entries that describe its samples, into a one-image
+PDF and PDFium hands back the bitmap.  The caller has bounded the pixel count
+(the engine's budget) before, as for every decoder here.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pikepdf
+from pikepdf import Dictionary, Name, Stream
+
+#: The entries that say how the stream's bytes become samples (nothing about colour).
+_SAMPLE_KEYS = ("/Filter", "/DecodeParms")
+
+
+def _copy(value: object) -> object:
+    """A direct copy of a PDF object with no references (filters and their parameters)."""
+    return pikepdf.Object.parse(value.unparse(resolved=True))  # type: ignore[union-attr]
+
+
+def decode_ink(image: Stream) -> np.ndarray:
+    """The samples of a 1-bit image as a boolean H x W array, True where the sample is 0.
+
+    /Decode, /ImageMask and the colour space are left out of the copy, so
+    PDFium paints the sample 0 black and 1 white, whatever the original means
+    by them: the result is the samples, for the caller to re-encode with the
+    same dictionary.
+    """
+    import pypdfium2 as pdfium
+    from pypdfium2 import raw
+
+    width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
+    mini = pikepdf.new()
+    copy = Stream(mini, image.read_raw_bytes(), Type=Name.XObject, Subtype=Name.Image,
+                  Width=width, Height=height, BitsPerComponent=1, ColorSpace=Name.DeviceGray)
+    for key in _SAMPLE_KEYS:
+        if key in image:
+            copy[key] = _copy(image[key])
+    page = mini.add_blank_page(page_size=(10, 10))
+    page.Resources = Dictionary(XObject=Dictionary(I=copy))
+    page.Contents = mini.make_stream(b"q 10 0 0 10 0 0 cm /I Do Q")
+    buf = io.BytesIO()
+    mini.save(buf)
+    doc = pdfium.PdfDocument(buf.getvalue())
+    try:
+        objects = list(doc[0].get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE]))
+        if not objects:
+            raise ValueError("PDFium found no image")
+        # the bitmap is freed with its Python object (closing it by hand is unsafe here)
+        pixels = np.array(objects[0].get_bitmap(render=False).to_numpy(), copy=True)
+    finally:
+        doc.close()
+    if pixels.ndim == 3:
+        pixels = pixels[:, :, 0]
+    if pixels.shape != (height, width):
+        raise ValueError(f"PDFium decoded {pixels.shape[1]}x{pixels.shape[0]}, "
+                         f"not {width}x{height}")
+    return pixels < 128

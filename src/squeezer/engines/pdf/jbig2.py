@@ -1,0 +1,237 @@
+"""JBIG2 generic-region encoding (ITU T.88), lossless, for PDF's /JBIG2Decode filter.
+
+No JBIG2 encoder is installable from PyPI or Debian (jbig2enc is not packaged
+for bookworm and has no wheel), so Squeezer has its own: the generic-region
+coder only, which is lossless by construction.  Symbol coding (text regions
+with a symbol dictionary) is what makes JBIG2 dangerous: jbig2enc's lossy mode
+substitutes similar glyphs (the 6/8 swaps of Xerox scanners), so it is never
+done here.  See ``docs/jbig2.md`` for the measurements against CCITT G4.
+
+The coder is template 0 with the nominal adaptive pixels and typical
+prediction (TPGDON), coded with the MQ arithmetic coder (Annex E).  Its inner
+loop runs once per pixel, so it is compiled with numba; without numba the
+module reports :func:`available` False and callers keep CCITT G4.
+
+The PDF stream holds the page's segments without the file header (PDF 32000-1
+§7.4.7): a page information segment, one immediate generic region segment and
+an end-of-page segment.  JBIG2 codes black as 1; a PDF reader turns it into
+the sample 0, so ink (True) stays the sample 0, as with :mod:`ccitt`.
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import lru_cache
+
+import numpy as np
+
+#: MQ coder probability estimation table (T.88 Table E.1): Qe, NMPS, NLPS, SWITCH.
+QE_TABLE = np.array([
+    (0x5601, 1, 1, 1), (0x3401, 2, 6, 0), (0x1801, 3, 9, 0), (0x0AC1, 4, 12, 0),
+    (0x0521, 5, 29, 0), (0x0221, 38, 33, 0), (0x5601, 7, 6, 1), (0x5401, 8, 14, 0),
+    (0x4801, 9, 14, 0), (0x3801, 10, 14, 0), (0x3001, 11, 17, 0), (0x2401, 12, 18, 0),
+    (0x1C01, 13, 20, 0), (0x1601, 29, 21, 0), (0x5601, 15, 14, 1), (0x5401, 16, 14, 0),
+    (0x5101, 17, 15, 0), (0x4801, 18, 16, 0), (0x3801, 19, 17, 0), (0x3401, 20, 18, 0),
+    (0x3001, 21, 19, 0), (0x2801, 22, 19, 0), (0x2401, 23, 20, 0), (0x2201, 24, 21, 0),
+    (0x1C01, 25, 22, 0), (0x1801, 26, 23, 0), (0x1601, 27, 24, 0), (0x1401, 28, 25, 0),
+    (0x1201, 29, 26, 0), (0x1101, 30, 27, 0), (0x0AC1, 31, 28, 0), (0x09C1, 32, 29, 0),
+    (0x08A1, 33, 30, 0), (0x0521, 34, 31, 0), (0x0441, 35, 32, 0), (0x02A1, 36, 33, 0),
+    (0x0221, 37, 34, 0), (0x0141, 38, 35, 0), (0x0111, 39, 36, 0), (0x0085, 40, 37, 0),
+    (0x0049, 41, 38, 0), (0x0025, 42, 39, 0), (0x0015, 43, 40, 0), (0x0009, 44, 41, 0),
+    (0x0005, 45, 42, 0), (0x0001, 45, 43, 0), (0x5601, 46, 46, 0),
+], dtype=np.int64)
+
+#: Template 0's nominal adaptive pixels (T.88 6.2.5.3): A1 .. A4 as (x, y).
+NOMINAL_AT = ((3, -1), (-3, -1), (2, -2), (-2, -2))
+#: The context that codes TPGDON's "row equals the row above" bit for template 0.
+SLTP_CONTEXT = 0x9B25
+
+SEGMENT_PAGE_INFO = 48
+SEGMENT_IMMEDIATE_GENERIC = 38
+SEGMENT_END_OF_PAGE = 49
+
+
+def _kernel(bits, qe, out):  # pragma: no cover - compiled by numba, tested through encode()
+    """MQ-code the padded bitmap ``bits`` (2 rows above, 4 columns either side are 0)."""
+    height = bits.shape[0] - 2
+    width = bits.shape[1] - 8
+    index = np.zeros(65536, np.int64)
+    mps = np.zeros(65536, np.int64)
+    a = 0x8000
+    c = 0
+    ct = 12
+    b = 0
+    bp = -1  # the byte before the output: B starts there, never written
+    ltp = 0
+    for y in range(height):
+        r = y + 2
+        same = 1
+        for x in range(4, width + 4):
+            if bits[r, x] != bits[r - 1, x]:
+                same = 0
+                break
+        # the symbols: TPGDON's bit first, then (unless the row repeats) every pixel
+        for step in range(1 + (0 if same == 1 else width)):
+            if step == 0:
+                cx = 0x9B25
+                d = same ^ ltp
+            else:
+                x = step + 3
+                cx = (bits[r, x - 1] | (bits[r, x - 2] << 1) | (bits[r, x - 3] << 2)
+                      | (bits[r, x - 4] << 3) | (bits[r - 1, x + 3] << 4)
+                      | (bits[r - 1, x + 2] << 5) | (bits[r - 1, x + 1] << 6)
+                      | (bits[r - 1, x] << 7) | (bits[r - 1, x - 1] << 8)
+                      | (bits[r - 1, x - 2] << 9) | (bits[r - 1, x - 3] << 10)
+                      | (bits[r - 2, x + 2] << 11) | (bits[r - 2, x + 1] << 12)
+                      | (bits[r - 2, x] << 13) | (bits[r - 2, x - 1] << 14)
+                      | (bits[r - 2, x - 2] << 15))
+                d = bits[r, x]
+            i = index[cx]
+            q = qe[i, 0]
+            a -= q
+            if d == mps[cx]:
+                if (a & 0x8000) == 0:
+                    if a < q:
+                        a = q
+                    else:
+                        c += q
+                    index[cx] = qe[i, 1]
+                else:
+                    c += q
+                    continue
+            else:
+                if a < q:
+                    c += q
+                else:
+                    a = q
+                if qe[i, 3] == 1:
+                    mps[cx] = 1 - mps[cx]
+                index[cx] = qe[i, 2]
+            # RENORME
+            while True:
+                a <<= 1
+                c <<= 1
+                ct -= 1
+                if ct == 0:
+                    # BYTEOUT
+                    if b == 0xFF:
+                        if bp >= 0:
+                            out[bp] = b
+                        bp += 1
+                        b = c >> 20
+                        c &= 0xFFFFF
+                        ct = 7
+                    elif c < 0x8000000:
+                        if bp >= 0:
+                            out[bp] = b
+                        bp += 1
+                        b = c >> 19
+                        c &= 0x7FFFF
+                        ct = 8
+                    else:
+                        b += 1
+                        if b == 0xFF:
+                            c &= 0x7FFFFFF
+                            if bp >= 0:
+                                out[bp] = b
+                            bp += 1
+                            b = c >> 20
+                            c &= 0xFFFFF
+                            ct = 7
+                        else:
+                            if bp >= 0:
+                                out[bp] = b
+                            bp += 1
+                            b = c >> 19
+                            c &= 0x7FFFF
+                            ct = 8
+                if (a & 0x8000) != 0:
+                    break
+        ltp = same
+    # FLUSH: SETBITS, two BYTEOUTs, then the 0xFF 0xAC marker
+    temp = c + a
+    c |= 0xFFFF
+    if c >= temp:
+        c -= 0x8000
+    for _ in range(2):
+        c <<= ct
+        if b == 0xFF:
+            if bp >= 0:
+                out[bp] = b
+            bp += 1
+            b = c >> 20
+            c &= 0xFFFFF
+            ct = 7
+        elif c < 0x8000000:
+            if bp >= 0:
+                out[bp] = b
+            bp += 1
+            b = c >> 19
+            c &= 0x7FFFF
+            ct = 8
+        else:
+            b += 1
+            if b == 0xFF:
+                c &= 0x7FFFFFF
+                if bp >= 0:
+                    out[bp] = b
+                bp += 1
+                b = c >> 20
+                c &= 0xFFFFF
+                ct = 7
+            else:
+                if bp >= 0:
+                    out[bp] = b
+                bp += 1
+                b = c >> 19
+                c &= 0x7FFFF
+                ct = 8
+    if bp >= 0:
+        out[bp] = b
+    bp += 1
+    if b != 0xFF:
+        out[bp] = 0xFF
+        bp += 1
+    out[bp] = 0xAC
+    return bp + 1
+
+
+@lru_cache(maxsize=1)
+def _compiled():
+    """The numba-compiled kernel, or None when numba is not importable."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(cache=True, nogil=True)(_kernel)
+
+
+def available() -> bool:
+    """Whether JBIG2 can be encoded here (numba importable)."""
+    return _compiled() is not None
+
+
+def _segment(number: int, kind: int, data: bytes) -> bytes:
+    # number, flags (type; 1-byte page association), no referred-to segments, page 1, length
+    return struct.pack(">IBBBI", number, kind, 0, 1, len(data)) + data
+
+
+def encode_generic(ink: np.ndarray) -> bytes:
+    """The /JBIG2Decode stream data of a boolean H x W array (True = ink, the sample 0)."""
+    kernel = _compiled()
+    if kernel is None:
+        raise RuntimeError("JBIG2 encoding needs numba")
+    height, width = ink.shape
+    bits = np.zeros((height + 2, width + 8), np.int32)
+    bits[2:, 4:width + 4] = ink
+    # an MQ coder emits at most about one byte per 8 symbols of worst-case input, plus slack
+    out = np.zeros(height * (width + 1) // 4 + 64, np.uint8)
+    length = kernel(bits, QE_TABLE, out)
+    coded = out[:length].tobytes()
+    page = struct.pack(">IIIIBH", width, height, 0, 0, 0x01, 0)
+    region = struct.pack(">IIIIB", width, height, 0, 0, 0)
+    flags = 0x08  # MMR off, template 0, TPGDON on
+    at = struct.pack(">8b", *(v for pair in NOMINAL_AT for v in pair))
+    return (_segment(0, SEGMENT_PAGE_INFO, page)
+            + _segment(1, SEGMENT_IMMEDIATE_GENERIC, region + bytes([flags]) + at + coded)
+            + _segment(2, SEGMENT_END_OF_PAGE, b""))
