@@ -14,9 +14,10 @@ answers "how much would lossless JBIG2 save over G4?" with a real number
   coded "same as above" decision (6.2.5.7).
 
 The 16-bit contexts of all pixels come from array shifts (numpy); only the MQ
-coder runs in Python, so it is slow (seconds a page) and is never shipped:
-``src`` keeps G4.  ``tests/test_jbig2_reference.py`` checks it is lossless
-through PDFium's decoder.
+coder runs in Python, so it is slow (about a second a page) and is not what
+ships: the engine's coder (``squeezer.engines.pdf.jbig2``) is the same loop
+compiled by numba and gives the same coded bytes.  ``tests/test_jbig2_reference.py``
+checks this one is lossless through PDFium's decoder.
 
     .venv/bin/python bench/jbig2_generic.py      # -> bench/results/jbig2.md
 """
