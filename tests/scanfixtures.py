@@ -234,8 +234,10 @@ def render_scan(kind: str, dpi: int = 300, size_in: tuple[float, float] = (8.5, 
     font = _font(px)
     hole = None
     if photo and kind != "bitonal":
-        side = 2 * dpi
-        hole = (size[0] - dpi - side, round(4.2 * dpi), size[0] - dpi, round(4.2 * dpi) + side)
+        side = min(2 * dpi, size[0] // 3, size[1] // 2)
+        top = min(round(4.2 * dpi), size[1] - side - dpi // 4)
+        right = min(size[0] - dpi, size[0] - dpi // 4)
+        hole = (right - side, top, right, top + side)
     lines = _layout(font, px, dpi, size, seed, hole)
     mode = "RGB" if kind == "color" else "L"
     page = Image.new(mode, size, PAPER[kind])
@@ -317,7 +319,8 @@ def ocr_ops(lines: list[Line], dpi: float, page_height: float, font: str = "/F1"
 
 def scan_pdf(path: Path, pages: list[dict] | None = None, *, kind: str = "gray", dpi: int = 300,
              ocr_layer: bool = False, stamp: bool = False, photo: bool = False,
-             jpeg_quality: int = 90, seed: int = 0) -> Path:
+             jpeg_quality: int = 90, seed: int = 0,
+             size_in: tuple[float, float] = (8.5, 11)) -> Path:
     """A scanned PDF: one page per spec, each drawing its scan image over the whole page.
 
     A spec is a dict overriding any keyword (``kind``, ``dpi``, ``ocr_layer``, ``stamp``,
@@ -325,7 +328,7 @@ def scan_pdf(path: Path, pages: list[dict] | None = None, *, kind: str = "gray",
     keywords.  Page ``i`` defaults to seed ``seed + i`` so pages differ.
     """
     defaults = {"kind": kind, "dpi": dpi, "ocr_layer": ocr_layer, "stamp": stamp,
-                "photo": photo, "jpeg_quality": jpeg_quality, "size_in": (8.5, 11)}
+                "photo": photo, "jpeg_quality": jpeg_quality, "size_in": size_in}
     pdf = pikepdf.new()
     font = helvetica(pdf)
     for i, spec in enumerate(pages or [{}]):

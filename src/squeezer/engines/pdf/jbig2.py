@@ -13,8 +13,8 @@ loop runs once per pixel, so it is compiled with numba; without numba the
 module reports :func:`available` False and callers keep CCITT G4.
 
 The PDF stream holds the page's segments without the file header (PDF 32000-1
-§7.4.7): a page information segment, one immediate generic region segment and
-an end-of-page segment.  JBIG2 codes black as 1; a PDF reader turns it into
+§7.4.7): a page information segment (PDFium needs it) and one immediate
+generic region segment; end-of-page segments are not allowed there.  JBIG2 codes black as 1; a PDF reader turns it into
 the sample 0, so ink (True) stays the sample 0, as with :mod:`ccitt`.
 """
 
@@ -48,7 +48,6 @@ SLTP_CONTEXT = 0x9B25
 
 SEGMENT_PAGE_INFO = 48
 SEGMENT_IMMEDIATE_GENERIC = 38
-SEGMENT_END_OF_PAGE = 49
 
 
 def _kernel(bits, qe, out):  # pragma: no cover - compiled by numba, tested through encode()
@@ -232,6 +231,6 @@ def encode_generic(ink: np.ndarray) -> bytes:
     region = struct.pack(">IIIIB", width, height, 0, 0, 0)
     flags = 0x08  # MMR off, template 0, TPGDON on
     at = struct.pack(">8b", *(v for pair in NOMINAL_AT for v in pair))
+    # no end-of-page segment: PDF 32000-1 §7.4.7 forbids it inside a stream
     return (_segment(0, SEGMENT_PAGE_INFO, page)
-            + _segment(1, SEGMENT_IMMEDIATE_GENERIC, region + bytes([flags]) + at + coded)
-            + _segment(2, SEGMENT_END_OF_PAGE, b""))
+            + _segment(1, SEGMENT_IMMEDIATE_GENERIC, region + bytes([flags]) + at + coded))

@@ -35,7 +35,7 @@ PHOTO_BLOCK_MID = 0.35
 #: ... and a page is a photograph when more than this share of its blocks is.
 PHOTO_PAGE_SHARE = 0.5
 #: Pages whose mid-tone share is below this are bitonal (black-and-white) content.
-BITONAL_MID = 0.025
+BITONAL_MID = 0.01
 #: Mid-tone: between these fractions of the way from ink to paper.
 MID_LOW, MID_HIGH = 0.25, 0.75
 
