@@ -76,6 +76,28 @@ def _neighbours(ink: np.ndarray, radius: int) -> np.ndarray:
     return sum(rows[:, j:j + a.shape[1]] for j in range(w))
 
 
+def _spread(ink: np.ndarray, op: np.ufunc) -> np.ndarray:
+    """``op`` (OR, AND) of each pixel with its 8 neighbours, in two separable boolean passes
+    (outside the image does not take part)."""
+    rows = ink.copy()
+    op(rows[:, 1:], ink[:, :-1], out=rows[:, 1:])
+    op(rows[:, :-1], ink[:, 1:], out=rows[:, :-1])
+    out = rows.copy()
+    op(out[1:], rows[:-1], out=out[1:])
+    op(out[:-1], rows[1:], out=out[:-1])
+    return out
+
+
+def dilate(ink: np.ndarray) -> np.ndarray:
+    """The ink and its 8 neighbours (a one-pixel dilation)."""
+    return _spread(ink, np.logical_or)
+
+
+def erode(ink: np.ndarray) -> np.ndarray:
+    """The ink whose 8 neighbours (those inside the image) are all ink (a one-pixel erosion)."""
+    return _spread(ink, np.logical_and)
+
+
 def repair(ink: np.ndarray) -> np.ndarray:
     """Remove specks (ink with at most 3 ink pixels in its 5x5 square) and fill pinholes
     (paper with at least 7 of its 8 neighbours ink)."""
