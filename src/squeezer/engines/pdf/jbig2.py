@@ -14,7 +14,7 @@ module reports :func:`available` False and callers keep CCITT G4.
 
 The PDF stream holds the page's segments without the file header (PDF 32000-1
 §7.4.7): a page information segment (PDFium needs it) and one immediate
-generic region segment; end-of-page segments are not allowed there.  JBIG2 codes black as 1; a PDF reader turns it into
+lossless generic region segment; end-of-page segments are not allowed there.  JBIG2 codes black as 1; a PDF reader turns it into
 the sample 0, so ink (True) stays the sample 0, as with :mod:`ccitt`.
 """
 
@@ -47,7 +47,7 @@ NOMINAL_AT = ((3, -1), (-3, -1), (2, -2), (-2, -2))
 SLTP_CONTEXT = 0x9B25
 
 SEGMENT_PAGE_INFO = 48
-SEGMENT_IMMEDIATE_GENERIC = 38
+SEGMENT_IMMEDIATE_LOSSLESS_GENERIC = 39
 
 
 def _kernel(bits, qe, out):  # pragma: no cover - compiled by numba, tested through encode()
@@ -233,4 +233,4 @@ def encode_generic(ink: np.ndarray) -> bytes:
     at = struct.pack(">8b", *(v for pair in NOMINAL_AT for v in pair))
     # no end-of-page segment: PDF 32000-1 §7.4.7 forbids it inside a stream
     return (_segment(0, SEGMENT_PAGE_INFO, page)
-            + _segment(1, SEGMENT_IMMEDIATE_GENERIC, region + bytes([flags]) + at + coded))
+            + _segment(1, SEGMENT_IMMEDIATE_LOSSLESS_GENERIC, region + bytes([flags]) + at + coded))
