@@ -277,6 +277,33 @@ def test_a_failed_sync_compress_says_why(api, fx):
     assert ok.status_code == 200 and ok.json()["options"]["password"] == "********"
 
 
+def test_scan_options_as_form_fields_and_json(api, fx):
+    """The scan knobs are ordinary engine options: form fields (strings) and JSON alike."""
+    with open(fx.text(), "rb") as f:
+        r = api.post("/v1/compress", files={"file": ("t.pdf", f)},
+                     data={"preset": "high", "mrc": "false", "mrc_background_dpi": "150",
+                           "char_repair": "true", "bitonal_threshold": "128"})
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["options"] == {"preset": "high", "mrc": False, "mrc_background_dpi": 150,
+                              "char_repair": True, "bitonal_threshold": 128}
+    settings = job["result"]["report"]["settings"]
+    assert (settings["mrc"], settings["mrc_background_dpi"], settings["char_repair"],
+            settings["bitonal_threshold"]) == (False, 150, True, 128)
+    assert "scan_pages" in job["result"]["report"]
+    file_id = upload(api, fx.text())["id"]
+    r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "wait": 30, "options": {
+        "mrc": True, "mrc_preserve_smoothing": True, "jbig2": False}})
+    assert r.status_code == 201, r.text
+    settings = r.json()["result"]["report"]["settings"]
+    assert (settings["mrc"], settings["mrc_preserve_smoothing"], settings["jbig2"]) == (
+        True, True, False)
+    for bad in ({"mrc_background_dpi": 10}, {"bitonal_threshold": 255}, {"mrc": "sometimes"}):
+        r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "options": bad})
+        errors = assert_error(r, 422, "invalid_request")["errors"]
+        assert [e["field"] for e in errors] == [f"options.{next(iter(bad))}"]
+
+
 def test_delete_file_then_410(api, text_pdf):
     file_id = upload(api, text_pdf)["id"]
     assert api.delete(f"/v1/files/{file_id}").status_code == 204

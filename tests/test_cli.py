@@ -22,6 +22,7 @@ import pikepdf
 import pytest
 
 from squeezer import __version__
+from squeezer.engines.pdf.options import PdfOptions
 
 TRACEBACK = "Traceback"
 
@@ -145,6 +146,125 @@ def test_options_reach_the_engine(cli, fx):
     assert report["target_size"] == 1_572_864 and report["target_reached"] is True
 
 
+def text_scan_pdf(path: Path, color: bool = False) -> Path:
+    """One letter page that is a 150 dpi JPEG "scan" of text lines on paper: gray, or with blue
+    ink and a tinted band when ``color`` (a case for MRC)."""
+    import numpy as np
+    from pikepdf import Dictionary
+
+    ink = pdfgen.bitonal_array(2550, 3300)[::2, ::2]
+    noise = np.random.default_rng(0).normal(0, 4, ink.shape)
+    img = np.clip(np.where(ink, 40, 232) + noise, 0, 255).astype(np.uint8)
+    if color:
+        rgb = np.stack([img, img, img], axis=-1)
+        rgb[..., 2] = np.where(ink, 160, rgb[..., 2])
+        rgb[:200] = (200, 230, 250)
+        img = rgb
+    pdf = pikepdf.new()
+    image = pdfgen.image_stream(pdf, img, encoding="jpeg", quality=90)
+    pdfgen.add_page(pdf, b"q 612 0 0 792 0 0 cm /Im0 Do Q\n",
+                    Dictionary(XObject=Dictionary(Im0=image)))
+    pdf.save(path)
+    return path
+
+
+SCAN_KNOBS = ("mrc", "mrc_background_dpi", "mrc_preserve_smoothing", "bitonal_threshold",
+              "char_repair", "jbig2", "scan_bitonal")
+
+
+def scan_settings(proc: subprocess.CompletedProcess[str]) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    settings = json.loads(proc.stdout)[0]["report"]["settings"]
+    return {k: settings[k] for k in SCAN_KNOBS}
+
+
+def test_scan_options_reach_the_engine(cli, fx):
+    src = put(fx.text(), cli.dir, "in.pdf")
+    # without the flags: each preset's own scan settings (scan_bitonal in medium, high and
+    # extreme; MRC in high and extreme, its background at 100 and 75 dpi)
+    for preset in ("low", "medium", "high", "extreme"):
+        proc = cli("compress", src, "--json", "-o", f"{preset}.pdf", "--preset", preset)
+        resolved = PdfOptions(preset=preset).resolve().model_dump(mode="json")
+        assert scan_settings(proc) == {k: resolved[k] for k in SCAN_KNOBS}, preset
+        assert scan_settings(proc)["mrc"] is (preset in ("high", "extreme"))
+    assert scan_settings(cli("compress", src, "--json", "-o", "x.pdf", "--preset", "extreme")
+                         )["mrc_background_dpi"] == 75
+    # --no-mrc turns the preset's MRC off; every other knob as given
+    assert scan_settings(cli("compress", src, "--json", "-o", "n.pdf", "--preset", "high",
+                             "--no-mrc"))["mrc"] is False
+    proc = cli("compress", src, "--json", "-o", "all.pdf", "--mrc", "--mrc-background-dpi", "150",
+               "--mrc-preserve-smoothing", "--bitonal-threshold", "140", "--char-repair",
+               "--jbig2")
+    assert scan_settings(proc) == {
+        "mrc": True, "mrc_background_dpi": 150, "mrc_preserve_smoothing": True,
+        "bitonal_threshold": 140, "char_repair": True, "jbig2": True, "scan_bitonal": True}
+    assert scan_settings(cli("compress", src, "--json", "-o", "g4.pdf", "--no-jbig2")
+                         )["jbig2"] is False
+
+
+def test_bad_scan_option_values_are_one_line_usage_errors(cli, fx):
+    put(fx.text(), cli.dir, "in.pdf")
+    for args, message in (
+        (["--mrc-background-dpi", "10"], "--mrc-background-dpi 10: must be between 50 and 600"),
+        (["--bitonal-threshold", "255"], "--bitonal-threshold 255: must be between 1 and 254"),
+        (["--mrc-background-dpi", "many"],
+         "argument --mrc-background-dpi: invalid int value: 'many'"),
+    ):
+        proc = cli("compress", "in.pdf", *args)
+        assert proc.returncode == 2, proc.stderr
+        expected = f"squeezer compress: error: {message} (see squeezer compress --help)"
+        assert stderr_lines(proc) == [expected]
+        assert proc.stdout == ""
+    assert [p.name for p in cli.dir.iterdir()] == ["in.pdf"]
+
+
+def test_scan_pages_in_the_json_and_the_table(cli):
+    gray = text_scan_pdf(cli.dir / "gray.pdf")
+    color = text_scan_pdf(cli.dir / "color.pdf", color=True)
+    proc = cli("compress", gray, color, "--preset", "high", "--out-dir", "j", "--json")
+    assert proc.returncode == 0, proc.stderr
+    notes = []
+    for entry in json.loads(proc.stdout):
+        report = entry["report"]
+        assert report["pages_classified"] == {"scan": 1, "vector": 0}
+        [page] = report["scan_pages"]
+        assert page["page"] == 1 and page["method"] in ("mrc", "bitonal", "plain")
+        if page["method"] != "plain":
+            notes.append(f"1 scan page (1 {page['method']})")
+    table = cli("compress", gray, color, "--preset", "high", "--out-dir", "t")
+    assert table.returncode == 0, table.stderr
+    for note in notes:
+        assert note in table.stdout
+
+
+def test_scan_note():
+    from squeezer.cli.compress import _scan_note
+
+    assert _scan_note([]) == ""
+    assert _scan_note([{"method": "plain"}, {"method": "plain"}]) == ""
+    pages = [{"method": "mrc"}, {"method": "plain"}, {"method": "bitonal"}, {"method": "mrc"}]
+    assert _scan_note(pages) == "4 scan pages (2 mrc, 1 bitonal, 1 plain)"
+
+
+def test_scan_options_go_to_the_server(cli, fx, service):
+    src = put(fx.text(), cli.dir, "in.pdf")
+    proc = cli("compress", src, "--json", "-o", "s.pdf", "--server", service.url,
+               "--api-key", service.key, "--preset", "high", "--no-mrc",
+               "--mrc-background-dpi", "200", "--char-repair", "--bitonal-threshold", "100",
+               "--no-jbig2")
+    assert scan_settings(proc) == {
+        "mrc": False, "mrc_background_dpi": 200, "mrc_preserve_smoothing": False,
+        "bitonal_threshold": 100, "char_repair": True, "jbig2": False, "scan_bitonal": True}
+    with service.client() as client:
+        job = client.get("/v1/jobs", params={"limit": 1}).json()["data"][0]
+    # what differs from the defaults is sent (and the preset, always)
+    expected = {"preset": "high", "mrc": False, "mrc_background_dpi": 200, "char_repair": True,
+                "bitonal_threshold": 100, "jbig2": False}
+    if not PdfOptions.model_fields["jbig2"].default:
+        del expected["jbig2"]
+    assert job["options"] == expected
+
+
 def test_input_is_never_overwritten_without_in_place(cli, fx):
     src = put(fx.uncompressed(), cli.dir, "doc.pdf")
     before = pdfgen.sha256(src)
@@ -238,6 +358,10 @@ def test_limits_come_from_the_environment(cli, fx):
         ["--quality", "101"],
         ["--dpi", "10"],
         ["--dpi", "ten"],
+        ["--mrc-background-dpi", "10"],
+        ["--mrc-background-dpi", "601"],
+        ["--bitonal-threshold", "0"],
+        ["--bitonal-threshold", "x"],
         ["--target-size", "abc"],
         ["--target-size", "0"],
         ["--jobs", "0"],

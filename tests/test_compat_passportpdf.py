@@ -15,7 +15,14 @@ import httpx
 import pikepdf
 import pytest
 
+from squeezer.engines.pdf.options import PdfOptions
+
 ERROR_KEYS = {"ResultCode", "ExtResultStatus", "ExtResultMessage", "InternalErrorId"}
+#: EnableJBIG2 is false unless given (PassportPDF's default): in the job's options only when
+#: the engine's own default differs
+JBIG2_DEFAULT = PdfOptions.model_fields["jbig2"].default
+JBIG2_OFF = {"jbig2": False} if JBIG2_DEFAULT else {}
+JBIG2_ON = {} if JBIG2_DEFAULT else {"jbig2": True}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +66,13 @@ def source(fx):
     server.shutdown()
 
 
+def option_warnings(r: dict) -> list[dict]:
+    """A successful Reduce's warnings about its options (not "could not be made smaller",
+    which a Reduce of an already reduced document may add)."""
+    assert r["Error"] is None, r
+    return [w for w in r["WarningsInfo"] if w["WarningCode"] != "FileSizeReductionFailure"]
+
+
 def latest_job(service) -> dict:
     r = httpx.get(service.url + "/v1/jobs", params={"limit": 1},
                   headers={"x-api-key": service.key})
@@ -84,7 +98,7 @@ def test_the_seed_flow(service, api, source):
     assert isinstance(body["VersionChanged"], bool) and body["WarningsInfo"] == []
     assert 0 < body["NewFileSize"] < len(_Source.pdf)
     # PassportPDF's defaults: images recompressed and downscaled to 150 dpi
-    assert latest_job(service)["options"] == {"preset": "medium", "dpi": 150}
+    assert latest_job(service)["options"] == {"preset": "medium", "dpi": 150, **JBIG2_OFF}
 
     saved = api.post("/pdf/SaveDocument", json=data).json()
     assert set(saved) == {"Error", "RemainingTokens", "Data", "FileName"}
@@ -117,7 +131,9 @@ def test_multipart_and_base64_loads_and_reduce_in_place(service, api, fx):
                                            "downscaleresolution": 96}).json()
     assert second["Error"] is None and second["NewFileSize"] <= first["NewFileSize"]
     job = latest_job(service)
-    assert job["options"] == {"preset": "high", "dpi": 96}
+    # PassportPDF's EnableMRC defaults to false: the high preset's MRC is turned off
+    assert job["options"] == {"preset": "high", "dpi": 96, "mrc": False, **JBIG2_OFF}
+    assert job["result"]["report"]["settings"]["mrc"] is False
     assert job["result"]["input"]["size"] == first["NewFileSize"]
 
     text = fx.metadata().read_bytes()
@@ -129,7 +145,8 @@ def test_multipart_and_base64_loads_and_reduce_in_place(service, api, fx):
         "FastWebView": True, "RecompressImages": False}).json()
     assert r["Error"] is None and r["ContentRemoved"] is True
     assert latest_job(service)["options"] == {"preset": "lossless", "remove_annotations": True,
-                                              "remove_metadata": True, "linearize": True}
+                                              "remove_metadata": True, "linearize": True,
+                                              **JBIG2_OFF}
     saved = api.post("/pdf/SaveDocument", json={"FileId": loaded["FileId"]}).json()
     assert saved["FileName"] == "meta.pdf"
     with pikepdf.open(io.BytesIO(base64.b64decode(saved["Data"]))) as pdf:
@@ -137,23 +154,77 @@ def test_multipart_and_base64_loads_and_reduce_in_place(service, api, fx):
     api.post("/document/DocumentClose", json={"FileId": loaded["FileId"]})
 
 
+def test_scan_options_reach_the_job(service, api, fx):
+    """EnableMRC, DownscaleResolutionMRC, PreserveSmoothing, EnableCharRepair and EnableJBIG2
+    are engine options; JBIG2PMSThreshold is ignored with a warning, and what the engine says
+    about JBIG2 (no encoder: CCITT G4) is passed on."""
+    loaded = api.post("/document/DocumentLoadMultipart",
+                      files={"fileData": ("t.pdf", fx.text().read_bytes())}).json()
+    r = api.post("/pdf/Reduce", json={
+        "FileId": loaded["FileId"], "EnableMRC": True, "DownscaleResolutionMRC": 150,
+        "PreserveSmoothing": True, "EnableCharRepair": True, "EnableJBIG2": True,
+        "JBIG2PMSThreshold": 0.9}).json()
+    job = latest_job(service)
+    assert job["options"] == {"preset": "medium", "dpi": 150, "mrc": True,
+                              "mrc_background_dpi": 150, "mrc_preserve_smoothing": True,
+                              "char_repair": True, **JBIG2_ON}
+    report = job["result"]["report"]
+    settings = report["settings"]
+    assert settings["mrc"] is True and settings["mrc_background_dpi"] == 150
+    assert settings["mrc_preserve_smoothing"] is True
+    assert settings["char_repair"] is True and settings["jbig2"] is True
+    engine_says = ["EnableJBIG2: " + w.removeprefix("jbig2: ") for w in report["warnings"]
+                   if w.lower().startswith("jbig2")]
+    warned = option_warnings(r)
+    assert [w["WarningCode"] for w in warned] == ["OK"] * (1 + len(engine_says))
+    assert "JBIG2PMSThreshold is ignored" in warned[0]["ExtWarningMessage"]
+    assert [w["ExtWarningMessage"] for w in warned[1:]] == engine_says
+    assert "MRCImageReplacementFailure" not in str(r)
+    assert "EnableCharRepair" not in str(r)
+
+    # MRC's own defaults: PassportPDF's 100 dpi background; out of Squeezer's range: clamped
+    # (each Reduce works on the last one's result, which may not get smaller again)
+    r = api.post("/pdf/Reduce", json={"FileId": loaded["FileId"], "EnableMRC": True,
+                                      "ImageQuality": "ImageQualityLow"}).json()
+    assert option_warnings(r) == []
+    assert latest_job(service)["options"] == {"preset": "high", "dpi": 150, "mrc": True,
+                                              "mrc_background_dpi": 100, **JBIG2_OFF}
+    r = api.post("/pdf/Reduce", json={"FileId": loaded["FileId"], "EnableMRC": True,
+                                      "DownscaleResolutionMRC": 1200}).json()
+    warned = option_warnings(r)
+    assert [w["WarningCode"] for w in warned] == ["ImageResizeFailure"]
+    assert "DownscaleResolutionMRC 1200" in warned[0]["ExtWarningMessage"]
+    assert latest_job(service)["result"]["report"]["settings"]["mrc_background_dpi"] == 600
+    # MRC's knobs without EnableMRC: validated, not passed on
+    r = api.post("/pdf/Reduce", json={"FileId": loaded["FileId"], "PreserveSmoothing": True,
+                                      "DownscaleResolutionMRC": 300,
+                                      "JBIG2PMSThreshold": 0.5}).json()
+    assert option_warnings(r) == []
+    assert latest_job(service)["options"] == {"preset": "medium", "dpi": 150, **JBIG2_OFF}
+    for bad in ({"EnableMRC": "yes"}, {"DownscaleResolutionMRC": "high"},
+                {"DownscaleResolutionMRC": 0}, {"EnableCharRepair": 2},
+                {"PreserveSmoothing": "maybe"}, {"EnableJBIG2": None}):
+        err = assert_error(api.post("/pdf/Reduce", json={"FileId": loaded["FileId"], **bad}),
+                           "InvalidParameter")
+        assert next(iter(bad)) in err["ExtResultMessage"]
+    api.post("/document/DocumentClose", json={"FileId": loaded["FileId"]})
+
+
 def test_unsupported_options_are_accepted_and_reported(api, fx):
     loaded = api.post("/document/DocumentLoadMultipart",
                       files={"fileData": ("t.pdf", fx.text().read_bytes())}).json()
     r = api.post("/pdf/Reduce", json={
-        "FileId": loaded["FileId"], "EnableMRC": True, "PreserveSmoothing": True,
-        "DownscaleResolutionMRC": 100, "EnableJBIG2": True, "JBIG2PMSThreshold": 0.85,
-        "EnableJPEG2000": True, "EnableCharRepair": True, "RemoveBlankPages": True,
+        "FileId": loaded["FileId"], "EnableJBIG2": True, "JBIG2PMSThreshold": 0.85,
+        "EnableJPEG2000": True, "RemoveBlankPages": True,
         "RemoveHyperlinks": True, "OutputVersion": "PdfVersion17", "PackFonts": False,
         "PackDocument": False, "EnableColorDetection": False, "RemovePageThumbnails": False,
         "RemovePagePieceInfo": True, "DownscaleImages": False, "RemoveBookmarks": True,
         "RemoveFormFields": True, "RemoveEmbeddedFiles": True, "RemoveJavaScript": True}).json()
     assert r["Error"] is None, r
     codes = [w["WarningCode"] for w in r["WarningsInfo"]]
-    assert {"MRCImageReplacementFailure", "BlankPageRemovalFailure",
-            "ColorDetectionFailure"} <= set(codes)
+    assert {"BlankPageRemovalFailure", "ColorDetectionFailure"} <= set(codes)
     messages = " ".join(w["ExtWarningMessage"] for w in r["WarningsInfo"])
-    for name in ("EnableJBIG2", "EnableJPEG2000", "EnableCharRepair", "RemoveHyperlinks",
+    for name in ("JBIG2PMSThreshold", "EnableJPEG2000", "RemoveHyperlinks",
                  "OutputVersion", "PackFonts", "PackDocument", "RemovePageThumbnails"):
         assert name in messages
     assert all(set(w) == {"WarningCode", "PageNumber", "PageImageNumber", "ExtWarningMessage"}

@@ -50,7 +50,7 @@ def _positive_int(text: str) -> int:
 
 def _compress_arguments(p: argparse.ArgumentParser) -> None:
     from squeezer.engines.image.options import Compression, OutputFormat
-    from squeezer.engines.pdf.options import Preset
+    from squeezer.engines.pdf.options import PdfOptions, Preset
 
     p.add_argument("inputs", nargs="+", metavar="IN",
                    help="PDF or image files to compress (the engine is chosen from the bytes)")
@@ -77,6 +77,24 @@ def _compress_arguments(p: argparse.ArgumentParser) -> None:
     knobs.add_argument("--target-size", metavar="SIZE",
                        help="largest result under SIZE, e.g. 2MB, 500KB, 1.5MiB")
     knobs.add_argument("--password", metavar="X", help="password to open encrypted inputs")
+
+    scans = p.add_argument_group("scanned pages in PDFs (see docs/scans.md)")
+    scans.add_argument("--mrc", action=argparse.BooleanOptionalAction, default=None,
+                       help="split colour and gray text scans into MRC layers (mask, background, "
+                       "foreground); --no-mrc keeps them whole (default: on in high and extreme)")
+    scans.add_argument("--mrc-background-dpi", type=int, metavar="N",
+                       help="resolution of the MRC background layer, 50-600 (default: 100 in "
+                       "high, 75 in extreme)")
+    scans.add_argument("--mrc-preserve-smoothing", action="store_true",
+                       help="keep anti-aliased text edges in the MRC background (larger files)")
+    scans.add_argument("--bitonal-threshold", type=int, metavar="N",
+                       help="fixed ink/paper cut 1-254 for 1-bit conversion (default: adaptive)")
+    scans.add_argument("--char-repair", action="store_true",
+                       help="remove specks and fill pinholes in 1-bit images and MRC masks")
+    scans.add_argument("--jbig2", action=argparse.BooleanOptionalAction, default=None,
+                       help="code 1-bit images as JBIG2 where the engine can (lossless, never "
+                       "symbol substitution); --no-jbig2 keeps CCITT G4 (default: "
+                       f"{'on' if PdfOptions.model_fields['jbig2'].default else 'off'})")
 
     images = p.add_argument_group("images (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)")
     images.add_argument("--compression", choices=[x.value for x in Compression], default=None,
@@ -158,6 +176,12 @@ def _options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
         "remove_javascript": args.remove_javascript,
         "remove_encryption": args.remove_encryption,
         "linearize": args.linearize,
+        "mrc": args.mrc,
+        "mrc_background_dpi": args.mrc_background_dpi,
+        "mrc_preserve_smoothing": args.mrc_preserve_smoothing,
+        "bitonal_threshold": args.bitonal_threshold,
+        "char_repair": args.char_repair,
+        "jbig2": args.jbig2,
         "quality": args.quality,
         "compression": args.compression,
         "format": args.image_format,
@@ -662,10 +686,27 @@ def _note(report: dict[str, Any]) -> str:
         notes.append("original kept")
     if report.get("target_reached") is False:
         notes.append("target not reached")
+    scans = _scan_note(report.get("scan_pages") or [])
+    if scans:
+        notes.append(scans)
     warned = len(report.get("warnings") or [])
     if warned:
         notes.append(f"{warned} warning{'s' if warned != 1 else ''}")
     return ", ".join(notes)
+
+
+def _scan_note(pages: list[dict[str, Any]]) -> str:
+    """``3 scan pages (2 mrc, 1 bitonal)`` when the scan step re-encoded any page, else ""."""
+    methods: dict[str, int] = {}
+    for page in pages:
+        method = str(page.get("method") or "plain")
+        methods[method] = methods.get(method, 0) + 1
+    if not set(methods) - {"plain"}:
+        return ""
+    order = sorted(methods, key=lambda m: (m == "plain", -methods[m], m))
+    count = len(pages)
+    return (f"{count} scan page{'s' if count != 1 else ''} ("
+            + ", ".join(f"{methods[m]} {m}" for m in order) + ")")
 
 
 def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, Any]],

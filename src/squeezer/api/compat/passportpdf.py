@@ -39,6 +39,7 @@ from squeezer.api.state import ApiServices, services
 from squeezer.api.uploads import check_declared_length, receive_upload, sniff_mime
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
+from squeezer.engines.pdf.options import PRESETS, PdfOptions, Preset
 from squeezer.net import sanitize_filename
 
 #: Squeezer's error codes -> PassportPDF's status names
@@ -279,6 +280,12 @@ IMAGE_QUALITY = {"imagequalitylow": ("high", None), "imagequalitymedium": ("medi
 REMOVALS = {"removeformfields": "remove_form_fields", "removeannotations": "remove_annotations",
             "removebookmarks": "remove_bookmarks", "removeembeddedfiles": "remove_embedded_files",
             "removejavascript": "remove_javascript", "removemetadata": "remove_metadata"}
+#: PassportPDF's DownscaleResolutionMRC default (SDK ``PdfReduceParameters``)
+MRC_RESOLUTION = 100
+#: the MRC background resolutions the engine takes (``PdfOptions.mrc_background_dpi``)
+_MRC_BOUNDS = {k: getattr(m, k) for m in PdfOptions.model_fields["mrc_background_dpi"].metadata
+               for k in ("ge", "le") if getattr(m, k, None) is not None}
+MIN_MRC_BACKGROUND_DPI, MAX_MRC_BACKGROUND_DPI = _MRC_BOUNDS["ge"], _MRC_BOUNDS["le"]
 OUTPUT_VERSIONS = {"pdfversionretainexisting", "pdfversion14", "pdfversion15", "pdfversion16",
                    "pdfversion17", "pdfversion20"}
 _NAMES = {n.lower(): n for n in (
@@ -330,7 +337,7 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
         raise _invalid("ImageQuality", "one of ImageQualityLow, ImageQualityMedium, "
                        "ImageQualityHigh, ImageQualityVeryHigh")
     resolution = number("DownscaleResolution", 150, 1, 2400)
-    number("DownscaleResolutionMRC", 100, 1, 2400)
+    mrc_resolution = number("DownscaleResolutionMRC", MRC_RESOLUTION, 1, 2400)
     number("JBIG2PMSThreshold", 0.85, 0, 1)
     if flag("RecompressImages", True):
         preset, fixed = IMAGE_QUALITY[quality]
@@ -384,16 +391,34 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
     if flag("EnableJPEG2000", False):
         warnings.append(_warning("OK", "EnableJPEG2000 is not supported: photographic images "
                                  "are encoded as JPEG"))
-    if flag("EnableJBIG2", False):
-        warnings.append(_warning("OK", "EnableJBIG2 is not supported: bitonal images are encoded"
-                                 " as CCITT G4 (lossless); JBIG2PMSThreshold is ignored"))
+    # EnableJBIG2 (PassportPDF's default: false) -> jbig2, set when the engine's default
+    # differs; whether JBIG2 could be used is the engine's to say (reduce() passes it on)
+    jbig2 = flag("EnableJBIG2", False)
+    if jbig2 != PdfOptions.model_fields["jbig2"].default:
+        options["jbig2"] = jbig2
+    if jbig2 and given("JBIG2PMSThreshold"):
+        warnings.append(_warning("OK", "JBIG2PMSThreshold is ignored: 1-bit images are coded "
+                                 "losslessly, never with JBIG2 pattern matching and "
+                                 "substitution"))
     if flag("EnableCharRepair", False):
-        warnings.append(_warning("OK", "EnableCharRepair is not supported and was ignored"))
-    if flag("EnableMRC", False):
-        warnings.append(_warning("MRCImageReplacementFailure", "EnableMRC is not supported: no "
-                                 "MRC layers were made (PreserveSmoothing and "
-                                 "DownscaleResolutionMRC are ignored)"))
-    flag("PreserveSmoothing", False)  # validated; meaningful only with MRC
+        options["char_repair"] = True
+    # PassportPDF's EnableMRC defaults to false: MRC layers only when asked for, so a preset
+    # whose own default is MRC (high, for ImageQualityLow) gets mrc: false; PreserveSmoothing
+    # and DownscaleResolutionMRC are MRC's knobs, validated either way
+    smoothing = flag("PreserveSmoothing", False)
+    mrc = flag("EnableMRC", False)
+    if mrc or PRESETS[Preset(options["preset"])].get("mrc"):
+        options["mrc"] = mrc
+    if mrc:
+        background = min(max(int(mrc_resolution), MIN_MRC_BACKGROUND_DPI), MAX_MRC_BACKGROUND_DPI)
+        options["mrc_background_dpi"] = background
+        if not MIN_MRC_BACKGROUND_DPI <= mrc_resolution <= MAX_MRC_BACKGROUND_DPI:
+            warnings.append(_warning("ImageResizeFailure", f"DownscaleResolutionMRC "
+                                     f"{mrc_resolution:g} is outside Squeezer's "
+                                     f"{MIN_MRC_BACKGROUND_DPI}-{MAX_MRC_BACKGROUND_DPI} dpi: "
+                                     f"{background} dpi used"))
+        if smoothing:
+            options["mrc_preserve_smoothing"] = True
     password = body.get("password")
     if password is not None:
         if not isinstance(password, str):
@@ -435,6 +460,10 @@ async def reduce(request: Request, svc: ApiServices = Depends(services),
             "versions = array_append(versions, %s) where file_id = %s and key_id = %s",
             (output.id, output.id, doc["file_id"], key.id))
     report = job.report or {}
+    if (report.get("settings") or {}).get("jbig2"):
+        # the engine's word on JBIG2 (e.g. no JBIG2 encoder where it ran: CCITT G4 was used)
+        warnings.extend(_warning("OK", "EnableJBIG2: " + w.removeprefix("jbig2: "))
+                        for w in report.get("warnings") or [] if w.lower().startswith("jbig2"))
     if report.get("original_kept"):
         warnings.append(_warning("FileSizeReductionFailure", "the document could not be made "
                                  "smaller: its content is unchanged"))
