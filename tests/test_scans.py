@@ -254,3 +254,20 @@ def test_corpus_scans_get_mrc_and_keep_text_and_look(tmp_path, name, method):
     assert report.output_bytes < 0.3 * report.input_bytes
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
     assert pdfgen.min_ssim(src, dst, pages=2, dpi=100) >= 0.93
+
+
+def test_colour_detection_off_keeps_a_gray_looking_colour_scan_in_colour(tmp_path):
+    image = scanfixtures.scan_image("gray", size_in=SMALL).convert("RGB")  # gray pixels, RGB
+    src = tmp_path / "in.pdf"
+    pdf = pikepdf.new()
+    pdfgen.add_page(pdf, b"q 288 0 0 216 0 0 cm /Im0 Do Q\n", pikepdf.Dictionary(
+        XObject=pikepdf.Dictionary(Im0=pdfgen.image_stream(pdf, np.asarray(image), "jpeg"))),
+        mediabox=(288, 216))
+    pdf.save(src)
+    detected = run(src, tmp_path / "a.pdf", preset="high")
+    kept = run(src, tmp_path / "b.pdf", preset="high", color_detection=False)
+    assert detected.scan_pages[0].content == "gray_text"
+    assert kept.scan_pages[0].content == "color_text"
+    spaces = [{str(i.get("/ColorSpace")) for i in backgrounds(forms_and_images(tmp_path / p)[1])}
+              for p in ("a.pdf", "b.pdf")]
+    assert spaces == [{"/DeviceGray"}, {"/DeviceRGB"}]

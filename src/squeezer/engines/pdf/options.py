@@ -62,7 +62,9 @@ class Settings(BaseModel):
     #: it; None means every JPEG is encoded at exactly image_quality
     image_ssim: float | None = None
     color_model: ColorModel
-    convert_lossless_gray: bool  # RGB images whose pixels are all gray become gray
+    #: colour detection: RGB images whose pixels are all gray become gray, and colour scans
+    #: whose content is gray get gray MRC layers (PassportPDF's EnableColorDetection)
+    convert_lossless_gray: bool
     remove_annotations: bool
     remove_metadata: bool
     remove_bookmarks: bool
@@ -164,6 +166,9 @@ class PdfOptions(BaseModel):
         "(default: adaptive, Sauvola).")
     char_repair: bool = Field(
         False, description="Remove specks and fill pinholes in bitonal images and MRC masks.")
+    color_detection: bool = Field(
+        True, description="Store colour images and scans whose content is gray as gray; false "
+        "keeps every colour image in colour.")
     jbig2: bool = Field(
         True, description="Code 1-bit images as JBIG2 generic regions (lossless) when smaller "
         "than CCITT G4; false keeps G4 (for readers older than PDF 1.4).")
@@ -189,7 +194,7 @@ class PdfOptions(BaseModel):
         return Settings(
             **base,
             color_model=self.color_model,
-            convert_lossless_gray=True,
+            convert_lossless_gray=self.color_detection,
             remove_annotations=self.remove_annotations,
             remove_metadata=self.remove_metadata,
             remove_bookmarks=self.remove_bookmarks,

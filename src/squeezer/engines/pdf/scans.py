@@ -146,6 +146,11 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
         dpi, entry.resampled = MAX_SCAN_DPI, True
     gray = luminance(arr)
     content = classify(arr, dpi, gray)
+    if not s.convert_lossless_gray and arr.shape[2] == 3 and not content.colour:
+        # colour detection is off: a colour scan keeps colour layers whatever it holds
+        content.colour = True
+        if content.kind in ("gray_text", "bitonal"):
+            content.kind = "color_text"
     entry.content = content.kind
     bitonal = s.color_model == ColorModel.bitonal
     if dpi < MIN_SCAN_DPI and not bitonal:
