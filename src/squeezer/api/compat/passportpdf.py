@@ -369,9 +369,7 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
         warnings.append(_warning("OK", "OutputVersion is not honoured: the PDF version is the "
                                  "one the engine needs (usually the input's)"))
     if not flag("EnableColorDetection", True):
-        warnings.append(_warning("ColorDetectionFailure", "EnableColorDetection cannot be turned "
-                                 "off: images whose pixels are all gray are always stored as "
-                                 "gray (losslessly)"))
+        options["color_detection"] = False
     if not flag("PackDocument", True):
         warnings.append(_warning("OK", "PackDocument cannot be turned off: the document is "
                                  "always written with compressed object streams"))
@@ -391,8 +389,7 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
     if flag("EnableJPEG2000", False):
         warnings.append(_warning("OK", "EnableJPEG2000 is not supported: photographic images "
                                  "are encoded as JPEG"))
-    # EnableJBIG2 (PassportPDF's default: false) -> jbig2, set when the engine's default
-    # differs; whether JBIG2 could be used is the engine's to say (reduce() passes it on)
+    # EnableJBIG2 (PassportPDF's default: false) -> jbig2, set when the engine's default differs
     jbig2 = flag("EnableJBIG2", False)
     if jbig2 != PdfOptions.model_fields["jbig2"].default:
         options["jbig2"] = jbig2
@@ -460,10 +457,6 @@ async def reduce(request: Request, svc: ApiServices = Depends(services),
             "versions = array_append(versions, %s) where file_id = %s and key_id = %s",
             (output.id, output.id, doc["file_id"], key.id))
     report = job.report or {}
-    if (report.get("settings") or {}).get("jbig2"):
-        # the engine's word on JBIG2 (e.g. no JBIG2 encoder where it ran: CCITT G4 was used)
-        warnings.extend(_warning("OK", "EnableJBIG2: " + w.removeprefix("jbig2: "))
-                        for w in report.get("warnings") or [] if w.lower().startswith("jbig2"))
     if report.get("original_kept"):
         warnings.append(_warning("FileSizeReductionFailure", "the document could not be made "
                                  "smaller: its content is unchanged"))
