@@ -34,7 +34,7 @@ from PIL import Image
 
 from squeezer.engines.pdf import binarize, bitonal, jpeg
 from squeezer.engines.pdf.jpeg import Similarity
-from squeezer.engines.pdf.scancontent import Content, block_share
+from squeezer.engines.pdf.scancontent import Content
 
 #: Foreground blocks are about this many per inch.
 FOREGROUND_DPI = 25
@@ -148,12 +148,16 @@ def split(pixels: np.ndarray, gray: np.ndarray, content: Content, dpi: float,
     covered = mask if preserve_smoothing else binarize.dilate(mask)
     background = _image(_average(pixels, ~covered, f, content.paper))
     g = max(f, round(dpi / FOREGROUND_DPI))
-    # the text's colour from its core (the rim is mixed with paper)
-    core = binarize.erode(mask)
-    core_blocks = block_share(core, g) > 0
-    source = np.where(_block_grid(core_blocks, g, mask.shape), core, mask)
-    sums, counts = _blocks(pixels, source, g)
+    # The text's colour per block: what keeps the block's mean over the ink and its rim.
+    # The rim is drawn with the background (it was filled from the paper), so the ink
+    # takes the rim's darkness too: ink = (sum over ink+rim - rim * paper) / ink pixels.
+    sums, counts = _blocks(pixels, mask, g)
     valid = counts > 0
+    if not preserve_smoothing:
+        rim_sums, rim_counts = _blocks(pixels, covered & ~mask, g)
+        paper = _average(pixels, ~covered, g, content.paper)
+        extra = rim_sums - rim_counts[:, :, None] * paper
+        sums = np.clip(sums + extra, 0, None)
     if not valid.any():
         return Layers(mask, background, None, (0,) * pixels.shape[2])
     colours = sums[valid] / counts[valid][:, None]
