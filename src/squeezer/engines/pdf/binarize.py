@@ -77,8 +77,8 @@ def _neighbours(ink: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _spread(ink: np.ndarray, op: np.ufunc) -> np.ndarray:
-    """``op`` (OR, AND) of each pixel with its 8 neighbours, in two separable boolean passes
-    (outside the image does not take part)."""
+    """``op`` of each pixel with its 8 neighbours, in two separable boolean passes (outside the
+    image does not take part)."""
     rows = ink.copy()
     op(rows[:, 1:], ink[:, :-1], out=rows[:, 1:])
     op(rows[:, :-1], ink[:, 1:], out=rows[:, :-1])
@@ -91,11 +91,6 @@ def _spread(ink: np.ndarray, op: np.ufunc) -> np.ndarray:
 def dilate(ink: np.ndarray) -> np.ndarray:
     """The ink and its 8 neighbours (a one-pixel dilation)."""
     return _spread(ink, np.logical_or)
-
-
-def erode(ink: np.ndarray) -> np.ndarray:
-    """The ink whose 8 neighbours (those inside the image) are all ink (a one-pixel erosion)."""
-    return _spread(ink, np.logical_and)
 
 
 def repair(ink: np.ndarray) -> np.ndarray:
