@@ -277,6 +277,24 @@ def test_a_failed_sync_compress_says_why(api, fx):
     assert ok.status_code == 200 and ok.json()["options"]["password"] == "********"
 
 
+def test_a_colour_scan_becomes_mrc_through_the_service(api, tmp_path):
+    """The scan step runs in the job's isolated engine process (numba's JBIG2 coder
+    included) and its per-page report reaches the API."""
+    import scanfixtures
+
+    src = scanfixtures.scan_pdf(tmp_path / "scan.pdf", kind="color", size_in=(4, 3),
+                                stamp=True, ocr_layer=True)
+    with open(src, "rb") as f:
+        r = api.post("/v1/compress", files={"file": ("scan.pdf", f)}, data={"preset": "high"})
+    assert r.status_code == 200, r.text
+    report = r.json()["result"]["report"]
+    assert report["pages_classified"] == {"scan": 1, "vector": 0}
+    page = report["scan_pages"][0]
+    assert (page["content"], page["method"], page["codec"], page["ocr_layer"]) == (
+        "color_text", "mrc", "jbig2", True)
+    assert report["output_bytes"] < 0.2 * report["input_bytes"]
+
+
 def test_scan_options_as_form_fields_and_json(api, fx):
     """The scan knobs are ordinary engine options: form fields (strings) and JSON alike."""
     with open(fx.text(), "rb") as f:
