@@ -8,9 +8,9 @@ substitutes similar glyphs (the 6/8 swaps of Xerox scanners), so it is never
 done here.  See ``docs/jbig2.md`` for the measurements against CCITT G4.
 
 The coder is template 0 with the nominal adaptive pixels and typical
-prediction (TPGDON), coded with the MQ arithmetic coder (Annex E).  Its inner
-loop runs once per pixel, so it is compiled with numba; without numba the
-module reports :func:`available` False and callers keep CCITT G4.
+prediction (TPGDON), coded with the MQ arithmetic coder (Annex E, :mod:`mq`).
+Its inner loop runs once per pixel, so it is compiled with numba; without
+numba the module reports :func:`available` False and callers keep CCITT G4.
 
 The PDF stream holds the page's segments without the file header (PDF 32000-1
 §7.4.7): a page information segment (PDFium needs it) and one immediate
@@ -43,166 +43,20 @@ QE_TABLE = np.array([
 
 #: Template 0's nominal adaptive pixels (T.88 6.2.5.3): A1 .. A4 as (x, y).
 NOMINAL_AT = ((3, -1), (-3, -1), (2, -2), (-2, -2))
-#: The context that codes TPGDON's "row equals the row above" bit for template 0.
-SLTP_CONTEXT = 0x9B25
 
 SEGMENT_PAGE_INFO = 48
 SEGMENT_IMMEDIATE_LOSSLESS_GENERIC = 39
 
 
-def _kernel(bits, qe, out):  # pragma: no cover - compiled by numba, tested through encode()
-    """MQ-code the padded bitmap ``bits`` (2 rows above, 4 columns either side are 0)."""
-    height = bits.shape[0] - 2
-    width = bits.shape[1] - 8
-    index = np.zeros(65536, np.int64)
-    mps = np.zeros(65536, np.int64)
-    a = 0x8000
-    c = 0
-    ct = 12
-    b = 0
-    bp = -1  # the byte before the output: B starts there, never written
-    ltp = 0
-    for y in range(height):
-        r = y + 2
-        same = 1
-        for x in range(4, width + 4):
-            if bits[r, x] != bits[r - 1, x]:
-                same = 0
-                break
-        # the symbols: TPGDON's bit first, then (unless the row repeats) every pixel
-        for step in range(1 + (0 if same == 1 else width)):
-            if step == 0:
-                cx = 0x9B25
-                d = same ^ ltp
-            else:
-                x = step + 3
-                cx = (bits[r, x - 1] | (bits[r, x - 2] << 1) | (bits[r, x - 3] << 2)
-                      | (bits[r, x - 4] << 3) | (bits[r - 1, x + 3] << 4)
-                      | (bits[r - 1, x + 2] << 5) | (bits[r - 1, x + 1] << 6)
-                      | (bits[r - 1, x] << 7) | (bits[r - 1, x - 1] << 8)
-                      | (bits[r - 1, x - 2] << 9) | (bits[r - 1, x - 3] << 10)
-                      | (bits[r - 2, x + 2] << 11) | (bits[r - 2, x + 1] << 12)
-                      | (bits[r - 2, x] << 13) | (bits[r - 2, x - 1] << 14)
-                      | (bits[r - 2, x - 2] << 15))
-                d = bits[r, x]
-            i = index[cx]
-            q = qe[i, 0]
-            a -= q
-            if d == mps[cx]:
-                if (a & 0x8000) == 0:
-                    if a < q:
-                        a = q
-                    else:
-                        c += q
-                    index[cx] = qe[i, 1]
-                else:
-                    c += q
-                    continue
-            else:
-                if a < q:
-                    c += q
-                else:
-                    a = q
-                if qe[i, 3] == 1:
-                    mps[cx] = 1 - mps[cx]
-                index[cx] = qe[i, 2]
-            # RENORME
-            while True:
-                a <<= 1
-                c <<= 1
-                ct -= 1
-                if ct == 0:
-                    # BYTEOUT
-                    if b == 0xFF:
-                        if bp >= 0:
-                            out[bp] = b
-                        bp += 1
-                        b = c >> 20
-                        c &= 0xFFFFF
-                        ct = 7
-                    elif c < 0x8000000:
-                        if bp >= 0:
-                            out[bp] = b
-                        bp += 1
-                        b = c >> 19
-                        c &= 0x7FFFF
-                        ct = 8
-                    else:
-                        b += 1
-                        if b == 0xFF:
-                            c &= 0x7FFFFFF
-                            if bp >= 0:
-                                out[bp] = b
-                            bp += 1
-                            b = c >> 20
-                            c &= 0xFFFFF
-                            ct = 7
-                        else:
-                            if bp >= 0:
-                                out[bp] = b
-                            bp += 1
-                            b = c >> 19
-                            c &= 0x7FFFF
-                            ct = 8
-                if (a & 0x8000) != 0:
-                    break
-        ltp = same
-    # FLUSH: SETBITS, two BYTEOUTs, then the 0xFF 0xAC marker
-    temp = c + a
-    c |= 0xFFFF
-    if c >= temp:
-        c -= 0x8000
-    for _ in range(2):
-        c <<= ct
-        if b == 0xFF:
-            if bp >= 0:
-                out[bp] = b
-            bp += 1
-            b = c >> 20
-            c &= 0xFFFFF
-            ct = 7
-        elif c < 0x8000000:
-            if bp >= 0:
-                out[bp] = b
-            bp += 1
-            b = c >> 19
-            c &= 0x7FFFF
-            ct = 8
-        else:
-            b += 1
-            if b == 0xFF:
-                c &= 0x7FFFFFF
-                if bp >= 0:
-                    out[bp] = b
-                bp += 1
-                b = c >> 20
-                c &= 0xFFFFF
-                ct = 7
-            else:
-                if bp >= 0:
-                    out[bp] = b
-                bp += 1
-                b = c >> 19
-                c &= 0x7FFFF
-                ct = 8
-    if bp >= 0:
-        out[bp] = b
-    bp += 1
-    if b != 0xFF:
-        out[bp] = 0xFF
-        bp += 1
-    out[bp] = 0xAC
-    return bp + 1
-
-
 @lru_cache(maxsize=1)
 def _compiled():
-    """The numba-compiled kernel, or None when numba is not importable."""
+    """The numba-compiled coder (:func:`squeezer.engines.pdf.mq.code_generic`), or None
+    when numba is not importable."""
     try:
-        import numba
+        from squeezer.engines.pdf import mq
     except ImportError:
         return None
-    return numba.njit(cache=True, nogil=True)(_kernel)
+    return mq.code_generic
 
 
 def available() -> bool:

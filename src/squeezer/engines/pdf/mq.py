@@ -1,0 +1,122 @@
+"""The MQ arithmetic coder (ITU T.88 Annex E) over a generic region, compiled by numba.
+
+This module imports numba at the top, so :mod:`jbig2` imports it only when a
+1-bit image is to be coded (numba's import costs a few hundred milliseconds).
+The functions are compiled on first use and cached on disk (``cache=True``),
+so later processes load them in milliseconds.
+
+The register names (A, C, CT, B, BP) are the standard's.  B starts on the
+byte before the output, which is never written (``bp == -1``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: The context that codes TPGDON's "row equals the row above" bit for template 0.
+SLTP_CONTEXT = 0x9B25
+
+
+@numba.njit(cache=True, inline="always")
+def _next_byte(out, b, bp):  # pragma: no cover - compiled
+    """Write B (unless it is the byte before the output) and move BP on."""
+    if bp >= 0:
+        out[bp] = b
+    return bp + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _byteout(out, b, c, ct, bp):  # pragma: no cover - compiled
+    """BYTEOUT (Figure E.7), with the carry into B and the bit stuffing after 0xFF."""
+    if b != 0xFF and c >= 0x8000000:
+        b += 1  # the carry
+        if b == 0xFF:
+            c &= 0x7FFFFFF
+    if b == 0xFF:
+        bp = _next_byte(out, b, bp)
+        return c >> 20, c & 0xFFFFF, 7, bp
+    bp = _next_byte(out, b, bp)
+    return c >> 19, c & 0x7FFFF, 8, bp
+
+
+@numba.njit(cache=True, nogil=True)
+def code_generic(bits, qe, out):  # pragma: no cover - compiled, tested through jbig2
+    """MQ-code the padded bitmap ``bits`` (2 rows above, 4 columns either side are 0) with
+    template 0, the nominal AT pixels and TPGDON; returns the number of bytes in ``out``."""
+    height = bits.shape[0] - 2
+    width = bits.shape[1] - 8
+    index = np.zeros(65536, np.int64)
+    mps = np.zeros(65536, np.int64)
+    a = 0x8000
+    c = 0
+    ct = 12
+    b = 0
+    bp = -1
+    ltp = 0
+    for y in range(height):
+        r = y + 2
+        same = 1
+        for x in range(4, width + 4):
+            if bits[r, x] != bits[r - 1, x]:
+                same = 0
+                break
+        # TPGDON's bit first, then (unless the row repeats the one above) every pixel
+        for step in range(1 + (0 if same == 1 else width)):
+            if step == 0:
+                cx = SLTP_CONTEXT
+                d = same ^ ltp
+            else:
+                x = step + 3
+                cx = (bits[r, x - 1] | (bits[r, x - 2] << 1) | (bits[r, x - 3] << 2)
+                      | (bits[r, x - 4] << 3) | (bits[r - 1, x + 3] << 4)
+                      | (bits[r - 1, x + 2] << 5) | (bits[r - 1, x + 1] << 6)
+                      | (bits[r - 1, x] << 7) | (bits[r - 1, x - 1] << 8)
+                      | (bits[r - 1, x - 2] << 9) | (bits[r - 1, x - 3] << 10)
+                      | (bits[r - 2, x + 2] << 11) | (bits[r - 2, x + 1] << 12)
+                      | (bits[r - 2, x] << 13) | (bits[r - 2, x - 1] << 14)
+                      | (bits[r - 2, x - 2] << 15))
+                d = bits[r, x]
+            i = index[cx]
+            q = qe[i, 0]
+            a -= q
+            if d == mps[cx]:  # CODEMPS
+                if (a & 0x8000) != 0:
+                    c += q
+                    continue
+                if a < q:
+                    a = q
+                else:
+                    c += q
+                index[cx] = qe[i, 1]
+            else:  # CODELPS
+                if a < q:
+                    c += q
+                else:
+                    a = q
+                if qe[i, 3] == 1:
+                    mps[cx] = 1 - mps[cx]
+                index[cx] = qe[i, 2]
+            while True:  # RENORME
+                a <<= 1
+                c <<= 1
+                ct -= 1
+                if ct == 0:
+                    b, c, ct, bp = _byteout(out, b, c, ct, bp)
+                if (a & 0x8000) != 0:
+                    break
+        ltp = same
+    # FLUSH (E.2.9): SETBITS, two BYTEOUTs, then the 0xFF 0xAC marker
+    temp = c + a
+    c |= 0xFFFF
+    if c >= temp:
+        c -= 0x8000
+    for _ in range(2):
+        c <<= ct
+        b, c, ct, bp = _byteout(out, b, c, ct, bp)
+    bp = _next_byte(out, b, bp)
+    if b != 0xFF:
+        out[bp] = 0xFF
+        bp += 1
+    out[bp] = 0xAC
+    return bp + 1
