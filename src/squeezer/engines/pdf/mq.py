@@ -61,22 +61,28 @@ def code_generic(bits, qe, out):  # pragma: no cover - compiled, tested through 
             if bits[r, x] != bits[r - 1, x]:
                 same = 0
                 break
-        # TPGDON's bit first, then (unless the row repeats the one above) every pixel
+        # TPGDON's bit first, then (unless the row repeats the one above) every pixel.
+        # The context is kept as three sliding windows, one per row of the template
+        # (T.88 Figure 3, bits 0-3: x-1..x-4 of this row; 4-10: x+3..x-3 of the row above;
+        # 11-15: x+2..x-2 of the row above that), each shifted by one pixel per step.
+        w0 = 0
+        w1 = 0
+        for k in range(1, 8):
+            w1 = (w1 << 1) | bits[r - 1, k]
+        w2 = 0
+        for k in range(2, 7):
+            w2 = (w2 << 1) | bits[r - 2, k]
         for step in range(1 + (0 if same == 1 else width)):
             if step == 0:
                 cx = SLTP_CONTEXT
                 d = same ^ ltp
             else:
                 x = step + 3
-                cx = (bits[r, x - 1] | (bits[r, x - 2] << 1) | (bits[r, x - 3] << 2)
-                      | (bits[r, x - 4] << 3) | (bits[r - 1, x + 3] << 4)
-                      | (bits[r - 1, x + 2] << 5) | (bits[r - 1, x + 1] << 6)
-                      | (bits[r - 1, x] << 7) | (bits[r - 1, x - 1] << 8)
-                      | (bits[r - 1, x - 2] << 9) | (bits[r - 1, x - 3] << 10)
-                      | (bits[r - 2, x + 2] << 11) | (bits[r - 2, x + 1] << 12)
-                      | (bits[r - 2, x] << 13) | (bits[r - 2, x - 1] << 14)
-                      | (bits[r - 2, x - 2] << 15))
+                cx = w0 | (w1 << 4) | (w2 << 11)
                 d = bits[r, x]
+                w0 = ((w0 << 1) | d) & 0xF
+                w1 = ((w1 << 1) | bits[r - 1, x + 4]) & 0x7F
+                w2 = ((w2 << 1) | bits[r - 2, x + 3]) & 0x1F
             i = index[cx]
             q = qe[i, 0]
             a -= q
