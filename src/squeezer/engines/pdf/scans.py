@@ -112,8 +112,6 @@ def _pixels(image: Stream, budget: Budget) -> np.ndarray:
     if info.kind not in ("gray", "rgb"):
         raise _Plain(f"{info.kind} colour is left to the image step")
     bpc = int(image.get("/BitsPerComponent", 8))
-    if bpc == 1:
-        raise _Plain("already 1-bit")
     if bpc != 8:
         raise _Plain(f"{bpc} bits per component")
     if pixels.decode_array(image, info, bpc) is not None:
@@ -138,6 +136,9 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
     if not wanted(s):
         raise _Plain("the preset keeps scans on the image path")
     image = scan.image
+    if image.get("/BitsPerComponent") == 1 and not image.get("/ImageMask", False):
+        entry.content = "bitonal"
+        raise _Plain("already 1-bit: the image step codes it (JBIG2 or G4)")
     arr = _pixels(image, budget)
     dpi = scan.dpi
     if s.lossy_images and dpi > MAX_SCAN_DPI * HYSTERESIS:
