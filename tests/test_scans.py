@@ -271,3 +271,18 @@ def test_colour_detection_off_keeps_a_gray_looking_colour_scan_in_colour(tmp_pat
     spaces = [{str(i.get("/ColorSpace")) for i in backgrounds(forms_and_images(tmp_path / p)[1])}
               for p in ("a.pdf", "b.pdf")]
     assert spaces == [{"/DeviceGray"}, {"/DeviceRGB"}]
+
+
+def test_a_damaged_scan_image_stays_plain_and_the_document_still_compresses(tmp_path):
+    src = scanfixtures.scan_pdf(tmp_path / "in.pdf", [
+        {"kind": "gray", "size_in": SMALL}, {"kind": "gray", "size_in": SMALL}])
+    with pikepdf.open(src, allow_overwriting_input=True) as pdf:
+        image = pdf.pages[0].Resources.XObject.Im0
+        data = image.read_raw_bytes()
+        image.write(data[: len(data) // 3], filter=Name.DCTDecode)  # a truncated JPEG
+        pdf.save(src)
+    report = compress(src, tmp_path / "out.pdf", PdfOptions(preset="high"))
+    first, second = report.scan_pages
+    assert first.method == "plain" and "not decoded" in first.reason
+    assert second.method == "mrc"
+    assert report.pages == 2 and report.output_bytes < report.input_bytes
