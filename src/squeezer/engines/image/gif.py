@@ -31,10 +31,11 @@ def _alpha(frames: list[Image.Image]) -> bool:
     return any(f.mode == "RGBA" or "transparency" in f.info for f in frames)
 
 
-def palette_frames(frames: list[Image.Image], quality: int) -> list[Image.Image] | None:
+def palette_frames(frames: list[Image.Image], quality: int,
+                   dither: float = 1.0) -> list[Image.Image] | None:
     out = []
     for frame in frames:
-        quantized = png.palette_frame(frame, quality)
+        quantized = png.palette_frame(frame, quality, dither)
         if quantized is None:
             return None
         out.append(quantized)

@@ -470,33 +470,79 @@ def _png(ctx: Context) -> Candidate | None:
         candidates.append(Candidate(data, "png", "png: oxipng (lossless)", ssim=1.0,
                                     frames=frames))
     if s.lossy:
-        # downwards from the level's palette quality while the floor holds (a UI screenshot
-        # keeps SSIM 0.99 at a third of the colours); one rung up when the first fails
+        candidates += _png_palettes(ctx, keep)
+        if not s.target_size and s.ssim is not None and not animated and not any(
+                c.quality is not None for c in candidates):
+            candidates += _png_posterized(ctx, keep)
+    best = _smallest(ctx, candidates)
+    if best is not None:
+        best.data = png.final_pack(best.data, keep=keep, animated=animated,
+                                   optimize_alpha=s.lossy)
+    return best
+
+
+#: palette dithering strengths tried: none first (graphics: fewer bytes, higher SSIM), then
+#: Floyd-Steinberg (photographic areas: the floor at fewer colours)
+PALETTE_DITHER = (0.0, 1.0)
+
+
+def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
+    """Palette candidates: for each dithering strength, downwards from the level's palette
+    quality while the floor holds (a UI screenshot keeps SSIM 0.99 at a fraction of the
+    colours); one rung up when the level's own rung fails."""
+    s = ctx.settings
+    frames = ctx.frames
+    animated = len(frames) > 1
+    out: list[Candidate] = []
+    for dither in PALETTE_DITHER:
         if s.target_size:
             ladder = [s.palette_quality, 60, 40, 20, 5]
         elif s.ssim is None:
             ladder = [s.palette_quality]
         else:
             ladder = [s.palette_quality] + [q for q in (s.palette_quality - 20,
-                                                        s.palette_quality - 40) if q >= 10]
+                                                        s.palette_quality - 40,
+                                                        s.palette_quality - 60) if q >= 10]
         for index, q in enumerate(ladder):
-            palette = gif.palette_frames(frames, q)
+            ctx.budget.check_time()
+            palette = gif.palette_frames(frames, q, dither)
             if palette is None:
                 break
-            raw = png.save(palette, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
-                           ctx.kept.icc)
-            data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=True)
             got = _frames_score(frames, palette)
             if s.ssim is not None and got < s.ssim:
                 if index == 0 and not s.target_size and q < 95:
                     ladder[1:] = [min(100, q + 15)]  # the level's rung failed: one higher
                     continue
                 break  # lower rungs only lose more
-            candidates.append(Candidate(data, "png", f"png: {png.backend()} palette "
-                                        f"q{q} + oxipng", quality=q, ssim=got, frames=frames))
+            raw = png.save(palette, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
+                           ctx.kept.icc)
+            data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=True)
+            how = "undithered" if dither == 0 else "dithered"
+            out.append(Candidate(data, "png", f"png: {png.backend()} palette q{q} {how} + "
+                                 "oxipng", quality=q, ssim=got, frames=frames))
             if (s.target_size and len(data) <= s.target_size) or q > s.palette_quality:
                 break
-    return _smallest(ctx, candidates)
+    return out
+
+
+def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
+    """A photograph no palette holds at the floor: truecolour rounded to the coarsest step that
+    keeps the floor and that the image's own noise hides (no banding)."""
+    s = ctx.settings
+    frame = ctx.frames[0]
+    steps = png.posterize_steps(frame)
+    for step in steps:
+        ctx.budget.check_time()
+        poster = png.posterize(frame, step)
+        got = quality.score(frame, poster.convert(frame.mode) if frame.mode in ("RGB", "RGBA",
+                                                                                "L") else poster)
+        if got < s.ssim:
+            continue
+        raw = png.save([poster], [], None, ctx.kept.exif, ctx.kept.icc)
+        data = png.oxipng(raw, keep=keep, animated=False, optimize_alpha=True)
+        return [Candidate(data, "png", f"png: posterised to steps of {step} + oxipng",
+                          quality=None, ssim=got, frames=[frame])]
+    return []
 
 
 def _frames_score(reference: list[Image.Image], result: list[Image.Image]) -> float:
