@@ -462,3 +462,119 @@ def test_in_place_and_frames_iterate(tmp_path: Path) -> None:
     report = compress(src, src, ImageOptions())
     assert report.output_bytes == src.stat().st_size < size
     assert len(list(ImageSequence.Iterator(decoded(src)))) == 1
+
+
+# --- lossy PNG, JPEG floor, lossy GIF (issue 6 targets) -----------------------------------------
+
+
+def ui_screenshot(w: int = 480, h: int = 360) -> Image.Image:
+    """Flat UI colours, anti-aliased text and one gradient patch (dithering costs bytes here)."""
+    im = Image.new("RGB", (w, h), (245, 246, 248))
+    d = ImageDraw.Draw(im)
+    d.rectangle((0, 0, w, 40), fill=(32, 92, 180))
+    for r in range(6):
+        d.rectangle((16, 56 + r * 44, w - 16, 90 + r * 44), fill="white", outline=(220, 220, 225))
+        d.text((28, 66 + r * 44), f"Row {r}: interface text", fill=(40, 40, 40))
+    y, x = np.mgrid[0:90, 0:150]
+    grad = np.stack([x * 255 // 150, y * 255 // 90, 255 - x * 255 // 150], -1).astype(np.uint8)
+    im.paste(Image.fromarray(grad), (w - 170, h - 110))
+    return im
+
+
+def test_png_graphic_undithered_palette_beats_dithered_at_the_floor(tmp_path: Path) -> None:
+    from squeezer.engines.image import gif as gifmod
+
+    src = save(ui_screenshot(), tmp_path / "ui.png", "PNG", compress_level=6)
+    report = compress(src, tmp_path / "ui.out.png", ImageOptions())
+    out = decoded(tmp_path / "ui.out.png")
+    assert kind_of(tmp_path / "ui.out.png") == "png" and out.mode == "P"
+    assert score(ui_screenshot(), out.convert("RGB")) >= LEVELS[Compression.high].ssim
+    assert report.output_bytes < src.stat().st_size * 0.4
+    dithered = [n for label, n in report.candidates.items() if " dithered" in label]
+    undithered = [n for label, n in report.candidates.items() if "undithered" in label]
+    assert dithered and undithered and min(undithered) < min(dithered)
+    assert "undithered" in report.actions[-1]
+    # the palette ladder went below the level's palette quality
+    assert report.quality is not None and report.quality < LEVELS[Compression.high].palette_quality
+    assert gifmod.palette_frames([ui_screenshot()], 80, 0.0)[0].mode == "P"
+
+
+def test_png_photo_posterised_only_where_noise_hides_it(tmp_path: Path) -> None:
+    from squeezer.engines.image import png as pngmod
+
+    noisy = photo(384, 288, noise=10.0)
+    src = save(noisy, tmp_path / "noisy.png", "PNG", compress_level=6)
+    report = compress(src, tmp_path / "noisy.out.png", ImageOptions())
+    out = decoded(tmp_path / "noisy.out.png")
+    assert out.mode == "RGB" and kind_of(tmp_path / "noisy.out.png") == "png"
+    assert "posterised" in report.actions[-1]
+    assert score(noisy, out) >= LEVELS[Compression.high].ssim
+    assert report.output_bytes < src.stat().st_size * 0.9
+    # a clean gradient would band: no step is allowed, SSIM alone would have let 8 through
+    clean = photo(384, 288, noise=0.0)
+    assert pngmod.posterize_steps(clean) == []
+    assert score(clean, pngmod.posterize(clean, 8)) >= 0.95
+
+
+def test_png_pillow_quantizer_is_selectable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from squeezer.engines.image import png as pngmod
+
+    monkeypatch.setenv("SQUEEZER_QUANTIZER", "pillow")
+    assert pngmod.backend() == "pillow-mediancut"
+    src = save(ui_screenshot(), tmp_path / "ui.png", "PNG", compress_level=6)
+    report = compress(src, tmp_path / "ui.out.png", ImageOptions())
+    assert "pillow-mediancut" in report.actions[-1]
+    assert score(ui_screenshot(), decoded(tmp_path / "ui.out.png").convert("RGB")) >= 0.95
+    assert report.output_bytes < src.stat().st_size * 0.5
+    logo = pngmod.quantize(transparent(), 80, 0.0)
+    assert logo.mode == "P" and logo.convert("RGBA").getpixel((0, 0))[3] == 0
+
+
+def test_jpeg_high_never_below_its_floor_even_above_the_cap(tmp_path: Path) -> None:
+    # strong noise: quality 85 (high's cap) does not hold SSIM 0.95 on this q95 source
+    src = save(photo(noise=24.0, seed=3), tmp_path / "grainy.jpg", "JPEG", quality=95)
+    reference = decoded(src).convert("RGB")
+    report = compress(src, tmp_path / "grainy.out.jpg", ImageOptions())
+    assert report.output_bytes < src.stat().st_size
+    assert score(reference, decoded(tmp_path / "grainy.out.jpg").convert("RGB")) >= 0.95
+    assert report.ssim is None or report.ssim >= 0.95
+
+
+def animation(n: int = 8, w: int = 200, h: int = 150) -> list[Image.Image]:
+    """A gradient background (more than 256 colours) with a ball moving across it."""
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 // w, y * 255 // h, 128 + 0 * x], -1).astype(np.uint8)
+    out = []
+    for i in range(n):
+        im = Image.fromarray(base.copy())
+        d = ImageDraw.Draw(im)
+        d.ellipse((10 + 18 * i, 40, 55 + 18 * i, 85), fill=(220, 40, 40))
+        d.text((10, h - 25), f"frame {i}", fill=(0, 0, 0))
+        out.append(im)
+    return out
+
+
+@pytest.mark.parametrize("level", ["high", "ultra"])
+def test_lossy_gif_shared_palette_keeps_frames_durations_and_floor(tmp_path: Path,
+                                                                    level: str) -> None:
+    src = tmp_path / "ball.gif"
+    durations = [40, 80, 120, 40, 80, 120, 40, 200]
+    f = animation()
+    f[0].save(src, "GIF", save_all=True, append_images=f[1:], duration=durations, loop=0,
+              optimize=False, disposal=1)
+    with Image.open(src) as im:
+        reference = [fr.convert("RGB") for fr in ImageSequence.Iterator(im)]
+    report = compress(src, tmp_path / "ball.out.gif", ImageOptions(compression=level))
+    assert kind_of(tmp_path / "ball.out.gif") == "gif"
+    assert report.output_bytes < src.stat().st_size * 0.85
+    assert "shared palette" in report.actions[-1]
+    with Image.open(tmp_path / "ball.out.gif") as out:
+        assert out.n_frames == len(f) and report.frames == len(f)
+        got_durations, got = [], []
+        for fr in ImageSequence.Iterator(out):
+            got_durations.append(fr.info["duration"])
+            got.append(fr.convert("RGB"))
+        assert out.info.get("loop") == 0
+    assert got_durations == durations
+    floor = LEVELS[Compression(level)].ssim
+    assert all(score(r, g) >= floor for r, g in zip(reference, got, strict=True))

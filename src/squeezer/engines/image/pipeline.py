@@ -368,7 +368,11 @@ def _jpeg(ctx: Context) -> Candidate | None:
             candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(image, cap), cap, "jpegli"))
         else:
             sample = quality.mosaic(image)
-            encoders = ["4:2:0", "turbo"] if image.mode == "RGB" else ["4:2:0"]
+            encoders = (["4:2:0", "turbo", "turbo-lowchroma"] if image.mode == "RGB"
+                        else ["4:2:0"])
+            # the level's cap bounds the search; when the cap cannot hold the floor, qualities
+            # above it (up to a JPEG source's own, else 95) are tried before the floor is given up
+            ceiling = max(cap, min(95, ctx.decoded.jpeg_quality or 95))
             for encoder in encoders:
 
                 def enc(img: Image.Image, q: int, encoder: str = encoder) -> bytes:
@@ -376,6 +380,9 @@ def _jpeg(ctx: Context) -> Candidate | None:
 
                 q = quality.lowest_passing(image, enc, jpeg.decode, s.ssim,
                                            min(s.quality_floor, cap), cap, step=JPEG_STEP)
+                if encoder == "turbo-lowchroma" and not jpeg.chroma_ok(
+                        sample, enc(sample, q), s.ssim - CHROMA_SLACK):
+                    continue  # the coarser chroma shows: no candidate
                 if encoder == "4:2:0" and image.mode == "RGB" and not jpeg.chroma_ok(
                         sample, enc(sample, q), s.ssim - CHROMA_SLACK):
                     encoder = "4:4:4"  # saturated edges: no subsampling, and no second try
@@ -384,11 +391,18 @@ def _jpeg(ctx: Context) -> Candidate | None:
                         return jpeg.encode(img, q, "4:4:4")
 
                     encoders = encoders[:1]
-                q, data, got = quality.verified(image, enc, jpeg.decode, s.ssim, q, cap,
-                                                step=JPEG_STEP)
+                q, data, got = quality.verified(image, enc, jpeg.decode, s.ssim, q, ceiling,
+                                                step=1)  # one rung past the floor costs ~3 %
                 name = {"4:2:0": "jpegli", "turbo": "libjpeg-turbo 4:2:0",
-                        "4:4:4": "libjpeg-turbo 4:4:4"}[encoder]
-                candidates.append(_jpeg_candidate(ctx, image, data, q, name, got))
+                        "4:4:4": "libjpeg-turbo 4:4:4",
+                        "turbo-lowchroma": "libjpeg-turbo 4:2:0 coarse chroma"}[encoder]
+                if got >= s.ssim:
+                    candidates.append(_jpeg_candidate(ctx, image, data, q, name, got))
+                elif not same_pixels and encoder in ("4:2:0", "4:4:4"):
+                    # nothing else to offer (the input's own pixels cannot be re-packed)
+                    candidates.append(_jpeg_candidate(ctx, image, data, q, name, got))
+                    ctx.report.warnings.append(
+                        f"SSIM {got:.3f} is below the level's floor {s.ssim} even at quality {q}")
                 if len(encoders) == 1:
                     break
     elif not same_pixels:
@@ -574,15 +588,40 @@ def _gif(ctx: Context) -> Candidate | None:
             candidates.append(Candidate(data, "gif", "gif: frame differencing (lossless)",
                                         ssim=1.0, frames=frames))
     if s.lossy:
-        palette = gif.palette_frames(frames, s.palette_quality)
-        if palette is not None:
-            data = gif.save(palette, durations, ctx.decoded.loop)
-            got = _frames_score(frames, palette)
-            if s.ssim is None or got >= s.ssim:
-                candidates.append(Candidate(data, "gif", f"gif: {png.backend()} palettes "
-                                            f"q{s.palette_quality}, frame differencing",
-                                            quality=s.palette_quality, ssim=got, frames=frames))
+        candidates += _gif_palettes(ctx)
     return _smallest(ctx, candidates)
+
+
+def _gif_palettes(ctx: Context) -> list[Candidate]:
+    """Lossy GIF candidates: a shared palette (opaque animations) and per-frame palettes, each
+    undithered then dithered, downwards from the level's palette quality while every frame
+    keeps the floor; the undithered shared-palette ladder goes lowest (it wins most often)."""
+    s = ctx.settings
+    frames = ctx.frames
+    pq = s.palette_quality
+    out: list[Candidate] = []
+    ways = [("shared palette", gif.shared_palette_frames, 0.0),
+            ("palette per frame", gif.palette_frames, 0.0),
+            ("shared palette", gif.shared_palette_frames, 1.0),
+            ("palette per frame", gif.palette_frames, 1.0)]
+    for index, (name, make, dither) in enumerate(ways):
+        ladder = [pq] if s.ssim is None or index else [pq] + [
+            q for q in (pq - 20, pq - 40, pq - 60) if q >= 10]
+        for q in ladder:
+            ctx.budget.check_time()
+            palette = make(frames, q, dither)
+            if palette is None:
+                break
+            got = gif.frames_score(frames, palette)
+            if s.ssim is not None and got < s.ssim:
+                break  # lower rungs only lose more
+            data = gif.save(palette, ctx.decoded.durations, ctx.decoded.loop)
+            how = "dithered" if dither else "undithered"
+            out.append(Candidate(data, "gif", f"gif: {png.backend()} {name} q{q} {how}, "
+                                 "frame differencing", quality=q, ssim=got, frames=frames))
+            if s.target_size and len(data) <= s.target_size:
+                return out
+    return out
 
 
 def _webp_lossless(data: bytes) -> bool:
