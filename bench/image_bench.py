@@ -1,7 +1,9 @@
 """Squeezer's image engine vs the usual single tools: bytes at equal SSIM, and time.
 
 For every input, ``squeezer high`` (and ``medium``) gives one point: output bytes
-and SSIM against the input's pixels.  Each peer is swept over its quality scale
+and SSIM against the input's pixels (for an animation, the lowest over its frames).
+PNG and GIF inputs are also compressed with ``SQUEEZER_QUANTIZER=pillow`` (Pillow's
+median cut instead of libimagequant, the non-GPL path) for the licence trade-off.  Each peer is swept over its quality scale
 (or run once when it has none), and the bytes it needs for an SSIM *at least*
 Squeezer's are read off its curve (linear interpolation, as in
 ``jpeg_encoders.py``).  The best single tool for an image is the peer needing
@@ -13,13 +15,16 @@ engine's floor uses.
 
 Peers (each skipped with a note when absent): Pillow defaults (JPEG q75
 optimize; PNG optimize), ``jpegoptim`` (``--max=N --strip-all
---all-progressive``, sweep), ``pngquant`` (``--quality 0-N --speed 1``, sweep),
-``optipng -o2``.  Debian: ``apt-get install jpegoptim pngquant optipng``.
+--all-progressive``, sweep), ``pngquant`` (``--quality 0-N --speed 1``, sweep,
+dithered and ``--nofs``), ``optipng -o2``, ``gifsicle`` (``-O3``; ``-O3 --colors N``
+and ``-O3 --lossy=N`` sweeps).  Debian: ``apt-get install jpegoptim pngquant
+optipng gifsicle``.
 
 Inputs: photographs extracted from ``../shared/corpus/pdf`` (as
 ``jpeg_encoders.py`` does, read in place) saved as JPEG q92 like a camera or a
 CMS would, synthetic photos, and PNG graphics (line art, a UI screenshot, a
-transparent logo, a photo saved as PNG).
+transparent logo, a photo saved as PNG), and generated animated GIFs (a ball over a
+gradient, a blinking UI, a noisy photo pan) written by Pillow.
 
     .venv/bin/python bench/image_bench.py [--max-images N] [--side PX] [--out bench/results/image.md]
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
 import shutil
 import subprocess
@@ -37,22 +43,39 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageSequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jpeg_encoders import bytes_at, corpus_images, synthetic_images  # noqa: E402
+from jpeg_encoders import bytes_at, corpus_images, synthetic_images
 
-from squeezer.engines.image import ImageOptions, compress  # noqa: E402
-from squeezer.engines.image.quality import score  # noqa: E402
+from squeezer.engines.image import ImageOptions, compress
+from squeezer.engines.image.quality import score
 
 JPEG_SWEEP = list(range(30, 100, 5))
 PNG_SWEEP = [20, 30, 40, 50, 60, 70, 80, 90, 100]
+GIF_COLORS = [256, 128, 64, 32, 16]
+GIF_LOSSY = [20, 40, 80, 120, 200]
 
 
 def _load(data: bytes) -> Image.Image:
     im = Image.open(io.BytesIO(data))
     im.load()
     return im
+
+
+def _frames(data: bytes) -> list[Image.Image]:
+    im = Image.open(io.BytesIO(data))
+    frames = [f.copy() for f in ImageSequence.Iterator(im)]
+    mode = "RGBA" if any(_has_alpha(f) for f in frames) else "RGB"
+    return [f.convert(mode) for f in frames]
+
+
+def _score(reference: list[Image.Image], data: bytes) -> float:
+    """The floor measure of ``data`` against the reference frames: the lowest over frames."""
+    got = _frames(data)
+    if len(got) != len(reference):
+        return 0.0
+    return min(score(r, g.convert(r.mode)) for r, g in zip(reference, got, strict=True))
 
 
 def _run(cmd: list[str], data: bytes, suffix: str) -> tuple[bytes | None, float]:
@@ -99,8 +122,28 @@ def png_peers() -> dict[str, object]:
         peers["pngquant (sweep)"] = lambda im, data: [_run(
             ["pngquant", "--quality", f"0-{q}", "--speed", "1", "--strip", "--force",
              "--output", "{out}", "{in}"], data, ".png") for q in PNG_SWEEP]
+        peers["pngquant --nofs (sweep)"] = lambda im, data: [_run(
+            ["pngquant", "--quality", f"0-{q}", "--speed", "1", "--nofs", "--strip", "--force",
+             "--output", "{out}", "{in}"], data, ".png") for q in PNG_SWEEP]
     else:
         print("pngquant not installed; skipped", file=sys.stderr)
+    return peers
+
+
+def gif_peers() -> dict[str, object]:
+    peers: dict[str, object] = {}
+    if shutil.which("gifsicle"):
+        peers["gifsicle -O3"] = lambda im, data: [_run(
+            ["gifsicle", "-O3", "--no-comments", "--no-names", "-o", "{out}", "{in}"],
+            data, ".gif")]
+        peers["gifsicle --colors (sweep)"] = lambda im, data: [_run(
+            ["gifsicle", "-O3", f"--colors={n}", "-o", "{out}", "{in}"], data, ".gif")
+            for n in GIF_COLORS]
+        peers["gifsicle --lossy (sweep)"] = lambda im, data: [_run(
+            ["gifsicle", "-O3", f"--lossy={n}", "-o", "{out}", "{in}"], data, ".gif")
+            for n in GIF_LOSSY]
+    else:
+        print("gifsicle not installed; skipped", file=sys.stderr)
     return peers
 
 
@@ -143,12 +186,48 @@ def png_inputs(side: int) -> list[tuple[str, Image.Image]]:
             ("png photo", synthetic_images(side)[0][1])]
 
 
-def measure(label: str, image: Image.Image, data: bytes, fmt: str, peers: dict[str, object],
-            rows: list[dict[str, object]]) -> None:
-    reference = _load(data)
-    reference = reference.convert("RGBA" if _has_alpha(reference) else "RGB")
-    ours = {}
-    for level in ("high", "medium"):
+def gif_inputs(side: int) -> list[tuple[str, bytes]]:
+    """Animated GIFs as Pillow writes them (its own palette per frame, changed rectangles)."""
+    w, h = side // 2, side * 3 // 8
+    y, x = np.mgrid[0:h, 0:w]
+    grad = np.stack([x * 255 // w, y * 255 // h, 128 + 0 * x], -1).astype(np.uint8)
+    ball = []
+    for i in range(12):
+        im = Image.fromarray(grad.copy())
+        d = ImageDraw.Draw(im)
+        d.ellipse((10 + i * w // 14, h // 3, 10 + i * w // 14 + h // 4, h // 3 + h // 4),
+                  fill=(220, 40, 40))
+        d.text((10, h - 24), f"frame {i}", fill=(0, 0, 0))
+        ball.append(im)
+    ui = []
+    for i in range(8):
+        im = Image.new("RGB", (w, h), (245, 246, 248))
+        d = ImageDraw.Draw(im)
+        d.rectangle((0, 0, w, 32), fill=(32, 92, 180))
+        for r in range(5):
+            d.rectangle((12, 44 + r * 36, w - 12, 72 + r * 36), fill="white",
+                        outline=(220, 220, 225))
+            d.text((20, 52 + r * 36), f"item {r}" + (" *" if r == i % 5 else ""),
+                   fill=(40, 40, 40))
+        d.ellipse((w - 40, 6, w - 20, 26), fill=(250, 200, 0) if i % 2 else (60, 200, 90))
+        ui.append(im)
+    photo = np.asarray(synthetic_images(side)[0][1])
+    pan = [Image.fromarray(photo[i * 8:i * 8 + h, i * 12:i * 12 + w].copy()) for i in range(8)]
+    out = []
+    for label, frames in (("gif ball over gradient", ball), ("gif blinking UI", ui),
+                          ("gif photo pan", pan)):
+        buf = io.BytesIO()
+        frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
+        out.append((label, buf.getvalue()))
+    return out
+
+
+def _squeeze(data: bytes, fmt: str, level: str, reference: list[Image.Image],
+             quantizer: str | None = None) -> tuple[int, float, float, str]:
+    previous = os.environ.pop("SQUEEZER_QUANTIZER", None)
+    if quantizer:
+        os.environ["SQUEEZER_QUANTIZER"] = quantizer
+    try:
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / f"in.{fmt}"
             src.write_bytes(data)
@@ -157,17 +236,28 @@ def measure(label: str, image: Image.Image, data: bytes, fmt: str, peers: dict[s
             report = compress(src, dst, ImageOptions(compression=level))
             seconds = time.perf_counter() - t
             out = dst.read_bytes()
-        ours[level] = (len(out), score(reference, _load(out).convert(reference.mode)), seconds,
-                       report.actions[-1] if report.actions else "original kept")
+    finally:
+        os.environ.pop("SQUEEZER_QUANTIZER", None)
+        if previous is not None:
+            os.environ["SQUEEZER_QUANTIZER"] = previous
+    return (len(out), _score(reference, out), seconds,
+            report.actions[-1] if report.actions else "original kept")
+
+
+def measure(label: str, image: Image.Image | None, data: bytes, fmt: str,
+            peers: dict[str, object], rows: list[dict[str, object]]) -> None:
+    reference = _frames(data)
+    ours = {level: _squeeze(data, fmt, level, reference) for level in ("high", "medium")}
+    if fmt in ("png", "gif"):
+        ours["pillow"] = _squeeze(data, fmt, "high", reference, "pillow")
     b_high, s_high, t_high, how = ours["high"]
     best_name, best_bytes, peer_cells = None, None, {}
     for name, run in peers.items():
-        t = time.perf_counter()
         points = []
         for out, seconds in run(image, data):
             if out is None:
                 continue
-            points.append((score(reference, _load(out).convert(reference.mode)), len(out), seconds))
+            points.append((_score(reference, out), len(out), seconds))
         if not points:
             continue
         needed = _needed(points, s_high)
@@ -175,11 +265,10 @@ def measure(label: str, image: Image.Image, data: bytes, fmt: str, peers: dict[s
         peer_cells[name] = (needed, run_seconds)
         if needed is not None and (best_bytes is None or needed < best_bytes):
             best_name, best_bytes = name, needed
-        del t
     rows.append({"image": label, "format": fmt, "input": len(data), "high": b_high,
                  "high_ssim": s_high, "high_s": t_high, "how": how, "medium": ours["medium"][0],
                  "medium_ssim": ours["medium"][1], "best_peer": best_name,
-                 "best_bytes": best_bytes, "peers": peer_cells})
+                 "best_bytes": best_bytes, "peers": peer_cells, "pillow": ours.get("pillow")})
     ratio = f"{b_high / best_bytes:.3f}" if best_bytes else "-"
     print(f"# {label}: high {b_high} B (SSIM {s_high:.4f}, {t_high:.2f} s, {how}); best peer "
           f"{best_name} {best_bytes and int(best_bytes)} B; ratio {ratio}", flush=True)
@@ -220,7 +309,11 @@ def main() -> None:
         buf = io.BytesIO()
         img.save(buf, "PNG", compress_level=6)
         measure(label, img, buf.getvalue(), "png", pp, rows)
-    write_report(rows, Path(args.out), time.perf_counter() - started, list(jp) + list(pp))
+    gp = gif_peers()
+    for label, data in gif_inputs(args.side):
+        measure(label, None, data, "gif", gp, rows)
+    write_report(rows, Path(args.out), time.perf_counter() - started,
+                 list(jp) + list(pp) + list(gp))
 
 
 def _geo(values: list[float]) -> float:
@@ -230,14 +323,14 @@ def _geo(values: list[float]) -> float:
 def write_report(rows: list[dict[str, object]], out: Path, seconds: float,
                  peers: list[str]) -> None:
     lines = ["# Image engine benchmark", "",
-             f"`bench/image_bench.py`, {len(rows)} images, {seconds:.0f} s, "
+             (f"`bench/image_bench.py`, {len(rows)} images, {seconds:.0f} s, "
              f"{platform.machine()} / Python {platform.python_version()}, "
-             f"{platform.node() and 'shared 2-core machine'}.", "",
-             "Bytes of `squeezer high` vs the fewest bytes any single peer needs for an SSIM "
+             f"{platform.node() and 'shared 2-core machine'}."), "",
+             ("Bytes of `squeezer high` vs the fewest bytes any single peer needs for an SSIM "
              "at least as high (interpolated on the peer's quality sweep). ratio < 1: Squeezer "
-             "smaller. Target: ratio <= 0.85.", "",
-             "| image | input B | high B | high SSIM | high s | medium B | medium SSIM | "
-             "best peer | peer B at >= SSIM | ratio | how |",
+             "smaller. Target: ratio <= 0.85."), "",
+             ("| image | input B | high B | high SSIM | high s | medium B | medium SSIM | "
+             "best peer | peer B at >= SSIM | ratio | how |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     by_format: dict[str, list[float]] = {}
     for r in rows:
@@ -253,10 +346,27 @@ def write_report(rows: list[dict[str, object]], out: Path, seconds: float,
     lines += ["", "Geometric mean of ratio (high / best single tool at >= SSIM):", ""]
     for fmt, values in by_format.items():
         lines.append(f"- {fmt}: {_geo(values):.3f} over {len(values)} images")
+    still = [x for fmt, v in by_format.items() if fmt != "gif" for x in v]
+    if len(still) != len(all_ratios):
+        lines.append(f"- jpg + png: {_geo(still):.3f} over {len(still)} images")
     total = _geo(all_ratios)
-    lines += [f"- all: {total:.3f} over {len(all_ratios)} images — target 0.85: "
-              f"{'PASS' if total <= 0.85 else 'MISS'}", "",
-              "Per-peer bytes needed at Squeezer-high's SSIM (and median seconds per run):", "",
+    lines += [(f"- all: {total:.3f} over {len(all_ratios)} images — target 0.85: "
+              f"{'PASS' if total <= 0.85 else 'MISS'}"), ""]
+    pillow_rows = [r for r in rows if r.get("pillow")]
+    if pillow_rows:
+        lines += [("`high` with `SQUEEZER_QUANTIZER=pillow` (Pillow's median cut / fast octree "
+                  "instead of libimagequant: no GPL code):"), "",
+                  "| image | imagequant B | SSIM | pillow B | SSIM | pillow / imagequant | how |",
+                  "|---|---|---|---|---|---|---|"]
+        quotients = []
+        for r in pillow_rows:
+            pb, ps, _, phow = r["pillow"]
+            quotients.append(pb / r["high"])
+            lines.append(f"| {r['image']} | {r['high']} | {r['high_ssim']:.4f} | {pb} | "
+                         f"{ps:.4f} | {pb / r['high']:.3f} | {phow} |")
+        lines += ["", (f"Geometric mean pillow / imagequant: {_geo(quotients):.3f} over "
+                  f"{len(quotients)} images."), ""]
+    lines += ["Per-peer bytes needed at Squeezer-high's SSIM (and median seconds per run):", "",
               "| image | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]
     for r in rows:
         cells = []
