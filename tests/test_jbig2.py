@@ -75,13 +75,15 @@ def test_text_like_page_is_smaller_than_g4_and_lossless():
     assert len(coded) < 0.85 * len(ccitt.encode_g4(ink))
 
 
-def test_bitonal_encode_takes_the_smaller_coder_and_respects_jbig2_off():
-    ink = _text_like(400, 500, seed=1)
+def test_bitonal_encode_uses_jbig2_for_pages_and_g4_for_small_or_when_off():
+    ink = _text_like(1100, 1000, seed=1)
     best = bitonal.encode(ink)
     assert best.codec == "jbig2" and best.filter == Name.JBIG2Decode
     g4 = bitonal.encode(ink, use_jbig2=False)
     assert g4.codec == "ccitt" and g4.filter == Name.CCITTFaxDecode
     assert len(best.data) < len(g4.data)
+    small = _text_like(400, 500, seed=1)  # below MIN_JBIG2_PIXELS: not worth loading numba
+    assert bitonal.encode(small).codec == "ccitt"
 
 
 def test_bilevel_decodes_byte_aligned_g4_that_libtiff_is_not_told_about():

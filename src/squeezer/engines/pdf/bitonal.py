@@ -16,6 +16,12 @@ from pikepdf import Dictionary, Name
 
 from squeezer.engines.pdf import ccitt, jbig2
 
+#: 1-bit images smaller than this stay CCITT G4: JBIG2 would save a few kilobytes at most,
+#: and the first JBIG2 image in a process costs about half a second (numba's import and the
+#: compiled coder's load), which a document whose only 1-bit images are small masks or
+#: icons should not pay.
+MIN_JBIG2_PIXELS = 1_000_000
+
 
 @dataclass
 class Coded:
@@ -26,14 +32,14 @@ class Coded:
 
 
 def encode(ink: np.ndarray, use_jbig2: bool = True) -> Coded:
-    """``ink`` (H x W bool, True = the sample 0) as JBIG2 when allowed and available,
-    else G4.
+    """``ink`` (H x W bool, True = the sample 0) as JBIG2 when allowed, available and at
+    least :data:`MIN_JBIG2_PIXELS`, else G4.
 
     JBIG2 alone, without a G4 encoding to compare with: its context model codes
     everything G4's run lengths can, and on every scan measured it is 25-90 %
     smaller (``docs/jbig2.md``); the G4 pass would cost a third of the time.
     """
-    if use_jbig2 and jbig2.available():
+    if use_jbig2 and ink.size >= MIN_JBIG2_PIXELS and jbig2.available():
         return Coded(jbig2.encode_generic(ink), Name.JBIG2Decode, None, "jbig2")
     height, width = ink.shape
     return Coded(ccitt.encode_g4(ink), Name.CCITTFaxDecode,
