@@ -578,3 +578,46 @@ def test_lossy_gif_shared_palette_keeps_frames_durations_and_floor(tmp_path: Pat
     assert got_durations == durations
     floor = LEVELS[Compression(level)].ssim
     assert all(score(r, g) >= floor for r, g in zip(reference, got, strict=True))
+
+
+def lzw_code_sizes(data: bytes) -> list[int]:
+    """Each image's LZW minimum code size, read by walking the GIF's blocks."""
+    def skip(pos: int) -> int:
+        while data[pos]:
+            pos += 1 + data[pos]
+        return pos + 1
+
+    pos = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0)
+    sizes = []
+    while data[pos] != 0x3B:
+        if data[pos] == 0x21:
+            pos = skip(pos + 2)
+            continue
+        flags = data[pos + 9]
+        pos += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+        sizes.append(data[pos])
+        pos = skip(pos + 1)
+    return sizes
+
+
+def test_gif_frames_recoded_at_the_smallest_lzw_code_size(tmp_path: Path) -> None:
+    from squeezer.engines.image import gif as gifmod
+
+    f = frames(6)  # three colours: 2-bit codes instead of Pillow's 8
+    buf = io.BytesIO()
+    f[0].save(buf, "GIF", save_all=True, append_images=f[1:], duration=70, loop=0, optimize=True)
+    plain = buf.getvalue()
+    smaller = gifmod.min_code_size(plain)
+    assert len(smaller) < len(plain)
+    assert lzw_code_sizes(plain) == [8] * len(lzw_code_sizes(plain))
+    assert max(lzw_code_sizes(smaller)) <= 2
+    a, b = Image.open(io.BytesIO(plain)), Image.open(io.BytesIO(smaller))
+    assert b.n_frames == a.n_frames == 6
+    for x, y in zip(ImageSequence.Iterator(a), ImageSequence.Iterator(b), strict=True):
+        assert x.info["duration"] == y.info["duration"] == 70
+        assert np.array_equal(np.asarray(x.convert("RGBA")), np.asarray(y.convert("RGBA")))
+    assert gifmod.min_code_size(b"not a gif") == b"not a gif"
+    src = tmp_path / "anim.gif"
+    src.write_bytes(plain)
+    report = compress(src, tmp_path / "anim.out.gif", ImageOptions(compression="lossless"))
+    assert report.output_bytes <= len(smaller) and report.frames == 6
