@@ -83,6 +83,9 @@ class Settings(BaseModel):
     mrc: bool = False
     #: resolution of the MRC background layer
     mrc_background_dpi: int = 100
+    #: JPEG quality of the MRC background (the foreground gets 5 less): smooth layers whose
+    #: detail is in the mask, so a low quality costs no rendered SSIM (docs/scans.md)
+    mrc_quality: int = 50
     #: keep anti-aliased text edges in the MRC background (larger, smoother)
     mrc_preserve_smoothing: bool = False
     #: fixed ink/paper cut (0-255) for bitonal conversion; None = adaptive (Sauvola)
@@ -104,10 +107,10 @@ PRESETS: dict[Preset, dict[str, Any]] = {
                     "scan_bitonal": True, "scan_ssim": 0.95},
     Preset.high: {"lossy_images": True, "dpi": 120, "image_quality": 60, "image_ssim": 0.93,
                   "scan_bitonal": True, "mrc": True, "mrc_background_dpi": 100,
-                  "scan_ssim": 0.90},
+                  "mrc_quality": 40, "scan_ssim": 0.90},
     Preset.extreme: {"lossy_images": True, "dpi": 96, "image_quality": 45, "image_ssim": 0.88,
                      "scan_bitonal": True, "mrc": True, "mrc_background_dpi": 75,
-                     "scan_ssim": 0.85},
+                     "mrc_quality": 30, "scan_ssim": 0.85},
 }
 
 PRESET_SUMMARIES: dict[Preset, str] = {
@@ -181,6 +184,7 @@ class PdfOptions(BaseModel):
         if self.image_quality is not None:
             # an explicit quality is a fixed quality: no per-image search
             base["image_quality"] = self.image_quality
+            base["mrc_quality"] = self.image_quality
             base["image_ssim"] = None
             base["lossy_images"] = True
         if self.mrc is not None:

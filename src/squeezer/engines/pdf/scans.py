@@ -214,7 +214,7 @@ def _mrc(pdf: pikepdf.Pdf, image: Stream, arr: np.ndarray, gray: np.ndarray, con
     if legible < mrc.LEGIBILITY_FLOOR:
         raise _Plain(f"MRC mask keeps {legible:.0%} of the text edges "
                      f"(< {mrc.LEGIBILITY_FLOOR:.0%})")
-    encoded = mrc.encode(layers, s.image_quality, s.jbig2)
+    encoded = mrc.encode(layers, s.mrc_quality, s.jbig2)
     if encoded.size >= entry.bytes_before:
         raise _Plain("the MRC layers are not smaller")
     made = mrc.write(pdf, image, layers, encoded)
