@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the benchmark peers of bench/pdf_bench.py:
-#   Ghostscript, qpdf, pngquant (+ jbig2enc where the distribution has it) from Debian's
+#   Ghostscript, qpdf, pngquant, jpegoptim, optipng, gifsicle (the last four for
+#   bench/image_bench.py; + jbig2enc where the distribution has it) from Debian's
 #   packages, and ocrmypdf in its own virtualenv at bench/.peers/venv (it is a peer, never a
 #   dependency of Squeezer). ocrmypdf checks for tesseract at startup even with --skip-text,
 #   so tesseract-ocr (+ the English data) is installed too.
@@ -15,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 if command -v apt-get >/dev/null; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        ghostscript qpdf pngquant tesseract-ocr tesseract-ocr-eng python3-venv
+        ghostscript qpdf pngquant jpegoptim optipng gifsicle tesseract-ocr tesseract-ocr-eng python3-venv
     # jbig2enc lets ocrmypdf --optimize 3 re-encode bitonal images as JBIG2; not every
     # distribution release packages it, so it is optional.
     for pkg in jbig2enc jbig2; do
@@ -42,6 +43,9 @@ echo "peers:"
 echo "  gs        $(first_line gs --version)"
 echo "  qpdf      $(first_line qpdf --version)"
 echo "  pngquant  $(first_line pngquant --version)"
+echo "  jpegoptim $(first_line jpegoptim --version)"
+echo "  optipng   $(first_line optipng --version)"
+echo "  gifsicle  $(first_line gifsicle --version)"
 echo "  jbig2     $(command -v jbig2 >/dev/null && echo present || echo 'missing (optional)')"
 echo "  tesseract $(first_line tesseract --version)"
 echo "  ocrmypdf  $(first_line "$peers/venv/bin/ocrmypdf" --version)"
