@@ -254,11 +254,6 @@ def _target(image: Stream, ctx: _Context, width: int, height: int,
     return min(new_w, width), min(new_h, height)
 
 
-def _resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Downscale with Lanczos, after a box reduce() by an integer factor when it is large."""
-    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
-
-
 # --- DCT ---------------------------------------------------------------------------------
 
 
@@ -332,7 +327,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
     if to_gray:
         im = im.convert("L")
     if size is not None:
-        im = _resize(im, size)
+        im = pixels.resize(im, size)
     if bitonal:
         ink = np.asarray(im) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray,
@@ -373,7 +368,7 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
     if size is None:
         return _bitonal(ink, downsampled=False, jbig2=True, force=False)
     paper = Image.fromarray(~ink)
-    zero = np.asarray(_resize(paper.convert("L"), size)) < 128
+    zero = np.asarray(pixels.resize(paper.convert("L"), size)) < 128
     return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2)
 
 
@@ -542,12 +537,12 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         ink = arr[:, :, 0] == 0
         if size is not None:
             im = Image.fromarray(np.where(ink, 0, 255).astype(np.uint8), "L")
-            ink = np.asarray(_resize(im, size)) < 128
+            ink = np.asarray(pixels.resize(im, size)) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=gray,
                         force=changed or size is not None, jbig2=s.jbig2)
     mode = {1: "L", 3: "RGB", 4: "CMYK"}[info.components]
     if size is not None:
-        im = _resize(Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode), size)
+        im = pixels.resize(Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode), size)
         arr = np.asarray(im)
         if arr.ndim == 2:
             arr = arr[:, :, None]

@@ -133,8 +133,6 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
     """Re-encode one scan image in place; the objects made, or :class:`_Plain`."""
     if scan.shared:
         raise _Plain("the image is also drawn on a page that is not a scan")
-    if not wanted(s):
-        raise _Plain("the preset keeps scans on the image path")
     image = scan.image
     if image.get("/BitsPerComponent") == 1 and not image.get("/ImageMask", False):
         entry.content = "bitonal"
@@ -169,8 +167,7 @@ def _resample(arr: np.ndarray, scale: float) -> np.ndarray:
     height, width = arr.shape[:2]
     im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    out = np.asarray(im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0))
-    return out.reshape(size[1], size[0], -1)
+    return np.asarray(pixels.resize(im, size)).reshape(size[1], size[0], -1)
 
 
 def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: Settings,
