@@ -83,6 +83,18 @@ def run(src: Path, dst: Path, **options):
     return report
 
 
+def _pixels(image: pikepdf.Stream, filt: object) -> np.ndarray:
+    """The image's samples.  JPEG by Pillow; JBIG2 by PDFium (pikepdf would need the
+    jbig2dec program, which Squeezer does not install) as the bool array of a mode-1
+    image (True = sample 1); everything else by pikepdf."""
+    if filt == Name.DCTDecode:
+        return np.asarray(Image.open(io.BytesIO(image.read_raw_bytes())))
+    if filt == Name.JBIG2Decode:
+        from squeezer.engines.pdf import bilevel
+        return ~bilevel.decode_ink(image)
+    return np.asarray(pikepdf.PdfImage(image).as_pil_image())
+
+
 def the_image(path: Path) -> dict:
     """The first image XObject's dictionary facts and raw bytes, from the output."""
     with pikepdf.open(path) as pdf:
@@ -98,8 +110,7 @@ def the_image(path: Path) -> dict:
             "colorspace": image.get("/ColorSpace"),
             "colorspace_str": str(image.get("/ColorSpace")),
             "raw": image.read_raw_bytes(),
-            "pixels": np.asarray(pikepdf.PdfImage(image).as_pil_image()) if filt != Name.DCTDecode
-            else np.asarray(Image.open(io.BytesIO(image.read_raw_bytes()))),
+            "pixels": _pixels(image, filt),
             "mask": image.get("/Mask"), "smask": image.get("/SMask"),
             "decode": [float(x) for x in image.Decode] if "/Decode" in image else None,
             "imagemask": bool(image.get("/ImageMask", False)),
