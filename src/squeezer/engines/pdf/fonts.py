@@ -36,6 +36,9 @@ from squeezer.engines.report import Report
 
 #: Fonts smaller than this are not worth the work (and are usually subsets already).
 MIN_PROGRAM_BYTES = 20_000
+#: OpenType layout tables: text shaping data, which PDF readers never use (the content
+#: stream already names the glyphs); subsetting drops them.
+LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "JSTF")
 _TEXT_OPERATORS = "Tf Tj TJ ' \" Do"
 
 
@@ -305,12 +308,18 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     if before < MIN_PROGRAM_BYTES:
         return 0
     original = program.read_bytes()
-    reference = TTFont(io.BytesIO(original), lazy=False)
+    # Tables load on first use: the layout tables (GSUB, GPOS, GDEF), which a PDF reader
+    # never uses (the content stream names glyphs, not text to shape), are dropped without
+    # being parsed; on CJK fonts parsing them took most of the subsetting time.
+    reference = TTFont(io.BytesIO(original))
     lookups: dict[tuple, str] = {}
     for font, codes in users:
         lookups.update(_lookups(reference, codes, _glyph_names(font)))
     keep = {reference.getGlyphOrder()[0], *lookups.values()}  # .notdef and every glyph reached
-    tt = TTFont(io.BytesIO(original), lazy=False)
+    tt = TTFont(io.BytesIO(original))
+    for tag in LAYOUT_TABLES:
+        if tag in tt:
+            del tt[tag]
     options = subset.Options()
     options.retain_gids = True
     options.notdef_outline = True
@@ -321,7 +330,7 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     options.glyph_names = True  # readers look glyphs up by name (post table) too
     options.symbol_cmap = True
     options.layout_features = []
-    options.drop_tables += ["GSUB", "GPOS", "GDEF", "DSIG", "kern"]
+    options.drop_tables += [*LAYOUT_TABLES, "DSIG", "kern"]
     subsetter = subset.Subsetter(options)
     subsetter.populate(glyphs=sorted(keep))
     subsetter.subset(tt)
