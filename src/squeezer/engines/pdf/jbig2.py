@@ -75,11 +75,13 @@ def encode_generic(ink: np.ndarray) -> bytes:
     if kernel is None:
         raise RuntimeError("JBIG2 encoding needs numba")
     height, width = ink.shape
-    bits = np.zeros((height + 2, width + 8), np.int32)
+    stride = (width + 8 + 7) // 8 * 8  # rows of whole uint64 words, 4 or more 0s on the right
+    bits = np.zeros((height + 2, stride), np.uint8)
     bits[2:, 4:width + 4] = ink
+    z = np.zeros(stride, np.uint8)
     # an MQ coder emits at most about one byte per 8 symbols of worst-case input, plus slack
     out = np.zeros(height * (width + 1) // 4 + 64, np.uint8)
-    length = kernel(bits, QE_TABLE, out)
+    length = kernel(bits, bits.view(np.uint64), width, QE_TABLE, out, z, z.view(np.uint64))
     coded = out[:length].tobytes()
     page = struct.pack(">IIIIBH", width, height, 0, 0, 0x01, 0)
     region = struct.pack(">IIIIB", width, height, 0, 0, 0)

@@ -41,11 +41,23 @@ def _byteout(out, b, c, ct, bp):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def code_generic(bits, qe, out):  # pragma: no cover - compiled, tested through jbig2
-    """MQ-code the padded bitmap ``bits`` (2 rows above, 4 columns either side are 0) with
-    template 0, the nominal AT pixels and TPGDON; returns the number of bytes in ``out``."""
+def code_generic(bits, words, width, qe, out, z, zw):  # pragma: no cover - compiled
+    """MQ-code the padded bitmap ``bits`` with template 0, the nominal AT pixels and TPGDON;
+    returns the number of bytes in ``out``.
+
+    ``bits`` has 2 rows of 0 above the image, 4 columns of 0 on its left and at least 4 on
+    its right, and rows a multiple of 8 bytes long; ``words`` is the same memory as
+    uint64 (rows are compared 8 pixels at a time).  ``z``/``zw`` are scratch for one row,
+    as bytes and as uint64 over the same memory.
+
+    Paper is most of a page, and most of it sits in context 0 (all 16 template pixels
+    white) where white is the more probable symbol.  Such a run of n pixels is coded in
+    closed form: while A stays at or above 0x8000, CODEMPS only subtracts Qe from A and
+    adds it to C, so the steps up to the next renormalisation are one multiplication.
+    The registers end exactly as n single steps would leave them (the same bytes out).
+    """
     height = bits.shape[0] - 2
-    width = bits.shape[1] - 8
+    stride = bits.shape[1]
     index = np.zeros(65536, np.int64)
     mps = np.zeros(65536, np.int64)
     a = 0x8000
@@ -54,13 +66,21 @@ def code_generic(bits, qe, out):  # pragma: no cover - compiled, tested through 
     b = 0
     bp = -1
     ltp = 0
+    end = width + 4
     for y in range(height):
         r = y + 2
         same = 1
-        for x in range(4, width + 4):
-            if bits[r, x] != bits[r - 1, x]:
+        for k in range(words.shape[1]):
+            if words[r, k] != words[r - 1, k]:
                 same = 0
                 break
+        if same == 0:
+            # z[x] == 0: pixel x is white and so are the pixels the step before it brought
+            # into the upper windows (x+3 above, x+2 two above): x continues a context-0 run
+            for k in range(stride - 3):
+                z[k] = bits[r, k] | bits[r - 1, k + 3] | bits[r - 2, k + 2]
+            for k in range(stride - 3, stride):
+                z[k] = 0
         # TPGDON's bit first, then (unless the row repeats the one above) every pixel.
         # The context is kept as three sliding windows, one per row of the template
         # (T.88 Figure 3, bits 0-3: x-1..x-4 of this row; 4-10: x+3..x-3 of the row above;
@@ -72,7 +92,9 @@ def code_generic(bits, qe, out):  # pragma: no cover - compiled, tested through 
         w2 = 0
         for k in range(2, 7):
             w2 = (w2 << 1) | bits[r - 2, k]
-        for step in range(1 + (0 if same == 1 else width)):
+        step = 0
+        last = 0 if same == 1 else width
+        while step <= last:
             if step == 0:
                 cx = SLTP_CONTEXT
                 d = same ^ ltp
@@ -80,9 +102,50 @@ def code_generic(bits, qe, out):  # pragma: no cover - compiled, tested through 
                 x = step + 3
                 cx = w0 | (w1 << 4) | (w2 << 11)
                 d = bits[r, x]
+                if cx == 0 and d == 0 and mps[0] == 0:
+                    # a run of context-0 white pixels, x .. x+n-1
+                    n = 1
+                    while x + n < end and (x + n) & 7 != 0 and z[x + n] == 0:
+                        n += 1
+                    if x + n < end and (x + n) & 7 == 0 and z[x + n] == 0:
+                        while x + n + 8 <= end and zw[(x + n) >> 3] == 0:
+                            n += 8
+                        while x + n < end and z[x + n] == 0:
+                            n += 1
+                    step += n
+                    w0 = 0
+                    w1 = bits[r - 1, x + n + 3]
+                    w2 = bits[r - 2, x + n + 2]
+                    while n > 0:
+                        i = index[0]
+                        q = qe[i, 0]
+                        m = (a - 0x8000) // q  # steps before A drops below 0x8000
+                        if m >= n:
+                            a -= n * q
+                            c += n * q
+                            break
+                        # m plain steps, then one that renormalises (CODEMPS)
+                        a -= (m + 1) * q
+                        c += m * q
+                        n -= m + 1
+                        if a < q:
+                            a = q
+                        else:
+                            c += q
+                        index[0] = qe[i, 1]
+                        while True:  # RENORME
+                            a <<= 1
+                            c <<= 1
+                            ct -= 1
+                            if ct == 0:
+                                b, c, ct, bp = _byteout(out, b, c, ct, bp)
+                            if (a & 0x8000) != 0:
+                                break
+                    continue
                 w0 = ((w0 << 1) | d) & 0xF
                 w1 = ((w1 << 1) | bits[r - 1, x + 4]) & 0x7F
                 w2 = ((w2 << 1) | bits[r - 2, x + 3]) & 0x1F
+            step += 1
             i = index[cx]
             q = qe[i, 0]
             a -= q
