@@ -43,6 +43,10 @@ MAX_DEPTH = 3
 _PAINT = {"f", "F", "f*", "B", "B*", "b", "b*", "S", "s"}
 _SHOW = {"Tj", "TJ", "'", '"'}
 _INVISIBLE_MODES = {3, 7}
+#: The operators :func:`_walk` looks at; pikepdf builds objects for these only (a text page's
+#: positioning and font operators are most of its instructions).  "BI ID EI" returns inline
+#: images (as ``ContentStreamInlineImage``).
+_OPERATORS = "q Q cm Tr Tj TJ ' \" f F f* B B* b b* S s sh Do BI ID EI"
 
 
 @dataclass
@@ -84,7 +88,7 @@ def _resources(holder: Dictionary | Stream) -> Dictionary | None:
 def _walk(source: object, resources: Dictionary | None, ctm: Matrix, draw: PageDraw,
           depth: int) -> None:
     try:
-        instructions = pikepdf.parse_content_stream(source)
+        instructions = pikepdf.parse_content_stream(source, _OPERATORS)
     except (pikepdf.PdfError, TypeError, ValueError):
         draw.other = True
         return
