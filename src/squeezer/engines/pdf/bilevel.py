@@ -26,7 +26,17 @@ def _copy(value: object) -> object:
 
 
 def decode_ink(image: Stream) -> np.ndarray:
-    """The samples of a 1-bit image as a boolean H x W array, True where the sample is 0.
+    """The samples of a 1-bit image as a boolean H x W array, True where the sample is 0."""
+    return _decode(image) < 128
+
+
+def decode_gray(image: Stream) -> np.ndarray:
+    """The samples of a 1-bit image as an H x W uint8 array: 0 where the sample is 0, else 255."""
+    return (_decode(image) >= 128).view(np.uint8) * np.uint8(255)
+
+
+def _decode(image: Stream) -> np.ndarray:
+    """PDFium's 8-bit rendering of the samples (dark where the sample is 0), H x W.
 
     /Decode, /ImageMask and the colour space are left out of the copy, so
     PDFium paints the sample 0 black and 1 white, whatever the original means
@@ -62,4 +72,4 @@ def decode_ink(image: Stream) -> np.ndarray:
     if pixels.shape != (height, width):
         raise ValueError(f"PDFium decoded {pixels.shape[1]}x{pixels.shape[0]}, "
                          f"not {width}x{height}")
-    return pixels < 128
+    return pixels

@@ -362,13 +362,12 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
         return []
     ctx.budget.check_image(width, height, 8)
     try:
-        ink = bilevel.decode_ink(image)
+        gray = bilevel.decode_gray(image)
     except (OSError, ValueError, RuntimeError) as exc:
         raise DamagedImage(f"CCITT data does not decode ({exc})") from None
     if size is None:
-        return _bitonal(ink, downsampled=False, jbig2=True, force=False)
-    paper = Image.fromarray(~ink)
-    zero = np.asarray(pixels.resize(paper.convert("L"), size)) < 128
+        return _bitonal(gray == 0, downsampled=False, jbig2=True, force=False)
+    zero = np.asarray(pixels.resize(Image.fromarray(gray, "L"), size)) < 128
     return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2)
 
 
