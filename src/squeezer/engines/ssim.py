@@ -20,12 +20,20 @@ def _box_mean(a: np.ndarray, w: int) -> np.ndarray:
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of two equally sized 8-bit grayscale images (cropped to the common size)."""
+    """Mean SSIM of two 8-bit grayscale images (cropped to the common size)."""
     h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
     if np.array_equal(a[:h, :w], b[:h, :w]):
         return 1.0  # the common case for pages whose images were untouched
     if h < WINDOW or w < WINDOW:
         return 0.0
+    return Similarity(a[:h, :w])(b[:h, :w])
+
+
+def ssim_float(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`ssim` in float64 throughout: the definition :class:`Similarity` is tested against."""
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    if h < WINDOW or w < WINDOW:
+        return 1.0 if np.array_equal(a[:h, :w], b[:h, :w]) else 0.0
     x = a[:h, :w].astype(np.float64)
     y = b[:h, :w].astype(np.float64)
     mx, my = _box_mean(x, WINDOW), _box_mean(y, WINDOW)
@@ -37,3 +45,48 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     num = (2 * mx * my + C1) * (2 * sxy + C2)
     den = (mx * mx + my * my + C1) * (sxx + syy + C2)
     return float(np.mean(num / den))
+
+
+def _box(a: np.ndarray) -> np.ndarray:
+    """Sums over every WINDOW x WINDOW window, exact (int32 summed-area table; a wrapped
+    total still gives exact window differences), as float32."""
+    w = WINDOW
+    s = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.int32)
+    np.cumsum(a, axis=0, out=s[1:, 1:])
+    np.cumsum(s[1:, 1:], axis=1, out=s[1:, 1:])
+    return (s[w:, w:] - s[:-w, w:] - s[w:, :-w] + s[:-w, :-w]).astype(np.float32)
+
+
+class Similarity:
+    """SSIM against one reference plane (8-bit), as :func:`ssim_float` defines it.
+
+    The same window, constants and sample-variance correction, but the
+    reference's statistics are computed once for all the planes compared with
+    it (a JPEG quality search tries several), and the arithmetic is integer
+    window sums and float32: 4x faster, equal to :func:`ssim_float` within 1e-6
+    (tested).
+    """
+
+    def __init__(self, plane: np.ndarray):
+        n = WINDOW * WINDOW
+        self.x = plane.astype(np.int32)
+        self.sx = _box(self.x)
+        self.mx = self.sx / n
+        self.sxx = (_box(self.x * self.x) - self.sx * self.mx) / (n - 1)
+        self.mx2 = self.mx * self.mx + C1
+        self.sxx2 = self.sxx + C2
+
+    def __call__(self, plane: np.ndarray) -> float:
+        if plane.shape != self.x.shape:
+            return 0.0
+        if plane.shape[0] < WINDOW or plane.shape[1] < WINDOW:
+            return 1.0 if np.array_equal(plane, self.x) else 0.0
+        n = WINDOW * WINDOW
+        y = plane.astype(np.int32)
+        sy = _box(y)
+        my = sy / n
+        syy = (_box(y * y) - sy * my) / (n - 1)
+        sxy = (_box(self.x * y) - self.sx * my) / (n - 1)
+        num = (2 * self.mx * my + C1) * (2 * sxy + C2)
+        den = (self.mx2 + my * my) * (self.sxx2 + syy)
+        return float(np.mean(num / den, dtype=np.float64))

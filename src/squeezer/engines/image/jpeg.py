@@ -83,7 +83,7 @@ def chroma_ok(reference: Image.Image, data: bytes, floor: float) -> bool:
     if reference.mode != "RGB":
         return True
     from squeezer.engines.image.quality import mosaic
-    from squeezer.engines.pdf.jpeg import Similarity
+    from squeezer.engines.ssim import Similarity
 
     ref = mosaic(reference).convert("YCbCr")
     got = decode(data)

@@ -1,7 +1,7 @@
 """Perceptual quality: the SSIM floor every lossy result must keep, and the quality search.
 
 The measure is SSIM (:mod:`squeezer.engines.ssim`'s window and constants, via the PDF
-engine's faster :class:`~squeezer.engines.pdf.jpeg.Similarity`) on luma, since
+engine's faster :class:`~squeezer.engines.ssim.Similarity`) on luma, since
 that is what an eye sees first; images with transparency are measured on
 alpha-premultiplied luma *and* on the alpha plane, and the lower score counts
 (so neither a colour shift under a visible pixel nor a ragged edge passes).
@@ -20,7 +20,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from squeezer.engines.pdf.jpeg import Similarity, mosaic  # one sampling for both engines
+from squeezer.engines.pdf.jpeg import mosaic  # one sampling for both engines
+from squeezer.engines.ssim import Similarity
 
 #: Above this many pixels the final check measures a larger mosaic, not the whole image.
 FULL_CHECK_PIXELS = 4_000_000

@@ -33,7 +33,7 @@ from pikepdf import Array, Dictionary, Name, Stream
 from PIL import Image
 
 from squeezer.engines.pdf import binarize, bitonal, jpeg
-from squeezer.engines.pdf.jpeg import Similarity
+from squeezer.engines.ssim import Similarity
 from squeezer.engines.pdf.scancontent import Content
 
 #: The lowest JPEG quality a layer gets.
