@@ -20,6 +20,7 @@ from PIL import Image
 
 from squeezer.engines.pdf import PdfOptions, compress
 from squeezer.engines.pdf import jpeg as jpeg_codec
+from squeezer.engines.ssim import Similarity, ssim
 
 # --- builders ------------------------------------------------------------------------------
 
@@ -328,27 +329,23 @@ def luma_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return pdfgen.ssim(to_l(a), to_l(b))
 
 
-def test_the_fast_ssim_is_the_float_definition_and_the_tests_own():
-    from squeezer.engines.ssim import Similarity, ssim, ssim_float
-
+def test_the_fast_ssim_is_the_tests_float_ssim():
     rng = np.random.default_rng(4)
     a = rng.integers(0, 256, (150, 201), dtype=np.uint8)
     for b in (np.clip(a.astype(int) + rng.integers(-20, 20, a.shape), 0, 255).astype(np.uint8),
               np.full_like(a, 255), a // 2, a):
-        assert abs(Similarity(a)(b) - ssim_float(a, b)) < 1e-6
+        assert abs(Similarity(a)(b) - pdfgen.ssim(a, b)) < 1e-6
         assert abs(ssim(a, b) - pdfgen.ssim(a, b)) < 1e-6
     photo = Image.fromarray(smooth_photo(300, 200)).convert("L")
     data = jpeg_codec.encode(photo, 30)
     decoded = np.asarray(Image.open(io.BytesIO(data)))
     assert abs(jpeg_codec.similarity([Similarity(np.asarray(photo))], data)
-               - ssim_float(np.asarray(photo), decoded)) < 1e-6
+               - pdfgen.ssim(np.asarray(photo), decoded)) < 1e-6
 
 
 def test_choose_quality_is_the_lowest_rung_that_keeps_the_floor():
     image = Image.fromarray(smooth_photo(300, 200))
     planes = jpeg_codec._planes(image)
-    from squeezer.engines.ssim import Similarity
-
     refs = [Similarity(planes[:, :, 0])]
     lowest, step = jpeg_codec.SEARCH_LOWEST, jpeg_codec.SEARCH_STEP
     for floor in (0.9, 0.98, 0.99, 0.995):

@@ -14,37 +14,12 @@ C1 = (0.01 * 255) ** 2
 C2 = (0.03 * 255) ** 2
 
 
-def _box_mean(a: np.ndarray, w: int) -> np.ndarray:
-    s = np.cumsum(np.cumsum(np.pad(a, ((1, 0), (1, 0))), axis=0), axis=1)
-    return (s[w:, w:] - s[:-w, w:] - s[w:, :-w] + s[:-w, :-w]) / (w * w)
-
-
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM of two 8-bit grayscale images (cropped to the common size)."""
     h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
     if np.array_equal(a[:h, :w], b[:h, :w]):
         return 1.0  # the common case for pages whose images were untouched
-    if h < WINDOW or w < WINDOW:
-        return 0.0
     return Similarity(a[:h, :w])(b[:h, :w])
-
-
-def ssim_float(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`ssim` in float64 throughout: the definition :class:`Similarity` is tested against."""
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    if h < WINDOW or w < WINDOW:
-        return 1.0 if np.array_equal(a[:h, :w], b[:h, :w]) else 0.0
-    x = a[:h, :w].astype(np.float64)
-    y = b[:h, :w].astype(np.float64)
-    mx, my = _box_mean(x, WINDOW), _box_mean(y, WINDOW)
-    sxx = _box_mean(x * x, WINDOW) - mx * mx
-    syy = _box_mean(y * y, WINDOW) - my * my
-    sxy = _box_mean(x * y, WINDOW) - mx * my
-    n = WINDOW * WINDOW
-    sxx, syy, sxy = sxx * n / (n - 1), syy * n / (n - 1), sxy * n / (n - 1)
-    num = (2 * mx * my + C1) * (2 * sxy + C2)
-    den = (mx * mx + my * my + C1) * (sxx + syy + C2)
-    return float(np.mean(num / den))
 
 
 def _box(a: np.ndarray) -> np.ndarray:
@@ -58,13 +33,13 @@ def _box(a: np.ndarray) -> np.ndarray:
 
 
 class Similarity:
-    """SSIM against one reference plane (8-bit), as :func:`ssim_float` defines it.
+    """SSIM against one reference plane (8-bit): the 7x7 window, constants and sample-variance
+    correction of Wang et al.
 
-    The same window, constants and sample-variance correction, but the
-    reference's statistics are computed once for all the planes compared with
-    it (a JPEG quality search tries several), and the arithmetic is integer
-    window sums and float32: 4x faster, equal to :func:`ssim_float` within 1e-6
-    (tested).
+    The reference's statistics are computed once for all the planes compared
+    with it (a JPEG quality search tries several), and the arithmetic is
+    integer window sums and float32: 4x faster than float64 throughout, and
+    equal to the tests' independent float64 SSIM within 1e-6 (tested).
     """
 
     def __init__(self, plane: np.ndarray):
