@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
@@ -44,6 +46,24 @@ def test_a_whole_font_is_cut_to_the_glyphs_drawn(tmp_path):
         names = {str(o.BaseFont) for o in out.objects
                  if isinstance(o, Dictionary) and o.get("/Subtype") == Name.TrueType}
     assert any(n.endswith("+Arial") and n[7] == "+" for n in names), names
+
+
+def _truetype_heads(path) -> list[tuple[int, int]]:
+    from fontTools.ttLib import TTFont
+
+    with pikepdf.open(path) as pdf:
+        programs = [o.FontFile2.read_bytes() for o in pdf.objects
+                    if isinstance(o, Dictionary) and "/FontFile2" in o]
+    heads = [TTFont(io.BytesIO(p))["head"] for p in programs]
+    return sorted((h.created, h.modified) for h in heads)
+
+
+def test_a_subset_keeps_the_programs_own_timestamp(tmp_path):
+    """The output depends on the input only: fontTools would stamp the time of subsetting."""
+    dst = tmp_path / "out.pdf"
+    report = compress(FULL_ARIAL, dst, PdfOptions(preset="lossless"))
+    assert report.steps["fonts"] > 400_000
+    assert _truetype_heads(dst) == _truetype_heads(FULL_ARIAL)
 
 
 def _two_fonts_one_program(path, in_form: bool) -> None:

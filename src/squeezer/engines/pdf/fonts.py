@@ -316,7 +316,9 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     for font, codes in users:
         lookups.update(_lookups(reference, codes, _glyph_names(font)))
     keep = {reference.getGlyphOrder()[0], *lookups.values()}  # .notdef and every glyph reached
-    tt = TTFont(io.BytesIO(original))
+    # the head table keeps the program's own modification time: the output then
+    # depends only on the input (and does not tell when it was compressed)
+    tt = TTFont(io.BytesIO(original), recalcTimestamp=False)
     for tag in LAYOUT_TABLES:
         if tag in tt:
             del tt[tag]
