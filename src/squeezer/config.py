@@ -36,6 +36,7 @@ class Config(BaseSettings):
     max_document_bytes: int = Limits().max_document_bytes
     max_frames: int = Limits().max_frames
     max_seconds: float = Limits().max_seconds
+    max_threads: int = Limits().max_threads
 
     # --- the service -----------------------------------------------------------------------
     #: signs download URLs (HMAC); unset: a random key kept in ``data_dir/secret_key``.

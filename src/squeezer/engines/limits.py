@@ -31,6 +31,9 @@ class Limits(BaseModel):
         10_000, ge=0, description="Most frames an animated image (GIF, APNG, WebP) may have."
     )
     max_seconds: float = Field(600.0, ge=0, description="Wall-clock budget for one file.")
+    max_threads: int = Field(
+        0, ge=0, description="Threads one file's image step may use (0: one per core, at most 4)."
+    )
 
 
 DEFAULT_LIMITS = Limits()

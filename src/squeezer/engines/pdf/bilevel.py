@@ -16,6 +16,8 @@ import numpy as np
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
+from squeezer.engines.pdf.pdfium_lock import LOCK
+
 #: The entries that say how the stream's bytes become samples (nothing about colour).
 _SAMPLE_KEYS = ("/Filter", "/DecodeParms")
 
@@ -58,15 +60,18 @@ def _decode(image: Stream) -> np.ndarray:
     page.Contents = mini.make_stream(b"q 10 0 0 10 0 0 cm /I Do Q")
     buf = io.BytesIO()
     mini.save(buf)
-    doc = pdfium.PdfDocument(buf.getvalue())
-    try:
-        objects = list(doc[0].get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE]))
-        if not objects:
-            raise ValueError("PDFium found no image")
-        # the bitmap is freed with its Python object (closing it by hand is unsafe here)
-        pixels = np.array(objects[0].get_bitmap(render=False).to_numpy(), copy=True)
-    finally:
-        doc.close()
+    with LOCK:
+        doc = pdfium.PdfDocument(buf.getvalue())
+        try:
+            objects = list(doc[0].get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE]))
+            if not objects:
+                raise ValueError("PDFium found no image")
+            # the bitmap is freed with its Python object (closing it by hand is unsafe
+            # here), which happens at the end of this statement, under the lock
+            pixels = np.array(objects[0].get_bitmap(render=False).to_numpy(), copy=True)
+            del objects
+        finally:
+            doc.close()
     if pixels.ndim == 3:
         pixels = pixels[:, :, 0]
     if pixels.shape != (height, width):

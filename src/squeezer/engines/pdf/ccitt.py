@@ -10,10 +10,11 @@ PDF side says ``/BlackIs1 false`` (decoded ink is 0, paper 1): a DeviceGray
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image, TiffImagePlugin
+
+from squeezer.engines.pdf.pixels import open_as
 
 ROWS_PER_STRIP = 278
 STRIP_OFFSETS = 273
@@ -29,7 +30,7 @@ def encode_g4(ink: np.ndarray) -> bytes:
     info[ROWS_PER_STRIP] = height
     image.save(buf, "TIFF", compression="group4", tiffinfo=info)
     data = buf.getvalue()
-    tiff = Image.open(io.BytesIO(data))
+    tiff = open_as(data, TiffImagePlugin.TiffImageFile)
     offsets = tiff.tag_v2.get(STRIP_OFFSETS)
     counts = tiff.tag_v2.get(STRIP_BYTE_COUNTS)
     if not offsets or not counts or len(offsets) != 1:
@@ -43,7 +44,7 @@ def decode(data: bytes, width: int, height: int, k: int = -1, black_is_1: bool =
     The data is wrapped in a one-strip TIFF for libtiff.  libtiff decodes black
     runs as 1-bits, shown black (0) under WhiteIsZero; a PDF reader gives them
     the sample 0 unless ``black_is_1``.  Pixel counts are the caller's to
-    bound (the engine's budget), so Pillow's own bomb warning is silenced.
+    bound (the engine's budget), so Pillow's own bomb check is not made.
     """
     if k >= 0:
         raise ValueError("only Group 4 (K < 0) is decoded")
@@ -63,9 +64,7 @@ def decode(data: bytes, width: int, height: int, k: int = -1, black_is_1: bool =
         out += value.to_bytes(size, "little") + bytes(4 - size)
     out += bytes(4)  # no next IFD
     out += data
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        image = Image.open(io.BytesIO(bytes(out)), formats=["TIFF"])
-        image.load()
+    image = open_as(bytes(out), TiffImagePlugin.TiffImageFile)
+    image.load()
     gray = image.convert("L")
     return gray.point(lambda v: 255 - v) if black_is_1 else gray

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,7 @@ from squeezer.engines.pdf import bilevel, bitonal, jpeg, pixels
 from squeezer.engines.pdf.options import ColorModel, Settings
 from squeezer.engines.pdf.pixels import ColorInfo, DamagedImage, Undecodable
 from squeezer.engines.report import Report
+from squeezer.engines.threads import ordered_map, thread_count
 
 #: Downsample only when drawn this much above the target (resampling a 160 dpi image
 #: to 150 dpi costs quality and saves little).
@@ -112,43 +114,51 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
         if isinstance(smask, Stream) and smask.is_indirect:
             ctx.smasks.add(smask.objgen)
     saved = 0
-    for image in images:
-        budget.check_time()
-        report.images.seen += 1
-        try:
-            before = len(image.read_raw_bytes())
-            candidate = _best(image, ctx, before)
-        except EngineError:
-            raise  # limits
-        except DamagedImage as exc:
-            report.warnings.append(
-                f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: {exc}")
-            candidate = None
-        except Undecodable:
-            candidate = None
-        except Exception as exc:  # noqa: BLE001 - a damaged image must not sink the document
-            report.warnings.append(
-                f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: "
-                f"{type(exc).__name__}: {str(exc)[:200]}")
-            candidate = None
-        if candidate is None:
-            report.images.skipped += 1
-            continue
-        _write(image, candidate)
-        saved += before - len(candidate.data)
-        stats = report.images
-        stats.recompressed += 1
-        stats.downsampled += candidate.downsampled
-        stats.to_gray += candidate.gray
-        if candidate.codec == "jpeg":
-            stats.to_jpeg += 1
-        elif candidate.codec == "ccitt":
-            stats.to_ccitt += 1
-        elif candidate.codec == "jbig2":
-            stats.to_jbig2 += 1
-        elif candidate.codec == "flate":
-            stats.to_flate += 1
+    with closing(ordered_map(lambda image: _attempt(image, ctx), images,
+                             thread_count(budget.limits.max_threads))) as results:
+        for image, (before, candidate, warning) in zip(images, results):
+            report.images.seen += 1
+            if warning:
+                report.warnings.append(warning)
+            if candidate is None:
+                report.images.skipped += 1
+                continue
+            _write(image, candidate)
+            saved += before - len(candidate.data)
+            stats = report.images
+            stats.recompressed += 1
+            stats.downsampled += candidate.downsampled
+            stats.to_gray += candidate.gray
+            if candidate.codec == "jpeg":
+                stats.to_jpeg += 1
+            elif candidate.codec == "ccitt":
+                stats.to_ccitt += 1
+            elif candidate.codec == "jbig2":
+                stats.to_jbig2 += 1
+            elif candidate.codec == "flate":
+                stats.to_flate += 1
     report.steps["images"] = report.steps.get("images", 0) + saved
+
+
+def _attempt(image: Stream, ctx: _Context) -> tuple[int, Candidate | None, str | None]:
+    """(the stream's current bytes, its best re-encoding or None, a warning or None).
+
+    Runs on a worker thread: it only reads ``image`` (and what it refers to);
+    the caller writes the result, in document order.
+    """
+    ctx.budget.check_time()
+    before = len(image.read_raw_bytes())
+    try:
+        return before, _best(image, ctx, before), None
+    except EngineError:
+        raise  # limits
+    except DamagedImage as exc:
+        return before, None, f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: {exc}"
+    except Undecodable:
+        return before, None, None
+    except Exception as exc:  # noqa: BLE001 - a damaged image must not sink the document
+        return before, None, (f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: "
+                              f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
 def _placements(pdf: pikepdf.Pdf, settings: Settings, budget: Budget) -> dict:

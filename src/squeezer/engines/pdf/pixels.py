@@ -14,14 +14,14 @@ the array and write it back unchanged).
 from __future__ import annotations
 
 import io
-import warnings
+import struct
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
-from PIL import Image
+from PIL import Image, ImageFile, Jpeg2KImagePlugin, JpegImagePlugin
 
 #: Colour spaces by component count, for the families whose pixels this module understands.
 DEVICE_SPACES = {"/DeviceGray": 1, "/CalGray": 1, "/DeviceRGB": 3, "/CalRGB": 3, "/DeviceCMYK": 4}
@@ -206,12 +206,25 @@ def open_dct(image: Stream) -> Image.Image:
     return open_jpeg(dct_data(image))
 
 
+def open_as(data: bytes, plugin: type[ImageFile.ImageFile]) -> ImageFile.ImageFile:
+    """Open (not decode) ``data`` with one Pillow format plugin, as ``Image.open`` would.
+
+    Without Pillow's decompression-bomb check: the engine's budget has bounded
+    the pixel count before any decode, with its own configured limit.  Calling
+    the plugin directly also keeps the image step's threads away from the
+    process-wide warning filters (``warnings.catch_warnings`` is not
+    thread-safe).  Raises OSError for data the plugin does not recognise.
+    """
+    try:
+        return plugin(io.BytesIO(data))
+    except (SyntaxError, IndexError, TypeError, struct.error) as exc:
+        raise OSError(f"not {plugin.format} data ({exc})") from None
+
+
 def open_jpeg(data: bytes) -> Image.Image:
     """Open (not decode) a JPEG; its pixel count is bounded by the engine's budget, not Pillow's."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=["JPEG"])
+        return open_as(data, JpegImagePlugin.JpegImageFile)
     except (OSError, ValueError, SyntaxError) as exc:
         raise DamagedImage(f"JPEG does not decode ({exc})") from None
 
@@ -342,10 +355,8 @@ def jpx_samples(header: JpxHeader) -> tuple[np.ndarray, int]:
     """
     data = _tile_parts_unnumbered(header.codestream)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=["JPEG2000"])
-            im.load()
+        im = open_as(data, Jpeg2KImagePlugin.Jpeg2KImageFile)
+        im.load()
     except (OSError, ValueError, SyntaxError) as exc:
         raise DamagedImage(f"JPX does not decode ({exc})") from None
     if im.size != (header.width, header.height):
