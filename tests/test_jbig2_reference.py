@@ -67,16 +67,44 @@ def test_stream_is_page_info_then_one_immediate_lossless_generic_region(jbig2) -
     assert region[-2:] == b"\xff\xac"  # the MQ coder's end marker
 
 
+def _coder(name: str):
+    if name == "native":
+        from squeezer.engines.pdf import mq_native
+
+        coder = mq_native.load()
+        assert coder is not None, "the shipped LLVM IR does not load here"
+        return coder
+    mq = pytest.importorskip("squeezer.engines.pdf.mq", reason="numba is not importable")
+    return mq.code_generic
+
+
+@pytest.mark.parametrize("coder", ["native", "numba"])
 @pytest.mark.parametrize("make", [_text_crop, _hard_bitmap])
-def test_engine_coder_matches_the_reference_bit_for_bit(jbig2, make) -> None:
-    """Two independent implementations (the numba engine coder and this pure-Python one)
-    must produce the same arithmetic-coded bytes: a shared misreading of the standard is
-    what PDFium's decoding would still catch, a slip in either is caught here."""
+def test_engine_coder_matches_the_reference_bit_for_bit(jbig2, make, coder) -> None:
+    """Two independent implementations (the engine's compiled coder, from the shipped IR
+    and from numba, and this pure-Python one) must produce the same arithmetic-coded
+    bytes: a shared misreading of the standard is what PDFium's decoding would still
+    catch, a slip in either is caught here."""
     from squeezer.engines.pdf import jbig2 as engine
 
-    if not engine.available():
-        pytest.skip("numba is not importable")
     ink = make(jbig2)
-    ours = engine.encode_generic(ink)
+    ours = engine.encode_generic(ink, coder=_coder(coder))
     header = 11 + 19 + 11 + 17 + 1 + 8  # page info segment, region segment header and fields
     assert ours[header:] == jbig2.generic_region(ink)
+
+
+def test_the_shipped_ir_is_compiled_from_the_current_coder() -> None:
+    """``mq_generic.ll`` must be regenerated (``python -m squeezer.engines.pdf.mq_emit``)
+    whenever ``mq.py`` changes: its first line names the source it came from."""
+    from squeezer.engines.pdf import mq_emit
+
+    first = mq_emit.TARGET.read_text().splitlines()[0]
+    assert first.endswith(f"sha256 {mq_emit.source_digest()}")
+
+
+def test_the_engine_uses_the_shipped_ir() -> None:
+    """numba's start-up (about 0.7 s per process) is paid only where the IR cannot be loaded."""
+    from squeezer.engines.pdf import jbig2 as engine
+    from squeezer.engines.pdf import mq_native
+
+    assert engine._compiled() is mq_native.load()

@@ -2,8 +2,11 @@
 
 This module imports numba at the top, so :mod:`jbig2` imports it only when a
 1-bit image is to be coded (numba's import costs a few hundred milliseconds).
-The functions are compiled on first use and cached on disk (``cache=True``),
-so later processes load them in milliseconds.
+The functions are compiled on first use and cached on disk (``cache=True``).
+Loading that cache still costs numba's start-up in each process, so the
+engine runs the same coder from shipped LLVM IR (:mod:`mq_native`, written
+by :mod:`mq_emit` from this file) and uses numba only where that IR cannot
+be loaded.
 
 The register names (A, C, CT, B, BP) are the standard's.  B starts on the
 byte before the output, which is never written (``bp == -1``).
@@ -43,7 +46,16 @@ def _byteout(out, b, c, ct, bp):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def code_generic(bits, words, width, qe, out, z, zw):  # pragma: no cover - compiled
     """MQ-code the padded bitmap ``bits`` with template 0, the nominal AT pixels and TPGDON;
-    returns the number of bytes in ``out``.
+    returns the number of bytes in ``out`` (:func:`code_generic_into` with fresh statistics)."""
+    index = np.zeros(65536, np.int64)
+    mps = np.zeros(65536, np.int64)
+    return code_generic_into(bits, words, width, qe, out, z, zw, index, mps)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy", boundscheck=False)
+def code_generic_into(bits, words, width, qe, out, z, zw, index, mps):  # pragma: no cover
+    """The coder itself; ``index`` and ``mps`` (65536 int64 zeros each) hold the contexts'
+    states.  Allocates nothing and cannot raise, so :mod:`mq_emit` can ship it as plain IR.
 
     ``bits`` has 2 rows of 0 above the image, 4 columns of 0 on its left and at least 4 on
     its right, and rows a multiple of 8 bytes long; ``words`` is the same memory as
@@ -58,8 +70,6 @@ def code_generic(bits, words, width, qe, out, z, zw):  # pragma: no cover - comp
     """
     height = bits.shape[0] - 2
     stride = bits.shape[1]
-    index = np.zeros(65536, np.int64)
-    mps = np.zeros(65536, np.int64)
     a = 0x8000
     c = 0
     ct = 12
