@@ -109,3 +109,17 @@ def test_the_output_does_not_depend_on_the_number_of_threads(tmp_path, preset):
     assert report["images"]["recompressed"] >= 6
     assert report["output_bytes"] < report["input_bytes"]
     assert pdfgen.page_texts(tmp_path / "out-4.pdf") == pdfgen.page_texts(src)
+
+
+def test_no_thread_outlives_a_run_that_failed(tmp_path):
+    """The image threads and the input's reference reading end before the error reaches the caller."""
+    from squeezer.engines.errors import TimeLimitError
+
+    src = tmp_path / "mixed.pdf"
+    _mixed_images_pdf(src)
+    before = set(threading.enumerate())
+    with pytest.raises(TimeLimitError):
+        compress(src, tmp_path / "out.pdf", PdfOptions(preset="medium"),
+                 limits=Limits(max_threads=4, max_seconds=0.3))
+    assert set(threading.enumerate()) <= before
+    assert not (tmp_path / "out.pdf").exists()

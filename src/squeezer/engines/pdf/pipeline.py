@@ -8,11 +8,13 @@ all and a named :class:`~squeezer.engines.errors.EngineError` is raised.
 
 from __future__ import annotations
 
+import functools
 import platform
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pikepdf
@@ -26,6 +28,7 @@ from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, ope
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
 from squeezer.engines.report import ImageStats, Report
+from squeezer.engines.threads import thread_count
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
 FLATE_LEVEL = 9
@@ -76,17 +79,17 @@ def compress(
     apply_qpdf_limits(limits)
     budget = Budget(limits)
 
-    with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp, \
+            _ReferenceReader(src, settings.password, thread_count(limits.max_threads)) as reader:
         work = Path(tmp)
         notify(0.02, "reading")
+        run = functools.partial(build, on_scanned=reader.start)
         if settings.target_size:
-            chosen, settings = search_target_size(src, settings, budget, report, work, notify, build)
+            chosen, settings = search_target_size(src, settings, budget, report, work, notify, run)
         else:
-            chosen = build(src, settings, budget, report, work / "out.pdf", notify)
+            chosen = run(src, settings, budget, report, work / "out.pdf", notify)
         notify(0.9, "verifying")
-        # Only now may PDFium read the input: the first build's pre-flight scan
-        # has refused anything that decompresses beyond the limits.
-        reference = verify.Reference.of(src, settings.password)
+        reference = reader.result()
         chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
         grown = chosen is not None and chosen.stat().st_size >= input_bytes
         if grown and report.requested_changes:
@@ -122,6 +125,41 @@ def compress(
     return report
 
 
+class _ReferenceReader:
+    """Reads the input's :class:`verify.Reference` (PDFium: text and looks of sampled pages).
+
+    Only once the pre-flight scan has passed may PDFium read the input (it has
+    refused anything that decompresses beyond the limits), so :meth:`start` is
+    called from :func:`build` right after it.  With more than one thread the
+    reading then runs beside the compression (PDFium releases the GIL; its lock
+    is taken page by page); otherwise it runs when :meth:`result` asks for it.
+    Leaving the ``with`` block waits for the reading, so no thread outlives a
+    failed run.
+    """
+
+    def __init__(self, src: Path, password: str | None, threads: int) -> None:
+        self.src, self.password = src, password
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="squeezer-reference") \
+            if threads > 1 else None
+        self.future: Future | None = None
+
+    def __enter__(self) -> _ReferenceReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def start(self) -> None:
+        if self.pool is not None and self.future is None:
+            self.future = self.pool.submit(verify.Reference.of, self.src, self.password)
+
+    def result(self) -> verify.Reference | None:
+        if self.future is None:
+            return verify.Reference.of(self.src, self.password)
+        return self.future.result()
+
+
 def build(
     src: Path,
     settings: Settings,
@@ -129,8 +167,12 @@ def build(
     report: Report,
     out: Path,
     notify: Progress,
+    on_scanned: Callable[[], None] | None = None,
 ) -> Path:
-    """Run every optimisation step on a fresh copy of ``src`` and save it to ``out``."""
+    """Run every optimisation step on a fresh copy of ``src`` and save it to ``out``.
+
+    ``on_scanned`` is called once the document has passed the pre-flight scan.
+    """
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
     report.pages_classified, report.scan_pages = {}, []
     with opened(src, settings.password) as pdf:
@@ -139,6 +181,8 @@ def build(
             if not budget.scanned:
                 preflight.scan(pdf, budget)
                 budget.scanned = True
+            if on_scanned is not None:
+                on_scanned()
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
             budget.check_time()

@@ -17,6 +17,7 @@ import pikepdf
 import pypdfium2 as pdfium
 
 from squeezer.engines.pdf.options import Settings
+from squeezer.engines.pdf.pdfium_lock import LOCK
 from squeezer.engines.ssim import ssim
 
 #: Every page is text-checked up to this many pages; longer documents are sampled.
@@ -87,9 +88,13 @@ class Reference:
         """Read the reference from the input, or None when PDFium cannot open it.
 
         (qpdf repairs files PDFium rejects; those are checked by page count only.)
+        The pipeline may run this on a thread of its own while it compresses, so
+        PDFium's lock is taken page by page: the image step's 1-bit decodes wait
+        for one page at most.
         """
         try:
-            doc = pdfium.PdfDocument(str(path), password=password or None)
+            with LOCK:
+                doc = pdfium.PdfDocument(str(path), password=password or None)
         except pdfium.PdfiumError:
             return None
         try:
@@ -97,16 +102,18 @@ class Reference:
             ref = cls(pages=count)
             visual = set(sample_pages(count, VISUAL_SAMPLE_PAGES))
             for i in sample_pages(count):
-                page = doc[i]
-                try:
-                    ref.texts[i] = page_text(page)
-                    if i in visual:
-                        ref.renders[i] = render_gray(page)
-                finally:
-                    page.close()
+                with LOCK:
+                    page = doc[i]
+                    try:
+                        ref.texts[i] = page_text(page)
+                        if i in visual:
+                            ref.renders[i] = render_gray(page)
+                    finally:
+                        page.close()
             return ref
         finally:
-            doc.close()
+            with LOCK:
+                doc.close()
 
 
 @dataclass
@@ -130,6 +137,13 @@ def check(candidate: Path, reference: Reference | None, expected_pages: int,
                                       f"input has {expected_pages}")
     except (pikepdf.PdfError, pikepdf.PasswordError) as exc:
         return Verdict(False, f"output does not open in qpdf: {exc}")
+    with LOCK:  # (nothing else runs by now; the lock keeps PDFium's one-caller rule explicit)
+        return _check_in_pdfium(candidate, reference, expected_pages, password, compare_text,
+                                min_similarity)
+
+
+def _check_in_pdfium(candidate: Path, reference: Reference | None, expected_pages: int,
+                     password: str | None, compare_text: bool, min_similarity: float) -> Verdict:
     try:
         doc = pdfium.PdfDocument(str(candidate), password=password or None)
     except pdfium.PdfiumError as exc:
