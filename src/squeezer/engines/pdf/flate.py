@@ -13,12 +13,14 @@ differently be merged.
 from __future__ import annotations
 
 import zlib
+from contextlib import closing
 
 import pikepdf
 from pikepdf import Name, Stream
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.report import Report
+from squeezer.engines.threads import ordered_map, thread_count
 
 LEVEL = 9
 
@@ -43,21 +45,29 @@ def _only_flate_without_predictor(stream: Stream) -> bool:
 
 
 def recompress(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
-    """Deflate every plain-Flate stream again at level 9 when that is smaller."""
-    saved = 0
-    for obj in pdf.objects:
-        if not isinstance(obj, Stream) or not _only_flate_without_predictor(obj):
-            continue
-        if obj.stream_dict.get("/Type") in (Name.XRef, Name.ObjStm):
-            continue  # qpdf writes these itself
+    """Deflate every plain-Flate stream again at level 9 when that is smaller.
+
+    zlib releases the GIL, so streams are deflated on the image step's threads
+    (:mod:`squeezer.engines.threads`) and written back here, in object order.
+    """
+    streams = [obj for obj in pdf.objects
+               if isinstance(obj, Stream) and _only_flate_without_predictor(obj)
+               and obj.stream_dict.get("/Type") not in (Name.XRef, Name.ObjStm)]  # qpdf's own
+
+    def deflate(obj: Stream) -> tuple[int, bytes | None]:
         budget.check_time()
-        raw = obj.read_raw_bytes()
+        raw = len(obj.read_raw_bytes())
         try:
             data = obj.read_bytes()
         except (pikepdf.PikepdfError, UnicodeDecodeError):
-            continue  # corrupt: leave the bytes as they are, readers cope
-        packed = zlib.compress(data, LEVEL)
-        if len(packed) < len(raw):
-            obj.write(packed, filter=Name.FlateDecode)
-            saved += len(raw) - len(packed)
+            return raw, None  # corrupt: leave the bytes as they are, readers cope
+        return raw, zlib.compress(data, LEVEL)
+
+    saved = 0
+    threads = thread_count(budget.limits.max_threads)
+    with closing(ordered_map(deflate, streams, threads)) as results:
+        for obj, (raw, packed) in zip(streams, results):
+            if packed is not None and len(packed) < raw:
+                obj.write(packed, filter=Name.FlateDecode)
+                saved += raw - len(packed)
     report.steps["flate"] = report.steps.get("flate", 0) + saved

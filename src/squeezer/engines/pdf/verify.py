@@ -158,7 +158,9 @@ def _check_in_pdfium(candidate: Path, reference: Reference | None, expected_page
                 compare_look = bool(min_similarity) and reference is not None \
                     and i in reference.renders
                 if not compare_look:  # (a page compared below is rendered there)
-                    bitmap = page.render(scale=RENDER_SCALE)
+                    # that it renders is the check, not how smooth: images are scaled down
+                    # without filtering (10-30 % faster on image-heavy pages)
+                    bitmap = page.render(scale=RENDER_SCALE, no_smoothimage=True)
                     bitmap.close()
                 if (compare_text and reference is not None and i in reference.texts
                         and page_text(page) != reference.texts[i]):
