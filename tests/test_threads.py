@@ -123,3 +123,22 @@ def test_no_thread_outlives_a_run_that_failed(tmp_path):
                  limits=Limits(max_threads=4, max_seconds=0.3))
     assert set(threading.enumerate()) <= before
     assert not (tmp_path / "out.pdf").exists()
+
+
+def test_scan_pages_do_not_depend_on_the_number_of_threads(tmp_path):
+    """The scan step classifies and codes pages on threads and writes them in page order."""
+    import scanfixtures
+
+    src = scanfixtures.scan_pdf(tmp_path / "scans.pdf", [
+        {"kind": "gray", "ocr_layer": True}, {"kind": "color", "stamp": True},
+        {"kind": "bitonal"}, {"kind": "photo"}], dpi=200, size_in=(6, 8))
+    outputs, reports = [], []
+    for threads in (1, 4):
+        dst = tmp_path / f"out-{threads}.pdf"
+        report = compress(src, dst, PdfOptions(preset="high"), limits=Limits(max_threads=threads))
+        outputs.append(dst.read_bytes())
+        reports.append(report.model_dump(exclude={"elapsed_seconds"}))
+    assert outputs[0] == outputs[1]
+    assert reports[0] == reports[1]
+    methods = [page["method"] for page in reports[0]["scan_pages"]]
+    assert len(methods) == 4 and "mrc" in methods, methods

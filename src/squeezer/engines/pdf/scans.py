@@ -26,6 +26,9 @@ and JBIG2 generic region (:mod:`bitonal`), both lossless.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import closing
+
 import numpy as np
 import pikepdf
 from pikepdf import Array, Name, Stream
@@ -39,6 +42,7 @@ from squeezer.engines.pdf.pixels import DamagedImage, Undecodable
 from squeezer.engines.pdf.scancontent import Content, classify, luminance
 from squeezer.engines.pdf.scanpages import ScanImage, find_scans
 from squeezer.engines.report import Report, ScanPage
+from squeezer.engines.threads import ordered_map, thread_count
 
 #: Scans below this resolution keep their pixels (a text mask would be coarser than the text).
 MIN_SCAN_DPI = 100
@@ -66,39 +70,60 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
     report.scan_pages = []
     done: set[tuple[int, int]] = set()
     saved = 0
-    for scan in scans.values():
-        budget.check_time()
-        entry = ScanPage(page=0, content="unknown", ocr_layer=scan.ocr_layer,
-                         dpi=round(scan.dpi, 1))
-        try:
-            entry.bytes_before = len(scan.image.read_raw_bytes())
-            made = _one(pdf, scan, settings, budget, entry)
-        except EngineError:
-            raise
-        except _Plain as reason:
-            entry.method, entry.reason = "plain", str(reason)
+    queue = list(scans.values())
+    work = lambda scan: _prepare(pdf, scan, settings, budget)  # noqa: E731
+    with closing(ordered_map(work, queue, thread_count(budget.limits.max_threads))) as results:
+        for scan, (entry, write) in zip(queue, results):
             made = None
-        except (Undecodable, DamagedImage) as exc:
-            entry.method, entry.reason = "plain", f"image not decoded ({exc})"
-            made = None
-        except Exception as exc:  # noqa: BLE001 - one odd scan must not sink the document
-            entry.method = "plain"
-            entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
-            made = None
-        if made is not None:
-            done.update(made)
-            saved += entry.bytes_before - entry.bytes_after
-            report.images.seen += 1
-            report.images.recompressed += 1
-            report.images.downsampled += entry.resampled
-            if entry.method == "bitonal":
-                report.images.to_ccitt += entry.codec == "ccitt"
-                report.images.to_jbig2 += entry.codec == "jbig2"
-        for index in scan.pages:
-            report.scan_pages.append(entry.model_copy(update={"page": index + 1}))
+            if write is not None:
+                try:
+                    made = write()
+                except EngineError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one odd scan must not sink the document
+                    entry.method = "plain"
+                    entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
+            if made is not None:
+                done.update(made)
+                saved += entry.bytes_before - entry.bytes_after
+                report.images.seen += 1
+                report.images.recompressed += 1
+                report.images.downsampled += entry.resampled
+                if entry.method == "bitonal":
+                    report.images.to_ccitt += entry.codec == "ccitt"
+                    report.images.to_jbig2 += entry.codec == "jbig2"
+            for index in scan.pages:
+                report.scan_pages.append(entry.model_copy(update={"page": index + 1}))
     report.scan_pages.sort(key=lambda e: e.page)
     report.steps["scans"] = saved
     return done
+
+
+Writer = Callable[[], set[tuple[int, int]]]
+
+
+def _prepare(pdf: pikepdf.Pdf, scan: ScanImage, settings: Settings,
+             budget: Budget) -> tuple[ScanPage, Writer | None]:
+    """Classify and re-encode one scan: its report entry, and what writes the result, or None.
+
+    Runs on a worker thread and only reads the document; the caller runs the
+    writer, in page order, on its own thread.
+    """
+    budget.check_time()
+    entry = ScanPage(page=0, content="unknown", ocr_layer=scan.ocr_layer, dpi=round(scan.dpi, 1))
+    try:
+        entry.bytes_before = len(scan.image.read_raw_bytes())
+        return entry, _one(pdf, scan, settings, budget, entry)
+    except EngineError:
+        raise
+    except _Plain as reason:
+        entry.method, entry.reason = "plain", str(reason)
+    except (Undecodable, DamagedImage) as exc:
+        entry.method, entry.reason = "plain", f"image not decoded ({exc})"
+    except Exception as exc:  # noqa: BLE001 - one odd scan must not sink the document
+        entry.method = "plain"
+        entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
+    return entry, None
 
 
 def _pixels(image: Stream, budget: Budget) -> np.ndarray:
@@ -129,8 +154,9 @@ def _pixels(image: Stream, budget: Budget) -> np.ndarray:
 
 
 def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
-         entry: ScanPage) -> set[tuple[int, int]]:
-    """Re-encode one scan image in place; the objects made, or :class:`_Plain`."""
+         entry: ScanPage) -> Writer:
+    """Re-encode one scan image; what writes it in place (returning the objects made), or
+    :class:`_Plain`."""
     if scan.shared:
         raise _Plain("the image is also drawn on a page that is not a scan")
     image = scan.image
@@ -171,7 +197,7 @@ def _resample(arr: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: Settings,
-             entry: ScanPage, forced: bool) -> set[tuple[int, int]]:
+             entry: ScanPage, forced: bool) -> Writer:
     ink = binarize.binarize(gray, dpi, s.bitonal_threshold)
     if s.char_repair:
         ink = binarize.repair(ink)
@@ -185,21 +211,25 @@ def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: S
     coded = bitonal.encode(ink, s.jbig2)
     if len(coded.data) >= entry.bytes_before:
         raise _Plain("the 1-bit image is not smaller")
-    image.write(coded.data, filter=coded.filter, decode_parms=coded.decode_parms)
-    for key in ("/Interpolate", "/Intent", "/Alternates"):
-        if key in image:
-            del image[key]
-    image.ColorSpace = Name.DeviceGray
-    image.BitsPerComponent = 1
-    image.Width, image.Height = width, height
-    image.Decode = Array([round(lo, 4), round(hi, 4)])
-    entry.method, entry.bytes_after = "bitonal", len(coded.data)
-    entry.codec = coded.codec
-    return {image.objgen}
+
+    def write() -> set[tuple[int, int]]:
+        image.write(coded.data, filter=coded.filter, decode_parms=coded.decode_parms)
+        for key in ("/Interpolate", "/Intent", "/Alternates"):
+            if key in image:
+                del image[key]
+        image.ColorSpace = Name.DeviceGray
+        image.BitsPerComponent = 1
+        image.Width, image.Height = width, height
+        image.Decode = Array([round(lo, 4), round(hi, 4)])
+        entry.method, entry.bytes_after = "bitonal", len(coded.data)
+        entry.codec = coded.codec
+        return {image.objgen}
+
+    return write
 
 
 def _mrc(pdf: pikepdf.Pdf, image: Stream, arr: np.ndarray, gray: np.ndarray, content: Content,
-         dpi: float, s: Settings, entry: ScanPage) -> set[tuple[int, int]]:
+         dpi: float, s: Settings, entry: ScanPage) -> Writer:
     layers = mrc.split(arr, gray, content, dpi, s.mrc_background_dpi,
                        threshold=s.bitonal_threshold, repair=s.char_repair,
                        preserve_smoothing=s.mrc_preserve_smoothing)
@@ -214,7 +244,11 @@ def _mrc(pdf: pikepdf.Pdf, image: Stream, arr: np.ndarray, gray: np.ndarray, con
     encoded = mrc.encode(layers, s.mrc_quality, s.jbig2)
     if encoded.size >= entry.bytes_before:
         raise _Plain("the MRC layers are not smaller")
-    made = mrc.write(pdf, image, layers, encoded)
-    entry.method, entry.bytes_after = "mrc", encoded.size
-    entry.codec = encoded.mask.codec
-    return {m.objgen for m in made}
+
+    def write() -> set[tuple[int, int]]:
+        made = mrc.write(pdf, image, layers, encoded)  # (on the caller's thread)
+        entry.method, entry.bytes_after = "mrc", encoded.size
+        entry.codec = encoded.mask.codec
+        return {m.objgen for m in made}
+
+    return write
