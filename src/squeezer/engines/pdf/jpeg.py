@@ -73,6 +73,7 @@ def _scaled_table(quality: int) -> np.ndarray:
 
 _TABLES = {q: np.log(_scaled_table(q)) for q in range(1, 101)}
 _JPEGLI_TABLES: dict[int, np.ndarray] | None = None
+_STACKED: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _jpegli_tables() -> dict[int, np.ndarray]:
@@ -107,13 +108,20 @@ def estimate_quality(image: Image.Image) -> int | None:
     if first is None or len(first) != 64:
         return None
     logs = np.log(np.maximum(np.asarray(list(first), dtype=np.float64), 1))
-    best, best_error = None, float("inf")
-    for family in (_TABLES, _jpegli_tables()):
-        for q, table in family.items():
-            error = float(np.sum(np.abs(table - logs)))
-            if error < best_error:
-                best, best_error = q, error
-    return best
+    qualities, tables = _candidate_tables()
+    errors = np.abs(tables - logs).sum(axis=1)
+    return int(qualities[int(np.argmin(errors))])  # the first of equal errors, as a loop would
+
+
+def _candidate_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(quality per row, log luminance table per row): the IJG tables, then jpegli's."""
+    global _STACKED
+    if _STACKED is None:
+        families = [_TABLES, _jpegli_tables()]
+        qualities = np.array([q for family in families for q in family], dtype=np.int64)
+        tables = np.array([family[q] for family in families for q in family], dtype=np.float64)
+        _STACKED = (qualities, tables)
+    return _STACKED
 
 
 def encode(image: Image.Image, quality: int) -> bytes:
