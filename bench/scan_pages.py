@@ -286,13 +286,14 @@ def _ready(_: int) -> int:
     return os.getpid()
 
 
-def _compress_one(task: tuple[str, str, str]) -> dict[str, Any]:
+def _compress_one(task: tuple[str, str, str, int]) -> dict[str, Any]:
+    from squeezer.engines.limits import Limits
     from squeezer.engines.pdf import PdfOptions, compress
 
-    src, dst, preset = task
+    src, dst, preset, threads = task
     started = time.perf_counter()
     try:
-        report = compress(src, dst, PdfOptions(preset=preset))
+        report = compress(src, dst, PdfOptions(preset=preset), limits=Limits(max_threads=threads))
     except Exception as exc:  # noqa: BLE001 - reported as data
         return {
             "file": Path(src).name,
@@ -323,7 +324,9 @@ def time_compress(
     """Compress ``pages`` (from ``make_pages``) in a Pool of ``jobs``; pages per second."""
     out_dir = Path(out_dir or Path(pages[0]["path"]).parent / "out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(p["path"], str(out_dir / p["file"]), preset) for p in pages]
+    # as `squeezer compress --jobs N` does: the cores are shared between the files in flight
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    tasks = [(p["path"], str(out_dir / p["file"]), preset, threads) for p in pages]
     _init_worker()  # a forked worker then starts with the engine imported
     with multiprocessing.Pool(jobs, initializer=_init_worker) as pool:
         pool.map(_ready, range(jobs), chunksize=1)
