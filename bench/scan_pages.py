@@ -325,7 +325,9 @@ def time_compress(
     out_dir = Path(out_dir or Path(pages[0]["path"]).parent / "out")
     out_dir.mkdir(parents=True, exist_ok=True)
     # as `squeezer compress --jobs N` does: the cores are shared between the files in flight
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    from squeezer.engines.threads import per_file
+
+    threads = per_file(jobs)
     tasks = [(p["path"], str(out_dir / p["file"]), preset, threads) for p in pages]
     _init_worker()  # a forked worker then starts with the engine imported
     with multiprocessing.Pool(jobs, initializer=_init_worker) as pool:

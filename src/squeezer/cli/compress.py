@@ -796,8 +796,9 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
                 remote.close()
         elif args.jobs > 1 and len(jobs) > 1:
             if limits.max_threads == 0:  # the cores are shared between the files in flight
-                cores = os.cpu_count() or 1
-                limits = limits.model_copy(update={"max_threads": max(1, cores // args.jobs)})
+                from squeezer.engines.threads import per_file
+
+                limits = limits.model_copy(update={"max_threads": per_file(args.jobs)})
             results = run_parallel(jobs, args.jobs, options, limits, display)
         else:
             results = run_sequential(jobs, options, limits, display)

@@ -19,6 +19,7 @@ from squeezer.engines.errors import (
     TooManyPagesError,
 )
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+from squeezer.engines.threads import thread_count
 
 
 class Budget:
@@ -30,6 +31,11 @@ class Budget:
         self.decoded_bytes = 0
         #: set once the document passed the pre-flight scan (target search builds again)
         self.scanned = False
+
+    @property
+    def threads(self) -> int:
+        """Threads a step of this run may use (:data:`Limits.max_threads`, 0 = one per core)."""
+        return thread_count(self.limits.max_threads)
 
     @property
     def elapsed(self) -> float:

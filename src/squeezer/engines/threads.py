@@ -1,7 +1,7 @@
 """Running one step's independent pieces of work on a few threads, results in input order.
 
 Why threads and not processes: the heavy parts of recompressing an image
-(Pillow's codecs and resampling, zlib, mozjpeg and jpegli, numpy, the numba
+(Pillow's codecs and resampling, zlib, mozjpeg and jpegli, numpy, the compiled
 JBIG2 coder) run native code that releases the GIL, while the objects they
 read (pikepdf streams) cannot cross a process boundary.  qpdf itself is not
 thread-safe, but pikepdf holds the GIL for the whole of each call into it, so
@@ -33,6 +33,11 @@ def thread_count(limit: int) -> int:
     if limit > 0:
         return limit
     return max(1, min(AUTO_MAX, os.cpu_count() or 1))
+
+
+def per_file(files_in_flight: int) -> int:
+    """Threads each file gets when ``files_in_flight`` files share this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, files_in_flight))
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:

@@ -20,7 +20,7 @@ from pikepdf import Name, Stream
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.report import Report
-from squeezer.engines.threads import ordered_map, thread_count
+from squeezer.engines.threads import ordered_map
 
 LEVEL = 9
 
@@ -64,8 +64,7 @@ def recompress(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
         return raw, zlib.compress(data, LEVEL)
 
     saved = 0
-    threads = thread_count(budget.limits.max_threads)
-    with closing(ordered_map(deflate, streams, threads)) as results:
+    with closing(ordered_map(deflate, streams, budget.threads)) as results:
         for obj, (raw, packed) in zip(streams, results):
             if packed is not None and len(packed) < raw:
                 obj.write(packed, filter=Name.FlateDecode)

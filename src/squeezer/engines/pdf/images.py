@@ -50,7 +50,7 @@ from squeezer.engines.pdf import bilevel, bitonal, jpeg, pixels
 from squeezer.engines.pdf.options import ColorModel, Settings
 from squeezer.engines.pdf.pixels import ColorInfo, DamagedImage, Undecodable
 from squeezer.engines.report import Report
-from squeezer.engines.threads import ordered_map, thread_count
+from squeezer.engines.threads import ordered_map
 
 #: Downsample only when drawn this much above the target (resampling a 160 dpi image
 #: to 150 dpi costs quality and saves little).
@@ -115,7 +115,7 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
             ctx.smasks.add(smask.objgen)
     saved = 0
     with closing(ordered_map(lambda image: _attempt(image, ctx), images,
-                             thread_count(budget.limits.max_threads))) as results:
+                             budget.threads)) as results:
         for image, (before, candidate, warning) in zip(images, results):
             report.images.seen += 1
             if warning:
@@ -153,12 +153,12 @@ def _attempt(image: Stream, ctx: _Context) -> tuple[int, Candidate | None, str |
     except EngineError:
         raise  # limits
     except DamagedImage as exc:
-        return before, None, f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: {exc}"
+        reason = str(exc)
     except Undecodable:
         return before, None, None
     except Exception as exc:  # noqa: BLE001 - a damaged image must not sink the document
-        return before, None, (f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: "
-                              f"{type(exc).__name__}: {str(exc)[:200]}")
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return before, None, f"image {image.objgen[0]} {image.objgen[1]} R kept as it is: {reason}"
 
 
 def _placements(pdf: pikepdf.Pdf, settings: Settings, budget: Budget) -> dict:

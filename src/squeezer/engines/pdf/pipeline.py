@@ -28,7 +28,6 @@ from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, ope
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
 from squeezer.engines.report import ImageStats, Report
-from squeezer.engines.threads import thread_count
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
 FLATE_LEVEL = 9
@@ -80,7 +79,7 @@ def compress(
     budget = Budget(limits)
 
     with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp, \
-            _ReferenceReader(src, settings.password, thread_count(limits.max_threads)) as reader:
+            _ReferenceReader(src, settings.password, budget.threads) as reader:
         work = Path(tmp)
         notify(0.02, "reading")
         run = functools.partial(build, on_scanned=reader.start)

@@ -42,7 +42,7 @@ from squeezer.engines.pdf.pixels import DamagedImage, Undecodable
 from squeezer.engines.pdf.scancontent import Content, classify, luminance
 from squeezer.engines.pdf.scanpages import ScanImage, find_scans
 from squeezer.engines.report import Report, ScanPage
-from squeezer.engines.threads import ordered_map, thread_count
+from squeezer.engines.threads import ordered_map
 
 #: Scans below this resolution keep their pixels (a text mask would be coarser than the text).
 MIN_SCAN_DPI = 100
@@ -72,7 +72,7 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
     saved = 0
     queue = list(scans.values())
     work = lambda scan: _prepare(pdf, scan, settings, budget)  # noqa: E731
-    with closing(ordered_map(work, queue, thread_count(budget.limits.max_threads))) as results:
+    with closing(ordered_map(work, queue, budget.threads)) as results:
         for scan, (entry, write) in zip(queue, results):
             made = None
             if write is not None:
@@ -81,8 +81,7 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
                 except EngineError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - one odd scan must not sink the document
-                    entry.method = "plain"
-                    entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
+                    _failed(entry, exc)
             if made is not None:
                 done.update(made)
                 saved += entry.bytes_before - entry.bytes_after
@@ -121,9 +120,14 @@ def _prepare(pdf: pikepdf.Pdf, scan: ScanImage, settings: Settings,
     except (Undecodable, DamagedImage) as exc:
         entry.method, entry.reason = "plain", f"image not decoded ({exc})"
     except Exception as exc:  # noqa: BLE001 - one odd scan must not sink the document
-        entry.method = "plain"
-        entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
+        _failed(entry, exc)
     return entry, None
+
+
+def _failed(entry: ScanPage, exc: Exception) -> None:
+    """The page stays plain because the step failed on it, preparing or writing."""
+    entry.method = "plain"
+    entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
 def _pixels(image: Stream, budget: Budget) -> np.ndarray:
