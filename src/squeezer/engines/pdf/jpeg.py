@@ -37,6 +37,7 @@ quality than that would spend bytes on the previous encoder's artefacts.
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -72,25 +73,29 @@ def _scaled_table(quality: int) -> np.ndarray:
 
 
 _TABLES = {q: np.log(_scaled_table(q)) for q in range(1, 101)}
-_JPEGLI_TABLES: dict[int, np.ndarray] | None = None
-_STACKED: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _jpegli_tables() -> dict[int, np.ndarray]:
-    """jpegli's luminance tables per quality (its scale differs from the IJG one), computed once."""
-    global _JPEGLI_TABLES
-    if _JPEGLI_TABLES is None:
-        tables: dict[int, np.ndarray] = {}
-        if _jpegli is not None:
-            pixels = bytes(16 * 16 * 3)
-            for q in range(1, 101):
-                try:
-                    im = Image.open(io.BytesIO(_jpegli.encode(pixels, 16, 16, q)))
-                    tables[q] = np.log(np.asarray(list(im.quantization[0]), dtype=np.float64))
-                except (ValueError, RuntimeError, OSError, KeyError):
-                    continue
-        _JPEGLI_TABLES = tables
-    return _JPEGLI_TABLES
+    """jpegli's luminance tables per quality (its scale differs from the IJG one)."""
+    tables: dict[int, np.ndarray] = {}
+    if _jpegli is not None:
+        pixels = bytes(16 * 16 * 3)
+        for q in range(1, 101):
+            try:
+                im = Image.open(io.BytesIO(_jpegli.encode(pixels, 16, 16, q)))
+                tables[q] = np.log(np.asarray(list(im.quantization[0]), dtype=np.float64))
+            except (ValueError, RuntimeError, OSError, KeyError):
+                continue
+    return tables
+
+
+@lru_cache(maxsize=1)
+def _candidate_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(quality per row, log luminance table per row): the IJG tables, then jpegli's; once."""
+    families = [_TABLES, _jpegli_tables()]
+    qualities = np.array([q for family in families for q in family], dtype=np.int64)
+    tables = np.array([family[q] for family in families for q in family], dtype=np.float64)
+    return qualities, tables
 
 
 def estimate_quality(image: Image.Image) -> int | None:
@@ -111,17 +116,6 @@ def estimate_quality(image: Image.Image) -> int | None:
     qualities, tables = _candidate_tables()
     errors = np.abs(tables - logs).sum(axis=1)
     return int(qualities[int(np.argmin(errors))])  # the first of equal errors, as a loop would
-
-
-def _candidate_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(quality per row, log luminance table per row): the IJG tables, then jpegli's."""
-    global _STACKED
-    if _STACKED is None:
-        families = [_TABLES, _jpegli_tables()]
-        qualities = np.array([q for family in families for q in family], dtype=np.int64)
-        tables = np.array([family[q] for family in families for q in family], dtype=np.float64)
-        _STACKED = (qualities, tables)
-    return _STACKED
 
 
 def encode(image: Image.Image, quality: int) -> bytes:
