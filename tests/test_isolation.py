@@ -4,6 +4,7 @@ become named errors while the calling process lives on."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pdfgen
 import pytest
@@ -40,12 +41,16 @@ def test_named_errors_cross_the_process_boundary(tmp_path, out_dir):
 
 def test_a_hang_is_killed_at_the_deadline(fx, out_dir):
     started = time.monotonic()
+    stages = []
     with pytest.raises(TimeLimitError) as info:
         compress_isolated(fx.text(), out_dir / "out.pdf",
-                          child=ChildLimits(seconds=0.5, grace_seconds=0.5), _fault="hang")
+                          child=ChildLimits(seconds=0.5, grace_seconds=0.5), _fault="hang",
+                          progress=lambda fraction, stage: stages.append(stage))
     assert info.value.code == "timeout"
     assert time.monotonic() - started < 10
     assert list(out_dir.iterdir()) == []
+    # the killed child's work directory went with it
+    assert len(stages) == 1 and not Path(stages[0]).exists()
 
 
 def test_a_native_crash_is_a_named_error_and_the_caller_goes_on(fx, out_dir):

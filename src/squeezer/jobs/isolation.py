@@ -22,6 +22,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -113,10 +115,18 @@ def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., No
     ``should_stop()`` turns true; the answer says which.  Shared by the
     engine's jobs and the web page's previews: every untrusted file that meets
     native code goes through here.
+
+    The child's temporary files go to a directory of its own, which is removed
+    here once the child has ended: a killed child cannot clean up after itself.
     """
+    scratch = tempfile.mkdtemp(prefix="squeezer-child-")
     receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=target, args=(send, *args), daemon=True)
-    process.start()
+    process = ctx.Process(target=_in_scratch, args=(scratch, target, send, *args), daemon=True)
+    try:
+        process.start()
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     send.close()
     outcome, ended = None, ""
     deadline = time.monotonic() + seconds if seconds is not None else None
@@ -145,7 +155,15 @@ def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., No
             process.kill()
         process.join()
         receive.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     return ChildRun(outcome, ended, process.exitcode)
+
+
+def _in_scratch(scratch: str, target: Callable[..., None], *args: Any) -> None:
+    """Runs in the child: every ``tempfile`` user (the engines' work directories) writes
+    under ``scratch``, which :func:`supervise` removes however the child ends."""
+    tempfile.tempdir = scratch
+    target(*args)
 
 
 #: Imported once by the forkserver, so that no child pays for it: the dispatcher and both
@@ -169,7 +187,9 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
     try:
         if fault == "abort":
             os.abort()
-        if fault == "hang":
+        if fault == "hang":  # as an engine stopped mid-work: its work directory exists
+            work = tempfile.mkdtemp(prefix="squeezer-")
+            conn.send(("progress", 0.0, work))
             time.sleep(3600)
         if memory_bytes:
             cap = memory_bytes * ADDRESS_SPACE_FACTOR
