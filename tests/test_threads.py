@@ -111,16 +111,31 @@ def test_the_output_does_not_depend_on_the_number_of_threads(tmp_path, preset):
     assert pdfgen.page_texts(tmp_path / "out-4.pdf") == pdfgen.page_texts(src)
 
 
-def test_no_thread_outlives_a_run_that_failed(tmp_path):
-    """The image threads and the input's reference reading end before the error reaches the caller."""
-    from squeezer.engines.errors import TimeLimitError
+def test_no_thread_outlives_a_run_that_failed(tmp_path, monkeypatch):
+    """The image threads and the input's reference reading end before the error reaches the caller.
 
+    Each image's work is slowed past the time limit, so the limit is hit on an
+    image thread however fast the machine is.
+    """
+    from squeezer.engines.errors import TimeLimitError
+    from squeezer.engines.pdf import images
+
+    best = images._best
+    attempted = []
+
+    def slow_best(*args, **kwargs):
+        attempted.append(threading.current_thread().name)
+        time.sleep(1.5)
+        return best(*args, **kwargs)
+
+    monkeypatch.setattr(images, "_best", slow_best)
     src = tmp_path / "mixed.pdf"
     _mixed_images_pdf(src)
     before = set(threading.enumerate())
     with pytest.raises(TimeLimitError):
         compress(src, tmp_path / "out.pdf", PdfOptions(preset="medium"),
-                 limits=Limits(max_threads=4, max_seconds=0.3))
+                 limits=Limits(max_threads=4, max_seconds=1.0))
+    assert attempted and threading.current_thread().name not in attempted
     assert set(threading.enumerate()) <= before
     assert not (tmp_path / "out.pdf").exists()
 
