@@ -253,7 +253,8 @@ def _verified_or_fallback(
     compare_text = not (settings.remove_form_fields or settings.remove_annotations)
     password = None if settings.remove_encryption else settings.password
     floor = verify.visual_floor(settings)
-    verdict = verify.check(candidate, reference, report.pages, password, compare_text, floor)
+    verdict = verify.check(candidate, reference, report.pages, password, compare_text, floor,
+                           processes=budget.threads)
     if verdict.ok:
         return candidate
     report.warnings.append(f"result failed verification ({verdict.reason})")
@@ -268,7 +269,7 @@ def _verified_or_fallback(
             report.warnings.append(f"lossless fallback failed ({exc.message})")
             return None
         verdict = verify.check(fallback, reference, report.pages, password, compare_text,
-                               verify.visual_floor(safe))
+                               verify.visual_floor(safe), processes=budget.threads)
         if verdict.ok:
             report.warnings.append("used the lossless result instead")
             return fallback

@@ -9,6 +9,8 @@ check makes the pipeline fall back to a safer candidate.
 
 from __future__ import annotations
 
+import os
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
 
+from squeezer.engines import forks
 from squeezer.engines.pdf.options import Settings
 from squeezer.engines.pdf.pdfium_lock import LOCK
 from squeezer.engines.ssim import ssim
@@ -124,11 +127,13 @@ class Verdict:
 
 def check(candidate: Path, reference: Reference | None, expected_pages: int,
           password: str | None = None, compare_text: bool = True,
-          min_similarity: float = 0.0) -> Verdict:
+          min_similarity: float = 0.0, processes: int = 1) -> Verdict:
     """Open, count, render every page of, read, and look at ``candidate``.
 
     The output must open in qpdf as well as in PDFium: the two implementations
     are lenient about different things, and users' tools are built on both.
+    ``processes`` > 1 shares the pages with forked helpers (:mod:`squeezer.engines.forks`):
+    PDFium is not thread-safe, so a second core can only render in a process of its own.
     """
     try:
         with pikepdf.open(candidate, password=password or "") as pdf:
@@ -139,42 +144,86 @@ def check(candidate: Path, reference: Reference | None, expected_pages: int,
         return Verdict(False, f"output does not open in qpdf: {exc}")
     with LOCK:  # (nothing else runs by now; the lock keeps PDFium's one-caller rule explicit)
         return _check_in_pdfium(candidate, reference, expected_pages, password, compare_text,
-                                min_similarity)
+                                min_similarity, processes)
+
+
+#: Fewer pages than this are checked in this process alone: the fork would cost more.
+FORK_PAGES = 2
 
 
 def _check_in_pdfium(candidate: Path, reference: Reference | None, expected_pages: int,
-                     password: str | None, compare_text: bool, min_similarity: float) -> Verdict:
+                     password: str | None, compare_text: bool, min_similarity: float,
+                     processes: int) -> Verdict:
+    documents = _Documents(candidate, password)
     try:
-        doc = pdfium.PdfDocument(str(candidate), password=password or None)
-    except pdfium.PdfiumError as exc:
-        return Verdict(False, f"output does not open in PDFium: {exc}")
-    try:
-        count = len(doc)
+        try:
+            count = len(documents.here())
+        except pdfium.PdfiumError as exc:
+            return Verdict(False, f"output does not open in PDFium: {exc}")
         if count != expected_pages:
             return Verdict(False, f"output has {count} pages, input has {expected_pages}")
-        for i in range(count):
-            page = doc[i]
+
+        def page_fault(i: int) -> str | None:
             try:
-                compare_look = bool(min_similarity) and reference is not None \
-                    and i in reference.renders
-                if not compare_look:  # (a page compared below is rendered there)
-                    # that it renders is the check, not how smooth: images are scaled down
-                    # without filtering (10-30 % faster on image-heavy pages)
-                    bitmap = page.render(scale=RENDER_SCALE, no_smoothimage=True)
-                    bitmap.close()
-                if (compare_text and reference is not None and i in reference.texts
-                        and page_text(page) != reference.texts[i]):
-                    return Verdict(False, f"text of page {i + 1} changed")
-                if compare_look:
-                    score = ssim(reference.renders[i], render_gray(page))
-                    if score < min_similarity:
-                        return Verdict(
-                            False, f"page {i + 1} looks different (SSIM {score:.3f} < {min_similarity})"
-                        )
+                doc = documents.here()  # (a helper's own copy is opened on its first page)
             except pdfium.PdfiumError as exc:
-                return Verdict(False, f"page {i + 1} does not render: {exc}")
-            finally:
-                page.close()
+                return f"output does not open in PDFium: {exc}"
+            return _page_fault(doc, i, reference, compare_text, min_similarity)
+
+        share = processes if count >= FORK_PAGES else 1
+        with closing(forks.shared_map(page_fault, range(count), share,
+                                      fork_guard=lambda: LOCK)) as faults:
+            for fault in faults:
+                if fault is not None:
+                    return Verdict(False, fault)
         return Verdict(True)
     finally:
-        doc.close()
+        documents.close()
+
+
+class _Documents:
+    """``candidate`` opened in PDFium once per process: a forked helper opens its own copy
+    (a document opened before the fork reads through a file offset both processes share)."""
+
+    def __init__(self, path: Path, password: str | None) -> None:
+        self.path, self.password = path, password
+        self.pid: int | None = None
+        self.doc: pdfium.PdfDocument | None = None
+
+    def here(self) -> pdfium.PdfDocument:
+        if self.doc is None or self.pid != os.getpid():
+            self.doc = pdfium.PdfDocument(str(self.path), password=self.password or None)
+            self.pid = os.getpid()
+        return self.doc
+
+    def close(self) -> None:
+        if self.doc is not None and self.pid == os.getpid():
+            self.doc.close()
+
+
+def _page_fault(doc: pdfium.PdfDocument, i: int, reference: Reference | None,
+                compare_text: bool, min_similarity: float) -> str | None:
+    """Why page ``i`` fails the check (it does not render, its text or look changed), or None."""
+    try:
+        page = doc[i]
+    except pdfium.PdfiumError as exc:
+        return f"page {i + 1} does not render: {exc}"
+    try:
+        compare_look = bool(min_similarity) and reference is not None and i in reference.renders
+        if not compare_look:  # (a page compared below is rendered there)
+            # that it renders is the check, not how smooth: images are scaled down
+            # without filtering (10-30 % faster on image-heavy pages)
+            bitmap = page.render(scale=RENDER_SCALE, no_smoothimage=True)
+            bitmap.close()
+        if (compare_text and reference is not None and i in reference.texts
+                and page_text(page) != reference.texts[i]):
+            return f"text of page {i + 1} changed"
+        if compare_look:
+            score = ssim(reference.renders[i], render_gray(page))
+            if score < min_similarity:
+                return f"page {i + 1} looks different (SSIM {score:.3f} < {min_similarity})"
+    except pdfium.PdfiumError as exc:
+        return f"page {i + 1} does not render: {exc}"
+    finally:
+        page.close()
+    return None
