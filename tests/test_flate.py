@@ -1,4 +1,4 @@
-"""Flate recompression: level 9 for plain Flate, predictors kept, corrupt streams left alone."""
+"""Flate recompression: libdeflate 9 when smaller, predictors kept, corrupt streams left alone."""
 
 from __future__ import annotations
 
@@ -56,3 +56,37 @@ def test_fast_flate_is_recompressed_and_predictors_survive(tmp_path):
         assert np.array_equal(np.asarray(pikepdf.PdfImage(out_image).as_pil_image()),
                               np.tile(np.arange(300, dtype=np.uint8), (200, 1)))
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_libdeflate_writes_zlib_streams_any_inflater_reads():
+    from squeezer.engines import libdeflate
+
+    content = pdfgen.text_ops(pdfgen.words_lines(9, lines=400))
+    for data in (content, b"", bytes(range(256)) * 64):
+        packed = libdeflate.compress(data)
+        assert isinstance(packed, bytes)
+        assert zlib.decompress(packed) == data
+    # a text content stream, what the step mostly deflates: fewer bytes than zlib's best
+    assert len(libdeflate.compress(content)) < len(zlib.compress(content, 9))
+
+
+def test_the_smaller_of_the_own_bytes_and_libdeflates_is_kept(tmp_path):
+    """Palette-like runs, where zlib 9's lazy matching beats libdeflate 9: nothing grows."""
+    src = tmp_path / "in.pdf"
+    pdf = pikepdf.new()
+    rng = np.random.default_rng(4)
+    data = np.repeat(rng.integers(0, 38, 3000, dtype=np.uint8), rng.integers(1, 12, 3000)).tobytes()
+    stream = pdf.make_stream(b"")
+    stream.write(zlib.compress(data, 9), filter=Name.FlateDecode)
+    pdfgen.add_page(pdf, pdfgen.text_ops(["kept"]),
+                    Dictionary(Font=Dictionary(F1=pdfgen.helvetica(pdf))))
+    pdf.Root.Extra = stream  # (a stream no other step touches)
+    pdf.save(src, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    with pikepdf.open(src) as before:
+        own = len(before.Root.Extra.read_raw_bytes())
+    dst = tmp_path / "out.pdf"
+    assert not compress(src, dst, PdfOptions(preset="lossless")).original_kept
+    with pikepdf.open(dst) as after:
+        kept = after.Root.Extra
+        assert len(kept.read_raw_bytes()) <= own
+        assert kept.read_bytes() == data

@@ -4,25 +4,26 @@ qpdf's own ``recompress_flate`` decodes every Flate stream and deflates it
 again *without* its /DecodeParms predictor, which undoes the image step's
 PNG-predicted encodings (26 % smaller than plain Flate on the corpus' lossless
 images).  So the pipeline saves with ``recompress_flate=False`` and this step
-re-deflates, at level 9, exactly the streams whose only filter is Flate with
-no predictor, keeping a new encoding only when it is smaller.  Recompressing
+re-deflates, with libdeflate at level 9 (:mod:`squeezer.engines.libdeflate`),
+exactly the streams whose only filter is Flate with no predictor, keeping a new
+encoding only when it is smaller.  Recompressing
 before deduplication also lets identical content that two writers compressed
 differently be merged.
 """
 
 from __future__ import annotations
 
-import zlib
 from contextlib import closing
 
 import pikepdf
 from pikepdf import Name, Stream
 
+from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
 from squeezer.engines.report import Report
 from squeezer.engines.threads import ordered_map
 
-LEVEL = 9
+LEVEL = libdeflate.BEST
 
 
 def _only_flate_without_predictor(stream: Stream) -> bool:
@@ -45,9 +46,9 @@ def _only_flate_without_predictor(stream: Stream) -> bool:
 
 
 def recompress(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
-    """Deflate every plain-Flate stream again at level 9 when that is smaller.
+    """Deflate every plain-Flate stream again (libdeflate, level 9) when that is smaller.
 
-    zlib releases the GIL, so streams are deflated on the image step's threads
+    libdeflate releases the GIL, so streams are deflated on the image step's threads
     (:mod:`squeezer.engines.threads`) and written back here, in object order.
     """
     streams = [obj for obj in pdf.objects
@@ -61,7 +62,7 @@ def recompress(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
             data = obj.read_bytes()
         except (pikepdf.PikepdfError, UnicodeDecodeError):
             return raw, None  # corrupt: leave the bytes as they are, readers cope
-        return raw, zlib.compress(data, LEVEL)
+        return raw, libdeflate.compress(data, LEVEL)
 
     saved = 0
     with closing(ordered_map(deflate, streams, budget.threads)) as results:

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
+from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
 from squeezer.engines.report import Report
 
@@ -299,8 +300,6 @@ def _still_draws_the_same(before: object, after: object, lookups: dict[tuple, st
 
 def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     """Replace ``program`` by the subset its fonts draw; return the bytes saved (0 when not smaller)."""
-    import zlib
-
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
@@ -350,7 +349,7 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     data = out.getvalue()
     if not _still_draws_the_same(reference, TTFont(io.BytesIO(data)), lookups):
         return 0  # the subsetter dropped a table or glyph a reader could use: keep the font whole
-    packed = zlib.compress(data, 9)
+    packed = libdeflate.compress(data)
     if len(packed) >= before:
         return 0
     program.write(packed, filter=Name.FlateDecode)

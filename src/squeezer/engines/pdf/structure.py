@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from collections.abc import Iterator
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
+from squeezer.engines import libdeflate
 from squeezer.engines.pdf.options import Settings
 from squeezer.engines.report import Report
 
@@ -101,7 +101,7 @@ def drop_xmp_thumbnails(pdf: pikepdf.Pdf) -> int:
         lean = _XMP_PADDING.sub(rb"\1\n\2", _XMP_THUMBNAILS.sub(b"", data))
         if len(lean) < len(data):
             filtered = obj.stream_dict.get("/Filter") is not None
-            obj.write(zlib.compress(lean, 9) if filtered else lean,
+            obj.write(libdeflate.compress(lean) if filtered else lean,
                       filter=Name.FlateDecode if filtered else None)
             dropped += len(data) - len(lean)
     return dropped
