@@ -1,8 +1,8 @@
 """Structural similarity (SSIM) of two grayscale images, in numpy.
 
 Used to check that a compressed result still looks like its input.  A 7x7
-uniform window (computed with summed-area tables, so the cost is linear in
-the pixel count) and the standard constants of Wang et al. (2004).
+uniform window (separable sums, so the cost is linear in the pixel count) and
+the standard constants of Wang et al. (2004).
 """
 
 from __future__ import annotations
@@ -23,13 +23,24 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _box(a: np.ndarray) -> np.ndarray:
-    """Sums over every WINDOW x WINDOW window, exact (int32 summed-area table; a wrapped
-    total still gives exact window differences), as float32."""
-    w = WINDOW
-    s = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.int32)
-    np.cumsum(a, axis=0, out=s[1:, 1:])
-    np.cumsum(s[1:, 1:], axis=1, out=s[1:, 1:])
-    return (s[w:, w:] - s[:-w, w:] - s[w:, :-w] + s[:-w, :-w]).astype(np.float32)
+    """Sums over every WINDOW x WINDOW window of an int32 image, exact, as float32.
+
+    Separable, by doubling: sums of 2, then 4, then 4 + 2 + 1 neighbours along
+    each axis, 8 array additions in all.  Twice as fast as a summed-area table
+    (``cumsum``) at the JPEG search's mosaic size, and numpy's binary additions
+    release the GIL where its ``cumsum`` holds it, so the image step's threads
+    compare images in parallel.
+    """
+    assert WINDOW == 7  # (the doubling below spells out 7 = 4 + 2 + 1)
+
+    def along(x: np.ndarray, axis: int) -> np.ndarray:
+        def cut(y: np.ndarray, start: int, stop: int | None) -> np.ndarray:
+            return y[:, start:stop] if axis else y[start:stop]
+        two = cut(x, None, -1) + cut(x, 1, None)
+        four = cut(two, None, -2) + cut(two, 2, None)
+        return cut(four, None, -3) + cut(two, 4, -1) + cut(x, 6, None)
+
+    return along(along(a, 1), 0).astype(np.float32)
 
 
 class Similarity:
