@@ -26,6 +26,12 @@ R = TypeVar("R")
 #: Threads used when the limit says "one per core": more would only multiply the
 #: memory of the images being worked on, for little gain.
 AUTO_MAX = 4
+#: Items submitted ahead of the one the caller waits for, per thread.  Only ``threads``
+#: run at once (each holding its decoded pixels); the rest wait in the queue or are
+#: finished results (encoded bytes).  A deep window keeps the other threads busy
+#: while one works on a large image: with 2 per thread a second thread idled after
+#: three small images behind a large one.
+WINDOW_PER_THREAD = 8
 
 
 def thread_count(limit: int) -> int:
@@ -43,16 +49,16 @@ def per_file(files_in_flight: int) -> int:
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
     """``map(fn, items)`` on ``threads`` threads, yielding results in the order of ``items``.
 
-    At most ``2 * threads`` items are in progress or finished but not yet
-    consumed (bounded memory).  An exception from ``fn`` is raised when its
-    result's turn comes; the work not yet started is dropped, and the call
+    At most ``threads`` items are in progress and :data:`WINDOW_PER_THREAD` ``* threads``
+    submitted or finished but not yet consumed (bounded memory).  An exception from
+    ``fn`` is raised when its result's turn comes; the work not yet started is dropped, and the call
     returns only after the running work has finished, so no thread still
     touches shared objects once the caller sees the exception.
     """
     if threads <= 1:
         yield from map(fn, items)
         return
-    window = 2 * threads
+    window = WINDOW_PER_THREAD * threads
     pending: deque[Future[R]] = deque()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="squeezer") as pool:
         try:
