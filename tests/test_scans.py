@@ -286,3 +286,30 @@ def test_a_damaged_scan_image_stays_plain_and_the_document_still_compresses(tmp_
     assert first.method == "plain" and "not decoded" in first.reason
     assert second.method == "mrc"
     assert report.pages == 2 and report.output_bytes < report.input_bytes
+
+
+# --- which pages are looked at -------------------------------------------------------------
+
+
+def test_pages_without_a_scan_sized_image_are_not_scans_and_share_their_images(tmp_path):
+    """A logo stretched over a page is no scan (under 50 dpi); the same picture as the whole
+    of a one-inch page is one, but it is also drawn on the logo page, so it is marked shared."""
+    from squeezer.engines.pdf.scanpages import find_scans
+
+    pdf = pikepdf.new()
+    picture = pdfgen.image_stream(pdf, pdfgen.photo_array(200, 200, seed=5))
+    big = pdfgen.image_stream(pdf, pdfgen.photo_array(1200, 900, seed=6))
+    form = pdf.make_stream(b"q 288 0 0 216 0 0 cm /Big Do Q", Type=Name.XObject, Subtype=Name.Form,
+                           BBox=[0, 0, 288, 216],
+                           Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Big=big)))
+    draw = b"q 612 0 0 792 0 0 cm /P Do Q"
+    pdfgen.add_page(pdf, draw, pikepdf.Dictionary(XObject=pikepdf.Dictionary(P=picture)))
+    pdfgen.add_page(pdf, b"q 72 0 0 72 0 0 cm /P Do Q",
+                    pikepdf.Dictionary(XObject=pikepdf.Dictionary(P=picture)), mediabox=(72, 72))
+    pdfgen.add_page(pdf, b"/F Do", pikepdf.Dictionary(XObject=pikepdf.Dictionary(F=form)),
+                    mediabox=(288, 216))
+    scans, vector = find_scans(pdf)
+    assert vector == 1
+    assert {objgen: (s.pages, s.shared) for objgen, s in scans.items()} == {
+        picture.objgen: ([1], True), big.objgen: ([2], False)}
+    assert round(scans[big.objgen].dpi) == 300
