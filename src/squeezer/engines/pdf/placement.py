@@ -285,6 +285,9 @@ class _Resources:
         ):
             operators.append(_TEXT_OPERATORS)
         self.operators = " ".join(operators)
+        #: whether a content stream using these resources can draw an image XObject at all:
+        #: through an XObject, a tiling pattern, a soft mask group or a Type 3 glyph
+        self.can_draw_images = self.xobjects is not None or len(operators) > 1
 
     def _category(self, name: str) -> Dictionary | None:
         category = self.dict.get(name)
@@ -448,7 +451,9 @@ class _Walker:
     def _interpret(self, source: Dictionary | Stream, resources: _Resources | None,
                    draws: _Draws, depth: int) -> None:
         """Follow the graphics state of one content stream and record what it paints."""
-        operators = resources.operators if resources is not None else _BASE_OPERATORS
+        if resources is None or not resources.can_draw_images:
+            return  # nothing it could name draws an image: not worth tokenising
+        operators = resources.operators
         ctm = IDENTITY
         stack: list[tuple[Linear, _Type3 | None, float, float]] = []
         # text state (§9.3): font, size and horizontal scaling are graphics state; Tm is not
