@@ -99,3 +99,45 @@ def test_bilevel_decodes_byte_aligned_g4_that_libtiff_is_not_told_about():
     rendered = pdfium.PdfDocument(path)[0].render(scale=2548 / 612, grayscale=True).to_pil()
     # the page shows the same ink (rendering resamples a little: compare coverage)
     assert abs((np.asarray(rendered.convert("L")) < 128).mean() - ink.mean()) < 0.01
+
+
+_PREFETCH = r"""
+import sys
+from pathlib import Path
+import pikepdf
+sys.path.insert(0, sys.argv[1])
+import pdfgen
+from squeezer.engines.pdf import jbig2, pipeline
+from squeezer.engines.pdf.options import PdfOptions
+
+text, scan = Path(sys.argv[2]) / "text.pdf", Path(sys.argv[2]) / "scan.pdf"
+pdfgen.text_pdf(text)
+pdfgen.bitonal_scan_pdf(scan)
+medium = PdfOptions(preset="medium").resolve()
+with pikepdf.open(text) as pdf:
+    assert pipeline._prefetch_jbig2(pdf, medium) is None  # nothing 1-bit: not loaded
+assert not jbig2.loaded()
+with pikepdf.open(scan) as pdf:
+    off = PdfOptions(preset="medium", jbig2=False).resolve()
+    assert pipeline._prefetch_jbig2(pdf, off) is None
+    loader = pipeline._prefetch_jbig2(pdf, medium)
+    assert loader is not None and loader.daemon
+    loader.join()
+assert jbig2.loaded() and jbig2.available()
+with pikepdf.open(scan) as pdf:
+    assert pipeline._prefetch_jbig2(pdf, medium) is None  # loaded once per process
+print("ok")
+"""
+
+
+def test_the_coder_is_loaded_ahead_only_for_documents_that_need_it(tmp_path):
+    """(In a fresh process: this one has the coder loaded already.)"""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run(
+        [sys.executable, "-c", _PREFETCH, str(Path(__file__).parent), str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

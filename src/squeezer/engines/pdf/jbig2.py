@@ -23,6 +23,7 @@ the sample 0, so ink (True) stays the sample 0, as with :mod:`ccitt`.
 from __future__ import annotations
 
 import struct
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -64,6 +65,26 @@ def _compiled():
     except ImportError:
         return None
     return mq.code_generic
+
+
+def prefetch() -> threading.Thread | None:
+    """Start loading the coder on a thread of its own, or None when it is loaded already.
+
+    Compiling the IR runs in LLVM with the GIL released, so started before the
+    content parsing of the scan and image steps (which holds the GIL) it costs
+    a process next to nothing, instead of the first 1-bit image's ~0.1 s.  The
+    caller joins the thread before it returns.
+    """
+    if loaded():
+        return None
+    loader = threading.Thread(target=_compiled, name="squeezer-jbig2-load", daemon=True)
+    loader.start()
+    return loader
+
+
+def loaded() -> bool:
+    """Whether the coder has been loaded (or found missing) in this process."""
+    return bool(_compiled.cache_info().currsize)
 
 
 def available() -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import platform
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
-from squeezer.engines.pdf import flate, fonts, images, preflight, scans, structure, verify
+from squeezer.engines.pdf import flate, fonts, images, jbig2, preflight, scans, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
@@ -174,6 +175,7 @@ def build(
     """
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
     report.pages_classified, report.scan_pages = {}, []
+    loader: threading.Thread | None = None
     with opened(src, settings.password) as pdf:
         report.pages = len(pdf.pages)
         try:
@@ -182,6 +184,7 @@ def build(
                 budget.scanned = True
             if on_scanned is not None:
                 on_scanned()
+            loader = _prefetch_jbig2(pdf, settings)
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
             budget.check_time()
@@ -206,8 +209,35 @@ def build(
         except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
             # qpdf met damage that recovery at open time did not see
             raise map_qpdf_error(exc) from None
+        finally:
+            if loader is not None:
+                loader.join()  # (no thread outlives the run)
     budget.check_time()
     return out
+
+
+#: An image this large may be a scan whose text mask the scan step codes as JBIG2.
+SCAN_PIXELS = 1_000_000
+
+
+def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | None:
+    """Start loading the JBIG2 coder (:func:`jbig2.prefetch`) when this document will likely
+    use it: it has 1-bit images, or large ones the scan step may turn into layers."""
+    if not settings.jbig2 or jbig2.loaded():
+        return None
+    scans_too = scans.wanted(settings)
+    for obj in pdf.objects:
+        if not (isinstance(obj, pikepdf.Stream) and obj.stream_dict.get("/Subtype") == "/Image"):
+            continue
+        found = obj.stream_dict.get("/ImageMask", False) is True \
+            or obj.stream_dict.get("/BitsPerComponent") == 1
+        if not found and scans_too:
+            width, height = obj.stream_dict.get("/Width"), obj.stream_dict.get("/Height")
+            found = isinstance(width, int) and isinstance(height, int) \
+                and width * height >= SCAN_PIXELS
+        if found:
+            return jbig2.prefetch()
+    return None
 
 
 def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
