@@ -105,8 +105,10 @@ def test_results_pass_through_encode_and_decode(no_child_left):
 # --- verification on helpers: the same verdict, whichever process looked at the page -------
 
 @pytest.fixture
-def changed_late_page(tmp_path):
-    """A 12-page document and a copy whose 9th page (text- and look-sampled) differs."""
+def changed_late_page(tmp_path, monkeypatch):
+    """A 12-page document and a copy whose 9th page (text- and look-sampled) differs; small
+    documents are checked in one process, so the byte threshold is lifted."""
+    monkeypatch.setattr(verify, "FORK_BYTES", 0)
     original = tmp_path / "original.pdf"
     pdfgen.text_pdf(original, pages=12, lines=8)
     changed = tmp_path / "changed.pdf"
@@ -118,12 +120,17 @@ def changed_late_page(tmp_path):
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_verification_finds_a_changed_page_in_any_process(changed_late_page, processes,
-                                                          no_child_left):
+                                                          no_child_left, monkeypatch):
     original, changed = changed_late_page
+    forked = []
+    start = forks._Helper.start
+    monkeypatch.setattr(forks._Helper, "start",
+                        classmethod(lambda cls, *a: forked.append(1) or start(*a)))
     reference = verify.Reference.of(original)
     assert verify.check(original, reference, 12, processes=processes).ok
     verdict = verify.check(changed, reference, 12, processes=processes)
     assert (verdict.ok, verdict.reason) == (False, "text of page 9 changed")
+    assert len(forked) == 2 * (processes - 1)  # a helper per check with 2 processes
 
 
 def test_verification_on_helpers_compares_the_look(changed_late_page, no_child_left):

@@ -147,8 +147,11 @@ def check(candidate: Path, reference: Reference | None, expected_pages: int,
                                 min_similarity, processes)
 
 
-#: Fewer pages than this are checked in this process alone: the fork would cost more.
-FORK_PAGES = 2
+#: Documents with fewer pages, or fewer bytes, than these are checked in this process alone:
+#: forking and opening a second copy (about 10 ms) cost more than it saves (measured on the
+#: corpus: 2 and 3 pages, and 9 to 16 pages of 11 to 30 KB, were slower forked).
+FORK_PAGES = 4
+FORK_BYTES = 64 << 10
 
 
 def _check_in_pdfium(candidate: Path, reference: Reference | None, expected_pages: int,
@@ -170,7 +173,8 @@ def _check_in_pdfium(candidate: Path, reference: Reference | None, expected_page
                 return f"output does not open in PDFium: {exc}"
             return _page_fault(doc, i, reference, compare_text, min_similarity)
 
-        share = processes if count >= FORK_PAGES else 1
+        small = count < FORK_PAGES or candidate.stat().st_size < FORK_BYTES
+        share = 1 if small else processes
         with closing(forks.shared_map(page_fault, range(count), share,
                                       fork_guard=lambda: LOCK)) as faults:
             for fault in faults:
