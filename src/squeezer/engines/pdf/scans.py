@@ -130,8 +130,9 @@ def _failed(entry: ScanPage, exc: Exception) -> None:
     entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
-def _pixels(image: Stream, budget: Budget) -> np.ndarray:
-    """The image's samples as H x W x C uint8 (C = 1 or 3), or :class:`_Plain`."""
+def _pixels(image: Stream, budget: Budget) -> tuple[np.ndarray, Image.Image | None]:
+    """The image's samples as H x W x C uint8 (C = 1 or 3), and the decoded Pillow image
+    they came from (a JPEG's), or None; or :class:`_Plain`."""
     if image.get("/ImageMask", False):
         raise _Plain("a stencil mask")
     if "/SMask" in image or "/Mask" in image:
@@ -151,10 +152,8 @@ def _pixels(image: Stream, budget: Budget) -> np.ndarray:
         im = pixels.load(pixels.open_jpeg(pixels.dct_data(image)))
         if im.mode not in ("L", "RGB") or im.size != (width, height):
             raise _Plain(f"a {im.mode} JPEG")
-        arr = np.asarray(im)
-    else:
-        arr = pixels.samples(image, width, height, info.components, 8)
-    return arr.reshape(height, width, -1)
+        return np.asarray(im).reshape(height, width, -1), im
+    return pixels.samples(image, width, height, info.components, 8).reshape(height, width, -1), None
 
 
 def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
@@ -167,14 +166,15 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
     if image.get("/BitsPerComponent") == 1 and not image.get("/ImageMask", False):
         entry.content = "bitonal"
         raise _Plain("already 1-bit: the image step codes it (JBIG2 or G4)")
-    arr = _pixels(image, budget)
+    arr, decoded = _pixels(image, budget)
     dpi = scan.dpi
     if s.lossy_images and dpi > MAX_SCAN_DPI * HYSTERESIS:
         # text needs no more than 300 dpi; the image step does the same for 1-bit scans
-        arr = _resample(arr, MAX_SCAN_DPI / dpi)
+        arr, decoded = _resample(arr, decoded, MAX_SCAN_DPI / dpi)
         dpi, entry.resampled = MAX_SCAN_DPI, True
-    gray = luminance(arr)
-    content = classify(arr, dpi, gray)
+    gray = luminance(arr, decoded)
+    content = classify(arr, dpi, gray, decoded)
+    del decoded  # (its pixels are in arr)
     if not s.convert_lossless_gray and arr.shape[2] == 3 and not content.colour:
         # colour detection is off: a colour scan keeps colour layers whatever it holds
         content.colour = True
@@ -193,11 +193,15 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
     return _mrc(pdf, image, arr, gray, content, dpi, s, entry)
 
 
-def _resample(arr: np.ndarray, scale: float) -> np.ndarray:
+def _resample(arr: np.ndarray, im: Image.Image | None,
+              scale: float) -> tuple[np.ndarray, Image.Image]:
+    """``arr`` (or ``im``, the same pixels as a Pillow image) scaled by ``scale``, both ways."""
     height, width = arr.shape[:2]
-    im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    if im is None:
+        im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(pixels.resize(im, size)).reshape(size[1], size[0], -1)
+    resized = pixels.resize(im, size)
+    return np.asarray(resized).reshape(size[1], size[0], -1), resized
 
 
 def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: Settings,
