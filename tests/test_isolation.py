@@ -114,3 +114,29 @@ def test_an_image_in_the_isolated_child(tmp_path):
                                    child=ChildLimits(seconds=60))
         assert report.kind == "image" and report.format_out == "png"
         assert report.output_bytes <= src.stat().st_size
+
+
+def _helper_holds(send, nbytes: int) -> None:
+    """A child whose own forked helper takes ``nbytes`` (as the verification helpers do)."""
+    import ctypes
+    import os
+    import signal
+
+    if os.fork() == 0:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # dies with its parent
+        block = b"\x01" * nbytes  # (written, so resident)
+        time.sleep(20)
+        os._exit(len(block) & 0)
+    time.sleep(20)
+
+
+def test_a_forked_helpers_memory_counts_against_the_childs_cap():
+    import multiprocessing
+
+    from squeezer.jobs.isolation import supervise
+
+    started = time.monotonic()
+    run = supervise(multiprocessing.get_context("fork"), _helper_holds, (400 * MB,),
+                    seconds=15, memory_bytes=250 * MB)
+    assert run.ended == "memory"
+    assert time.monotonic() - started < 10

@@ -69,7 +69,16 @@ class JobCancelled(Exception):
 
 
 def _resident_bytes(pid: int | None) -> int:
-    """The child's resident set size (Linux ``/proc``); 0 when unknown."""
+    """The child's resident set size (Linux ``/proc``), plus the pages only its own children
+    hold (the engine's forked verification helpers, :mod:`squeezer.engines.forks`: what they
+    share with the child is counted once); 0 when unknown."""
+    total = _status_rss(pid)
+    if total:
+        total += sum(_private_bytes(helper) for helper in _children(pid))
+    return total
+
+
+def _status_rss(pid: int | None) -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
@@ -78,6 +87,27 @@ def _resident_bytes(pid: int | None) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _children(pid: int | None) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                found += [int(child) for child in children.read().split()]
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def _private_bytes(pid: int) -> int:
+    """Resident pages no other process maps (``smaps_rollup``'s Private_Clean + Private_Dirty)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            return sum(int(line.split()[1]) * 1024 for line in rollup
+                       if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 @dataclass(frozen=True)
