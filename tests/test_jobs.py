@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 import uuid
@@ -20,6 +21,7 @@ import pytest
 import jobenv
 import pdfgen
 from squeezer.db import jobs as job_rows
+from squeezer.jobs import scratch
 from squeezer.jobs.queue import make_app, retry_stalled, submit_compress
 from squeezer.jobs.runner import input_file_id, input_key, result_file_id, result_key
 from squeezer.net import UrlPolicy
@@ -114,11 +116,15 @@ asyncio.run(run_worker(make_app(db.url), services, wait=True))
 """
 
 
-def test_a_job_survives_a_worker_killed_mid_run(env, big):
-    """SIGKILL the worker while the job runs; the stalled job is retried and succeeds once."""
+def test_a_job_survives_a_worker_killed_mid_run(env, big, tmp_path, monkeypatch):
+    """SIGKILL the worker while the job runs; the stalled job is retried and succeeds once,
+    and the next worker removes the files the killed one left behind."""
     job_id = asyncio.run(_upload_and_submit(env, big, {"preset": "lossless"}))
     cfg = json.dumps({"url": env["db"].url, "data": str(env["data"])})
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
     worker = subprocess.Popen([sys.executable, "-c", WORKER, cfg], start_new_session=True,
+                              env={**os.environ, "TMPDIR": str(scratch_root)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -132,6 +138,11 @@ def test_a_job_survives_a_worker_killed_mid_run(env, big):
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
     assert asyncio.run(_job(env, job_id)).state == "running"  # orphaned, not lost
+    left = sorted(p.name.split("-")[1] for p in scratch_root.glob(f"squeezer-*-{worker.pid}-*"))
+    assert "job" in left, list(scratch_root.iterdir())
+    for path in scratch_root.iterdir():  # (as if an hour had passed)
+        os.utime(path, (time.time() - scratch.ORPHAN_AGE - 1,) * 2)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
 
     async def recover():
         app = make_app(env["db"].url)
@@ -144,6 +155,7 @@ def test_a_job_survives_a_worker_killed_mid_run(env, big):
     job = asyncio.run(_job(env, job_id))
     assert job.state == "succeeded" and job.attempts == 2
     assert job.report["output_bytes"] < job.report["input_bytes"]
+    assert list(scratch_root.glob(f"squeezer-*-{worker.pid}-*")) == []
 
 
 # --- inputs fetched by URL -----------------------------------------------------------------

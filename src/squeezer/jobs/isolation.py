@@ -44,6 +44,7 @@ from squeezer.engines.errors import (
 from squeezer.engines.image.report import ImageReport
 from squeezer.engines.limits import Limits
 from squeezer.engines.report import Report
+from squeezer.jobs import scratch as scratch_dirs
 
 #: Seconds a child gets beyond its own time limit to notice it and report.
 GRACE_SECONDS = 5.0
@@ -149,7 +150,7 @@ def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., No
     The child's temporary files go to a directory of its own, which is removed
     here once the child has ended: a killed child cannot clean up after itself.
     """
-    scratch = tempfile.mkdtemp(prefix="squeezer-child-")
+    scratch = scratch_dirs.child_directory()
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_in_scratch, args=(scratch, target, send, *args), daemon=True)
     try:

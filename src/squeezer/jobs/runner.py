@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import logging
 import secrets
-import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -41,7 +40,7 @@ from squeezer.db.server import Database
 from squeezer.engines.errors import EngineError, UnsupportedFormatError
 from squeezer.engines.image.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.engines.limits import Limits
-from squeezer.jobs import exports
+from squeezer.jobs import exports, scratch
 from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
 from squeezer.net import WEBHOOK_POLICY, NetError, UrlPolicy, fetch_to_file, sanitize_filename
 from squeezer.storage import BlobStore, StorageError
@@ -298,7 +297,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
         watch = _Watch()
         watcher = asyncio.create_task(_watch(services, job_id, watch))
         try:
-            with tempfile.TemporaryDirectory(prefix="squeezer-job-") as tmp:
+            with scratch.job_directory() as tmp:
                 src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
                 try:
                     source = await _obtain_input(services, conn, job, src, watch)

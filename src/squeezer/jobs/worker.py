@@ -22,6 +22,7 @@ import signal
 import procrastinate
 from procrastinate.worker import Worker
 
+from squeezer.jobs import scratch
 from squeezer.jobs.queue import MAINTENANCE_QUEUE, QUEUE, WEBHOOK_QUEUE
 from squeezer.jobs.runner import Services
 
@@ -32,6 +33,15 @@ HEARTBEAT_SECONDS = 2.0
 STALLED_AFTER = 10.0
 #: webhook attempts and sweeps run side by side, apart from compressions
 SIDE_CONCURRENCY = 4
+
+
+async def _remove_orphans_every(seconds: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(scratch.remove_orphans)
+        except Exception:  # noqa: BLE001 - tidying must never stop the worker
+            log.warning("removing orphaned job directories failed", exc_info=True)
+        await asyncio.sleep(seconds)
 
 
 async def run_worker(app: procrastinate.App, services: Services, *, concurrency: int = 1,
@@ -47,6 +57,21 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
         "shutdown_graceful_timeout": services.shutdown_grace_seconds,
         "fetch_job_polling_interval": 1.0 if wait else 5.0,
     }
+    # what a killed worker on this machine left in the temporary directory (jobs.scratch),
+    # now and every so often (a machine's workers may run for months)
+    if not wait:
+        await asyncio.to_thread(scratch.remove_orphans)
+        await _run(app, services, concurrency, wait, install_signal_handlers, common)
+        return
+    tidying = asyncio.create_task(_remove_orphans_every(scratch.ORPHAN_AGE / 4))
+    try:
+        await _run(app, services, concurrency, wait, install_signal_handlers, common)
+    finally:
+        tidying.cancel()
+
+
+async def _run(app: procrastinate.App, services: Services, concurrency: int, wait: bool,
+               install_signal_handlers: bool, common: dict) -> None:
     async with app.open_async():
         app.perform_import_paths()
         workers = [

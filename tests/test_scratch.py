@@ -1,0 +1,55 @@
+"""Job and child directories carry their process's pid; a starting worker removes the orphans."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from squeezer.jobs import scratch
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _made(root: Path, name: str, age: float) -> Path:
+    path = root / name
+    path.mkdir()
+    (path / "in.pdf").write_bytes(b"%PDF-1.7 left behind")
+    when = time.time() - age
+    os.utime(path, (when, when))
+    return path
+
+
+def test_only_old_directories_of_processes_that_are_gone_are_removed(tmp_path):
+    dead, alive = _dead_pid(), os.getppid()
+    old = scratch.ORPHAN_AGE + 60
+    orphans = [_made(tmp_path, f"squeezer-job-{dead}-abc", old),
+               _made(tmp_path, f"squeezer-child-{dead}-def", old)]
+    kept = [
+        _made(tmp_path, f"squeezer-job-{dead}-fresh", 10),  # too recent: another namespace's?
+        _made(tmp_path, f"squeezer-job-{alive}-ghi", old),  # its process runs
+        _made(tmp_path, f"squeezer-job-{os.getpid()}-own", old),
+        _made(tmp_path, "squeezer-job-notapid-x", old),
+        _made(tmp_path, "someone-elses-dir", old),
+    ]
+    (tmp_path / f"squeezer-job-{dead}-file").write_text("not a directory")
+    assert scratch.remove_orphans(tmp_path) == 2
+    assert not any(path.exists() for path in orphans)
+    assert all(path.exists() for path in kept)
+    assert (tmp_path / f"squeezer-job-{dead}-file").exists()
+
+
+def test_the_directories_are_named_after_this_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(scratch.tempfile, "tempdir", str(tmp_path))
+    with scratch.job_directory() as job:
+        assert Path(job).name.startswith(f"squeezer-job-{os.getpid()}-")
+        child = Path(scratch.child_directory())
+        assert child.name.startswith(f"squeezer-child-{os.getpid()}-")
+        assert scratch.remove_orphans(tmp_path, min_age=0) == 0  # ours: this process lives
+    child.rmdir()
