@@ -261,8 +261,10 @@ def worker_measure(out: str, npz: str) -> dict[str, Any]:
 
 def worker_squeeze(preset: str, src: str, dst: str) -> dict[str, Any]:
     from squeezer.engines.errors import EngineError
+    from squeezer.engines.malloc import keep_freed_memory
     from squeezer.engines.pdf import PdfOptions, compress
 
+    keep_freed_memory()  # as the CLI's `compress` and the service's job children do
     started = time.perf_counter()
     try:
         report = compress(src, dst, PdfOptions(preset=preset))

@@ -279,6 +279,9 @@ def make_pages(directory: str | Path, n: int = 6, seed: int = 0) -> list[dict[st
 
 def _init_worker() -> None:
     import squeezer.engines.pdf  # noqa: F401 - imported before the clock starts
+    from squeezer.engines.malloc import keep_freed_memory
+
+    keep_freed_memory()  # as the CLI's `compress` and the service's job children do
 
 
 def _ready(_: int) -> int:

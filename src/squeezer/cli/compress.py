@@ -345,7 +345,9 @@ def compress_one(src: str, dst: str, options: Any, limits: Any,
     """
     from squeezer.engines.dispatch import compress_any as compress
     from squeezer.engines.errors import EngineError
+    from squeezer.engines.malloc import keep_freed_memory
 
+    keep_freed_memory()  # a process that compresses (engines.malloc)
     source, target = Path(src), Path(dst)
     if not source.exists():
         return _failure("file_not_found", "no such file")

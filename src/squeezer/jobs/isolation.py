@@ -226,7 +226,9 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
             cap = memory_bytes * ADDRESS_SPACE_FACTOR
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         from squeezer.engines.dispatch import compress_any
+        from squeezer.engines.malloc import keep_freed_memory
 
+        keep_freed_memory()  # this child exists to compress (engines.malloc)
         last = [0.0, ""]
 
         def progress(fraction: float, stage: str) -> None:
