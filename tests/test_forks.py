@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
+import warnings
 from contextlib import closing
 from pathlib import Path
 
@@ -140,3 +143,18 @@ def test_verification_on_helpers_compares_the_look(changed_late_page, no_child_l
     verdict = verify.check(changed, reference, 12, compare_text=False, min_similarity=0.99,
                            processes=2)
     assert not verdict.ok and verdict.reason.startswith("page 9 looks different (SSIM ")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Python 3.12 started warning about it")
+def test_forking_beside_other_threads_does_not_warn(no_child_left):
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert list(forks.shared_map(lambda i: i * 2, range(6), 2)) == [0, 2, 4, 6, 8, 10]
+    finally:
+        stop.set()
+        other.join()
+    assert [str(w.message) for w in seen if "fork" in str(w.message)] == []

@@ -46,6 +46,7 @@ import signal
 import struct
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -174,7 +175,11 @@ class _Helper:
     def start(cls, fn: Callable, items: Sequence, batch: int, tickets_r: int,
               encode: Callable, fork_guard: Callable, in_child: Callable) -> _Helper:
         results_r, results_w = os.pipe()
-        with fork_guard():
+        with fork_guard(), warnings.catch_warnings():
+            # Python 3.12+ warns about forking a multi-threaded process; the rules in this
+            # module's docstring are why this fork is safe (no lock held elsewhere, no return)
+            warnings.filterwarnings("ignore", r".*multi-threaded, use of fork\(\)",
+                                    DeprecationWarning)
             pid = os.fork()
         if pid == 0:  # the child: never returns
             code = 1
