@@ -99,12 +99,6 @@ def test_one_process_is_a_plain_map_here():
     assert list(forks.shared_map(lambda _: os.getpid(), range(5), 1)) == [os.getpid()] * 5
 
 
-def test_results_pass_through_encode_and_decode(no_child_left):
-    got = list(forks.shared_map(lambda i: i, range(20), 2,
-                                encode=lambda v: str(v), decode=int))
-    assert got == list(range(20))
-
-
 # --- verification on helpers: the same verdict, whichever process looked at the page -------
 
 @pytest.fixture

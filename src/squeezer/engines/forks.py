@@ -1,19 +1,18 @@
 """Sharing one step's independent pieces of work with forked copies of this process.
 
-Why processes as well as threads (:mod:`squeezer.engines.threads`): most of the
-corpus' images are small, and the Python and pikepdf work around each of them
-holds the GIL, so a second thread gained only about 12 % on the image step.  A
-forked child has its own GIL and an exact copy of the document in memory (the
-pikepdf objects cannot cross a process boundary any other way), so it does
-its share of the work on a core of its own.
+Why processes and not threads (:mod:`squeezer.engines.threads`): PDFium is not
+thread-safe, so checking the output's pages (:mod:`squeezer.engines.pdf.verify`)
+can use a second core only in a process of its own, and a forked child starts
+with everything the check needs already in memory (the reference texts and
+renders).
 
 How the work is shared: every item is a ticket in a pipe.  This process and
-each child take the next ticket when they are free, so one large item does not
-hold up the rest.  A child sends back each result (pickled, through
-``encode``) on its own pipe; a thread here reads those into memory, so a child
-never waits for this process to finish the item it is working on.  Results are
-yielded in the order of the items, whatever order they finish in, and an
-exception is raised when its turn comes, as in :func:`threads.ordered_map`.
+each child take the next ticket when they are free, so one slow item does not
+hold up the rest.  A child sends back each result (pickled) on its own pipe; a
+thread here reads those into memory, so a child never waits for this process
+to finish the item it is working on.  Results are yielded in the order of the
+items, whatever order they finish in, and an exception is raised when its turn
+comes, as in :func:`threads.ordered_map`.
 
 Why it is safe:
 
@@ -23,8 +22,8 @@ Why it is safe:
 - Other threads of this process do not exist in the child.  ``fork_guard``
   (e.g. PDFium's lock) is held across the fork, so no lock the child needs is
   held by a thread that is not there.
-- ``in_child`` gives the child private copies of the files it reads (file
-  offsets are shared across a fork; :func:`squeezer.engines.pdf.document.privatize_input`).
+- Open files share their offset across a fork, so ``fn`` must open what it
+  reads in the process it runs in (verify opens its own PDFium document).
 - The child is killed when the thread that forked it ends
   (``PR_SET_PDEATHSIG``), and :func:`shared_map` kills and reaps it when it
   returns or raises: no child outlives the call.
@@ -73,16 +72,11 @@ def shared_map(
     items: Sequence[T],
     processes: int,
     *,
-    encode: Callable[[R], Any] = lambda result: result,
-    decode: Callable[[Any], R] = lambda payload: payload,
     fork_guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-    in_child: Callable[[], None] = lambda: None,
 ) -> Iterator[R]:
     """``map(fn, items)`` shared by this process and ``processes - 1`` forked children.
 
-    ``encode`` runs in the child on each result before it is pickled, and
-    ``decode`` here on what arrives (pikepdf objects become plain data on the
-    way); this process's own results are used as they are.  Use it as
+    ``fn``'s results and exceptions must pickle.  Use it as
     ``with closing(shared_map(...))``: closing it early kills the children.
     """
     if processes <= 1 or len(items) < 2 or not available():
@@ -98,8 +92,8 @@ def shared_map(
     helpers: list[_Helper] = []
     try:
         for _ in range(min(processes, len(items)) - 1):
-            helpers.append(_Helper.start(fn, items, batch, tickets_r, encode, fork_guard, in_child))
-        yield from _collect(fn, items, batch, tickets_r, helpers, decode)
+            helpers.append(_Helper.start(fn, items, batch, tickets_r, fork_guard))
+        yield from _collect(fn, items, batch, tickets_r, helpers)
     finally:
         for helper in helpers:
             helper.stop()
@@ -113,7 +107,7 @@ def _take(tickets_r: int) -> int | None:
 
 
 def _collect(fn: Callable[[T], R], items: Sequence[T], batch: int, tickets_r: int,
-             helpers: list[_Helper], decode: Callable[[Any], R]) -> Iterator[R]:
+             helpers: list[_Helper]) -> Iterator[R]:
     """Work through tickets here, yielding every result in item order as soon as it is there."""
     own: dict[int, tuple[bool, Any]] = {}
     turn = 0
@@ -124,8 +118,7 @@ def _collect(fn: Callable[[T], R], items: Sequence[T], batch: int, tickets_r: in
         for helper in helpers:
             got = helper.take(turn)
             if got is not None:
-                ok, payload = got
-                return (True, decode(payload)) if ok else (False, payload)
+                return got
         return None
 
     def outcome(got: tuple[bool, Any]) -> R:
@@ -173,7 +166,7 @@ class _Helper:
 
     @classmethod
     def start(cls, fn: Callable, items: Sequence, batch: int, tickets_r: int,
-              encode: Callable, fork_guard: Callable, in_child: Callable) -> _Helper:
+              fork_guard: Callable) -> _Helper:
         results_r, results_w = os.pipe()
         with fork_guard(), warnings.catch_warnings():
             # Python 3.12+ warns about forking a multi-threaded process; the rules in this
@@ -186,8 +179,7 @@ class _Helper:
             try:
                 os.close(results_r)
                 _child_setup()
-                in_child()
-                _serve(fn, items, batch, tickets_r, results_w, encode)
+                _serve(fn, items, batch, tickets_r, results_w)
                 code = 0
             except BaseException:  # noqa: BLE001 - the parent does what is left
                 pass
@@ -244,13 +236,12 @@ def _child_setup() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _serve(fn: Callable, items: Sequence, batch: int, tickets_r: int, results_w: int,
-           encode: Callable) -> None:
+def _serve(fn: Callable, items: Sequence, batch: int, tickets_r: int, results_w: int) -> None:
     """The child's loop: take tickets, send results, stop after the first exception."""
     while (first := _take(tickets_r)) is not None:
         for index in range(first, min(first + batch, len(items))):
             try:
-                ok, payload = 1, pickle.dumps(encode(fn(items[index])), pickle.HIGHEST_PROTOCOL)
+                ok, payload = 1, pickle.dumps(fn(items[index]), pickle.HIGHEST_PROTOCOL)
             except Exception as exc:  # noqa: BLE001 - the parent raises it at its turn
                 ok, payload = 0, _pickled_exception(exc)
             _write_all(results_w, _HEADER.pack(index, ok, len(payload)) + payload)

@@ -51,9 +51,9 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Itera
 
     At most ``threads`` items are in progress and :data:`WINDOW_PER_THREAD` ``* threads``
     submitted or finished but not yet consumed (bounded memory).  An exception from
-    ``fn`` is raised when its result's turn comes; the work not yet started is dropped, and the call
-    returns only after the running work has finished, so no thread still
-    touches shared objects once the caller sees the exception.
+    ``fn`` is raised when its result's turn comes; the work not yet started is
+    dropped, and the call returns only after the running work has finished, so no
+    thread still touches shared objects once the caller sees the exception.
     """
     if threads <= 1:
         yield from map(fn, items)
