@@ -24,11 +24,14 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
-from squeezer.engines.pdf import flate, fonts, images, jbig2, preflight, scans, structure, verify
+from squeezer.engines.pdf import flate, preflight, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
-from squeezer.engines.pdf.options import PdfOptions, Settings
-from squeezer.engines.pdf.target import search_target_size
+from squeezer.engines.pdf.options import ColorModel, PdfOptions, Settings
 from squeezer.engines.report import ImageStats, Report
+
+# The steps a document may not need (images, scans, fonts, the JBIG2 coder, the target-size
+# search) are imported where they are used: numpy, Pillow, the codecs and fontTools cost a
+# small text PDF more than its whole compression (issue 18, item 7).
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
 FLATE_LEVEL = 9
@@ -85,6 +88,8 @@ def compress(
         notify(0.02, "reading")
         run = functools.partial(build, on_scanned=reader.start)
         if settings.target_size:
+            from squeezer.engines.pdf.target import search_target_size
+
             chosen, settings = search_target_size(src, settings, budget, report, work, notify, run)
         else:
             chosen = run(src, settings, budget, report, work / "out.pdf", notify)
@@ -184,17 +189,25 @@ def build(
                 budget.scanned = True
             if on_scanned is not None:
                 on_scanned()
-            loader = _prefetch_jbig2(pdf, settings)
+            has_images = _has_images(pdf)
+            loader = _prefetch_jbig2(pdf, settings) if has_images else None
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
             budget.check_time()
             written: set[tuple[int, int]] = set()
-            if scans.wanted(settings):
+            if has_images and scans_wanted(settings):
+                from squeezer.engines.pdf import scans
+
                 notify(0.15, "scanned pages")
                 written = scans.optimize_scans(pdf, settings, budget, report)
                 budget.check_time()
             notify(0.2, "images")
-            images.optimize_images(pdf, settings, budget, report, skip=written)
+            if has_images:
+                from squeezer.engines.pdf import images
+
+                images.optimize_images(pdf, settings, budget, report, skip=written)
+            else:
+                report.steps["images"] = report.steps.get("images", 0)
             budget.check_time()
             notify(0.7, "recompressing streams")
             flate.recompress(pdf, budget, report)
@@ -202,6 +215,8 @@ def build(
             structure.deduplicate_streams(pdf, report)
             if settings.subset_fonts:
                 # after deduplication: identical programs are one, cut once for all their users
+                from squeezer.engines.pdf import fonts
+
                 notify(0.78, "fonts")
                 fonts.subset_fonts(pdf, budget, report)
             notify(0.8, "writing")
@@ -220,12 +235,26 @@ def build(
 SCAN_PIXELS = 1_000_000
 
 
+def scans_wanted(settings: Settings) -> bool:
+    """Whether the scan step runs (:func:`scans.wanted`, without importing the step)."""
+    return settings.mrc or settings.scan_bitonal or settings.color_model == ColorModel.bitonal
+
+
+def _has_images(pdf: pikepdf.Pdf) -> bool:
+    """Whether ``pdf`` has an image XObject: without one, the image and scan steps (and
+    numpy, Pillow and the codecs they import) have nothing to do."""
+    for obj in pdf.objects:
+        if isinstance(obj, pikepdf.Stream) and obj.stream_dict.get("/Subtype") == "/Image":
+            return True
+    return False
+
+
 def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | None:
     """Start loading the JBIG2 coder (:func:`jbig2.prefetch`) when this document will likely
     use it: it has 1-bit images, or large ones the scan step may turn into layers."""
-    if not settings.jbig2 or jbig2.loaded():
+    if not settings.jbig2:
         return None
-    scans_too = scans.wanted(settings)
+    scans_too = scans_wanted(settings)
     for obj in pdf.objects:
         if not (isinstance(obj, pikepdf.Stream) and obj.stream_dict.get("/Subtype") == "/Image"):
             continue
@@ -236,6 +265,8 @@ def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | 
             found = isinstance(width, int) and isinstance(height, int) \
                 and width * height >= SCAN_PIXELS
         if found:
+            from squeezer.engines.pdf import jbig2
+
             return jbig2.prefetch()
     return None
 
@@ -288,7 +319,7 @@ def _verified_or_fallback(
     if verdict.ok:
         return candidate
     report.warnings.append(f"result failed verification ({verdict.reason})")
-    if settings.lossy_images or settings.subset_fonts or scans.wanted(settings):
+    if settings.lossy_images or settings.subset_fonts or scans_wanted(settings):
         safe = settings.model_copy(update={"lossy_images": False, "dpi": None, "subset_fonts": False,
                                            "mrc": False, "scan_bitonal": False})
         try:

@@ -56,10 +56,6 @@ class _Plain(Exception):
     """This scan stays on the plain path, for the reason given."""
 
 
-def wanted(settings: Settings) -> bool:
-    return settings.mrc or settings.scan_bitonal or settings.color_model == ColorModel.bitonal
-
-
 def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
                    report: Report) -> set[tuple[int, int]]:
     """Classify every page, re-encode the scans the settings ask for; return the objects
