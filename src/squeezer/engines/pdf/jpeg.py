@@ -37,6 +37,8 @@ quality than that would spend bytes on the previous encoder's artefacts.
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -217,6 +219,157 @@ def choose_quality(image: Image.Image, floor: float, cap: int,
         if similarity(references, _encode_plain(sample, quality)) >= floor:
             return quality
     return cap
+
+
+# --- size and quality together, judged where the image is seen (issue 18, item 6) ----------
+
+#: Fractions of the largest allowed size that :func:`choose_size_and_quality` also tries.
+SIZE_STEPS = (1.0, 0.8, 0.64, 0.5)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One size an image may be encoded at, and the highest quality allowed there."""
+
+    size: tuple[int, int]
+    cap: int
+
+
+def choose_size_and_quality(
+    image: Image.Image,
+    options: list[Option],
+    view: tuple[int, int],
+    floor: float,
+    *,
+    fallback: bool = True,
+    lowest: int = SEARCH_LOWEST,
+    resized: dict[tuple[int, int], Image.Image] | None = None,
+) -> tuple[Image.Image, int] | None:
+    """The (resampled image, quality) of the fewest bytes that still looks like ``image``.
+
+    What a reader sees is the image drawn on the page: ``view`` is its size in pixels
+    at the level's resolution where it is drawn largest.  Each option (a size at or
+    below the largest allowed, largest first) is resampled from ``image``, and its
+    lowest quality up to its cap whose JPEG, decoded and scaled to ``view``, keeps
+    SSIM >= ``floor`` against ``image`` scaled to ``view``, is found as in
+    :func:`choose_quality` (tile mosaics, a ladder scanned upwards).  The bytes of each
+    pass are estimated from the mosaic's and the option with the fewest wins: a
+    smooth photo drawn small ends at a lower resolution and a quality that keeps its
+    looks, a detailed one at full size.
+
+    When no rung of the first option passes, it is taken at its cap if ``fallback``
+    (as :func:`choose_quality` does), else that option is out; None when no option is
+    left.  ``resized`` may hold sizes already resampled (saves their work).
+    """
+    best: tuple[float, Image.Image, int] | None = None
+    start = lowest
+    for i, option in enumerate(options):
+        sized = (resized or {}).get(option.size) or (
+            image if option.size == image.size else _resize(image, option.size))
+        probe = _Probe(image, sized, view)
+        quality, data = probe.lowest_passing(max(lowest, min(start, option.cap)), option.cap,
+                                             floor)
+        if quality is None and i == 0:
+            if not fallback:
+                continue  # (its cap may be the strict one: smaller sizes still compete)
+            quality, data = option.cap, probe.encode(option.cap)
+        if quality is None or data is None:
+            break  # smaller sizes lose more: they would not pass either
+        estimate = len(data) * probe.scale
+        if best is not None and estimate >= best[0]:
+            break  # bytes grew again as the size fell: smaller ones will not win
+        best = (estimate, sized, quality)
+        start = max(lowest, quality - SEARCH_STEP)  # fewer pixels rarely need less quality
+    return None if best is None else (best[1], best[2])
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    # (as pixels.resize: Lanczos after a box reduce by an integer factor when large)
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+class _Probe:
+    """Tiles of one candidate size, and the same places of the original as a reader sees them.
+
+    The tiles are cut from ``sized`` (block-aligned, as :func:`mosaic`'s); each tile's
+    place in ``image`` is scaled straight to the view, and so is the decoded tile, so
+    both cover exactly the same part of the page.  A border of each view tile is left
+    out of the comparison: the decoded tile is scaled without its neighbours.
+    """
+
+    def __init__(self, image: Image.Image, sized: Image.Image, view: tuple[int, int]) -> None:
+        width, height = sized.size
+        fx, fy = view[0] / width, view[1] / height  # view pixels per sized pixel
+        sx, sy = image.width / width, image.height / height  # source pixels per sized pixel
+        if width * height <= SAMPLE_PIXELS or width < 2 * TILE or height < 2 * TILE:
+            boxes = [(0, 0, width, height)]
+        else:
+            per_side = max(2, int((SAMPLE_PIXELS / (TILE * TILE)) ** 0.5))
+            cols, rows = min(per_side, width // TILE), min(per_side, height // TILE)
+            boxes = [((width - TILE) * c // max(1, cols - 1) // 16 * 16,
+                      (height - TILE) * r // max(1, rows - 1) // 16 * 16, TILE, TILE)
+                     for r in range(rows) for c in range(cols)]
+            boxes = [(x, y, x + w, y + h) for x, y, w, h in boxes]
+        tile_w, tile_h = boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]
+        self.view_tile = (max(1, round(tile_w * fx)), max(1, round(tile_h * fy)))
+        scaled = self.view_tile != (tile_w, tile_h)
+        #: view pixels left out on each side of a tile (Lanczos reaches 3 pixels each way)
+        self.margin = min(math.ceil(3 * max(fx, fy, 1.0)), min(self.view_tile) // 4) \
+            if scaled and len(boxes) > 1 else 0
+        self.boxes = boxes
+        self.cols = len({b[0] for b in boxes})
+        self.mosaic = Image.new(sized.mode, (self.cols * tile_w, len(boxes) // self.cols * tile_h))
+        for k, box in enumerate(boxes):
+            self.mosaic.paste(sized.crop(box), self._slot(k, tile_w, tile_h))
+        self.tile = (tile_w, tile_h)
+        self.scale = width * height / (self.mosaic.width * self.mosaic.height)
+        reference = self._assemble([
+            image.resize(self.view_tile, Image.Resampling.LANCZOS,
+                         box=(b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)) for b in boxes])
+        planes = _planes(reference)
+        self.references = [Similarity(planes[:, :, c]) for c in range(planes.shape[2])]
+
+    def _slot(self, k: int, w: int, h: int) -> tuple[int, int]:
+        return (k % self.cols) * w, (k // self.cols) * h
+
+    def _assemble(self, tiles: list[Image.Image]) -> Image.Image:
+        """View tiles without their margins, pasted side by side in the boxes' grid."""
+        m = self.margin
+        w, h = self.view_tile[0] - 2 * m, self.view_tile[1] - 2 * m
+        out = Image.new(tiles[0].mode, (self.cols * w, len(tiles) // self.cols * h))
+        for k, tile in enumerate(tiles):
+            out.paste(tile.crop((m, m, m + w, m + h)), self._slot(k, w, h))
+        return out
+
+    def encode(self, quality: int) -> bytes:
+        return _encode_plain(self.mosaic, quality)
+
+    def similarity(self, data: bytes) -> float:
+        decoded = Image.open(io.BytesIO(data))
+        decoded.load()
+        if decoded.mode != self.mosaic.mode:
+            return 0.0
+        tw, th = self.tile
+        tiles = []
+        for k in range(len(self.boxes)):
+            x, y = self._slot(k, tw, th)
+            tile = decoded.crop((x, y, x + tw, y + th))
+            if tile.size != self.view_tile:
+                tile = tile.resize(self.view_tile, Image.Resampling.LANCZOS)
+            tiles.append(tile)
+        planes = _planes(self._assemble(tiles))
+        if planes.shape[2] != len(self.references):
+            return 0.0
+        return float(np.mean([ref(planes[:, :, c]) for c, ref in enumerate(self.references)]))
+
+    def lowest_passing(self, start: int, cap: int, floor: float) -> tuple[int | None, bytes | None]:
+        """The first rung from ``start`` up to (not including) ``cap`` that keeps ``floor``, and
+        its mosaic's JPEG; (None, None) when none does."""
+        for quality in range(start, cap, SEARCH_STEP):
+            data = self.encode(quality)
+            if self.similarity(data) >= floor:
+                return quality, data
+        return None, None
 
 
 def optimize_losslessly(data: bytes) -> bytes:
