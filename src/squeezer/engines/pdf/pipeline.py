@@ -231,10 +231,6 @@ def build(
     return out
 
 
-#: An image this large may be a scan whose text mask the scan step codes as JBIG2.
-SCAN_PIXELS = 1_000_000
-
-
 def scans_wanted(settings: Settings) -> bool:
     """Whether the scan step runs (:func:`scans.wanted`, without importing the step)."""
     return settings.mrc or settings.scan_bitonal or settings.color_model == ColorModel.bitonal
@@ -250,21 +246,20 @@ def _has_images(pdf: pikepdf.Pdf) -> bool:
 
 
 def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | None:
-    """Start loading the JBIG2 coder (:func:`jbig2.prefetch`) when this document will likely
-    use it: it has 1-bit images, or large ones the scan step may turn into layers."""
+    """Start loading the JBIG2 coder (:func:`jbig2.prefetch`) when this document will use
+    it: it has 1-bit images.
+
+    Not for large 8-bit images the scan step might turn into 1-bit pages or masks: most
+    are photographs or colour pages that stay 8-bit, and the coder costs a process
+    ~90 MB (LLVM); the scan step loads it on first use instead (~0.1 s).
+    """
     if not settings.jbig2:
         return None
-    scans_too = scans_wanted(settings)
     for obj in pdf.objects:
         if not (isinstance(obj, pikepdf.Stream) and obj.stream_dict.get("/Subtype") == "/Image"):
             continue
-        found = obj.stream_dict.get("/ImageMask", False) is True \
-            or obj.stream_dict.get("/BitsPerComponent") == 1
-        if not found and scans_too:
-            width, height = obj.stream_dict.get("/Width"), obj.stream_dict.get("/Height")
-            found = isinstance(width, int) and isinstance(height, int) \
-                and width * height >= SCAN_PIXELS
-        if found:
+        if obj.stream_dict.get("/ImageMask", False) is True \
+                or obj.stream_dict.get("/BitsPerComponent") == 1:
             from squeezer.engines.pdf import jbig2
 
             return jbig2.prefetch()
