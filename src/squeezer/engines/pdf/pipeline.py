@@ -201,6 +201,10 @@ def build(
                 notify(0.15, "scanned pages")
                 written = scans.optimize_scans(pdf, settings, budget, report)
                 budget.check_time()
+            elif scans_wanted(settings):
+                # no image: every page is vector (what the scan step would have found)
+                report.pages_classified = {"scan": 0, "vector": report.pages}
+                report.steps["scans"] = 0
             notify(0.2, "images")
             if has_images:
                 from squeezer.engines.pdf import images

@@ -126,9 +126,10 @@ def _failed(entry: ScanPage, exc: Exception) -> None:
     entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
-def _pixels(image: Stream, budget: Budget) -> tuple[np.ndarray, Image.Image | None]:
-    """The image's samples as H x W x C uint8 (C = 1 or 3), and the decoded Pillow image
-    they came from (a JPEG's), or None; or :class:`_Plain`."""
+def _pixels(image: Stream, budget: Budget) -> tuple[np.ndarray | None, Image.Image | None]:
+    """The image's samples as H x W x C uint8 (C = 1 or 3), or None for a JPEG, whose
+    decoded Pillow image comes second (:func:`_samples` makes its array when it is
+    needed: a page classified as a photograph never needs it); or :class:`_Plain`."""
     if image.get("/ImageMask", False):
         raise _Plain("a stencil mask")
     if "/SMask" in image or "/Mask" in image:
@@ -148,8 +149,16 @@ def _pixels(image: Stream, budget: Budget) -> tuple[np.ndarray, Image.Image | No
         im = pixels.load(pixels.open_jpeg(pixels.dct_data(image)))
         if im.mode not in ("L", "RGB") or im.size != (width, height):
             raise _Plain(f"a {im.mode} JPEG")
-        return np.asarray(im).reshape(height, width, -1), im
+        return None, im
     return pixels.samples(image, width, height, info.components, 8).reshape(height, width, -1), None
+
+
+def _samples(arr: np.ndarray | None, im: Image.Image | None) -> np.ndarray:
+    """``arr``, or the H x W x C array of ``im`` when it is None."""
+    if arr is not None:
+        return arr
+    assert im is not None
+    return np.asarray(im).reshape(im.height, im.width, -1)
 
 
 def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
@@ -168,10 +177,13 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
         # text needs no more than 300 dpi; the image step does the same for 1-bit scans
         arr, decoded = _resample(arr, decoded, MAX_SCAN_DPI / dpi)
         dpi, entry.resampled = MAX_SCAN_DPI, True
-    gray = luminance(arr, decoded)
+    if decoded is not None:
+        gray = np.asarray(decoded.convert("L") if decoded.mode != "L" else decoded)
+    else:
+        gray = luminance(_samples(arr, decoded))
     content = classify(arr, dpi, gray, decoded)
-    del decoded  # (its pixels are in arr)
-    if not s.convert_lossless_gray and arr.shape[2] == 3 and not content.colour:
+    channels = arr.shape[2] if arr is not None else len(decoded.getbands())  # type: ignore[union-attr]
+    if not s.convert_lossless_gray and channels == 3 and not content.colour:
         # colour detection is off: a colour scan keeps colour layers whatever it holds
         content.colour = True
         if content.kind in ("gray_text", "bitonal"):
@@ -186,18 +198,19 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
         raise _Plain("a photograph: the image step encodes it")
     if not s.mrc:
         raise _Plain(f"{content.kind.replace('_', ' ')}: MRC is off in this preset")
-    return _mrc(pdf, image, arr, gray, content, dpi, s, entry)
+    # only the MRC layers need the samples as an array (a JPEG's are made here)
+    return _mrc(pdf, image, _samples(arr, decoded), gray, content, dpi, s, entry)
 
 
-def _resample(arr: np.ndarray, im: Image.Image | None,
-              scale: float) -> tuple[np.ndarray, Image.Image]:
-    """``arr`` (or ``im``, the same pixels as a Pillow image) scaled by ``scale``, both ways."""
-    height, width = arr.shape[:2]
+def _resample(arr: np.ndarray | None, im: Image.Image | None,
+              scale: float) -> tuple[None, Image.Image]:
+    """``arr`` (or ``im``, the same pixels as a Pillow image) scaled by ``scale``, as a Pillow
+    image (its array is made by :func:`_samples` when needed)."""
     if im is None:
+        assert arr is not None
         im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = pixels.resize(im, size)
-    return np.asarray(resized).reshape(size[1], size[0], -1), resized
+    size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    return None, pixels.resize(im, size)
 
 
 def _bitonal(image: Stream, gray: np.ndarray, content: Content, dpi: float, s: Settings,
