@@ -261,12 +261,11 @@ def choose_size_and_quality(
     (as :func:`choose_quality` does), else that option is out; None when no option is
     left.  ``resized`` may hold sizes already resampled (saves their work).
     """
-    best: tuple[float, Image.Image, int] | None = None
+    best: tuple[float, tuple[int, int], int] | None = None
     start = lowest
     for i, option in enumerate(options):
-        sized = (resized or {}).get(option.size) or (
-            image if option.size == image.size else _resize(image, option.size))
-        probe = _Probe(image, sized, view)
+        sized = (resized or {}).get(option.size) or (image if option.size == image.size else None)
+        probe = _Probe(image, option.size, sized, view)
         quality, data = probe.lowest_passing(max(lowest, min(start, option.cap)), option.cap,
                                              floor)
         if quality is None and i == 0:
@@ -278,9 +277,13 @@ def choose_size_and_quality(
         estimate = len(data) * probe.scale
         if best is not None and estimate >= best[0]:
             break  # bytes grew again as the size fell: smaller ones will not win
-        best = (estimate, sized, quality)
+        best = (estimate, option.size, quality)
         start = max(lowest, quality - SEARCH_STEP)  # fewer pixels rarely need less quality
-    return None if best is None else (best[1], best[2])
+    if best is None:
+        return None
+    _, size, quality = best
+    chosen = (resized or {}).get(size) or (image if size == image.size else _resize(image, size))
+    return chosen, quality
 
 
 def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -291,14 +294,18 @@ def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 class _Probe:
     """Tiles of one candidate size, and the same places of the original as a reader sees them.
 
-    The tiles are cut from ``sized`` (block-aligned, as :func:`mosaic`'s); each tile's
-    place in ``image`` is scaled straight to the view, and so is the decoded tile, so
-    both cover exactly the same part of the page.  A border of each view tile is left
-    out of the comparison: the decoded tile is scaled without its neighbours.
+    The tiles are cut from ``sized`` (``image`` resampled to ``size``), or, without it,
+    resampled from their own place in ``image`` (the same pixels: Lanczos reads the
+    neighbours beyond the tile), so a size that loses costs no whole resampling.  They
+    are block-aligned, as :func:`mosaic`'s; each tile's place in ``image`` is scaled
+    straight to the view, and so is the decoded tile, so both cover exactly the same
+    part of the page.  A border of each view tile is left out of the comparison: the
+    decoded tile is scaled without its neighbours.
     """
 
-    def __init__(self, image: Image.Image, sized: Image.Image, view: tuple[int, int]) -> None:
-        width, height = sized.size
+    def __init__(self, image: Image.Image, size: tuple[int, int], sized: Image.Image | None,
+                 view: tuple[int, int]) -> None:
+        width, height = size
         fx, fy = view[0] / width, view[1] / height  # view pixels per sized pixel
         sx, sy = image.width / width, image.height / height  # source pixels per sized pixel
         if width * height <= SAMPLE_PIXELS or width < 2 * TILE or height < 2 * TILE:
@@ -318,9 +325,12 @@ class _Probe:
             if scaled and len(boxes) > 1 else 0
         self.boxes = boxes
         self.cols = len({b[0] for b in boxes})
-        self.mosaic = Image.new(sized.mode, (self.cols * tile_w, len(boxes) // self.cols * tile_h))
+        self.mosaic = Image.new(image.mode, (self.cols * tile_w, len(boxes) // self.cols * tile_h))
         for k, box in enumerate(boxes):
-            self.mosaic.paste(sized.crop(box), self._slot(k, tile_w, tile_h))
+            tile = sized.crop(box) if sized is not None else image.resize(
+                (box[2] - box[0], box[3] - box[1]), Image.Resampling.LANCZOS,
+                box=(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
+            self.mosaic.paste(tile, self._slot(k, tile_w, tile_h))
         self.tile = (tile_w, tile_h)
         self.scale = width * height / (self.mosaic.width * self.mosaic.height)
         reference = self._assemble([
