@@ -429,7 +429,10 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
     keep their meaning, so /Decode and /ImageMask stay as they are.
     """
     size = _target(image, ctx, width, height, floor_dpi=MIN_BITONAL_DPI)
-    recode = ctx.settings.jbig2 and bitonal.jbig2.available()
+    # (a small image stays G4: bitonal.encode would not use JBIG2 for it, so its coder,
+    # LLVM and ~90 MB, is not loaded to find that out)
+    recode = ctx.settings.jbig2 and width * height >= bitonal.MIN_JBIG2_PIXELS \
+        and bitonal.jbig2.available()
     if (size is None and not recode) or image.objgen in ctx.smasks:
         return []
     if not image.get("/ImageMask", False) and _int(image.get("/BitsPerComponent"), 1) != 1:

@@ -267,7 +267,7 @@ def choose_size_and_quality(
         sized = (resized or {}).get(option.size) or (image if option.size == image.size else None)
         probe = _Probe(image, option.size, sized, view)
         quality, data = probe.lowest_passing(max(lowest, min(start, option.cap)), option.cap,
-                                             floor)
+                                             floor, top_first=i > 0)
         if quality is None and i == 0:
             if not fallback:
                 continue  # (its cap may be the strict one: smaller sizes still compete)
@@ -372,10 +372,20 @@ class _Probe:
             return 0.0
         return float(np.mean([ref(planes[:, :, c]) for c, ref in enumerate(self.references)]))
 
-    def lowest_passing(self, start: int, cap: int, floor: float) -> tuple[int | None, bytes | None]:
+    def lowest_passing(self, start: int, cap: int, floor: float,
+                       top_first: bool = False) -> tuple[int | None, bytes | None]:
         """The first rung from ``start`` up to (not including) ``cap`` that keeps ``floor``, and
-        its mosaic's JPEG; (None, None) when none does."""
-        for quality in range(start, cap, SEARCH_STEP):
+        its mosaic's JPEG; (None, None) when none does.
+
+        ``top_first``: try the highest rung first, and give up when even it falls short
+        (a smaller size usually does: one encode instead of the whole ladder).
+        """
+        rungs = list(range(start, cap, SEARCH_STEP))
+        if top_first and len(rungs) > 1:
+            top = self.encode(rungs[-1])
+            if self.similarity(top) < floor:
+                return None, None
+        for quality in rungs:
             data = self.encode(quality)
             if self.similarity(data) >= floor:
                 return quality, data
