@@ -953,3 +953,41 @@ def test_corpus_jpx_with_miscounted_tile_parts_is_recompressed(tmp_path):
     with pikepdf.open(dst) as pdf:
         assert not [o for o in pdfgen.image_xobjects(pdf) if o.get("/Filter") == Name.JPXDecode]
     assert pdfgen.min_ssim(src, dst, pages=7, dpi=100) >= 0.99
+
+
+def screenshot_like(width: int = 900, height: int = 600, seed: int = 3) -> np.ndarray:
+    """Flat panels, anti-aliased text and a soft shadow: graphics (most pixels equal their
+    neighbour), yet far from few colours."""
+    from PIL import ImageDraw, ImageFilter, ImageFont
+
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (width, height), (236, 236, 236))
+    draw = ImageDraw.Draw(im)
+    for y in range(0, height, 60):
+        draw.rectangle((20, y + 8, width - 20, y + 52), fill=tuple(int(v) for v in
+                                                                rng.integers(150, 255, 3)))
+    try:
+        font = ImageFont.load_default(size=18)
+    except TypeError:
+        font = ImageFont.load_default()
+    for y in range(0, height, 60):
+        draw.text((40, y + 20), "execvp (did not finish)  0x%08x" % rng.integers(1 << 30),
+                  fill=(20, 20, 20), font=font)
+    shadow = im.filter(ImageFilter.GaussianBlur(2))
+    arr = np.asarray(im).copy()
+    arr[:, width // 2:] = np.asarray(shadow)[:, width // 2:]
+    return arr
+
+
+def test_graphics_become_jpeg_at_the_levels_resolution_when_that_keeps_their_looks(tmp_path):
+    shot = screenshot_like()
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, shot, encoding="flate"), inches=(6, 4))  # 150 dpi
+    lossless, medium = tmp_path / "lossless.pdf", tmp_path / "medium.pdf"
+    run(src, lossless, preset="lossless")
+    report = run(src, medium, preset="medium")
+    out = the_image(medium)
+    assert out["filter"] == "/DCTDecode" and out["width"] == 900  # no fewer pixels
+    assert report.images.to_jpeg == 1
+    assert len(out["raw"]) < 0.7 * len(the_image(lossless)["raw"])
+    assert luma_ssim(shot, out["pixels"]) >= 0.94

@@ -69,6 +69,9 @@ REENCODE_MARGIN = 5
 MIN_REENCODE_BYTES = 4096
 #: Bitonal images are downsampled no lower than this (text must stay legible).
 MIN_BITONAL_DPI = 300
+#: Lossless graphics coded in more bits per pixel than this also get a JPEG candidate (a JPEG
+#: that keeps the floor rarely takes fewer).
+GRAPHICS_JPEG_BPP = 0.5
 #: Photographs go below the level's resolution (when their looks at it allow) no lower than
 #: this where they are drawn sharpest.
 MIN_PHOTO_DPI = 72
@@ -89,6 +92,8 @@ class Candidate:
     codec: str  #: "jpeg", "jpeg-repack" (same coefficients), "flate", "ccitt", "jbig2"
     gray: bool = False
     downsampled: bool = False
+    #: a JPEG made of graphics (not a photograph): the full-size lossless coding may beat it
+    graphics: bool = False
 
 
 @dataclass
@@ -242,7 +247,7 @@ def _with_full_size(candidates: list, full_size) -> list:
     if not valid:
         return candidates
     best = min(valid, key=lambda c: len(c.data))
-    if not best.downsampled or best.codec == "jpeg":
+    if not best.downsampled or (best.codec == "jpeg" and not best.graphics):
         return candidates
     return valid + [c for c in full_size() if c is not None]
 
@@ -269,7 +274,9 @@ def _target(image: Stream, ctx: _Context, width: int, height: int,
 
 def _view(image: Stream, ctx: _Context, width: int, height: int) -> tuple[int, int] | None:
     """The image's size in pixels as a reader sees it: drawn where it is drawn largest, at
-    the level's resolution (None when unknown, or when no resolution is set)."""
+    the level's resolution, but no more than its own pixels (scaled up, an image shows no
+    more than it has, and JPEG's blocks only grow), or None when unknown or when no
+    resolution is set."""
     s = ctx.settings
     placement = ctx.placements.get(image.objgen)
     if not (s.lossy_images and s.dpi) or placement is None:
@@ -278,7 +285,8 @@ def _view(image: Stream, ctx: _Context, width: int, height: int) -> tuple[int, i
     low_y = placement.min_dpi_y or placement.dpi_y
     if low_x <= 0 or low_y <= 0:
         return None
-    return (max(1, round(width * s.dpi / low_x)), max(1, round(height * s.dpi / low_y)))
+    return (min(width, max(1, round(width * s.dpi / low_x))),
+            min(height, max(1, round(height * s.dpi / low_y))))
 
 
 def _options(base: tuple[int, int], image: Stream, ctx: _Context, width: int,
@@ -632,12 +640,17 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
                         gray=gray, jbig2=s.jbig2)
 
     out = []
-    photo = False
+    photo = jpeg_ok = False
     if s.lossy_images and not color_key and not is_smask \
             and info.kind in ("gray", "rgb", "cmyk") \
             and arr.shape[0] * arr.shape[1] >= MIN_JPEG_PIXELS:
+        jpeg_ok = True
         photo = _is_photo(arr)
-    if photo:
+
+    def as_jpeg(fallback: bool, smaller: bool = True) -> Candidate | None:
+        """The samples as a JPEG: size and quality chosen together where the page shows
+        them (or the quality alone, without a known placement); ``smaller``: sizes below
+        the level's resolution may compete."""
         def pillow(samples: np.ndarray) -> Image.Image:
             if mode == "CMYK":
                 # Pillow writes CMYK inverted (Adobe's convention) and PDF readers use the
@@ -650,21 +663,27 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             else None
         jpeg_entries, downsampled = dict(entries), size is not None
         if view is not None:
-            # size and quality together, judged at the size the page shows the image
             base = (arr.shape[1], arr.shape[0])
             source = im if full is arr else pillow(full)
+            options = _options(base, image, ctx, width, s.image_quality)
             chosen = jpeg.choose_size_and_quality(
-                source, _options(base, image, ctx, width, s.image_quality), view,
-                s.image_ssim, resized={base: im})
-            assert chosen is not None  # (the first option falls back to the cap)
+                source, options if smaller else options[:1], view,
+                s.image_ssim, resized={base: im}, fallback=fallback)
+            if chosen is None:
+                return None
             im, quality = chosen
             downsampled = im.size != (width, height)
             jpeg_entries.update(_size_entries(im.size, 8))
+        elif not fallback:
+            return None
         else:
             quality = s.image_quality if s.image_ssim is None else \
                 jpeg.choose_quality(im, s.image_ssim, s.image_quality)
-        out.append(Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
-                             jpeg_entries, "jpeg", gray=gray, downsampled=downsampled))
+        return Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
+                         jpeg_entries, "jpeg", gray=gray, downsampled=downsampled)
+
+    if photo:
+        out.append(as_jpeg(fallback=True))
         if info.components > 1 and decode is None:
             # a gradient quantised to a palette is "photographic" but may be smaller
             # as the palette it is
@@ -683,6 +702,17 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
                              downsampled=size is not None))
     if PNG_PREDICTORS and info.components in (1, 3):
         out.append(_png_flate(arr, entries, gray, size is not None))
+    if jpeg_ok and out and s.image_ssim is not None:
+        # graphics (screenshots, charts) may still look the same as a JPEG where the page
+        # shows them: one that keeps the level's floor there, at the level's resolution
+        # (their text and edges get no fewer pixels), competes on bytes; tried only when
+        # the lossless coding is not already well below what a JPEG takes
+        lossless = min(len(c.data) for c in out if c is not None)
+        if lossless * 8 >= GRAPHICS_JPEG_BPP * arr.shape[0] * arr.shape[1]:
+            candidate = as_jpeg(fallback=False, smaller=False)
+            if candidate is not None:
+                candidate.graphics = True
+                out.append(candidate)
     return out
 
 
