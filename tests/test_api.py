@@ -252,7 +252,7 @@ def test_error_bodies(service, api, text_pdf):
     file_id = upload(api, text_pdf)["id"]
     r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "options": {"dpi": 10}})
     errors = assert_error(r, 422, "invalid_request")["errors"]
-    assert errors == [{"field": "options.dpi",
+    assert errors == [{"field": "options.pdf.dpi",
                        "message": "Input should be greater than or equal to 72"}]
     r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "options": {"colour": "x"}})
     assert assert_error(r, 422, "invalid_request")["errors"][0]["field"] == "options.colour"
@@ -319,7 +319,7 @@ def test_scan_options_as_form_fields_and_json(api, fx):
     for bad in ({"mrc_background_dpi": 10}, {"bitonal_threshold": 255}, {"mrc": "sometimes"}):
         r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "options": bad})
         errors = assert_error(r, 422, "invalid_request")["errors"]
-        assert [e["field"] for e in errors] == [f"options.{next(iter(bad))}"]
+        assert [e["field"] for e in errors] == [f"options.pdf.{next(iter(bad))}"]
 
 
 def test_delete_file_then_410(api, text_pdf):
@@ -430,7 +430,7 @@ def test_health_readiness_and_metrics(service):
 def test_invalid_compress_options_leave_no_upload_behind(service, api, text_pdf):
     with open(text_pdf, "rb") as f:
         r = api.post("/v1/compress", files={"file": ("t.pdf", f)}, data={"dpi": "5"})
-    assert assert_error(r, 422, "invalid_request")["errors"][0]["field"] == "options.dpi"
+    assert assert_error(r, 422, "invalid_request")["errors"][0]["field"] == "options.pdf.dpi"
     uploads = service.data / "blobs" / "uploads"
     before = set(uploads.iterdir())
     with open(text_pdf, "rb") as f:
@@ -569,7 +569,7 @@ def test_images_go_through_the_image_engine(api, tmp_path):
     # the PDF-only knobs are refused by name, image ones by value
     bad = api.post("/v1/jobs", json={"input": {"file_id": uploaded["id"]},
                                      "options": {"format": "bmp-ish"}})
-    assert assert_error(bad, 422, "invalid_request")["errors"][0]["field"] == "options.format"
+    assert assert_error(bad, 422, "invalid_request")["errors"][0]["field"] == "options.image.format"
 
 
 def test_eps_and_unknown_bytes_are_refused(api):

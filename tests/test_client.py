@@ -135,7 +135,7 @@ def test_invalid_option(client, fx):
     with pytest.raises(ValidationError) as caught:
         client.submit(fx.text(), preset="tiny")
     assert caught.value.status == 422
-    assert [e["field"] for e in caught.value.errors] == ["options.preset"]
+    assert [e["field"] for e in caught.value.errors] == ["options.level"]
 
 
 def test_missing_path_fails_before_any_request(fx, tmp_path):

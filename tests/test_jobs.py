@@ -24,7 +24,6 @@ from squeezer.db import jobs as job_rows
 from squeezer.jobs import scratch
 from squeezer.jobs.queue import make_app, retry_stalled, submit_compress
 from squeezer.jobs.runner import input_file_id, input_key, result_file_id, result_key
-from squeezer.net import UrlPolicy
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +103,16 @@ WORKER = """
 import asyncio, json, sys
 from squeezer.db import open_database
 from squeezer.jobs.queue import make_app
+from squeezer.config import Config
 from squeezer.jobs.runner import Services
 from squeezer.jobs.worker import run_worker
 from squeezer.storage import open_store
 from pathlib import Path
 cfg = json.loads(sys.argv[1])
 db = open_database(cfg["url"], Path(cfg["data"]))
-services = Services(database=db, store=open_store(None, Path(cfg["data"])),
-                    shutdown_grace_seconds=cfg.get("grace", 30))
+config = Config(data_dir=Path(cfg["data"]),
+                workers={"shutdown_grace_seconds": cfg.get("grace", 30)})
+services = Services(config, db, open_store(None, Path(cfg["data"])))
 asyncio.run(run_worker(make_app(db.url), services, wait=True))
 """
 
@@ -196,8 +197,7 @@ def test_a_redirect_into_a_refused_address_fails_the_job(env):
     routes = {"/start": jobenv.Answer(302, b"", {"Location": "http://169.254.169.254/latest/"})}
     with jobenv.Server(routes) as server:
         job_id = asyncio.run(jobenv.submit(env, url=server.url("/start")))
-        policy = UrlPolicy(allow_networks=("127.0.0.1/32",))
-        asyncio.run(_drain(env, jobenv.services(env, fetch_policy=policy)))
+        asyncio.run(_drain(env, jobenv.services(env, fetch={"allow_networks": "127.0.0.1/32"})))
     job = asyncio.run(_job(env, job_id))
     assert (job.state, job.error_code) == ("failed", "url_not_allowed")
     assert "169.254.169.254" in job.error_message
@@ -345,12 +345,16 @@ def test_services_from_config(env, tmp_path):
     from squeezer.config import Config
     from squeezer.jobs.runner import Services
 
-    config = Config(data_dir=tmp_path, public_url="https://squeezer.example/", secret_key="k",
-                    fetch_allow_networks="10.0.0.0/8", webhook_allow_hosts="hooks.intranet",
-                    file_ttl_seconds=60, webhook_attempts=3,
-                    webhook_backoff_seconds=1.5, stalled_seconds=12, job_memory_bytes=1 << 30,
-                    max_seconds=90, sweep_seconds=5)
-    svc = Services.from_config(config, env["db"], jobenv.open_store(None, tmp_path))
+    config = Config(data_dir=tmp_path,
+                    service={"public_url": "https://squeezer.example/", "secret_key": "k",
+                             "file_ttl_seconds": 60},
+                    fetch={"allow_networks": "10.0.0.0/8"},
+                    webhooks={"allow_hosts": "hooks.intranet", "attempts": 3,
+                              "backoff_seconds": 1.5},
+                    workers={"stalled_seconds": 12, "job_memory_bytes": 1 << 30,
+                             "sweep_seconds": 5},
+                    limits={"max_seconds": 90})
+    svc = Services(config, env["db"], jobenv.open_store(None, tmp_path))
     assert svc.base_url == "https://squeezer.example"
     assert svc.signing_key == b"k"
     # separate allow-lists: an internal file server to fetch from is not a webhook target
@@ -359,9 +363,9 @@ def test_services_from_config(env, tmp_path):
         "hooks.intranet",)
     assert svc.webhook_policy.max_redirects == 0 and svc.webhook_policy.total_timeout == 15
     assert svc.fetch_policy.max_redirects == 5
-    assert (svc.result_ttl, svc.webhook_attempts, svc.webhook_backoff_seconds) == (
+    assert (svc.result_ttl, svc.config.webhooks.attempts, svc.config.webhooks.backoff_seconds) == (
         timedelta(seconds=60), 3, 1.5)
-    assert (svc.stalled_seconds, svc.sweep_seconds) == (12, 5)
+    assert (svc.config.workers.stalled_seconds, svc.config.workers.sweep_seconds) == (12, 5)
     assert (svc.child.seconds, svc.child.memory_bytes) == (90, 1 << 30)
-    assert Services.from_config(Config(data_dir=tmp_path), env["db"],
+    assert Services(Config(data_dir=tmp_path), env["db"],
                                 svc.store).base_url == "http://127.0.0.1:8000"

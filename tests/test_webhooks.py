@@ -16,7 +16,6 @@ from squeezer.db import keys
 from squeezer.jobs import payload, webhook_signature
 from squeezer.jobs.queue import make_app
 from squeezer.jobs.webhooks import defer_webhook, deliveries, job_body, retry_delay, webhook_id
-from squeezer.net import WEBHOOK_POLICY
 
 OK = jobenv.Answer(204)
 
@@ -118,7 +117,7 @@ def test_two_500s_then_200_make_three_attempts_in_the_log(env, fx):
     with jobenv.Server({"/flaky": answers}) as receiver:
         job_id = asyncio.run(jobenv.submit(env, path=fx.text(),
                                            webhook_url=receiver.url("/flaky")))
-        svc = jobenv.services(env, webhook_backoff_seconds=0.05)
+        svc = jobenv.services(env, webhooks={"backoff_seconds": 0.05})
         _drain_until(env, job_id, 3, svc)
         asyncio.run(jobenv.drain(env, svc))  # nothing more is queued after the 200
     hits = receiver.hits("/flaky")
@@ -150,7 +149,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(env, tmp_path):
     routes = {"/moved": jobenv.Answer(302, b"", {"Location": "/elsewhere"}), "/elsewhere": OK}
     with jobenv.Server(routes) as receiver:
         job_id = asyncio.run(jobenv.submit(env, path=bad, webhook_url=receiver.url("/moved")))
-        svc = jobenv.services(env, webhook_attempts=2, webhook_backoff_seconds=0)
+        svc = jobenv.services(env, webhooks={"attempts": 2, "backoff_seconds": 0})
         _drain_until(env, job_id, 2, svc)
         asyncio.run(jobenv.drain(env, svc))
     assert receiver.hits("/elsewhere") == []
@@ -196,7 +195,7 @@ def test_no_webhook_url_queues_nothing(env, fx):
 def test_a_url_the_policy_refuses_is_logged_once_and_not_retried(env, fx):
     with jobenv.Server({"/hook": OK}) as receiver:
         job_id = asyncio.run(jobenv.submit(env, path=fx.text(), webhook_url=receiver.url("/hook")))
-        svc = jobenv.services(env, webhook_policy=WEBHOOK_POLICY, webhook_backoff_seconds=0)
+        svc = jobenv.services(env, webhooks={"allow_networks": "", "backoff_seconds": 0})
         _drain_until(env, job_id, 1, svc)
         asyncio.run(jobenv.drain(env, svc))
     assert receiver.requests == []
@@ -237,4 +236,4 @@ def test_defer_is_part_of_the_callers_transaction(env, fx):
     asyncio.run(rolled_back())
     assert asyncio.run(_queued_webhooks(env)) == before
     assert asyncio.run(jobenv.job(env, job_id)).state == "queued"
-    asyncio.run(jobenv.drain(env, jobenv.services(env, webhook_attempts=1)))
+    asyncio.run(jobenv.drain(env, jobenv.services(env, webhooks={"attempts": 1})))

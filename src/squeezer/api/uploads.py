@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from squeezer.api.errors import ApiError
 from squeezer.engines.errors import UnsupportedFormatError
-from squeezer.engines.image.sniff import EXTENSIONS, MIME, sniff
+from squeezer.engines.sniff import EXTENSIONS, MIME, sniff
 from squeezer.net import sanitize_filename
 from squeezer.storage import BlobStore, StoredBlob
 
@@ -38,7 +38,7 @@ _FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
 def sniff_mime(head: bytes) -> str | None:
     """The media type of a file from its first bytes; None for what no engine takes.
 
-    The engines' own sniffer decides (``squeezer.engines.image.sniff``): PDFs (``%PDF-``
+    The engines' own sniffer decides (``squeezer.engines.sniff``): PDFs (``%PDF-``
     anywhere in the first 1024 bytes, as readers accept) and the image formats; EPS,
     PostScript and unknown bytes are refused, whatever the name or declared type says.
     """

@@ -198,23 +198,17 @@ def error_line(name: str, code: str, message: str) -> str:
     return f"{text}; {hint}" if hint else text
 
 
-def _limits(parser: argparse.ArgumentParser) -> Any:
-    """Engine limits from the ``SQUEEZER_MAX_*`` environment variables.
-
-    A value that does not parse is a usage error, like a bad flag.
-    """
+def load_config(parser: argparse.ArgumentParser) -> Any:
+    """The configuration (:func:`squeezer.config.load`: ``SQUEEZER_*`` variables), read once
+    for the command; a value that does not parse is a usage error, like a bad flag."""
     from pydantic import ValidationError
 
-    from squeezer import config
+    from squeezer.config import config_problems, load
 
     try:
-        return config.load().limits()
+        return load()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"SQUEEZER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        parser.error(f"invalid configuration: {problems}")
+        parser.error(f"invalid configuration: {config_problems(exc)}")
 
 
 # --- formatting helpers -------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def run_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             await conn.close()
 
     try:
-        db = open_database(config.database_url, config.data_dir)
+        db = open_database(config.database.url, config.data_dir)
         try:
             with db.connect() as conn:
                 migrate(conn)

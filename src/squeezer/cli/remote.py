@@ -40,13 +40,13 @@ def _failure(code: str, message: str) -> dict[str, Any]:
 
 
 def wire_options(options: Any) -> dict[str, Any]:
-    """The flags' options (PDF and image, ``CompressOptions``) as the API's ``options``
-    object: what differs from the defaults.
+    """The flags' :class:`~squeezer.engines.options.Options` as the API's ``options`` object:
+    what differs from the defaults, nested.
 
-    ``preset`` is always sent, so that the result does not depend on the server's default.
+    ``level`` is always sent, so that the result does not depend on the server's default.
     """
-    values = options.model_dump(mode="json", exclude_defaults=True)
-    values["preset"] = options.model_dump(mode="json")["preset"]
+    values: dict[str, Any] = options.dump()
+    values["level"] = options.level.value
     return values
 
 

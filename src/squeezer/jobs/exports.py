@@ -32,7 +32,7 @@ import psycopg
 from squeezer.db import connectors as connector_rows
 from squeezer.db import exports as export_rows
 from squeezer.db.jobs import JobRow
-from squeezer.engines.image.sniff import EXTENSIONS, MIME
+from squeezer.engines.sniff import EXTENSIONS, MIME
 from squeezer.storage import BlobStore, StorageError, connectors
 
 CODE = "export_failed"

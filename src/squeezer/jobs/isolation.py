@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from squeezer.engines import runtime
 from squeezer.engines.errors import (
     EngineError,
     MemoryLimitError,
@@ -210,7 +211,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits: dict[str, Any],
-           memory_bytes: int, fault: str | None = None) -> None:
+           memory_bytes: int, engine_runtime: dict[str, Any], fault: str | None = None) -> None:
     """Runs in the child: cap memory, compress, send back a report or a named error.
 
     ``fault`` lets tests stand in for a native crash (``"abort"``) or a hang (``"hang"``).
@@ -225,9 +226,11 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
         if memory_bytes:
             cap = memory_bytes * ADDRESS_SPACE_FACTOR
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        from squeezer.engines import runtime
         from squeezer.engines.dispatch import compress_any
         from squeezer.engines.malloc import keep_freed_memory
 
+        runtime.configure(**engine_runtime)  # the worker's configuration (engines.runtime)
         keep_freed_memory()  # this child exists to compress (engines.malloc)
         last = [0.0, ""]
 
@@ -267,15 +270,15 @@ def compress_isolated(src: str | Path, dst: str | Path,
     thread).  ``should_stop()`` is polled every :data:`WATCH_INTERVAL`; once it
     returns True the child is killed and :class:`JobCancelled` raised.
     """
-    if isinstance(options, BaseModel):  # what was set, as the dispatcher's mapping
-        options = options.model_dump(mode="json", exclude_unset=True)
+    if isinstance(options, BaseModel):  # what differs from the defaults, nested
+        options = options.model_dump(mode="json", exclude_defaults=True)
     options = dict(options or {})
     limits = limits or Limits()
     child = child or ChildLimits(seconds=limits.max_seconds or 600.0)
     deadline = child.seconds + child.grace_seconds if child.seconds else None
     run = supervise(_context(), _child,
                     (str(src), str(dst), options, limits.model_dump(mode="json"),
-                     child.memory_bytes, _fault),
+                     child.memory_bytes, runtime.current.model_dump(), _fault),
                     seconds=deadline, memory_bytes=child.memory_bytes,
                     on_message=(lambda m: progress(m[1], m[2])) if progress else None,
                     should_stop=should_stop)

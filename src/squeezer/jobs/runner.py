@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import secrets
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -36,19 +35,18 @@ import psycopg
 from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
+from squeezer.config import Config
 from squeezer.db.server import Database
 from squeezer.engines.errors import EngineError, UnsupportedFormatError
-from squeezer.engines.image.sniff import EXTENSIONS, MIME, sniff_file
+from squeezer.engines.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.engines.limits import Limits
 from squeezer.jobs import exports, scratch
 from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
-from squeezer.net import WEBHOOK_POLICY, NetError, UrlPolicy, fetch_to_file, sanitize_filename
+from squeezer.net import NetError, UrlPolicy, fetch_to_file, sanitize_filename
 from squeezer.storage import BlobStore, StorageError
 
 if TYPE_CHECKING:
     import procrastinate
-
-    from squeezer.config import Config
 
 log = logging.getLogger(__name__)
 RESULT_NAMESPACE = uuid.UUID("6f1c0b1e-4f7e-4c36-9a55-5c2d3b7e9a10")
@@ -61,36 +59,37 @@ T = TypeVar("T")
 
 @dataclass
 class Services:
-    """What a worker needs to run jobs, deliver webhooks and sweep.
-
-    Build it with :meth:`from_config` in real processes; the defaults suit tests.
+    """What a worker needs to run jobs, deliver webhooks and sweep: the configuration, the
+    database and the blob store.  What the steps use (limits, policies, the signing key) is
+    derived from the configuration once, here, not configured again.
     """
 
+    config: Config
     database: Database
     store: BlobStore
-    limits: Limits = field(default_factory=Limits)
-    child: ChildLimits = field(default_factory=ChildLimits)
+    limits: Limits = field(init=False)
+    child: ChildLimits = field(init=False)
     #: how long fetched inputs and results are kept (``SQUEEZER_FILE_TTL_SECONDS``)
-    result_ttl: timedelta = timedelta(hours=2)
-    base_url: str = DEFAULT_BASE_URL
-    #: signs download URLs in job JSON; the default (random per process) suits tests only
-    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    fetch_policy: UrlPolicy = field(default_factory=UrlPolicy)
-    webhook_policy: UrlPolicy = WEBHOOK_POLICY
-    webhook_attempts: int = 8
-    webhook_backoff_seconds: float = 5.0
-    stalled_seconds: float = 30.0
-    rate_window_seconds: int = 900
-    sweep_seconds: int = 30
-    #: after SIGTERM, how long in-flight jobs may finish before they are stopped and requeued
-    shutdown_grace_seconds: float = 30.0
+    result_ttl: timedelta = field(init=False)
+    base_url: str = field(init=False)
+    #: signs download URLs in job JSON
+    signing_key: bytes = field(init=False, repr=False)
+    fetch_policy: UrlPolicy = field(init=False)
+    webhook_policy: UrlPolicy = field(init=False)
 
     _pool: Any = field(default=None, init=False, repr=False, compare=False)
     _pool_loop: Any = field(default=None, init=False, repr=False, compare=False)
 
-    @property
-    def file_ttl(self) -> timedelta:
-        return self.result_ttl
+    def __post_init__(self) -> None:
+        config = self.config
+        self.limits = config.limits.limits()
+        self.child = ChildLimits(seconds=config.limits.max_seconds or 600.0,
+                                 memory_bytes=config.workers.job_memory_bytes)
+        self.result_ttl = timedelta(seconds=config.service.file_ttl_seconds)
+        self.base_url = (config.service.public_url or DEFAULT_BASE_URL).rstrip("/")
+        self.signing_key = config.signing_key()
+        self.fetch_policy = config.url_policy()
+        self.webhook_policy = config.webhook_policy()
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -112,29 +111,6 @@ class Services:
         if self._pool is not None and self._pool_loop is asyncio.get_running_loop():
             await self._pool.close()
         self._pool = self._pool_loop = None
-
-    @classmethod
-    def from_config(cls, config: Config, database: Database, store: BlobStore) -> Services:
-        fetch = config.url_policy()
-        webhook = config.webhook_policy()
-        return cls(
-            database=database,
-            store=store,
-            limits=config.limits(),
-            child=ChildLimits(seconds=config.max_seconds or 600.0,
-                              memory_bytes=config.job_memory_bytes),
-            result_ttl=timedelta(seconds=config.file_ttl_seconds),
-            base_url=(config.public_url or DEFAULT_BASE_URL).rstrip("/"),
-            signing_key=config.signing_key(),
-            fetch_policy=fetch,
-            webhook_policy=webhook,
-            webhook_attempts=config.webhook_attempts,
-            webhook_backoff_seconds=config.webhook_backoff_seconds,
-            stalled_seconds=config.stalled_seconds,
-            rate_window_seconds=config.rate_window_seconds,
-            sweep_seconds=config.sweep_seconds,
-            shutdown_grace_seconds=config.shutdown_grace_seconds,
-        )
 
 
 def result_file_id(job_id: uuid.UUID) -> uuid.UUID:

@@ -68,13 +68,13 @@ async def sweep_once(services: Services, app: procrastinate.App) -> dict[str, in
                 log.warning("sweep: the blob store failed; expired files wait for the next round",
                             exc_info=True)
             try:
-                counts["stalled_retried"] = await retry_stalled(app, services.stalled_seconds)
+                counts["stalled_retried"] = await retry_stalled(app, services.config.workers.stalled_seconds)
             except Exception:  # noqa: BLE001 - one part failing must not end the round
                 counts["errors"] += 1
                 log.warning("sweep: retrying stalled jobs failed", exc_info=True)
             try:
                 counts["rate_windows_forgotten"] = await ratelimit.forget_old_windows(
-                    conn, services.rate_window_seconds)
+                    conn, services.config.service.rate_window_seconds)
                 counts["queue_rows_pruned"] = await sweep_rows.prune_queue_rows(
                     conn, QUEUE_ROWS_KEPT_HOURS)
             except psycopg.Error:

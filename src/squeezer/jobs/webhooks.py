@@ -166,13 +166,13 @@ async def deliver(services: Services, app: procrastinate.App, job_id: uuid.UUID,
                                  webhook_signature.headers(secret, msg_id, raw),
                                  services.webhook_policy)
         retry = (not result.ok and result.error not in FINAL_ERRORS
-                 and attempt < services.webhook_attempts)
+                 and attempt < services.config.webhooks.attempts)
         async with conn.transaction():
             await delivery_rows.record_delivery(conn, job_id=job_id, webhook_id=msg_id,
                                                 attempt=attempt, status=result.status,
                                                 error=result.error)
             if retry:
-                delay = retry_delay(attempt, services.webhook_backoff_seconds,
+                delay = retry_delay(attempt, services.config.webhooks.backoff_seconds,
                                     retry_after=result.retry_after)
                 await app.tasks[TASK].configure(
                     connection=conn, lock=f"webhook:{job_id}",

@@ -32,21 +32,21 @@ from squeezer.api.routes.files import store_upload
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
-from squeezer.engines.image import ImageOptions
-from squeezer.engines.pdf import PdfOptions
+from squeezer.engines.options import group_names
 from squeezer.jobs.formats import compressor as result_format
 
-#: Compressor.app's ``compression`` levels (its image levels medium/high/ultra, high the
-#: default) and Squeezer's own preset names -> Squeezer presets
+#: Compressor.app's ``compression`` levels (lossless, medium, high, ultra; high the default)
+#: and Squeezer's own level names -> Squeezer levels
 COMPRESSION = {"lossless": "lossless", "low": "low", "medium": "low", "high": "medium",
                "ultra": "high", "extreme": "extreme"}
-#: Compressor.app's levels that are also the image engine's (``compression`` of an image)
-IMAGE_LEVELS = {"lossless", "medium", "high", "ultra"}
-#: option sections of Compressor.app for media Squeezer does not compress: accepted, ignored
+#: option sections of Compressor.app that are no Squeezer option group: accepted, ignored
 _OTHER_MEDIA = {"video", "audio", "archive", "website", "document"}
-#: ``pdf`` and ``image`` sections take the engines' own options (``image.resize``, ``image.format``)
-_KNOWN = {"compression", "pdf", "image", "webhook", "store"}
-_IMAGE_ONLY = set(ImageOptions.model_fields) - set(PdfOptions.model_fields)
+#: request keys besides the option groups (``pdf``, ``image``, …: the model's own groups,
+#: so ``image.resize`` is ``Options.image.resize``)
+_KNOWN = {"compression", "webhook", "store"}
+#: sections that carry the native options flat, as they always have (``pdf: {"dpi": 150,
+#: "preset": "high", "password": "…"}``); the other groups are nested (``video.resize``)
+FLAT_SECTIONS = {"pdf", "image"}
 #: multipart fields that carry the options as one JSON object
 _JSON_FIELDS = ("options", "data", "json", "params")
 _INVALID_JSON = "Incoming request body does not contain a valid JSON data"
@@ -149,27 +149,29 @@ def form_request(fields: dict[str, str]) -> dict[str, Any]:
 def parse_options(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, dict[str, Any] | None]:
     """``(engine options, webhook URL, store spec)`` from a request; 422 with field errors."""
     errors: list[dict[str, str]] = []
+    groups = set(group_names())
     for name in raw:
-        if name not in _KNOWN and name not in _OTHER_MEDIA and name != "url":
+        if name not in _KNOWN and name not in groups and name not in _OTHER_MEDIA \
+                and name != "url":
             errors.append({"field": name, "message": "unknown parameter"})
     options: dict[str, Any] = {}
-    level = raw.get("compression")
-    if level is not None:
-        if not isinstance(level, str) or level.lower() not in COMPRESSION:
-            errors.append({"field": "compression",
-                           "message": f"must be one of {', '.join(COMPRESSION)}"})
-        else:
-            options["preset"] = COMPRESSION[level.lower()]  # for a PDF
-            if level.lower() in IMAGE_LEVELS:  # for an image: the same name
-                options["compression"] = level.lower()
-    for section in ("pdf", "image"):
+    for section in sorted(groups):
         given = raw.get(section)
         if given is None:
             continue
         if not isinstance(given, dict):
             errors.append({"field": section, "message": "must be an object"})
+        elif section in FLAT_SECTIONS:
+            options.update(given)  # native options as they are: errors name ``pdf.dpi``
         else:
-            options.update(given)
+            options[section] = given
+    level = raw.get("compression")
+    if level is not None:
+        if not isinstance(level, str) or level.lower() not in COMPRESSION:
+            errors.append({"field": "compression",
+                           "message": f"must be one of {', '.join(COMPRESSION)}"})
+        elif "level" not in options and "preset" not in options:  # pdf.preset wins
+            options["level"] = COMPRESSION[level.lower()]
     webhook_url = None
     webhook = raw.get("webhook")
     if isinstance(webhook, str) and webhook:
@@ -193,16 +195,7 @@ def parse_options(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, dict
                 errors.append({"field": "store.path", "message": "must be a string"})
     if errors:
         raise ApiError(422, _VALIDATION, errors=errors)
-    try:
-        options = engine_options(options, field="pdf")
-    except ApiError as exc:  # name each field after the section it belongs to
-        for err in exc.errors or []:
-            head, _, rest = err["field"].partition(".")
-            if head == "pdf" and rest.split(".")[0] in _IMAGE_ONLY:
-                err["field"] = f"image.{rest}"
-        raise
-
-    return options, webhook_url, store
+    return engine_options(options, field=None), webhook_url, store
 
 
 def _export(store: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -245,9 +238,9 @@ async def _submit(svc: ApiServices, request: Request, key: ApiKey, *,
     job, _ = await create_job(svc, key, file_id=file_id, url=url, options=options,
                               webhook_url=webhook_url, webhook_format=result_format.NAME,
                               export=_export(store))
-    asynchronous = bool(webhook_url) or (size is not None and size > svc.config.sync_max_bytes)
+    asynchronous = bool(webhook_url) or (size is not None and size > svc.config.service.sync_max_bytes)
     if not asynchronous:
-        job = await wait_for(svc, job, svc.config.sync_wait_seconds)
+        job = await wait_for(svc, job, svc.config.service.sync_wait_seconds)
     if not job.ended:
         return JSONResponse({"success": True, "id": str(job.id), "status": "enqueued"})
     return await _answer(svc, request, job)
@@ -307,7 +300,7 @@ async def get_job(job_id: str, request: Request, svc: ApiServices = Depends(serv
     job = await owned_job(svc, key, parsed)
     wait = request.query_params.get("wait") or request.query_params.get("timeout")
     try:
-        seconds = float(wait) if wait else svc.config.sync_wait_seconds
+        seconds = float(wait) if wait else svc.config.service.sync_wait_seconds
     except ValueError:
         raise _invalid("wait", "a number of seconds") from None
     return await _answer(svc, request, await wait_for(svc, job, seconds))

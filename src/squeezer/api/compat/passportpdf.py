@@ -39,7 +39,8 @@ from squeezer.api.state import ApiServices, services
 from squeezer.api.uploads import check_declared_length, receive_upload, sniff_mime
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
-from squeezer.engines.pdf.options import PRESETS, PdfOptions, Preset
+from squeezer.engines.level import Level
+from squeezer.engines.pdf.options import LEVELS, PdfOptions
 from squeezer.net import sanitize_filename
 
 #: Squeezer's error codes -> PassportPDF's status names
@@ -153,7 +154,7 @@ async def _hold(svc: ApiServices, job: rows.JobRow) -> rows.JobRow:
     deadline = time.monotonic() + MAX_HOLD_SECONDS
     while not job.ended and time.monotonic() < deadline:
         job = await wait_for(svc, job, min(60.0, deadline - time.monotonic()))
-        if not job.ended and svc.config.max_wait_seconds <= 0:
+        if not job.ended and svc.config.service.max_wait_seconds <= 0:
             break
     if not job.ended:
         raise ApiError(504, "the action did not finish in time", code="action_timed_out")
@@ -170,7 +171,7 @@ async def _open(svc: ApiServices, request: Request, key: ApiKey, *,
                 file_id: uuid.UUID | None = None, url: str | None = None,
                 name: str | None = None) -> JSONResponse:
     """Load: a lossless job checks that the PDF opens and counts its pages; then the row."""
-    job, _ = await create_job(svc, key, file_id=file_id, url=url, options={"preset": "lossless"})
+    job, _ = await create_job(svc, key, file_id=file_id, url=url, options={"level": "lossless"})
     job = await _hold(svc, job)
     if job.input_file_id is None:  # a URL that could not be fetched
         raise _job_error(job)
@@ -205,7 +206,7 @@ async def _store_bytes(svc: ApiServices, key: ApiKey, data: bytes, name: str) ->
         await rows.insert_file(conn, file_id=file_id, key_id=key.id, kind="upload", name=name,
                                size=stored.size, mime="application/pdf", sha256=stored.sha256,
                                blob_key=stored.key,
-                               ttl=timedelta(seconds=svc.config.file_ttl_seconds))
+                               ttl=timedelta(seconds=svc.config.service.file_ttl_seconds))
     return file_id
 
 
@@ -237,21 +238,21 @@ async def load_multipart(request: Request, svc: ApiServices = Depends(services),
                          key: ApiKey = Depends(_caller)) -> JSONResponse:
     file_id = uuid.uuid4()
     upload = await receive_upload(request, svc.store, upload_key(file_id),
-                                  max_bytes=svc.config.max_upload_bytes, file_field="fileData")
+                                  max_bytes=svc.config.service.max_upload_bytes, file_field="fileData")
     fields = {k.lower(): v for k, v in upload.fields.items()}
     name = sanitize_filename(fields.get("filename")) or upload.name
     async with svc.connection() as conn:
         await rows.insert_file(conn, file_id=file_id, key_id=key.id, kind="upload", name=name,
                                size=upload.stored.size, mime=upload.mime,
                                sha256=upload.stored.sha256, blob_key=upload.stored.key,
-                               ttl=timedelta(seconds=svc.config.file_ttl_seconds))
+                               ttl=timedelta(seconds=svc.config.service.file_ttl_seconds))
     return await _open(svc, request, key, file_id=file_id, name=name)
 
 
 @router.post("/document/DocumentLoad", summary="Load a document sent as base64 Content")
 async def load_base64(request: Request, svc: ApiServices = Depends(services),
                       key: ApiKey = Depends(_caller)) -> JSONResponse:
-    check_declared_length(request, svc.config.max_upload_bytes * 4 // 3 + 4096)
+    check_declared_length(request, svc.config.service.max_upload_bytes * 4 // 3 + 4096)
     body = await _body(request)
     content = body.get("content")
     if content in (None, ""):
@@ -262,7 +263,7 @@ async def load_base64(request: Request, svc: ApiServices = Depends(services),
         data = base64.b64decode(content, validate=True)
     except (binascii.Error, ValueError):
         raise _invalid("Content", "not valid base64") from None
-    limit = svc.config.max_upload_bytes
+    limit = svc.config.service.max_upload_bytes
     if limit and len(data) > limit:
         raise ApiError(413, f"the document is larger than the limit of {limit} bytes",
                        code="too_large")
@@ -273,7 +274,7 @@ async def load_base64(request: Request, svc: ApiServices = Depends(services),
 
 # --- Reduce --------------------------------------------------------------------------------
 
-#: PassportPDF ImageQuality -> (Squeezer preset, fixed JPEG quality or None)
+#: PassportPDF ImageQuality -> (Squeezer level, fixed JPEG quality or None)
 IMAGE_QUALITY = {"imagequalitylow": ("high", None), "imagequalitymedium": ("medium", None),
                  "imagequalityhigh": ("low", None), "imagequalityveryhigh": ("low", 90)}
 #: PassportPDF Remove* flags that are Squeezer engine options of their own
@@ -340,8 +341,8 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
     mrc_resolution = number("DownscaleResolutionMRC", MRC_RESOLUTION, 1, 2400)
     number("JBIG2PMSThreshold", 0.85, 0, 1)
     if flag("RecompressImages", True):
-        preset, fixed = IMAGE_QUALITY[quality]
-        options["preset"] = preset
+        level, fixed = IMAGE_QUALITY[quality]
+        options["level"] = level
         if fixed is not None:
             options["image_quality"] = fixed
         if flag("DownscaleImages", True):
@@ -352,7 +353,7 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
         else:
             options["dpi"] = 2400  # i.e. keep every image's resolution
     else:
-        options["preset"] = "lossless"
+        options["level"] = "lossless"
         if given("DownscaleImages") and flag("DownscaleImages", True):
             warnings.append(_warning("ImageResizeFailure", "DownscaleImages needs "
                                      "RecompressImages: images were kept as they are"))
@@ -399,12 +400,12 @@ def reduce_options(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
                                  "substitution"))
     if flag("EnableCharRepair", False):
         options["char_repair"] = True
-    # PassportPDF's EnableMRC defaults to false: MRC layers only when asked for, so a preset
+    # PassportPDF's EnableMRC defaults to false: MRC layers only when asked for, so a level
     # whose own default is MRC (high, for ImageQualityLow) gets mrc: false; PreserveSmoothing
     # and DownscaleResolutionMRC are MRC's knobs, validated either way
     smoothing = flag("PreserveSmoothing", False)
     mrc = flag("EnableMRC", False)
-    if mrc or PRESETS[Preset(options["preset"])].get("mrc"):
+    if mrc or LEVELS[Level(options["level"])].mrc:
         options["mrc"] = mrc
     if mrc:
         background = min(max(int(mrc_resolution), MIN_MRC_BACKGROUND_DPI), MAX_MRC_BACKGROUND_DPI)

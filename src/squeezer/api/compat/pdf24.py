@@ -42,6 +42,7 @@ from squeezer.api.state import ApiServices, services
 from squeezer.api.uploads import receive_uploads
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
+from squeezer.engines.options import Options
 
 MAX_FILES = 20
 COMMAND = "compressPdf"
@@ -51,7 +52,7 @@ ZIP_NAME = "compressed.zip"
 #: Squeezer preset names are accepted as modes too.  dpi/imageQuality override either.
 MODES = {"normal": "medium", "lossless": "lossless", "low": "low", "medium": "medium",
          "high": "high", "extreme": "extreme"}
-_MODE_OF_PRESET = {"medium": "normal", "lossless": "lossless", "low": "low", "high": "high",
+_MODE_OF_LEVEL = {"medium": "normal", "lossless": "lossless", "low": "low", "high": "high",
                    "extreme": "extreme"}
 #: PDF24 ``colorModel`` → Squeezer ``color_model``.
 COLOR_MODELS = {"": "keep", "color": "keep", "colour": "keep", "rgb": "keep", "gray": "gray",
@@ -130,20 +131,21 @@ def pdf24_options(body: dict[str, Any]) -> dict[str, Any]:
     color = str(body.get("colorModel") or "").strip().lower()
     if color not in COLOR_MODELS:
         raise _bad("colorModel", f"must be \"\" (keep colour) or \"gray\", not {color!r}")
-    raw: dict[str, Any] = {"preset": MODES[mode]}
+    pdf: dict[str, Any] = {}
+    raw: dict[str, Any] = {"level": MODES[mode], "pdf": pdf}
     dpi = _int_param(body, "dpi")
     if dpi is not None:
-        raw["dpi"] = dpi
+        pdf["dpi"] = dpi
     quality = _int_param(body, "imageQuality")
     if quality is not None:
-        raw["image_quality"] = quality
+        pdf["image_quality"] = quality
     if COLOR_MODELS[color] != "keep":
-        raw["color_model"] = COLOR_MODELS[color]
+        pdf["color_model"] = COLOR_MODELS[color]
     try:
-        return engine_options(raw, field="param")
+        return engine_options(raw, field=None)
     except ApiError as exc:  # name PDF24's fields, not the engine's
-        names = {"param.dpi": "dpi", "param.image_quality": "imageQuality",
-                 "param.color_model": "colorModel", "param.preset": "mode"}
+        names = {"pdf.dpi": "dpi", "pdf.image_quality": "imageQuality",
+                 "pdf.color_model": "colorModel", "level": "mode"}
         errors = [{"field": names.get(e["field"], e["field"]), "message": e["message"]}
                   for e in exc.errors or []]
         shown = "; ".join(f"{e['field']} {e['message']}" for e in errors)
@@ -152,11 +154,13 @@ def pdf24_options(body: dict[str, Any]) -> dict[str, Any]:
 
 def params_of(options: dict[str, Any]) -> dict[str, str]:
     """The ``param.*`` entries PDF24 echoes, read back from a job's engine options."""
+    given = options.get("pdf") or {}
+    read = Options.model_validate(options)
     return {
-        "param.dpi": str(options.get("dpi", "")),
-        "param.imageQuality": str(options.get("image_quality", "")),
-        "param.mode": _MODE_OF_PRESET.get(str(options.get("preset", "medium")), "normal"),
-        "param.colorModel": "gray" if options.get("color_model") == "gray" else "",
+        "param.dpi": str(read.pdf.dpi) if "dpi" in given else "",
+        "param.imageQuality": str(read.pdf.image_quality) if "image_quality" in given else "",
+        "param.mode": _MODE_OF_LEVEL.get(read.level.value, "normal"),
+        "param.colorModel": "gray" if read.pdf.color_model.value == "gray" else "",
     }
 
 
@@ -314,7 +318,7 @@ def status_map(parts: list[tuple[rows.JobRow, rows.FileRow | None, rows.FileRow 
 async def _upload(request: Request, svc: ApiServices, key: ApiKey) -> Response:
     file_ids = [uuid.uuid4() for _ in range(MAX_FILES)]
     uploads = await receive_uploads(request, svc.store, lambda i: upload_key(file_ids[i]),
-                                    max_bytes=svc.config.max_upload_bytes, max_files=MAX_FILES)
+                                    max_bytes=svc.config.service.max_upload_bytes, max_files=MAX_FILES)
     host = urlsplit(svc.base_url(request)).netloc
     answer = []
     async with svc.connection() as conn:
@@ -322,7 +326,7 @@ async def _upload(request: Request, svc: ApiServices, key: ApiKey) -> Response:
             row = await rows.insert_file(
                 conn, file_id=file_id, key_id=key.id, kind="upload", name=upload.name,
                 size=upload.stored.size, mime=upload.mime, sha256=upload.stored.sha256,
-                blob_key=upload.stored.key, ttl=timedelta(seconds=svc.config.file_ttl_seconds))
+                blob_key=upload.stored.key, ttl=timedelta(seconds=svc.config.service.file_ttl_seconds))
             answer.append({"file": upload_name(row.id), "size": row.size, "name": row.name,
                            "ctime": row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                            "host": host})

@@ -297,7 +297,7 @@ async def optimize(request: Request, svc: ApiServices = Depends(services)) -> Re
                       outputLinkValidTill=_valid_till(_link_expiry(job, minutes)),
                       duration=int((time.monotonic() - started) * 1000))
         return JSONResponse(answer)
-    job = await wait_for(svc, job, svc.config.sync_wait_seconds)
+    job = await wait_for(svc, job, svc.config.service.sync_wait_seconds)
     if not job.ended:
         try:
             await cancel_job(svc, key, job.id)

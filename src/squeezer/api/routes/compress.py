@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from squeezer.api.auth import caller
 from squeezer.api.content import send_file
 from squeezer.api.errors import CODE_STATUS, ApiError, validation_errors
-from squeezer.api.jobflow import create_job, engine_options, render, wait_for
+from squeezer.api.jobflow import OptionsField, create_job, engine_options, render, wait_for
 from squeezer.api.routes.files import forget_upload, store_upload
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
@@ -35,7 +35,8 @@ class CompressJson(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = Field(None, max_length=8192)
     file_id: uuid.UUID | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: OptionsField = Field(default_factory=dict,
+                                  description="compression options (GET /v1/options lists them)")
     webhook: dict[str, str] | None = None
     wait: float | None = Field(None, ge=0)
 
@@ -56,7 +57,18 @@ def _form_options(fields: dict[str, str]) -> dict[str, Any]:
         if not isinstance(options, dict):
             raise ApiError(422, "the 'options' field must be a JSON object",
                            errors=[{"field": "options", "message": "must be an object"}])
-    options.update({k: v for k, v in fields.items() if k not in _RESERVED})
+    for name, value in fields.items():
+        if name in _RESERVED:
+            continue
+        # ``pdf.dpi`` or ``pdf[dpi]``: a field of a group
+        *parents, leaf = [p for p in name.replace("[", ".").replace("]", "").split(".") if p]
+        target = options
+        for part in parents:
+            nested = target.get(part)
+            if not isinstance(nested, dict):
+                nested = target[part] = {}
+            target = nested
+        target[leaf] = value
     return options
 
 
@@ -68,7 +80,7 @@ def _upload_idempotency(given: str | None, upload: rows.FileRow) -> str | None:
 
 def _wait_seconds(svc: ApiServices, given: Any) -> float:
     if given in (None, ""):
-        return svc.config.sync_wait_seconds
+        return svc.config.service.sync_wait_seconds
     try:
         value = float(given)
     except (TypeError, ValueError):
@@ -133,7 +145,7 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
         raise ApiError(415, "send multipart/form-data (a file) or application/json (a URL)",
                        code="unsupported_media_type")
 
-    asynchronous = bool(webhook_url) or (size is not None and size > svc.config.sync_max_bytes)
+    asynchronous = bool(webhook_url) or (size is not None and size > svc.config.service.sync_max_bytes)
     if not asynchronous:
         job = await wait_for(svc, job, wait)
     if job.state == "failed":

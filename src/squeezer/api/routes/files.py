@@ -31,13 +31,13 @@ async def store_upload(request: Request, svc: ApiServices, key: ApiKey
                        ) -> tuple[rows.FileRow, Upload]:
     """Stream a multipart upload to storage and record it; the row and the form's fields."""
     file_id = uuid.uuid4()
-    limit = svc.config.max_upload_bytes
+    limit = svc.config.service.max_upload_bytes
     upload = await receive_upload(request, svc.store, upload_key(file_id), max_bytes=limit)
     async with svc.connection() as conn:
         row = await rows.insert_file(
             conn, file_id=file_id, key_id=key.id, kind="upload", name=upload.name,
             size=upload.stored.size, mime=upload.mime, sha256=upload.stored.sha256,
-            blob_key=upload.stored.key, ttl=timedelta(seconds=svc.config.file_ttl_seconds),
+            blob_key=upload.stored.key, ttl=timedelta(seconds=svc.config.service.file_ttl_seconds),
         )
     return row, upload
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from squeezer.api.auth import caller
 from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import (
+    OptionsField,
     cancel_job,
     create_job,
     engine_options,
@@ -48,8 +49,8 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: FileInput | UrlInput
     operation: Literal["compress"] = "compress"
-    options: dict[str, Any] = Field(default_factory=dict,
-                                    description="engine options, as in `squeezer compress`")
+    options: OptionsField = Field(default_factory=dict,
+                                  description="compression options (GET /v1/options lists them)")
     webhook: WebhookSpec | None = None
     wait: float = Field(0, ge=0, description="seconds to hold the answer until the job ends")
 
@@ -83,7 +84,7 @@ async def post_job(body: JobRequest, request: Request, svc: ApiServices = Depend
                                      idempotency_key=idempotency_key)
     if body.wait and not replayed:
         size = await input_size(svc, job)
-        if size is None or size <= svc.config.sync_max_bytes:
+        if size is None or size <= svc.config.service.sync_max_bytes:
             job = await wait_for(svc, job, body.wait)
     headers = {"Location": f"/v1/jobs/{job.id}"}
     if replayed:

@@ -513,7 +513,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     # lossless: colour that is really gray.  Only DeviceRGB: a calibrated or ICC
     # space may render R = G = B as a slightly tinted colour, which DeviceGray is not.
     if info.kind == "rgb" and not color_key and (expanded or _equal_decode_pairs(image, info)):
-        really_gray = info.obj == Name.DeviceRGB and s.convert_lossless_gray and _is_gray(arr)
+        really_gray = info.obj == Name.DeviceRGB and s.color_detection and _is_gray(arr)
         if really_gray or s.color_model != ColorModel.keep:
             if _is_gray(arr):
                 arr = arr[:, :, :1]

@@ -26,7 +26,8 @@ from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import flate, fonts, images, jbig2, preflight, scans, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
-from squeezer.engines.pdf.options import PdfOptions, Settings
+from squeezer.engines.options import Options
+from squeezer.engines.pdf.options import Settings, resolve
 from squeezer.engines.pdf.target import search_target_size
 from squeezer.engines.report import ImageStats, Report
 
@@ -53,7 +54,7 @@ def engine_versions() -> dict[str, str]:
 def compress(
     src: str | Path,
     dst: str | Path,
-    options: PdfOptions | None = None,
+    options: Options | None = None,
     *,
     limits: Limits | None = None,
     progress: Progress | None = None,
@@ -65,11 +66,11 @@ def compress(
     """
     started = time.monotonic()
     src, dst = Path(src), Path(dst)
-    options = options or PdfOptions()
+    options = options or Options()
     limits = limits or DEFAULT_LIMITS
     notify = progress or (lambda fraction, stage: None)
     input_bytes = input_size(src, limits.max_input_bytes)
-    settings = options.resolve()
+    settings = resolve(options)
     report = Report(
         input_bytes=input_bytes,
         target_size=settings.target_size,

@@ -175,7 +175,7 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
     gray = luminance(arr, decoded)
     content = classify(arr, dpi, gray, decoded)
     del decoded  # (its pixels are in arr)
-    if not s.convert_lossless_gray and arr.shape[2] == 3 and not content.colour:
+    if not s.color_detection and arr.shape[2] == 3 and not content.colour:
         # colour detection is off: a colour scan keeps colour layers whatever it holds
         content.colour = True
         if content.kind in ("gray_text", "bitonal"):

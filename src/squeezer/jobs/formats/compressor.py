@@ -20,7 +20,7 @@ import psycopg
 
 from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
-from squeezer.engines.image.sniff import MIME
+from squeezer.engines.sniff import MIME
 from squeezer.jobs import download_urls, exports
 from squeezer.jobs.errors import ERROR_STATUS
 from squeezer.storage import BlobStore
