@@ -80,15 +80,6 @@ def compress_any(
 
 def output_extension(src: str | Path, options: Mapping[str, Any] | Options | None) -> str | None:
     """The extension (no dot) the output of ``src`` will have, or None when only the run can
-    tell (``format: auto``).  Raises the sniffing errors (unsupported format)."""
-    from squeezer.engines.sniff import EXTENSIONS
-
+    tell (an image's ``format: auto``).  Raises the sniffing errors (unsupported format)."""
     kind = sniff_file(Path(src))
-    if kind.format == "pdf":
-        return "pdf"
-    fmt = as_options(options).image.format.value
-    if fmt == "keep" or kind.format == "svg":
-        return kind.extension
-    if fmt == "auto":
-        return None
-    return EXTENSIONS[fmt]
+    return family_of(kind.format).output_extension(kind, as_options(options))

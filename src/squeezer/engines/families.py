@@ -29,10 +29,29 @@ class Family:
     engine: str
     #: the module whose ``LEVELS`` table says what each level means for the family
     levels_module: str
+    #: ``module:Class`` of the engine's report (a :class:`~squeezer.engines.report.RunReport`
+    #: whose ``kind`` is the family's name; reports cross process boundaries as JSON)
+    report: str
+    #: ``module:function`` giving the output's extension for ``(kind, options)`` before the
+    #: run (None: only the run can tell); unset: the input's own extension
+    extension: str | None = None
 
     def compress(self) -> Callable[..., Any]:
         compress: Callable[..., Any] = importlib.import_module(self.engine).compress
         return compress
+
+    def report_model(self) -> type[Any]:
+        module, _, name = self.report.partition(":")
+        model: type[Any] = getattr(importlib.import_module(module), name)
+        return model
+
+    def output_extension(self, kind: Any, options: Any) -> str | None:
+        if self.extension is None:
+            extension: str | None = kind.extension
+            return extension
+        module, _, name = self.extension.partition(":")
+        result: str | None = getattr(importlib.import_module(module), name)(kind, options)
+        return result
 
     def level_summaries(self) -> dict[str, str]:
         table = importlib.import_module(self.levels_module).LEVELS
@@ -45,11 +64,27 @@ class Family:
 
 FAMILIES: tuple[Family, ...] = (
     Family("pdf", "PDF documents", frozenset({"pdf"}), ("pdf",),
-           "squeezer.engines.pdf.pipeline", "squeezer.engines.pdf.options"),
+           "squeezer.engines.pdf.pipeline", "squeezer.engines.pdf.options",
+           "squeezer.engines.report:Report"),
     Family("image", "Images", frozenset({"image"}),
            ("jpeg", "png", "gif", "webp", "avif", "heic", "tiff", "bmp", "svg"),
-           "squeezer.engines.image.pipeline", "squeezer.engines.image.options"),
+           "squeezer.engines.image.pipeline", "squeezer.engines.image.options",
+           "squeezer.engines.image.report:ImageReport",
+           "squeezer.engines.image.options:output_extension"),
 )
+
+
+def family_named(name: str) -> Family:
+    for family in FAMILIES:
+        if family.name == name:
+            return family
+    raise KeyError(name)
+
+
+def report_from_json(data: dict[str, Any]) -> Any:
+    """A report sent across a process boundary, as its family's model (``kind`` says which;
+    a PDF report has none)."""
+    return family_named(str(data.get("kind") or "pdf")).report_model().model_validate(data)
 
 
 def family_of(fmt: str) -> Family:

@@ -42,9 +42,9 @@ from squeezer.engines.errors import (
     TimeLimitError,
     error_from_code,
 )
-from squeezer.engines.image.report import ImageReport
+from squeezer.engines.families import FAMILIES, report_from_json
 from squeezer.engines.limits import Limits
-from squeezer.engines.report import Report
+from squeezer.engines.report import RunReport
 from squeezer.jobs import scratch as scratch_dirs
 
 #: Seconds a child gets beyond its own time limit to notice it and report.
@@ -198,9 +198,9 @@ def _in_scratch(scratch: str, target: Callable[..., None], *args: Any) -> None:
     target(*args)
 
 
-#: Imported once by the forkserver, so that no child pays for it: the dispatcher and both
-#: engines (importing the image engine alone costs ~50 ms), then a warm-up run.
-PRELOAD = ["squeezer.engines.dispatch", "squeezer.engines.pdf", "squeezer.engines.image",
+#: Imported once by the forkserver, so that no child pays for it: the dispatcher and every
+#: family's engine (importing the image engine alone costs ~50 ms), then a warm-up run.
+PRELOAD = ["squeezer.engines.dispatch", *(family.engine for family in FAMILIES),
            "squeezer.jobs.warmup"]
 
 
@@ -263,7 +263,7 @@ def compress_isolated(src: str | Path, dst: str | Path,
                       child: ChildLimits | None = None, *,
                       progress: ProgressCallback | None = None,
                       should_stop: Callable[[], bool] | None = None,
-                      _fault: str | None = None) -> Report | ImageReport:
+                      _fault: str | None = None) -> RunReport:
     """:func:`squeezer.engines.pdf.compress` in a child process under ``child``'s caps.
 
     ``progress(fraction, stage)`` receives the engine's progress (in this
@@ -294,7 +294,5 @@ def compress_isolated(src: str | Path, dst: str | Path,
     if outcome is None:
         raise ProcessingCrashedError(f"the engine process {run.how}")
     if outcome[0] == "ok":
-        if outcome[1].get("kind") == "image":
-            return ImageReport.model_validate(outcome[1])
-        return Report.model_validate(outcome[1])
+        return report_from_json(outcome[1])
     raise error_from_code(outcome[1], outcome[2])

@@ -239,3 +239,16 @@ def resolve(options: Options) -> ImageSettings:
         values.update(lossy=True, ssim=None, quality_cap=LEVELS[Level.low].quality_cap,
                       quality_floor=20)
     return ImageSettings(**values)
+
+
+def output_extension(kind: Any, options: Options) -> str | None:
+    """The extension of an image's output (None for ``format: auto``: the run decides)."""
+    from squeezer.engines.sniff import EXTENSIONS
+
+    fmt = options.image.format.value
+    if fmt == "keep" or kind.format == "svg":
+        extension: str = kind.extension
+        return extension
+    if fmt == "auto":
+        return None
+    return EXTENSIONS[fmt]
