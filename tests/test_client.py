@@ -114,7 +114,7 @@ def test_not_a_pdf(client, tmp_path):
     src = not_a_pdf(tmp_path)
     with pytest.raises(UnsupportedType) as caught:
         client.compress(src, tmp_path / "out.pdf")
-    assert (caught.value.status, caught.value.code) == (415, "unsupported_type")
+    assert (caught.value.status, caught.value.code) == (415, "unsupported_format")
     assert not (tmp_path / "out.pdf").exists()
     no_partials(tmp_path)
 
@@ -245,9 +245,9 @@ def test_cli_server_mode(service, fx, tmp_path):
                     key=service.key)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"error: {bad}: unsupported_type: unsupported file type ({bad.name}): "
+        f"error: {bad}: unsupported_format: unsupported file type ({bad.name}): "
         "send a PDF or an image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)"]
-    assert '"code": "unsupported_type"' in done.stdout
+    assert '"code": "unsupported_format"' in done.stdout
     assert list((tmp_path / "o").iterdir()) == []
 
 

@@ -72,7 +72,7 @@ def test_bad_input_fails_the_job_with_the_engine_code(env, tmp_path):
     job_id = asyncio.run(_upload_and_submit(env, bad))
     asyncio.run(_drain(env))
     job = asyncio.run(_job(env, job_id))
-    assert (job.state, job.error_code) == ("failed", "not_a_pdf")
+    assert (job.state, job.error_code) == ("failed", "unsupported_format")
     assert job.output_file_id is None
 
 

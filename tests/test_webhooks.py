@@ -157,7 +157,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(env, tmp_path):
     log = asyncio.run(_deliveries(env, job_id))
     assert [(d["status"], d["error"]) for d in log] == [(302, "redirect_not_followed")] * 2
     body = json.loads(receiver.hits("/moved")[0].body)
-    assert (body["state"], body["error"]["code"]) == ("failed", "not_a_pdf")
+    assert (body["state"], body["error"]["code"]) == ("failed", "unsupported_format")
 
 
 def test_a_cancelled_job_is_delivered_when_the_api_defers_it(env, fx):

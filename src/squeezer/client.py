@@ -159,7 +159,7 @@ class PayloadTooLarge(APIError):
 
 
 class UnsupportedType(APIError):
-    """415: the file is not a type the server compresses (code ``unsupported_type``)."""
+    """415: the file is not a type the server compresses (code ``unsupported_format``)."""
 
 
 class ValidationError(APIError):
@@ -583,7 +583,7 @@ class Client:
         """Store a local file on the server (streamed, never read whole); its :class:`FileInfo`.
 
         The server sniffs the bytes: a file that is not a PDF is refused with
-        :class:`UnsupportedType` (code ``unsupported_type``) whatever its name says.
+        :class:`UnsupportedType` (code ``unsupported_format``) whatever its name says.
         """
         p = check_input_path(path)
         size = p.stat().st_size

@@ -41,7 +41,8 @@ from squeezer.engines.errors import EngineError, UnsupportedFormatError
 from squeezer.engines.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.engines.limits import Limits
 from squeezer.jobs import exports, scratch
-from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
+from squeezer.jobs.errors import ExportFailed, InputGone, JobCancelled
+from squeezer.jobs.isolation import ChildLimits, compress_isolated
 from squeezer.net import NetError, UrlPolicy, fetch_to_file, sanitize_filename
 from squeezer.storage import BlobStore, StorageError
 
@@ -278,7 +279,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 try:
                     source = await _obtain_input(services, conn, job, src, watch)
                     if source is None:
-                        return await _end(services, app, conn, job, "input_gone",
+                        return await _end(services, app, conn, job, InputGone.code,
                                           "the input file has expired or was deleted")
                     report = await _compress(services, job, src, dst, watch)
                 except NetError as exc:
@@ -299,7 +300,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                     exported = await _unless_stopped(exports.export_result(
                         conn, store=services.store, signing_key=services.signing_key, job=job,
                         blob_key=stored.key, input_name=source.name, mime=MIME[fmt]), watch)
-                except exports.ExportFailed as exc:
+                except ExportFailed as exc:
                     await services.store.delete(stored.key)
                     return await _end(services, app, conn, job, exc.code, exc.message)
                 except JobCancelled:

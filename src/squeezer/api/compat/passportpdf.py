@@ -32,7 +32,8 @@ from fastapi.responses import JSONResponse
 
 from squeezer.api.auth import RATE_SCOPE, authenticate
 from squeezer.api.compat._vendor import lower_keys, vendor_route
-from squeezer.api.errors import CODE_STATUS, ApiError, request_id
+from squeezer.api.errors import ApiError, request_id
+from squeezer.errors import status_of
 from squeezer.api.jobflow import create_job, engine_options, wait_for
 from squeezer.api.routes.files import upload_key
 from squeezer.api.state import ApiServices, services
@@ -47,7 +48,7 @@ from squeezer.net import sanitize_filename
 _CODES = {
     "invalid_password": "PdfCanNotBeDecrypted", "password_required": "PdfCanNotBeDecrypted",
     "not_a_pdf": "PdfCanNotOpenFile", "pdf_invalid": "PdfCanNotOpenFile",
-    "unsupported_type": "PdfCanNotOpenFile",
+    "unsupported_format": "PdfCanNotOpenFile",
     "timeout": "ActionTimedOut", "action_timed_out": "ActionTimedOut",
     "too_many_pages": "CanNotReducePDF", "image_too_large": "CanNotReducePDF",
     "decompression_limit": "CanNotReducePDF", "memory_limit": "CanNotReducePDF",
@@ -163,7 +164,7 @@ async def _hold(svc: ApiServices, job: rows.JobRow) -> rows.JobRow:
 
 def _job_error(job: rows.JobRow) -> ApiError:
     code = job.error_code or job.state
-    return ApiError(CODE_STATUS.get(code, 422), job.error_message or f"the job {job.state}",
+    return ApiError(status_of(code), job.error_message or f"the job {job.state}",
                     code=code)
 
 
@@ -194,7 +195,7 @@ async def _open(svc: ApiServices, request: Request, key: ApiKey, *,
 
 async def _store_bytes(svc: ApiServices, key: ApiKey, data: bytes, name: str) -> uuid.UUID:
     if sniff_mime(data[:1024]) is None:
-        raise ApiError(415, "the document is not a PDF", code="unsupported_type")
+        raise ApiError(415, "the document is not a PDF", code="unsupported_format")
     file_id = uuid.uuid4()
 
     async def chunks() -> AsyncIterator[bytes]:

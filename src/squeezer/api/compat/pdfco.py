@@ -35,7 +35,8 @@ from fastapi.responses import JSONResponse
 from squeezer.api.auth import RATE_SCOPE, authenticate, presented_key
 from squeezer.api.compat._vendor import vendor_route
 from squeezer.api.content import send_file
-from squeezer.api.errors import CODE_STATUS, ApiError, request_id
+from squeezer.api.errors import ApiError, request_id
+from squeezer.errors import status_of
 from squeezer.api.jobflow import cancel_job, create_job, engine_options, owned_job, wait_for
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
@@ -306,7 +307,7 @@ async def optimize(request: Request, svc: ApiServices = Depends(services)) -> Re
         raise ApiError(405, TIMEOUT_MESSAGE, code="timeout")
     if job.state != "succeeded":
         code = job.error_code or job.state
-        raise ApiError(CODE_STATUS.get(code, 422), _failure_message(job), code=code)
+        raise ApiError(status_of(code), _failure_message(job), code=code)
     async with svc.connection() as conn:
         output = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     if output is None:

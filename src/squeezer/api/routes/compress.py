@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from squeezer.api.auth import caller
 from squeezer.api.content import send_file
-from squeezer.api.errors import CODE_STATUS, ApiError, validation_errors
+from squeezer.api.errors import ApiError, validation_errors
+from squeezer.errors import status_of
 from squeezer.api.jobflow import OptionsField, create_job, engine_options, render, wait_for
 from squeezer.api.routes.files import forget_upload, store_upload
 from squeezer.api.state import ApiServices, services
@@ -150,7 +151,7 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
         job = await wait_for(svc, job, wait)
     if job.state == "failed":
         code = job.error_code or "failed"
-        raise ApiError(CODE_STATUS.get(code, 422), job.error_message or "the job failed",
+        raise ApiError(status_of(code), job.error_message or "the job failed",
                        code=code, extra={"job_id": str(job.id)})
     if job.state != "succeeded":
         return JSONResponse(await render(svc, request, job), status_code=202,

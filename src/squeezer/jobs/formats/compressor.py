@@ -22,7 +22,7 @@ from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.engines.sniff import MIME
 from squeezer.jobs import download_urls, exports
-from squeezer.jobs.errors import ERROR_STATUS
+from squeezer.errors import status_of
 from squeezer.storage import BlobStore
 
 NAME = "compressor"
@@ -70,7 +70,7 @@ async def body(conn: psycopg.AsyncConnection, job: job_rows.JobRow, *, base_url:
                      "status": "enqueued" if job.state == "queued" else "processing"}
     if job.state != "succeeded":
         code = job.error_code or job.state
-        status = ERROR_STATUS.get(code, 422)
+        status = status_of(code)
         return status, failure(job, status, job.error_message or f"the job {job.state}")
     source = await job_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
     output = await job_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
