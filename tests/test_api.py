@@ -11,10 +11,9 @@ import time
 import uuid
 
 import httpx
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 
 ERROR_KEYS = {"success", "status", "id", "code", "message"}
 

@@ -11,11 +11,11 @@ import sys
 import threading
 from pathlib import Path
 
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 from servicefx import free_port
+
 from squeezer.client import (
     AuthenticationError,
     Client,

@@ -8,9 +8,10 @@ import base64
 import json
 import random
 
+import jobenv
 import pytest
 
-import jobenv
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import keys
 from squeezer.jobs import payload, webhook_signature
@@ -97,8 +98,8 @@ def test_a_finished_job_is_delivered_signed_with_the_job_json(env, fx):
         try:
             job = await job_rows.get_job(conn, job_id)
             return job, payload.job_json(
-                job, input_file=await job_rows.get_file(conn, job.input_file_id),
-                output_file=await job_rows.get_file(conn, job.output_file_id),
+                job, input_file=await file_rows.get_file(conn, job.input_file_id),
+                output_file=await file_rows.get_file(conn, job.output_file_id),
                 base_url=svc.base_url, signing_key=svc.signing_key, deliveries=[])
         finally:
             await conn.close()

@@ -48,10 +48,30 @@ import httpx
 from squeezer import __version__
 
 __all__ = [
-    "APIError", "AuthenticationError", "Client", "Conflict", "ConnectionError", "FileInfo",
-    "Gone", "IntegrityError", "InputError", "Job", "JobCancelled", "JobError", "JobFailed",
-    "JobResult", "NotFound", "PayloadTooLarge", "PermissionDenied", "RateLimitError", "Result",
-    "ServerError", "ServiceUnavailable", "SqueezerError", "UnsupportedType", "ValidationError",
+    "APIError",
+    "AuthenticationError",
+    "Client",
+    "Conflict",
+    "ConnectionError",
+    "FileInfo",
+    "Gone",
+    "InputError",
+    "IntegrityError",
+    "Job",
+    "JobCancelled",
+    "JobError",
+    "JobFailed",
+    "JobResult",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "RateLimitError",
+    "Result",
+    "ServerError",
+    "ServiceUnavailable",
+    "SqueezerError",
+    "UnsupportedType",
+    "ValidationError",
     "WaitTimeout",
 ]
 
@@ -102,7 +122,7 @@ class SqueezerError(Exception):
         return text
 
 
-class ConnectionError(SqueezerError, builtins.ConnectionError):  # noqa: A001 - the brief's name
+class ConnectionError(SqueezerError, builtins.ConnectionError):
     """The server could not be reached (refused, DNS, TLS, or the connection broke)."""
 
     default_code = "server_unreachable"
@@ -260,7 +280,7 @@ def _time(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(value))  # Python 3.11 reads a trailing Z
     except ValueError:
         return None
 

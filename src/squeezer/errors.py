@@ -13,6 +13,7 @@ A code no class declares is a bug the tests catch, never a silent 422.
 
 from __future__ import annotations
 
+
 class SqueezerError(Exception):
     """Base class of every error Squeezer raises on purpose."""
 

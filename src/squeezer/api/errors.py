@@ -91,8 +91,7 @@ def validation_errors(raw: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for err in raw:
         message = err.get("msg", "invalid")
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+        message = message.removeprefix("Value error, ")
         out.append({"field": _field(tuple(err.get("loc", ()))), "message": message})
     return out
 

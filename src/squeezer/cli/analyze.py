@@ -12,11 +12,11 @@ from squeezer.cli.base import (
     EXIT_FAILED,
     EXIT_OK,
     _consoles,
-    load_config,
     _stderr_line,
     command,
     error_line,
     human_bytes,
+    load_config,
     saved_percent,
 )
 

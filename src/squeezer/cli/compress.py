@@ -25,13 +25,13 @@ from squeezer.cli.base import (
     EXIT_OK,
     _arrow,
     _consoles,
-    load_config,
     _one_line,
     _quiet_libraries,
     _stderr_line,
     command,
     error_line,
     human_bytes,
+    load_config,
     saved_percent,
 )
 

@@ -61,8 +61,7 @@ def _range(option: dict[str, Any]) -> str:
 
 
 def options_text(description: dict[str, Any]) -> str:
-    lines = ["Levels (--level; default "
-             f"{description['default_level']}):"]
+    lines = [f"Levels (--level; default {description['default_level']}):"]
     for family in description["formats"]:
         lines.append(f"  {family['title']}:")
         for level, summary in family["levels"].items():

@@ -36,6 +36,7 @@ from squeezer.engines.sniff import EXTENSIONS, MIME
 from squeezer.jobs.errors import ExportFailed
 from squeezer.storage import BlobStore, StorageError, connectors
 
+
 class _SourceFailed(Exception):
     """Our own blob store failed while the result was read for the export (carries it)."""
 

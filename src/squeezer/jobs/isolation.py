@@ -41,12 +41,12 @@ from squeezer.engines.errors import (
     ProcessingCrashedError,
     TimeLimitError,
 )
-from squeezer.errors import error_from_code
-from squeezer.jobs.errors import JobCancelled
 from squeezer.engines.families import FAMILIES, report_from_json
 from squeezer.engines.limits import Limits
 from squeezer.engines.report import RunReport
+from squeezer.errors import error_from_code
 from squeezer.jobs import scratch as scratch_dirs
+from squeezer.jobs.errors import JobCancelled
 
 #: Seconds a child gets beyond its own time limit to notice it and report.
 GRACE_SECONDS = 5.0

@@ -71,7 +71,7 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
     done: set[tuple[int, int]] = set()
     saved = 0
     queue = list(scans.values())
-    work = lambda scan: _prepare(pdf, scan, settings, budget)  # noqa: E731
+    work = lambda scan: _prepare(pdf, scan, settings, budget)
     with closing(ordered_map(work, queue, budget.threads)) as results:
         for scan, (entry, write) in zip(queue, results):
             made = None
