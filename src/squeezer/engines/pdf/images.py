@@ -190,9 +190,11 @@ def _write(image: Stream, c: Candidate) -> None:
 # --- choosing ----------------------------------------------------------------------------
 
 
-def _int(value: object, default: int = 0) -> int:
+def _int(value: pikepdf.Object | None, default: int = 0) -> int:
+    if value is None:  # an absent entry (int(None) would be a TypeError, caught the same)
+        return default
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return default
 
