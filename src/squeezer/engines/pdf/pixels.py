@@ -45,8 +45,9 @@ class ColorInfo:
 
     kind: str  #: "gray", "rgb", "cmyk", "indexed", "other"
     components: int
-    #: the colour space object as written (kept when the output has the same components)
-    obj: object
+    #: the colour space object as written (kept when the output has the same components;
+    #: None for an image mask)
+    obj: pikepdf.Object | None
     #: for Indexed: the palette as an (entries, base components) uint8 array, and the base's kind
     palette: np.ndarray | None = None
     base_kind: str | None = None
