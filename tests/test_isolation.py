@@ -95,7 +95,8 @@ def test_should_stop_kills_the_child_and_is_not_an_engine_error(fx, out_dir):
     with pytest.raises(JobCancelled) as info:
         compress_isolated(fx.text(), out_dir / "out.pdf", should_stop=stop, _fault="hang")
     assert not isinstance(info.value, EngineError)
-    assert time.monotonic() - started < 3
+    # killed long before the stand-in engine's hour-long sleep would have ended
+    assert time.monotonic() - started < 120
     assert len(calls) > 3  # polled while waiting
     assert list(out_dir.iterdir()) == []
     assert compress_isolated(fx.text(), out_dir / "b.pdf").pages == 3  # the caller goes on
