@@ -277,7 +277,7 @@ def squeezer_command(tool: str, src: Path, dst: Path) -> list[str]:
     """A cold ``squeezer compress`` of one file: what a user runs, start-up included."""
     script = Path(sys.executable).parent / "squeezer"
     base = [str(script)] if script.exists() else [sys.executable, "-m", "squeezer"]
-    return [*base, "compress", str(src), "-o", str(dst), "--preset", tool.split("-", 1)[1],
+    return [*base, "compress", str(src), "-o", str(dst), "--level", tool.split("-", 1)[1],
             "--json"]
 
 
@@ -548,6 +548,19 @@ def source_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
+def package_fingerprint() -> str:
+    """Hash of the whole squeezer package's Python sources (the CLI included): a Squeezer
+    result cached under it (``--resume``) is what a fresh run of those sources measures."""
+    h = hashlib.sha256()
+    root = engine_dir().parent
+    for path in sorted(root.rglob("*.py")):
+        try:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+        except OSError:
+            continue
+    return h.hexdigest()[:12]
+
+
 def detect_tools() -> tuple[dict[str, str], dict[str, str]]:
     """Return (versions of available tools, reasons of missing ones)."""
     versions: dict[str, str] = {}
@@ -655,7 +668,8 @@ def cache_key(tool: str, digest: str, version: str, timeout: float) -> str:
             DPI,
             SAMPLE_PAGES,
             timeout,
-            peer_command(tool, Path("IN"), Path("OUT"))[1:-2],
+            (squeezer_command if tool in SQUEEZER_TOOLS else peer_command)(
+                tool, Path("IN"), Path("OUT"))[1:-2],
         ]
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
@@ -675,6 +689,8 @@ class Bench:
         self.tools = tools
         self.versions = versions
         self.print_lock = threading.Lock()
+        #: Squeezer's own results are cached by this (its whole package's sources), for --resume
+        self.squeezer_sources = package_fingerprint() if args.resume else ""
 
     def timeout_for(self, path: Path) -> float:
         """Seconds a tool may take on ``path``: more for the generated large files."""
@@ -815,10 +831,14 @@ class Bench:
         }
         for tool in self.tools:
             cached_path = None
-            if tool in PEER_TOOLS:
-                key = cache_key(tool, digest, self.versions[tool], self.args.timeout)
+            if tool in PEER_TOOLS or self.args.resume:
+                version = self.versions[tool]
+                if tool in SQUEEZER_TOOLS:  # --resume: the same sources give the same result
+                    version = f"{version}+{self.squeezer_sources}"
+                key = cache_key(tool, digest, version, self.args.timeout)
                 cached_path = CACHE / "results" / tool / f"{key}.json"
-                rerun = self.args.no_cache or tool in (self.args.rerun or "").split(",")
+                rerun = (self.args.no_cache and tool in PEER_TOOLS) \
+                    or tool in (self.args.rerun or "").split(",")
                 if not rerun and cached_path.exists():
                     res = json.loads(cached_path.read_text())
                     res["cached"] = True
@@ -1705,6 +1725,11 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
             "(`bench/.cache/results/`): their seconds were measured in an earlier run; "
             "use `--no-cache` on a quiet machine for a like-for-like speed comparison"
         )
+    if data.get("resumed_squeezer_results"):
+        L.append(
+            f"- {data['resumed_squeezer_results']} Squeezer results came from an interrupted "
+            "run of the same sources (`--resume`)"
+        )
     for tool, why in m["skipped_tools"].items():
         L.append(f"- **skipped {tool}**: {why}")
     L.append("")
@@ -1728,7 +1753,7 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         "Σout/Σin, median ratio and SSIM are over the files the tool handled (ok); "
         "total s is over every attempt (failures included; timeouts count their "
         f"{data['timeout']:.0f} s): wall seconds of one cold process per file for every tool "
-        "(Squeezer: `squeezer compress FILE -o OUT --preset P --json`, start-up included). "
+        "(Squeezer: `squeezer compress FILE -o OUT --level L --json`, start-up included). "
         "peak MB: the largest peak memory of the tool's whole process tree over the files "
         "(PSS summed over the tree, sampled every 20 ms).\n"
     )
@@ -1985,6 +2010,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated peers re-run even when cached (e.g. gs-ebook, so that the speed "
         "target compares timings of one run while the other peers' bytes come from the cache)",
     )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse Squeezer results cached by an earlier (interrupted) run of the same sources "
+        "(keyed by file and the squeezer package's source hash), and cache new ones",
+    )
     ap.add_argument("--label", help="a line for the report's header (e.g. which engine ran)")
     ap.add_argument(
         "--keep-outputs",
@@ -2081,7 +2112,12 @@ def main(argv: list[str]) -> int:
         },
         "engine_source": {"start": source_before, "end": source_fingerprint()},
         "cached_peer_results": sum(
-            1 for e in ordered for r in e["results"].values() if r.get("cached")
+            1 for e in ordered for t, r in e["results"].items()
+            if r.get("cached") and t in PEER_TOOLS
+        ),
+        "resumed_squeezer_results": sum(
+            1 for e in ordered for t, r in e["results"].items()
+            if r.get("cached") and t in SQUEEZER_TOOLS
         ),
         "aggregate": aggregate(ordered, tools),
         "targets": all_targets,

@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 from servicefx import free_port
+
 from squeezer.client import (
     AuthenticationError,
     Client,
@@ -73,6 +74,20 @@ def test_compress_roundtrip(client, fx, tmp_path):
     no_partials(tmp_path)
 
 
+def test_typed_options_reach_the_engine(client, fx, tmp_path):
+    from squeezer.engines.options import Options
+
+    options = Options(level="low", pdf={"linearize": True, "dpi": 200})
+    result = client.compress(fx.photo(), tmp_path / "typed.pdf", options=options)
+    settings = result.report["settings"]
+    assert (settings["level"], settings["linearize"], settings["dpi"]) == ("low", True, 200)
+    assert result.job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True}}
+    # keywords go on top of the model, the way the API's flat names do
+    job = client.submit(fx.text(), options=options, remove_metadata=True)
+    assert job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True},
+                           "remove_metadata": True}
+
+
 def test_default_output_is_beside_the_input(client, fx, tmp_path):
     src = tmp_path / "letter.pdf"
     src.write_bytes(fx.text().read_bytes())
@@ -114,7 +129,7 @@ def test_not_a_pdf(client, tmp_path):
     src = not_a_pdf(tmp_path)
     with pytest.raises(UnsupportedType) as caught:
         client.compress(src, tmp_path / "out.pdf")
-    assert (caught.value.status, caught.value.code) == (415, "unsupported_type")
+    assert (caught.value.status, caught.value.code) == (415, "unsupported_format")
     assert not (tmp_path / "out.pdf").exists()
     no_partials(tmp_path)
 
@@ -135,7 +150,7 @@ def test_invalid_option(client, fx):
     with pytest.raises(ValidationError) as caught:
         client.submit(fx.text(), preset="tiny")
     assert caught.value.status == 422
-    assert [e["field"] for e in caught.value.errors] == ["options.preset"]
+    assert [e["field"] for e in caught.value.errors] == ["options.level"]
 
 
 def test_missing_path_fails_before_any_request(fx, tmp_path):
@@ -153,6 +168,19 @@ def test_missing_path_fails_before_any_request(fx, tmp_path):
         with pytest.raises(ConnectionError) as caught:
             c.upload(fx.text())
         assert caught.value.code == "server_unreachable" and caught.value.status is None
+
+
+def test_a_uuid_is_a_file_id_even_beside_a_file_of_that_name(tmp_path, monkeypatch):
+    """A ``uuid.UUID`` names an upload: it was handed to ``upload`` (a TypeError from
+    ``Path(UUID)``) when a file in the working directory had its name."""
+    file_id = uuid.uuid4()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / str(file_id)).write_bytes(b"%PDF-1.7\n")
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: the request is what fails
+    with Client(nowhere, "k", retries=0) as c:
+        with pytest.raises(ConnectionError) as caught:
+            c.submit(file_id)
+    assert caught.value.code == "server_unreachable"
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):
@@ -245,9 +273,9 @@ def test_cli_server_mode(service, fx, tmp_path):
                     key=service.key)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"error: {bad}: unsupported_type: unsupported file type ({bad.name}): "
+        f"error: {bad}: unsupported_format: unsupported file type ({bad.name}): "
         "send a PDF or an image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)"]
-    assert '"code": "unsupported_type"' in done.stdout
+    assert '"code": "unsupported_format"' in done.stdout
     assert list((tmp_path / "o").iterdir()) == []
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Depends, Request
 
@@ -57,14 +59,14 @@ async def authenticate(request: Request, svc: ApiServices, secret: str | None = 
         key = await keys.authenticate(conn, secret)
         if key is None:
             raise unauthorized()
-        if svc.config.rate_limit:
-            decision = await ratelimit.hit(conn, key.id, svc.config.rate_limit,
-                                           svc.config.rate_window_seconds)
+        if svc.config.service.rate_limit:
+            decision = await ratelimit.hit(conn, key.id, svc.config.service.rate_limit,
+                                           svc.config.service.rate_window_seconds)
             request.scope[RATE_SCOPE] = decision
             if not decision.allowed:
                 retry = decision.retry_after(datetime.now(UTC))
                 raise ApiError(429, f"rate limit of {decision.limit} requests per "
-                               f"{svc.config.rate_window_seconds} s exceeded; retry in {retry} s",
+                               f"{svc.config.service.rate_window_seconds} s exceeded; retry in {retry} s",
                                headers={"Retry-After": str(retry)})
     request.scope["squeezer.key"] = key
     return key
@@ -75,7 +77,7 @@ async def caller(request: Request, svc: ApiServices = Depends(services)) -> ApiK
     return await authenticate(request, svc)
 
 
-def rate_headers(scope: dict) -> list[tuple[bytes, bytes]]:
+def rate_headers(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
     decision = scope.get(RATE_SCOPE)
     if decision is None:
         return []

@@ -27,6 +27,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
@@ -35,6 +36,7 @@ from procrastinate import RetryStrategy
 from procrastinate.job_context import AbortReason
 
 from squeezer.db import exports as export_rows
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import webhooks as delivery_rows
 from squeezer.db.errors import DatabaseUnavailable
@@ -86,8 +88,8 @@ def retry_delay(failed_attempt: int, base: float, *, retry_after: float | None =
 async def native_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: str,
                       signing_key: bytes) -> dict[str, Any]:
     """The job JSON (``GET /v1/jobs/{id}``) with its live files, export and delivery log."""
-    input_file = await job_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
-    output_file = await job_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
+    input_file = await file_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
+    output_file = await file_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     log_rows = await delivery_rows.deliveries(conn, job.id) if job.webhook_url else None
     export = await export_rows.get(conn, job.id)
     return payload.job_json(job, input_file=input_file, output_file=output_file,
@@ -166,17 +168,18 @@ async def deliver(services: Services, app: procrastinate.App, job_id: uuid.UUID,
                                  webhook_signature.headers(secret, msg_id, raw),
                                  services.webhook_policy)
         retry = (not result.ok and result.error not in FINAL_ERRORS
-                 and attempt < services.webhook_attempts)
+                 and attempt < services.config.webhooks.attempts)
         async with conn.transaction():
             await delivery_rows.record_delivery(conn, job_id=job_id, webhook_id=msg_id,
                                                 attempt=attempt, status=result.status,
                                                 error=result.error)
             if retry:
-                delay = retry_delay(attempt, services.webhook_backoff_seconds,
+                delay = retry_delay(attempt, services.config.webhooks.backoff_seconds,
                                     retry_after=result.retry_after)
                 await app.tasks[TASK].configure(
                     connection=conn, lock=f"webhook:{job_id}",
-                    schedule_in={"seconds": delay},
+                    # (schedule_in's TypedDict takes whole seconds; the delay has a fraction)
+                    schedule_at=datetime.now(UTC) + timedelta(seconds=delay),
                 ).defer_async(job_id=str(job_id), webhook_id=msg_id, attempt=attempt + 1,
                               body=body)
         if result.ok:

@@ -12,7 +12,8 @@ vendor's ``translate``.  The native body never leaves a vendor prefix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import psycopg
 from fastapi import Request, Response
@@ -20,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from squeezer.api.errors import CODE_STATUS, ApiError, request_id, validation_errors
+from squeezer.api.errors import ApiError, request_id, validation_errors
 from squeezer.db.errors import DatabaseError
 from squeezer.engines.errors import EngineError
 from squeezer.net.errors import NetError
@@ -42,9 +43,9 @@ def as_api_error(request: Request, exc: BaseException) -> ApiError:
                             errors=[{"field": "body", "message": "invalid JSON"}])
         return ApiError(422, "the request is not valid", errors=validation_errors(raw))
     if isinstance(exc, EngineError):
-        return ApiError(CODE_STATUS.get(exc.code, 422), exc.message, code=exc.code)
+        return ApiError(exc.http_status, exc.message, code=exc.code)
     if isinstance(exc, NetError):
-        return ApiError(CODE_STATUS.get(exc.code, 400), str(exc), code=exc.code)
+        return ApiError(exc.http_status, exc.message, code=exc.code)
     if isinstance(exc, StorageError):
         if exc.code == "blob_too_large":
             return ApiError(413, "the upload is larger than the limit", code="too_large")
@@ -67,7 +68,7 @@ def vendor_route(translate: Translator) -> type[APIRoute]:
     """An ``APIRoute`` class whose handler answers every exception through ``translate``."""
 
     class VendorRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:

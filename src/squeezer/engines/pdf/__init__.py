@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from squeezer.engines.pdf.options import ColorModel, PdfOptions, Preset, Settings
+from squeezer.engines.pdf.options import ColorModel, PdfOptions, Settings
 
-__all__ = ["ColorModel", "PdfOptions", "Preset", "Settings", "compress"]
+__all__ = ["ColorModel", "PdfOptions", "Settings", "compress"]
 
 
 def __getattr__(name: str) -> Any:

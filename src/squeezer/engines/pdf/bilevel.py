@@ -27,9 +27,9 @@ from squeezer.engines.pdf.pdfium_lock import LOCK
 _SAMPLE_KEYS = ("/Filter", "/DecodeParms")
 
 
-def _copy(value: object) -> object:
+def _copy(value: pikepdf.Object) -> object:
     """A direct copy of a PDF object with no references (filters and their parameters)."""
-    return pikepdf.Object.parse(value.unparse(resolved=True))  # type: ignore[union-attr]
+    return pikepdf.Object.parse(value.unparse(resolved=True))
 
 
 def decode_ink(image: Stream) -> np.ndarray:
@@ -91,7 +91,8 @@ def _plain_g4(image: Stream, width: int, height: int) -> bool | None:
         value = parms.get(key, default)
         return int(value) if isinstance(value, int) else None
 
-    if number("/K", 0) is None or number("/K", 0) >= 0 or number("/Columns", 1728) != width:
+    k = number("/K", 0)
+    if k is None or k >= 0 or number("/Columns", 1728) != width:
         return None
     if number("/Rows", height) not in (0, height):
         return None

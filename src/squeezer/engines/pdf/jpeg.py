@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from squeezer.engines.ssim import Similarity
 
@@ -85,6 +85,8 @@ def _jpegli_tables() -> dict[int, np.ndarray]:
         for q in range(1, 101):
             try:
                 im = Image.open(io.BytesIO(_jpegli.encode(pixels, 16, 16, q)))
+                if not isinstance(im, JpegImagePlugin.JpegImageFile):  # (jpegli writes JPEG)
+                    continue
                 tables[q] = np.log(np.asarray(list(im.quantization[0]), dtype=np.float64))
             except (ValueError, RuntimeError, OSError, KeyError):
                 continue
@@ -365,7 +367,7 @@ class _Probe:
         return _encode_plain(self.mosaic, quality)
 
     def similarity(self, data: bytes) -> float:
-        decoded = Image.open(io.BytesIO(data))
+        decoded: Image.Image = Image.open(io.BytesIO(data))
         decoded.load()
         if decoded.mode != self.mosaic.mode:
             return 0.0

@@ -33,8 +33,8 @@ from pikepdf import Array, Dictionary, Name, Stream
 from PIL import Image
 
 from squeezer.engines.pdf import binarize, bitonal, jpeg
-from squeezer.engines.ssim import Similarity
 from squeezer.engines.pdf.scancontent import Content
+from squeezer.engines.ssim import Similarity
 
 #: The lowest JPEG quality a layer gets.
 MIN_QUALITY = 20
@@ -199,6 +199,7 @@ def compose_reduced(layers: Layers, dpi: float) -> np.ndarray:
         size, Image.Resampling.BOX), dtype=np.float32) / 255.0
     background = np.asarray(layers.background.convert("L").resize(
         size, Image.Resampling.BILINEAR), dtype=np.float32)
+    ink: np.ndarray | np.float32  # a plane, or one colour for the whole page
     if layers.foreground is not None:
         ink = np.asarray(layers.foreground.convert("L").resize(
             size, Image.Resampling.BILINEAR), dtype=np.float32)

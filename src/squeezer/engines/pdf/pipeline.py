@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Final, Self
 
 import pikepdf
 
@@ -24,9 +25,10 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+from squeezer.engines.options import Options
 from squeezer.engines.pdf import flate, preflight, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
-from squeezer.engines.pdf.options import ColorModel, PdfOptions, Settings
+from squeezer.engines.pdf.options import ColorModel, Settings, resolve
 from squeezer.engines.report import ImageStats, Report
 
 # The steps a document may not need (images, scans, fonts, the JBIG2 coder, the target-size
@@ -34,7 +36,7 @@ from squeezer.engines.report import ImageStats, Report
 # small text PDF more than its whole compression (issue 18, item 7).
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
-FLATE_LEVEL = 9
+FLATE_LEVEL: Final = 9  # (Final: pikepdf takes the literal levels -1 to 9)
 
 Progress = Callable[[float, str], None]
 
@@ -56,7 +58,7 @@ def engine_versions() -> dict[str, str]:
 def compress(
     src: str | Path,
     dst: str | Path,
-    options: PdfOptions | None = None,
+    options: Options | None = None,
     *,
     limits: Limits | None = None,
     progress: Progress | None = None,
@@ -68,11 +70,11 @@ def compress(
     """
     started = time.monotonic()
     src, dst = Path(src), Path(dst)
-    options = options or PdfOptions()
+    options = options or Options()
     limits = limits or DEFAULT_LIMITS
     notify = progress or (lambda fraction, stage: None)
     input_bytes = input_size(src, limits.max_input_bytes)
-    settings = options.resolve()
+    settings = resolve(options)
     report = Report(
         input_bytes=input_bytes,
         target_size=settings.target_size,
@@ -81,6 +83,7 @@ def compress(
     )
     apply_qpdf_limits(limits)
     budget = Budget(limits)
+    chosen: Path | None  # None: no rewrite passed verification
 
     with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp, \
             _ReferenceReader(src, settings.password, budget.threads) as reader:
@@ -97,7 +100,7 @@ def compress(
         reference = reader.result()
         chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
         grown = chosen is not None and chosen.stat().st_size >= input_bytes
-        if grown and report.requested_changes:
+        if chosen is not None and grown and report.requested_changes:
             # The original would bring back what the caller asked to remove.
             report.warnings.append(
                 f"the result is {chosen.stat().st_size - input_bytes} bytes larger than the input; "
@@ -148,7 +151,7 @@ class _ReferenceReader:
             if threads > 1 else None
         self.future: Future | None = None
 
-    def __enter__(self) -> _ReferenceReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -80,7 +80,9 @@ def is_colour(pixels: np.ndarray | None, image: Image.Image | None = None) -> bo
             return False
     elif pixels is None or pixels.shape[2] == 1:
         return False
-    image = image or Image.fromarray(pixels)
+    if image is None:
+        assert pixels is not None  # (returned above otherwise)
+        image = Image.fromarray(pixels)
     small = np.asarray(image.reduce(4) if min(image.size) >= 64 else image)
     r, g, b = small[:, :, 0], small[:, :, 1], small[:, :, 2]
     # (element-wise: numpy's reductions over a 3-long last axis are 10x slower)
