@@ -650,6 +650,22 @@ def render_gray(path: Path, index: int, dpi: int = 72, password: str | None = No
     return arr
 
 
+def render_rgb(path: Path, index: int, scale: float = 1.0, password: str | None = None
+               ) -> np.ndarray:
+    """Page ``index`` rendered by PDFium in colour, form fields drawn, as its uint8 pixels
+    (for exact comparisons: a gray render would hide a change of hue)."""
+    doc = open_pdfium(path, password)
+    try:
+        page = doc[index]
+        bitmap = page.render(scale=scale, may_draw_forms=True)
+        arr = np.array(bitmap.to_numpy(), copy=True)
+        bitmap.close()
+        page.close()
+    finally:
+        doc.close()
+    return arr
+
+
 def render_all(path: Path, password: str | None = None, scale: float = 0.25) -> int:
     """Render every page (small) with PDFium; returns how many pages rendered non-empty."""
     doc = open_pdfium(path, password)

@@ -136,6 +136,13 @@ def flat_graphics(width: int = 480, height: int = 360, colors: int = 600) -> np.
     return img
 
 
+def few_colours(width: int, height: int, colors: int = 12) -> np.ndarray:
+    """Pixels drawn at random from a few colours: a palette codes them far smaller."""
+    rng = np.random.default_rng(9)
+    palette = rng.integers(0, 256, (colors, 3), dtype=np.uint8)
+    return palette[rng.integers(0, colors, (height, width))]
+
+
 # --- resolution --------------------------------------------------------------------------------
 
 
@@ -648,6 +655,44 @@ def test_a_flate_wrapped_jpeg_is_unwrapped(tmp_path):
     assert out["filter"] == "/DCTDecode" and report.images.recompressed == 1
     assert len(out["raw"]) < len(data)
     assert jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"]))) <= 60
+
+
+@pytest.mark.parametrize("variant", ["few-colours", "gray"])
+def test_a_matte_soft_mask_pins_the_colour_space_losslessly(tmp_path, variant):
+    """A soft mask's /Matte has one value per component of its image's colour space: the
+    image may not become /Indexed or DeviceGray (the render changed by up to 49/255)."""
+    colours = few_colours(240, 180)
+    if variant == "gray":
+        colours = np.repeat(colours[:, :, :1], 3, axis=2)
+    y, x = np.mgrid[0:180, 0:240]
+    alpha = np.where(np.hypot(x - 120, y - 90) < 60, 255, 128).astype(np.uint8)
+    # pre-blended with black, as /Matte [0 0 0] says
+    blended = (colours.astype(np.uint16) * alpha[:, :, None] // 255).astype(np.uint8)
+
+    def build(pdf):
+        smask = raw_image(pdf, alpha.tobytes(), 240, 180, Name.DeviceGray,
+                          Matte=Array([0, 0, 0]))
+        return raw_image(pdf, blended.tobytes(), 240, 180, Name.DeviceRGB, SMask=smask)
+
+    src = one_image_pdf(tmp_path / "in.pdf", build, background=True)
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="lossless")
+    assert np.array_equal(pdfgen.render_rgb(src, 0), pdfgen.render_rgb(dst, 0))
+    with pikepdf.open(dst) as pdf:
+        (image,) = [o for o in pdfgen.image_xobjects(pdf) if "/SMask" in o]
+        assert image.ColorSpace == Name.DeviceRGB
+
+
+def test_a_two_colour_interpolated_image_renders_exactly_losslessly(tmp_path):
+    """PDFium smooths an /Interpolate image held as a 1-bit palette differently from the
+    same colours as RGB (3 levels apart), so such a palette gets 2 bits per index."""
+    colours = few_colours(80, 80, colors=2)
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
+        pdf, colours.tobytes(), 80, 80, Name.DeviceRGB, Interpolate=True))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    assert report.images.to_flate == 1
+    assert np.array_equal(pdfgen.render_rgb(src, 0), pdfgen.render_rgb(dst, 0))
 
 
 def test_icc_rgb_that_is_gray_stays_in_its_colour_space_losslessly(tmp_path):
