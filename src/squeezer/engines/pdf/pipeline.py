@@ -24,7 +24,17 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
-from squeezer.engines.pdf import flate, fonts, images, jbig2, preflight, scans, structure, verify
+from squeezer.engines.pdf import (
+    flate,
+    fonts,
+    images,
+    inline,
+    jbig2,
+    preflight,
+    scans,
+    structure,
+    verify,
+)
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import PdfOptions, Settings
 from squeezer.engines.pdf.target import search_target_size
@@ -187,6 +197,7 @@ def build(
             loader = _prefetch_jbig2(pdf, settings)
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
+            inline.externalize(pdf, budget)  # (the image step sees inline images as XObjects)
             budget.check_time()
             written: set[tuple[int, int]] = set()
             if scans.wanted(settings):
