@@ -43,8 +43,10 @@ LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "JSTF")
 _TEXT_OPERATORS = "Tf Tj TJ ' \" Do"
 
 
-class _Unknowable(Exception):
+class Unknowable(Exception):
     """A content stream could not be read: the codes drawn are not known."""
+
+
 
 
 def subset_fonts(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
@@ -54,8 +56,8 @@ def subset_fonts(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
         return
     logging.getLogger("fontTools").setLevel(logging.ERROR)  # it narrates every dropped table
     try:
-        used = _codes_used(pdf, set(candidates), budget)
-    except _Unknowable as exc:
+        used = codes_used(pdf, set(candidates), budget)
+    except Unknowable as exc:
         report.warnings.append(f"fonts not subset: {exc}")
         return
     saved = 0
@@ -95,7 +97,7 @@ def _programs(pdf: pikepdf.Pdf, candidates: dict[tuple[int, int], Dictionary]
 
 
 def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
-    excluded = _form_fonts(pdf)
+    excluded = form_fonts(pdf)
     found: dict[tuple[int, int], Dictionary] = {}
     for obj in pdf.objects:
         if not (isinstance(obj, Dictionary) and obj.get("/Type") == Name.Font
@@ -116,7 +118,7 @@ def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
     return found
 
 
-def _form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
+def form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
     """Fonts the interactive form may draw with (any text a user types)."""
     acroform = pdf.Root.get("/AcroForm")
     if not isinstance(acroform, Dictionary):
@@ -168,19 +170,22 @@ def _content_streams(pdf: pikepdf.Pdf) -> Iterator[tuple[object, Dictionary | No
         ):
             yield obj, obj.get("/Resources")
         if isinstance(obj, Dictionary) and obj.get("/Subtype") == Name.Type3:
-            raise _Unknowable("Type 3 fonts draw with glyph procedures")
+            raise Unknowable("Type 3 fonts draw with glyph procedures")
 
 
-def _codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
-                budget: Budget) -> dict[tuple[int, int], set[int]]:
+def codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
+               budget: Budget) -> dict[tuple[int, int], set[int]]:
+    """Font object -> the character codes drawn with it, for the simple fonts in ``wanted``;
+    :class:`Unknowable` when a content stream that may use them cannot be read."""
     used: dict[tuple[int, int], set[int]] = {}
     for content, resources in _content_streams(pdf):
         budget.check_time()
         fonts = resources.get("/Font") if isinstance(resources, Dictionary) else None
         try:
             instructions = pikepdf.parse_content_stream(content, _TEXT_OPERATORS)
-        except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
-            raise _Unknowable(f"a content stream does not parse ({exc})") from None
+        except (pikepdf.PikepdfError, UnicodeDecodeError, TypeError, ValueError) as exc:
+            # (pikepdf raises TypeError on a content stream holding a stream object)
+            raise Unknowable(f"a content stream does not parse ({exc})") from None
         current: set[int] | None = None
         for operands, operator in instructions:
             op = str(operator)
@@ -192,7 +197,7 @@ def _codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
                 if font is None:
                     # a font this stream does not define (inherited resources): unknowable
                     if wanted:
-                        raise _Unknowable(f"font {operands[0]} is not in the stream's resources")
+                        raise Unknowable(f"font {operands[0]} is not in the stream's resources")
                     continue
                 if isinstance(font, Dictionary) and font.is_indirect and font.objgen in wanted:
                     current = used.setdefault(font.objgen, set())
@@ -213,16 +218,14 @@ def _collect(operand: object, codes: set[int]) -> None:
 # --- subsetting ----------------------------------------------------------------------------------
 
 
-def _glyph_names(font: Dictionary) -> dict[int, str]:
-    """Code -> glyph name from the font's /Encoding (base encoding plus /Differences)."""
+def encoding_names(base: str) -> dict[int, str]:
+    """Code -> glyph name of a predefined simple-font encoding (Standard when not named)."""
     from fontTools.agl import UV2AGL
     from fontTools.encodings.codecs import search_function  # noqa: F401 - registers mac encodings
     from fontTools.encodings.StandardEncoding import StandardEncoding
 
     names: dict[int, str] = {}
-    encoding = font.get("/Encoding")
-    base = encoding.get("/BaseEncoding") if isinstance(encoding, Dictionary) else encoding
-    codec = {"/WinAnsiEncoding": "cp1252", "/MacRomanEncoding": "mac_roman"}.get(str(base))
+    codec = {"/WinAnsiEncoding": "cp1252", "/MacRomanEncoding": "mac_roman"}.get(base)
     for code in range(256):
         if codec:
             try:
@@ -232,15 +235,32 @@ def _glyph_names(font: Dictionary) -> dict[int, str]:
                 pass
         elif StandardEncoding[code] != ".notdef":
             names[code] = StandardEncoding[code]
-    if isinstance(encoding, Dictionary) and isinstance(encoding.get("/Differences"), Array):
-        code = 0
-        for item in encoding.Differences:
-            if isinstance(item, int):
-                code = item
-            else:
-                names[code] = str(item)[1:]
-                code += 1
     return names
+
+
+def differences(array: Array) -> dict[int, str]:
+    """Code -> glyph name of an /Encoding's /Differences array."""
+    names: dict[int, str] = {}
+    code = 0
+    for item in array:
+        if isinstance(item, int):
+            code = item
+        else:
+            names[code] = str(item)[1:]
+            code += 1
+    return names
+
+
+def glyph_names(font: Dictionary) -> dict[int, str]:
+    """Code -> glyph name from the font's /Encoding (base encoding plus /Differences)."""
+    encoding = font.get("/Encoding")
+    base = encoding.get("/BaseEncoding") if isinstance(encoding, Dictionary) else encoding
+    names = encoding_names(str(base))
+    if isinstance(encoding, Dictionary) and isinstance(encoding.get("/Differences"), Array):
+        names.update(differences(encoding.Differences))
+    return names
+
+
 
 
 def _lookups(tt: object, codes: set[int], names: dict[int, str]) -> dict[tuple, str]:
@@ -313,7 +333,7 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     reference = TTFont(io.BytesIO(original))
     lookups: dict[tuple, str] = {}
     for font, codes in users:
-        lookups.update(_lookups(reference, codes, _glyph_names(font)))
+        lookups.update(_lookups(reference, codes, glyph_names(font)))
     keep = {reference.getGlyphOrder()[0], *lookups.values()}  # .notdef and every glyph reached
     # the head table keeps the program's own modification time: the output then
     # depends only on the input (and does not tell when it was compressed)
@@ -354,12 +374,24 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
         return 0
     program.write(packed, filter=Name.FlateDecode)
     program.Length1 = len(data)
-    seed = f"{program.objgen}{sorted(keep)}"
-    tag = "".join(random.Random(seed).choices(string.ascii_uppercase, k=6))
+    tag = subset_tag(program, keep)
     for font, _ in users:
-        name = str(font.get("/BaseFont", "/Font"))[1:]
-        font.BaseFont = Name(f"/{tag}+{name}")
-        descriptor = font.FontDescriptor
-        if not str(descriptor.get("/FontName", "")).startswith(f"/{tag}+"):
-            descriptor.FontName = Name(f"/{tag}+{str(descriptor.get('/FontName', '/' + name))[1:]}")
+        tag_subset(font, tag)
     return before - len(packed)
+
+
+def subset_tag(program: Stream, keep: set) -> str:
+    """The six capitals a subset's name starts with (ISO 32000-1 §9.6.4), derived from the
+    program and the glyphs kept, so the output depends only on the input."""
+    seed = f"{program.objgen}{sorted(keep)}"
+    return "".join(random.Random(seed).choices(string.ascii_uppercase, k=6))
+
+
+def tag_subset(font: Dictionary, tag: str) -> None:
+    """Name ``font`` (and its descriptor) as a subset: ``TAG+BaseFont``."""
+    name = str(font.get("/BaseFont", "/Font"))[1:]
+    font.BaseFont = Name(f"/{tag}+{name}")
+    descriptor = font.get("/FontDescriptor")
+    if isinstance(descriptor, Dictionary) and \
+            not str(descriptor.get("/FontName", "")).startswith(f"/{tag}+"):
+        descriptor.FontName = Name(f"/{tag}+{str(descriptor.get('/FontName', '/' + name))[1:]}")

@@ -26,6 +26,7 @@ from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import (
     flate,
+    fontfiles,
     fonts,
     images,
     inline,
@@ -214,6 +215,7 @@ def build(
             if settings.subset_fonts:
                 # after deduplication: identical programs are one, cut once for all their users
                 notify(0.78, "fonts")
+                fontfiles.convert_type1(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
