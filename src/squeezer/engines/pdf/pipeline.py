@@ -21,7 +21,7 @@ from pathlib import Path
 import pikepdf
 
 from squeezer.engines.budget import Budget
-from squeezer.engines.errors import EngineError, LimitExceededError
+from squeezer.engines.errors import DamagedPdfError, EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import (
@@ -32,6 +32,7 @@ from squeezer.engines.pdf import (
     inline,
     jbig2,
     preflight,
+    repair,
     scans,
     structure,
     verify,
@@ -95,13 +96,19 @@ def compress(
         work = Path(tmp)
         notify(0.02, "reading")
         run = functools.partial(build, on_scanned=reader.start)
-        if settings.target_size:
-            chosen, settings = search_target_size(src, settings, budget, report, work, notify, run)
-        else:
-            chosen = run(src, settings, budget, report, work / "out.pdf", notify)
+        source = src
+        try:
+            chosen, settings = _run(source, settings, budget, report, work, notify, run)
+        except DamagedPdfError:
+            repaired = _repaired(src, settings.password, work, report)
+            if repaired is None:
+                raise
+            source = repaired
+            budget.scanned = False  # (the repaired copy is checked against the limits afresh)
+            chosen, settings = _run(source, settings, budget, report, work, notify, run)
         notify(0.9, "verifying")
         reference = reader.result()
-        chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
+        chosen = _verified_or_fallback(source, chosen, settings, budget, report, reference, work)
         grown = chosen is not None and chosen.stat().st_size >= input_bytes
         if grown and report.requested_changes:
             # The original would bring back what the caller asked to remove.
@@ -134,6 +141,32 @@ def compress(
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     notify(1.0, "done")
     return report
+
+
+def _run(src: Path, settings: Settings, budget: Budget, report: Report, work: Path,
+         notify: Progress, run: Callable) -> tuple[Path, Settings]:
+    if settings.target_size:
+        return search_target_size(src, settings, budget, report, work, notify, run)
+    return run(src, settings, budget, report, work / "out.pdf", notify), settings
+
+
+def _repaired(src: Path, password: str | None, work: Path, report: Report) -> Path | None:
+    """A copy of ``src`` qpdf opens (:mod:`repair`), or None."""
+    patched = work / "repaired.pdf"
+    how = repair.patched_root(src, patched)
+    if how is not None:
+        try:
+            with opened(patched, password) as pdf:
+                len(pdf.pages)
+        except DamagedPdfError:
+            how = None
+    if how is None:
+        how = repair.via_pdfium(src, patched, password)
+    if how is None:
+        return None
+    report.repaired = how
+    report.warnings.append(f"the input was damaged and repaired: {how}")
+    return patched
 
 
 class _ReferenceReader:
