@@ -35,6 +35,7 @@ from squeezer.engines.pdf import (
     repair,
     scans,
     structure,
+    tags,
     verify,
 )
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
@@ -231,6 +232,7 @@ def build(
             loader = _prefetch_jbig2(pdf, settings)
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
+            tags.prune(pdf, budget)
             inline.externalize(pdf, budget)  # (the image step sees inline images as XObjects)
             budget.check_time()
             written: set[tuple[int, int]] = set()
