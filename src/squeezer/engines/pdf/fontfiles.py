@@ -116,8 +116,16 @@ def _subset_whole_fonts(pdf: pikepdf.Pdf, found: dict[tuple[int, int], _Embedded
             keep |= _reachable(font, used.get(font.objgen, set()), builtin)
         entry.program = type1.subset(entry.program, keep)
         tag = fonts.subset_tag(entry.stream, keep)
+        charset = _charset(entry.program)
         for font in entry.fonts:
             fonts.tag_subset(font, tag)
+        for descriptor in entry.descriptors:
+            descriptor.CharSet = charset  # (PDF/A-1 requires it of a Type 1 subset)
+
+
+def _charset(program: type1.Program) -> pikepdf.String:
+    """A descriptor's /CharSet: the names of the program's glyphs (.notdef aside)."""
+    return pikepdf.String("".join("/" + n for n in sorted(program.glyphs) if n != ".notdef"))
 
 
 def _reachable(font: Dictionary, codes: set[int], builtin: object) -> set[str]:
@@ -168,11 +176,10 @@ def _replace(pdf: pikepdf.Pdf, group: list[_Embedded]) -> int:
     program = pdf.make_stream(b"")
     program.write(packed, filter=Name.FlateDecode)
     program.Subtype = Name.Type1C
-    glyphs = sorted(n for n in merged.glyphs if n != ".notdef")
     for entry in group:
         for descriptor in entry.descriptors:
             del descriptor["/FontFile"]
             descriptor.FontFile3 = program
             if len(group) > 1 and isinstance(descriptor.get("/CharSet"), pikepdf.String):
-                descriptor.CharSet = pikepdf.String("".join("/" + n for n in glyphs))
+                descriptor.CharSet = _charset(merged)
     return before - len(packed)

@@ -96,6 +96,9 @@ class Settings(BaseModel):
     jbig2: bool = True
     #: lowest rendered SSIM of a re-encoded scan page against the original (else plain path)
     scan_ssim: float = 0.95
+    #: XMP keeps only what readers use: editing histories, ancestors, pantries and the
+    #: packets of single objects go (metadata.py; medium and above)
+    lean_metadata: bool = False
 
 
 #: What each preset means.  The README's options table is generated from this.
@@ -104,13 +107,13 @@ PRESETS: dict[Preset, dict[str, Any]] = {
     Preset.low: {"lossy_images": True, "dpi": 300, "image_quality": 85, "image_ssim": 0.98,
                  "scan_ssim": 0.97},
     Preset.medium: {"lossy_images": True, "dpi": 150, "image_quality": 75, "image_ssim": 0.96,
-                    "scan_bitonal": True, "scan_ssim": 0.95},
+                    "scan_bitonal": True, "scan_ssim": 0.95, "lean_metadata": True},
     Preset.high: {"lossy_images": True, "dpi": 120, "image_quality": 60, "image_ssim": 0.93,
                   "scan_bitonal": True, "mrc": True, "mrc_background_dpi": 100,
-                  "mrc_quality": 40, "scan_ssim": 0.90},
+                  "mrc_quality": 40, "scan_ssim": 0.90, "lean_metadata": True},
     Preset.extreme: {"lossy_images": True, "dpi": 96, "image_quality": 45, "image_ssim": 0.88,
                      "scan_bitonal": True, "mrc": True, "mrc_background_dpi": 75,
-                     "mrc_quality": 30, "scan_ssim": 0.85},
+                     "mrc_quality": 30, "scan_ssim": 0.85, "lean_metadata": True},
 }
 
 PRESET_SUMMARIES: dict[Preset, str] = {

@@ -31,6 +31,7 @@ from squeezer.engines.pdf import (
     images,
     inline,
     jbig2,
+    metadata,
     preflight,
     repair,
     scans,
@@ -289,8 +290,14 @@ def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | 
 
 
 def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
-    """Write with object streams, maximum Flate, and the input's encryption."""
+    """Write with object streams, maximum Flate, and the input's encryption.
+
+    A file that claims PDF/A-1 is written without object streams: PDF/A-1 is
+    based on PDF 1.4, which has none (parts 2 to 4 allow them).
+    """
     pikepdf.settings.set_flate_compression_level(FLATE_LEVEL)
+    streams = pikepdf.ObjectStreamMode.disable if metadata.pdfa_part(pdf) == 1 \
+        else pikepdf.ObjectStreamMode.generate
     encrypt = pdf.is_encrypted and not settings.remove_encryption
     if "/Size" not in pdf.trailer:
         # A trailer rebuilt by recovery may lack /Size; qpdf then writes an xref
@@ -304,7 +311,7 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
             pdf.save(
                 out,
                 compress_streams=True,
-                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                object_stream_mode=streams,
                 # flate.recompress did it, keeping predictors qpdf would drop
                 recompress_flate=False,
                 linearize=settings.linearize,

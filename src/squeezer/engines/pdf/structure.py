@@ -10,13 +10,12 @@ can be checked against it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
-from squeezer.engines import libdeflate
+from squeezer.engines.pdf import metadata
 from squeezer.engines.pdf.options import Settings
 from squeezer.engines.report import Report
 
@@ -32,6 +31,7 @@ def clean(pdf: pikepdf.Pdf, settings: Settings, report: Report) -> None:
     handing back the original would hand back what the caller asked to remove.
     """
     drop_private_data(pdf)
+    metadata.slim(pdf, settings.lean_metadata)
     drop_dead_destinations(pdf)
     removals = (
         ("form_fields", settings.remove_form_fields, flatten_form_fields),
@@ -66,46 +66,13 @@ def _form_xobjects(pdf: pikepdf.Pdf) -> Iterator[Stream]:
 
 
 def drop_private_data(pdf: pikepdf.Pdf) -> None:
-    """Remove page thumbnails (/Thumb, and their XMP copies) and /PieceInfo application data."""
+    """Remove page thumbnails (/Thumb; their XMP copies go in :mod:`metadata`) and /PieceInfo
+    application data."""
     _delete(pdf.Root, "/PieceInfo")
     for page in pdf.pages:
         _delete(page.obj, "/Thumb", "/PieceInfo")
     for form in _form_xobjects(pdf):
         _delete(form, "/PieceInfo")
-    drop_xmp_thumbnails(pdf)
-
-
-#: XMP elements that hold base64 preview images (xmpGImg), which no reader displays
-#: in place of the page: Illustrator/InDesign write one per document or per page.
-_XMP_THUMBNAILS = re.compile(
-    rb"<(xmp:Thumbnails|xmp:PageInfo)\b[^>]*?(?:/>|>.*?</\1\s*>)", re.DOTALL
-)
-#: Trailing padding inside an XMP packet (whitespace left for in-place edits).
-_XMP_PADDING = re.compile(rb"(</x:xmpmeta>)\s+(<\?xpacket end=)", re.DOTALL)
-
-
-def drop_xmp_thumbnails(pdf: pikepdf.Pdf) -> int:
-    """Remove preview images and padding from XMP metadata streams; return bytes dropped.
-
-    The rest of the metadata (titles, dates, history, PDF/A identification)
-    stays as it was, and a stream stays uncompressed if it was (PDF/A requires
-    unfiltered metadata).
-    """
-    dropped = 0
-    for obj in pdf.objects:
-        if not (isinstance(obj, Stream) and obj.stream_dict.get("/Type") == Name.Metadata):
-            continue
-        try:
-            data = obj.read_bytes()
-        except (pikepdf.PikepdfError, UnicodeDecodeError):
-            continue
-        lean = _XMP_PADDING.sub(rb"\1\n\2", _XMP_THUMBNAILS.sub(b"", data))
-        if len(lean) < len(data):
-            filtered = obj.stream_dict.get("/Filter") is not None
-            obj.write(libdeflate.compress(lean) if filtered else lean,
-                      filter=Name.FlateDecode if filtered else None)
-            dropped += len(data) - len(lean)
-    return dropped
 
 
 def drop_dead_destinations(pdf: pikepdf.Pdf) -> int:
