@@ -96,3 +96,34 @@ def test_fonts_a_form_may_type_with_stay_whole(tmp_path):
         programs = [o for o in out.objects if isinstance(o, pikepdf.Stream) and "/Length1" in o]
         assert [len(p.read_bytes()) for p in programs] == [len(arial_program())]
     same_everywhere(src, dst)
+
+
+def test_only_the_fonts_form_fields_type_with_stay_whole(tmp_path):
+    """/DR lists two whole fonts; the fields' appearances name one: that one stays whole and
+    the report says so, the other (drawn by page content only) is cut."""
+    pdf = pikepdf.new()
+    programs = []
+    for pad in (b"\0" * 4, b""):  # (two programs: deduplication would make them one)
+        program = pdf.make_stream(arial_program() + pad)
+        program.Length1 = len(arial_program()) + len(pad)
+        programs.append(program)
+    typed, drawn = truetype_font(pdf, programs[0]), truetype_font(pdf, programs[1])
+    typed.BaseFont = Name("/ArialTyped")
+    content = b"BT /F2 24 Tf 72 650 Td (xyz 789) Tj ET"
+    page = pdfgen.add_page(pdf, content, Dictionary(Font=Dictionary(F2=drawn)))
+    field = pdf.make_indirect(Dictionary(FT=Name.Tx, T=pikepdf.String("name"),
+                                         DA=pikepdf.String("/Typed 12 Tf 0 g"), Type=Name.Annot,
+                                         Subtype=Name.Widget, Rect=Array([72, 500, 300, 520]),
+                                         P=page.obj))
+    page.obj.Annots = Array([field])
+    pdf.Root.AcroForm = Dictionary(Fields=Array([field]),
+                                   DR=Dictionary(Font=Dictionary(Typed=typed, Drawn=drawn)))
+    src, dst = tmp_path / "form.pdf", tmp_path / "out.pdf"
+    pdf.save(src)
+    report = compress(src, dst, PdfOptions(preset="lossless"))
+    assert report.fonts_kept_whole == ["ArialTyped"]
+    with pikepdf.open(dst) as out:
+        sizes = sorted(len(o.read_bytes()) for o in out.objects
+                       if isinstance(o, pikepdf.Stream) and "/Length1" in o)
+        assert sizes[-1] == len(arial_program()) + 4 and sizes[0] < len(arial_program()) // 10
+    same_everywhere(src, dst)

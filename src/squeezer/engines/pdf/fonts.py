@@ -49,6 +49,26 @@ class Unknowable(Exception):
 
 
 
+def note_form_fonts(pdf: pikepdf.Pdf, report: Report) -> None:
+    """List in the report the whole embedded fonts kept whole for the interactive form."""
+    names = set()
+    for objgen in form_fonts(pdf):
+        font = pdf.get_object(objgen)
+        if not isinstance(font, Dictionary):
+            continue
+        base = str(font.get("/BaseFont", ""))[1:]
+        descriptor = font.get("/FontDescriptor")
+        if not isinstance(descriptor, Dictionary) and isinstance(font.get("/DescendantFonts"), Array):
+            kid = font.DescendantFonts[0] if len(font.DescendantFonts) else None
+            descriptor = kid.get("/FontDescriptor") if isinstance(kid, Dictionary) else None
+        embedded = isinstance(descriptor, Dictionary) and any(
+            isinstance(descriptor.get(k), Stream) for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+        tagged = len(base) > 7 and base[6] == "+" and base[:6].isupper()
+        if embedded and base and not tagged:
+            names.add(base)
+    report.fonts_kept_whole = sorted(names)
+
+
 def subset_fonts(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
     """Subset every eligible TrueType font program of ``pdf`` in place."""
     candidates = _candidates(pdf)
@@ -119,29 +139,39 @@ def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
 
 
 def form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
-    """Fonts the interactive form may draw with (any text a user types)."""
+    """Fonts the interactive form may draw with (any text a user types).
+
+    Those a default appearance (/DA: of the form, of a field, of a widget)
+    names, found under that name in /DR or any font resources; with XFA, every
+    font of /DR (an XFA form lays its fields out with fonts it names by family,
+    which viewers look up there).  Fonts /DR merely lists are no field's.
+    """
     acroform = pdf.Root.get("/AcroForm")
     if not isinstance(acroform, Dictionary):
         return set()
     fonts: set[tuple[int, int]] = set()
     resources = acroform.get("/DR")
-    if isinstance(resources, Dictionary) and isinstance(resources.get("/Font"), Dictionary):
-        for value in resources.Font.values():
+    table = resources.get("/Font") if isinstance(resources, Dictionary) else None
+    if "/XFA" in acroform and isinstance(table, Dictionary):
+        for value in table.values():
             if isinstance(value, Dictionary) and value.is_indirect:
                 fonts.add(value.objgen)
     # A /DA may name a font that is not in /DR; readers then look for it among
     # the field's own resources.  Keep whole every font listed under such a name.
     names = set()
-    for obj in pdf.objects:
+    for obj in [acroform, *pdf.objects]:
         if isinstance(obj, Dictionary) and isinstance(obj.get("/DA"), pikepdf.String):
             names.update(t.decode("latin-1") for t in bytes(obj.DA).split() if t.startswith(b"/"))
     if names:
+        tables = [table] if isinstance(table, Dictionary) else []
         for obj in pdf.objects:
-            table = obj.get("/Font") if isinstance(obj, Dictionary) else None
-            if isinstance(table, Dictionary) and not isinstance(table, Stream):
-                for key, value in table.items():
-                    if str(key) in names and isinstance(value, Dictionary) and value.is_indirect:
-                        fonts.add(value.objgen)
+            found = obj.get("/Font") if isinstance(obj, Dictionary) else None
+            if isinstance(found, Dictionary) and not isinstance(found, Stream):
+                tables.append(found)
+        for found in tables:
+            for key, value in found.items():
+                if str(key) in names and isinstance(value, Dictionary) and value.is_indirect:
+                    fonts.add(value.objgen)
     return fonts
 
 

@@ -25,6 +25,7 @@ from squeezer.engines.errors import DamagedPdfError, EngineError, LimitExceededE
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import (
+    attachments,
     flate,
     fontfiles,
     fonts,
@@ -132,6 +133,7 @@ def compress(
     if report.original_kept:
         # nothing of the rewrite survived: report the input as it is
         report.steps, report.fonts_deduplicated = {}, 0
+        report.fonts_kept_whole = []
         report.images = ImageStats(seen=report.images.seen, skipped=report.images.seen)
         report.requested_changes = []
         report.scan_pages = [e.model_copy(update={"method": "plain", "reason": "the input was kept",
@@ -220,6 +222,7 @@ def build(
     ``on_scanned`` is called once the document has passed the pre-flight scan.
     """
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
+    report.fonts_kept_whole = []
     report.pages_classified, report.scan_pages = {}, []
     loader: threading.Thread | None = None
     with opened(src, settings.password) as pdf:
@@ -244,6 +247,9 @@ def build(
             notify(0.2, "images")
             images.optimize_images(pdf, settings, budget, report, skip=written)
             budget.check_time()
+            notify(0.65, "attachments")
+            attachments.compress_embedded(pdf, settings, budget, report, out.parent)
+            budget.check_time()
             notify(0.7, "recompressing streams")
             flate.recompress(pdf, budget, report)
             notify(0.75, "deduplicating")
@@ -253,6 +259,7 @@ def build(
                 notify(0.78, "fonts")
                 fontfiles.convert_type1(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
+                fonts.note_form_fonts(pdf, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
         except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
