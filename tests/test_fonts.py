@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pdfgen
 import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
 
-import pdfgen
 from squeezer.engines.pdf import PdfOptions, compress
 
 FULL_ARIAL = pdfgen.CORPUS / "pdfjs__issue17069.pdf"  # a 572 KB Arial embedded whole
@@ -127,3 +127,19 @@ def test_only_the_fonts_form_fields_type_with_stay_whole(tmp_path):
                        if isinstance(o, pikepdf.Stream) and "/Length1" in o)
         assert sizes[-1] == len(arial_program()) + 4 and sizes[0] < len(arial_program()) // 10
     same_everywhere(src, dst)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("name", "at_most"), [
+    ("pdf-lib__embed_font_and_measure_text.pdf", 0.1),  # Identity-H TrueType (CIDFontType2)
+    ("pdfjs__PDFJS-9279-reduced.pdf", 0.05),  # a 13,597-glyph CID-keyed CFF for 4 glyphs
+])
+def test_whole_cid_fonts_are_cut_to_the_glyphs_drawn(tmp_path, name, at_most):
+    src, dst = pdfgen.corpus_file(name), tmp_path / "out.pdf"
+    compress(src, dst, PdfOptions(preset="lossless"))
+    assert dst.stat().st_size < at_most * src.stat().st_size
+    with pikepdf.open(dst) as out:
+        type0 = [o for o in out.objects if isinstance(o, Dictionary) and o.get("/Subtype") == Name.Type0]
+        assert type0 and all(str(f.BaseFont)[7] == "+" for f in type0)
+    assert pdfgen.all_pages_identical(src, dst) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

@@ -203,9 +203,10 @@ def _content_streams(pdf: pikepdf.Pdf) -> Iterator[tuple[object, Dictionary | No
             raise Unknowable("Type 3 fonts draw with glyph procedures")
 
 
-def codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
-               budget: Budget) -> dict[tuple[int, int], set[int]]:
-    """Font object -> the character codes drawn with it, for the simple fonts in ``wanted``;
+def codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]], budget: Budget,
+               two_byte: frozenset | set = frozenset()) -> dict[tuple[int, int], set[int]]:
+    """Font object -> the character codes drawn with it, for the fonts in ``wanted`` (those
+    in ``two_byte`` read two bytes a code: Identity-H/V composite fonts);
     :class:`Unknowable` when a content stream that may use them cannot be read."""
     used: dict[tuple[int, int], set[int]] = {}
     for content, resources in _content_streams(pdf):
@@ -217,6 +218,7 @@ def codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
             # (pikepdf raises TypeError on a content stream holding a stream object)
             raise Unknowable(f"a content stream does not parse ({exc})") from None
         current: set[int] | None = None
+        wide = False
         for operands, operator in instructions:
             op = str(operator)
             if op == "Tf":
@@ -231,18 +233,23 @@ def codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
                     continue
                 if isinstance(font, Dictionary) and font.is_indirect and font.objgen in wanted:
                     current = used.setdefault(font.objgen, set())
+                    wide = font.objgen in two_byte
             elif current is not None and op in ("Tj", "'", '"', "TJ"):
                 for operand in operands:
-                    _collect(operand, current)
+                    _collect(operand, current, wide)
     return used
 
 
-def _collect(operand: object, codes: set[int]) -> None:
+def _collect(operand: object, codes: set[int], wide: bool = False) -> None:
     if isinstance(operand, pikepdf.String):
-        codes.update(bytes(operand))
+        data = bytes(operand)
+        if wide:
+            codes.update(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data) - 1, 2))
+        else:
+            codes.update(data)
     elif isinstance(operand, Array):
         for item in operand:
-            _collect(item, codes)
+            _collect(item, codes, wide)
 
 
 # --- subsetting ----------------------------------------------------------------------------------
@@ -324,7 +331,8 @@ def _lookups(tt: object, codes: set[int], names: dict[int, str]) -> dict[tuple, 
     return found
 
 
-def _outline(tt: object, name: str) -> tuple:
+def outline(tt: object, name: str) -> tuple:
+    """A TrueType glyph's points, contour ends, flags and metrics (equal when it draws the same)."""
     glyf = tt["glyf"]
     coordinates, ends, flags = glyf[name].getCoordinates(glyf)
     return tuple(coordinates), tuple(ends), bytes(flags), tt["hmtx"][name]
@@ -343,7 +351,7 @@ def _still_draws_the_same(before: object, after: object, lookups: dict[tuple, st
                 return False
         elif glyph not in names:
             return False
-        if _outline(before, glyph) != _outline(after, glyph):
+        if outline(before, glyph) != outline(after, glyph):
             return False
     return True
 

@@ -26,6 +26,7 @@ from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import (
     attachments,
+    cidfonts,
     flate,
     fontfiles,
     fonts,
@@ -259,6 +260,7 @@ def build(
                 notify(0.78, "fonts")
                 fontfiles.convert_type1(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
+                cidfonts.subset_cid_fonts(pdf, budget, report)
                 fonts.note_form_fonts(pdf, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
