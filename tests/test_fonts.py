@@ -143,3 +143,20 @@ def test_whole_cid_fonts_are_cut_to_the_glyphs_drawn(tmp_path, name, at_most):
         assert type0 and all(str(f.BaseFont)[7] == "+" for f in type0)
     assert pdfgen.all_pages_identical(src, dst) == []
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+@pytest.mark.corpus
+def test_cff_subsets_of_one_font_share_one_program(tmp_path):
+    """21 subsets of Helvetica (a PyMuPDF deck) become one program; every page draws the same."""
+    src, dst = pdfgen.corpus_file("pymupdf-utilities__output-2.pdf"), tmp_path / "out.pdf"
+    compress(src, dst, PdfOptions(preset="lossless"))
+
+    def helvetica_programs(path) -> set:
+        with pikepdf.open(path) as pdf:
+            return {o.FontFile3.objgen for o in pdf.objects
+                    if isinstance(o, Dictionary) and o.get("/Type") == Name.FontDescriptor
+                    and str(o.get("/FontName", "")).endswith("+Helvetica") and "/FontFile3" in o}
+
+    assert len(helvetica_programs(src)) == 21 and len(helvetica_programs(dst)) == 1
+    assert pdfgen.all_pages_identical(src, dst, scale=0.5) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

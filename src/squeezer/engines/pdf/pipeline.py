@@ -26,6 +26,7 @@ from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.pdf import (
     attachments,
+    cffmerge,
     cidfonts,
     flate,
     fontfiles,
@@ -259,6 +260,7 @@ def build(
                 # after deduplication: identical programs are one, cut once for all their users
                 notify(0.78, "fonts")
                 fontfiles.convert_type1(pdf, budget, report)
+                cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
                 cidfonts.subset_cid_fonts(pdf, budget, report)
                 fonts.note_form_fonts(pdf, report)
