@@ -74,12 +74,12 @@ def slim(pdf: pikepdf.Pdf, lean: bool) -> int:
     pdfa = pdfa_part(pdf) is not None
     root = pdf.Root.get("/Metadata")
     root_og = root.objgen if isinstance(root, Stream) and root.is_indirect else None
-    if lean or pdfa:
+    packets = [obj for obj in pdf.objects
+               if isinstance(obj, Stream) and obj.stream_dict.get("/Type") == Name.Metadata]
+    if (lean or pdfa) and any(obj.objgen != root_og for obj in packets):
         _drop_object_packets(pdf)
     saved = 0
-    for obj in pdf.objects:
-        if not (isinstance(obj, Stream) and obj.stream_dict.get("/Type") == Name.Metadata):
-            continue
+    for obj in packets:
         try:
             data = obj.read_bytes()
         except (pikepdf.PikepdfError, UnicodeDecodeError):
