@@ -30,8 +30,9 @@ from squeezer.engines.report import Report
 
 log = logging.getLogger(__name__)
 
-#: Programs smaller than this are not worth the work.
+#: Programs smaller than this are not worth the work; larger than the second, too much of it.
 MIN_PROGRAM_BYTES = 20_000
+MAX_PROGRAM_BYTES = 64 << 20
 _IDENTITY = (Name("/Identity-H"), Name("/Identity-V"))
 
 
@@ -100,7 +101,8 @@ def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
         if len(base) > 8 and base[7] == "+" and base[1:7].isupper():
             continue  # a subset already
         program = _program(obj)
-        if program is None or len(program.read_raw_bytes()) < MIN_PROGRAM_BYTES // 4:
+        if program is None or not MIN_PROGRAM_BYTES // 4 <= len(program.read_raw_bytes()) \
+                <= MAX_PROGRAM_BYTES:
             continue
         found[obj.objgen] = obj
     return found

@@ -36,7 +36,6 @@ and adds a warning.
 
 from __future__ import annotations
 
-import io
 import zlib
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -46,9 +45,10 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 from PIL import Image
 
+from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError
-from squeezer.engines.pdf import bilevel, bitonal, jpeg, pixels
+from squeezer.engines.pdf import bilevel, bitonal, jpeg, pixels, predictors
 from squeezer.engines.pdf.options import ColorModel, Settings
 from squeezer.engines.pdf.pixels import ColorInfo, DamagedImage, Undecodable
 from squeezer.engines.report import Report
@@ -72,8 +72,9 @@ MIN_REENCODE_BYTES = 4096
 #: Bitonal images are downsampled no lower than this (text must stay legible).
 MIN_BITONAL_DPI = 300
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
-#: images).  ``pipeline.save`` keeps them: it does not let qpdf re-deflate Flate streams
-#: (which would drop the predictor); :mod:`flate` does that instead.
+#: images), beside plain Flate (:mod:`predictors` keeps the smaller).  ``pipeline.save`` keeps
+#: them: it does not let qpdf re-deflate Flate streams (which would drop the predictor);
+#: :mod:`flate` does that instead.
 PNG_PREDICTORS = True
 
 
@@ -600,35 +601,20 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         palette = _palette(arr, info, entries, gray, size is not None, min_bpc)
         if palette is not None:
             out.append(palette)
-    if changed:
-        out.append(Candidate(zlib.compress(np.ascontiguousarray(arr).tobytes(), FLATE_LEVEL),
-                             Name.FlateDecode, None, dict(entries), "flate", gray=gray,
-                             downsampled=size is not None))
-    if PNG_PREDICTORS and info.components in (1, 3):
-        out.append(_png_flate(arr, entries, gray, size is not None))
+    if changed or PNG_PREDICTORS:
+        out.append(_flate(arr, entries, gray, size is not None))
     return out
 
 
-def _png_flate(arr: np.ndarray, entries: dict, gray: bool, downsampled: bool) -> Candidate:
-    """Flate with PNG predictors (/Predictor 15: a filter chosen per row), encoded by Pillow.
-
-    A PNG's IDAT chunks, concatenated, are exactly such a stream.  On the
-    corpus' lossless Flate images this is 26 % smaller than plain Flate.
-    """
+def _flate(arr: np.ndarray, entries: dict, gray: bool, downsampled: bool) -> Candidate:
+    """The smallest Flate encoding of 8-bit samples, plain or PNG-predicted
+    (:mod:`predictors`: the best predictor differs from image to image)."""
     _, width, components = arr.shape
-    im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if components == 1 else arr),
-                         "L" if components == 1 else "RGB")
-    buf = io.BytesIO()
-    im.save(buf, "PNG", compress_level=FLATE_LEVEL)
-    png = buf.getvalue()
-    chunks, pos = [], 8
-    while pos + 8 <= len(png):
-        length = int.from_bytes(png[pos:pos + 4], "big")
-        if png[pos + 4:pos + 8] == b"IDAT":
-            chunks.append(png[pos + 8:pos + 8 + length])
-        pos += 12 + length
-    parms = Dictionary(Predictor=15, Colors=components, BitsPerComponent=8, Columns=width)
-    return Candidate(b"".join(chunks), Name.FlateDecode, parms, dict(entries), "flate",
+    encoded = predictors.smallest_flate(arr) if PNG_PREDICTORS else predictors.Encoded(
+        libdeflate.compress(np.ascontiguousarray(arr).tobytes()), False)
+    parms = Dictionary(Predictor=15, Colors=components, BitsPerComponent=8, Columns=width) \
+        if encoded.predictor else None
+    return Candidate(encoded.data, Name.FlateDecode, parms, dict(entries), "flate",
                      gray=gray, downsampled=downsampled)
 
 

@@ -206,18 +206,26 @@ _ID_OPERATOR = re.compile(rb"(?<=[\x00\t\n\x0c\r \]>)])ID[\x00\t\n\x0c\r ]")
 _STRING_OR_COMMENT = re.compile(rb"[(%]")
 
 
+_STRING_SPECIAL = re.compile(rb"[()\\]")
+
+
 def _skip_string(content: bytes, start: int) -> int:
     """Offset just past the literal string starting at ``start`` (nested parentheses,
-    backslash escapes)."""
+    backslash escapes); the bytes between special characters are skipped by the regular
+    expression engine, not one by one."""
     depth, i, n = 0, start, len(content)
     while i < n:
+        match = _STRING_SPECIAL.search(content, i)
+        if match is None:
+            return n
+        i = match.start()
         c = content[i]
         if c == 0x5C:  # backslash: the next byte is escaped
             i += 2
             continue
         if c == 0x28:
             depth += 1
-        elif c == 0x29:
+        else:
             depth -= 1
             if depth == 0:
                 return i + 1
@@ -387,7 +395,7 @@ def _marker_end(content: bytes, start: int, marker: bytes) -> int:
 
 
 #: Inflated bytes an inline Flate image may have before it counts as a bomb (it is skipped).
-_MAX_INFLATED = 256 << 20
+_MAX_INFLATED = 64 << 20
 
 
 def _zlib_end(content: bytes, start: int) -> int:

@@ -31,6 +31,8 @@ _PAGES_ENTRY = re.compile(rb"/Pages\s+(\d+)\s+(\d+)\s+R")
 _ANY_PAGES_ENTRY = re.compile(rb"/Pages(?:\s+\d+\s+\d+\s+R\b|\s*[^/>\s]+)")
 #: How far after an object header its dictionary is looked at.
 _WINDOW = 4096
+#: Larger files are not searched byte by byte (the search reads the whole file into memory).
+MAX_SEARCH_BYTES = 256 << 20
 
 
 def _objects(data: bytes) -> dict[tuple[int, int], tuple[int, bytes]]:
@@ -47,6 +49,8 @@ def _objects(data: bytes) -> dict[tuple[int, int], tuple[int, bytes]]:
 def patched_root(src: Path, out: Path) -> str | None:
     """Write ``src`` plus an update whose trailer names the file's last catalog; return a
     sentence saying what was done, or None when the file has no catalog to name."""
+    if src.stat().st_size > MAX_SEARCH_BYTES:
+        return None
     data = src.read_bytes()
     objects = _objects(data)
     catalogs = sorted(((offset, ref, text) for ref, (offset, text) in objects.items()

@@ -317,8 +317,15 @@ class Program:
         return str(self.font.get("FontName", ""))
 
 
+#: Larger Type 1 programs are kept as they are (real ones are under 1 MB; the vectorised
+#: decryption holds about 40 bytes per program byte).
+MAX_PROGRAM_BYTES = 4 << 20
+
+
 def read(program: bytes) -> Program:
     """Parse and interpret ``program``; :class:`NotConvertible` when it cannot be converted."""
+    if len(program) > MAX_PROGRAM_BYTES:
+        raise NotConvertible("a program larger than any real Type 1 font")
     try:
         font = parse(program)
     except Exception as exc:  # noqa: BLE001 - psLib raises anything on a damaged program
