@@ -12,7 +12,8 @@ import pikepdf
 from pikepdf import Dictionary, Name
 from PIL import Image
 
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 
 def _attach(pdf: pikepdf.Pdf, name: str, data: bytes, compressed: bool) -> None:
@@ -41,7 +42,7 @@ def test_embedded_pdf_image_and_raw_data_shrink_and_stay_whole(tmp_path):
     _attach(pdf, "sound.wav", wav, compressed=False)
     src, dst = tmp_path / "in.pdf", tmp_path / "out.pdf"
     pdf.save(src, compress_streams=False)
-    report = compress(src, dst, PdfOptions(preset="medium"))
+    report = compress(src, dst, Options(level="medium"))
     assert report.steps["attachments"] > 0 and not report.original_kept
     with pikepdf.open(dst) as out:
         names = out.Root.Names.EmbeddedFiles.Names

@@ -18,7 +18,8 @@ import pdfgen
 import pytest
 
 from squeezer.engines.errors import EngineError
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 pytestmark = pytest.mark.corpus
 
@@ -63,7 +64,7 @@ def _render(doc, index: int) -> np.ndarray:
 def test_lossless_renders_every_page_pixel_identical(src: Path, tmp_path):
     dst = tmp_path / "out.pdf"
     try:
-        report = compress(src, dst, PdfOptions(preset="lossless"))
+        report = compress(src, dst, Options(level="lossless"))
     except EngineError:
         import pypdfium2 as pdfium
 

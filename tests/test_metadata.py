@@ -12,7 +12,8 @@ import pikepdf
 import pytest
 from pikepdf import Dictionary, Name
 
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 _THUMB = base64.b64encode(bytes(range(256)) * 40).decode()
 
@@ -66,8 +67,8 @@ def test_medium_keeps_only_the_metadata_readers_use(tmp_path):
     src = tmp_path / "in.pdf"
     xmp_heavy_pdf(src)
     low, medium = tmp_path / "low.pdf", tmp_path / "medium.pdf"
-    compress(src, low, PdfOptions(preset="low"))
-    compress(src, medium, PdfOptions(preset="medium"))
+    compress(src, low, Options(level="low"))
+    compress(src, medium, Options(level="medium"))
     # every preset: no thumbnail, no padding; low keeps the history and the image's packet
     kept, streams = _packets(low)
     assert b"Thumbnails" not in kept and b"    \n<?xpacket end" not in kept
@@ -84,13 +85,13 @@ def test_medium_keeps_only_the_metadata_readers_use(tmp_path):
 def test_metadata_of_single_objects_is_compressed_unless_pdfa(tmp_path):
     src, dst = tmp_path / "in.pdf", tmp_path / "out.pdf"
     xmp_heavy_pdf(src)
-    compress(src, dst, PdfOptions(preset="low"))
+    compress(src, dst, Options(level="low"))
     with pikepdf.open(dst) as pdf:
         image = pdfgen.image_xobjects(pdf)[0]
         assert image.Metadata.stream_dict.get("/Filter") == Name.FlateDecode
     src_a, dst_a = tmp_path / "in-a.pdf", tmp_path / "out-a.pdf"
     xmp_heavy_pdf(src_a, pdfa=True)
-    compress(src_a, dst_a, PdfOptions(preset="low"))
+    compress(src_a, dst_a, Options(level="low"))
     kept, streams = _packets(dst_a)
     assert b"pdfaid:part>2<" in kept and b"xmpMM:History" in kept  # (low: the packet stays)
     assert streams and all("/Filter" not in s for s in streams)
@@ -118,7 +119,7 @@ def _transparency(pdf: pikepdf.Pdf) -> int:
 def test_pdfa_stays_pdfa(tmp_path, name, part, preset):
     src = pdfgen.corpus_file(name)
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset=preset))
+    report = compress(src, dst, Options(level=preset))
     assert not report.original_kept
     with pikepdf.open(src) as before, pikepdf.open(dst) as after:
         xmp = after.Root.Metadata.read_bytes()

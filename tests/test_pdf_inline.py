@@ -12,7 +12,8 @@ import pdfgen
 import pikepdf
 from pikepdf import Array, Dictionary, Name
 
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 
 def _inline(data: bytes, width: int, height: int, keys: bytes) -> bytes:
@@ -68,12 +69,12 @@ def test_a_raw_inline_photo_holding_ei_is_recompressed_and_renders_the_same(tmp_
     photo = photo_with_ei()
     src = inline_pdf(tmp_path / "in.pdf", [_inline(photo.tobytes(), 400, 300, b"/BPC 8 /CS /RGB")])
     lossless, medium = tmp_path / "lossless.pdf", tmp_path / "medium.pdf"
-    report = compress(src, lossless, PdfOptions(preset="lossless"))
+    report = compress(src, lossless, Options(level="lossless"))
     assert not report.original_kept and report.images.seen == 1
     assert _inline_count(lossless) == 0 and _xobject_images(lossless) == 1
     assert np.array_equal(pdfgen.render_rgb(src, 0), pdfgen.render_rgb(lossless, 0))
     assert pdfgen.page_texts(lossless) == pdfgen.page_texts(src)
-    report = compress(src, medium, PdfOptions(preset="medium"))
+    report = compress(src, medium, Options(level="medium"))
     assert report.images.to_jpeg == 1
     assert lossless.stat().st_size < src.stat().st_size
     assert medium.stat().st_size < src.stat().st_size // 4
@@ -94,7 +95,7 @@ def test_flate_ascii85_and_named_colour_space_inline_images_in_a_form(tmp_path):
     src = inline_pdf(tmp_path / "in.pdf", pieces, Dictionary(ColorSpace=Dictionary(P0=indexed)),
                      in_form=True)
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="lossless"))
+    report = compress(src, dst, Options(level="lossless"))
     assert report.images.seen == 3 and not report.original_kept
     with pikepdf.open(dst) as pdf:
         form = pdf.pages[0].Resources.XObject.Fm0
@@ -117,7 +118,7 @@ def test_small_inline_images_and_ones_without_a_knowable_end_stay_inline(tmp_pat
     ]
     src = inline_pdf(tmp_path / "in.pdf", pieces)
     dst = tmp_path / "out.pdf"
-    compress(src, dst, PdfOptions(preset="lossless"))
+    compress(src, dst, Options(level="lossless"))
     assert _inline_count(dst) == 3
     assert np.array_equal(pdfgen.render_rgb(src, 0), pdfgen.render_rgb(dst, 0))
 

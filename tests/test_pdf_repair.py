@@ -10,7 +10,8 @@ import pikepdf
 import pytest
 
 from squeezer.engines.errors import DamagedPdfError
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 
 def _text_pages(count: int, first: int = 3) -> tuple[dict[int, bytes], list[int]]:
@@ -37,7 +38,7 @@ def test_a_trailer_naming_the_wrong_object_is_repaired(tmp_path):
     with pytest.raises(pikepdf.PdfError):
         pikepdf.open(src)
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="medium"))
+    report = compress(src, dst, Options(level="medium"))
     assert report.repaired and "catalog" in report.repaired
     assert not report.original_kept and dst.stat().st_size < src.stat().st_size
     with pikepdf.open(dst) as pdf:
@@ -53,7 +54,7 @@ def test_a_catalog_without_a_page_tree_gets_the_one_in_the_file(tmp_path):
     src = tmp_path / "in.pdf"
     pdfgen.raw_pdf(src, objects)
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="lossless"))
+    report = compress(src, dst, Options(level="lossless"))
     assert "page tree" in report.repaired
     assert pdfgen.render_all(dst) == 2
 
@@ -65,7 +66,7 @@ def test_damage_nothing_can_read_is_still_a_named_error(tmp_path):
     src = tmp_path / "in.pdf"
     pdfgen.raw_pdf(src, objects)
     with pytest.raises(DamagedPdfError):
-        compress(src, tmp_path / "out.pdf", PdfOptions())
+        compress(src, tmp_path / "out.pdf", Options())
     assert not (tmp_path / "out.pdf").exists()
 
 
@@ -100,7 +101,7 @@ def test_pages_outside_a_cyclic_page_tree_leave_with_it(tmp_path):
     }
     pdfgen.raw_pdf(src, objects)
     dst = tmp_path / "out.pdf"
-    compress(src, dst, PdfOptions(preset="lossless"))
+    compress(src, dst, Options(level="lossless"))
     assert dst.stat().st_size < len(orphan_image) // 4
     with pikepdf.open(dst) as pdf:
         assert len(pdf.pages) == 2

@@ -7,7 +7,8 @@ import pdfgen
 import pikepdf
 from pikepdf import Array, Dictionary, Name, String
 
-from squeezer.engines.pdf import PdfOptions, compress, tags
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress, tags
 
 
 def tagged_pdf(path, ghosts: int) -> None:
@@ -40,7 +41,7 @@ def tagged_pdf(path, ghosts: int) -> None:
 def test_elements_marking_nothing_are_pruned_and_the_rest_kept(tmp_path):
     src, dst = tmp_path / "in.pdf", tmp_path / "out.pdf"
     tagged_pdf(src, ghosts=3 * tags.ELEMENTS_PER_PAGE)
-    report = compress(src, dst, PdfOptions(preset="lossless"))
+    report = compress(src, dst, Options(level="lossless"))
     assert dst.stat().st_size < src.stat().st_size // 50
     assert not report.original_kept
     with pikepdf.open(dst) as pdf:
@@ -58,6 +59,6 @@ def test_an_ordinary_tagged_document_keeps_its_tree(tmp_path):
     element (such a tree is what its writer made)."""
     src, dst = tmp_path / "in.pdf", tmp_path / "out.pdf"
     tagged_pdf(src, ghosts=10)
-    compress(src, dst, PdfOptions(preset="lossless"))
+    compress(src, dst, Options(level="lossless"))
     with pikepdf.open(dst) as pdf:
         assert len(pdf.Root.StructTreeRoot.K.K) == 13

@@ -10,7 +10,8 @@ import pikepdf
 import pytest
 from pikepdf import Name
 
-from squeezer.engines.pdf import PdfOptions, compress, type1
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress, type1
 
 pytestmark = pytest.mark.corpus
 
@@ -34,7 +35,7 @@ def test_latex_type1_fonts_become_cff_and_render_identically(tmp_path):
     """pdfTeX subsets (Computer Modern, Nimbus): hints, flex and hint replacement."""
     src = pdfgen.corpus_file("pdfminer__naacl06-shinyama.pdf")
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="lossless"))
+    report = compress(src, dst, Options(level="lossless"))
     assert not report.original_kept and report.warnings == []
     before, after = _programs(src), _programs(dst)
     assert "/FontFile" not in after  # every program converted
@@ -46,7 +47,7 @@ def test_latex_type1_fonts_become_cff_and_render_identically(tmp_path):
 def test_whole_type1_fonts_are_cut_to_the_glyphs_drawn(tmp_path):
     src = pdfgen.corpus_file("camelot__assam.pdf")  # four whole Type 1 fonts, 85 % of the file
     dst = tmp_path / "out.pdf"
-    compress(src, dst, PdfOptions(preset="medium"))
+    compress(src, dst, Options(level="medium"))
     assert dst.stat().st_size < 0.1 * src.stat().st_size
     with pikepdf.open(dst) as pdf:
         fonts = [o for o in pdf.objects if isinstance(o, pikepdf.Dictionary)

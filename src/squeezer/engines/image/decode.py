@@ -27,7 +27,7 @@ from squeezer.engines.errors import (
     ImageTooLargeError,
     TooManyFramesError,
 )
-from squeezer.engines.image.sniff import Kind
+from squeezer.engines.sniff import Kind
 
 #: sniffed format -> the Pillow plug-in allowed to open it
 PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "avif": "AVIF",

@@ -1,8 +1,9 @@
-"""The image engine's options: one pydantic model, Compressor.app's level names.
+"""The image engine's options: its group of the options model and what each level means for it.
 
-A request names a ``compression`` level and may override single knobs;
-:meth:`ImageOptions.resolve` merges the two into the concrete
-:class:`ImageSettings` the engine runs with (the same pattern as
+A request names a level (:class:`~squeezer.engines.level.Level`) and may
+override single knobs in its ``image`` group; :func:`resolve` merges the
+level's row of :data:`LEVELS`, the group and the common options into the
+concrete :class:`ImageSettings` the engine runs with (the same pattern as
 :mod:`squeezer.engines.pdf.options`).
 """
 
@@ -10,18 +11,15 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from squeezer.engines.pdf.options import ByteSize
+from squeezer.engines.level import Level
+from squeezer.engines.optiontypes import OptionGroup
 
-
-class Compression(str, Enum):
-    lossless = "lossless"
-    medium = "medium"
-    high = "high"
-    ultra = "ultra"
+if TYPE_CHECKING:
+    from squeezer.engines.options import Options
 
 
 class OutputFormat(str, Enum):
@@ -110,11 +108,12 @@ def parse_color(value: str) -> tuple[int, int, int]:
     return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
 
 
-class Level(BaseModel):
-    """What one compression level means, per format family."""
+class ImageLevel(BaseModel):
+    """What one level means for an image: a row of :data:`LEVELS`."""
 
     model_config = ConfigDict(frozen=True)
 
+    summary: str  #: one plain sentence for people choosing a level
     lossy: bool
     #: SSIM floor (luma, and alpha where present) every lossy result must keep
     ssim: float
@@ -124,56 +123,79 @@ class Level(BaseModel):
     quality_floor: int
     #: libimagequant's target quality for PNG/GIF palettes
     palette_quality: int
+    #: decimal places SVG coordinates keep (scour's precision)
+    svg_precision: int
 
 
-#: What each level means.  The README's "Images" table is written from this.
-LEVELS: dict[Compression, Level] = {
-    Compression.lossless: Level(lossy=False, ssim=1.0, quality_cap=100, quality_floor=100,
-                                palette_quality=100),
-    Compression.medium: Level(lossy=True, ssim=0.97, quality_cap=90, quality_floor=50,
-                              palette_quality=90),
-    Compression.high: Level(lossy=True, ssim=0.95, quality_cap=85, quality_floor=35,
-                            palette_quality=80),
-    Compression.ultra: Level(lossy=True, ssim=0.92, quality_cap=75, quality_floor=25,
-                             palette_quality=65),
+#: What each level means for an image (docs/options.md and ``GET /v1/options`` show the
+#: summaries).  ``medium`` is what the image engine's default (then called ``high``) was.
+LEVELS: dict[Level, ImageLevel] = {
+    Level.lossless: ImageLevel(
+        summary="Pixels untouched: metadata stripped and the file re-packed losslessly.",
+        lossy=False, ssim=1.0, quality_cap=100, quality_floor=100, palette_quality=100,
+        svg_precision=10),
+    Level.low: ImageLevel(
+        summary="Looks identical: the lowest quality that keeps SSIM at least 0.97.",
+        lossy=True, ssim=0.97, quality_cap=90, quality_floor=50, palette_quality=90,
+        svg_precision=8),
+    Level.medium: ImageLevel(
+        summary="No visible damage at normal viewing: the lowest quality that keeps SSIM at "
+                "least 0.95.",
+        lossy=True, ssim=0.95, quality_cap=85, quality_floor=35, palette_quality=80,
+        svg_precision=6),
+    Level.high: ImageLevel(
+        summary="Smaller, slight loss on close inspection: SSIM at least 0.935.",
+        lossy=True, ssim=0.935, quality_cap=80, quality_floor=30, palette_quality=72,
+        svg_precision=5),
+    Level.extreme: ImageLevel(
+        summary="Smallest, with visible loss: SSIM at least 0.92.",
+        lossy=True, ssim=0.92, quality_cap=75, quality_floor=25, palette_quality=65,
+        svg_precision=4),
 }
 
 
 class ImageSettings(BaseModel):
-    """Concrete values after a level and the overrides are merged."""
+    """Concrete values after a level, the ``image`` group and the common options are merged."""
 
     model_config = ConfigDict(frozen=True)
 
-    compression: Compression
+    level: Level
     lossy: bool
     ssim: float | None  #: None: a fixed ``quality``, no search
     quality_cap: int
     quality_floor: int
     palette_quality: int
+    svg_precision: int
     format: OutputFormat
     resize: Resize | None
     background: tuple[int, int, int]
     preserve: tuple[Keep, ...]
+    remove_metadata: bool = False
     target_size: int | None
 
 
-class ImageOptions(BaseModel):
-    """Everything a caller may ask of the image engine."""
+class ImageOptions(OptionGroup):
+    """Image options (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)."""
 
-    model_config = ConfigDict(extra="forbid")
+    title: ClassVar[str] = "Images"
+    flat: ClassVar[bool] = True
 
-    compression: Compression = Compression.high
     quality: int | None = Field(
         None, ge=1, le=100, description="A fixed quality (1-100) instead of the level's search."
     )
-    format: OutputFormat = OutputFormat.keep
-    resize: Resize | None = None
+    format: OutputFormat = Field(
+        OutputFormat.keep, description="Convert to jpeg, png, webp or avif; auto picks the "
+        "smallest that keeps transparency and animation; keep leaves the format.")
+    resize: Resize | None = Field(
+        None, description="fit:800x600, scale:800x, cover:300x300, thumb:150x150, crop:WxH, "
+        "exact:WxH (append :entropy or :center to choose the crop); never enlarges except exact.",
+        json_schema_extra={"x-syntax": "MODE:WxH"})
     background: str = Field(
         "#ffffff", description="Colour transparent pixels are flattened onto for JPEG output."
     )
     preserve: list[Keep] = Field(default_factory=list,
-                                 description="Metadata kept: copyright, location, creation, icc.")
-    target_size: ByteSize | None = Field(None, description="Aim for at most this many bytes.")
+                                 description="Metadata kept: copyright, location, creation, icc.",
+                                 json_schema_extra={"x-syntax": "LIST"})
 
     @field_validator("resize", mode="before")
     @classmethod
@@ -198,25 +220,35 @@ class ImageOptions(BaseModel):
     def _format_alias(cls, value: Any) -> Any:
         return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
 
-    def resolve(self) -> ImageSettings:
-        level = LEVELS[self.compression]
-        lossy, ssim = level.lossy, level.ssim if level.lossy else None
-        cap, floor = level.quality_cap, level.quality_floor
-        if self.quality is not None:
-            lossy, ssim, cap, floor = True, None, self.quality, self.quality
-        if self.target_size is not None and not lossy:
-            lossy, ssim = True, None  # a size target allows the lossy ladder
-            cap, floor = LEVELS[Compression.medium].quality_cap, 20
-        return ImageSettings(
-            compression=self.compression,
-            lossy=lossy,
-            ssim=ssim,
-            quality_cap=cap,
-            quality_floor=floor,
-            palette_quality=level.palette_quality if self.quality is None else self.quality,
-            format=self.format,
-            resize=self.resize,
-            background=parse_color(self.background),
-            preserve=tuple(dict.fromkeys(self.preserve)),
-            target_size=self.target_size,
-        )
+
+def resolve(options: Options) -> ImageSettings:
+    """The engine's :class:`ImageSettings` for ``options``."""
+    group = options.image
+    level = LEVELS[options.level]
+    values: dict[str, Any] = level.model_dump(exclude={"summary"})
+    values.update(level=options.level, ssim=level.ssim if level.lossy else None,
+                  format=group.format, resize=group.resize,
+                  background=parse_color(group.background),
+                  preserve=tuple(dict.fromkeys(group.preserve)),
+                  remove_metadata=options.remove_metadata, target_size=options.target_size)
+    if group.quality is not None:
+        values.update(lossy=True, ssim=None, quality_cap=group.quality,
+                      quality_floor=group.quality, palette_quality=group.quality)
+    if options.target_size is not None and not values["lossy"]:
+        # a size target allows the lossy ladder
+        values.update(lossy=True, ssim=None, quality_cap=LEVELS[Level.low].quality_cap,
+                      quality_floor=20)
+    return ImageSettings(**values)
+
+
+def output_extension(kind: Any, options: Options) -> str | None:
+    """The extension of an image's output (None for ``format: auto``: the run decides)."""
+    from squeezer.engines.sniff import EXTENSIONS
+
+    fmt = options.image.format.value
+    if fmt == "keep" or kind.format == "svg":
+        extension: str = kind.extension
+        return extension
+    if fmt == "auto":
+        return None
+    return EXTENSIONS[fmt]

@@ -81,7 +81,7 @@ def compress_embedded(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, repo
 def _by_engine(data: bytes, settings: Settings, budget: Budget, base: Path) -> bytes | None:
     """``data`` compressed by the engine for its format, or None (not smaller, not ours)."""
     from squeezer.engines import compress_any
-    from squeezer.engines.image.sniff import sniff
+    from squeezer.engines.sniff import sniff
 
     depth = _DEPTH.get()
     if depth >= MAX_DEPTH or len(data) < MIN_BYTES:
@@ -105,9 +105,8 @@ def _by_engine(data: bytes, settings: Settings, budget: Budget, base: Path) -> b
     token = _DEPTH.set(depth + 1)
     started = time.monotonic()
     try:
-        level = {"preset": preset_name(settings)} if kind.format == "pdf" \
-            else {"compression": "lossless"}
-        compress_any(src, dst, level, limits=limits)
+        level = settings.level if kind.format == "pdf" else "lossless"
+        compress_any(src, dst, {"level": level}, limits=limits)
         result = dst.read_bytes()
     except EngineError as exc:
         log.debug("attachment kept: %s", exc)
@@ -135,14 +134,3 @@ def _protected(data: bytes) -> bool:
             return "/Perms" in pdf.Root
     except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, TypeError):
         return True  # (unreadable: leave it to the reader)
-
-
-def preset_name(settings: Settings) -> str:
-    """The preset ``settings`` came from, as near as the settings tell."""
-    if not settings.lossy_images:
-        return "lossless"
-    ssim = settings.image_ssim
-    if ssim is None:
-        return "medium"
-    return "low" if ssim >= 0.98 else "medium" if ssim >= 0.96 else "high" if ssim >= 0.93 \
-        else "extreme"

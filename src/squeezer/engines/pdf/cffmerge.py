@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
@@ -50,7 +51,7 @@ class _Unmergeable(Exception):
 class _Program:
     stream: Stream
     descriptors: list[Dictionary]
-    top: object
+    top: Any  #: fontTools' TopDict
     glyphs: dict[str, tuple[float, tuple]]  #: name -> (advance, charstring commands)
     encoding: dict[int, str]  #: code -> name (the built-in encoding)
     before: int
@@ -77,20 +78,20 @@ def merge_subsets(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
         if len(streams) < 2:
             continue
         budget.check_time()
-        programs = []
+        programs: list[_Program] = []
         for descriptors in streams.values():
             try:
-                programs.append(_read(descriptors[0].FontFile3, descriptors))
+                programs.append(_read(descriptors[0].FontFile3, descriptors))  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - fontTools on a damaged program
                 log.debug("CFF program not merged: %s", exc)
         groups: list[list[_Program]] = []
-        for program in programs:
+        for candidate in programs:
             for group in groups:
-                if _compatible(group + [program]):
-                    group.append(program)
+                if _compatible([*group, candidate]):
+                    group.append(candidate)
                     break
             else:
-                groups.append([program])
+                groups.append([candidate])
         for group in groups:
             if len(group) > 1:
                 try:
@@ -260,7 +261,7 @@ def _check(group: list[_Program], data: bytes) -> None:
     merged = cff[cff.fontNames[0]].CharStrings
     checked: set[str] = set()
     for program in group:
-        own = program.top.CharStrings  # type: ignore[attr-defined]
+        own = program.top.CharStrings
         for name in program.glyphs:
             if name in checked:
                 continue  # (the same charstring in every subset that has it: drawn once)

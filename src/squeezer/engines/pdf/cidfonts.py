@@ -73,7 +73,9 @@ def _descendant(font: Dictionary) -> Dictionary | None:
 
 def _program(font: Dictionary) -> Stream | None:
     kid = _descendant(font)
-    descriptor = kid.get("/FontDescriptor") if kid is not None else None
+    if kid is None:
+        return None
+    descriptor = kid.get("/FontDescriptor")
     if not isinstance(descriptor, Dictionary):
         return None
     if kid.get("/Subtype") == Name.CIDFontType2:

@@ -137,8 +137,9 @@ def _reachable(font: Dictionary, codes: set[int], builtin: object) -> set[str]:
     if isinstance(builtin, (list, tuple)) and len(builtin) == 256:
         readings.append(dict(enumerate(builtin)))
     encoding = font.get("/Encoding")
-    if isinstance(encoding, Dictionary) and isinstance(encoding.get("/Differences"), pikepdf.Array):
-        readings.append(fonts.differences(encoding.Differences))
+    differences = encoding.get("/Differences") if isinstance(encoding, Dictionary) else None
+    if isinstance(differences, pikepdf.Array):
+        readings.append(fonts.differences(differences))
     return {reading[code] for code in codes for reading in readings if code in reading}
 
 

@@ -158,7 +158,7 @@ def form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
                 fonts.add(value.objgen)
     # A /DA may name a font that is not in /DR; readers then look for it among
     # the field's own resources.  Keep whole every font listed under such a name.
-    names = set()
+    names: set[str] = set()
     for obj in [acroform, *pdf.objects]:
         if isinstance(obj, Dictionary) and isinstance(obj.get("/DA"), pikepdf.String):
             names.update(t.decode("latin-1") for t in bytes(obj.DA).split() if t.startswith(b"/"))
@@ -293,8 +293,9 @@ def glyph_names(font: Dictionary) -> dict[int, str]:
     encoding = font.get("/Encoding")
     base = encoding.get("/BaseEncoding") if isinstance(encoding, Dictionary) else encoding
     names = encoding_names(str(base))
-    if isinstance(encoding, Dictionary) and isinstance(encoding.get("/Differences"), Array):
-        names.update(differences(encoding.Differences))
+    found = encoding.get("/Differences") if isinstance(encoding, Dictionary) else None
+    if isinstance(found, Array):
+        names.update(differences(found))
     return names
 
 

@@ -87,10 +87,10 @@ def externalize(pdf: pikepdf.Pdf, budget: Budget) -> int:
     holders: dict[tuple[int, int], list[pikepdf.Object]] = {}
     streams: dict[tuple[int, int], Stream] = {}
     for page in pdf.pages:
-        for content in _contents(page.obj):
-            if content.is_indirect:
-                holders.setdefault(content.objgen, []).append(page.obj)
-                streams[content.objgen] = content
+        for part in _contents(page.obj):
+            if part.is_indirect:
+                holders.setdefault(part.objgen, []).append(page.obj)
+                streams[part.objgen] = part
     for obj in pdf.objects:
         # a form without resources of its own uses its page's: it cannot name new ones
         if (isinstance(obj, Stream) and obj.stream_dict.get("/Subtype") == Name.Form
@@ -350,7 +350,7 @@ def _space_components(space: object) -> int:
 
 def _int(value: object) -> int:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return 0
 
@@ -431,16 +431,17 @@ def _xobject(pdf: pikepdf.Pdf, found: _Inline, resources: Dictionary) -> Stream 
     if not isinstance(parsed, Dictionary):
         return None
     entries = Dictionary(Type=Name.XObject, Subtype=Name.Image)
-    for key, value in parsed.items():
+    for key, raw in parsed.items():
         full = _KEYS.get(str(key), str(key))
         if full == "/Length":
             continue
+        value: object = raw
         if full == "/ColorSpace":
-            value = _space(value, resources)
+            value = _space(raw, resources)
             if value is None:
                 return None
         elif full == "/Filter":
-            value = _filters(value)
+            value = _filters(raw)
         entries[full] = value
     image = Stream(pdf, found.data)
     image.stream_dict = entries  # (a new stream is an indirect object already)
@@ -458,7 +459,7 @@ def _space(value: object, resources: Dictionary) -> object | None:
         named = table.get(str(value)) if isinstance(table, Dictionary) else None
         return named if isinstance(named, (Name, Array)) else None
     if isinstance(value, Array) and len(value):
-        items = list(value)
+        items: list[object] = list(value)
         items[0] = Name(_SPACES.get(str(items[0]), str(items[0])))
         if str(items[0]) == "/Indexed" and len(items) == 4:
             base = _space(items[1], resources)

@@ -57,12 +57,12 @@ def smallest_flate(samples: np.ndarray) -> Encoded:
     height, width, components = samples.shape
     rows = np.ascontiguousarray(samples).reshape(height, width * components)
     if rows.nbytes <= WHOLE_TRIAL_BYTES:
-        trials = [(libdeflate.compress(data), m != PLAIN)
-                  for m, data in _trial_encodings(rows, components, [(0, height)]).items()]
+        whole = [(libdeflate.compress(data), m != PLAIN)
+                 for m, data in _trial_encodings(rows, components, [(0, height)]).items()]
         # zlib's lazy matching beats libdeflate on some small streams: plain rows get both,
         # so an image never ends larger than qpdf's plain Flate of it
-        trials.append((zlib.compress(rows.tobytes(), 9), False))
-        return Encoded(*min(trials, key=lambda t: len(t[0])))
+        whole.append((zlib.compress(rows.tobytes(), 9), False))
+        return Encoded(*min(whole, key=lambda t: len(t[0])))
     band = max(2, SAMPLE_BYTES // BANDS // rows.shape[1])
     starts = np.linspace(0, height - min(band, height), BANDS).astype(int)
     ranges = [(int(start), min(int(start) + band, height)) for start in sorted(set(starts))]

@@ -123,18 +123,19 @@ def _elements(root: Dictionary) -> list[Dictionary]:
 def _marked_content(pdf: pikepdf.Pdf, budget: Budget) -> set[tuple[tuple[int, int], int]]:
     """(page or form XObject, MCID) of every marked-content sequence of the document."""
     present: set[tuple[tuple[int, int], int]] = set()
-    holders: list[tuple[object, Dictionary | None]] = [
-        (page.obj, page.obj.get("/Resources")) for page in pdf.pages]
-    holders += [(obj, obj.get("/Resources")) for obj in pdf.objects
+    holders: list[pikepdf.Object] = [page.obj for page in pdf.pages]
+    holders += [obj for obj in pdf.objects
                 if isinstance(obj, Stream) and obj.stream_dict.get("/Subtype") == Name.Form]
-    for holder, resources in holders:
+    for holder in holders:
         budget.check_time()
+        resources = holder.get("/Resources")
         properties = resources.get("/Properties") if isinstance(resources, Dictionary) else None
         try:
             instructions = pikepdf.parse_content_stream(holder, "BDC")
         except (pikepdf.PikepdfError, UnicodeDecodeError, TypeError, ValueError):
             raise _Unreadable from None
-        for operands, _ in instructions:
+        for instruction in instructions:
+            operands = getattr(instruction, "operands", [])
             if len(operands) < 2:
                 continue
             props = operands[1]
@@ -142,7 +143,7 @@ def _marked_content(pdf: pikepdf.Pdf, budget: Budget) -> set[tuple[tuple[int, in
                 props = properties.get(str(props))
             mcid = props.get("/MCID") if isinstance(props, Dictionary) else None
             if isinstance(mcid, int):
-                present.add((holder.objgen, mcid))  # type: ignore[union-attr]
+                present.add((holder.objgen, mcid))
     return present
 
 

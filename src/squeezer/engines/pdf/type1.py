@@ -193,10 +193,10 @@ def _read_fast(program: bytes) -> dict:
         font["Encoding"] = list(StandardEncoding)
     else:
         encoding = [".notdef"] * 256
-        entries = re.findall(rb"dup\s+(\d+)\s*/(" + _NAME + rb")\s+put", clear)
-        if not entries:
+        puts = re.findall(rb"dup\s+(\d+)\s*/(" + _NAME + rb")\s+put", clear)
+        if not puts:
             raise _Layout("no Encoding")
-        for code, glyph in entries:
+        for code, glyph in puts:
             if int(code) < 256:
                 encoding[int(code)] = glyph.decode("latin-1")
         font["Encoding"] = encoding
@@ -285,16 +285,16 @@ def _read_fast(program: bytes) -> dict:
         texts = [plain[s + len_iv:s + (e - b)] for s, (_, b, e) in zip(starts, pieces)]
     else:
         texts = [private[b:e] for _, b, e in pieces]
-    subrs: list = []
-    charstrings: dict = {}
-    for (key, _, _), text in zip(pieces, texts):
-        if isinstance(key, int):
-            while len(subrs) <= key:
-                subrs.append(None)
-            subrs[key] = text
+    subr_texts: list[bytes | None] = []
+    charstrings: dict[str, bytes] = {}
+    for (which, _, _), text in zip(pieces, texts):
+        if isinstance(which, int):
+            while len(subr_texts) <= which:
+                subr_texts.append(None)
+            subr_texts[which] = text
         else:
-            charstrings[key] = text
-    subrs = [T1CharString(t if t is not None else b"\x0b", subrs=None) for t in subrs]
+            charstrings[str(which)] = text
+    subrs = [T1CharString(t if t is not None else b"\x0b", subrs=None) for t in subr_texts]
     for charstring in subrs:
         charstring.subrs = subrs
     entries["Subrs"] = subrs
@@ -725,7 +725,8 @@ def _charstring(glyph: _Glyph) -> bytes:
             edge = position + width
         out.append(masked if masks else plain)
     x = y = 0
-    run_op, run_args = 0, []  # a run of rlineto (5) or rrcurveto (8) being gathered
+    run_op: int = 0
+    run_args: list[float] = []  # a run of rlineto (5) or rrcurveto (8) being gathered
 
     def flush() -> None:
         nonlocal run_op, run_args
