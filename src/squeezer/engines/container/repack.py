@@ -1,16 +1,17 @@
 """The stored form of a member: the best deflate the run affords, or no compression at all.
 
 libdeflate (the ``deflate`` wheel, as the PDF engine's Flate step uses) writes
-raw Deflate streams any ZIP reader inflates.  Level 12 is its strongest
-(near-optimal parsing); on the corpus' office XML it is 8 % smaller than
-level 9 and 9 % smaller than zlib 9 (``bench/container_bench.py``).  Members
-whose bytes are already entropy-coded (JPEG, PNG, fonts, nested archives) are
-tried at level 6 only and stored when deflating saves under 1 %: a higher
-level costs time for nothing there.  ``archive.zopfli`` runs zopfli on text
-members instead (a few percent smaller again, tens of times slower).
+raw Deflate streams any ZIP reader inflates.  Level 9 is the default: on the
+corpora's 1,700 text members (82 MB: office XML, HTML, CSS, JS, JSON) levels
+10-12 (near-optimal parsing) were 1.4-4 % smaller for 4-20 times the time
+(``bench/results/containers.md``), and text is a small share of a document's
+bytes next to its images.  ``archive.zopfli`` runs zopfli on text members up to
+:data:`STRONGEST_MAX` instead, for those who want the last percent.
 
-A member is stored when deflate does not make it smaller (ZIP's "stored"
-method 0), as ``mimetype`` must be in EPUB and ODF.
+Members whose bytes are already entropy-coded (JPEG, PNG, fonts, nested
+archives) are deflated only when a fast trial on their first
+:data:`SAMPLE` bytes saves at least :data:`PACKED_GAIN`; else they are stored
+(ZIP method 0), as ``mimetype`` must be in EPUB and ODF.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ import deflate as _libdeflate
 
 from squeezer.engines.container.zipread import DEFLATED, STORED
 
-#: text members up to this size get libdeflate's strongest level; larger ones level 10
+#: libdeflate's level for text members
+LEVEL = 9
+#: zopfli (archive.zopfli) for text members up to this size; larger ones get :data:`LEVEL`
 STRONGEST_MAX = 4 << 20
+#: bytes of an already-compressed member a fast trial deflates first
+SAMPLE = 64 << 10
 #: already-compressed members: stored unless deflate saves at least this fraction
 PACKED_GAIN = 0.01
 
@@ -43,6 +48,9 @@ def best_stored(data: bytes, packed: bool, zopfli: bool = False) -> tuple[int, b
     if not data:
         return STORED, data
     if packed:
+        head = data[:SAMPLE]
+        if len(deflate_raw(head, 1)) > len(head) * (1 - 2 * PACKED_GAIN):
+            return STORED, data
         out = deflate_raw(data, 6)
         if len(out) <= len(data) * (1 - PACKED_GAIN):
             return DEFLATED, out
@@ -50,7 +58,7 @@ def best_stored(data: bytes, packed: bool, zopfli: bool = False) -> tuple[int, b
     if zopfli and len(data) <= STRONGEST_MAX:
         out = zopfli_raw(data)
     else:
-        out = deflate_raw(data, 12 if len(data) <= STRONGEST_MAX else 10)
+        out = deflate_raw(data, LEVEL)
     if len(out) < len(data):
         return DEFLATED, out
     return STORED, data

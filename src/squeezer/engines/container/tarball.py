@@ -15,7 +15,7 @@ further than ``Limits.max_archive_bytes`` (a gzip bomb stops there), then:
   ``.svgz`` is an SVG).
 
 The outer stream is then compressed as strongly as its format allows:
-gzip by libdeflate level 12 (or zopfli) keeping the original header's name and
+gzip by libdeflate (level 12 up to 1 MiB, else 9; or zopfli) keeping the original header's name and
 time, xz at preset 9e with the same integrity check, zstd at level 19, bzip2 at 9.
 """
 
@@ -141,7 +141,7 @@ def _compress(src: Path, dst: Path, outer: str, header: bytes, ctx: Context) -> 
     ctx.budget.check_time()
     if outer == "gz":
         body = repack.zopfli_raw(data) if ctx.settings.zopfli and len(data) <= repack.STRONGEST_MAX \
-            else repack.deflate_raw(data, 12 if len(data) <= 64 << 20 else 9)
+            else repack.deflate_raw(data, 12 if len(data) <= 1 << 20 else repack.LEVEL)
         dst.write_bytes(header + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF))
     elif outer == "xz":
         check = _xz_check(src)
