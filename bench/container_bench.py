@@ -69,7 +69,8 @@ def corpus(only: str | None) -> list[tuple[str, Path]]:
                 path = CORPUS / cat / row["file"]
                 if path.is_file() and (only is None or only in row["file"]):
                     files.append((cat, path))
-    return files
+    # smallest first, across categories: an interrupted run still covers every category
+    return sorted(files, key=lambda f: f[1].stat().st_size)
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
@@ -162,7 +163,7 @@ def broken(src: Path, out: Path, fmt: str) -> str | None:
                 if info.compress_type in (0, 8, 12, 14) and not info.flag_bits & 1:
                     zf.read(info)
         if fmt == "epub":
-            return _epub_broken(out)
+            return _epub_broken(src, out)
         if fmt in ("docx", "xlsx", "pptx", "docm", "xlsm", "pptm", "odt", "ods", "odp", "odg"):
             before = _parts(src)
             after = _parts(out)
@@ -173,13 +174,21 @@ def broken(src: Path, out: Path, fmt: str) -> str | None:
     return None
 
 
-def _epub_broken(out: Path) -> str | None:
-    if shutil.which("epubcheck"):
-        proc = subprocess.run(["epubcheck", "-q", "-e", str(out)], capture_output=True,
-                              text=True, timeout=300)
-        fatal = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines()
-                 if ln.startswith(("FATAL", "ERROR(PKG"))]
-        return "; ".join(fatal)[:160] or None
+def _epubcheck() -> list[str] | None:
+    found = shutil.which("epubcheck")
+    if not found:
+        return None
+    real = os.path.realpath(found)
+    return ["java", "-jar", real] if real.endswith(".jar") else [real]
+
+
+def _epub_broken(src: Path, out: Path) -> str | None:
+    """More epubcheck errors than the input had (or, without epubcheck, our OPF checks)."""
+    command = _epubcheck()
+    if command:
+        before, after = epubcheck_errors(src), epubcheck_errors(out)
+        return f"epubcheck: {after} errors, the input {before}" if (after or 0) > (
+            before or 0) else None
     from squeezer.engines.container import epub
 
     with zipfile.ZipFile(out) as zf:
@@ -191,12 +200,16 @@ def _epub_broken(out: Path) -> str | None:
 
 def epubcheck_errors(path: Path) -> int | None:
     """epubcheck's error count for a book (the input's own count is the baseline)."""
-    if not shutil.which("epubcheck"):
+    command = _epubcheck()
+    if not command:
         return None
-    proc = subprocess.run(["epubcheck", "-q", "-e", str(path)], capture_output=True, text=True,
+    proc = subprocess.run([*command, "-q", "-e", str(path)], capture_output=True, text=True,
                           timeout=300)
     return sum(1 for ln in (proc.stdout + proc.stderr).splitlines()
                if ln.startswith(("ERROR", "FATAL")))
+
+
+_EPUBCHECK_CACHE: dict[Path, int | None] = {}
 
 
 def _parts(path: Path) -> dict[str, bytes | None]:
@@ -361,8 +374,9 @@ def main() -> None:
         brief = {k: (v.get("bytes"), v.get("seconds"), v.get("broken"), v.get("ssim"))
                  for k, v in row["results"].items()}
         print(json.dumps({"file": src.name, "bytes": row["bytes"], **brief}), flush=True)
-    Path(args.json).write_text(json.dumps(rows, indent=1))
-    Path(args.out).write_text(report(rows, levels, time.perf_counter() - started))
+        # after every file: an interrupted run leaves its tables so far
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.out).write_text(report(rows, levels, time.perf_counter() - started))
 
 
 def _fmt(n: int | None) -> str:

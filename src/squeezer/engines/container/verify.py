@@ -121,7 +121,13 @@ def _pptx(path: Path) -> Any:
 def _xlsx(path: Path) -> Any:
     import openpyxl
 
-    wb = openpyxl.load_workbook(str(path), read_only=True, data_only=False, keep_links=True)
+    # a file object: openpyxl refuses paths without an Excel extension (the run's scratch "out")
+    with open(path, "rb") as f:
+        return _workbook(openpyxl.load_workbook(f, read_only=True, data_only=False,
+                                                keep_links=True))
+
+
+def _workbook(wb: Any) -> Any:
     try:
         digest = hashlib.sha256()
         cells = 0
@@ -168,8 +174,8 @@ def _xml_text(parts: dict[str, bytes | None]) -> Any:
     count = 0
     for name in sorted(parts):
         data = parts[name]
-        if data is None or not name.endswith(".xml") or name.startswith(("customXml/",
-                                                                          "META-INF/")):
+        if data is None or not name.endswith(".xml") or name.startswith((
+                "customXml/", "META-INF/", "_xmlsignatures/")):
             continue
         try:
             root = etree.fromstring(data, parser)
