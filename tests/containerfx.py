@@ -99,15 +99,13 @@ def raw_zip(entries: list[tuple[bytes, bytes, int]], *, overlap: bool = False,
             flags: dict[bytes, int] | None = None) -> bytes:
     """A ZIP of ``(name, content, method)`` entries written by hand.
 
-    ``overlap``: every central record after the first points at the first member's
-    local header and data (the "non-recursive" zip bomb's shape: one stream, many
-    entries).  ``flags``: general-purpose bits to set per name (bit 0: encrypted).
+    ``overlap``: every member's data, by its central record, runs over the members
+    after it (the "non-recursive" zip bomb's shape: one stream read by many entries).  ``flags``: general-purpose bits to set per name (bit 0: encrypted).
     """
     flags = flags or {}
     out = bytearray()
-    central = bytearray()
-    first_offset = 0
-    for index, (name, content, method) in enumerate(entries):
+    records = []
+    for name, content, method in entries:
         data = content
         if method == 8:
             c = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -115,19 +113,19 @@ def raw_zip(entries: list[tuple[bytes, bytes, int]], *, overlap: bool = False,
         crc = zlib.crc32(content)
         flag = flags.get(name, 0)
         offset = len(out)
-        if overlap and index > 0:
-            offset = first_offset
-            csize = len(out) - first_offset  # runs over every later header: overlapping spans
-        else:
-            out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, flag, method, 0, 0x5021, crc,
-                               len(data), len(content), len(name), 0) + name + data
-            csize = len(data)
-        if index == 0:
-            first_offset = offset
-        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 0x031E, 20, flag, method, 0,
-                               0x5021, crc, csize, len(content), len(name), 0, 0, 0, 0,
-                               0o100644 << 16, offset) + name
+        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, flag, method, 0, 0x5021, crc,
+                           len(data), len(content), len(name), 0) + name + data
+        records.append([name, flag, method, crc, len(data), len(content), offset,
+                        offset + 30 + len(name)])
     cd_offset = len(out)
+    if overlap:  # each member's data runs over every later member: Fifield's quoted overlap
+        for record in records[:-1]:
+            record[4] = cd_offset - record[7]
+    central = bytearray()
+    for name, flag, method, crc, csize, usize, offset, _ in records:
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 0x031E, 20, flag, method, 0,
+                               0x5021, crc, csize, usize, len(name), 0, 0, 0, 0,
+                               0o100644 << 16, offset) + name
     out += central
     out += struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries),
                        len(central), cd_offset, 0)

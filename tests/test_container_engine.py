@@ -381,7 +381,7 @@ def test_nested_containers_and_a_pdf_inside_go_to_their_engines(tmp_path: Path, 
 def website(path: Path, css: str = "body { margin : 0 ;  color : #333 }") -> Path:
     page = ("<!DOCTYPE html>\n<html>\n  <head>\n    <!-- a comment -->\n    <link rel=\"stylesheet\" "
             "href=\"css/site.css\">\n    <script src=\"js/app.js\"></script>\n  </head>\n  <body>\n"
-            "    <div>\n      <p>Hello,   <b>world</b> !</p>\n      <img src=\"img/logo.png\" "
+            "    <div>\n      <p>Hello,   <b>world</b> !</p>\n" + "      <p>More   text  here.</p>\n" * 20 + "      <img src=\"img/logo.png\" "
             "alt=\"logo\">\n    </div>\n  </body>\n</html>\n") * 1
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("site/index.html", page)

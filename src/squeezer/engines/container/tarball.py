@@ -48,6 +48,10 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
     plain = ctx.scratch / "inner"
     header = _decompress(src, plain, outer, ctx)
     progress(0.2, "reading members")
+    if not fmt.startswith("tar") and _is_tar(plain):
+        # a tar whose first block lay beyond what sniffing decompressed (a zstd block)
+        fmt = f"tar.{outer}"
+        report.format_in = report.format_out = fmt
     if fmt.startswith("tar"):
         report.container = "tar"
         inner_out = ctx.scratch / "inner.out"
@@ -64,6 +68,13 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
     report.verified.append(f"{outer or 'tar'}: the output decompresses to the archive written"
                            + (f", {len(report.members)} members" if fmt.startswith("tar") else ""))
     return True
+
+
+def _is_tar(path: Path) -> bool:
+    from squeezer.engines.container.detect import _is_tar as tar_header
+
+    with open(path, "rb") as f:
+        return tar_header(f.read(512))
 
 
 # --- the outer stream -------------------------------------------------------------------------
