@@ -52,6 +52,7 @@ def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         _stderr_line(error_line(args.input, "file_not_found", "no such file"))
         return EXIT_FAILED
     container = _is_container(path)
+    result: Any
     try:
         if container:
             from squeezer.engines.container.analyze import analyze as analyze_container

@@ -9,7 +9,7 @@ from squeezer.engines.container.report import ContainerReport, MemberResult
 __all__ = ["ArchiveOptions", "ContainerReport", "MemberResult", "compress"]
 
 
-def compress(*args, **kwargs):  # type: ignore[no-untyped-def]
+def compress(*args, **kwargs):
     """:func:`squeezer.engines.container.pipeline.compress` (imported on first use)."""
     from squeezer.engines.container.pipeline import compress as run
 

@@ -67,7 +67,7 @@ def analyze(path: Path, *, limits: Limits | None = None, estimate: bool = True,
             out = Path(tmp) / f"{level.value}.out"
             try:
                 report = compress(path, out, Options(level=level), limits=limits)
-            except Exception as exc:  # noqa: BLE001 - each level's failure is its own row
+            except Exception as exc:
                 if level is Level.lossless:
                     raise
                 result.estimates = (result.estimates or []) + [

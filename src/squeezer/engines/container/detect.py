@@ -23,7 +23,9 @@ import lzma
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from squeezer.engines.container.formats import ODF_MIMETYPES, OOXML_MAIN
 
@@ -67,9 +69,10 @@ def _is_tar(block: bytes) -> bool:
     return stored == computed and block[0] != 0
 
 
-def _peek(decompressor: object, data: bytes) -> bytes:
+def _peek(decompressor: Any, data: bytes) -> bytes:
     try:
-        return decompressor.decompress(data, _PEEK)  # type: ignore[attr-defined, no-any-return]
+        out: bytes = decompressor.decompress(data, _PEEK)
+        return out
     except (lzma.LZMAError, OSError, EOFError, ValueError):
         return b""
 
@@ -147,7 +150,7 @@ def refine(path: Path, guess: str) -> str:
     return guess if guess in ("zip", "jar", "apk") else "zip"
 
 
-def _directory(path: Path) -> tuple[set[str], object]:
+def _directory(path: Path) -> tuple[set[str], Callable[[str], bytes]]:
     """The member names of the ZIP at ``path`` and a reader of a small member's bytes."""
     with open(path, "rb") as f:
         f.seek(0, 2)

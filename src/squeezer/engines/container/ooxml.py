@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from squeezer.engines.container.options import ArchiveSettings
 from squeezer.engines.container.plan import Plan, dirname, normpath, relative
@@ -292,10 +293,10 @@ def retarget(parts: dict[str, bytes | None], renames: dict[str, str], merges: di
             changed[name] = _serialise(data, root)
     ct = parts.get("[Content_Types].xml")
     if ct is not None and (moves or removed):
-        root = parse(ct)
+        types: Any = parse(ct)
         defaults = {d.get("Extension", "").lower()
-                    for d in root.iter(f"{{{CT_NS}}}Default")}  # type: ignore[attr-defined]
-        for o in list(root.iter(f"{{{CT_NS}}}Override")):  # type: ignore[attr-defined]
+                    for d in types.iter(f"{{{CT_NS}}}Default")}
+        for o in list(types.iter(f"{{{CT_NS}}}Override")):
             part = o.get("PartName", "").lstrip("/")
             if part in renames:
                 new = renames[part]
@@ -304,16 +305,16 @@ def retarget(parts: dict[str, bytes | None], renames: dict[str, str], merges: di
                 if ext in IMAGE_EXT_TYPES:
                     o.set("ContentType", IMAGE_EXT_TYPES[ext])
             elif part in merges or part in removed:
-                root.remove(o)
+                types.remove(o)
         for new in renames.values():
             ext = new.rsplit(".", 1)[-1].lower()
             if ext not in defaults and ext in IMAGE_EXT_TYPES:
                 default = etree.Element(f"{{{CT_NS}}}Default")
                 default.set("Extension", ext)
                 default.set("ContentType", IMAGE_EXT_TYPES[ext])
-                root.insert(0, default)
+                types.insert(0, default)
                 defaults.add(ext)
-        changed["[Content_Types].xml"] = _serialise(ct, root)
+        changed["[Content_Types].xml"] = _serialise(ct, types)
     return changed
 
 

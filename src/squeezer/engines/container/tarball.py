@@ -92,7 +92,7 @@ def _open(src: Path, outer: str) -> BinaryIO:
     if outer == "zst":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().stream_reader(
             open(src, "rb"), closefd=True, read_across_frames=True)
     return open(src, "rb")
 
@@ -208,7 +208,7 @@ def _tar(src: Path, dst: Path, ctx: Context, report: ContainerReport) -> bool:
             if len(set(names)) != len(names):
                 dup = next(n for n in names if names.count(n) > 1)
                 raise UnsafeArchiveError(f"the member name {dup!r} appears twice")
-            results = []
+            results: list[tuple[tarfile.TarInfo, bytes | None, MemberResult]] = []
             changed = False
             for info in infos:
                 ctx.budget.check_time()
@@ -235,12 +235,12 @@ def _tar(src: Path, dst: Path, ctx: Context, report: ContainerReport) -> bool:
     if not changed:
         return False
     with tarfile.open(dst, "w:", format=fmt, pax_headers=pax) as out:
-        for info, data, _ in results:
-            if data is None:
+        for info, content, _ in results:
+            if content is None:
                 out.addfile(info)
             else:
-                info.size = len(data)
-                out.addfile(info, io.BytesIO(data))
+                info.size = len(content)
+                out.addfile(info, io.BytesIO(content))
     return True
 
 

@@ -68,7 +68,7 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
     progress = notify if callable(notify) else (lambda f, s: None)
     rules = family(fmt)
     with open_zip(src, ctx.budget) as archive:
-        names = {e.name: None for e in archive.entries}
+        names: dict[str, bytes | None] = {e.name: None for e in archive.entries}
         signed = _signed(rules, fmt, names, archive)
         if signed:
             report.signed = True
