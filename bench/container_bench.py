@@ -367,6 +367,7 @@ def main() -> None:
     parser.add_argument("--levels", default="lossless,medium")
     parser.add_argument("--only")
     parser.add_argument("--no-render", action="store_true")
+    parser.add_argument("--resume", help="keep the rows of this earlier JSON and run the rest")
     parser.add_argument("--epubcheck", action="store_true",
                         help="check EPUB outputs with epubcheck (else the OPF checks)")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "containers.json"))
@@ -376,8 +377,14 @@ def main() -> None:
     global EPUBCHECK
     EPUBCHECK = args.epubcheck
     rows = []
+    done: set[str] = set()
+    if args.resume and Path(args.resume).is_file():
+        rows = [r for r in json.loads(Path(args.resume).read_text()) if r["format"] != "epub"]
+        done = {r["file"] for r in rows}
     started = time.perf_counter()
     for cat, src in corpus(args.only):
+        if src.name in done:
+            continue
         row = run_file(cat, src, levels, not args.no_render)
         rows.append(row)
         brief = {k: (v.get("bytes"), v.get("seconds"), v.get("broken"), v.get("ssim"))
