@@ -579,3 +579,25 @@ def test_deeply_nested_archives_stop_at_the_depth_limit(tmp_path: Path) -> None:
 def test_xz_and_tar_bombs_use_the_same_limits(tmp_path: Path) -> None:
     data = lzma.compress(bytes(12 << 20))
     assert_refused(tmp_path, data, ArchiveBombError, Limits(max_archive_ratio=200), name="z.xz")
+
+
+def test_a_video_inside_a_presentation_goes_to_the_media_engine(tmp_path: Path) -> None:
+    """Only once the media engine (issue 16) is installed: its family routes the member."""
+    from squeezer.engines.families import FAMILIES
+
+    if not any(f.name == "video" for f in FAMILIES):
+        pytest.skip("no video engine installed")
+    clips = sorted((corpus_file("video", "MANIFEST.tsv").parent).glob("*.mp4"),
+                   key=lambda p: p.stat().st_size)
+    if not clips:
+        pytest.skip("no MP4 clip in the corpus")
+    src = tmp_path / "clips.zip"
+    with zipfile.ZipFile(src, "w", zipfile.ZIP_STORED) as z:
+        z.write(clips[0], "media/clip.mp4")
+    report = compress_any(src, tmp_path / "out.zip", {"level": "medium"})
+    [row] = [m for m in report.members if m.name == "media/clip.mp4"]
+    from squeezer.engines.families import family_of
+
+    assert family_of(row.type).name == "video"  # sniffed as the media engine's own format
+    assert "engine" in row.action or row.action.startswith("kept")
+    assert row.bytes_after <= row.bytes_before
