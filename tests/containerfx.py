@@ -176,3 +176,17 @@ def epubcheck() -> list[str] | None:
         java = shutil.which("java")
         return [java, "-jar", real] if java else None
     return [real]
+
+
+def cut(src: Path, dst: Path, max_bytes: int = 40_000) -> Path:
+    """A real package made small: every image over ``max_bytes`` replaced by a small photo of
+    the same format (names, relationships and the rest of the package as they were)."""
+    replace: dict[str, bytes] = {}
+    with zipfile.ZipFile(src) as z:
+        for info in z.infolist():
+            low = info.filename.lower()
+            if info.file_size > max_bytes and low.endswith((".png", ".jpeg", ".jpg")):
+                small = photo(320, 240, seed=len(replace) + 7)
+                replace[info.filename] = png_bytes(small) if low.endswith(".png") else \
+                    jpeg_bytes(small)
+    return rezip(src, dst, replace=replace)
