@@ -147,6 +147,7 @@ def test_compressor_app_upload_and_fetch_of_archives(service, tmp_path: Path) ->
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["output"]["format"] == "tar.gz" and body["output"]["size"] < len(_Files.body)
+        assert body["output"]["name"] == "src.tar.gz"  # the two-part extension kept whole
         out = httpx.get(body["url"], timeout=60).content
         with tarfile.open(fileobj=io.BytesIO(out)) as tf:
             assert tf.extractfile("pkg/a.txt").read() == b"alpha\n" * 500

@@ -10,7 +10,8 @@ from __future__ import annotations
 _OOXML = "application/vnd.openxmlformats-officedocument."
 _ODF = "application/vnd.oasis.opendocument."
 
-#: name -> (extension, media type, rule family)
+#: name -> (extension, media type, rule family); media types are unique (the service finds a
+#: result's format from its type), so compressed tars have freedesktop.org's own types
 FORMATS: dict[str, tuple[str, str, str]] = {
     "docx": ("docx", _OOXML + "wordprocessingml.document", "ooxml"),
     "docm": ("docm", "application/vnd.ms-word.document.macroEnabled.12", "ooxml"),
@@ -34,10 +35,10 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "jar": ("jar", "application/java-archive", "zip"),
     "apk": ("apk", "application/vnd.android.package-archive", "zip"),
     "tar": ("tar", "application/x-tar", "tar"),
-    "tar.gz": ("tar.gz", "application/gzip", "tar"),
-    "tar.xz": ("tar.xz", "application/x-xz", "tar"),
-    "tar.zst": ("tar.zst", "application/zstd", "tar"),
-    "tar.bz2": ("tar.bz2", "application/x-bzip2", "tar"),
+    "tar.gz": ("tar.gz", "application/x-compressed-tar", "tar"),
+    "tar.xz": ("tar.xz", "application/x-xz-compressed-tar", "tar"),
+    "tar.zst": ("tar.zst", "application/x-zstd-compressed-tar", "tar"),
+    "tar.bz2": ("tar.bz2", "application/x-bzip-compressed-tar", "tar"),
     "gz": ("gz", "application/gzip", "single"),
     "xz": ("xz", "application/x-xz", "single"),
     "zst": ("zst", "application/zstd", "single"),
