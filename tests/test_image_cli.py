@@ -45,7 +45,7 @@ def test_format_resize_preserve_flags(cli) -> None:
         assert kind(out) == "webp"
         assert max(Image.open(out).size) == 200
     report = json.loads(proc.stdout)[1]["report"]
-    assert report["settings"]["compression"] == "medium" and report["settings"]["preserve"] == ["icc"]
+    assert report["settings"]["compression"] == "medium" and report["settings"]["preserve"] == ["icc", "copyright"]
     # auto: the run decides the extension
     proc = cli("compress", "logo.png", "--format", "auto", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -116,27 +116,42 @@ class Level(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     lossy: bool
-    #: SSIM floor (luma, and alpha where present) every lossy result must keep
-    ssim: float
+    #: SSIMULACRA2 score every lossy result must keep (alpha: over a dark and a light
+    #: background); calibrated on real images, see docs/images.md
+    score: float
+    #: the most banding a lossy result may add (:func:`~squeezer.engines.image.quality.banding`:
+    #: the fraction of the smooth-gradient area with new band edges)
+    banding: float
     #: the highest quality the search may use (JPEG/WebP/AVIF/HEIC scale)
     quality_cap: int
     #: the lowest quality the search may use
     quality_floor: int
+    #: the JPEG quality that usually lands on the floor: the search starts there (2-4 encodes
+    #: instead of a walk up from the lowest)
+    quality_start: int
     #: libimagequant's target quality for PNG/GIF palettes
     palette_quality: int
 
 
 #: What each level means.  The README's "Images" table is written from this.
+#: SSIMULACRA2 floors, judged on 2x crops of real photographs, screenshots and gradients
+#: (bench/results/image-crops/): 90 is indistinguishable side by side; at 85 a careful viewer
+#: finds no difference at 2x (text, fur, skies), while a JPEG of a smooth gradient at 81 shows
+#: its 8x8 blocks, which the banding limit catches below 85 as well; 78 shows softening and
+#: faint blocking only when compared; 68 is clearly lossy but free of gross artefacts.
 LEVELS: dict[Compression, Level] = {
-    Compression.lossless: Level(lossy=False, ssim=1.0, quality_cap=100, quality_floor=100,
-                                palette_quality=100),
-    Compression.medium: Level(lossy=True, ssim=0.97, quality_cap=90, quality_floor=50,
-                              palette_quality=90),
-    Compression.high: Level(lossy=True, ssim=0.95, quality_cap=85, quality_floor=35,
-                            palette_quality=80),
-    Compression.ultra: Level(lossy=True, ssim=0.92, quality_cap=75, quality_floor=25,
-                             palette_quality=65),
+    Compression.lossless: Level(lossy=False, score=100.0, banding=0.0, quality_cap=100,
+                                quality_floor=100, quality_start=100, palette_quality=100),
+    Compression.medium: Level(lossy=True, score=90.0, banding=0.01, quality_cap=95,
+                              quality_floor=60, quality_start=92, palette_quality=95),
+    Compression.high: Level(lossy=True, score=85.0, banding=0.015, quality_cap=90,
+                            quality_floor=45, quality_start=86, palette_quality=90),
+    Compression.ultra: Level(lossy=True, score=68.0, banding=0.05, quality_cap=80,
+                             quality_floor=25, quality_start=66, palette_quality=60),
 }
+#: issue 14's new ``high``, between today's ``high`` and ``ultra`` (carried into the shared
+#: level table when the levels are renamed): score 78, banding 0.025, quality cap 85, floor 35,
+#: start 78, palette quality 75.
 
 
 class ImageSettings(BaseModel):
@@ -146,14 +161,19 @@ class ImageSettings(BaseModel):
 
     compression: Compression
     lossy: bool
-    ssim: float | None  #: None: a fixed ``quality``, no search
+    #: the SSIMULACRA2 floor; None: a fixed ``quality`` or a size target, no search
+    score: float | None
+    banding: float
     quality_cap: int
     quality_floor: int
+    quality_start: int
     palette_quality: int
     format: OutputFormat
     resize: Resize | None
     background: tuple[int, int, int]
+    #: the metadata groups written (copyright unless ``remove_metadata``, plus ``preserve``)
     preserve: tuple[Keep, ...]
+    remove_metadata: bool
     target_size: int | None
 
 
@@ -172,7 +192,11 @@ class ImageOptions(BaseModel):
         "#ffffff", description="Colour transparent pixels are flattened onto for JPEG output."
     )
     preserve: list[Keep] = Field(default_factory=list,
-                                 description="Metadata kept: copyright, location, creation, icc.")
+                                 description="Metadata kept besides the default (copyright): "
+                                 "location, creation, icc.")
+    remove_metadata: bool = Field(
+        False, description="Remove the copyright and author too (kept by default); groups "
+        "named in preserve are still kept.")
     target_size: ByteSize | None = Field(None, description="Aim for at most this many bytes.")
 
     @field_validator("resize", mode="before")
@@ -200,7 +224,7 @@ class ImageOptions(BaseModel):
 
     def resolve(self) -> ImageSettings:
         level = LEVELS[self.compression]
-        lossy, ssim = level.lossy, level.ssim if level.lossy else None
+        lossy, ssim = level.lossy, level.score if level.lossy else None
         cap, floor = level.quality_cap, level.quality_floor
         if self.quality is not None:
             lossy, ssim, cap, floor = True, None, self.quality, self.quality
@@ -210,13 +234,17 @@ class ImageOptions(BaseModel):
         return ImageSettings(
             compression=self.compression,
             lossy=lossy,
-            ssim=ssim,
+            score=ssim,
+            banding=level.banding,
             quality_cap=cap,
             quality_floor=floor,
+            quality_start=min(cap, max(floor, level.quality_start)),
             palette_quality=level.palette_quality if self.quality is None else self.quality,
             format=self.format,
             resize=self.resize,
             background=parse_color(self.background),
-            preserve=tuple(dict.fromkeys(self.preserve)),
+            preserve=tuple(dict.fromkeys(
+                list(self.preserve) + ([] if self.remove_metadata else [Keep.copyright]))),
+            remove_metadata=self.remove_metadata,
             target_size=self.target_size,
         )

@@ -39,6 +39,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from squeezer.engines.image import ssimulacra2_kernels as kernels
+
 SIGMA = 1.5
 SCALES = 6
 C2 = 0.0009
@@ -172,6 +174,15 @@ def linear_rgb(pixels: np.ndarray, background: float | None = None) -> np.ndarra
 
 def xyb(lin: np.ndarray) -> np.ndarray:
     """Linear RGB planes to the reference's positive XYB planes (float32)."""
+    if kernels.available():
+        return kernels.xyb(np.ascontiguousarray(lin, dtype=np.float32),
+                           _OPSIN.astype(np.float32), np.float32(_BIAS),
+                           np.float32(_BIAS_CBRT))
+    return xyb_numpy(lin)
+
+
+def xyb_numpy(lin: np.ndarray) -> np.ndarray:
+    """:func:`xyb` in numpy (where numba is not available)."""
     shape = lin.shape
     mixed = (_OPSIN.astype(np.float32) @ lin.reshape(3, -1)).reshape(shape)
     mixed += np.float32(_BIAS)
@@ -213,10 +224,15 @@ def _scales(lin: np.ndarray) -> list[np.ndarray]:
 class _Scale:
     __slots__ = ("img", "mu", "sigma")
 
-    def __init__(self, lin: np.ndarray) -> None:
+    def __init__(self, lin: np.ndarray, fast: bool) -> None:
         self.img = xyb(lin)
-        both = blur(np.stack([self.img, self.img * self.img]))
-        self.mu, self.sigma = both[0], both[1]
+        if fast:
+            k = kernel().astype(np.float32)
+            self.mu = np.stack([kernels.blur_plane(p, p, 0, k) for p in self.img])
+            self.sigma = np.stack([kernels.blur_plane(p, p, 1, k) for p in self.img])
+        else:
+            both = blur(np.stack([self.img, self.img * self.img]))
+            self.mu, self.sigma = both[0], both[1]
 
 
 def _norms(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,10 +246,12 @@ class Reference:
     """The original image's half of the metric, computed once for every candidate compared
     with it (a quality search scores several)."""
 
-    def __init__(self, pixels: np.ndarray, background: float | None = None) -> None:
+    def __init__(self, pixels: np.ndarray, background: float | None = None, *,
+                 compiled: bool | None = None) -> None:
         self.shape = np.asarray(pixels).shape
         self.background = background
-        self.scales = [_Scale(lin) for lin in _scales(linear_rgb(pixels, background))]
+        self.fast = kernels.available() if compiled is None else compiled
+        self.scales = [_Scale(lin, self.fast) for lin in _scales(linear_rgb(pixels, background))]
 
     def score(self, pixels: np.ndarray) -> float:
         """SSIMULACRA2 of ``pixels`` (the same shape and mode) against the reference."""
@@ -241,8 +259,15 @@ class Reference:
             raise ValueError("SSIMULACRA2 compares images of the same size and channels")
         lin = linear_rgb(pixels, self.background)
         features = []
+        k = kernel().astype(np.float32)
         for ref, lin2 in zip(self.scales, _scales(lin), strict=False):
             img2 = xyb(lin2)
+            if self.fast:
+                sums = kernels.features(ref.img, ref.mu, ref.sigma, img2, k, np.float32(C2))
+                n = img2.shape[1] * img2.shape[2]
+                features.append(tuple(sums[:, m] / n if m % 2 == 0 else (sums[:, m] / n) ** 0.25
+                                      for m in range(6)))
+                continue
             stats = blur(np.stack([img2, img2 * img2, ref.img * img2]))
             mu2, s22, s12 = stats[0], stats[1], stats[2]
             mu1 = ref.mu
