@@ -190,9 +190,10 @@ def test_exif_orientation_applied_and_metadata_stripped_or_kept(tmp_path: Path) 
     lossless = compress(src, tmp_path / "lossless.jpg", ImageOptions(compression="lossless"))
     repacked = decoded(tmp_path / "lossless.jpg")
     assert lossless.output_bytes < src.stat().st_size
-    # the coefficients are untouched, so the orientation stays a tag, alone
+    # the coefficients are untouched, so the orientation stays a tag (beside the copyright)
     assert repacked.size == (300, 200) and repacked.getexif().get(0x0112) == 6
-    assert 0x8298 not in repacked.getexif()
+    assert repacked.getexif().get(0x8298) == "(c) Squeezer tests"
+    assert 0x010F not in repacked.getexif()
 
 
 # --- PNG -----------------------------------------------------------------------------------------

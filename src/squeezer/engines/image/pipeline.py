@@ -364,12 +364,6 @@ def _jpeg(ctx: Context) -> Candidate | None:
     encoded = image.convert("L") if image.mode == "RGB" and jpeg.is_gray(image) else image
     candidates: list[Candidate] = []
     same_pixels = ctx.kind.format == "jpeg" and not ctx.pixels_changed_except_orientation()
-    if same_pixels:
-        kept = kept_metadata(ctx.decoded, s.preserve, keep_orientation=True,
-                             keep_icc=ctx.kept.icc is not None)
-        repacked = jpeg.with_metadata(jpeg.lossless_repack(ctx.source), kept.exif, kept.icc)
-        candidates.append(Candidate(repacked, "jpeg", "jpeg: mozjpeg lossless re-pack",
-                                    score=100.0, frames=ctx.frames))
     floor = _floor(s)
     if s.lossy:
         cap = s.quality_cap
@@ -387,13 +381,23 @@ def _jpeg(ctx: Context) -> Candidate | None:
         q = 95 if ctx.kind.format != "jpeg" else (ctx.decoded.jpeg_quality or 95)
         candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(encoded, q), q, "jpegli",
                                           note=" (lossless asked, but the pixels changed)"))
+    smallest = min((len(c.data) for c in candidates), default=len(ctx.source))
+    if same_pixels and smallest > REPACK_CANNOT_WIN * len(ctx.source):
+        # mozjpeg's lossless re-pack saves 2-10 % of a JPEG: below that it cannot win, and
+        # it costs as much as the whole search on a large photo
+        kept = kept_metadata(ctx.decoded, s.preserve, keep_orientation=True,
+                             keep_icc=ctx.kept.icc is not None)
+        repacked = jpeg.with_metadata(jpeg.lossless_repack(ctx.source), kept.exif, kept.icc)
+        candidates.append(Candidate(repacked, "jpeg", "jpeg: mozjpeg lossless re-pack",
+                                    score=100.0, banding=0.0, frames=ctx.frames))
     return _smallest(ctx, candidates)
 
 
 #: 4:4:4 (libjpeg-turbo) is tried when jpegli 4:2:0 needs at least this quality: on colour
 #: detail (red fruit, flowers) 4:2:0 can reach a high floor only at high quality, where
-#: 4:4:4 was 5-6 % smaller; below it 4:2:0 was 10-60 % smaller on every bench photo
-FULL_CHROMA_FROM = 85
+#: 4:4:4 was 0.6-6 % smaller; below it 4:2:0 was 10-60 % smaller on every bench photo.
+#: Trying it doubles an image's time, so only where it can win by more than a little.
+FULL_CHROMA_FROM = 90
 
 
 def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: quality.Floor,
@@ -411,13 +415,15 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
 
         def enc(img: Image.Image, q: int, way: str = way) -> bytes:
             return jpeg.encode(img if way == "4:4:4" else
-                               (img.convert("L") if encoded.mode == "L" else img), q, way)
+                               (img.convert("L") if encoded.mode == "L" else img), q, way,
+                               repack=False)
 
         if way == "4:4:4" and (not out or (out[0].quality or 0) < FULL_CHROMA_FROM):
             break
         q = quality.lowest_passing(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
                                    ceiling, step=JPEG_STEP, start=start)
         q, data, got = quality.verified(image, enc, jpeg.decode, floor, q, ceiling, step=1)
+        data = jpeg.repacked(data)
         name = "libjpeg-turbo 4:4:4" if way == "4:4:4" else (
             "libjpeg-turbo gray" if encoded.mode == "L" else "jpegli")
         if floor.holds(got):
@@ -433,6 +439,8 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
 
 #: Distance between the JPEG qualities the search tries on the sample (the final step is 1)
 JPEG_STEP = 2
+#: a lossy result under this fraction of the input JPEG: its lossless re-pack is not tried
+REPACK_CANNOT_WIN = 0.8
 
 
 def _jpeg_candidate(ctx: Context, image: Image.Image, data: bytes, q: int, encoder: str,
@@ -484,25 +492,28 @@ def _png(ctx: Context) -> Candidate | None:
     animated = len(frames) > 1
     keep = png.keep_chunks(ctx.kept.exif, ctx.kept.icc)
     candidates: list[Candidate] = []
-    if ctx.kind.format == "png" and not ctx.pixels_changed and not ctx.kept.exif:
-        data = png.oxipng(ctx.source, keep=[b"iCCP"] if ctx.kept.icc else [], animated=animated,
-                          optimize_alpha=s.lossy)
-    else:
-        raw = png.save(frames, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
-                       ctx.kept.icc)
-        data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=s.lossy)
-    lossless = Candidate(data, "png", "png: oxipng (lossless)", score=100.0, banding=0.0,
-                         frames=frames)
-    candidates.append(lossless)
     if s.lossy:
         candidates += _png_palettes(ctx, keep)
-        if not s.target_size and s.score is not None and not animated and not any(
-                c.quality is not None for c in candidates):
-            candidates += _png_posterized(ctx, keep)
+    # the lossless candidate, unless a palette holds the floor on an image of more than 256
+    # colours: truecolour cannot be smaller than that palette (oxipng on a 0.7 Mpx
+    # screenshot: 0.4 s for 80 KB against the palette's 40 KB)
+    if not candidates or not png.many_colors(frames):
+        if ctx.kind.format == "png" and not ctx.pixels_changed and not ctx.kept.exif:
+            data = png.oxipng(ctx.source, keep=[b"iCCP"] if ctx.kept.icc else [],
+                              animated=animated, optimize_alpha=s.lossy)
+        else:
+            raw = png.save(frames, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
+                           ctx.kept.icc)
+            data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=s.lossy)
+        candidates.append(Candidate(data, "png", "png: oxipng (lossless)", score=100.0,
+                                    banding=0.0, frames=frames))
+    if s.lossy and not s.target_size and s.score is not None and not animated and not any(
+            c.quality is not None for c in candidates):
+        candidates += _png_posterized(ctx, keep)
     best = _smallest(ctx, candidates)
     if best is not None:
         best.data = png.final_pack(best.data, keep=keep, animated=animated,
-                                   optimize_alpha=s.lossy)
+                                   optimize_alpha=s.lossy, lossless=not s.lossy)
     return best
 
 
@@ -569,7 +580,7 @@ def _sampled_rungs(frame: Image.Image, ladder: list[int], dither: float,
     lowest = None
     for index, q in enumerate(ladder):
         quantized = png.palette_frame(sample_image, q, dither)
-        if quantized is None or not floor.holds(reference.measure(quantized)):
+        if quantized is None or not floor.holds(reference.measure(quantized, floor)):
             break
         lowest = index
     if lowest is None:
@@ -590,7 +601,7 @@ def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     reference = quality.Reference(sample_image)
     for step in steps:
         ctx.budget.check_time()
-        if not floor.holds(reference.measure(png.posterize(sample_image, step))):
+        if not floor.holds(reference.measure(png.posterize(sample_image, step), floor)):
             continue
         poster = png.posterize(frame, step)
         got = quality.measure(frame, poster)
