@@ -176,9 +176,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 def direct_times(src: Path, out: Path, n: int) -> list[float]:
-    from squeezer.engines.pdf import PdfOptions, compress
+    from squeezer.engines.options import Options
+    from squeezer.engines.pdf import compress
 
-    options = PdfOptions(preset="lossless")
+    options = Options(level="lossless")
     for _ in range(3):
         compress(src, out, options)
     times = []

@@ -262,12 +262,13 @@ def worker_measure(out: str, npz: str) -> dict[str, Any]:
 def worker_squeeze(preset: str, src: str, dst: str) -> dict[str, Any]:
     from squeezer.engines.errors import EngineError
     from squeezer.engines.malloc import keep_freed_memory
-    from squeezer.engines.pdf import PdfOptions, compress
+    from squeezer.engines.options import Options
+    from squeezer.engines.pdf import compress
 
     keep_freed_memory()  # as the CLI's `compress` and the service's job children do
     started = time.perf_counter()
     try:
-        report = compress(src, dst, PdfOptions(preset=preset))
+        report = compress(src, dst, Options(level=preset))
     except EngineError as exc:
         return {
             "ok": False,

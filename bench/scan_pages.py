@@ -12,7 +12,7 @@
   without libtiff, Flate.
 
 ``time_compress(paths, preset, jobs)`` compresses them with
-``squeezer.engines.pdf.compress(src, dst, PdfOptions(preset=...))`` in a
+``squeezer.engines.pdf.compress(src, dst, Options(level=...))`` in a
 ``multiprocessing.Pool`` of ``jobs`` processes (warmed up first, so interpreter start-up and
 imports are not timed) and reports pages per second over the batch.
 
@@ -291,12 +291,13 @@ def _ready(_: int) -> int:
 
 def _compress_one(task: tuple[str, str, str, int]) -> dict[str, Any]:
     from squeezer.engines.limits import Limits
-    from squeezer.engines.pdf import PdfOptions, compress
+    from squeezer.engines.options import Options
+    from squeezer.engines.pdf import compress
 
     src, dst, preset, threads = task
     started = time.perf_counter()
     try:
-        report = compress(src, dst, PdfOptions(preset=preset), limits=Limits(max_threads=threads))
+        report = compress(src, dst, Options(level=preset), limits=Limits(max_threads=threads))
     except Exception as exc:  # noqa: BLE001 - reported as data
         return {
             "file": Path(src).name,

@@ -16,12 +16,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from squeezer.config import Config
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import keys, migrate, open_database
 from squeezer.jobs.queue import ensure_schema, make_app, submit_compress
 from squeezer.jobs.runner import Services
 from squeezer.jobs.worker import run_worker
-from squeezer.net import WEBHOOK_POLICY, UrlPolicy
 from squeezer.storage import open_store
 
 LOOPBACK = ("127.0.0.0/8",)
@@ -46,15 +47,20 @@ def start_env(data: Path) -> dict[str, Any]:
     return {"db": db, "data": data, "key": key}
 
 
-def services(env: dict[str, Any], **overrides: Any) -> Services:
-    """Services whose fetches and webhooks may reach 127.0.0.0/8 (the tests' servers)."""
-    base = Services(
-        database=env["db"], store=open_store(None, env["data"]),
-        fetch_policy=UrlPolicy(allow_networks=LOOPBACK),
-        webhook_policy=dataclasses.replace(WEBHOOK_POLICY, allow_networks=LOOPBACK),
-        signing_key=b"test signing key", base_url="http://squeezer.test",
-    )
-    return dataclasses.replace(base, **overrides)
+def services(env: dict[str, Any], store: Any = None, **sections: dict[str, Any]) -> Services:
+    """Services whose fetches and webhooks may reach 127.0.0.0/8 (the tests' servers).
+
+    ``sections`` override parts of the configuration: ``webhooks={"attempts": 2}``.
+    """
+    settings: dict[str, dict[str, Any]] = {
+        "fetch": {"allow_networks": ",".join(LOOPBACK)},
+        "webhooks": {"allow_networks": ",".join(LOOPBACK)},
+        "service": {"secret_key": "test signing key", "public_url": "http://squeezer.test"},
+    }
+    for name, values in sections.items():
+        settings[name] = {**settings.get(name, {}), **values}
+    config = Config(data_dir=env["data"], **settings)
+    return Services(config, env["db"], store or open_store(None, env["data"]))
 
 
 async def connect(env):
@@ -67,7 +73,7 @@ async def store_upload(env, path: Path, ttl: timedelta = timedelta(hours=1)) -> 
     try:
         file_id = uuid.uuid4()
         stored = await store.put_file(f"uploads/{file_id}", path)
-        await job_rows.insert_file(conn, file_id=file_id, key_id=env["key"].id, kind="upload",
+        await file_rows.insert_file(conn, file_id=file_id, key_id=env["key"].id, kind="upload",
                                    name=path.name, size=stored.size, mime="application/pdf",
                                    sha256=stored.sha256, blob_key=stored.key, ttl=ttl)
         return file_id

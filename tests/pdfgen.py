@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
-from PIL import Image
 from pikepdf import Array, Dictionary, Name, Stream, String
+from PIL import Image
 
 LETTER = (612, 792)
 REPO = Path(__file__).resolve().parents[1]
@@ -720,12 +720,13 @@ def dir_listing(path: Path) -> set[str]:
 
 _CHILD = r"""
 import json, resource, sys
-from squeezer.engines.pdf import compress, PdfOptions
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 from squeezer.engines.limits import Limits
 args = json.loads(sys.argv[1])
 out = {}
 try:
-    rep = compress(args["src"], args["dst"], PdfOptions(**args["options"]), limits=Limits(**args["limits"]))
+    rep = compress(args["src"], args["dst"], Options(**args["options"]), limits=Limits(**args["limits"]))
     out = {"ok": True, "report": rep.model_dump(mode="json")}
 except Exception as exc:  # report the class name to the parent
     out = {"ok": False, "error": type(exc).__name__, "mro": [c.__name__ for c in type(exc).__mro__],

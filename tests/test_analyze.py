@@ -19,8 +19,8 @@ import pikepdf
 import pytest
 
 from squeezer.engines.errors import NotAPdfError, PasswordRequiredError
+from squeezer.engines.level import Level
 from squeezer.engines.pdf.analyze import CATEGORIES, analyze, sample_indices
-from squeezer.engines.pdf.options import Preset
 
 TRACEBACK = "Traceback"
 
@@ -66,8 +66,8 @@ def test_cli_prints_every_category_and_the_estimates(fx, engine_tmp):
     for label in ("images", "fonts", "content streams", "form xobjects", "metadata",
                   "embedded files", "annotations", "structure", "total"):
         assert label in out
-    assert "Estimate per preset" in out and "an estimate" in out
-    for preset in Preset:
+    assert "Estimate per level" in out and "an estimate" in out
+    for preset in Level:
         assert preset.value in out
     assert "\x1b[" not in out
 
@@ -86,8 +86,8 @@ def test_cli_json_adds_up(fx, engine_tmp):
     assert data["fonts_not_embedded"] == ["Helvetica"]
     estimates = data["estimates"]
     assert estimates["method"] == "whole document" and estimates["sampled_pages"] == 3
-    assert [e["preset"] for e in estimates["presets"]] == [p.value for p in Preset]
-    for e in estimates["presets"]:
+    assert [e["level"] for e in estimates["levels"]] == [p.value for p in Level]
+    for e in estimates["levels"]:
         assert 0 < e["bytes"] <= src.stat().st_size
         assert e["ratio"] == pytest.approx(e["bytes"] / src.stat().st_size, abs=1e-3)
 
@@ -148,7 +148,7 @@ def test_long_documents_are_estimated_from_a_sample(tmp_path):
     assert a.pages == 60
     assert a.estimates.method == "sample" and a.estimates.sampled_pages == 10
     assert a.estimates.total_pages == 60
-    for e in a.estimates.presets:
+    for e in a.estimates.levels:
         assert e.error is None and 0 < e.bytes <= src.stat().st_size
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_systmp", "long.pdf"]
 
@@ -215,8 +215,8 @@ def test_corpus(engine_tmp, name, pages, codecs, estimate):
     assert {c["codec"] for c in data["image_codecs"]} == codecs
     assert by_name(data)["images"]["share"] > 0.5
     if estimate:
-        assert [e["preset"] for e in data["estimates"]["presets"]] == [p.value for p in Preset]
-        sizes = [e["bytes"] for e in data["estimates"]["presets"]]
+        assert [e["level"] for e in data["estimates"]["levels"]] == [p.value for p in Level]
+        sizes = [e["bytes"] for e in data["estimates"]["levels"]]
         assert all(0 < b <= src.stat().st_size for b in sizes)
     else:
         assert data["estimates"] is None

@@ -11,10 +11,9 @@ import time
 import uuid
 
 import httpx
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 
 ERROR_KEYS = {"success", "status", "id", "code", "message"}
 
@@ -234,7 +233,7 @@ def test_rate_limit_is_shared_and_answers_429(service):
 
 def test_error_bodies(service, api, text_pdf):
     assert_error(api.post("/v1/files", files={"file": ("x.txt", b"hello, not a pdf")}), 415,
-                 "unsupported_type")
+                 "unsupported_format")
     assert_error(api.post("/v1/files", content=b"raw", headers={"content-type": "text/plain"}),
                  415, "unsupported_media_type")
     body = assert_error(api.post("/v1/files", files={"other": ("a.pdf", b"%PDF-1.4")}), 422,
@@ -252,7 +251,7 @@ def test_error_bodies(service, api, text_pdf):
     file_id = upload(api, text_pdf)["id"]
     r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "options": {"dpi": 10}})
     errors = assert_error(r, 422, "invalid_request")["errors"]
-    assert errors == [{"field": "options.dpi",
+    assert errors == [{"field": "options.pdf.dpi",
                        "message": "Input should be greater than or equal to 72"}]
     r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "options": {"colour": "x"}})
     assert assert_error(r, 422, "invalid_request")["errors"][0]["field"] == "options.colour"
@@ -319,7 +318,7 @@ def test_scan_options_as_form_fields_and_json(api, fx):
     for bad in ({"mrc_background_dpi": 10}, {"bitonal_threshold": 255}, {"mrc": "sometimes"}):
         r = api.post("/v1/jobs", json={"input": {"file_id": file_id}, "options": bad})
         errors = assert_error(r, 422, "invalid_request")["errors"]
-        assert [e["field"] for e in errors] == [f"options.{next(iter(bad))}"]
+        assert [e["field"] for e in errors] == [f"options.pdf.{next(iter(bad))}"]
 
 
 def test_delete_file_then_410(api, text_pdf):
@@ -430,7 +429,7 @@ def test_health_readiness_and_metrics(service):
 def test_invalid_compress_options_leave_no_upload_behind(service, api, text_pdf):
     with open(text_pdf, "rb") as f:
         r = api.post("/v1/compress", files={"file": ("t.pdf", f)}, data={"dpi": "5"})
-    assert assert_error(r, 422, "invalid_request")["errors"][0]["field"] == "options.dpi"
+    assert assert_error(r, 422, "invalid_request")["errors"][0]["field"] == "options.pdf.dpi"
     uploads = service.data / "blobs" / "uploads"
     before = set(uploads.iterdir())
     with open(text_pdf, "rb") as f:
@@ -569,11 +568,11 @@ def test_images_go_through_the_image_engine(api, tmp_path):
     # the PDF-only knobs are refused by name, image ones by value
     bad = api.post("/v1/jobs", json={"input": {"file_id": uploaded["id"]},
                                      "options": {"format": "bmp-ish"}})
-    assert assert_error(bad, 422, "invalid_request")["errors"][0]["field"] == "options.format"
+    assert assert_error(bad, 422, "invalid_request")["errors"][0]["field"] == "options.image.format"
 
 
 def test_eps_and_unknown_bytes_are_refused(api):
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
-    assert_error(api.post("/v1/files", files={"file": ("x.eps", eps)}), 415, "unsupported_type")
+    assert_error(api.post("/v1/files", files={"file": ("x.eps", eps)}), 415, "unsupported_format")
     assert_error(api.post("/v1/files", files={"file": ("x.jpg", b"\x00" * 64)}), 415,
-                 "unsupported_type")
+                 "unsupported_format")

@@ -22,7 +22,8 @@ import pikepdf
 import pytest
 
 from squeezer import __version__
-from squeezer.engines.pdf.options import PdfOptions
+from squeezer.engines.options import Options
+from squeezer.engines.pdf.options import PdfOptions, resolve
 
 TRACEBACK = "Traceback"
 
@@ -184,7 +185,7 @@ def test_scan_options_reach_the_engine(cli, fx):
     # extreme; MRC in high and extreme, its background at 100 and 75 dpi)
     for preset in ("low", "medium", "high", "extreme"):
         proc = cli("compress", src, "--json", "-o", f"{preset}.pdf", "--preset", preset)
-        resolved = PdfOptions(preset=preset).resolve().model_dump(mode="json")
+        resolved = resolve(Options(level=preset)).model_dump(mode="json")
         assert scan_settings(proc) == {k: resolved[k] for k in SCAN_KNOBS}, preset
         assert scan_settings(proc)["mrc"] is (preset in ("high", "extreme"))
     assert scan_settings(cli("compress", src, "--json", "-o", "x.pdf", "--preset", "extreme")
@@ -257,11 +258,11 @@ def test_scan_options_go_to_the_server(cli, fx, service):
         "bitonal_threshold": 100, "char_repair": True, "jbig2": False, "scan_bitonal": True}
     with service.client() as client:
         job = client.get("/v1/jobs", params={"limit": 1}).json()["data"][0]
-    # what differs from the defaults is sent (and the preset, always)
-    expected = {"preset": "high", "mrc": False, "mrc_background_dpi": 200, "char_repair": True,
-                "bitonal_threshold": 100, "jbig2": False}
+    # what differs from the defaults is sent, nested (and the level, always)
+    expected = {"level": "high", "pdf": {"mrc": False, "mrc_background_dpi": 200,
+                "char_repair": True, "bitonal_threshold": 100, "jbig2": False}}
     if not PdfOptions.model_fields["jbig2"].default:
-        del expected["jbig2"]
+        del expected["pdf"]["jbig2"]
     assert job["options"] == expected
 
 
@@ -309,7 +310,7 @@ def test_failures_are_one_line_each_and_the_batch_goes_on(cli, fx):
     assert TRACEBACK not in proc.stderr
     lines = stderr_lines(proc)
     assert len(lines) == 3, proc.stderr
-    assert lines[0].startswith("error: notes.pdf: not_a_pdf: ")
+    assert lines[0].startswith("error: notes.pdf: unsupported_format: ")
     assert lines[1].startswith("error: missing.pdf: file_not_found: ")
     assert lines[2].startswith("error: secret.pdf: invalid_password: ")
     # the others were compressed, the failures left nothing behind
@@ -321,7 +322,7 @@ def test_failures_are_one_line_each_and_the_batch_goes_on(cli, fx):
     # the summary lists every file, failures with their code
     for name in ("good.pdf", "repaired.pdf", "notes.pdf", "missing.pdf", "secret.pdf"):
         assert name in proc.stdout
-    assert "failed: not_a_pdf" in proc.stdout
+    assert "failed: unsupported_format" in proc.stdout
     assert "3 failed" in proc.stdout
 
 
@@ -419,7 +420,7 @@ def test_jobs_2_gives_the_same_outputs(cli, fx):
     assert parallel.returncode == 1
     assert TRACEBACK not in parallel.stderr
     assert stderr_lines(parallel) == [stderr_lines(parallel)[0]]
-    assert stderr_lines(parallel)[0].startswith("error: four.pdf: not_a_pdf: ")
+    assert stderr_lines(parallel)[0].startswith("error: four.pdf: unsupported_format: ")
     entries = json.loads(parallel.stdout)
     assert [e["input"] for e in entries] == [*names, "four.pdf"]
     assert [e["ok"] for e in entries] == [True, True, True, False]

@@ -89,15 +89,14 @@ def test_options_as_a_json_part_and_as_fields(service, api, fx):
     assert r.status_code == 200, r.text
     job = httpx.get(f"{service.url}/v1/jobs/{r.json()['id']}",
                     headers={"x-api-key": service.key}).json()
-    # compression=ultra: `high` for a PDF, and the same name for an image
-    assert job["options"] == {"preset": "high", "compression": "ultra", "remove_metadata": True}
+    # compression=ultra: Compressor.app's strongest level, Squeezer's `high`
+    assert job["options"] == {"level": "high", "remove_metadata": True}
     r = api.post("/1.0/upload", files={"file": ("photo.pdf", data)},
                  data={"compression": "high", "pdf.dpi": "100", "pdf[linearize]": "true"})
     assert r.status_code == 200, r.text
     job = httpx.get(f"{service.url}/v1/jobs/{r.json()['id']}",
                     headers={"x-api-key": service.key}).json()
-    assert job["options"] == {"preset": "medium", "compression": "high", "dpi": 100,
-                              "linearize": True}
+    assert job["options"] == {"level": "medium", "dpi": 100, "linearize": True}
 
 
 class _Source(http.server.BaseHTTPRequestHandler):

@@ -98,7 +98,7 @@ def test_the_seed_flow(service, api, source):
     assert isinstance(body["VersionChanged"], bool) and body["WarningsInfo"] == []
     assert 0 < body["NewFileSize"] < len(_Source.pdf)
     # PassportPDF's defaults: images recompressed and downscaled to 150 dpi
-    assert latest_job(service)["options"] == {"preset": "medium", "dpi": 150, **JBIG2_OFF}
+    assert latest_job(service)["options"] == {"level": "medium", "dpi": 150, **JBIG2_OFF}
 
     saved = api.post("/pdf/SaveDocument", json=data).json()
     assert set(saved) == {"Error", "RemainingTokens", "Data", "FileName"}
@@ -132,7 +132,7 @@ def test_multipart_and_base64_loads_and_reduce_in_place(service, api, fx):
     assert second["Error"] is None and second["NewFileSize"] <= first["NewFileSize"]
     job = latest_job(service)
     # PassportPDF's EnableMRC defaults to false: the high preset's MRC is turned off
-    assert job["options"] == {"preset": "high", "dpi": 96, "mrc": False, **JBIG2_OFF}
+    assert job["options"] == {"level": "high", "dpi": 96, "mrc": False, **JBIG2_OFF}
     assert job["result"]["report"]["settings"]["mrc"] is False
     assert job["result"]["input"]["size"] == first["NewFileSize"]
 
@@ -144,7 +144,7 @@ def test_multipart_and_base64_loads_and_reduce_in_place(service, api, fx):
         "FileId": loaded["FileId"], "RemoveMetadata": True, "RemoveAnnotations": True,
         "FastWebView": True, "RecompressImages": False}).json()
     assert r["Error"] is None and r["ContentRemoved"] is True
-    assert latest_job(service)["options"] == {"preset": "lossless", "remove_annotations": True,
+    assert latest_job(service)["options"] == {"level": "lossless", "remove_annotations": True,
                                               "remove_metadata": True, "linearize": True,
                                               **JBIG2_OFF}
     saved = api.post("/pdf/SaveDocument", json={"FileId": loaded["FileId"]}).json()
@@ -164,7 +164,7 @@ def test_scan_options_reach_the_job(service, api, fx):
         "PreserveSmoothing": True, "EnableCharRepair": True, "EnableJBIG2": True,
         "JBIG2PMSThreshold": 0.9}).json()
     job = latest_job(service)
-    assert job["options"] == {"preset": "medium", "dpi": 150, "mrc": True,
+    assert job["options"] == {"level": "medium", "dpi": 150, "mrc": True,
                               "mrc_background_dpi": 150, "mrc_preserve_smoothing": True,
                               "char_repair": True, **JBIG2_ON}
     report = job["result"]["report"]
@@ -183,7 +183,7 @@ def test_scan_options_reach_the_job(service, api, fx):
     r = api.post("/pdf/Reduce", json={"FileId": loaded["FileId"], "EnableMRC": True,
                                       "ImageQuality": "ImageQualityLow"}).json()
     assert option_warnings(r) == []
-    assert latest_job(service)["options"] == {"preset": "high", "dpi": 150, "mrc": True,
+    assert latest_job(service)["options"] == {"level": "high", "dpi": 150, "mrc": True,
                                               "mrc_background_dpi": 100, **JBIG2_OFF}
     r = api.post("/pdf/Reduce", json={"FileId": loaded["FileId"], "EnableMRC": True,
                                       "DownscaleResolutionMRC": 1200}).json()
@@ -196,7 +196,7 @@ def test_scan_options_reach_the_job(service, api, fx):
                                       "DownscaleResolutionMRC": 300,
                                       "JBIG2PMSThreshold": 0.5}).json()
     assert option_warnings(r) == []
-    assert latest_job(service)["options"] == {"preset": "medium", "dpi": 150, **JBIG2_OFF}
+    assert latest_job(service)["options"] == {"level": "medium", "dpi": 150, **JBIG2_OFF}
     for bad in ({"EnableMRC": "yes"}, {"DownscaleResolutionMRC": "high"},
                 {"DownscaleResolutionMRC": 0}, {"EnableCharRepair": 2},
                 {"PreserveSmoothing": "maybe"}, {"EnableJBIG2": None}):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pdfgen
 import pikepdf
 import pytest
 
-import pdfgen
 from squeezer.engines.errors import EngineError
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 pytestmark = pytest.mark.corpus
 
@@ -77,7 +78,7 @@ def check_corpus_file(name: str, preset: str, out_dir: Path) -> None:
     dst = out_dir / "out.pdf"
     broken = row["category"] == "broken"
     try:
-        report = compress(src, dst, PdfOptions(preset=preset))
+        report = compress(src, dst, Options(level=preset))
     except EngineError:
         if not broken:
             raise

@@ -5,11 +5,12 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pdfgen
 import pikepdf
 from pikepdf import Dictionary, Name
 
-import pdfgen
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 
 def _predicted_image(pdf: pikepdf.Pdf, width: int = 300, height: int = 200) -> pikepdf.Stream:
@@ -44,7 +45,7 @@ def test_fast_flate_is_recompressed_and_predictors_survive(tmp_path):
         fast_len = len(before.pages[0].obj.Contents.read_raw_bytes())
 
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="lossless"))
+    report = compress(src, dst, Options(level="lossless"))
     assert report.steps.get("flate", 0) > 0
     with pikepdf.open(dst) as after:
         contents = after.pages[0].obj.Contents
@@ -85,7 +86,7 @@ def test_the_smaller_of_the_own_bytes_and_libdeflates_is_kept(tmp_path):
     with pikepdf.open(src) as before:
         own = len(before.Root.Extra.read_raw_bytes())
     dst = tmp_path / "out.pdf"
-    assert not compress(src, dst, PdfOptions(preset="lossless")).original_kept
+    assert not compress(src, dst, Options(level="lossless")).original_kept
     with pikepdf.open(dst) as after:
         kept = after.Root.Extra
         assert len(kept.read_raw_bytes()) <= own

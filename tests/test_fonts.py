@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 
+import pdfgen
 import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
 
-import pdfgen
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 FULL_ARIAL = pdfgen.CORPUS / "pdfjs__issue17069.pdf"  # a 572 KB Arial embedded whole
 pytestmark = pytest.mark.skipif(not FULL_ARIAL.exists(), reason="needs ../shared/corpus")
@@ -38,7 +39,7 @@ def same_everywhere(src, dst) -> None:
 
 def test_a_whole_font_is_cut_to_the_glyphs_drawn(tmp_path):
     dst = tmp_path / "out.pdf"
-    report = compress(FULL_ARIAL, dst, PdfOptions(preset="lossless"))
+    report = compress(FULL_ARIAL, dst, Options(level="lossless"))
     assert report.steps["fonts"] > 400_000
     assert report.output_bytes < 0.25 * report.input_bytes
     same_everywhere(FULL_ARIAL, dst)
@@ -61,7 +62,7 @@ def _truetype_heads(path) -> list[tuple[int, int]]:
 def test_a_subset_keeps_the_programs_own_timestamp(tmp_path):
     """The output depends on the input only: fontTools would stamp the time of subsetting."""
     dst = tmp_path / "out.pdf"
-    report = compress(FULL_ARIAL, dst, PdfOptions(preset="lossless"))
+    report = compress(FULL_ARIAL, dst, Options(level="lossless"))
     assert report.steps["fonts"] > 400_000
     assert _truetype_heads(dst) == _truetype_heads(FULL_ARIAL)
 
@@ -82,7 +83,7 @@ def _two_fonts_one_program(path, in_form: bool) -> None:
 def test_a_program_shared_by_two_fonts_keeps_both_fonts_glyphs(tmp_path):
     src, dst = tmp_path / "shared.pdf", tmp_path / "out.pdf"
     _two_fonts_one_program(src, in_form=False)
-    report = compress(src, dst, PdfOptions(preset="lossless"))
+    report = compress(src, dst, Options(level="lossless"))
     assert report.steps["fonts"] > 300_000
     same_everywhere(src, dst)
 
@@ -90,7 +91,7 @@ def test_a_program_shared_by_two_fonts_keeps_both_fonts_glyphs(tmp_path):
 def test_fonts_a_form_may_type_with_stay_whole(tmp_path):
     src, dst = tmp_path / "form.pdf", tmp_path / "out.pdf"
     _two_fonts_one_program(src, in_form=True)
-    report = compress(src, dst, PdfOptions(preset="lossless"))
+    report = compress(src, dst, Options(level="lossless"))
     assert "fonts" not in report.steps
     with pikepdf.open(dst) as out:
         programs = [o for o in out.objects if isinstance(o, pikepdf.Stream) and "/Length1" in o]

@@ -10,7 +10,7 @@ from PIL import Image
 from test_cli import TRACEBACK, stderr_lines
 from test_image_engine import line_art, photo, transparent
 
-from squeezer.engines.image import sniff
+from squeezer.engines.sniff import sniff
 
 cli = test_cli.cli  # the fixture, shared
 
@@ -45,7 +45,9 @@ def test_format_resize_preserve_flags(cli) -> None:
         assert kind(out) == "webp"
         assert max(Image.open(out).size) == 200
     report = json.loads(proc.stdout)[1]["report"]
-    assert report["settings"]["compression"] == "medium" and report["settings"]["preserve"] == ["icc", "copyright"]
+    assert report["settings"]["level"] == "medium"
+    assert report["settings"]["preserve"] == ["icc", "copyright"]
+    assert "'compression' is deprecated" in proc.stderr
     # auto: the run decides the extension
     proc = cli("compress", "logo.png", "--format", "auto", "--json")
     assert proc.returncode == 0, proc.stderr

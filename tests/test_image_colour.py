@@ -19,11 +19,13 @@ from PIL import Image, ImageCms, ImageDraw, ImageSequence
 
 from squeezer.engines import compress_any
 from squeezer.engines.errors import ImageTooLargeError
-from squeezer.engines.image import ImageOptions, compress
+from squeezer.engines.image import compress
 from squeezer.engines.image.jpeg import components
-from squeezer.engines.image.options import LEVELS, Compression
+from squeezer.engines.image.options import LEVELS
 from squeezer.engines.image.quality import score
+from squeezer.engines.level import Level
 from squeezer.engines.limits import Limits
+from squeezer.engines.options import Options
 
 # --- a CMYK profile of our own -------------------------------------------------------------------
 
@@ -111,12 +113,12 @@ def cmyk_jpeg(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarra
 
 def test_cmyk_jpeg_converted_through_its_profile_and_the_profile_dropped(
         cmyk_jpeg: tuple[Path, np.ndarray], tmp_path: Path) -> None:
-    src, ink = cmyk_jpeg
+    src, _ink = cmyk_jpeg
     assert b"Adobe" in src.read_bytes()[:200], "an Adobe APP14 (inverted) CMYK JPEG"
     with Image.open(src) as im:
         assert im.mode == "CMYK" and im.info.get("icc_profile")
         decoded_ink = np.asarray(im)
-    report = compress(src, tmp_path / "out.jpg", ImageOptions())
+    report = compress(src, tmp_path / "out.jpg", Options())
     with Image.open(tmp_path / "out.jpg") as out:
         assert out.mode == "RGB" and not out.info.get("icc_profile"), "sRGB, untagged"
         got = np.asarray(out).astype(np.float32)
@@ -133,7 +135,7 @@ def test_cmyk_jpeg_without_a_profile_uses_the_formula(tmp_path: Path) -> None:
     ink = cmyk_photo()
     src = tmp_path / "plain.jpg"
     Image.fromarray(ink, "CMYK").save(src, "JPEG", quality=95)
-    report = compress(src, tmp_path / "out.jpg", ImageOptions())
+    report = compress(src, tmp_path / "out.jpg", Options())
     with Image.open(src) as im:
         naive = np.asarray(im.convert("RGB")).astype(np.float32)
     with Image.open(tmp_path / "out.jpg") as out:
@@ -158,7 +160,7 @@ def test_cmyk_jpeg_in_chromium_looks_like_the_source(cmyk_jpeg: tuple[Path, np.n
         pytest.skip("no /usr/bin/chromium (.ci/run installs it with apt)")
     src, _ = cmyk_jpeg
     out = tmp_path / "out.jpg"
-    compress(src, out, ImageOptions())
+    compress(src, out, Options())
     page_file = tmp_path / "page.html"
     style = "margin:0;display:block;image-rendering:pixelated"
     page_file.write_text(f'<html><body style="margin:0;background:#fff">'
@@ -200,15 +202,15 @@ def test_gray_jpeg_stays_one_component(tmp_path: Path) -> None:
                            .astype(np.uint8), "L")
     src = tmp_path / "gray.jpg"
     gray.save(src, "JPEG", quality=95)
-    compress(src, tmp_path / "out.jpg", ImageOptions())
+    compress(src, tmp_path / "out.jpg", Options())
     assert components((tmp_path / "out.jpg").read_bytes()) == 1
     # a gray picture saved as colour is written gray too (one component, not 4:4:4)
     colour = tmp_path / "rgb-gray.png"
     gray.convert("RGB").save(colour, "PNG")
-    report = compress(colour, tmp_path / "from-png.jpg", ImageOptions(format="jpeg"))
+    report = compress(colour, tmp_path / "from-png.jpg", Options(format="jpeg"))
     data = (tmp_path / "from-png.jpg").read_bytes()
     assert components(data) == 1 and "gray" in report.actions[-1]
-    assert report.score is not None and report.score >= LEVELS[Compression.high].score - 0.01
+    assert report.score is not None and report.score >= LEVELS[Level.medium].score - 0.01
 
 
 def test_16_bit_png_round_trips(tmp_path: Path) -> None:
@@ -218,11 +220,11 @@ def test_16_bit_png_round_trips(tmp_path: Path) -> None:
     Image.fromarray(deep).save(src, "PNG")
     with Image.open(src) as im:
         assert im.mode.startswith("I;16") or im.mode == "I"
-    lossless = compress(src, tmp_path / "lossless.png", ImageOptions(compression="lossless"))
+    lossless = compress(src, tmp_path / "lossless.png", Options(level="lossless"))
     with Image.open(tmp_path / "lossless.png") as out:
         assert np.array_equal(np.asarray(out).astype(np.uint16), deep), "16 bits kept"
     assert lossless.input is not None and lossless.input.bit_depth == 16
-    compress(src, tmp_path / "lossy.png", ImageOptions())
+    compress(src, tmp_path / "lossy.png", Options())
     with Image.open(tmp_path / "lossy.png") as out:
         got = np.asarray(out.convert("I")).astype(np.float64)
         if got.max() <= 255:
@@ -236,7 +238,7 @@ def test_gray_alpha_and_palette_transparency_round_trip(tmp_path: Path) -> None:
     ImageDraw.Draw(la).rectangle((40, 30, 80, 60), fill=(60, 128))
     src = tmp_path / "la.png"
     la.save(src, "PNG")
-    compress(src, tmp_path / "la.out.png", ImageOptions())
+    compress(src, tmp_path / "la.out.png", Options())
     with Image.open(tmp_path / "la.out.png") as out:
         a = np.asarray(out.convert("RGBA"))
     ref = np.asarray(la.convert("RGBA"))
@@ -247,7 +249,7 @@ def test_gray_alpha_and_palette_transparency_round_trip(tmp_path: Path) -> None:
     ImageDraw.Draw(pal).line((0, 0, 119, 89), fill=2, width=5)
     src = tmp_path / "trns.png"
     pal.save(src, "PNG", transparency=0)
-    compress(src, tmp_path / "trns.out.png", ImageOptions())
+    compress(src, tmp_path / "trns.out.png", Options())
     with Image.open(tmp_path / "trns.out.png") as out:
         got = np.asarray(out.convert("RGBA"))
     with Image.open(src) as im:
@@ -268,7 +270,7 @@ def _transparent_frames(n: int = 9) -> list[Image.Image]:
     return out
 
 
-@pytest.mark.parametrize("level", ["lossless", "high", "ultra"])
+@pytest.mark.parametrize("level", ["lossless", "medium", "extreme"])
 def test_transparent_animated_gif_stays_transparent_with_every_frame(tmp_path: Path,
                                                                      level: str) -> None:
     """Issue 19: a 9-frame transparent GIF came out opaque (a dark background in a browser)
@@ -276,7 +278,7 @@ def test_transparent_animated_gif_stays_transparent_with_every_frame(tmp_path: P
     f = _transparent_frames()
     src = tmp_path / "t.gif"
     f[0].save(src, "GIF", save_all=True, append_images=f[1:], duration=90, loop=0, disposal=2)
-    report = compress(src, tmp_path / "t.out.gif", ImageOptions(compression=level))
+    report = compress(src, tmp_path / "t.out.gif", Options(level=level))
     with Image.open(tmp_path / "t.out.gif") as out:
         got = [fr.convert("RGBA") for fr in ImageSequence.Iterator(out)]
     assert len(got) == 9 and report.frames == 9
@@ -292,7 +294,7 @@ def test_apng_and_animated_webp_keep_frames_and_timing(tmp_path: Path) -> None:
     durations = [50, 100, 150, 100, 50]
     apng = tmp_path / "a.png"
     f[0].save(apng, "PNG", save_all=True, append_images=f[1:], duration=durations, loop=0)
-    report = compress(apng, tmp_path / "a.out.png", ImageOptions())
+    report = compress(apng, tmp_path / "a.out.png", Options())
     with Image.open(tmp_path / "a.out.png") as out:
         got = [(fr.info.get("duration"), np.asarray(fr.convert("RGBA")))
                for fr in ImageSequence.Iterator(out)]
@@ -302,7 +304,7 @@ def test_apng_and_animated_webp_keep_frames_and_timing(tmp_path: Path) -> None:
     webp = tmp_path / "a.webp"
     f[0].save(webp, "WEBP", save_all=True, append_images=f[1:], duration=durations, loop=0,
               lossless=True)
-    report = compress(webp, tmp_path / "a.out.webp", ImageOptions())
+    report = compress(webp, tmp_path / "a.out.webp", Options())
     with Image.open(tmp_path / "a.out.webp") as out:
         assert out.n_frames == 5 == report.frames
         first = np.asarray(next(iter(ImageSequence.Iterator(out))).convert("RGBA"))
@@ -327,14 +329,14 @@ def _tagged_jpeg(path: Path) -> Path:
 
 def test_metadata_copyright_kept_unless_removal_is_asked(tmp_path: Path) -> None:
     src = _tagged_jpeg(tmp_path / "tagged.jpg")
-    report = compress(src, tmp_path / "out.jpg", ImageOptions())
+    report = compress(src, tmp_path / "out.jpg", Options())
     with Image.open(tmp_path / "out.jpg") as out:
         exif = out.getexif()
         assert out.size == (200, 300), "orientation applied"
         assert exif.get(0x8298) == "(c) A Photographer" and exif.get(0x013B) == "A Photographer"
         assert 0x010F not in exif and not exif.get_ifd(0x8825) and exif.get(0x0112) in (None, 1)
     assert report.metadata_kept == ["copyright"] and "exif" in report.metadata_removed
-    removed = compress(src, tmp_path / "bare.jpg", ImageOptions(remove_metadata=True))
+    removed = compress(src, tmp_path / "bare.jpg", Options(remove_metadata=True))
     with Image.open(tmp_path / "bare.jpg") as out:
         assert not out.getexif().get(0x8298) and not out.getexif().get(0x013B)
     assert "copyright" in removed.metadata_removed and removed.metadata_kept == []

@@ -16,7 +16,6 @@ import pytest
 from PIL import Image, ImageDraw, ImageSequence
 
 from squeezer.engines import compress_any
-from squeezer.engines.dispatch import CompressOptions, split_options
 from squeezer.engines.errors import (
     DamagedImageError,
     ImageTooLargeError,
@@ -24,11 +23,14 @@ from squeezer.engines.errors import (
     TooManyFramesError,
     UnsupportedFormatError,
 )
-from squeezer.engines.image import ImageOptions, compress, sniff
-from squeezer.engines.image.options import LEVELS, Compression, Resize
+from squeezer.engines.image import compress
+from squeezer.engines.image.options import LEVELS, Resize
 from squeezer.engines.image.quality import score
 from squeezer.engines.image.resize import plan
+from squeezer.engines.level import Level, level_of
 from squeezer.engines.limits import Limits
+from squeezer.engines.options import Options
+from squeezer.engines.sniff import sniff
 
 W, H = 320, 240
 
@@ -135,28 +137,28 @@ def test_jpeg_levels_shrink_keep_size_and_hold_their_floor(jpeg_photo: Path,
                                                                  tmp_path: Path) -> None:
     reference = decoded(jpeg_photo).convert("RGB")
     sizes = {}
-    for level in ("lossless", "medium", "high", "ultra"):
+    for level in ("lossless", "low", "medium", "high", "extreme"):
         out = tmp_path / f"{level}.jpg"
-        report = compress(jpeg_photo, out, ImageOptions(compression=level))
+        report = compress(jpeg_photo, out, Options(level=level))
         assert kind_of(out) == "jpeg" and report.format_out == "jpeg"
         assert (report.width, report.height) == (W, H) == decoded(out).size
         assert report.output_bytes == out.stat().st_size < jpeg_photo.stat().st_size
         got = score(reference, decoded(out).convert("RGB"))
-        floor = LEVELS[Compression(level)].score
+        floor = LEVELS[level_of(level)].score
         if level == "lossless":
             assert np.array_equal(np.asarray(decoded(out)), np.asarray(reference))
         else:
             assert got >= floor - 0.01, (level, got)
         sizes[level] = report.output_bytes
-    assert sizes["lossless"] > sizes["medium"] >= sizes["high"] >= sizes["ultra"]
+    assert sizes["lossless"] > sizes["low"] >= sizes["medium"] >= sizes["high"] >= sizes["extreme"]
 
 
 def test_explicit_quality_and_target_size(jpeg_photo: Path, tmp_path: Path) -> None:
-    low = compress(jpeg_photo, tmp_path / "q30.jpg", ImageOptions(quality=30))
-    high = compress(jpeg_photo, tmp_path / "q80.jpg", ImageOptions(quality=80))
+    low = compress(jpeg_photo, tmp_path / "q30.jpg", Options(quality=30))
+    high = compress(jpeg_photo, tmp_path / "q80.jpg", Options(quality=80))
     assert low.quality == 30 and high.quality == 80 and low.output_bytes < high.output_bytes
     target = jpeg_photo.stat().st_size // 4
-    report = compress(jpeg_photo, tmp_path / "t.jpg", ImageOptions(target_size=target))
+    report = compress(jpeg_photo, tmp_path / "t.jpg", Options(target_size=target))
     assert report.target_reached is True and report.output_bytes <= target
 
 
@@ -169,7 +171,7 @@ def test_exif_orientation_applied_and_metadata_stripped_or_kept(tmp_path: Path) 
     exif[0x8825] = {1: "N", 2: (48.0, 51.0, 0.0)}
     src = tmp_path / "rotated.jpg"
     photo(300, 200).save(src, "JPEG", quality=95, exif=exif.tobytes())
-    report = compress(src, tmp_path / "out.jpg", ImageOptions())
+    report = compress(src, tmp_path / "out.jpg", Options())
     out = decoded(tmp_path / "out.jpg")
     assert out.size == (200, 300), "orientation 6 must be applied to the pixels"
     assert dict(out.getexif()) == {0x8298: "(c) Squeezer tests"}, \
@@ -179,7 +181,7 @@ def test_exif_orientation_applied_and_metadata_stripped_or_kept(tmp_path: Path) 
     assert any("orientation" in a for a in report.actions)
 
     kept = compress(src, tmp_path / "kept.jpg",
-                    ImageOptions(preserve=["copyright", "location"]))
+                    Options(preserve=["copyright", "location"]))
     exif_out = decoded(tmp_path / "kept.jpg").getexif()
     assert exif_out.get(0x8298) == "(c) Squeezer tests"
     assert exif_out.get_ifd(0x8825), "GPS kept"
@@ -187,7 +189,7 @@ def test_exif_orientation_applied_and_metadata_stripped_or_kept(tmp_path: Path) 
     assert not exif_out.get_ifd(0x8769).get(0x9003), "creation date not asked for"
     assert set(kept.metadata_kept) == {"copyright", "location"}
 
-    lossless = compress(src, tmp_path / "lossless.jpg", ImageOptions(compression="lossless"))
+    lossless = compress(src, tmp_path / "lossless.jpg", Options(level="lossless"))
     repacked = decoded(tmp_path / "lossless.jpg")
     assert lossless.output_bytes < src.stat().st_size
     # the coefficients are untouched, so the orientation stays a tag (beside the copyright)
@@ -201,12 +203,12 @@ def test_exif_orientation_applied_and_metadata_stripped_or_kept(tmp_path: Path) 
 
 def test_png_line_art_palette_and_lossless(tmp_path: Path) -> None:
     src = save(line_art(), tmp_path / "art.png", "PNG", compress_level=1)
-    report = compress(src, tmp_path / "art.out.png", ImageOptions())
+    report = compress(src, tmp_path / "art.out.png", Options())
     assert kind_of(tmp_path / "art.out.png") == "png"
     assert report.output_bytes < src.stat().st_size * 0.7
     assert score(line_art(), decoded(tmp_path / "art.out.png").convert("RGB")) >= \
-        LEVELS[Compression.high].score
-    lossless = compress(src, tmp_path / "art.lossless.png", ImageOptions(compression="lossless"))
+        LEVELS[Level.medium].score
+    lossless = compress(src, tmp_path / "art.lossless.png", Options(level="lossless"))
     assert lossless.output_bytes < src.stat().st_size
     assert np.array_equal(np.asarray(decoded(tmp_path / "art.lossless.png").convert("RGB")),
                           np.asarray(line_art()))
@@ -214,10 +216,10 @@ def test_png_line_art_palette_and_lossless(tmp_path: Path) -> None:
 
 def test_png_transparency_kept_and_flattened_for_jpeg(tmp_path: Path) -> None:
     src = save(transparent(), tmp_path / "t.png", "PNG")
-    compress(src, tmp_path / "t.out.png", ImageOptions())
+    compress(src, tmp_path / "t.out.png", Options())
     out = decoded(tmp_path / "t.out.png").convert("RGBA")
     assert out.getpixel((0, 0))[3] == 0 and out.getpixel((40, H // 2))[3] == 255
-    report = compress(src, tmp_path / "t.jpg", ImageOptions(format="jpeg", background="#ff0000"))
+    report = compress(src, tmp_path / "t.jpg", Options(format="jpeg", background="#ff0000"))
     assert kind_of(tmp_path / "t.jpg") == "jpeg" and report.format_out == "jpeg"
     r, g, b = decoded(tmp_path / "t.jpg").convert("RGB").getpixel((2, 2))
     assert r > 240 and g < 20 and b < 20, "transparent pixels flattened onto the background"
@@ -229,7 +231,7 @@ def test_apng_keeps_its_frames(tmp_path: Path) -> None:
     src = tmp_path / "anim.png"
     f[0].save(src, "PNG", save_all=True, append_images=f[1:], duration=80, loop=0,
               compress_level=1)
-    report = compress(src, tmp_path / "anim.out.png", ImageOptions())
+    report = compress(src, tmp_path / "anim.out.png", Options())
     out = decoded(tmp_path / "anim.out.png")
     assert getattr(out, "n_frames", 1) == 5 and report.frames == 5
     assert report.output_bytes <= src.stat().st_size
@@ -239,7 +241,7 @@ def test_photo_png_that_cannot_shrink_keeps_the_original(tmp_path: Path) -> None
     src = tmp_path / "tiny.png"
     Image.new("L", (8, 8), 0).save(src, "PNG", optimize=True)
     before = src.read_bytes()
-    report = compress(src, tmp_path / "tiny.out.png", ImageOptions(compression="lossless"))
+    report = compress(src, tmp_path / "tiny.out.png", Options(level="lossless"))
     if report.original_kept:
         assert (tmp_path / "tiny.out.png").read_bytes() == before
     else:
@@ -254,10 +256,10 @@ def test_animated_gif_optimised_and_converted_to_animated_webp(tmp_path: Path) -
     src = tmp_path / "anim.gif"
     f[0].save(src, "GIF", save_all=True, append_images=f[1:], duration=100, loop=0,
               optimize=False, disposal=1)
-    report = compress(src, tmp_path / "anim.out.gif", ImageOptions())
+    report = compress(src, tmp_path / "anim.out.gif", Options())
     assert kind_of(tmp_path / "anim.out.gif") == "gif"
     assert report.frames == 6 and report.output_bytes <= src.stat().st_size
-    webp = compress(src, tmp_path / "anim.webp", ImageOptions(format="webp"))
+    webp = compress(src, tmp_path / "anim.webp", Options(format="webp"))
     out = decoded(tmp_path / "anim.webp")
     assert kind_of(tmp_path / "anim.webp") == "webp" and out.n_frames == 6
     assert webp.output_bytes < src.stat().st_size
@@ -265,21 +267,21 @@ def test_animated_gif_optimised_and_converted_to_animated_webp(tmp_path: Path) -
 
 def test_webp_animated_and_still(tmp_path: Path) -> None:
     src = save(photo(), tmp_path / "p.webp", "WEBP", quality=95, method=0)
-    report = compress(src, tmp_path / "p.out.webp", ImageOptions())
+    report = compress(src, tmp_path / "p.out.webp", Options())
     assert kind_of(tmp_path / "p.out.webp") == "webp" and report.output_bytes < src.stat().st_size
     assert score(decoded(src).convert("RGB"), decoded(tmp_path / "p.out.webp").convert("RGB")) \
-        >= LEVELS[Compression.high].score - 0.5 or report.quality == LEVELS[Compression.high].quality_cap
+        >= LEVELS[Level.medium].score - 0.5 or report.quality == LEVELS[Level.medium].quality_cap
     f = frames(4)
     anim = tmp_path / "a.webp"
     f[0].save(anim, "WEBP", save_all=True, append_images=f[1:], duration=100, lossless=True,
               method=0)
-    report = compress(anim, tmp_path / "a.out.webp", ImageOptions())
+    report = compress(anim, tmp_path / "a.out.webp", Options())
     assert decoded(tmp_path / "a.out.webp").n_frames == 4 and report.frames == 4
 
 
 def test_avif_and_heic(tmp_path: Path) -> None:
     src = save(photo(), tmp_path / "p.avif", "AVIF", quality=95, speed=9)
-    report = compress(src, tmp_path / "p.out.avif", ImageOptions())
+    report = compress(src, tmp_path / "p.out.avif", Options())
     assert kind_of(tmp_path / "p.out.avif") == "avif"
     assert report.output_bytes < src.stat().st_size
     import pillow_heif
@@ -287,23 +289,23 @@ def test_avif_and_heic(tmp_path: Path) -> None:
     heic = tmp_path / "p.heic"
     pillow_heif.from_pillow(photo()).save(heic, quality=95)
     assert kind_of(heic) == "heic"
-    report = compress(heic, tmp_path / "p.out.heic", ImageOptions())
+    report = compress(heic, tmp_path / "p.out.heic", Options())
     assert report.format_in == "heic" and (report.width, report.height) == (W, H)
     assert report.output_bytes <= heic.stat().st_size
-    jpg = compress(heic, tmp_path / "p.jpg", ImageOptions(format="jpeg"))
+    jpg = compress(heic, tmp_path / "p.jpg", Options(format="jpeg"))
     assert kind_of(tmp_path / "p.jpg") == "jpeg" and jpg.format_out == "jpeg"
 
 
 def test_tiff_and_bmp_lossless(tmp_path: Path) -> None:
     src = save(line_art(), tmp_path / "a.tif", "TIFF")
-    report = compress(src, tmp_path / "a.out.tif", ImageOptions())
+    report = compress(src, tmp_path / "a.out.tif", Options())
     assert kind_of(tmp_path / "a.out.tif") == "tiff" and report.output_bytes < src.stat().st_size
     assert np.array_equal(np.asarray(decoded(tmp_path / "a.out.tif").convert("RGB")),
                           np.asarray(line_art()))
     bmp = save(line_art().quantize(16).convert("RGB"), tmp_path / "a.bmp", "BMP")
-    report = compress(bmp, tmp_path / "a.out.bmp", ImageOptions())
+    report = compress(bmp, tmp_path / "a.out.bmp", Options())
     assert kind_of(tmp_path / "a.out.bmp") == "bmp" and report.output_bytes < bmp.stat().st_size
-    webp = compress(src, tmp_path / "a.webp", ImageOptions(format="webp"))
+    webp = compress(src, tmp_path / "a.webp", Options(format="webp"))
     assert webp.output_bytes < report.output_bytes
 
 
@@ -325,7 +327,7 @@ SVG = b"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 def test_svg_optimised_as_text(tmp_path: Path) -> None:
     src = tmp_path / "a.svg"
     src.write_bytes(SVG)
-    report = compress(src, tmp_path / "a.out.svg", ImageOptions())
+    report = compress(src, tmp_path / "a.out.svg", Options())
     out = (tmp_path / "a.out.svg").read_bytes()
     assert report.format_out == "svg" and len(out) < len(SVG) / 2
     assert b"inkscape" not in out and b"metadata" not in out and b"<!--" not in out
@@ -354,8 +356,8 @@ def test_svg_optimised_as_text(tmp_path: Path) -> None:
 def test_resize_modes(tmp_path: Path, mode: str, w: int | None, h: int | None,
                       size: tuple[int, int], expected: tuple[int, int]) -> None:
     src = save(photo(*size), tmp_path / "in.png", "PNG")
-    report = compress(src, tmp_path / "out.png", ImageOptions(
-        compression="medium", resize=Resize(mode=mode, width=w, height=h)))
+    report = compress(src, tmp_path / "out.png", Options(
+        level="low", resize=Resize(mode=mode, width=w, height=h)))
     assert decoded(tmp_path / "out.png").size == expected == (report.width, report.height)
 
 
@@ -382,7 +384,7 @@ def test_resize_string_form_entropy_crop_and_upscale() -> None:
 
 def test_auto_keeps_transparency_and_picks_the_smallest(tmp_path: Path) -> None:
     src = save(transparent(), tmp_path / "t.png", "PNG")
-    report = compress(src, tmp_path / "t.out", ImageOptions(format="auto"))
+    report = compress(src, tmp_path / "t.out", Options(format="auto"))
     assert report.format_out in ("webp", "avif", "png") and len(report.candidates) >= 2
     assert report.output_bytes == min(report.candidates.values())
     assert decoded(tmp_path / "t.out").convert("RGBA").getpixel((0, 0))[3] == 0
@@ -391,16 +393,18 @@ def test_auto_keeps_transparency_and_picks_the_smallest(tmp_path: Path) -> None:
 def test_dispatcher_picks_by_bytes_and_maps_options(tmp_path: Path, fx) -> None:
     img = save(line_art(), tmp_path / "looks-like.pdf", "PNG")
     report = compress_any(img, tmp_path / "out.png", {"preset": "extreme", "dpi": 150})
-    assert report.kind == "image" and report.settings["compression"] == "ultra"
-    assert any("dpi" in w for w in report.warnings)
+    assert report.kind == "image" and report.settings["level"] == "extreme"
+    assert [w for w in report.warnings if "pdf.dpi" in w] == [
+        "options for other formats do not apply to this PNG and were ignored: pdf.dpi"]
     pdf = tmp_path / "doc.png"  # a PDF whatever its name says
     pdf.write_bytes(Path(fx.text()).read_bytes())
     pdf_report = compress_any(pdf, tmp_path / "out.pdf", {"compression": "lossless"})
     assert pdf_report.pages >= 1 and pdf_report.settings["lossy_images"] is False
+    assert any("'compression' is deprecated" in w for w in pdf_report.warnings)
     with pytest.raises(Exception, match="bogus"):
-        CompressOptions.model_validate({"bogus": 1})
-    opts, ignored = split_options({"resize": "fit:10x10", "preset": "high"}, "pdf")
-    assert opts.preset.value == "high" and ignored == ["resize"]
+        Options.model_validate({"bogus": 1})
+    opts = Options.model_validate({"resize": "fit:10x10", "preset": "high"})
+    assert opts.level is Level.high and opts.not_for({"pdf"}) == ["image.resize"]
     eps = tmp_path / "x.eps"
     eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
     with pytest.raises(UnsupportedFormatError):
@@ -462,7 +466,7 @@ def test_damaged_and_refused_inputs(tmp_path: Path) -> None:
 def test_in_place_and_frames_iterate(tmp_path: Path) -> None:
     src = save(line_art(), tmp_path / "a.png", "PNG", compress_level=0)
     size = src.stat().st_size
-    report = compress(src, src, ImageOptions())
+    report = compress(src, src, Options())
     assert report.output_bytes == src.stat().st_size < size
     assert len(list(ImageSequence.Iterator(decoded(src)))) == 1
 
@@ -490,10 +494,10 @@ def test_png_graphic_undithered_palette_beats_dithered_at_the_floor(tmp_path: Pa
 
     flat = ui_screenshot(gradient=False)
     src = save(flat, tmp_path / "ui.png", "PNG", compress_level=6)
-    report = compress(src, tmp_path / "ui.out.png", ImageOptions())
+    report = compress(src, tmp_path / "ui.out.png", Options())
     out = decoded(tmp_path / "ui.out.png")
     assert kind_of(tmp_path / "ui.out.png") == "png" and out.mode == "P"
-    assert score(flat, out.convert("RGB")) >= LEVELS[Compression.high].score
+    assert score(flat, out.convert("RGB")) >= LEVELS[Level.medium].score
     assert report.output_bytes < src.stat().st_size * 0.5
     assert "undithered" in report.actions[-1]
     assert gifmod.palette_frames([flat], 80, 0.0)[0].mode == "P"
@@ -508,16 +512,16 @@ def test_png_gradient_is_never_cut_into_bands(tmp_path: Path) -> None:
 
     card = ui_screenshot()
     undithered = pngmod.palette_frame(card, 100, 0.0)
-    floor = LEVELS[Compression.high]
+    floor = LEVELS[Level.medium]
     measured = Reference(card).measure(undithered)
     assert measured.banding > floor.banding, "the check sees the cells"
     src = save(card, tmp_path / "card.png", "PNG", compress_level=6)
-    for level in ("medium", "high"):
-        report = compress(src, tmp_path / f"card.{level}.png", ImageOptions(compression=level))
+    for level in ("low", "medium", "high"):
+        report = compress(src, tmp_path / f"card.{level}.png", Options(level=level))
         out = np.asarray(decoded(tmp_path / f"card.{level}.png").convert("RGB"))
         got = banding(np.asarray(card), out)
-        assert got <= LEVELS[Compression(level)].banding, (level, got, report.actions)
-        assert score(card, Image.fromarray(out)) >= LEVELS[Compression(level)].score - 0.01
+        assert got <= LEVELS[level_of(level)].banding, (level, got, report.actions)
+        assert score(card, Image.fromarray(out)) >= LEVELS[level_of(level)].score - 0.01
 
 
 def test_png_photo_posterised_only_where_noise_hides_it(tmp_path: Path) -> None:
@@ -525,11 +529,11 @@ def test_png_photo_posterised_only_where_noise_hides_it(tmp_path: Path) -> None:
 
     noisy = photo(384, 288, noise=10.0)
     src = save(noisy, tmp_path / "noisy.png", "PNG", compress_level=6)
-    report = compress(src, tmp_path / "noisy.out.png", ImageOptions())
+    report = compress(src, tmp_path / "noisy.out.png", Options())
     out = decoded(tmp_path / "noisy.out.png")
     assert out.mode == "RGB" and kind_of(tmp_path / "noisy.out.png") == "png"
     assert "posterised" in report.actions[-1]
-    assert score(noisy, out) >= LEVELS[Compression.high].score
+    assert score(noisy, out) >= LEVELS[Level.medium].score
     assert report.output_bytes < src.stat().st_size * 0.9
     # a clean gradient would band: no step is allowed (and the banding check sees it)
     clean = photo(384, 288, noise=0.0)
@@ -540,15 +544,19 @@ def test_png_photo_posterised_only_where_noise_hides_it(tmp_path: Path) -> None:
 
 
 def test_png_pillow_quantizer_is_selectable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from squeezer.config import Config
+    from squeezer.engines import runtime
     from squeezer.engines.image import png as pngmod
 
     monkeypatch.setenv("SQUEEZER_QUANTIZER", "pillow")
+    monkeypatch.setattr(runtime, "current", runtime.current)  # restored after the test
+    Config().apply_to_engines()
     assert pngmod.backend() == "pillow-mediancut"
     src = save(ui_screenshot(gradient=False), tmp_path / "ui.png", "PNG", compress_level=6)
-    report = compress(src, tmp_path / "ui.out.png", ImageOptions())
+    report = compress(src, tmp_path / "ui.out.png", Options())
     assert "pillow-mediancut" in report.actions[-1]
     assert score(ui_screenshot(gradient=False),
-                 decoded(tmp_path / "ui.out.png").convert("RGB")) >= LEVELS[Compression.high].score
+                 decoded(tmp_path / "ui.out.png").convert("RGB")) >= LEVELS[Level.medium].score
     assert report.output_bytes < src.stat().st_size * 0.5
     logo = pngmod.quantize(transparent(), 80, 0.0)
     assert logo.mode == "P" and logo.convert("RGBA").getpixel((0, 0))[3] == 0
@@ -558,8 +566,8 @@ def test_jpeg_high_never_below_its_floor_even_above_the_cap(tmp_path: Path) -> N
     # strong noise: the level's cap does not hold the floor on this q95 source
     src = save(photo(noise=24.0, seed=3), tmp_path / "grainy.jpg", "JPEG", quality=95)
     reference = decoded(src).convert("RGB")
-    report = compress(src, tmp_path / "grainy.out.jpg", ImageOptions())
-    floor = LEVELS[Compression.high].score
+    report = compress(src, tmp_path / "grainy.out.jpg", Options())
+    floor = LEVELS[Level.medium].score
     assert report.output_bytes < src.stat().st_size
     assert score(reference, decoded(tmp_path / "grainy.out.jpg").convert("RGB")) >= floor - 0.01
     assert report.score is None or report.score >= floor - 0.01
@@ -579,7 +587,7 @@ def animation(n: int = 8, w: int = 200, h: int = 150) -> list[Image.Image]:
     return out
 
 
-@pytest.mark.parametrize("level", ["high", "ultra"])
+@pytest.mark.parametrize("level", ["medium", "extreme"])
 def test_lossy_gif_keeps_frames_durations_and_floor(tmp_path: Path,
                                                                     level: str) -> None:
     src = tmp_path / "ball.gif"
@@ -589,7 +597,7 @@ def test_lossy_gif_keeps_frames_durations_and_floor(tmp_path: Path,
               optimize=False, disposal=1)
     with Image.open(src) as im:
         reference = [fr.convert("RGB") for fr in ImageSequence.Iterator(im)]
-    report = compress(src, tmp_path / "ball.out.gif", ImageOptions(compression=level))
+    report = compress(src, tmp_path / "ball.out.gif", Options(level=level))
     assert kind_of(tmp_path / "ball.out.gif") == "gif"
     assert report.output_bytes < src.stat().st_size * 0.85
     # Pillow dithered each source frame; a shared palette undoes the dither into bands
@@ -602,7 +610,7 @@ def test_lossy_gif_keeps_frames_durations_and_floor(tmp_path: Path,
             got.append(fr.convert("RGB"))
         assert out.info.get("loop") == 0
     assert got_durations == durations
-    floor = LEVELS[Compression(level)].score
+    floor = LEVELS[level_of(level)].score
     assert all(score(r, g) >= floor - 0.01 for r, g in zip(reference, got, strict=True))
 
 
@@ -619,9 +627,9 @@ def test_lossy_gif_shared_palette_on_flat_colours(tmp_path: Path) -> None:
     src = tmp_path / "ui.gif"
     f[0].save(src, "GIF", save_all=True, append_images=f[1:], duration=100, loop=0,
               optimize=False)
-    report = compress(src, tmp_path / "ui.out.gif", ImageOptions(compression="ultra"))
+    report = compress(src, tmp_path / "ui.out.gif", Options(level="extreme"))
     assert report.frames == 6 and report.output_bytes < src.stat().st_size
-    assert report.score is not None and report.score >= LEVELS[Compression.ultra].score
+    assert report.score is not None and report.score >= LEVELS[Level.extreme].score
 
 
 def lzw_code_sizes(data: bytes) -> list[int]:
@@ -663,5 +671,5 @@ def test_gif_frames_recoded_at_the_smallest_lzw_code_size(tmp_path: Path) -> Non
     assert gifmod.min_code_size(b"not a gif") == b"not a gif"
     src = tmp_path / "anim.gif"
     src.write_bytes(plain)
-    report = compress(src, tmp_path / "anim.out.gif", ImageOptions(compression="lossless"))
+    report = compress(src, tmp_path / "anim.out.gif", Options(level="lossless"))
     assert report.output_bytes <= len(smaller) and report.frames == 6

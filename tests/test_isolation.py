@@ -10,22 +10,23 @@ import pdfgen
 import pytest
 
 from squeezer.engines.errors import (
+    EngineError,
     MemoryLimitError,
-    NotAPdfError,
     ProcessingCrashedError,
     TimeLimitError,
+    UnsupportedFormatError,
 )
 from squeezer.engines.limits import Limits
-from squeezer.engines.pdf import PdfOptions
-from squeezer.engines.errors import EngineError
-from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
+from squeezer.engines.options import Options
+from squeezer.jobs.errors import JobCancelled
+from squeezer.jobs.isolation import ChildLimits, compress_isolated
 
 MB = 1 << 20
 
 
 def test_a_report_comes_back(fx, out_dir):
     dst = out_dir / "out.pdf"
-    report = compress_isolated(fx.uncompressed(), dst, PdfOptions(preset="lossless"))
+    report = compress_isolated(fx.uncompressed(), dst, Options(level="lossless"))
     assert report.output_bytes == dst.stat().st_size < report.input_bytes
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(fx.uncompressed())
 
@@ -33,9 +34,9 @@ def test_a_report_comes_back(fx, out_dir):
 def test_named_errors_cross_the_process_boundary(tmp_path, out_dir):
     src = tmp_path / "x.pdf"
     src.write_bytes(b"hello")
-    with pytest.raises(NotAPdfError) as info:
+    with pytest.raises(UnsupportedFormatError) as info:
         compress_isolated(src, out_dir / "out.pdf")
-    assert info.value.code == "not_a_pdf"
+    assert info.value.code == "unsupported_format"
     assert list(out_dir.iterdir()) == []
 
 
@@ -75,7 +76,7 @@ def test_memory_beyond_the_cap_is_a_named_error(tmp_path, out_dir):
 
 def test_progress_comes_back_in_order(fx, out_dir):
     seen: list[tuple[float, str]] = []
-    report = compress_isolated(fx.photo(), out_dir / "out.pdf", PdfOptions(preset="medium"),
+    report = compress_isolated(fx.photo(), out_dir / "out.pdf", Options(level="medium"),
                                progress=lambda fraction, stage: seen.append((fraction, stage)))
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0

@@ -108,17 +108,18 @@ import pikepdf
 sys.path.insert(0, sys.argv[1])
 import pdfgen
 from squeezer.engines.pdf import jbig2, pipeline
-from squeezer.engines.pdf.options import PdfOptions
+from squeezer.engines.options import Options
+from squeezer.engines.pdf.options import PdfOptions, resolve
 
 text, scan = Path(sys.argv[2]) / "text.pdf", Path(sys.argv[2]) / "scan.pdf"
 pdfgen.text_pdf(text)
 pdfgen.bitonal_scan_pdf(scan)
-medium = PdfOptions(preset="medium").resolve()
+medium = resolve(Options(level="medium"))
 with pikepdf.open(text) as pdf:
     assert pipeline._prefetch_jbig2(pdf, medium) is None  # nothing 1-bit: not loaded
 assert not jbig2.loaded()
 with pikepdf.open(scan) as pdf:
-    off = PdfOptions(preset="medium", jbig2=False).resolve()
+    off = resolve(Options(level="medium", jbig2=False))
     assert pipeline._prefetch_jbig2(pdf, off) is None
     loader = pipeline._prefetch_jbig2(pdf, medium)
     assert loader is not None and loader.daemon

@@ -9,22 +9,22 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import uuid
 from datetime import timedelta
 
+import jobenv
+import pdfgen
 import pikepdf
 import pytest
 
-import jobenv
-import pdfgen
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.jobs import scratch
 from squeezer.jobs.queue import make_app, retry_stalled, submit_compress
 from squeezer.jobs.runner import input_file_id, input_key, result_file_id, result_key
-from squeezer.net import UrlPolicy
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_bad_input_fails_the_job_with_the_engine_code(env, tmp_path):
     job_id = asyncio.run(_upload_and_submit(env, bad))
     asyncio.run(_drain(env))
     job = asyncio.run(_job(env, job_id))
-    assert (job.state, job.error_code) == ("failed", "not_a_pdf")
+    assert (job.state, job.error_code) == ("failed", "unsupported_format")
     assert job.output_file_id is None
 
 
@@ -104,14 +104,16 @@ WORKER = """
 import asyncio, json, sys
 from squeezer.db import open_database
 from squeezer.jobs.queue import make_app
+from squeezer.config import Config
 from squeezer.jobs.runner import Services
 from squeezer.jobs.worker import run_worker
 from squeezer.storage import open_store
 from pathlib import Path
 cfg = json.loads(sys.argv[1])
 db = open_database(cfg["url"], Path(cfg["data"]))
-services = Services(database=db, store=open_store(None, Path(cfg["data"])),
-                    shutdown_grace_seconds=cfg.get("grace", 30))
+config = Config(data_dir=Path(cfg["data"]),
+                workers={"shutdown_grace_seconds": cfg.get("grace", 30)})
+services = Services(config, db, open_store(None, Path(cfg["data"])))
 asyncio.run(run_worker(make_app(db.url), services, wait=True))
 """
 
@@ -179,8 +181,8 @@ def test_a_url_job_is_fetched_stored_and_compressed(env, fx):
     async def rows():
         conn = await jobenv.connect(env)
         try:
-            return (await job_rows.get_file(conn, job.input_file_id),
-                    await job_rows.get_file(conn, job.output_file_id))
+            return (await file_rows.get_file(conn, job.input_file_id),
+                    await file_rows.get_file(conn, job.output_file_id))
         finally:
             await conn.close()
 
@@ -196,8 +198,7 @@ def test_a_redirect_into_a_refused_address_fails_the_job(env):
     routes = {"/start": jobenv.Answer(302, b"", {"Location": "http://169.254.169.254/latest/"})}
     with jobenv.Server(routes) as server:
         job_id = asyncio.run(jobenv.submit(env, url=server.url("/start")))
-        policy = UrlPolicy(allow_networks=("127.0.0.1/32",))
-        asyncio.run(_drain(env, jobenv.services(env, fetch_policy=policy)))
+        asyncio.run(_drain(env, jobenv.services(env, fetch={"allow_networks": "127.0.0.1/32"})))
     job = asyncio.run(_job(env, job_id))
     assert (job.state, job.error_code) == ("failed", "url_not_allowed")
     assert "169.254.169.254" in job.error_message
@@ -270,7 +271,7 @@ def test_cancelling_a_running_job_stops_it_without_a_result(env, big):
     async def result_row():
         conn = await jobenv.connect(env)
         try:
-            return await job_rows.find_file(conn, env["key"].id, result_file_id(job_id))
+            return await file_rows.find_file(conn, env["key"].id, result_file_id(job_id))
         finally:
             await conn.close()
 
@@ -345,12 +346,16 @@ def test_services_from_config(env, tmp_path):
     from squeezer.config import Config
     from squeezer.jobs.runner import Services
 
-    config = Config(data_dir=tmp_path, public_url="https://squeezer.example/", secret_key="k",
-                    fetch_allow_networks="10.0.0.0/8", webhook_allow_hosts="hooks.intranet",
-                    file_ttl_seconds=60, webhook_attempts=3,
-                    webhook_backoff_seconds=1.5, stalled_seconds=12, job_memory_bytes=1 << 30,
-                    max_seconds=90, sweep_seconds=5)
-    svc = Services.from_config(config, env["db"], jobenv.open_store(None, tmp_path))
+    config = Config(data_dir=tmp_path,
+                    service={"public_url": "https://squeezer.example/", "secret_key": "k",
+                             "file_ttl_seconds": 60},
+                    fetch={"allow_networks": "10.0.0.0/8"},
+                    webhooks={"allow_hosts": "hooks.intranet", "attempts": 3,
+                              "backoff_seconds": 1.5},
+                    workers={"stalled_seconds": 12, "job_memory_bytes": 1 << 30,
+                             "sweep_seconds": 5},
+                    limits={"max_seconds": 90})
+    svc = Services(config, env["db"], jobenv.open_store(None, tmp_path))
     assert svc.base_url == "https://squeezer.example"
     assert svc.signing_key == b"k"
     # separate allow-lists: an internal file server to fetch from is not a webhook target
@@ -359,9 +364,9 @@ def test_services_from_config(env, tmp_path):
         "hooks.intranet",)
     assert svc.webhook_policy.max_redirects == 0 and svc.webhook_policy.total_timeout == 15
     assert svc.fetch_policy.max_redirects == 5
-    assert (svc.result_ttl, svc.webhook_attempts, svc.webhook_backoff_seconds) == (
+    assert (svc.result_ttl, svc.config.webhooks.attempts, svc.config.webhooks.backoff_seconds) == (
         timedelta(seconds=60), 3, 1.5)
-    assert (svc.stalled_seconds, svc.sweep_seconds) == (12, 5)
+    assert (svc.config.workers.stalled_seconds, svc.config.workers.sweep_seconds) == (12, 5)
     assert (svc.child.seconds, svc.child.memory_bytes) == (90, 1 << 30)
-    assert Services.from_config(Config(data_dir=tmp_path), env["db"],
+    assert Services(Config(data_dir=tmp_path), env["db"],
                                 svc.store).base_url == "http://127.0.0.1:8000"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pdfgen
 import pikepdf
 import pytest
 from PIL import Image
 
-import pdfgen
 from squeezer.engines.pdf.lzw import decoded_length
 
 
@@ -58,7 +58,8 @@ def test_garbage_never_raises():
 
 def test_a_pdf_with_a_corrupt_lzw_stream_compresses_or_names_the_damage(tmp_path):
     from squeezer.engines.errors import EngineError
-    from squeezer.engines.pdf import PdfOptions, compress
+    from squeezer.engines.options import Options
+    from squeezer.engines.pdf import compress
 
     src = tmp_path / "bad_lzw.pdf"
     pdf = pikepdf.new()
@@ -70,7 +71,7 @@ def test_a_pdf_with_a_corrupt_lzw_stream_compresses_or_names_the_damage(tmp_path
     pdf.save(src)
     dst = tmp_path / "out.pdf"
     try:
-        report = compress(src, dst, PdfOptions())
+        report = compress(src, dst, Options())
     except EngineError as exc:
         assert exc.code == "pdf_invalid" and not dst.exists()
         return

@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pdfgen
 import pikepdf
 import pytest
 from pikepdf import Dictionary, Name, Stream
 from PIL import Image
 
-import pdfgen
 from squeezer.engines.errors import (
     EngineError,
     InputError,
@@ -27,7 +27,8 @@ from squeezer.engines.errors import (
     TooManyPagesError,
 )
 from squeezer.engines.limits import Limits
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 PRESETS = ["lossless", "low", "medium", "high", "extreme"]
 GENERATED = [
@@ -39,7 +40,7 @@ GENERATED = [
 
 def run(src: Path, dst: Path, **options) -> object:
     limits = options.pop("limits", None)
-    return compress(src, dst, PdfOptions(**options), limits=limits)
+    return compress(src, dst, Options(**options), limits=limits)
 
 
 # --- every preset on every generated fixture --------------------------------------------------
@@ -542,7 +543,7 @@ def test_in_place_compression(fx, tmp_path):
     shutil.copy(fx.junk(), path)
     reference = tmp_path / "reference.pdf"
     shutil.copy(fx.junk(), reference)
-    report = compress(path, path, PdfOptions(preset="lossless"))
+    report = compress(path, path, Options(level="lossless"))
     assert not report.original_kept
     pdfgen.assert_valid_output(reference, path, report)
     assert pdfgen.dir_listing(work) == {"doc.pdf"}
@@ -554,7 +555,7 @@ def test_in_place_with_original_kept_leaves_the_file_unchanged(fx, tmp_path):
     path = work / "doc.pdf"
     shutil.copy(fx.tiny(), path)
     before = pdfgen.sha256(path)
-    report = compress(path, path, PdfOptions())
+    report = compress(path, path, Options())
     assert report.original_kept
     assert pdfgen.sha256(path) == before
     assert pdfgen.dir_listing(work) == {"doc.pdf"}
@@ -567,14 +568,14 @@ def test_in_place_failure_leaves_the_input_untouched(fx, tmp_path):
     shutil.copy(fx.encrypted(), path)
     before = pdfgen.sha256(path)
     with pytest.raises(PasswordRequiredError):
-        compress(path, path, PdfOptions())
+        compress(path, path, Options())
     assert pdfgen.sha256(path) == before
     assert pdfgen.dir_listing(work) == {"doc.pdf"}
 
 
 def test_progress_is_reported_in_order_and_ends_done(fx, out_dir):
     seen: list[tuple[float, str]] = []
-    compress(fx.text(), out_dir / "out.pdf", PdfOptions(), progress=lambda f, s: seen.append((f, s)))
+    compress(fx.text(), out_dir / "out.pdf", Options(), progress=lambda f, s: seen.append((f, s)))
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions)
     assert all(0.0 <= f <= 1.0 for f in fractions)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pdfgen
 import pikepdf
 import pytest
 
-import pdfgen
 from squeezer.engines.errors import (
     DamagedPdfError,
     DecompressionLimitError,
@@ -26,7 +26,8 @@ from squeezer.engines.errors import (
     TooManyPagesError,
 )
 from squeezer.engines.limits import Limits
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 
 MB = 1 << 20
 BOMB_LIMITS = Limits(max_stream_bytes=50 * MB)
@@ -68,20 +69,20 @@ def assert_no_output(out_dir: Path, dst: Path) -> None:
 def test_too_many_pages(hostile, out_dir):
     dst = out_dir / "out.pdf"
     with pytest.raises(TooManyPagesError) as info:
-        compress(hostile / "many.pdf", dst, PdfOptions(), limits=Limits(max_pages=5))
+        compress(hostile / "many.pdf", dst, Options(), limits=Limits(max_pages=5))
     assert info.value.code == "too_many_pages"
     assert_no_output(out_dir, dst)
 
 
 def test_page_limit_is_inclusive(hostile, out_dir):
-    report = compress(hostile / "many.pdf", out_dir / "out.pdf", PdfOptions(), limits=Limits(max_pages=10))
+    report = compress(hostile / "many.pdf", out_dir / "out.pdf", Options(), limits=Limits(max_pages=10))
     assert report.pages == 10
 
 
 def test_input_too_large(hostile, out_dir):
     dst = out_dir / "out.pdf"
     with pytest.raises(InputTooLargeError) as info:
-        compress(hostile / "many.pdf", dst, PdfOptions(), limits=Limits(max_input_bytes=100))
+        compress(hostile / "many.pdf", dst, Options(), limits=Limits(max_input_bytes=100))
     assert info.value.code == "input_too_large"
     assert_no_output(out_dir, dst)
 
@@ -89,13 +90,13 @@ def test_input_too_large(hostile, out_dir):
 def test_time_limit(hostile, out_dir):
     dst = out_dir / "out.pdf"
     with pytest.raises(TimeLimitError) as info:
-        compress(hostile / "dup_images.pdf", dst, PdfOptions(), limits=Limits(max_seconds=0.001))
+        compress(hostile / "dup_images.pdf", dst, Options(), limits=Limits(max_seconds=0.001))
     assert info.value.code == "timeout"
     assert_no_output(out_dir, dst)
 
 
 def test_zero_disables_a_limit(hostile, out_dir):
-    report = compress(hostile / "many.pdf", out_dir / "out.pdf", PdfOptions(),
+    report = compress(hostile / "many.pdf", out_dir / "out.pdf", Options(),
                       limits=Limits(max_pages=0, max_seconds=0, max_input_bytes=0))
     assert report.pages == 10
 
@@ -106,7 +107,7 @@ def test_zero_disables_a_limit(hostile, out_dir):
 def test_giant_declared_image_is_refused_before_decoding(hostile, out_dir):
     dst = out_dir / "out.pdf"
     with pytest.raises(ImageTooLargeError) as info:
-        compress(hostile / "giant.pdf", dst, PdfOptions(preset="medium"))
+        compress(hostile / "giant.pdf", dst, Options(level="medium"))
     assert info.value.code == "image_too_large"
     assert "100000" in str(info.value)
     assert_no_output(out_dir, dst)
@@ -115,13 +116,13 @@ def test_giant_declared_image_is_refused_before_decoding(hostile, out_dir):
 @pytest.mark.parametrize("preset", ["lossless", "extreme"])
 def test_giant_image_is_refused_by_every_preset(hostile, out_dir, preset):
     with pytest.raises(ImageTooLargeError):
-        compress(hostile / "giant.pdf", out_dir / "out.pdf", PdfOptions(preset=preset))
+        compress(hostile / "giant.pdf", out_dir / "out.pdf", Options(level=preset))
 
 
 def test_pixel_limit_is_configurable(hostile, out_dir):
     """A 10240 x 10240 image passes the default pixel limit but not a lower one."""
     with pytest.raises(ImageTooLargeError):
-        compress(hostile / "image_bomb.pdf", out_dir / "out.pdf", PdfOptions(),
+        compress(hostile / "image_bomb.pdf", out_dir / "out.pdf", Options(),
                  limits=Limits(max_image_pixels=1_000_000))
 
 
@@ -134,7 +135,7 @@ def test_decompression_bomb_is_refused(hostile, out_dir, name):
     assert src.stat().st_size < 400_000  # small file, 100-300 MB once decoded
     dst = out_dir / "out.pdf"
     with pytest.raises(DecompressionLimitError) as info:
-        compress(src, dst, PdfOptions(), limits=BOMB_LIMITS)
+        compress(src, dst, Options(), limits=BOMB_LIMITS)
     assert info.value.code == "decompression_limit"
     assert_no_output(out_dir, dst)
 
@@ -143,7 +144,7 @@ def test_document_decompression_budget(hostile, out_dir):
     """Two streams under the per-stream limit, together over the per-document one."""
     dst = out_dir / "out.pdf"
     with pytest.raises(DecompressionLimitError):
-        compress(hostile / "doc_budget.pdf", dst, PdfOptions(),
+        compress(hostile / "doc_budget.pdf", dst, Options(),
                  limits=Limits(max_stream_bytes=50 * MB, max_document_bytes=60 * MB))
     assert_no_output(out_dir, dst)
 
@@ -151,7 +152,7 @@ def test_document_decompression_budget(hostile, out_dir):
 def test_negative_image_size_does_not_refund_the_document_budget(hostile, out_dir):
     dst = out_dir / "out.pdf"
     with pytest.raises(DecompressionLimitError):
-        compress(hostile / "doc_budget_neg.pdf", dst, PdfOptions(),
+        compress(hostile / "doc_budget_neg.pdf", dst, Options(),
                  limits=Limits(max_stream_bytes=50 * MB, max_document_bytes=60 * MB))
     assert_no_output(out_dir, dst)
 
@@ -168,7 +169,7 @@ def test_negative_image_size_does_not_refund_the_document_budget(hostile, out_di
 def test_non_numeric_image_size_is_repaired_or_named(hostile, out_dir, name):
     dst = out_dir / "out.pdf"
     try:
-        report = compress(hostile / f"{name}.pdf", dst, PdfOptions())
+        report = compress(hostile / f"{name}.pdf", dst, Options())
     except EngineError:
         assert_no_output(out_dir, dst)
         return
@@ -199,10 +200,10 @@ def test_bomb_memory_stays_bounded(hostile, tmp_path, name):
 def test_qpdf_limits_do_not_leak_into_the_next_call(hostile, tmp_path, out_dir):
     """qpdf's limits are process-wide: a strict call must not break a later lenient one."""
     with pytest.raises(DecompressionLimitError):
-        compress(hostile / "bomb.pdf", out_dir / "x.pdf", PdfOptions(), limits=Limits(max_stream_bytes=1 * MB))
+        compress(hostile / "bomb.pdf", out_dir / "x.pdf", Options(), limits=Limits(max_stream_bytes=1 * MB))
     legit = tmp_path / "legit.pdf"
     pdfgen.flate_bomb_pdf(legit, nbytes=3 * MB)  # 3 MB of whitespace: fine under the defaults
-    report = compress(legit, out_dir / "ok.pdf", PdfOptions(), limits=Limits(max_stream_bytes=8 * MB))
+    report = compress(legit, out_dir / "ok.pdf", Options(), limits=Limits(max_stream_bytes=8 * MB))
     assert report.pages == 1
 
 
@@ -229,7 +230,7 @@ def test_deep_nesting_in_a_child_process(hostile, tmp_path):
 def test_deep_nesting(hostile, out_dir):
     dst = out_dir / "out.pdf"
     try:
-        report = compress(hostile / "deep.pdf", dst, PdfOptions())
+        report = compress(hostile / "deep.pdf", dst, Options())
     except DamagedPdfError:
         assert_no_output(out_dir, dst)
         return
@@ -243,7 +244,7 @@ def test_pages_kids_cycle_is_rebuilt(hostile, out_dir):
         with pikepdf.open(src) as pdf:
             len(pdf.pages)
     dst = out_dir / "out.pdf"
-    report = compress(src, dst, PdfOptions())
+    report = compress(src, dst, Options())
     assert report.pages == 2
     with pikepdf.open(dst) as pdf:
         assert len(pdf.pages) == 2
@@ -253,7 +254,7 @@ def test_pages_kids_cycle_is_rebuilt(hostile, out_dir):
 
 def test_pages_kids_cycle_keeps_inherited_attributes(hostile, out_dir):
     dst = out_dir / "out.pdf"
-    report = compress(hostile / "cycle_inherited.pdf", dst, PdfOptions())
+    report = compress(hostile / "cycle_inherited.pdf", dst, Options())
     assert report.pages == 2
     doc = pdfgen.open_pdfium(dst)
     try:
@@ -272,7 +273,7 @@ def test_pages_kids_cycle_in_a_child_process(hostile, tmp_path):
 
 def test_absurd_page_count_uses_the_real_leaves(hostile, out_dir):
     dst = out_dir / "out.pdf"
-    report = compress(hostile / "count.pdf", dst, PdfOptions(), limits=Limits(max_pages=100))
+    report = compress(hostile / "count.pdf", dst, Options(), limits=Limits(max_pages=100))
     assert report.pages == 2
     with pikepdf.open(dst) as pdf:
         assert len(pdf.pages) == 2
@@ -282,7 +283,7 @@ def test_absurd_page_count_uses_the_real_leaves(hostile, out_dir):
 
 def test_xref_loop_finishes(hostile, out_dir):
     dst = out_dir / "out.pdf"
-    report = compress(hostile / "xref_loop.pdf", dst, PdfOptions())
+    report = compress(hostile / "xref_loop.pdf", dst, Options())
     assert report.pages == 1
     with pikepdf.open(dst) as pdf:
         assert len(pdf.pages) == 1
@@ -292,7 +293,7 @@ def test_xref_loop_finishes(hostile, out_dir):
 def test_undecodable_stream_with_binary_error_message(hostile, out_dir):
     dst = out_dir / "out.pdf"
     try:
-        report = compress(hostile / "bad_hex.pdf", dst, PdfOptions())
+        report = compress(hostile / "bad_hex.pdf", dst, Options())
     except EngineError:
         assert_no_output(out_dir, dst)
         return
@@ -309,7 +310,7 @@ def test_truncated_file(tmp_path, out_dir):
     src.write_bytes(data[: len(data) // 2])
     dst = out_dir / "out.pdf"
     try:
-        report = compress(src, dst, PdfOptions())
+        report = compress(src, dst, Options())
     except DamagedPdfError:
         assert_no_output(out_dir, dst)
         return

@@ -18,8 +18,10 @@ import pytest
 from pikepdf import Array, Dictionary, Name, Stream
 from PIL import Image
 
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 from squeezer.engines.pdf import jpeg as jpeg_codec
+from squeezer.engines.pdf.options import resolve
 from squeezer.engines.ssim import Similarity, ssim
 
 # --- builders ------------------------------------------------------------------------------
@@ -78,7 +80,7 @@ def one_image_pdf(path: Path, build, inches: tuple[float, float] = (4, 3),
 
 
 def run(src: Path, dst: Path, **options):
-    report = compress(src, dst, PdfOptions(**options))
+    report = compress(src, dst, Options(**options))
     failed = [w for w in report.warnings if "verification" in w]
     assert failed == [], failed
     return report
@@ -428,7 +430,7 @@ def test_an_image_that_would_not_shrink_keeps_its_bytes(tmp_path):
         before = pdfgen.image_xobjects(pdf)[0].read_raw_bytes()
     for preset in ("lossless", "medium"):
         dst = tmp_path / f"{preset}.pdf"
-        report = compress(src, dst, PdfOptions(preset=preset))
+        report = compress(src, dst, Options(level=preset))
         assert report.images.skipped == 1 and report.images.recompressed == 0
         # qpdf may re-deflate on save; the decoded samples must be the stream's own
         with pikepdf.open(dst) as pdf:
@@ -443,7 +445,7 @@ def test_a_jpeg_that_would_not_shrink_keeps_its_exact_bytes(tmp_path):
     src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
         pdf, data, 300, 225, Name.DeviceRGB, filt=Name.DCTDecode))  # 75 dpi
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="medium"))
+    report = compress(src, dst, Options(level="medium"))
     assert report.images.recompressed == 0
     with pikepdf.open(dst) as pdf:
         assert pdfgen.image_xobjects(pdf)[0].read_raw_bytes() == data
@@ -589,11 +591,11 @@ def test_bitonal_color_model_makes_one_bit(tmp_path):
     src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
         pdf, gray.tobytes(), 1200, 900, Name.DeviceGray), inches=(4, 3))
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="medium", color_model="bitonal"))
+    report = compress(src, dst, Options(level="medium", color_model="bitonal"))
     out = the_image(dst)
     assert out["filter"] == "/JBIG2Decode" and out["bpc"] == 1
     assert report.images.to_jbig2 == 1
-    report = compress(src, dst, PdfOptions(preset="medium", color_model="bitonal", jbig2=False))
+    report = compress(src, dst, Options(level="medium", color_model="bitonal", jbig2=False))
     out = the_image(dst)
     assert out["filter"] == "/CCITTFaxDecode" and out["bpc"] == 1
     assert report.images.to_ccitt == 1
@@ -623,7 +625,7 @@ def test_a_corrupt_image_is_kept_with_a_warning(tmp_path, damage):
     src = tmp_path / "in.pdf"
     pdf.save(src)
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="medium"))
+    report = compress(src, dst, Options(level="medium"))
     assert any("kept as it is" in w for w in report.warnings), report.warnings
     assert report.images.recompressed >= 1
     assert not report.original_kept
@@ -683,7 +685,7 @@ def test_png_predictors_decode_to_the_same_pixels(tmp_path, monkeypatch):
     dst = tmp_path / "out.pdf"
     with pikepdf.open(src) as pdf:
         report = Report(input_bytes=src.stat().st_size)
-        optimize_images(pdf, PdfOptions(preset="lossless").resolve(), Budget(), report)
+        optimize_images(pdf, resolve(Options(level="lossless")), Budget(), report)
         image = pdfgen.image_xobjects(pdf)[0]
         assert int(image.DecodeParms.Predictor) == 15
         assert report.steps["images"] > 0 and report.images.to_flate == 1
@@ -796,7 +798,7 @@ def test_jpx_that_does_not_decode_is_kept_with_a_warning(tmp_path):
     src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
         pdf, broken, 200, 150, Name.DeviceRGB, filt=Name.JPXDecode), inches=(2, 1.5))
     dst = tmp_path / "out.pdf"
-    report = compress(src, dst, PdfOptions(preset="medium"))
+    report = compress(src, dst, Options(level="medium"))
     assert report.images.skipped == 1 and any("JPX" in w for w in report.warnings)
     if not report.original_kept:
         with pikepdf.open(dst) as pdf:

@@ -16,7 +16,8 @@ import pytest
 import scanfixtures
 from pikepdf import Name
 
-from squeezer.engines.pdf import PdfOptions, compress
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress
 from squeezer.engines.pdf import mrc as mrc_module
 from squeezer.engines.pdf.scancontent import classify, luminance
 
@@ -25,7 +26,7 @@ SMALL = (4.0, 3.0)
 
 
 def run(src: Path, dst: Path, **options):
-    report = compress(src, dst, PdfOptions(**options))
+    report = compress(src, dst, Options(**options))
     failed = [w for w in report.warnings if "verification" in w]
     assert failed == [], failed
     return report
@@ -148,7 +149,7 @@ def test_mrc_off_keeps_a_gray_scan_on_the_plain_path(tmp_path):
     src = scanfixtures.scan_pdf(tmp_path / "in.pdf", kind="gray", size_in=SMALL)
     report = run(src, tmp_path / "out.pdf", preset="high", mrc=False)
     assert report.scan_pages[0].method == "plain"
-    assert report.scan_pages[0].reason == "gray text: MRC is off in this preset"
+    assert report.scan_pages[0].reason == "gray text: MRC is off at this level"
     medium = run(src, tmp_path / "m.pdf", preset="medium")
     assert medium.scan_pages[0].method == "plain"
     on = run(src, tmp_path / "on.pdf", preset="medium", mrc=True)
@@ -158,7 +159,7 @@ def test_mrc_off_keeps_a_gray_scan_on_the_plain_path(tmp_path):
 def test_a_page_failing_the_quality_floor_falls_back_and_says_why(tmp_path):
     src = scanfixtures.scan_pdf(tmp_path / "in.pdf", kind="color", size_in=SMALL, photo=True)
     # a background at 50 dpi cannot keep the photo patch at SSIM 0.99: the page stays plain
-    report = compress(src, tmp_path / "out.pdf", PdfOptions(preset="high", mrc_background_dpi=50))
+    report = compress(src, tmp_path / "out.pdf", Options(level="high", mrc_background_dpi=50))
     entry = report.scan_pages[0]
     assert entry.method == "mrc" or entry.reason.startswith("MRC SSIM")
     strict = mrc_module.LEGIBILITY_FLOOR
@@ -281,7 +282,7 @@ def test_a_damaged_scan_image_stays_plain_and_the_document_still_compresses(tmp_
         data = image.read_raw_bytes()
         image.write(data[: len(data) // 3], filter=Name.DCTDecode)  # a truncated JPEG
         pdf.save(src)
-    report = compress(src, tmp_path / "out.pdf", PdfOptions(preset="high"))
+    report = compress(src, tmp_path / "out.pdf", Options(level="high"))
     first, second = report.scan_pages
     assert first.method == "plain" and "not decoded" in first.reason
     assert second.method == "mrc"

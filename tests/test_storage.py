@@ -125,7 +125,7 @@ def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def fast_settings(endpoint: str | None) -> StorageSettings:
     return StorageSettings(
-        s3_endpoint=endpoint, storage_connect_timeout=1, storage_retries=2, storage_retry_timeout=2
+        s3_endpoint=endpoint, connect_timeout=1, retries=2, retry_timeout=2
     )
 
 
@@ -565,8 +565,10 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SQUEEZER_S3_ENDPOINT", "http://minio:9000")
     monkeypatch.setenv("SQUEEZER_STORAGE_RETRIES", "5")
-    settings = StorageSettings()
-    assert settings.s3_endpoint == "http://minio:9000" and settings.storage_retries == 5
+    from squeezer.config import Config
+
+    settings = Config().storage
+    assert settings.s3_endpoint == "http://minio:9000" and settings.retries == 5
 
 
 # -- local directory guarantees ----------------------------------------------------------

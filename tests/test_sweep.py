@@ -8,9 +8,10 @@ import asyncio
 import time
 from datetime import timedelta
 
+import jobenv
 import pytest
 
-import jobenv
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
 from squeezer.jobs.queue import COMPRESS_TASK, QUEUE, make_app, sweep_cron
@@ -38,14 +39,14 @@ async def _sweep(env, svc=None):
 async def _file(env, file_id):
     conn = await jobenv.connect(env)
     try:
-        return await job_rows.find_file(conn, env["key"].id, file_id)
+        return await file_rows.find_file(conn, env["key"].id, file_id)
     finally:
         await conn.close()
 
 
 def test_expired_files_lose_their_blobs_and_are_marked_deleted(env, fx):
     job_id = asyncio.run(jobenv.submit(env, path=fx.text()))
-    asyncio.run(jobenv.drain(env, jobenv.services(env, result_ttl=timedelta(minutes=5))))
+    asyncio.run(jobenv.drain(env, jobenv.services(env, service={"file_ttl_seconds": 300})))
     job = asyncio.run(jobenv.job(env, job_id))
     assert job.state == "succeeded"
     result = asyncio.run(_file(env, job.output_file_id))
@@ -94,7 +95,7 @@ def test_a_stalled_job_is_retried_by_the_sweep(env, fx):
 
     asyncio.run(orphan())
     assert asyncio.run(jobenv.job(env, job_id)).state == "running"
-    counts = asyncio.run(_sweep(env, jobenv.services(env, stalled_seconds=30)))
+    counts = asyncio.run(_sweep(env, jobenv.services(env, workers={"stalled_seconds": 30})))
     assert counts["stalled_retried"] == 1
     asyncio.run(jobenv.drain(env))
     job = asyncio.run(jobenv.job(env, job_id))
@@ -106,7 +107,7 @@ def test_a_blob_store_outage_fails_only_the_file_part(env, fx, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     down = open_store("s3://bucket", env["data"], StorageSettings(
-        s3_endpoint="http://127.0.0.1:9", storage_connect_timeout=0.2, storage_timeout=2))
+        s3_endpoint="http://127.0.0.1:9", connect_timeout=0.2, timeout=2))
     file_id = asyncio.run(jobenv.store_upload(env, fx.text(), ttl=TINY))
     asyncio.run(_old_rate_window(env))
     time.sleep(1.2)

@@ -13,7 +13,8 @@ import pytest
 from pikepdf import Dictionary, Name, Stream
 
 from squeezer.engines.limits import Limits
-from squeezer.engines.pdf import PdfOptions, compress, ccitt
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import ccitt, compress
 from squeezer.engines.threads import ordered_map, thread_count
 
 
@@ -99,7 +100,7 @@ def test_the_output_does_not_depend_on_the_number_of_threads(tmp_path, preset):
     outputs, reports = [], []
     for threads in (1, 4):
         dst = tmp_path / f"out-{threads}.pdf"
-        report = compress(src, dst, PdfOptions(preset=preset), limits=Limits(max_threads=threads))
+        report = compress(src, dst, Options(level=preset), limits=Limits(max_threads=threads))
         outputs.append(dst.read_bytes())
         reports.append(report.model_dump(exclude={"elapsed_seconds"}))
     assert outputs[0] == outputs[1]
@@ -133,7 +134,7 @@ def test_no_thread_outlives_a_run_that_failed(tmp_path, monkeypatch):
     _mixed_images_pdf(src)
     before = set(threading.enumerate())
     with pytest.raises(TimeLimitError):
-        compress(src, tmp_path / "out.pdf", PdfOptions(preset="medium"),
+        compress(src, tmp_path / "out.pdf", Options(level="medium"),
                  limits=Limits(max_threads=4, max_seconds=1.0))
     assert attempted and threading.current_thread().name not in attempted
     assert set(threading.enumerate()) <= before
@@ -150,7 +151,7 @@ def test_scan_pages_do_not_depend_on_the_number_of_threads(tmp_path):
     outputs, reports = [], []
     for threads in (1, 4):
         dst = tmp_path / f"out-{threads}.pdf"
-        report = compress(src, dst, PdfOptions(preset="high"), limits=Limits(max_threads=threads))
+        report = compress(src, dst, Options(level="high"), limits=Limits(max_threads=threads))
         outputs.append(dst.read_bytes())
         reports.append(report.model_dump(exclude={"elapsed_seconds"}))
     assert outputs[0] == outputs[1]

@@ -8,15 +8,15 @@ import base64
 import json
 import random
 
+import jobenv
 import pytest
 
-import jobenv
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import keys
 from squeezer.jobs import payload, webhook_signature
 from squeezer.jobs.queue import make_app
 from squeezer.jobs.webhooks import defer_webhook, deliveries, job_body, retry_delay, webhook_id
-from squeezer.net import WEBHOOK_POLICY
 
 OK = jobenv.Answer(204)
 
@@ -98,8 +98,8 @@ def test_a_finished_job_is_delivered_signed_with_the_job_json(env, fx):
         try:
             job = await job_rows.get_job(conn, job_id)
             return job, payload.job_json(
-                job, input_file=await job_rows.get_file(conn, job.input_file_id),
-                output_file=await job_rows.get_file(conn, job.output_file_id),
+                job, input_file=await file_rows.get_file(conn, job.input_file_id),
+                output_file=await file_rows.get_file(conn, job.output_file_id),
                 base_url=svc.base_url, signing_key=svc.signing_key, deliveries=[])
         finally:
             await conn.close()
@@ -118,7 +118,7 @@ def test_two_500s_then_200_make_three_attempts_in_the_log(env, fx):
     with jobenv.Server({"/flaky": answers}) as receiver:
         job_id = asyncio.run(jobenv.submit(env, path=fx.text(),
                                            webhook_url=receiver.url("/flaky")))
-        svc = jobenv.services(env, webhook_backoff_seconds=0.05)
+        svc = jobenv.services(env, webhooks={"backoff_seconds": 0.05})
         _drain_until(env, job_id, 3, svc)
         asyncio.run(jobenv.drain(env, svc))  # nothing more is queued after the 200
     hits = receiver.hits("/flaky")
@@ -150,7 +150,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(env, tmp_path):
     routes = {"/moved": jobenv.Answer(302, b"", {"Location": "/elsewhere"}), "/elsewhere": OK}
     with jobenv.Server(routes) as receiver:
         job_id = asyncio.run(jobenv.submit(env, path=bad, webhook_url=receiver.url("/moved")))
-        svc = jobenv.services(env, webhook_attempts=2, webhook_backoff_seconds=0)
+        svc = jobenv.services(env, webhooks={"attempts": 2, "backoff_seconds": 0})
         _drain_until(env, job_id, 2, svc)
         asyncio.run(jobenv.drain(env, svc))
     assert receiver.hits("/elsewhere") == []
@@ -158,7 +158,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(env, tmp_path):
     log = asyncio.run(_deliveries(env, job_id))
     assert [(d["status"], d["error"]) for d in log] == [(302, "redirect_not_followed")] * 2
     body = json.loads(receiver.hits("/moved")[0].body)
-    assert (body["state"], body["error"]["code"]) == ("failed", "not_a_pdf")
+    assert (body["state"], body["error"]["code"]) == ("failed", "unsupported_format")
 
 
 def test_a_cancelled_job_is_delivered_when_the_api_defers_it(env, fx):
@@ -196,7 +196,7 @@ def test_no_webhook_url_queues_nothing(env, fx):
 def test_a_url_the_policy_refuses_is_logged_once_and_not_retried(env, fx):
     with jobenv.Server({"/hook": OK}) as receiver:
         job_id = asyncio.run(jobenv.submit(env, path=fx.text(), webhook_url=receiver.url("/hook")))
-        svc = jobenv.services(env, webhook_policy=WEBHOOK_POLICY, webhook_backoff_seconds=0)
+        svc = jobenv.services(env, webhooks={"allow_networks": "", "backoff_seconds": 0})
         _drain_until(env, job_id, 1, svc)
         asyncio.run(jobenv.drain(env, svc))
     assert receiver.requests == []
@@ -237,4 +237,4 @@ def test_defer_is_part_of_the_callers_transaction(env, fx):
     asyncio.run(rolled_back())
     assert asyncio.run(_queued_webhooks(env)) == before
     assert asyncio.run(jobenv.job(env, job_id)).state == "queued"
-    asyncio.run(jobenv.drain(env, jobenv.services(env, webhook_attempts=1)))
+    asyncio.run(jobenv.drain(env, jobenv.services(env, webhooks={"attempts": 1})))

@@ -1,10 +1,18 @@
-"""Configuration: every knob is also an environment variable ``SQUEEZER_*``.
+"""The one configuration object: read once per process, passed whole to the API and the workers.
 
-Engine limits live here so that the CLI, the API and the workers build the
-same :class:`~squeezer.engines.limits.Limits` from the same variables, e.g.
-``SQUEEZER_MAX_PAGES=2000``.  The service's knobs (TTLs, rate limits, the
-sync/async switch, fetch allow-lists) are here too, so that an API process
-and a worker on another machine agree as long as they share the environment.
+:class:`Config` is nested by concern (``database``, ``storage``, ``fetch``,
+``webhooks``, ``limits``, ``service``, ``workers``, ``engines``), and every
+setting is also an environment variable ``SQUEEZER_*`` whose name says where
+it sits: ``SQUEEZER_DATABASE_URL`` is ``database.url``,
+``SQUEEZER_FETCH_ALLOW_HOSTS`` is ``fetch.allow_hosts``, ``SQUEEZER_MAX_PAGES``
+is ``limits.max_pages``.  An API process and a worker on another machine
+agree as long as they share the environment.
+
+A section whose layer has its own settings model (the engines' :class:`Limits`,
+the store's :class:`StorageSettings`, the address policies' defaults in
+:mod:`squeezer.net`) takes that model's fields and defaults, so a default is
+written once, next to the code that uses it.  ``squeezer config`` prints the
+effective configuration with secrets masked (:func:`effective`).
 """
 
 from __future__ import annotations
@@ -12,36 +20,127 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from squeezer.engines.limits import Limits
+from squeezer.net.deliver import WEBHOOK_POLICY
+from squeezer.net.policy import UrlPolicy
+from squeezer.storage.settings import StorageSettings
+
+_FETCH_DEFAULTS = UrlPolicy()
 
 
-class Config(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SQUEEZER_", extra="ignore")
+def _env(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True)
 
-    #: where the embedded database and local blobs live
-    data_dir: Path = Path("squeezer-data")
+
+class DatabaseConfig(BaseSettings):
+    model_config = _env("SQUEEZER_DATABASE_")
+
     #: an external PostgreSQL; unset starts an embedded one in ``data_dir``
-    database_url: str | None = None
-    #: an object store (s3://, gs://, az://); unset stores blobs in ``data_dir/blobs``
-    storage_url: str | None = None
+    url: str | None = None
 
-    max_input_bytes: int = Limits().max_input_bytes
-    max_pages: int = Limits().max_pages
-    max_image_pixels: int = Limits().max_image_pixels
-    max_stream_bytes: int = Limits().max_stream_bytes
-    max_document_bytes: int = Limits().max_document_bytes
-    max_frames: int = Limits().max_frames
-    max_seconds: float = Limits().max_seconds
-    max_threads: int = Limits().max_threads
 
-    # --- the service -----------------------------------------------------------------------
+class StorageConfig(BaseSettings, StorageSettings):
+    """:class:`~squeezer.storage.settings.StorageSettings` from ``SQUEEZER_STORAGE_*``."""
+
+    model_config = _env("SQUEEZER_STORAGE_")
+
+
+class LimitsConfig(BaseSettings, Limits):
+    """The engines' :class:`~squeezer.engines.limits.Limits` from ``SQUEEZER_MAX_*``."""
+
+    model_config = _env("SQUEEZER_")
+
+    def limits(self) -> Limits:
+        return Limits(**self.model_dump())
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+class _AddressPolicyConfig(BaseSettings):
+    """Where outbound connections of one kind may go (docs/security.md): the allow-lists."""
+
+    #: comma-separated host names (or ``*.suffix``) whose private addresses are allowed
+    allow_hosts: str = ""
+    #: comma-separated CIDRs allowed whatever their class
+    allow_networks: str = ""
+    allow_private: bool = False
+    allowlist_only: bool = False
+    allow_nat64: bool = False
+    #: e.g. ``80,443``; empty: any port
+    allowed_ports: str = ""
+    ca_bundle: str | None = None
+
+    def _ports(self, variable: str) -> frozenset[int] | None:
+        ports = _split(self.allowed_ports)
+        try:
+            return frozenset(int(p) for p in ports) if ports else None
+        except ValueError:
+            raise ValueError(f"{variable}: not a list of ports: {ports}") from None
+
+    def _policy(self, base: UrlPolicy, variable: str, **fields: Any) -> UrlPolicy:
+        from dataclasses import replace
+
+        return replace(base, allow_hosts=_split(self.allow_hosts),
+                       allow_networks=_split(self.allow_networks),
+                       allow_private=self.allow_private, allowlist_only=self.allowlist_only,
+                       allow_nat64=self.allow_nat64, allowed_ports=self._ports(variable),
+                       ca_bundle=self.ca_bundle, **fields)
+
+
+class FetchConfig(_AddressPolicyConfig):
+    """Fetch-by-URL: its allow-lists and limits (``SQUEEZER_FETCH_*``)."""
+
+    model_config = _env("SQUEEZER_FETCH_")
+
+    max_redirects: int = Field(_FETCH_DEFAULTS.max_redirects, ge=0, le=20)
+    #: 0: ``service.max_upload_bytes``
+    max_bytes: int = Field(0, ge=0)
+    connect_timeout: float = Field(_FETCH_DEFAULTS.connect_timeout, gt=0)
+    read_timeout: float = Field(_FETCH_DEFAULTS.read_timeout, gt=0)
+    total_timeout: float = Field(_FETCH_DEFAULTS.total_timeout, gt=0)
+
+    def policy(self, max_upload_bytes: int) -> UrlPolicy:
+        return self._policy(_FETCH_DEFAULTS, "SQUEEZER_FETCH_ALLOWED_PORTS",
+                            max_redirects=self.max_redirects,
+                            max_bytes=self.max_bytes or max_upload_bytes or (1 << 40),
+                            connect_timeout=self.connect_timeout,
+                            read_timeout=self.read_timeout, total_timeout=self.total_timeout)
+
+
+class WebhookConfig(_AddressPolicyConfig):
+    """Webhooks: separate allow-lists (letting an internal file server be fetched should not
+    let webhooks reach it too), never a redirect; delivery attempts (``SQUEEZER_WEBHOOK_*``)."""
+
+    model_config = _env("SQUEEZER_WEBHOOK_")
+
+    connect_timeout: float = Field(WEBHOOK_POLICY.connect_timeout, gt=0)
+    read_timeout: float = Field(WEBHOOK_POLICY.read_timeout, gt=0)
+    total_timeout: float = Field(WEBHOOK_POLICY.total_timeout, gt=0)
+    #: delivery attempts before giving up, and the first retry delay
+    attempts: int = Field(8, ge=1)
+    backoff_seconds: float = Field(5.0, ge=0)
+
+    def policy(self) -> UrlPolicy:
+        return self._policy(WEBHOOK_POLICY, "SQUEEZER_WEBHOOK_ALLOWED_PORTS",
+                            connect_timeout=self.connect_timeout,
+                            read_timeout=self.read_timeout, total_timeout=self.total_timeout)
+
+
+class ServiceConfig(BaseSettings):
+    """What the API promises its clients: files, sync answers, rate limits, links."""
+
+    model_config = _env("SQUEEZER_")
+
     #: signs download URLs (HMAC); unset: a random key kept in ``data_dir/secret_key``.
     #: Every API process of one deployment must share it.
-    secret_key: str | None = None
+    secret_key: str | None = Field(None, repr=False)
     #: the externally visible base URL (download links, webhooks); unset: the request's own
     public_url: str | None = None
     #: how long uploads, results and finished jobs are kept
@@ -57,33 +156,14 @@ class Config(BaseSettings):
     #: requests per key per window, shared by every API process; 0 disables
     rate_limit: int = Field(100_000, ge=0)
     rate_window_seconds: int = Field(900, gt=0)
-    #: fetch-by-URL (docs/security.md): comma-separated host names / CIDRs allowed although
-    #: internal, and the fetch's limits
-    fetch_allow_hosts: str = ""
-    fetch_allow_networks: str = ""
-    fetch_allow_private: bool = False
-    fetch_allowlist_only: bool = False
-    fetch_allow_nat64: bool = False
-    fetch_allowed_ports: str = ""  # e.g. "80,443"; empty: any port
-    fetch_max_redirects: int = Field(5, ge=0, le=20)
-    fetch_max_bytes: int = Field(0, ge=0)  # 0: SQUEEZER_MAX_UPLOAD_BYTES
-    fetch_connect_timeout: float = Field(10.0, gt=0)
-    fetch_read_timeout: float = Field(30.0, gt=0)
-    fetch_total_timeout: float = Field(300.0, gt=0)
-    fetch_ca_bundle: str | None = None
-    #: webhooks: separate allow-lists (letting an internal file server be fetched should not
-    #: let webhooks reach it too); never a redirect
-    webhook_allow_hosts: str = ""
-    webhook_allow_networks: str = ""
-    webhook_allow_private: bool = False
-    webhook_allowlist_only: bool = False
-    webhook_allow_nat64: bool = False
-    webhook_allowed_ports: str = ""
-    webhook_connect_timeout: float = Field(5.0, gt=0)
-    webhook_read_timeout: float = Field(10.0, gt=0)
-    webhook_total_timeout: float = Field(15.0, gt=0)
-    webhook_ca_bundle: str | None = None
-    #: per-job child process caps (0 disables the memory cap)
+
+
+class WorkerConfig(BaseSettings):
+    """How workers run jobs."""
+
+    model_config = _env("SQUEEZER_")
+
+    #: per-job child process memory cap (0 disables it)
     job_memory_bytes: int = Field(4 << 30, ge=0)
     #: how often the periodic sweep (expiry, stalled jobs, old rate windows) runs
     sweep_seconds: int = Field(30, gt=0)
@@ -91,21 +171,42 @@ class Config(BaseSettings):
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     #: a worker silent this long is presumed dead and its jobs are retried
     stalled_seconds: float = Field(30.0, gt=0)
-    #: webhook delivery attempts before giving up, and the first retry delay
-    webhook_attempts: int = Field(8, ge=1)
-    webhook_backoff_seconds: float = Field(5.0, ge=0)
 
-    def limits(self) -> Limits:
-        return Limits(**{name: getattr(self, name) for name in Limits.model_fields})
+
+class EngineConfig(BaseSettings):
+    """Process-wide engine choices (they change how, never what, an engine compresses)."""
+
+    model_config = _env("SQUEEZER_")
+
+    #: ``auto``: libimagequant when installed; ``pillow``: Pillow's own quantiser (no GPL code)
+    quantizer: Literal["auto", "pillow"] = Field("auto", validation_alias=AliasChoices(
+        "quantizer", "SQUEEZER_QUANTIZER"))
+
+
+class Config(BaseSettings):
+    """Everything a Squeezer process is configured with."""
+
+    model_config = _env("SQUEEZER_")
+
+    #: where the embedded database and local blobs live
+    data_dir: Path = Path("squeezer-data")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    workers: WorkerConfig = Field(default_factory=WorkerConfig)
+    engines: EngineConfig = Field(default_factory=EngineConfig)
 
     def signing_key(self) -> bytes:
         """The download-URL key: ``secret_key``, else one made once and kept in ``data_dir``."""
-        if self.secret_key:
-            return self.secret_key.encode("utf-8")
+        if self.service.secret_key:
+            return self.service.secret_key.encode("utf-8")
         path = Path(self.data_dir) / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(secrets.token_urlsafe(32))
             tmp.chmod(0o600)
             try:
@@ -116,47 +217,90 @@ class Config(BaseSettings):
                 tmp.unlink(missing_ok=True)
         return path.read_text().strip().encode("utf-8")
 
-    def _policy(self, prefix: str, **fields: object):  # -> squeezer.net.UrlPolicy
-        from squeezer.net import UrlPolicy
-
-        def split(value: str) -> tuple[str, ...]:
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-
-        ports = split(getattr(self, f"{prefix}_allowed_ports"))
-        try:
-            allowed_ports = frozenset(int(p) for p in ports) if ports else None
-        except ValueError:
-            raise ValueError(f"SQUEEZER_{prefix.upper()}_ALLOWED_PORTS: not a list of ports: "
-                             f"{ports}") from None
-        return UrlPolicy(  # type: ignore[arg-type]
-            allow_hosts=split(getattr(self, f"{prefix}_allow_hosts")),
-            allow_networks=split(getattr(self, f"{prefix}_allow_networks")),
-            allow_private=getattr(self, f"{prefix}_allow_private"),
-            allowlist_only=getattr(self, f"{prefix}_allowlist_only"),
-            allow_nat64=getattr(self, f"{prefix}_allow_nat64"),
-            allowed_ports=allowed_ports,
-            connect_timeout=getattr(self, f"{prefix}_connect_timeout"),
-            read_timeout=getattr(self, f"{prefix}_read_timeout"),
-            total_timeout=getattr(self, f"{prefix}_total_timeout"),
-            ca_bundle=getattr(self, f"{prefix}_ca_bundle"),
-            **fields,
-        )
-
-    def url_policy(self):  # -> squeezer.net.UrlPolicy
+    def url_policy(self) -> UrlPolicy:
         """The SSRF policy for fetch-by-URL."""
-        return self._policy(
-            "fetch", max_redirects=self.fetch_max_redirects,
-            max_bytes=self.fetch_max_bytes or self.max_upload_bytes or (1 << 40),
-        )
+        return self.fetch.policy(self.service.max_upload_bytes)
 
-    def webhook_policy(self):  # -> squeezer.net.UrlPolicy
-        """The SSRF policy for webhooks: :data:`squeezer.net.WEBHOOK_POLICY` with the
-        ``SQUEEZER_WEBHOOK_*`` allow-lists and timeouts."""
-        from squeezer.net import WEBHOOK_POLICY
+    def webhook_policy(self) -> UrlPolicy:
+        """The SSRF policy for webhooks."""
+        return self.webhooks.policy()
 
-        return self._policy("webhook", max_redirects=0, max_bytes=WEBHOOK_POLICY.max_bytes,
-                            user_agent=WEBHOOK_POLICY.user_agent)
+    def apply_to_engines(self) -> None:
+        """Hand the process-wide engine choices to the engines (once, at start)."""
+        from squeezer.engines import runtime
+
+        runtime.configure(quantizer=self.engines.quantizer)
 
 
 def load() -> Config:
-    return Config()
+    """The configuration from the environment; call once per process and pass it on."""
+    config = Config()
+    config.apply_to_engines()
+    return config
+
+
+#: settings shown masked by ``squeezer config``
+SECRETS = {"service.secret_key"}
+
+
+def effective(config: Config) -> dict[str, Any]:
+    """The configuration as nested JSON with secrets (and database passwords) masked."""
+    data = config.model_dump(mode="json")
+    for path in SECRETS:
+        section, name = path.split(".")
+        if data[section].get(name):
+            data[section][name] = "********"
+    url = data["database"].get("url")
+    if url:
+        data["database"]["url"] = _mask_password(url)
+    return data
+
+
+def _mask_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def config_problems(exc: Exception) -> str:
+    """A configuration error as ``SQUEEZER_X: message; …``, naming the variables to fix."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    sections = {info.annotation.__name__: info.annotation for info in Config.model_fields.values()
+                if isinstance(info.annotation, type)}
+    model = sections.get(exc.title, Config)
+    prefix = str(model.model_config.get("env_prefix", "SQUEEZER_"))
+    problems = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        if model is Config and loc and loc[0] in Config.model_fields and len(loc) > 1:
+            section = Config.model_fields[loc[0]].annotation
+            prefix = str(getattr(section, "model_config", {}).get("env_prefix", prefix))
+            loc = loc[1:]
+        variable = loc[0] if loc and loc[0].startswith("SQUEEZER_") else \
+            prefix + "_".join(loc).upper()
+        problems.append(f"{variable.upper()}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def variables() -> list[tuple[str, str, Any]]:
+    """``(environment variable, setting path, default)`` for every setting (the docs' table)."""
+    out: list[tuple[str, str, Any]] = [("SQUEEZER_DATA_DIR", "data_dir", "squeezer-data")]
+    for section, info in Config.model_fields.items():
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        prefix = str(model.model_config.get("env_prefix", ""))
+        for name, field in model.model_fields.items():
+            alias = field.validation_alias
+            names = [a for a in getattr(alias, "choices", []) if str(a).startswith("SQUEEZER_")]
+            variable = str(names[0]) if names else (prefix + name).upper()
+            default = field.get_default(call_default_factory=True)
+            out.append((variable, f"{section}.{name}", default))
+    return out

@@ -19,7 +19,7 @@ from squeezer import __version__
 from squeezer.api import errors
 from squeezer.api.auth import rate_headers
 from squeezer.api.compat import routers as compat_routers
-from squeezer.api.routes import account, compress, downloads, files, health, jobs, preview
+from squeezer.api.routes import account, compress, downloads, files, health, jobs, options, preview
 from squeezer.api.state import ApiServices
 from squeezer.api.waiting import JobWaiter
 from squeezer.config import Config
@@ -72,7 +72,7 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = database or open_database(config.database_url, config.data_dir)
+        db = database or open_database(config.database.url, config.data_dir)
         # a request waits at most POOL_TIMEOUT for a connection, then gets a 503
         pool = AsyncConnectionPool(db.url, min_size=1, max_size=20, open=False,
                                    timeout=POOL_TIMEOUT, kwargs={"autocommit": True})
@@ -83,7 +83,7 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
         async with queue.open_async():
             app.state.services = ApiServices(
                 config=config, database=db, pool=pool,
-                store=open_store(config.storage_url, config.data_dir), queue=queue,
+                store=open_store(config.storage.url, config.data_dir, config.storage), queue=queue,
                 signing_key=config.signing_key(), waiter=waiter,
             )
             try:
@@ -97,7 +97,7 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     app = FastAPI(title="Squeezer", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     errors.install(app)
-    for module in (files, preview, jobs, compress, downloads, account, health):
+    for module in (files, preview, jobs, compress, downloads, account, health, options):
         app.include_router(module.router)
     app.include_router(web.router)
     for router in compat_routers():

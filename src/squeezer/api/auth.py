@@ -57,14 +57,14 @@ async def authenticate(request: Request, svc: ApiServices, secret: str | None = 
         key = await keys.authenticate(conn, secret)
         if key is None:
             raise unauthorized()
-        if svc.config.rate_limit:
-            decision = await ratelimit.hit(conn, key.id, svc.config.rate_limit,
-                                           svc.config.rate_window_seconds)
+        if svc.config.service.rate_limit:
+            decision = await ratelimit.hit(conn, key.id, svc.config.service.rate_limit,
+                                           svc.config.service.rate_window_seconds)
             request.scope[RATE_SCOPE] = decision
             if not decision.allowed:
                 retry = decision.retry_after(datetime.now(UTC))
                 raise ApiError(429, f"rate limit of {decision.limit} requests per "
-                               f"{svc.config.rate_window_seconds} s exceeded; retry in {retry} s",
+                               f"{svc.config.service.rate_window_seconds} s exceeded; retry in {retry} s",
                                headers={"Retry-After": str(retry)})
     request.scope["squeezer.key"] = key
     return key

@@ -13,30 +13,41 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import SkipValidation, ValidationError
 
 from squeezer.api.errors import ApiError, gone, not_found, validation_errors
 from squeezer.api.state import ApiServices
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
-from squeezer.engines.dispatch import CompressOptions
+from squeezer.engines.options import Options
 from squeezer.jobs import webhooks
 from squeezer.jobs.queue import submit_compress
 from squeezer.net import UrlNotAllowed, acheck_url
 from squeezer.net.errors import NetError
 
+#: A request's ``options``: validated by :func:`engine_options` (which keeps the request's own
+#: shape for the job), documented in OpenAPI as the options model
+OptionsField = SkipValidation[Options]
 
-def engine_options(raw: dict[str, Any], field: str = "options") -> dict[str, Any]:
-    """Validate options against the engines' model (PDF and image options in one mapping;
-    the engine is chosen later, from the input's bytes); what was given, in JSON form."""
+
+def engine_options(raw: Any, field: str | None = "options") -> dict[str, Any]:
+    """Validate options against the model (:class:`~squeezer.engines.options.Options`; the
+    engine is chosen later, from the input's bytes): the request's options as validated
+    (:meth:`Options.echo`), or 422 naming each bad field under ``field`` (``options.pdf.dpi``).
+    """
+    if not isinstance(raw, dict):
+        raise ApiError(422, "invalid options", errors=[
+            {"field": field or "options", "message": "must be an object"}])
     try:
-        options = CompressOptions.model_validate(raw)
+        options = Options.model_validate(raw)
     except ValidationError as exc:
         errors = validation_errors(exc.errors())
         for err in errors:
-            err["field"] = f"{field}.{err['field']}" if err["field"] != "body" else field
+            if field:
+                err["field"] = f"{field}.{err['field']}" if err["field"] != "body" else field
         raise ApiError(422, "invalid options", errors=errors) from None
-    return options.model_dump(mode="json", exclude_unset=True)
+    return options.echo(raw)
 
 
 async def check_source_url(svc: ApiServices, url: str) -> None:
@@ -96,7 +107,7 @@ async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None
         await check_source_url(svc, url)
     if webhook_url:
         await check_webhook_url(svc, webhook_url)
-    ttl = timedelta(seconds=svc.config.file_ttl_seconds)
+    ttl = timedelta(seconds=svc.config.service.file_ttl_seconds)
     async with svc.connection() as conn:
         try:
             job = await submit_compress(svc.queue, conn, key_id=key.id, input_file_id=file_id,
@@ -113,9 +124,9 @@ async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None
     return job, False
 
 
-async def _live_input(svc: ApiServices, key: ApiKey, file_id: uuid.UUID) -> rows.FileRow:
+async def _live_input(svc: ApiServices, key: ApiKey, file_id: uuid.UUID) -> file_rows.FileRow:
     async with svc.connection() as conn:
-        row = await rows.find_file(conn, key.id, file_id)
+        row = await file_rows.find_file(conn, key.id, file_id)
     if row is None:
         raise ApiError(404, "no such file", errors=[{"field": "input.file_id",
                                                      "message": "no such file"}])
@@ -128,7 +139,7 @@ async def input_size(svc: ApiServices, job: rows.JobRow) -> int | None:
     if job.input_file_id is None:
         return None
     async with svc.connection() as conn:
-        row = await rows.get_file(conn, job.input_file_id)
+        row = await file_rows.get_file(conn, job.input_file_id)
     return row.size if row else None
 
 
@@ -145,7 +156,7 @@ async def owned_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.Jo
 
 async def wait_for(svc: ApiServices, job: rows.JobRow, seconds: float) -> rows.JobRow:
     """The job once it has ended, or as it is after ``seconds`` (capped by the config)."""
-    seconds = min(max(0.0, seconds), svc.config.max_wait_seconds)
+    seconds = min(max(0.0, seconds), svc.config.service.max_wait_seconds)
     if job.ended or seconds <= 0:
         return job
     deadline = time.monotonic() + seconds
@@ -171,13 +182,12 @@ async def render(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[s
 async def cancel_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.JobRow:
     """Cancel a queued or running job (409 once it has ended); its webhook says so."""
     await owned_job(svc, key, job_id)
-    async with svc.connection() as conn:
-        async with conn.transaction():
-            before = await rows.find_job(conn, key.id, job_id)
-            job = await rows.cancel(conn, key.id, job_id)
-            if job is None:
-                raise not_found("job")
-            if before is not None and before.ended:
-                raise ApiError(409, f"the job has already {before.state}", code="job_ended")
-            await webhooks.defer_webhook(svc.queue, conn, job)
+    async with svc.connection() as conn, conn.transaction():
+        before = await rows.find_job(conn, key.id, job_id)
+        job = await rows.cancel(conn, key.id, job_id)
+        if job is None:
+            raise not_found("job")
+        if before is not None and before.ended:
+            raise ApiError(409, f"the job has already {before.state}", code="job_ended")
+        await webhooks.defer_webhook(svc.queue, conn, job)
     return job

@@ -42,8 +42,8 @@ class ApiServices:
 
     def base_url(self, request: Request) -> str:
         """Where clients reach us: ``SQUEEZER_PUBLIC_URL``, else the request's own origin."""
-        if self.config.public_url:
-            return self.config.public_url.rstrip("/")
+        if self.config.service.public_url:
+            return self.config.service.public_url.rstrip("/")
         return str(request.base_url).rstrip("/")
 
 

@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from squeezer.api.errors import ApiError
 from squeezer.engines.errors import UnsupportedFormatError
-from squeezer.engines.image.sniff import EXTENSIONS, MIME, sniff
+from squeezer.engines.sniff import EXTENSIONS, MIME, sniff
 from squeezer.net import sanitize_filename
 from squeezer.storage import BlobStore, StoredBlob
 
@@ -38,7 +38,7 @@ _FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
 def sniff_mime(head: bytes) -> str | None:
     """The media type of a file from its first bytes; None for what no engine takes.
 
-    The engines' own sniffer decides (``squeezer.engines.image.sniff``): PDFs (``%PDF-``
+    The engines' own sniffer decides (``squeezer.engines.sniff``): PDFs (``%PDF-``
     anywhere in the first 1024 bytes, as readers accept) and the image formats; EPS,
     PostScript and unknown bytes are refused, whatever the name or declared type says.
     """
@@ -266,7 +266,7 @@ async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[
                 shown = sanitize_filename(part.filename) or f"file {len(stored) + 1}"
                 raise ApiError(415, f"unsupported file type ({shown}): send a PDF or an image "
                                "(JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)",
-                               code="unsupported_type") from None
+                               code="unsupported_format") from None
             stored.append((blob, part, sniffed["mime"] or "application/octet-stream"))
             if not part.done and ended:
                 raise ApiError(400, "the upload ended before the file did")

@@ -1,4 +1,4 @@
-"""``squeezer analyze``: where a PDF's bytes are, and a measured estimate per preset."""
+"""``squeezer analyze``: where a PDF's bytes are, and a measured estimate per level."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from squeezer.cli.base import (
     EXIT_FAILED,
     EXIT_OK,
     _consoles,
-    _limits,
     _stderr_line,
     command,
     error_line,
     human_bytes,
+    load_config,
     saved_percent,
 )
 
@@ -28,23 +28,22 @@ def _analyze_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password", metavar="X", help="password to open an encrypted PDF")
     p.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
     p.add_argument("--no-estimate", action="store_true",
-                   help="skip the per-preset estimate (which runs the engine)")
+                   help="skip the per-level estimate (which runs the engine)")
 
 
 @command(
     "analyze",
-    help="show where the bytes of a PDF are, and estimate each preset",
     arguments=_analyze_arguments,
     description="Break a PDF down by what its bytes are for (images by codec, fonts, content "
     "streams, forms, metadata, attachments, annotations, structure, duplicates) and "
-    "estimate the result of each preset by running the engine on it (or on a sample of "
+    "estimate the result of each level by running the engine on it (or on a sample of "
     "its pages).",
 )
 def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from squeezer.engines.errors import EngineError
     from squeezer.engines.pdf.analyze import analyze
 
-    limits = _limits(parser)
+    limits = load_config(parser).limits.limits()
     out, err = _consoles()
     path = Path(args.input)
     if not path.exists():
@@ -154,13 +153,13 @@ def print_analysis(console: Any, name: str, a: Any) -> None:
         e = a.estimates
         how = ("the engine run on the whole document" if e.method == "whole document"
                else f"the engine run on {e.sampled_pages} of {e.total_pages} pages, extrapolated")
-        est = table("Estimate per preset", ("preset", "left"), ("estimated size", "right"),
+        est = table("Estimate per level", ("level", "left"), ("estimated size", "right"),
                     ("ratio", "right"), ("saved", "right"))
-        for p in e.presets:
+        for p in e.levels:
             if p.bytes is None:
-                est.add_row(p.preset, "-", "-", p.error or "failed")
+                est.add_row(p.level, "-", "-", p.error or "failed")
             else:
-                est.add_row(p.preset, "~" + human_bytes(p.bytes), f"{p.ratio:.2f}",
+                est.add_row(p.level, "~" + human_bytes(p.bytes), f"{p.ratio:.2f}",
                             saved_percent(a.file_bytes, p.bytes))
         console.print(est)
         console.print(f"(an estimate: {how}, in {e.elapsed_seconds:.1f} s)", markup=False,

@@ -25,13 +25,13 @@ from squeezer.cli.base import (
     EXIT_OK,
     _arrow,
     _consoles,
-    _limits,
     _one_line,
     _quiet_libraries,
     _stderr_line,
     command,
     error_line,
     human_bytes,
+    load_config,
     saved_percent,
 )
 
@@ -49,11 +49,10 @@ def _positive_int(text: str) -> int:
 
 
 def _compress_arguments(p: argparse.ArgumentParser) -> None:
-    from squeezer.engines.image.options import Compression, OutputFormat
-    from squeezer.engines.pdf.options import PdfOptions, Preset
+    from squeezer.cli.options import add_option_flags
 
     p.add_argument("inputs", nargs="+", metavar="IN",
-                   help="PDF or image files to compress (the engine is chosen from the bytes)")
+                   help="files to compress (the engine is chosen from the bytes)")
     where = p.add_argument_group("where results go (default: X.pdf -> X.compressed.pdf, "
                                  "X.png -> X.compressed.png (.webp with --format webp) next to it)")
     dest = where.add_mutually_exclusive_group()
@@ -61,74 +60,7 @@ def _compress_arguments(p: argparse.ArgumentParser) -> None:
     dest.add_argument("--out-dir", metavar="DIR",
                       help="write results into DIR (created), under the inputs' names")
     dest.add_argument("--in-place", action="store_true", help="replace each input with its result")
-
-    knobs = p.add_argument_group("compression")
-    knobs.add_argument("--preset", choices=[x.value for x in Preset], default=None,
-                       metavar="P", help="PDFs: lossless, low, medium, high or extreme "
-                       "(default: medium; for images it stands for --compression)")
-    knobs.add_argument("--dpi", type=int, metavar="N",
-                       help="downsample images drawn above N dpi to N dpi (72-2400)")
-    knobs.add_argument("--quality", type=int, metavar="N",
-                       help="JPEG quality for photographic images in PDFs; a fixed quality for "
-                       "images (1-100)")
-    color = knobs.add_mutually_exclusive_group()
-    color.add_argument("--gray", action="store_true", help="all images to grayscale")
-    color.add_argument("--bitonal", action="store_true", help="all images to 1-bit black and white")
-    knobs.add_argument("--target-size", metavar="SIZE",
-                       help="largest result under SIZE, e.g. 2MB, 500KB, 1.5MiB")
-    knobs.add_argument("--password", metavar="X", help="password to open encrypted inputs")
-
-    scans = p.add_argument_group("scanned pages in PDFs (see docs/scans.md)")
-    scans.add_argument("--mrc", action=argparse.BooleanOptionalAction, default=None,
-                       help="split colour and gray text scans into MRC layers (mask, background, "
-                       "foreground); --no-mrc keeps them whole (default: on in high and extreme)")
-    scans.add_argument("--mrc-background-dpi", type=int, metavar="N",
-                       help="resolution of the MRC background layer, 50-600 (default: 100 in "
-                       "high, 75 in extreme)")
-    scans.add_argument("--mrc-preserve-smoothing", action="store_true",
-                       help="keep anti-aliased text edges in the MRC background (larger files)")
-    scans.add_argument("--bitonal-threshold", type=int, metavar="N",
-                       help="fixed ink/paper cut 1-254 for 1-bit conversion (default: adaptive)")
-    scans.add_argument("--char-repair", action="store_true",
-                       help="remove specks and fill pinholes in 1-bit images and MRC masks")
-    scans.add_argument("--jbig2", action=argparse.BooleanOptionalAction, default=None,
-                       help="code 1-bit images as JBIG2 where the engine can (lossless, never "
-                       "symbol substitution); --no-jbig2 keeps CCITT G4 (default: "
-                       f"{'on' if PdfOptions.model_fields['jbig2'].default else 'off'})")
-
-    images = p.add_argument_group("images (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)")
-    images.add_argument("--compression", choices=[x.value for x in Compression], default=None,
-                        metavar="L", help="lossless, medium, high or ultra (default: high; "
-                        "for PDFs it stands for --preset)")
-    images.add_argument("--format", choices=[x.value for x in OutputFormat if x.value != "keep"]
-                        + ["jpg"], default=None, metavar="F", dest="image_format",
-                        help="convert images to jpeg, png, webp or avif; auto picks the smallest "
-                        "that keeps transparency and animation (default: keep the format)")
-    images.add_argument("--resize", metavar="MODE:WxH",
-                        help="fit:800x600, scale:800x, cover:300x300, thumb:150x150, crop:WxH, "
-                        "exact:WxH (append :entropy or :center to choose the crop; never "
-                        "enlarges except exact)")
-    images.add_argument("--preserve", metavar="LIST",
-                        help="metadata to keep, comma-separated: copyright, location, creation, "
-                        "icc (default: strip all)")
-    images.add_argument("--background", metavar="COLOR",
-                        help="colour transparency is flattened onto for JPEG (default: #ffffff)")
-
-    removals = p.add_argument_group("removals and output form")
-    removals.add_argument("--remove-metadata", action="store_true",
-                          help="drop XMP metadata and the document information dictionary")
-    removals.add_argument("--remove-annotations", action="store_true",
-                          help="drop comments, links and other annotations (not form fields)")
-    removals.add_argument("--remove-form-fields", action="store_true",
-                          help="flatten form fields into the page, drop the interactive form")
-    removals.add_argument("--remove-bookmarks", action="store_true", help="drop the outline")
-    removals.add_argument("--remove-embedded-files", action="store_true",
-                          help="drop attachments and associated files")
-    removals.add_argument("--remove-javascript", action="store_true",
-                          help="drop document JavaScript and JavaScript actions")
-    removals.add_argument("--remove-encryption", action="store_true",
-                          help="write the output unencrypted")
-    removals.add_argument("--linearize", action="store_true", help='"fast web view" output')
+    add_option_flags(p)
 
     run = p.add_argument_group("running")
     run.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
@@ -142,85 +74,6 @@ def _compress_arguments(p: argparse.ArgumentParser) -> None:
                         "here; --jobs N keeps N files in flight")
     remote.add_argument("--api-key", metavar="KEY",
                         help="the server's API key (default: the SQUEEZER_API_KEY variable)")
-
-
-#: PdfOptions field -> the CLI flag that sets it, for error messages.
-_FLAGS = {"dpi": "--dpi", "image_quality": "--quality", "target_size": "--target-size",
-          "preset": "--preset", "password": "--password", "quality": "--quality",
-          "format": "--format"}
-
-
-def _options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
-    """CompressOptions (PDF and image options, see squeezer.engines.dispatch) from the flags;
-    a value an engine refuses is a one-line usage error."""
-    from pydantic import ValidationError
-
-    from squeezer.engines.dispatch import CompressOptions
-    from squeezer.engines.pdf.options import ColorModel
-
-    color = ColorModel.keep
-    if args.gray or args.bitonal:
-        color = ColorModel.gray if args.gray else ColorModel.bitonal
-    values: dict[str, Any] = {
-        "preset": args.preset,
-        "dpi": args.dpi,
-        "image_quality": args.quality,
-        "color_model": color,
-        "target_size": args.target_size,
-        "password": args.password,
-        "remove_metadata": args.remove_metadata,
-        "remove_annotations": args.remove_annotations,
-        "remove_form_fields": args.remove_form_fields,
-        "remove_bookmarks": args.remove_bookmarks,
-        "remove_embedded_files": args.remove_embedded_files,
-        "remove_javascript": args.remove_javascript,
-        "remove_encryption": args.remove_encryption,
-        "linearize": args.linearize,
-        "mrc": args.mrc,
-        "mrc_background_dpi": args.mrc_background_dpi,
-        "mrc_preserve_smoothing": args.mrc_preserve_smoothing,
-        "bitonal_threshold": args.bitonal_threshold,
-        "char_repair": args.char_repair,
-        "jbig2": args.jbig2,
-        "quality": args.quality,
-        "compression": args.compression,
-        "format": args.image_format,
-        "resize": args.resize,
-        "preserve": args.preserve,
-        "background": args.background,
-    }
-    values = {k: v for k, v in values.items()
-              if v is not None and not (k in ("quality", "image_quality") and args.quality is None)}
-    try:
-        return CompressOptions(**values)
-    except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            name = str(e["loc"][0]) if e["loc"] else "option"
-            flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
-            message = _range_message(name, str(e["type"]), e.get("ctx") or {}) or str(e["msg"])
-            message = message.removeprefix("Value error, ")
-            message = message[:1].lower() + message[1:]
-            shown = "" if name == "password" else f" {values.get(name)}"
-            problems.append(f"{flag}{shown}: {message}")
-        parser.error(_one_line("; ".join(problems)))
-
-
-def _range_message(name: str, kind: str, ctx: dict[str, Any]) -> str | None:
-    """"must be between 72 and 2400" for a value outside a numeric option's bounds."""
-    from squeezer.engines.dispatch import CompressOptions as PdfOptions
-
-    if kind not in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return None
-    field_info = PdfOptions.model_fields.get(name)
-    bounds = {k: getattr(m, k) for m in (field_info.metadata if field_info else [])
-              for k in ("ge", "le", "gt") if getattr(m, k, None) is not None}
-    bounds.update({k: v for k, v in ctx.items() if k in ("ge", "le", "gt")})
-    if "ge" in bounds and "le" in bounds:
-        return f"must be between {bounds['ge']} and {bounds['le']}"
-    if "gt" in bounds:
-        return f"must be more than {bounds['gt']}"
-    return None
 
 
 @dataclass
@@ -251,7 +104,7 @@ def default_output(src: Path, extension: str | None = "pdf") -> Path:
 
 
 def _same_extension(suffix: str, extension: str) -> bool:
-    from squeezer.engines.image.sniff import ALIASES
+    from squeezer.engines.sniff import ALIASES
 
     suffix = suffix.lower().lstrip(".")
     return suffix == extension or any(suffix in names and extension in names
@@ -371,7 +224,7 @@ def compress_one(src: str, dst: str, options: Any, limits: Any,
         return _failure("internal_error", f"{type(exc).__name__}: {exc}")
     outcome: dict[str, Any] = {"ok": True, "report": report.model_dump(mode="json")}
     if target.name.endswith(AUTO_SUFFIX):
-        from squeezer.engines.image.sniff import EXTENSIONS
+        from squeezer.engines.sniff import EXTENSIONS
 
         planned = Path(target.name.removesuffix(AUTO_SUFFIX))  # X.compressed.png
         final = target.with_name(planned.stem + "."
@@ -485,7 +338,7 @@ _PROGRESS_QUEUE: Any = None
 _IN_JOB = False
 
 
-def _worker_init(progress_queue: Any, scratch: str) -> None:
+def _worker_init(progress_queue: Any, scratch: str, engine_runtime: dict[str, Any]) -> None:
     """Set up a worker: progress goes to the parent; Ctrl-C is the parent's business.
 
     SIGTERM (the parent cancelling the batch) unwinds a running compression
@@ -495,6 +348,9 @@ def _worker_init(progress_queue: Any, scratch: str) -> None:
     outright leaves nothing behind.
     """
     global _PROGRESS_QUEUE
+    from squeezer.engines import runtime
+
+    runtime.configure(**engine_runtime)  # the parent's configuration, not read again here
     _PROGRESS_QUEUE = progress_queue
     tempfile.tempdir = scratch
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -584,7 +440,8 @@ def _run_pool(jobs: list[Job], workers: int, options: Any, limits: Any, display:
     context = multiprocessing.get_context("spawn")
     executor = futures.ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)), mp_context=context,
-        initializer=_worker_init, initargs=(progress_queue, scratch),
+        initializer=_worker_init,
+        initargs=(progress_queue, scratch, _runtime_settings()),
     )
     crashed: list[Job] = []
     try:
@@ -617,6 +474,12 @@ def _run_pool(jobs: list[Job], workers: int, options: Any, limits: Any, display:
         raise
     executor.shutdown(wait=True)
     return crashed
+
+
+def _runtime_settings() -> dict[str, Any]:
+    from squeezer.engines import runtime
+
+    return runtime.current.model_dump()
 
 
 def run_parallel(jobs: list[Job], workers: int, options: Any, limits: Any,
@@ -756,7 +619,6 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
 
 @command(
     "compress",
-    help="compress PDF and image files",
     arguments=_compress_arguments,
     description="Compress PDF and image files (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG; "
     "the engine is chosen from each file's bytes). Each X.pdf is written to X.compressed.pdf "
@@ -765,8 +627,12 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
     "without --in-place.",
 )
 def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    options = _options(args, parser)
+    from squeezer.cli.options import options_from_flags
+
+    options = options_from_flags(args, parser)
     args.compress_options = options  # output names follow the output format
+    for notice in options.notices:
+        _stderr_line(f"squeezer compress: warning: {notice}")
     if args.api_key and not args.server:
         parser.error("--api-key is only for --server URL")
     remote = None
@@ -774,7 +640,8 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         from squeezer.cli.remote import open_batch
 
         remote = open_batch(args, parser, options)  # the server picks the engine, as here
-    limits = None if remote else _limits(parser)  # a server applies its own limits
+    # a server applies its own limits; here, the configuration's (and its engine choices)
+    limits = None if remote else load_config(parser).limits.limits()
     jobs = plan_outputs(args, parser)
     if remote is not None:
         problem = remote.check()

@@ -7,7 +7,7 @@ the exit status.  Only the work moves: each file is uploaded, compressed by a
 server's worker, and its result downloaded (verified, then renamed into
 place) through :class:`squeezer.client.Client`, so the error codes are the
 engine's own (``password_required``, ``not_a_pdf``…) plus the client's
-(``server_unreachable``, ``unauthorized``, ``unsupported_type``…).
+(``server_unreachable``, ``unauthorized``, ``unsupported_format``…).
 
 ``--jobs N`` keeps N files in flight at once, in threads: the work is on the
 server, the client only waits.  Ctrl-C stops every thread at its next chunk
@@ -40,13 +40,13 @@ def _failure(code: str, message: str) -> dict[str, Any]:
 
 
 def wire_options(options: Any) -> dict[str, Any]:
-    """The flags' options (PDF and image, ``CompressOptions``) as the API's ``options``
-    object: what differs from the defaults.
+    """The flags' :class:`~squeezer.engines.options.Options` as the API's ``options`` object:
+    what differs from the defaults, nested.
 
-    ``preset`` is always sent, so that the result does not depend on the server's default.
+    ``level`` is always sent, so that the result does not depend on the server's default.
     """
-    values = options.model_dump(mode="json", exclude_defaults=True)
-    values["preset"] = options.model_dump(mode="json")["preset"]
+    values: dict[str, Any] = options.dump()
+    values["level"] = options.level.value
     return values
 
 

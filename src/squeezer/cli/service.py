@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from squeezer.cli.base import EXIT_FAILED, EXIT_OK, _stderr_line, command, error_line
+from squeezer.cli.base import EXIT_FAILED, EXIT_OK, _stderr_line, command, error_line, load_config
 
 #: seconds beyond SQUEEZER_SHUTDOWN_GRACE_SECONDS a worker gets to requeue its jobs and exit
 WORKER_EXIT_SECONDS = 10.0
@@ -62,20 +62,6 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
                    choices=["critical", "error", "warning", "info", "debug"])
 
 
-def _config(parser: argparse.ArgumentParser) -> Any:
-    from pydantic import ValidationError
-
-    from squeezer.config import load
-
-    try:
-        return load()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"SQUEEZER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors())
-        parser.error(f"invalid configuration: {problems}")
-
-
 def _logging(level: str) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -96,7 +82,7 @@ def prepare_database(config: Any, *, first_key: bool) -> Any:
     from squeezer.db import keys, migrate, open_database
     from squeezer.jobs.queue import ensure_schema, make_app
 
-    db = open_database(config.database_url, config.data_dir)
+    db = open_database(config.database.url, config.data_dir)
     try:
         with db.connect() as conn:
             migrate(conn)
@@ -204,7 +190,7 @@ def _start(args: argparse.Namespace, parser: argparse.ArgumentParser, *,
     """Configuration, logging and a migrated database; None (after one error line) without one."""
     from squeezer.db.errors import DatabaseError
 
-    config = _config(parser)
+    config = load_config(parser)
     _logging(args.log_level)
     try:
         return config, prepare_database(config, first_key=first_key)
@@ -220,13 +206,13 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
     if opened is None:
         return EXIT_FAILED
     config, db = opened
-    public = config.public_url or f"http://{args.host}:{args.port}"
+    public = config.service.public_url or f"http://{args.host}:{args.port}"
     pool = None
     try:
         if workers:
             env = {**os.environ, "SQUEEZER_DATABASE_URL": db.url, "SQUEEZER_PUBLIC_URL": public,
                    "SQUEEZER_DATA_DIR": str(config.data_dir)}
-            pool = WorkerPool(workers, env, args.log_level, config.shutdown_grace_seconds)
+            pool = WorkerPool(workers, env, args.log_level, config.workers.shutdown_grace_seconds)
             pool.start()
         _stderr_line(f"squeezer: API on {public} ({workers} worker processes; "
                      f"data in {config.data_dir}); docs at {public}/docs")
@@ -247,7 +233,7 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
     return EXIT_OK
 
 
-@command("serve", help="run the HTTP API and its workers on this machine",
+@command("serve",
          arguments=_serve_arguments,
          description="Start everything on one machine: the embedded PostgreSQL (unless "
          "SQUEEZER_DATABASE_URL is set), migrations, N worker processes and the API.")
@@ -255,14 +241,14 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return _service(args, parser, workers=args.workers)
 
 
-@command("api", help="run only the HTTP API (workers run elsewhere)", arguments=_api_arguments,
+@command("api", arguments=_api_arguments,
          description="The API half of a multi-machine deployment: set SQUEEZER_DATABASE_URL, "
          "SQUEEZER_STORAGE_URL and SQUEEZER_SECRET_KEY to the values every machine shares.")
 def run_api(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return _service(args, parser, workers=0)
 
 
-@command("worker", help="run a worker that takes compression jobs from the queue",
+@command("worker",
          arguments=_worker_arguments,
          description="The worker half of a deployment: takes jobs from the shared PostgreSQL "
          "queue, reads and writes blobs in the shared store. Stop it with SIGTERM.")
@@ -277,10 +263,10 @@ def run_worker_command(args: argparse.Namespace, parser: argparse.ArgumentParser
         return EXIT_FAILED
     config, db = opened
     try:
-        store = open_store(config.storage_url, config.data_dir)
-        services = Services.from_config(config, db, store)
+        store = open_store(config.storage.url, config.data_dir, config.storage)
+        services = Services(config, db, store)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # run_worker installs its own
-        asyncio.run(run_worker(make_app(db.url, sweep_seconds=config.sweep_seconds), services,
+        asyncio.run(run_worker(make_app(db.url, sweep_seconds=config.workers.sweep_seconds), services,
                                concurrency=args.concurrency or 1))
     finally:
         db.close()

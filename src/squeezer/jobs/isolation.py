@@ -34,17 +34,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from squeezer.engines import runtime
 from squeezer.engines.errors import (
     EngineError,
     MemoryLimitError,
     ProcessingCrashedError,
     TimeLimitError,
-    error_from_code,
 )
-from squeezer.engines.image.report import ImageReport
+from squeezer.engines.families import FAMILIES, report_from_json
 from squeezer.engines.limits import Limits
-from squeezer.engines.report import Report
+from squeezer.engines.report import RunReport
+from squeezer.errors import error_from_code
 from squeezer.jobs import scratch as scratch_dirs
+from squeezer.jobs.errors import JobCancelled
 
 #: Seconds a child gets beyond its own time limit to notice it and report.
 GRACE_SECONDS = 5.0
@@ -58,15 +60,6 @@ PROGRESS_INTERVAL = 0.1
 
 #: ``progress(fraction, stage)``, called in the parent's thread as messages arrive.
 ProgressCallback = Callable[[float, str], None]
-
-
-class JobCancelled(Exception):
-    """The caller asked the engine to stop (``should_stop``); the child was killed.
-
-    Deliberately not an :class:`EngineError`: it says nothing about the file.
-    """
-
-    code = "cancelled"
 
 
 def _resident_bytes(pid: int | None) -> int:
@@ -197,9 +190,9 @@ def _in_scratch(scratch: str, target: Callable[..., None], *args: Any) -> None:
     target(*args)
 
 
-#: Imported once by the forkserver, so that no child pays for it: the dispatcher and both
-#: engines (importing the image engine alone costs ~50 ms), then a warm-up run.
-PRELOAD = ["squeezer.engines.dispatch", "squeezer.engines.pdf", "squeezer.engines.image",
+#: Imported once by the forkserver, so that no child pays for it: the dispatcher and every
+#: family's engine (importing the image engine alone costs ~50 ms), then a warm-up run.
+PRELOAD = ["squeezer.engines.dispatch", *(family.engine for family in FAMILIES),
            "squeezer.jobs.warmup"]
 
 
@@ -210,7 +203,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits: dict[str, Any],
-           memory_bytes: int, fault: str | None = None) -> None:
+           memory_bytes: int, engine_runtime: dict[str, Any], fault: str | None = None) -> None:
     """Runs in the child: cap memory, compress, send back a report or a named error.
 
     ``fault`` lets tests stand in for a native crash (``"abort"``) or a hang (``"hang"``).
@@ -225,9 +218,11 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
         if memory_bytes:
             cap = memory_bytes * ADDRESS_SPACE_FACTOR
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        from squeezer.engines import runtime
         from squeezer.engines.dispatch import compress_any
         from squeezer.engines.malloc import keep_freed_memory
 
+        runtime.configure(**engine_runtime)  # the worker's configuration (engines.runtime)
         keep_freed_memory()  # this child exists to compress (engines.malloc)
         last = [0.0, ""]
 
@@ -260,22 +255,22 @@ def compress_isolated(src: str | Path, dst: str | Path,
                       child: ChildLimits | None = None, *,
                       progress: ProgressCallback | None = None,
                       should_stop: Callable[[], bool] | None = None,
-                      _fault: str | None = None) -> Report | ImageReport:
+                      _fault: str | None = None) -> RunReport:
     """:func:`squeezer.engines.pdf.compress` in a child process under ``child``'s caps.
 
     ``progress(fraction, stage)`` receives the engine's progress (in this
     thread).  ``should_stop()`` is polled every :data:`WATCH_INTERVAL`; once it
     returns True the child is killed and :class:`JobCancelled` raised.
     """
-    if isinstance(options, BaseModel):  # what was set, as the dispatcher's mapping
-        options = options.model_dump(mode="json", exclude_unset=True)
+    if isinstance(options, BaseModel):  # what differs from the defaults, nested
+        options = options.model_dump(mode="json", exclude_defaults=True)
     options = dict(options or {})
     limits = limits or Limits()
     child = child or ChildLimits(seconds=limits.max_seconds or 600.0)
     deadline = child.seconds + child.grace_seconds if child.seconds else None
     run = supervise(_context(), _child,
                     (str(src), str(dst), options, limits.model_dump(mode="json"),
-                     child.memory_bytes, _fault),
+                     child.memory_bytes, runtime.current.model_dump(), _fault),
                     seconds=deadline, memory_bytes=child.memory_bytes,
                     on_message=(lambda m: progress(m[1], m[2])) if progress else None,
                     should_stop=should_stop)
@@ -291,7 +286,5 @@ def compress_isolated(src: str | Path, dst: str | Path,
     if outcome is None:
         raise ProcessingCrashedError(f"the engine process {run.how}")
     if outcome[0] == "ok":
-        if outcome[1].get("kind") == "image":
-            return ImageReport.model_validate(outcome[1])
-        return Report.model_validate(outcome[1])
+        return report_from_json(outcome[1])
     raise error_from_code(outcome[1], outcome[2])

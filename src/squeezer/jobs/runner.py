@@ -22,10 +22,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import secrets
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,22 +32,25 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 
+from squeezer.config import Config
 from squeezer.db import exports as export_rows
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
+from squeezer.db.jobs import JobState
 from squeezer.db.server import Database
 from squeezer.engines.errors import EngineError, UnsupportedFormatError
-from squeezer.engines.image.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.engines.limits import Limits
+from squeezer.engines.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.jobs import exports, scratch
-from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
-from squeezer.net import WEBHOOK_POLICY, NetError, UrlPolicy, fetch_to_file, sanitize_filename
+from squeezer.jobs.errors import ExportFailed, InputGone, JobCancelled
+from squeezer.jobs.formats import hooks_for
+from squeezer.jobs.isolation import ChildLimits, compress_isolated
+from squeezer.net import NetError, UrlPolicy, fetch_to_file, sanitize_filename
 from squeezer.storage import BlobStore, StorageError
 
 if TYPE_CHECKING:
     import procrastinate
-
-    from squeezer.config import Config
 
 log = logging.getLogger(__name__)
 RESULT_NAMESPACE = uuid.UUID("6f1c0b1e-4f7e-4c36-9a55-5c2d3b7e9a10")
@@ -61,36 +63,37 @@ T = TypeVar("T")
 
 @dataclass
 class Services:
-    """What a worker needs to run jobs, deliver webhooks and sweep.
-
-    Build it with :meth:`from_config` in real processes; the defaults suit tests.
+    """What a worker needs to run jobs, deliver webhooks and sweep: the configuration, the
+    database and the blob store.  What the steps use (limits, policies, the signing key) is
+    derived from the configuration once, here, not configured again.
     """
 
+    config: Config
     database: Database
     store: BlobStore
-    limits: Limits = field(default_factory=Limits)
-    child: ChildLimits = field(default_factory=ChildLimits)
+    limits: Limits = field(init=False)
+    child: ChildLimits = field(init=False)
     #: how long fetched inputs and results are kept (``SQUEEZER_FILE_TTL_SECONDS``)
-    result_ttl: timedelta = timedelta(hours=2)
-    base_url: str = DEFAULT_BASE_URL
-    #: signs download URLs in job JSON; the default (random per process) suits tests only
-    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    fetch_policy: UrlPolicy = field(default_factory=UrlPolicy)
-    webhook_policy: UrlPolicy = WEBHOOK_POLICY
-    webhook_attempts: int = 8
-    webhook_backoff_seconds: float = 5.0
-    stalled_seconds: float = 30.0
-    rate_window_seconds: int = 900
-    sweep_seconds: int = 30
-    #: after SIGTERM, how long in-flight jobs may finish before they are stopped and requeued
-    shutdown_grace_seconds: float = 30.0
+    result_ttl: timedelta = field(init=False)
+    base_url: str = field(init=False)
+    #: signs download URLs in job JSON
+    signing_key: bytes = field(init=False, repr=False)
+    fetch_policy: UrlPolicy = field(init=False)
+    webhook_policy: UrlPolicy = field(init=False)
 
     _pool: Any = field(default=None, init=False, repr=False, compare=False)
     _pool_loop: Any = field(default=None, init=False, repr=False, compare=False)
 
-    @property
-    def file_ttl(self) -> timedelta:
-        return self.result_ttl
+    def __post_init__(self) -> None:
+        config = self.config
+        self.limits = config.limits.limits()
+        self.child = ChildLimits(seconds=config.limits.max_seconds or 600.0,
+                                 memory_bytes=config.workers.job_memory_bytes)
+        self.result_ttl = timedelta(seconds=config.service.file_ttl_seconds)
+        self.base_url = (config.service.public_url or DEFAULT_BASE_URL).rstrip("/")
+        self.signing_key = config.signing_key()
+        self.fetch_policy = config.url_policy()
+        self.webhook_policy = config.webhook_policy()
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -112,29 +115,6 @@ class Services:
         if self._pool is not None and self._pool_loop is asyncio.get_running_loop():
             await self._pool.close()
         self._pool = self._pool_loop = None
-
-    @classmethod
-    def from_config(cls, config: Config, database: Database, store: BlobStore) -> Services:
-        fetch = config.url_policy()
-        webhook = config.webhook_policy()
-        return cls(
-            database=database,
-            store=store,
-            limits=config.limits(),
-            child=ChildLimits(seconds=config.max_seconds or 600.0,
-                              memory_bytes=config.job_memory_bytes),
-            result_ttl=timedelta(seconds=config.file_ttl_seconds),
-            base_url=(config.public_url or DEFAULT_BASE_URL).rstrip("/"),
-            signing_key=config.signing_key(),
-            fetch_policy=fetch,
-            webhook_policy=webhook,
-            webhook_attempts=config.webhook_attempts,
-            webhook_backoff_seconds=config.webhook_backoff_seconds,
-            stalled_seconds=config.stalled_seconds,
-            rate_window_seconds=config.rate_window_seconds,
-            sweep_seconds=config.sweep_seconds,
-            shutdown_grace_seconds=config.shutdown_grace_seconds,
-        )
 
 
 def result_file_id(job_id: uuid.UUID) -> uuid.UUID:
@@ -193,7 +173,7 @@ async def _watch_with(conn: psycopg.AsyncConnection, job_id: uuid.UUID, watch: _
                 written = watch.fraction
                 running = await job_rows.set_progress(conn, job_id, written)
             else:
-                running = await job_rows.state_of(conn, job_id) == "running"
+                running = await job_rows.state_of(conn, job_id) == JobState.running
         except psycopg.Error:
             log.warning("job %s: cannot read its state; will try again", job_id, exc_info=True)
             continue
@@ -231,14 +211,14 @@ async def _end(services: Services, app: procrastinate.App | None, conn: psycopg.
     async with conn.transaction():
         if await job_rows.fail(conn, job.id, code, message) and app is not None:
             await defer_webhook(app, conn, job)
-    return "failed"
+    return JobState.failed
 
 
 async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
-                        job: job_rows.JobRow, src: Path, watch: _Watch) -> job_rows.FileRow | None:
+                        job: job_rows.JobRow, src: Path, watch: _Watch) -> file_rows.FileRow | None:
     """Put the job's input at ``src``: the stored file, or the URL fetched and stored once."""
     if job.input_file_id is not None:
-        source = await job_rows.get_file(conn, job.input_file_id)
+        source = await file_rows.get_file(conn, job.input_file_id)
         if source is not None:
             await _unless_stopped(services.store.get_to_file(source.blob_key, src), watch)
         return source
@@ -250,7 +230,7 @@ async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
     except UnsupportedFormatError:  # the engine's dispatcher refuses it with a clear code
         mime = fetched.content_type or "application/octet-stream"
     stored = await services.store.put_file(input_key(job.id), src, content_type=mime)
-    source = await job_rows.insert_file(
+    source = await file_rows.insert_file(
         conn, file_id=input_file_id(job.id), key_id=job.key_id, kind="upload", name=name,
         size=stored.size, mime=mime, sha256=stored.sha256, blob_key=stored.key,
         ttl=services.result_ttl,
@@ -302,7 +282,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 try:
                     source = await _obtain_input(services, conn, job, src, watch)
                     if source is None:
-                        return await _end(services, app, conn, job, "input_gone",
+                        return await _end(services, app, conn, job, InputGone.code,
                                           "the input file has expired or was deleted")
                     report = await _compress(services, job, src, dst, watch)
                 except NetError as exc:
@@ -311,50 +291,58 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 except EngineError as exc:
                     return await _end(services, app, conn, job, exc.code, exc.message)
                 except JobCancelled:
-                    return "cancelled"
-                if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != "running":
-                    return "cancelled"
+                    return JobState.cancelled
+                if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != JobState.running:
+                    return JobState.cancelled
                 fmt = output_format(report)
+                # a protocol that shows more hashes than the native sha256 gets them now,
+                # while the files are here (jobs.formats)
+                sha1 = hooks_for(job.webhook_format).sha1
                 stored, out_sha1, in_sha1 = await asyncio.gather(
                     services.store.put_file(result_key(job_id, EXTENSIONS[fmt]), dst,
                                             content_type=MIME[fmt]),
-                    asyncio.to_thread(_sha1, dst), asyncio.to_thread(_sha1, src))
+                    _maybe(_sha1, dst, sha1), _maybe(_sha1, src, sha1))
                 try:  # the copy in the client's bucket, if the job has one (jobs.exports)
                     exported = await _unless_stopped(exports.export_result(
                         conn, store=services.store, signing_key=services.signing_key, job=job,
                         blob_key=stored.key, input_name=source.name, mime=MIME[fmt]), watch)
-                except exports.ExportFailed as exc:
+                except ExportFailed as exc:
                     await services.store.delete(stored.key)
                     return await _end(services, app, conn, job, exc.code, exc.message)
                 except JobCancelled:
                     await services.store.delete(stored.key)
-                    return "cancelled"
+                    return JobState.cancelled
         finally:
             watch.stop.set()
             watcher.cancel()
             with contextlib.suppress(BaseException):
                 await watcher
         async with conn.transaction():
-            if await sweep_rows.lock_state(conn, job_id) == "running":
-                output = await job_rows.insert_file(
+            if await sweep_rows.lock_state(conn, job_id) == JobState.running:
+                output = await file_rows.insert_file(
                     conn, file_id=result_file_id(job_id), key_id=job.key_id, kind="result",
                     name=result_name(source.name, fmt), size=stored.size, mime=MIME[fmt],
                     sha256=stored.sha256, blob_key=stored.key, ttl=services.result_ttl,
                     sha1=out_sha1,
                 )
-                await job_rows.set_sha1(conn, source.id, in_sha1)
+                if in_sha1 is not None:
+                    await file_rows.set_sha1(conn, source.id, in_sha1)
                 if exported is not None:
                     await export_rows.record_url(conn, job_id, exported)
                 await job_rows.succeed(conn, job_id, output.id, report.model_dump(mode="json"))
                 if app is not None:
                     await defer_webhook(app, conn, job)
-                return "succeeded"
+                return JobState.succeeded
         # cancelled between the engine's end and the lock: take the blob back
         await services.store.delete(stored.key)
-        return "cancelled"
+        return JobState.cancelled
     except StorageError:
         log.warning("job %s: storage failed; the queue will retry it", job_id, exc_info=True)
         raise
+
+
+async def _maybe(digest: Callable[[Path], str], path: Path, wanted: bool) -> str | None:
+    return await asyncio.to_thread(digest, path) if wanted else None
 
 
 def _sha1(path: Path) -> str:

@@ -43,8 +43,8 @@ def warm() -> None:
           tempfile.TemporaryDirectory(prefix="squeezer-warm-") as tmp):
         src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out"
         _tiny_pdf(src)
-        for preset in ("lossless", "medium"):
-            compress_any(src, dst, {"preset": preset})
+        for level in ("lossless", "medium"):
+            compress_any(src, dst, {"level": level})
         # the JBIG2 coder is compiled on first use (from the shipped IR, ~0.1 s; numba: ~1 s)
         import numpy as np
 

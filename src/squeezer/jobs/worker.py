@@ -6,7 +6,7 @@ webhook attempts and sweeps, so a slow receiver or a sweep never waits behind
 a long compression (and the sweep still runs when every slot is busy).
 
 SIGTERM or SIGINT: both stop taking jobs; jobs in flight get
-``services.shutdown_grace_seconds`` to finish.  A compression still running
+``services.config.workers.shutdown_grace_seconds`` to finish.  A compression still running
 then has its engine child killed and is put back in the queue at once
 (:class:`squeezer.jobs.queue.WorkerShutdown`), and the function returns, so
 the process exits 0.
@@ -39,7 +39,7 @@ async def _remove_orphans_every(seconds: float) -> None:
     while True:
         try:
             await asyncio.to_thread(scratch.remove_orphans)
-        except Exception:  # noqa: BLE001 - tidying must never stop the worker
+        except Exception:
             log.warning("removing orphaned job directories failed", exc_info=True)
         await asyncio.sleep(seconds)
 
@@ -54,7 +54,7 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
         "update_heartbeat_interval": HEARTBEAT_SECONDS,
         "stalled_worker_timeout": STALLED_AFTER,
         "listen_notify": wait,
-        "shutdown_graceful_timeout": services.shutdown_grace_seconds,
+        "shutdown_graceful_timeout": services.config.workers.shutdown_grace_seconds,
         "fetch_job_polling_interval": 1.0 if wait else 5.0,
     }
     # what a killed worker on this machine left in the temporary directory (jobs.scratch),
@@ -82,7 +82,7 @@ async def _run(app: procrastinate.App, services: Services, concurrency: int, wai
 
         def stop() -> None:
             log.info("stop requested: finishing jobs in flight (at most %g s)",
-                     services.shutdown_grace_seconds)
+                     services.config.workers.shutdown_grace_seconds)
             for worker in workers:
                 worker.stop()
 

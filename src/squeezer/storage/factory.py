@@ -74,13 +74,13 @@ def open_store(
 
 def _open_cloud(scheme: str, url: str, settings: StorageSettings) -> BlobStore:
     client_options: dict[str, Any] = {
-        "connect_timeout": timedelta(seconds=settings.storage_connect_timeout),
-        "read_timeout": timedelta(seconds=settings.storage_read_timeout),
-        "timeout": timedelta(seconds=settings.storage_timeout),
+        "connect_timeout": timedelta(seconds=settings.connect_timeout),
+        "read_timeout": timedelta(seconds=settings.read_timeout),
+        "timeout": timedelta(seconds=settings.timeout),
     }
     retry_config: dict[str, Any] = {
-        "max_retries": settings.storage_retries,
-        "retry_timeout": timedelta(seconds=settings.storage_retry_timeout),
+        "max_retries": settings.retries,
+        "retry_timeout": timedelta(seconds=settings.retry_timeout),
         "backoff": {
             "init_backoff": timedelta(milliseconds=100),
             "max_backoff": timedelta(seconds=2),

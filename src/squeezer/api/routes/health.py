@@ -31,7 +31,7 @@ async def _live_workers(svc: ApiServices) -> int:
         cur = await conn.execute(
             "select count(*) from procrastinate_workers "
             "where last_heartbeat > now() - make_interval(secs => %s)",
-            (svc.config.stalled_seconds,),
+            (svc.config.workers.stalled_seconds,),
         )
         row = await cur.fetchone()
     return int(row[0]) if row else 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from squeezer.api.auth import caller
 from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import (
+    OptionsField,
     cancel_job,
     create_job,
     engine_options,
@@ -24,6 +25,7 @@ from squeezer.api.jobflow import (
 )
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
+from squeezer.db.jobs import JobState
 from squeezer.db.keys import ApiKey
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -48,8 +50,8 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: FileInput | UrlInput
     operation: Literal["compress"] = "compress"
-    options: dict[str, Any] = Field(default_factory=dict,
-                                    description="engine options, as in `squeezer compress`")
+    options: OptionsField = Field(default_factory=dict,
+                                  description="compression options (GET /v1/options lists them)")
     webhook: WebhookSpec | None = None
     wait: float = Field(0, ge=0, description="seconds to hold the answer until the job ends")
 
@@ -83,7 +85,7 @@ async def post_job(body: JobRequest, request: Request, svc: ApiServices = Depend
                                      idempotency_key=idempotency_key)
     if body.wait and not replayed:
         size = await input_size(svc, job)
-        if size is None or size <= svc.config.sync_max_bytes:
+        if size is None or size <= svc.config.service.sync_max_bytes:
             job = await wait_for(svc, job, body.wait)
     headers = {"Location": f"/v1/jobs/{job.id}"}
     if replayed:
@@ -102,8 +104,7 @@ async def get_job(job_id: uuid.UUID, request: Request,
 
 @router.get("", summary="The caller's jobs, newest first")
 async def list_jobs(request: Request,
-                    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-                    | None = Query(None),
+                    state: JobState | None = Query(None),
                     limit: int = Query(20, ge=1, le=100),
                     cursor: str | None = Query(None, description="next_cursor of the last page"),
                     svc: ApiServices = Depends(services), key: ApiKey = Depends(caller)) -> dict:

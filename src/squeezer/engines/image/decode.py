@@ -30,7 +30,7 @@ from squeezer.engines.errors import (
     ImageTooLargeError,
     TooManyFramesError,
 )
-from squeezer.engines.image.sniff import Kind
+from squeezer.engines.sniff import Kind
 
 #: sniffed format -> the Pillow plug-in allowed to open it
 PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "avif": "AVIF",
@@ -235,7 +235,7 @@ def _cmyk_to_srgb(frames: list[Image.Image], icc: bytes | None) -> tuple[list[Im
                 name = (ImageCms.getProfileDescription(source) or "").strip() or "unnamed"
                 transform = ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"),
                                                     "CMYK", "RGB")
-                out = [ImageCms.applyTransform(f, transform) if f.mode == "CMYK" else f
+                out = [(ImageCms.applyTransform(f, transform) or f) if f.mode == "CMYK" else f
                        for f in frames]
                 return out, f"converted from CMYK to sRGB through its ICC profile ({name})"
         except Exception:  # noqa: BLE001, S110 - a broken profile: the formula below

@@ -243,5 +243,6 @@ def frames_equal(data: bytes, frames: list[Image.Image]) -> bool:
 
 
 def decode_frames(data: bytes) -> list[Image.Image]:
+    """Every frame of a written GIF as the whole picture a browser shows (disposal applied)."""
     image = Image.open(io.BytesIO(data))
     return [f.convert("RGBA") for f in ImageSequence.Iterator(image)]

@@ -1,8 +1,9 @@
-"""The image engine's options: one pydantic model, Compressor.app's level names.
+"""The image engine's options: its group of the options model and what each level means for it.
 
-A request names a ``compression`` level and may override single knobs;
-:meth:`ImageOptions.resolve` merges the two into the concrete
-:class:`ImageSettings` the engine runs with (the same pattern as
+A request names a level (:class:`~squeezer.engines.level.Level`) and may
+override single knobs in its ``image`` group; :func:`resolve` merges the
+level's row of :data:`LEVELS`, the group and the common options into the
+concrete :class:`ImageSettings` the engine runs with (the same pattern as
 :mod:`squeezer.engines.pdf.options`).
 """
 
@@ -10,18 +11,15 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from squeezer.engines.pdf.options import ByteSize
+from squeezer.engines.level import Level
+from squeezer.engines.optiontypes import OptionGroup
 
-
-class Compression(str, Enum):
-    lossless = "lossless"
-    medium = "medium"
-    high = "high"
-    ultra = "ultra"
+if TYPE_CHECKING:
+    from squeezer.engines.options import Options
 
 
 class OutputFormat(str, Enum):
@@ -110,11 +108,12 @@ def parse_color(value: str) -> tuple[int, int, int]:
     return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
 
 
-class Level(BaseModel):
-    """What one compression level means, per format family."""
+class ImageLevel(BaseModel):
+    """What one level means for an image: a row of :data:`LEVELS`."""
 
     model_config = ConfigDict(frozen=True)
 
+    summary: str  #: one plain sentence for people choosing a level
     lossy: bool
     #: SSIMULACRA2 score every lossy result must keep (alpha: over a dark and a light
     #: background); calibrated on real images, see docs/images.md
@@ -131,35 +130,51 @@ class Level(BaseModel):
     quality_start: int
     #: libimagequant's target quality for PNG/GIF palettes
     palette_quality: int
+    #: decimal places SVG coordinates keep (scour's precision)
+    svg_precision: int
 
 
-#: What each level means.  The README's "Images" table is written from this.
+#: What each level means for an image (docs/options.md and ``GET /v1/options`` show the
+#: summaries).  ``medium`` is what the image engine's default (then called ``high``) was.
+#:
 #: SSIMULACRA2 floors, judged on 2x crops of real photographs, screenshots and gradients
 #: (bench/results/image-crops/): 90 is indistinguishable side by side; at 85 a careful viewer
 #: finds no difference at 2x (text, fur, skies), while a JPEG of a smooth gradient at 81 shows
 #: its 8x8 blocks, which the banding limit catches below 85 as well; 78 shows softening and
 #: faint blocking only when compared; 68 is clearly lossy but free of gross artefacts.
-LEVELS: dict[Compression, Level] = {
-    Compression.lossless: Level(lossy=False, score=100.0, banding=0.0, quality_cap=100,
-                                quality_floor=100, quality_start=100, palette_quality=100),
-    Compression.medium: Level(lossy=True, score=90.0, banding=0.01, quality_cap=95,
-                              quality_floor=60, quality_start=92, palette_quality=95),
-    Compression.high: Level(lossy=True, score=85.0, banding=0.015, quality_cap=90,
-                            quality_floor=45, quality_start=86, palette_quality=90),
-    Compression.ultra: Level(lossy=True, score=68.0, banding=0.05, quality_cap=80,
-                             quality_floor=25, quality_start=66, palette_quality=60),
+LEVELS: dict[Level, ImageLevel] = {
+    Level.lossless: ImageLevel(
+        summary="Pixels untouched: metadata (but the copyright) stripped and the file re-packed "
+                "losslessly.",
+        lossy=False, score=100.0, banding=0.0, quality_cap=100, quality_floor=100,
+        quality_start=100, palette_quality=100, svg_precision=10),
+    Level.low: ImageLevel(
+        summary="Looks identical side by side: the lowest quality that keeps SSIMULACRA2 at "
+                "least 90.",
+        lossy=True, score=90.0, banding=0.01, quality_cap=95, quality_floor=60,
+        quality_start=92, palette_quality=95, svg_precision=8),
+    Level.medium: ImageLevel(
+        summary="No visible damage to a careful viewer: the lowest quality that keeps "
+                "SSIMULACRA2 at least 85 and adds no banding.",
+        lossy=True, score=85.0, banding=0.015, quality_cap=90, quality_floor=45,
+        quality_start=86, palette_quality=90, svg_precision=6),
+    Level.high: ImageLevel(
+        summary="Smaller, slight loss when compared closely: SSIMULACRA2 at least 78.",
+        lossy=True, score=78.0, banding=0.025, quality_cap=85, quality_floor=35,
+        quality_start=78, palette_quality=75, svg_precision=5),
+    Level.extreme: ImageLevel(
+        summary="Smallest, with visible loss: SSIMULACRA2 at least 68.",
+        lossy=True, score=68.0, banding=0.05, quality_cap=80, quality_floor=25,
+        quality_start=66, palette_quality=60, svg_precision=4),
 }
-#: issue 14's new ``high``, between today's ``high`` and ``ultra`` (carried into the shared
-#: level table when the levels are renamed): score 78, banding 0.025, quality cap 85, floor 35,
-#: start 78, palette quality 75.
 
 
 class ImageSettings(BaseModel):
-    """Concrete values after a level and the overrides are merged."""
+    """Concrete values after a level, the ``image`` group and the common options are merged."""
 
     model_config = ConfigDict(frozen=True)
 
-    compression: Compression
+    level: Level
     lossy: bool
     #: the SSIMULACRA2 floor; None: a fixed ``quality`` or a size target, no search
     score: float | None
@@ -168,36 +183,39 @@ class ImageSettings(BaseModel):
     quality_floor: int
     quality_start: int
     palette_quality: int
+    svg_precision: int
     format: OutputFormat
     resize: Resize | None
     background: tuple[int, int, int]
     #: the metadata groups written (copyright unless ``remove_metadata``, plus ``preserve``)
     preserve: tuple[Keep, ...]
-    remove_metadata: bool
+    remove_metadata: bool = False
     target_size: int | None
 
 
-class ImageOptions(BaseModel):
-    """Everything a caller may ask of the image engine."""
+class ImageOptions(OptionGroup):
+    """Image options (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)."""
 
-    model_config = ConfigDict(extra="forbid")
+    title: ClassVar[str] = "Images"
+    flat: ClassVar[bool] = True
 
-    compression: Compression = Compression.high
     quality: int | None = Field(
         None, ge=1, le=100, description="A fixed quality (1-100) instead of the level's search."
     )
-    format: OutputFormat = OutputFormat.keep
-    resize: Resize | None = None
+    format: OutputFormat = Field(
+        OutputFormat.keep, description="Convert to jpeg, png, webp or avif; auto picks the "
+        "smallest that keeps transparency and animation; keep leaves the format.")
+    resize: Resize | None = Field(
+        None, description="fit:800x600, scale:800x, cover:300x300, thumb:150x150, crop:WxH, "
+        "exact:WxH (append :entropy or :center to choose the crop); never enlarges except exact.",
+        json_schema_extra={"x-syntax": "MODE:WxH"})
     background: str = Field(
         "#ffffff", description="Colour transparent pixels are flattened onto for JPEG output."
     )
     preserve: list[Keep] = Field(default_factory=list,
-                                 description="Metadata kept besides the default (copyright): "
-                                 "location, creation, icc.")
-    remove_metadata: bool = Field(
-        False, description="Remove the copyright and author too (kept by default); groups "
-        "named in preserve are still kept.")
-    target_size: ByteSize | None = Field(None, description="Aim for at most this many bytes.")
+                                 description="Metadata kept besides the copyright and author "
+                                 "(kept unless remove_metadata): location, creation, icc.",
+                                 json_schema_extra={"x-syntax": "LIST"})
 
     @field_validator("resize", mode="before")
     @classmethod
@@ -222,29 +240,39 @@ class ImageOptions(BaseModel):
     def _format_alias(cls, value: Any) -> Any:
         return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
 
-    def resolve(self) -> ImageSettings:
-        level = LEVELS[self.compression]
-        lossy, ssim = level.lossy, level.score if level.lossy else None
-        cap, floor = level.quality_cap, level.quality_floor
-        if self.quality is not None:
-            lossy, ssim, cap, floor = True, None, self.quality, self.quality
-        if self.target_size is not None and not lossy:
-            lossy, ssim = True, None  # a size target allows the lossy ladder
-            cap, floor = LEVELS[Compression.medium].quality_cap, 20
-        return ImageSettings(
-            compression=self.compression,
-            lossy=lossy,
-            score=ssim,
-            banding=level.banding,
-            quality_cap=cap,
-            quality_floor=floor,
-            quality_start=min(cap, max(floor, level.quality_start)),
-            palette_quality=level.palette_quality if self.quality is None else self.quality,
-            format=self.format,
-            resize=self.resize,
-            background=parse_color(self.background),
-            preserve=tuple(dict.fromkeys(
-                list(self.preserve) + ([] if self.remove_metadata else [Keep.copyright]))),
-            remove_metadata=self.remove_metadata,
-            target_size=self.target_size,
-        )
+
+def resolve(options: Options) -> ImageSettings:
+    """The engine's :class:`ImageSettings` for ``options``."""
+    group = options.image
+    level = LEVELS[options.level]
+    values: dict[str, Any] = level.model_dump(exclude={"summary"})
+    # one metadata behaviour (metadata.py): copyright and author stay unless removal is asked
+    preserve = list(group.preserve) + ([] if options.remove_metadata else [Keep.copyright])
+    values.update(level=options.level, score=level.score if level.lossy else None,
+                  format=group.format, resize=group.resize,
+                  background=parse_color(group.background),
+                  preserve=tuple(dict.fromkeys(preserve)),
+                  remove_metadata=options.remove_metadata, target_size=options.target_size)
+    if group.quality is not None:
+        values.update(lossy=True, score=None, quality_cap=group.quality,
+                      quality_floor=group.quality, palette_quality=group.quality)
+    if options.target_size is not None and not values["lossy"]:
+        # a size target allows the lossy ladder
+        values.update(lossy=True, score=None, quality_cap=LEVELS[Level.low].quality_cap,
+                      quality_floor=20)
+    values["quality_start"] = min(values["quality_cap"],
+                                  max(values["quality_floor"], values["quality_start"]))
+    return ImageSettings(**values)
+
+
+def output_extension(kind: Any, options: Options) -> str | None:
+    """The extension of an image's output (None for ``format: auto``: the run decides)."""
+    from squeezer.engines.sniff import EXTENSIONS
+
+    fmt = options.image.format.value
+    if fmt == "keep" or kind.format == "svg":
+        extension: str = kind.extension
+        return extension
+    if fmt == "auto":
+        return None
+    return EXTENSIONS[fmt]

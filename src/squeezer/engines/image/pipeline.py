@@ -32,10 +32,11 @@ from squeezer.engines.image.decode import (
     pillow_limits,
 )
 from squeezer.engines.image.metadata import Kept, describe, is_srgb, kept_metadata, to_srgb
-from squeezer.engines.image.options import ImageOptions, ImageSettings, Keep, OutputFormat
+from squeezer.engines.image.options import ImageSettings, Keep, OutputFormat, resolve
 from squeezer.engines.image.report import ImageReport
-from squeezer.engines.image.sniff import Kind, sniff_file
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+from squeezer.engines.options import Options
+from squeezer.engines.sniff import Kind, sniff_file
 
 Progress = Callable[[float, str], None]
 
@@ -112,7 +113,7 @@ class Context:
 def compress(
     src: str | Path,
     dst: str | Path,
-    options: ImageOptions | None = None,
+    options: Options | None = None,
     *,
     limits: Limits | None = None,
     progress: Progress | None = None,
@@ -124,7 +125,7 @@ def compress(
     """
     started = time.monotonic()
     src, dst = Path(src), Path(dst)
-    options = options or ImageOptions()
+    options = options or Options()
     limits = limits or DEFAULT_LIMITS
     notify = progress or (lambda fraction, stage: None)
     input_bytes = input_size(src, limits.max_input_bytes)
@@ -132,7 +133,7 @@ def compress(
     if kind.format == "pdf":
         raise UnsupportedFormatError("this is a PDF; the image engine takes images "
                                      "(squeezer.engines.compress_any picks the engine)")
-    settings = options.resolve()
+    settings = resolve(options)
     report = ImageReport(input_bytes=input_bytes, format_in=kind.format,
                          target_size=settings.target_size,
                          settings=settings.model_dump(mode="json"),
@@ -210,14 +211,14 @@ def _svg(source: bytes, settings: ImageSettings, report: ImageReport) -> Candida
                                "rasterising is not offered)")
     if settings.resize is not None:
         report.warnings.append("resize ignored for an SVG (it is resolution-independent)")
-    data = svg.optimize(source, settings.compression)
+    data = svg.optimize(source, settings.svg_precision)
     try:
         svg.check(data)
     except Exception:  # noqa: BLE001 - a result that does not parse is not used
         report.warnings.append("the optimised SVG did not parse; kept the input")
         return None
     report.metadata_removed = ["comments", "editor metadata"]
-    return Candidate(data, "svg", f"svg: scour, {svg.PRECISION[settings.compression]} "
+    return Candidate(data, "svg", f"svg: scour, {settings.svg_precision} "
                      "significant digits", score=None)
 
 
@@ -642,7 +643,8 @@ def _alpha_mask(frame: Image.Image) -> bytes:
             and frame.palette is not None and frame.palette.mode != "RGBA"):
         return b""
     alpha = frame.convert("RGBA").getchannel("A")
-    if alpha.getextrema()[0] >= 128:
+    low, _ = alpha.getextrema()
+    if isinstance(low, (int, float)) and low >= 128:
         return b""
     return alpha.point(lambda a: 255 if a >= 128 else 0).tobytes()
 

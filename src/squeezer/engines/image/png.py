@@ -28,10 +28,11 @@ frames are quantised one by one for the lossy candidate.
 from __future__ import annotations
 
 import io
-import os
 
 import numpy as np
 from PIL import Image, features
+
+from squeezer.engines import runtime
 
 try:
     import oxipng as _oxipng
@@ -124,8 +125,9 @@ def keep_chunks(exif: bytes | None, icc: bytes | None) -> list[bytes]:
 
 def quantizer() -> str:
     """``imagequant`` (libimagequant, GPL-3), ``pillow-libimagequant`` or ``pillow`` (median cut,
-    no GPL code); ``SQUEEZER_QUANTIZER=pillow`` picks the last whatever is installed."""
-    if os.environ.get("SQUEEZER_QUANTIZER", "").lower() == "pillow":
+    no GPL code); ``SQUEEZER_QUANTIZER=pillow`` (:mod:`squeezer.engines.runtime`) picks the
+    last whatever is installed."""
+    if runtime.current.quantizer == "pillow":
         return "pillow"
     if _liq is not None:
         return "imagequant"

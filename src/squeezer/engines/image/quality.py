@@ -75,7 +75,8 @@ def pixels(image: Image.Image, mode: str | None = None) -> np.ndarray:
     image = image.convert(mode or _mode(image))
     if image.width < MIN_SIDE or image.height < MIN_SIDE:
         factor = -(-MIN_SIDE // max(1, min(image.size)))
-        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+        image = image.resize((image.width * factor, image.height * factor),
+                             Image.Resampling.NEAREST)
     return np.asarray(image)
 
 

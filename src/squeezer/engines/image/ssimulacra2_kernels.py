@@ -10,8 +10,11 @@ checks the two agree.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+njit: Any
 try:
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a declared dependency
@@ -101,9 +104,7 @@ if njit is not None:
                     num_m = np.float32(1.0) - (m1 - m2) * (m1 - m2)
                     num_s = np.float32(2.0) * (s12[i, j] - m12) + c2
                     den_s = (s11[c, i, j] - m11) + (s22[i, j] - m22) + c2
-                    d = 1.0 - np.float64(num_m * num_s / den_s)
-                    if d < 0.0:
-                        d = 0.0
+                    d = max(1.0 - np.float64(num_m * num_s / den_s), 0.0)
                     r0 += d
                     d2 = d * d
                     r1 += d2 * d2

@@ -5,9 +5,10 @@ namespaced elements and attributes, default attribute values, empty groups,
 and rewrites path data and colours in their shortest equivalent form.  IDs are
 never renamed or removed (a sprite's ``file.svg#icon`` and external CSS
 depend on them).  Coordinates are rounded to a number of *significant* digits
-that depends on the level: 10 for ``lossless`` and 8 for ``medium`` (no
-visible difference at any zoom a viewer offers), 6 for ``high`` (a
-1000-unit drawing moves by at most 0.005 units), 4 for ``ultra``.
+that depends on the level (``ImageLevel.svg_precision``): 10 for
+``lossless`` and 8 for ``low`` (no visible difference at any zoom a viewer
+offers), 6 for ``medium`` (a 1000-unit drawing moves by at most 0.005 units),
+5 for ``high`` and 4 for ``extreme``.
 
 Hostile XML is refused before parsing: a document type with entity
 declarations (billion laughs, external entities) is an error, not a file to
@@ -19,14 +20,12 @@ from __future__ import annotations
 import re
 
 from squeezer.engines.errors import DamagedImageError, UnsupportedFormatError
-from squeezer.engines.image.options import Compression
 
-PRECISION = {Compression.lossless: 10, Compression.medium: 8, Compression.high: 6,
-             Compression.ultra: 4}
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 
-def optimize(data: bytes, compression: Compression) -> bytes:
+def optimize(data: bytes, digits: int) -> bytes:
+    """``data`` optimised by Scour, coordinates kept to ``digits`` significant digits."""
     if _ENTITY.search(data):
         raise UnsupportedFormatError("an SVG with XML entity declarations is refused "
                                      "(entities are how XML bombs and file disclosure work)")
@@ -36,7 +35,6 @@ def optimize(data: bytes, compression: Compression) -> bytes:
         raise DamagedImageError("the SVG is not UTF-8 text") from None
     from scour import scour
 
-    digits = PRECISION[compression]
     options = scour.parse_args([
         "--quiet", "--enable-comment-stripping", "--remove-metadata", "--strip-xml-prolog",
         "--no-line-breaks", "--indent=none", f"--set-precision={digits}",

@@ -1,4 +1,4 @@
-"""Where the bytes of a PDF are: a breakdown by what each stream is for, and an estimate per preset.
+"""Where the bytes of a PDF are: a breakdown by what each stream is for, and an estimate per level.
 
 Every stream of a PDF is stored as one contiguous run of (encoded) bytes in the
 file, so attributing each stream to one role (image, font program, content
@@ -7,7 +7,7 @@ exactly.  What is left (object dictionaries, object streams, the cross-reference
 table or stream, whitespace) is reported as ``structure``; the categories
 therefore always add up to the file size.
 
-The estimate per preset is not a model: the engine is run on the document (or,
+The estimate per level is not a model: the engine is run on the document (or,
 for long documents, on an evenly spaced sample of its pages, extrapolated by
 the sample's compression ratio), so it reflects what ``compress`` really does.
 
@@ -36,10 +36,11 @@ from squeezer.engines.errors import (
     LimitExceededError,
 )
 from squeezer.engines.files import input_size
+from squeezer.engines.level import Level
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+from squeezer.engines.options import Options
 from squeezer.engines.pdf import preflight
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
-from squeezer.engines.pdf.options import PdfOptions, Preset
 
 #: Documents with at most this many pages are compressed whole for the estimate;
 #: longer ones are estimated from :data:`SAMPLE_PAGES` evenly spaced pages.
@@ -139,7 +140,7 @@ class Duplicates(BaseModel):
 
 
 class Estimate(BaseModel):
-    preset: str
+    level: str
     bytes: int | None = None  #: estimated output size; None when the run failed
     ratio: float | None = None  #: bytes / input size
     error: str | None = None
@@ -152,7 +153,7 @@ class Estimates(BaseModel):
     #: "whole document" or "sample": how the numbers were obtained
     method: str = "whole document"
     elapsed_seconds: float = 0.0
-    presets: list[Estimate] = Field(default_factory=list)
+    levels: list[Estimate] = Field(default_factory=list)
 
 
 class Analysis(BaseModel):
@@ -194,7 +195,7 @@ def analyze(
     estimate: bool = True,
     progress: Progress | None = None,
 ) -> Analysis:
-    """Break ``path`` down by what its bytes are for, and estimate each preset's result.
+    """Break ``path`` down by what its bytes are for, and estimate each level's result.
 
     Raises the same named :class:`~squeezer.engines.errors.EngineError` as
     ``compress`` for files it cannot read (not a PDF, wrong password, limits).
@@ -217,7 +218,7 @@ def analyze(
                 raise map_qpdf_error(exc) from None
     if estimate:
         try:
-            result.estimates = estimate_presets(
+            result.estimates = estimate_levels(
                 path, password, file_bytes, result.pages, limits=limits,
                 images=bool(result.images), progress=lambda f, s: notify(0.2 + 0.8 * f, s),
             )
@@ -534,7 +535,7 @@ def _dict_key(d: Dictionary) -> bytes:
     return b"\n".join(parts)
 
 
-# --- the estimate per preset --------------------------------------------------------------
+# --- the estimate per level ---------------------------------------------------------------
 
 
 def sample_indices(weights: list[int], count: int = SAMPLE_PAGES) -> list[int]:
@@ -569,29 +570,29 @@ def page_weights(pdf: pikepdf.Pdf) -> list[int]:
     return weights
 
 
-def estimate_presets(
+def estimate_levels(
     path: Path,
     password: str | None,
     file_bytes: int,
     pages: int,
     *,
     limits: Limits | None = None,
-    presets: Iterable[Preset] = tuple(Preset),
+    levels: Iterable[Level] = tuple(Level),
     images: bool = True,
     progress: Progress | None = None,
 ) -> Estimates:
-    """Run the engine with each preset and report the output size it reaches.
+    """Run the engine at each level and report the output size it reaches.
 
     Long documents are estimated from a sample of pages copied into a new file;
     the sample's compression ratio is applied to the whole file's size.  All
     work happens in a private temporary directory that is removed afterwards.
-    Presets differ only in what they do to images, so a document without image
+    Levels differ only in what they do to images, so a document without image
     XObjects (``images=False``) is compressed once and that result shared.
     """
     from squeezer.engines.pdf.pipeline import compress
 
     notify = progress or (lambda fraction, stage: None)
-    presets = list(presets)
+    levels = list(levels)
     started = time.monotonic()
     whole = pages <= WHOLE_DOCUMENT_PAGES and file_bytes <= WHOLE_DOCUMENT_BYTES
     result = Estimates(total_pages=pages, method="whole document" if whole else "sample")
@@ -614,26 +615,26 @@ def estimate_presets(
                     raise map_qpdf_error(exc) from None
             src_password, src_bytes = None, src.stat().st_size
             result.sampled_pages = len(indices)
-        for n, preset in enumerate(presets):
-            if not images and n and result.presets:
-                result.presets.append(result.presets[0].model_copy(update={"preset": preset.value}))
+        for n, level in enumerate(levels):
+            if not images and n and result.levels:
+                result.levels.append(result.levels[0].model_copy(update={"level": level.value}))
                 continue
-            notify(n / len(presets), f"estimating {preset.value}")
-            out = work / f"{preset.value}.pdf"
+            notify(n / len(levels), f"estimating {level.value}")
+            out = work / f"{level.value}.pdf"
             try:
-                report = compress(src, out, PdfOptions(preset=preset, password=src_password),
+                report = compress(src, out, Options(level=level, password=src_password),
                                   limits=limits)
             except LimitExceededError:
-                raise  # every other preset would hit the same limit: stop here
+                raise  # every other level would hit the same limit: stop here
             except EngineError as exc:
-                result.presets.append(
-                    Estimate(preset=preset.value, error=f"{exc.code}: {exc.message}")
+                result.levels.append(
+                    Estimate(level=level.value, error=f"{exc.code}: {exc.message}")
                 )
                 continue
             ratio = report.output_bytes / src_bytes if src_bytes else 1.0
             ratio = min(ratio, 1.0)
-            result.presets.append(Estimate(preset=preset.value, bytes=round(file_bytes * ratio),
-                                           ratio=round(ratio, 4)))
+            result.levels.append(Estimate(level=level.value, bytes=round(file_bytes * ratio),
+                                          ratio=round(ratio, 4)))
     result.elapsed_seconds = round(time.monotonic() - started, 3)
     notify(1.0, "estimated")
     return result

@@ -1,25 +1,26 @@
-"""The compression options shared by every front door (CLI, API, compat layers).
+"""The PDF engine's options: its group of the options model and what each level means for it.
 
-A request names a ``preset`` and may override any single knob; :meth:`PdfOptions.resolve`
-merges the two into the concrete :class:`Settings` the engine runs with, so the
-engine never has to know which knob came from where.
+A request names a level (:class:`~squeezer.engines.level.Level`) and may
+override single knobs in its ``pdf`` group; :func:`resolve` merges the level's
+row of :data:`LEVELS`, the group and the common options into the concrete
+:class:`Settings` the engine runs with, so the engine never has to know which
+knob came from where.  Fields of the same name are carried over by name, not
+copied one by one: a knob is declared once in :class:`PdfOptions` (what a
+caller may say) and once in :class:`Settings` (what the engine runs with).
 """
 
 from __future__ import annotations
 
-import re
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from squeezer.engines.level import Level
+from squeezer.engines.optiontypes import OptionGroup
 
-class Preset(str, Enum):
-    lossless = "lossless"
-    low = "low"
-    medium = "medium"
-    high = "high"
-    extreme = "extreme"
+if TYPE_CHECKING:
+    from squeezer.engines.options import Options
 
 
 class ColorModel(str, Enum):
@@ -28,53 +29,131 @@ class ColorModel(str, Enum):
     bitonal = "bitonal"
 
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+#: The floor the target-size search never goes below.
+MIN_DPI = 72
+MIN_QUALITY = 30
+#: The MRC background is never coarser than this.
+MIN_MRC_BACKGROUND_DPI = 50
 
 
-def parse_size(value: Any) -> Any:
-    """Accept ``2000000``, ``"2MB"``, ``"500k"``, ``"1.5 MiB"`` as byte counts."""
-    if value is None or isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    m = _SIZE_RE.match(str(value))
-    if not m:
-        raise ValueError(f"not a size: {value!r} (use bytes, or e.g. 500KB, 2MB)")
-    number, unit = float(m.group(1)), (m.group(2) or "").lower()
-    prefix = unit[:1] if unit[:1] in "kmgt" else ""
-    step = 1024 if "i" in unit else 1000
-    factor = step ** ("kmgt".index(prefix) + 1) if prefix else 1
-    return int(number * factor)
-
-
-ByteSize = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
-
-
-class Settings(BaseModel):
-    """Concrete knob values after a preset and overrides are merged."""
+class PdfLevel(BaseModel):
+    """What one level means for a PDF: a row of :data:`LEVELS`."""
 
     model_config = ConfigDict(frozen=True)
 
+    summary: str  #: one plain sentence for people choosing a level
+    lossy_images: bool
+    dpi: int | None  #: images drawn above this resolution are downsampled to it
+    image_quality: int  #: the JPEG quality cap of the per-image search
+    image_ssim: float | None  #: the per-image SSIM floor of that search
+    scan_bitonal: bool = False
+    mrc: bool = False
+    mrc_background_dpi: int = 100
+    mrc_quality: int = 50
+    scan_ssim: float = 0.95
+
+
+#: What each level means for a PDF (docs/options.md and ``GET /v1/options`` show the summaries).
+LEVELS: dict[Level, PdfLevel] = {
+    Level.lossless: PdfLevel(
+        summary="Pixels untouched: the file is only re-packed and cleaned, losslessly.",
+        lossy_images=False, dpi=None, image_quality=100, image_ssim=None),
+    Level.low: PdfLevel(
+        summary="Looks identical: images above 300 dpi scaled down, photos re-encoded only as "
+                "far as they stay visually the same (SSIM at least 0.98).",
+        lossy_images=True, dpi=300, image_quality=85, image_ssim=0.98, scan_ssim=0.97),
+    Level.medium: PdfLevel(
+        summary="For screens and office printing: images above 150 dpi scaled down, photos at "
+                "the lowest quality that keeps SSIM at least 0.96, black-and-white scans as 1-bit.",
+        lossy_images=True, dpi=150, image_quality=75, image_ssim=0.96, scan_bitonal=True,
+        scan_ssim=0.95),
+    Level.high: PdfLevel(
+        summary="For reading on screen: images above 120 dpi scaled down, photos at SSIM 0.93 "
+                "or better, colour scans split into text and background layers.",
+        lossy_images=True, dpi=120, image_quality=60, image_ssim=0.93, scan_bitonal=True,
+        mrc=True, mrc_background_dpi=100, mrc_quality=40, scan_ssim=0.90),
+    Level.extreme: PdfLevel(
+        summary="Smallest, with visible loss: images above 96 dpi scaled down, photos at SSIM "
+                "0.88 or better, scans as layers with a 75 dpi background.",
+        lossy_images=True, dpi=96, image_quality=45, image_ssim=0.88, scan_bitonal=True,
+        mrc=True, mrc_background_dpi=75, mrc_quality=30, scan_ssim=0.85),
+}
+
+
+class PdfOptions(OptionGroup):
+    """PDF options. ``None`` for a knob means "whatever the level says"."""
+
+    title: ClassVar[str] = "PDFs"
+    flat: ClassVar[bool] = True
+
+    dpi: int | None = Field(
+        None, ge=MIN_DPI, le=2400,
+        description="Downsample images drawn above this resolution to it (default: the level's).")
+    image_quality: int | None = Field(
+        None, ge=1, le=100,
+        description="A fixed JPEG quality for photographic images instead of the level's search.")
+    color_model: ColorModel = Field(
+        ColorModel.keep, description="keep the colours, or turn every image gray or 1-bit "
+        "black and white.")
+    remove_annotations: bool = Field(
+        False, description="Drop comments, links and other annotations (not form fields).")
+    remove_bookmarks: bool = Field(False, description="Drop the outline (bookmarks).")
+    remove_embedded_files: bool = Field(
+        False, description="Drop attachments and associated files.")
+    remove_javascript: bool = Field(
+        False, description="Drop document JavaScript and JavaScript actions.")
+    remove_form_fields: bool = Field(
+        False, description="Flatten form fields into the page and drop the interactive form.")
+    linearize: bool = Field(False, description='Write a linearized ("fast web view") file.')
+    remove_encryption: bool = Field(
+        False, description="Write the output unencrypted (default: keep the input's encryption).")
+    mrc: bool | None = Field(
+        None, description="Split colour and gray text scans into MRC layers (mask, background, "
+        "foreground); default: on in high and extreme.")
+    mrc_background_dpi: int | None = Field(
+        None, ge=MIN_MRC_BACKGROUND_DPI, le=600,
+        description="Resolution of the MRC background layer (default: 100 in high, 75 in extreme).")
+    mrc_preserve_smoothing: bool = Field(
+        False, description="Keep anti-aliased text edges in the MRC background (larger files).")
+    bitonal_threshold: int | None = Field(
+        None, ge=1, le=254, description="Fixed ink/paper cut for 1-bit conversion "
+        "(default: adaptive, Sauvola).")
+    char_repair: bool = Field(
+        False, description="Remove specks and fill pinholes in 1-bit images and MRC masks.")
+    color_detection: bool = Field(
+        True, description="Store colour images and scans whose content is gray as gray; false "
+        "keeps every colour image in colour.")
+    jbig2: bool = Field(
+        True, description="Code 1-bit images as JBIG2 generic regions (lossless) when smaller "
+        "than CCITT G4; false keeps G4 (for readers older than PDF 1.4).")
+
+
+class Settings(BaseModel):
+    """Concrete knob values after a level, the ``pdf`` group and the common options are merged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    level: Level = Level.medium
     lossy_images: bool
     dpi: int | None  # target image resolution; None keeps every image's resolution
     image_quality: int  # JPEG quality for photographic images (the cap when image_ssim is set)
     #: per-image SSIM floor: each JPEG gets the lowest quality (at most image_quality) that keeps
     #: it; None means every JPEG is encoded at exactly image_quality
     image_ssim: float | None = None
-    color_model: ColorModel
+    color_model: ColorModel = ColorModel.keep
     #: colour detection: RGB images whose pixels are all gray become gray, and colour scans
     #: whose content is gray get gray MRC layers (PassportPDF's EnableColorDetection)
-    convert_lossless_gray: bool
-    remove_annotations: bool
-    remove_metadata: bool
-    remove_bookmarks: bool
-    remove_embedded_files: bool
-    remove_javascript: bool
-    remove_form_fields: bool
-    linearize: bool
-    remove_encryption: bool
-    password: str | None
-    target_size: int | None
+    color_detection: bool = True
+    remove_annotations: bool = False
+    remove_metadata: bool = False
+    remove_bookmarks: bool = False
+    remove_embedded_files: bool = False
+    remove_javascript: bool = False
+    remove_form_fields: bool = False
+    linearize: bool = False
+    remove_encryption: bool = False
+    password: str | None = None
+    target_size: int | None = None
     #: reduce fully embedded TrueType fonts to the glyphs drawn (off in the safe fallback)
     subset_fonts: bool = True
     #: scanned pages whose image is effectively black and white become 1-bit (CCITT G4)
@@ -98,119 +177,30 @@ class Settings(BaseModel):
     scan_ssim: float = 0.95
 
 
-#: What each preset means.  The README's options table is generated from this.
-PRESETS: dict[Preset, dict[str, Any]] = {
-    Preset.lossless: {"lossy_images": False, "dpi": None, "image_quality": 100, "image_ssim": None},
-    Preset.low: {"lossy_images": True, "dpi": 300, "image_quality": 85, "image_ssim": 0.98,
-                 "scan_ssim": 0.97},
-    Preset.medium: {"lossy_images": True, "dpi": 150, "image_quality": 75, "image_ssim": 0.96,
-                    "scan_bitonal": True, "scan_ssim": 0.95},
-    Preset.high: {"lossy_images": True, "dpi": 120, "image_quality": 60, "image_ssim": 0.93,
-                  "scan_bitonal": True, "mrc": True, "mrc_background_dpi": 100,
-                  "mrc_quality": 40, "scan_ssim": 0.90},
-    Preset.extreme: {"lossy_images": True, "dpi": 96, "image_quality": 45, "image_ssim": 0.88,
-                     "scan_bitonal": True, "mrc": True, "mrc_background_dpi": 75,
-                     "mrc_quality": 30, "scan_ssim": 0.85},
-}
-
-PRESET_SUMMARIES: dict[Preset, str] = {
-    Preset.lossless: "Structure only: pixels untouched, every stream re-packed losslessly.",
-    Preset.low: "Images above 300 dpi downsampled, each JPEG at the lowest quality up to 85 "
-                "that keeps its SSIM >= 0.98: visually identical.",
-    Preset.medium: "Images above 150 dpi downsampled, each JPEG at the lowest quality up to 75 "
-                   "that keeps its SSIM >= 0.96: screen and office print.",
-    Preset.high: "Images above 120 dpi downsampled, each JPEG at the lowest quality up to 60 "
-                 "that keeps its SSIM >= 0.93: screen reading.",
-    Preset.extreme: "Images above 96 dpi downsampled, each JPEG at the lowest quality up to 45 "
-                    "that keeps its SSIM >= 0.88: smallest, visible loss.",
-}
-
-#: The floor the target-size search never goes below.
-MIN_DPI = 72
-MIN_QUALITY = 30
-#: The MRC background is never coarser than this.
-MIN_MRC_BACKGROUND_DPI = 50
+#: ``pdf`` group knobs whose ``None`` means "the level's value"; the others are carried as given
+LEVEL_KNOBS = frozenset({"dpi", "image_quality", "mrc", "mrc_background_dpi"})
+#: common options the PDF engine runs with
+COMMON = frozenset({"level", "remove_metadata", "password", "target_size"})
 
 
-class PdfOptions(BaseModel):
-    """Everything a caller may ask of the PDF engine.
-
-    ``None`` for a knob means "whatever the preset says".
-    """
-
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
-
-    preset: Preset = Preset.medium
-    dpi: int | None = Field(None, ge=MIN_DPI, le=2400, description="Target image resolution.")
-    image_quality: int | None = Field(None, ge=1, le=100, description="JPEG quality, 1-100.")
-    color_model: ColorModel = ColorModel.keep
-    remove_annotations: bool = False
-    remove_metadata: bool = False
-    remove_bookmarks: bool = False
-    remove_embedded_files: bool = False
-    remove_javascript: bool = False
-    remove_form_fields: bool = False
-    linearize: bool = False
-    remove_encryption: bool = Field(
-        False, description="Write the output unencrypted (default: keep the input's encryption)."
-    )
-    password: str | None = Field(None, repr=False, description="Password to open the input.")
-    target_size: ByteSize | None = Field(None, description="Aim for at most this many bytes.")
-    mrc: bool | None = Field(
-        None, description="Split colour and gray scans into MRC layers (default: on in high and "
-        "extreme).")
-    mrc_background_dpi: int | None = Field(
-        None, ge=MIN_MRC_BACKGROUND_DPI, le=600,
-        description="Resolution of the MRC background layer (default: 100 in high, 75 in extreme).")
-    mrc_preserve_smoothing: bool = Field(
-        False, description="Keep anti-aliased text edges in the MRC background (larger files).")
-    bitonal_threshold: int | None = Field(
-        None, ge=1, le=254, description="Fixed ink/paper cut for bitonal conversion "
-        "(default: adaptive, Sauvola).")
-    char_repair: bool = Field(
-        False, description="Remove specks and fill pinholes in bitonal images and MRC masks.")
-    color_detection: bool = Field(
-        True, description="Store colour images and scans whose content is gray as gray; false "
-        "keeps every colour image in colour.")
-    jbig2: bool = Field(
-        True, description="Code 1-bit images as JBIG2 generic regions (lossless) when smaller "
-        "than CCITT G4; false keeps G4 (for readers older than PDF 1.4).")
-
-    def resolve(self) -> Settings:
-        base = dict(PRESETS[self.preset])
-        if self.dpi is not None:
-            base["dpi"] = self.dpi
-            base["lossy_images"] = True
-        if self.image_quality is not None:
-            # an explicit quality is a fixed quality: no per-image search
-            base["image_quality"] = self.image_quality
-            base["mrc_quality"] = self.image_quality
-            base["image_ssim"] = None
-            base["lossy_images"] = True
-        if self.mrc is not None:
-            base["mrc"] = self.mrc
-            base["lossy_images"] = base["lossy_images"] or self.mrc
-            base.setdefault("scan_ssim", 0.90)
-        if self.mrc_background_dpi is not None:
-            base["mrc_background_dpi"] = self.mrc_background_dpi
-        if self.color_model == ColorModel.bitonal:
-            base["scan_bitonal"] = True
-        return Settings(
-            **base,
-            color_model=self.color_model,
-            convert_lossless_gray=self.color_detection,
-            remove_annotations=self.remove_annotations,
-            remove_metadata=self.remove_metadata,
-            remove_bookmarks=self.remove_bookmarks,
-            remove_embedded_files=self.remove_embedded_files,
-            remove_javascript=self.remove_javascript,
-            remove_form_fields=self.remove_form_fields,
-            linearize=self.linearize,
-            remove_encryption=self.remove_encryption,
-            password=self.password,
-            target_size=self.target_size,
-            mrc_preserve_smoothing=self.mrc_preserve_smoothing,
-            bitonal_threshold=self.bitonal_threshold,
-            char_repair=self.char_repair,
-            jbig2=self.jbig2,
-        )
+def resolve(options: Options) -> Settings:
+    """The engine's :class:`Settings` for ``options`` (level row, then the group, then common)."""
+    group = options.pdf
+    values = LEVELS[options.level].model_dump(exclude={"summary"})
+    values.update(group.model_dump(exclude=LEVEL_KNOBS))
+    values.update(options.model_dump(include=COMMON))
+    if group.dpi is not None:
+        values.update(dpi=group.dpi, lossy_images=True)
+    if group.image_quality is not None:
+        # an explicit quality is a fixed quality: no per-image search
+        values.update(image_quality=group.image_quality, mrc_quality=group.image_quality,
+                      image_ssim=None, lossy_images=True)
+    if group.mrc is not None:
+        values.update(mrc=group.mrc, lossy_images=values["lossy_images"] or group.mrc)
+        if group.mrc and options.level is Level.lossless:
+            values["scan_ssim"] = 0.90
+    if group.mrc_background_dpi is not None:
+        values["mrc_background_dpi"] = group.mrc_background_dpi
+    if group.color_model is ColorModel.bitonal:
+        values["scan_bitonal"] = True
+    return Settings(**values)

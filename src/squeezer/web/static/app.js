@@ -9,13 +9,10 @@
   const CONCURRENT = 2;
   const POLL_WAIT = 3; // seconds per long poll: short enough to show progress while running
   const PREVIEW_WIDTH = 800;
-  const PRESETS = [
-    ["lossless", "Lossless", "Pixels untouched; only the file's structure is repacked."],
-    ["low", "Low", "Looks identical: only images above 300 dpi are reduced."],
-    ["medium", "Medium", "For screen and office printing (150 dpi). Recommended."],
-    ["high", "High", "For reading on screen (120 dpi); noticeably smaller."],
-    ["extreme", "Extreme", "Smallest file (96 dpi); some visible loss."],
-  ];
+  /* The levels and what each means come from GET /v1/options (the options model);
+     this list is only the fallback for a server too old to answer it. */
+  const FALLBACK_LEVELS = { levels: ["lossless", "low", "medium", "high", "extreme"],
+    default_level: "medium", formats: [] };
   const STEP_NAMES = {
     images: "images", structure: "file structure", fonts: "fonts", metadata: "metadata",
     streams: "streams", dedup: "duplicates",
@@ -124,7 +121,7 @@
   function jobError(error, item) {
     const m = {
       not_a_pdf: plainError(415, null, item),
-      unsupported_type: plainError(415, null, item),
+      unsupported_format: plainError(415, null, item),
       pdf_invalid: "This PDF is damaged in a way that could not be repaired, so it was not compressed.",
       input_too_large: plainError(413, null, item),
       too_many_pages: "This PDF has more pages than the server allows.",
@@ -148,10 +145,21 @@
 
   /* ---------- options ---------- */
 
-  function buildPresets() {
+  async function loadOptions() {
+    try {
+      const r = await fetch("/v1/options", { cache: "no-store" });
+      if (r.ok) return await r.json();
+    } catch (e) { /* an older server */ }
+    return FALLBACK_LEVELS;
+  }
+
+  function buildPresets(described) {
     const box = $("#presets");
-    const saved = localStorage.getItem("squeezer.preset") || "medium";
-    for (const [value, label, help] of PRESETS) {
+    const saved = localStorage.getItem("squeezer.preset") || described.default_level;
+    const pdf = described.formats.find((f) => f.name === "pdf");
+    for (const value of described.levels) {
+      const label = capitalize(value) + (value === described.default_level ? " (recommended)" : "");
+      const help = pdf ? pdf.levels[value] : "";
       const id = "preset-" + value;
       const wrap = document.createElement("div");
       wrap.className = "preset";
@@ -176,17 +184,19 @@
 
   function currentOptions() {
     const opts = {};
-    const preset = document.querySelector('input[name="preset"]:checked');
-    opts.preset = preset ? preset.value : "medium";
+    const pdf = {};
+    const level = document.querySelector('input[name="preset"]:checked');
+    opts.level = level ? level.value : "medium";
     const dpi = $("#opt-dpi").value.trim();
-    if (dpi) opts.dpi = Number(dpi);
+    if (dpi) pdf.dpi = Number(dpi);
     const quality = $("#opt-quality").value.trim();
-    if (quality) opts.image_quality = Number(quality);
+    if (quality) opts.quality = Number(quality);
     const target = $("#opt-target").value.trim();
     if (target) opts.target_size = target;
-    if ($("#opt-gray").checked) opts.color_model = "gray";
+    if ($("#opt-gray").checked) pdf.color_model = "gray";
     if ($("#opt-metadata").checked) opts.remove_metadata = true;
-    if ($("#opt-annotations").checked) opts.remove_annotations = true;
+    if ($("#opt-annotations").checked) pdf.remove_annotations = true;
+    if (Object.keys(pdf).length) opts.pdf = pdf;
     return opts;
   }
 
@@ -731,7 +741,7 @@
   function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
   async function start() {
-    buildPresets();
+    buildPresets(await loadOptions());
     setupDrop();
     setupKeyForm();
     $("#zipall").addEventListener("click", downloadZip);
