@@ -84,6 +84,7 @@ def reference_frames(data: bytes) -> list[Image.Image]:
     through its profile, as the engine converts it)."""
     from squeezer.engines.budget import Budget
     from squeezer.engines.image.decode import decode, open_checked
+    from squeezer.engines.image.metadata import to_srgb
     from squeezer.engines.limits import DEFAULT_LIMITS
     from squeezer.engines.sniff import sniff
 
@@ -94,9 +95,12 @@ def reference_frames(data: bytes) -> list[Image.Image]:
         budget = Budget(DEFAULT_LIMITS)
         image = open_checked(path, kind, budget)
         try:
-            return decode(image, kind, budget).frames
+            decoded = decode(image, kind, budget)
         finally:
             image.close()
+        # a tagged RGB image as a colour-managed viewer shows it (the engine converts it so)
+        frames, _ = to_srgb(decoded.frames, decoded.icc)
+        return frames
 
 
 def measure(reference: list[Image.Image], data: bytes) -> q.Measure:

@@ -43,11 +43,11 @@ LEVELS = ("medium", "high")
 
 
 def _levels(data: bytes, fmt: str) -> list[tuple[str, Image.Image, q.Measure, int]]:
-    ref = Image.open(io.BytesIO(data))
-    ref.load()
-    mode = "RGBA" if ref.mode in ("RGBA", "LA", "PA", "P") and (
-        ref.mode != "P" or "transparency" in ref.info) else "RGB"
-    reference = ref.convert(mode)
+    from image_bench import reference_frames
+
+    reference = reference_frames(data)[0]  # as a colour-managed viewer shows it
+    mode = reference.mode if reference.mode in ("RGBA", "RGB") else "RGB"
+    reference = reference.convert(mode)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"in.{fmt}"

@@ -529,8 +529,10 @@ def _palette_ladder(s: ImageSettings) -> list[int]:
         return [s.palette_quality, 60, 40, 20, 5]
     if s.score is None:
         return [s.palette_quality]
-    return [s.palette_quality] + [q for q in (s.palette_quality - 20, s.palette_quality - 40,
-                                              s.palette_quality - 60) if q >= 10]
+    # the level's rung and those below it, and above it the rungs a higher level starts at
+    # (so that a level never falls back to lossless where a gentler level found a palette)
+    below = [s.palette_quality - d for d in (0, 20, 40, 60) if s.palette_quality - d >= 10]
+    return sorted({*below, *(q for q in (90, 100) if q > s.palette_quality)}, reverse=True)
 
 
 def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
@@ -547,7 +549,7 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
         ctx.budget.check_time()
         rungs = ladder
         if floor is not None and not s.target_size:
-            rungs = _sampled_rungs(frames[0], ladder, dither, floor)
+            rungs = _sampled_rungs(frames[0], ladder, s.palette_quality, dither, floor)
             if not rungs:
                 continue  # this dithering cannot hold the floor even at the top rung
         for q in rungs:
@@ -572,21 +574,29 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     return out
 
 
-def _sampled_rungs(frame: Image.Image, ladder: list[int], dither: float,
+def _sampled_rungs(frame: Image.Image, ladder: list[int], start: int, dither: float,
                    floor: quality.Floor) -> list[int]:
-    """The rungs worth trying on the whole image: the lowest that keeps the floor on the
-    sample, then the one above it (in case the whole is harder); [] when even the top fails."""
+    """The rungs worth trying on the whole image (``ladder`` descending): from ``start``,
+    down while the sample keeps the floor, or up until it does; the rung found and the one
+    above it (in case the whole is harder); [] when even the top fails."""
     sample_image = quality.sample(frame)
     reference = quality.Reference(sample_image)
-    lowest = None
-    for index, q in enumerate(ladder):
-        quantized = png.palette_frame(sample_image, q, dither)
-        if quantized is None or not floor.holds(reference.measure(quantized, floor)):
-            break
-        lowest = index
-    if lowest is None:
-        return []
-    return [ladder[i] for i in range(lowest, -1, -1)][:2]
+
+    def passes(index: int) -> bool:
+        quantized = png.palette_frame(sample_image, ladder[index], dither)
+        return quantized is not None and floor.holds(reference.measure(quantized, floor))
+
+    index = ladder.index(start) if start in ladder else 0
+    if passes(index):
+        while index + 1 < len(ladder) and passes(index + 1):
+            index += 1
+    else:
+        while index > 0 and not passes(index - 1):
+            index -= 1
+        if index == 0:
+            return []
+        index -= 1
+    return [ladder[i] for i in range(index, -1, -1)][:2]
 
 
 def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
