@@ -92,6 +92,7 @@ def _fit(image: Image.Image, most: int = 1_500_000) -> Image.Image:
 
 
 def jpeg_inputs(pdf_photos: list[tuple[str, Image.Image]]) -> Iterator[tuple[str, str, bytes]]:
+    """The PDF corpus' photos saved as a camera would, the real photos, a gray and a CMYK one."""
     for label, image in pdf_photos:  # the PDF corpus' photos, saved as a camera would
         yield f"jpeg {label}", "jpg", _save(image.convert("RGB"), "JPEG", quality=92)
     for zip_path, name, label in PHOTOS:
