@@ -519,10 +519,11 @@
       }
       const acts = (r.actions || []).filter((a) => !/^metadata/.test(a)).slice(0, 3);
       if (acts.length) lines.push([capitalize(acts.join("; ")) + ".", ""]);
+      if ((r.metadata_kept || []).length) lines.push(["Metadata kept: " + r.metadata_kept.join(", ") + ".", "muted"]);
       if ((r.metadata_removed || []).length) lines.push(["Metadata removed: " + r.metadata_removed.join(", ") + ".", "muted"]);
       if (r.width && r.height) {
         lines.push([r.width + " × " + r.height + " px" + (r.frames > 1 ? ", " + r.frames + " frames" : "") +
-          (r.ssim ? ", similarity " + r.ssim.toFixed(3) + " (SSIM)" : "") + ".", "muted"]);
+          (typeof r.score === "number" ? ", SSIMULACRA2 " + r.score.toFixed(1) + " (100: identical)" : "") + ".", "muted"]);
       }
     }
     const img = r.images || {};
