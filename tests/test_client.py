@@ -73,6 +73,20 @@ def test_compress_roundtrip(client, fx, tmp_path):
     no_partials(tmp_path)
 
 
+def test_typed_options_reach_the_engine(client, fx, tmp_path):
+    from squeezer.engines.options import Options
+
+    options = Options(level="low", pdf={"linearize": True, "dpi": 200})
+    result = client.compress(fx.photo(), tmp_path / "typed.pdf", options=options)
+    settings = result.report["settings"]
+    assert (settings["level"], settings["linearize"], settings["dpi"]) == ("low", True, 200)
+    assert result.job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True}}
+    # keywords go on top of the model, the way the API's flat names do
+    job = client.submit(fx.text(), options=options, remove_metadata=True)
+    assert job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True},
+                           "remove_metadata": True}
+
+
 def test_default_output_is_beside_the_input(client, fx, tmp_path):
     src = tmp_path / "letter.pdf"
     src.write_bytes(fx.text().read_bytes())

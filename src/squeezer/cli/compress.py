@@ -619,7 +619,6 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
 
 @command(
     "compress",
-    help="compress PDF and image files",
     arguments=_compress_arguments,
     description="Compress PDF and image files (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG; "
     "the engine is chosen from each file's bytes). Each X.pdf is written to X.compressed.pdf "

@@ -28,8 +28,7 @@ def _demo_arguments(p: argparse.ArgumentParser) -> None:
                    help="compression level (default: the options model's default, medium)")
 
 
-@command("demo", help="compress a sample PDF made on the spot and say where the result is",
-         arguments=_demo_arguments,
+@command("demo", arguments=_demo_arguments,
          description="Make a sample PDF (a photo stored losslessly at 300 dpi, a chart and "
          "text) in --out-dir, compress it with `squeezer compress`, and print the result's "
          "path. Needs nothing beside the installation.")

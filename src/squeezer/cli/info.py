@@ -24,7 +24,7 @@ def _options_arguments(p: argparse.ArgumentParser) -> None:
                       help="print the option tables of docs/options.md")
 
 
-@command("options", help="list the levels and every compression option",
+@command("options",
          arguments=_options_arguments,
          description="The compression levels (what each means for each kind of file) and every "
          "option with its flag, type, range and default: the same list GET /v1/options "
@@ -110,7 +110,7 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
                    help="list every SQUEEZER_* variable with its setting and default")
 
 
-@command("config", help="print the effective configuration (secrets masked)",
+@command("config",
          arguments=_config_arguments,
          description="The configuration this process would run with, from the SQUEEZER_* "
          "environment variables, as JSON with secrets masked; --variables lists every "

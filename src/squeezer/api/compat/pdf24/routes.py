@@ -37,8 +37,7 @@ MAX_FILES = 20
 COMMAND = "compressPdf"
 ZIP_NAME = "compressed.zip"
 
-#: PDF24 ``mode`` → Squeezer preset.  "normal" is the mode PDF24's client sends; the
-#: Squeezer preset names are accepted as modes too.  dpi/imageQuality override either.
+#: Job state → PDF24 ``status`` and the numeric ``state`` of the ``job`` map.
 STATUS = {JobState.queued: ("waiting", "1"), JobState.running: ("working", "2"),
           JobState.succeeded: ("done", "3"), JobState.failed: ("failed", "4"),
           JobState.cancelled: ("failed", "4")}

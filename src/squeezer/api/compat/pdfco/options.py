@@ -8,6 +8,7 @@ from typing import Any
 from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import engine_options
 
+#: PDF.co ``profiles`` keys → Squeezer options (other keys must be Squeezer options).
 PROFILE_KEYS = {"jpegquality": "image_quality", "resamplingresolution": "dpi",
                 "grayscaleimages": "color_model", "resampleimages": None,
                 "imageoptimizationformat": None}

@@ -40,7 +40,6 @@ TIMEOUT_MESSAGE = ("Timeout error. To process large documents or files please us
                    "mode (set the async parameter to true) and then check status using the "
                    "/job/check endpoint.")
 
-#: PDF.co ``profiles`` keys → Squeezer engine options (other keys must be engine options).
 def explain(exc: ApiError) -> str:
     """The message, with the field errors PDF.co's shape has no place for folded in."""
     if not exc.errors or exc.status != 422:
