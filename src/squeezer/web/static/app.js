@@ -272,6 +272,7 @@
             resolve(await this.upload());
           } else {
             this.fail(plainError(xhr.status, body, this));
+            this.entry.failed = plainError(xhr.status, body, this); // shown again after a reload
             this.save();
             if (xhr.status === 401) showKeyProblem();
             resolve(false);
@@ -350,7 +351,7 @@
         const ahead = (job.queue_position || 1) - 1;
         this.setState("queued", ahead > 0
           ? "Waiting for a free worker: " + ahead + " job" + (ahead === 1 ? "" : "s") + " ahead of this one…"
-          : "Next in line: starting in a moment…");
+          : "Next in line, waiting for a free worker…");
         this.el.dataset.queuePosition = String(job.queue_position || "");
         this.progress(null);
         return;
@@ -772,7 +773,9 @@
       item.markDeleted();
       return;
     }
-    if (entry.jobId) {
+    if (entry.failed && !entry.jobId) {
+      item.fail(entry.failed);
+    } else if (entry.jobId) {
       if (job === null) { item.expired(); return; }
       if (job) {
         if (["succeeded", "failed", "cancelled"].includes(job.state)) { item.end(job); return; }
