@@ -171,6 +171,22 @@ def tab_to(page, selector: str, presses: int = 80) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
+def open_chooser_with_enter(page):
+    """Enter on the focused "Choose files" button opens the browser's file chooser."""
+    assert page.evaluate("document.activeElement.id") == "pick"
+    try:
+        with page.expect_file_chooser(timeout=10_000) as chooser:
+            page.keyboard.press("Enter")
+    except Exception:
+        # seen once in a full run on a machine at load 50: no chooser event although the
+        # button had the focus; say what had the focus, and try the key once more
+        focused = page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
+        with page.expect_file_chooser(timeout=20_000) as chooser:
+            page.keyboard.press("Enter")
+        print(f"file chooser opened on the second Enter (focus was on {focused})")
+    return chooser.value
+
+
 # --- files of every kind, made here -----------------------------------------------------------
 
 
@@ -606,9 +622,7 @@ def test_keyboard_only(service, fx, page, tmp_path):
         if page.evaluate("document.activeElement.id") == "pick":
             break
         page.keyboard.press("Shift+Tab")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    chooser.value.set_files([str(fx.text()), str(fx.photo())])
+    open_chooser_with_enter(page).set_files([str(fx.text()), str(fx.photo())])
     wait_all_ended(page)
     with service.client() as api:
         job = api.get(f"/v1/jobs/{item(page, 'photo.pdf').get_attribute('data-job-id')}").json()

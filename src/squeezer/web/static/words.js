@@ -152,7 +152,7 @@
           " (measured similarity " + Math.round(r.ssim * 1000) / 10 + " %).", ""]);
       }
       if ((r.metadata_removed || []).length) {
-        lines.push(["Hidden data removed: " + list(r.metadata_removed.map((m) => m.toUpperCase())) + ".", "muted"]);
+        lines.push(["Hidden data removed: " + list(r.metadata_removed.map((m) => (m.length <= 4 ? m.toUpperCase() : m))) + ".", "muted"]);
       }
       if (r.width && r.height) {
         lines.push([r.width + " × " + r.height + " pixels" + (r.frames > 1 ? ", " + plural(r.frames, "frame") : "") + ".", "muted"]);
