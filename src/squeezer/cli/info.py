@@ -106,8 +106,11 @@ def options_markdown(description: dict[str, Any]) -> str:
 
 
 def _config_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variables", action="store_true",
-                   help="list every SQUEEZER_* variable with its setting and default")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--variables", action="store_true",
+                      help="list every SQUEEZER_* variable with its setting and default")
+    form.add_argument("--markdown", action="store_true",
+                      help="the settings table of docs/deploy.md")
 
 
 @command("config",
@@ -116,10 +119,13 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
          "environment variables, as JSON with secrets masked; --variables lists every "
          "variable and its default.")
 def run_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from squeezer.config import effective, variables
+    from squeezer.config import effective, variables, variables_markdown
 
+    if args.markdown:
+        print(variables_markdown(), end="")
+        return EXIT_OK
     if args.variables:
-        for variable, path, default in variables():
+        for variable, path, default, _ in variables():
             print(f"{variable:36} {path:32} {default}")
         return EXIT_OK
     print(json.dumps(effective(load_config(parser)), indent=2))
