@@ -276,7 +276,9 @@ def _wav() -> bytes:
 
 def _mp4() -> bytes:
     """Two seconds of ffmpeg's test pattern (from imageio-ffmpeg, the media engine's ffmpeg)."""
-    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+    import imageio_ffmpeg  # the media engine's dependency: there whenever mp4 is supported
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     done = subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
                            "-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "10",
                            "-f", "mp4", "-movflags", "+faststart", "pipe:1"],

@@ -20,9 +20,9 @@
     formats: [], groups: {}, options: [] };
 
   function label(name) {
-    const words = name.replace(/_/g, " ");
-    return words.charAt(0).toUpperCase() + words.slice(1)
-      .replace(/\bdpi\b/i, "DPI").replace(/\bmrc\b/i, "MRC").replace(/\bjbig2\b/i, "JBIG2");
+    const words = name.replace(/_/g, " ").replace(/\bdpi\b/gi, "DPI").replace(/\bmrc\b/gi, "MRC")
+      .replace(/\bjbig2\b/gi, "JBIG2").replace(/\bjavascript\b/gi, "JavaScript");
+    return words.charAt(0).toUpperCase() + words.slice(1);
   }
 
   /** "For screens and office printing: images above 150 dpi …" -> [plain head, details]. */
