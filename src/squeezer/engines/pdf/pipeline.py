@@ -245,12 +245,17 @@ def build(
             inline.externalize(pdf, budget)  # (the image step sees inline images as XObjects)
             budget.check_time()
             written: set[tuple[int, int]] = set()
+            images_from = 0.2
             if scans.wanted(settings):
                 notify(0.15, "scanned pages")
+                budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
                 written = scans.optimize_scans(pdf, settings, budget, report)
                 budget.check_time()
-            notify(0.2, "images")
+                images_from = 0.45
+            notify(images_from, "images")
+            budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
             images.optimize_images(pdf, settings, budget, report, skip=written)
+            budget.on_step = None
             budget.check_time()
             notify(0.65, "attachments")
             attachments.compress_embedded(pdf, settings, budget, report, out.parent)
