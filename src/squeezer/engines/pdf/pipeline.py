@@ -17,13 +17,13 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Self
+from typing import BinaryIO, Self, cast
 
 import pikepdf
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
-from squeezer.engines.files import atomic_copy, input_size
+from squeezer.engines.files import GuardedWriter, atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import flate, fonts, images, jbig2, preflight, scans, structure, verify
@@ -251,12 +251,14 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
         # stream without it, which readers (qpdf among them) reject.  qpdf puts
         # the real value in place of any number given here.
         pdf.trailer.Size = 1
+    # qpdf must never see a failed write: on a full disk it can abort the process
+    sink = GuardedWriter(out)
     try:
         with warnings.catch_warnings():
             # widgets outside /AcroForm are written as they are; the warning is for page copies
             warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
             pdf.save(
-                out,
+                cast(BinaryIO, sink),
                 compress_streams=True,
                 object_stream_mode=pikepdf.ObjectStreamMode.generate,
                 # flate.recompress did it, keeping predictors qpdf would drop
@@ -269,7 +271,14 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 fix_metadata_version=False,
             )
     except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
+        sink.abandon()
+        if sink.error is not None:  # the write failed first: that is the error
+            raise GuardedWriter.failure(sink.error) from None
         raise map_qpdf_error(exc) from None
+    except BaseException:
+        sink.abandon()
+        raise
+    sink.finish()
 
 
 def _verified_or_fallback(

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from squeezer.api.auth import authenticate
+from squeezer.api import jsonbody
+from squeezer.api.auth import RATE_SCOPE, authenticate
 from squeezer.api.compat._vendor import vendor_route
 from squeezer.api.compat.compressor import connectors
 from squeezer.api.compat.compressor.options import (
@@ -59,8 +60,22 @@ def _error(request: Request, err: ApiError) -> JSONResponse:
     headers = {k: v for k, v in err.headers.items() if k.lower() != "www-authenticate"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="squeezer"'
+        headers.update(_uncounted_rate_headers(request))
     headers["X-Request-ID"] = request_id(request)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _uncounted_rate_headers(request: Request) -> dict[str, str]:
+    """``X-RateLimit-*`` for an answer no key was counted for (a 401): the seed says every
+    answer carries them; the limit, all of it remaining, the window's length."""
+    if request.scope.get(RATE_SCOPE) is not None:
+        return {}  # the middleware adds the key's own
+    svc = getattr(request.app.state, "services", None)
+    if svc is None or not svc.config.service.rate_limit:
+        return {}
+    limit = str(svc.config.service.rate_limit)
+    return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": limit,
+            "X-RateLimit-Reset": str(svc.config.service.rate_window_seconds)}
 
 
 router = APIRouter(prefix="/1.0", tags=["compat: Compressor.app"],
@@ -140,7 +155,7 @@ async def upload(request: Request, svc: ApiServices = Depends(services),
 
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body() or b"null")
+        body = jsonbody.loads(await request.body() or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(422, INVALID_JSON, code="invalid_json") from None
     if not isinstance(body, dict):
@@ -148,13 +163,26 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def _json_type(value: object) -> str:
+    """The JSON name of a value's type, for "must be a string, not a number"."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    return "an array" if isinstance(value, list) else "null"
+
+
 @router.post("/fetch", summary="Compress a file fetched from a URL")
 async def fetch(request: Request, svc: ApiServices = Depends(services),
                 key: ApiKey = Depends(_caller)) -> JSONResponse:
     body = await _json_body(request)
     url = body.get("url")
-    if not isinstance(url, str) or not url.strip():
+    if url is None or (isinstance(url, str) and not url.strip()):
         raise invalid("url", "required")
+    if not isinstance(url, str):
+        raise invalid("url", f"must be a string, not {_json_type(url)}")
     if len(url) > 8192:
         raise invalid("url", "at most 8192 characters")
     options, webhook_url, store = parse_options(body)

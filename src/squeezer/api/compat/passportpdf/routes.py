@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from squeezer.api import jsonbody
 from squeezer.api.auth import RATE_SCOPE, authenticate
 from squeezer.api.compat._vendor import lower_keys, vendor_route
 from squeezer.api.compat.passportpdf import queries as documents
@@ -64,8 +65,13 @@ def result_code(err: ApiError) -> str:
 
 
 def _tokens(request: Request) -> int:
+    """The key's remaining requests; an unknown key (InvalidAPIKey) has none when the server
+    counts requests, and only a server without a rate limit is "unlimited"."""
     decision = request.scope.get(RATE_SCOPE)
-    return decision.remaining if decision is not None else UNLIMITED_TOKENS
+    if decision is not None:
+        return decision.remaining
+    svc = getattr(request.app.state, "services", None)
+    return 0 if svc is not None and svc.config.service.rate_limit else UNLIMITED_TOKENS
 
 
 def _error(request: Request, err: ApiError) -> JSONResponse:
@@ -100,7 +106,7 @@ def _empty(field: str) -> ApiError:
 async def _body(request: Request) -> dict[str, Any]:
     """The JSON body with lower-cased keys (PassportPDF accepts any casing)."""
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = jsonbody.loads(await request.body() or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(422, "the request body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
