@@ -42,6 +42,12 @@ class DatabaseConfig(BaseSettings):
 
     #: an external PostgreSQL; unset starts an embedded one in ``data_dir``
     url: str | None = None
+    #: seconds to open a connection (libpq's connect_timeout; at least 2)
+    connect_timeout_seconds: float = Field(3.0, gt=0)
+    #: seconds an API request waits for any one answer of the database (a query, a commit,
+    #: a pooled connection) before it is answered 503 with Retry-After; also the server's
+    #: statement_timeout for the API's queries (db/deadline.py)
+    statement_timeout_seconds: float = Field(3.0, gt=0)
 
 
 class StorageConfig(BaseSettings, StorageSettings):
@@ -51,12 +57,18 @@ class StorageConfig(BaseSettings, StorageSettings):
 
 
 class LimitsConfig(BaseSettings, Limits):
-    """The engines' :class:`~squeezer.engines.limits.Limits` from ``SQUEEZER_MAX_*``."""
+    """The engines' :class:`~squeezer.engines.limits.Limits` from ``SQUEEZER_MAX_*``, and the
+    memory cap of the CLI's compressing processes."""
 
     model_config = _env("SQUEEZER_")
 
+    #: address space of ``squeezer compress`` (and ``analyze``) processes, enforced by the OS
+    #: (RLIMIT_AS): an allocation past it fails as ``memory_limit``; 0 disables.  The
+    #: service's job children have their own cap, ``SQUEEZER_JOB_MEMORY_BYTES``
+    cli_memory_bytes: int = Field(4 << 30, ge=0)
+
     def limits(self) -> Limits:
-        return Limits(**self.model_dump())
+        return Limits(**self.model_dump(exclude={"cli_memory_bytes"}))
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -147,12 +159,21 @@ class ServiceConfig(BaseSettings):
     file_ttl_seconds: int = Field(7200, gt=0)
     #: largest upload (multipart or fetched); 0 = no limit of the service's own
     max_upload_bytes: int = Field(1 << 30, ge=0)
+    #: largest request body that is not a file upload (JSON, forms): read incrementally and
+    #: refused with 413 past this (api/bodylimit.py)
+    max_json_bytes: int = Field(1 << 20, ge=1024)
     #: inputs above this are always processed asynchronously
     sync_max_bytes: int = Field(32 << 20, ge=0)
     #: how long ``POST /v1/compress`` waits for a result before answering 202
     sync_wait_seconds: float = Field(30.0, ge=0)
     #: the longest ``wait`` a client may ask for (long polling)
     max_wait_seconds: float = Field(60.0, ge=0)
+    #: a request's line and headers must arrive within this many seconds (Slowloris)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    #: while a body arrives, each window of this many seconds must bring at least
+    #: ``min_upload_bytes_per_second`` x the window (a stalled or trickling body is cut)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    min_upload_bytes_per_second: int = Field(1024, ge=0)
     #: requests per key per window, shared by every API process; 0 disables
     rate_limit: int = Field(100_000, ge=0)
     rate_window_seconds: int = Field(900, gt=0)

@@ -28,6 +28,7 @@ from squeezer.cli.base import (
     _one_line,
     _quiet_libraries,
     _stderr_line,
+    cap_memory,
     command,
     error_line,
     human_bytes,
@@ -651,7 +652,11 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
         remote = open_batch(args, parser, options)  # the server picks the engine, as here
     # a server applies its own limits; here, the configuration's (and its engine choices)
-    limits = None if remote else load_config(parser).limits.limits()
+    limits = None
+    if not remote:
+        config = load_config(parser)
+        limits = config.limits.limits()
+        cap_memory(config.limits.cli_memory_bytes)  # this process and its worker processes
     jobs = plan_outputs(args, parser)
     if remote is not None:
         problem = remote.check()

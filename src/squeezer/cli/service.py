@@ -119,14 +119,20 @@ def _note_stop(signum: int, frame: object) -> None:
     log.info("stop requested (%s)", signal.Signals(signum).name)
 
 
-def _uvicorn(app: Any, args: argparse.Namespace) -> None:
+def _uvicorn(app: Any, args: argparse.Namespace, config: Any) -> None:
     import uvicorn
 
+    from squeezer.api.deadlines import guarded_protocol
+
+    service = config.service
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level,
         access_log=not args.no_access_log, lifespan="on", timeout_graceful_shutdown=10,
         proxy_headers=bool(args.proxy_headers), forwarded_allow_ips=args.proxy_headers or None,
         server_header=False,
+        # header and body deadlines and a minimum upload rate (api/deadlines.py)
+        http=guarded_protocol(service.header_timeout_seconds, service.body_timeout_seconds,
+                              service.min_upload_bytes_per_second),
     ))
     # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal for the
     # handler that was there before; ours only notes it, so that the workers are stopped in
@@ -220,7 +226,7 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
         if args.open:
             from squeezer.web import open_mode
             open_mode.enable(app, config, db, host=args.host, port=args.port)
-        _uvicorn(app, args)
+        _uvicorn(app, args, config)
     except OSError as exc:
         _stderr_line(error_line("serve", "api_not_started", str(exc)))
         return EXIT_FAILED

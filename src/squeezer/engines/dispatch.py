@@ -115,7 +115,8 @@ def library_error(exc: BaseException, fmt: str = "pdf") -> EngineError | None:
     if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS \
             or any(marker in text for marker in DISK_FULL_TEXTS):
         return DiskFullError()
-    if isinstance(exc, MemoryError) or "bad_alloc" in text or "Cannot allocate memory" in text:
+    if isinstance(exc, MemoryError) or any(marker in text for marker in (
+            "bad_alloc", "Cannot allocate memory", "failed to map segment")):
         return MemoryLimitError("the file needs more memory than the cap allows")
     damaged = DamagedPdfError if fmt == "pdf" else DamagedImageError
     if isinstance(exc, RecursionError):

@@ -354,7 +354,8 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 try:  # the copy in the client's bucket, if the job has one (jobs.exports)
                     exported = await _unless_stopped(exports.export_result(
                         conn, store=services.store, signing_key=services.signing_key, job=job,
-                        blob_key=stored.key, input_name=source.name, mime=MIME[fmt]), watch)
+                        blob_key=stored.key, input_name=source.name,
+                        policy=services.fetch_policy, mime=MIME[fmt]), watch)
                 except ExportFailed as exc:
                     await services.store.delete(stored.key)
                     return await _end(services, app, conn, job, exc.code, exc.message)

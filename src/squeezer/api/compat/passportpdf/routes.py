@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from squeezer.api import jsonbody
 from squeezer.api.auth import RATE_SCOPE, authenticate
+from squeezer.api.bodylimit import allow_body
 from squeezer.api.compat._vendor import lower_keys, vendor_route
 from squeezer.api.compat.passportpdf import queries as documents
 from squeezer.api.compat.passportpdf.options import (
@@ -239,7 +240,9 @@ async def load_multipart(request: Request, svc: ApiServices = Depends(services),
 @router.post("/document/DocumentLoad", summary="Load a document sent as base64 Content")
 async def load_base64(request: Request, svc: ApiServices = Depends(services),
                       key: ApiKey = Depends(_caller)) -> JSONResponse:
-    check_declared_length(request, svc.config.service.max_upload_bytes * 4 // 3 + 4096)
+    limit = svc.config.service.max_upload_bytes
+    check_declared_length(request, limit * 4 // 3 + 4096)
+    allow_body(request, limit * 4 // 3 + (64 << 10) if limit else 0)  # a file, in base64
     body = await _body(request)
     content = body.get("content")
     if content in (None, ""):
@@ -250,7 +253,6 @@ async def load_base64(request: Request, svc: ApiServices = Depends(services),
         data = base64.b64decode(content, validate=True)
     except (binascii.Error, ValueError):
         raise invalid("Content", "not valid base64") from None
-    limit = svc.config.service.max_upload_bytes
     if limit and len(data) > limit:
         raise ApiError(413, f"the document is larger than the limit of {limit} bytes",
                        code="too_large")
