@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from squeezer import __version__
-from squeezer.api import errors
+from squeezer.api import errors, openapi
 from squeezer.api.auth import rate_headers
 from squeezer.api.bodylimit import BodyLimit
 from squeezer.api.compat import routers as compat_routers
@@ -101,6 +101,7 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     app = FastAPI(title="Squeezer", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     errors.install(app)
+    openapi.install(app)  # every error status documented, with its schema
     for module in (files, preview, jobs, compress, downloads, account, health, options):
         app.include_router(module.router)
     app.include_router(web.router)

@@ -27,7 +27,7 @@ from squeezer.storage import StorageError
 log = logging.getLogger("squeezer.api")
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 410: "gone", 411: "length_required",
+                 405: "method_not_allowed", 408: "request_timeout", 409: "conflict", 410: "gone", 411: "length_required",
                  413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
                  422: "invalid_request", 429: "rate_limited", 500: "internal_error",
                  503: "unavailable"}

@@ -229,6 +229,18 @@ async def _end(services: Services, app: procrastinate.App | None, conn: psycopg.
     return JobState.failed
 
 
+def _public(value: Any, names: Mapping[str, str]) -> Any:
+    """A report with no server path in any of its texts (a warning quoting qpdf quotes the
+    scratch copy's path: it becomes the client's file name)."""
+    if isinstance(value, str):
+        return public_message(value, names) if "/" in value else value
+    if isinstance(value, dict):
+        return {k: _public(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_public(v, names) for v in value]
+    return value
+
+
 def _internal(job_id: uuid.UUID, exc: BaseException) -> str:
     """Log a bug's details under the job id; the plain message the client gets instead."""
     detail = getattr(exc, "detail", None)
@@ -379,7 +391,8 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                     await file_rows.set_sha1(conn, source.id, in_sha1)
                 if exported is not None:
                     await export_rows.record_url(conn, job_id, exported)
-                await job_rows.succeed(conn, job_id, output.id, report.model_dump(mode="json"))
+                await job_rows.succeed(conn, job_id, output.id,
+                                       _public(report.model_dump(mode="json"), names))
                 if app is not None:
                     await defer_webhook(app, conn, job)
                 return JobState.succeeded

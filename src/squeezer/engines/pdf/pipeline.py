@@ -270,7 +270,9 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 # rewriting XMP of damaged files fails; the version in it is cosmetic
                 fix_metadata_version=False,
             )
-    except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
+    except (pikepdf.PikepdfError, UnicodeDecodeError, ValueError, RuntimeError) as exc:
+        # qpdf's logic errors surface as ValueError/RuntimeError (a fuzzed number out of
+        # range: "integer out of range converting 4294967295")
         sink.abandon()
         if sink.error is not None:  # the write failed first: that is the error
             raise GuardedWriter.failure(sink.error) from None
