@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,17 +19,3 @@ def canary():
     listener = Canary()
     yield listener
     listener.close()
-
-
-@contextlib.contextmanager
-def tiny_tmpfs(path: Path, size: str = "4m"):
-    """A small tmpfs at ``path`` (root only); None when it cannot be mounted here."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=1777", "tmpfs", str(path)],
-        capture_output=True).returncode == 0
-    try:
-        yield path if mounted else None
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -74,3 +77,17 @@ def temp_leftovers(root: Path) -> list[str]:
     """Squeezer's temporary files and directories under ``root``."""
     return sorted(p.name for p in root.iterdir() if p.name.startswith("squeezer-")
                   or p.name.startswith(".") and p.name.endswith(".part"))
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(path: Path, size: str = "4m"):
+    """A small tmpfs at ``path`` (root only); None when it cannot be mounted here."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=1777", "tmpfs", str(path)],
+        capture_output=True).returncode == 0
+    try:
+        yield path if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -20,7 +20,7 @@ from squeezer.api.compat.compressor.options import (
     invalid,
     parse_options,
 )
-from squeezer.api.errors import ApiError, request_id
+from squeezer.api.errors import ApiError, method_not_allowed, request_id
 from squeezer.api.jobflow import create_job, owned_job, wait_for
 from squeezer.api.routes.files import store_upload
 from squeezer.api.state import ApiServices, services
@@ -237,5 +237,5 @@ async def delete_connector(connector_id: str, svc: ApiServices = Depends(service
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
                   include_in_schema=False)
-async def unknown(rest: str) -> None:
-    raise ApiError(404, "no such endpoint")
+async def unknown(rest: str, request: Request) -> None:
+    raise method_not_allowed(request) or ApiError(404, "no such endpoint")

@@ -25,7 +25,7 @@ from squeezer.api.compat.passportpdf.options import (
     reduce_options,
     warning,
 )
-from squeezer.api.errors import ApiError, request_id
+from squeezer.api.errors import ApiError, method_not_allowed, request_id
 from squeezer.api.jobflow import create_job, wait_for
 from squeezer.api.routes.files import upload_key
 from squeezer.api.state import ApiServices, services
@@ -84,7 +84,8 @@ def _error(request: Request, err: ApiError) -> JSONResponse:
             "RemainingTokens": _tokens(request)}
     headers = {k: v for k, v in err.headers.items() if k.lower() != "www-authenticate"}
     headers["X-Request-ID"] = request_id(request)
-    return JSONResponse(body, status_code=200, headers=headers)
+    # a wrong method is an HTTP matter (405 with Allow), answered before PassportPDF's own layer
+    return JSONResponse(body, status_code=405 if err.status == 405 else 200, headers=headers)
 
 
 router = APIRouter(prefix="/api", tags=["compat: PassportPDF"], route_class=vendor_route(_error))
@@ -324,5 +325,6 @@ async def close_document(request: Request, svc: ApiServices = Depends(services),
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
                   include_in_schema=False)
-async def unknown(rest: str) -> None:
-    raise ApiError(404, "no such endpoint in this PassportPDF-compatible API", code="no_endpoint")
+async def unknown(rest: str, request: Request) -> None:
+    raise method_not_allowed(request) or ApiError(
+        404, "no such endpoint in this PassportPDF-compatible API", code="no_endpoint")

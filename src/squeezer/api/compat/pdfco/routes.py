@@ -302,7 +302,8 @@ async def output(job_hex: str, request: Request,
         job_id = uuid.UUID(job_hex)
     except ValueError:
         raise ApiError(404, "no such output", code="not_found") from None
-    if not hmac.compare_digest(_mac(svc.signing_key, job_id, expires), signature):
+    if not hmac.compare_digest(_mac(svc.signing_key, job_id, expires).encode(),
+                               signature.encode("utf-8", "surrogatepass")):
         raise ApiError(403, "this link is not valid", code="invalid_signature")
     if time.time() >= expires:
         raise ApiError(403, "this link has expired", code="link_expired")
