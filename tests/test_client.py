@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pdfgen
@@ -71,6 +72,20 @@ def test_compress_roundtrip(client, fx, tmp_path):
         [t.split() for t in pdfgen.page_texts(src)]
     assert oct(result.path.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
     no_partials(tmp_path)
+
+
+def test_typed_options_reach_the_engine(client, fx, tmp_path):
+    from squeezer.engines.options import Options
+
+    options = Options(level="low", pdf={"linearize": True, "dpi": 200})
+    result = client.compress(fx.photo(), tmp_path / "typed.pdf", options=options)
+    settings = result.report["settings"]
+    assert (settings["level"], settings["linearize"], settings["dpi"]) == ("low", True, 200)
+    assert result.job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True}}
+    # keywords go on top of the model, the way the API's flat names do
+    job = client.submit(fx.text(), options=options, remove_metadata=True)
+    assert job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True},
+                           "remove_metadata": True}
 
 
 def test_default_output_is_beside_the_input(client, fx, tmp_path):
@@ -153,6 +168,19 @@ def test_missing_path_fails_before_any_request(fx, tmp_path):
         with pytest.raises(ConnectionError) as caught:
             c.upload(fx.text())
         assert caught.value.code == "server_unreachable" and caught.value.status is None
+
+
+def test_a_uuid_is_a_file_id_even_beside_a_file_of_that_name(tmp_path, monkeypatch):
+    """A ``uuid.UUID`` names an upload: it was handed to ``upload`` (a TypeError from
+    ``Path(UUID)``) when a file in the working directory had its name."""
+    file_id = uuid.uuid4()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / str(file_id)).write_bytes(b"%PDF-1.7\n")
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: the request is what fails
+    with Client(nowhere, "k", retries=0) as c:
+        with pytest.raises(ConnectionError) as caught:
+            c.submit(file_id)
+    assert caught.value.code == "server_unreachable"
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):

@@ -34,7 +34,6 @@ def _analyze_arguments(p: argparse.ArgumentParser) -> None:
 
 @command(
     "analyze",
-    help="show where the bytes of a PDF are, and estimate each level",
     arguments=_analyze_arguments,
     description="Break a PDF down by what its bytes are for (images by codec, fonts, content "
     "streams, forms, metadata, attachments, annotations, structure, duplicates) and "

@@ -43,6 +43,8 @@ from squeezer.storage.keys import validate_key
 from squeezer.storage.store import BlobStore
 
 if TYPE_CHECKING:
+    from obstore.store import AzureConfig, ClientConfig, RetryConfig
+
     from squeezer.net.policy import UrlPolicy
 
 _HKDF_INFO = b"squeezer storage connectors v1"
@@ -309,31 +311,36 @@ def build_store(kind: str, settings: dict[str, str], bucket: str, proxy_url: str
     settings = validate_settings(kind, settings)
     bucket = validate_bucket(kind, bucket)
     endpoint = endpoint_of(kind, settings)
-    client_options: dict[str, Any] = {"connect_timeout": timedelta(seconds=5),
-                                      "timeout": timedelta(seconds=3600),
-                                      "proxy_url": proxy_url,
-                                      "allow_http": endpoint.startswith("http://")}
-    retry = {"max_retries": 3, "retry_timeout": timedelta(seconds=15)}
+    client_options: ClientConfig = {"connect_timeout": timedelta(seconds=5),
+                                    "timeout": timedelta(seconds=3600),
+                                    "proxy_url": proxy_url,
+                                    "allow_http": endpoint.startswith("http://")}
+    retry: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=15)}
+    store: S3Store | GCSStore | AzureStore
     try:
         if kind == "s3":
-            extra = {"session_token": settings["session_token"]} \
-                if settings.get("session_token") else {}
-            store: Any = S3Store(bucket, access_key_id=settings["access_key_id"],
-                                 secret_access_key=settings["secret_access_key"],
-                                 region=settings.get("region", "us-east-1"), endpoint=endpoint,
-                                 aws_endpoint_url_s3=endpoint, virtual_hosted_style_request=False,
-                                 client_options=client_options,  # type: ignore[arg-type]
-                                 retry_config=retry, **extra)  # type: ignore[arg-type]
+            # endpoint given under both names obstore reads, so no AWS_ENDPOINT_URL_S3 of the
+            # server's environment can take precedence over the one built here
+            extra: dict[str, Any] = {"endpoint": endpoint, "aws_endpoint_url_s3": endpoint,
+                                     "virtual_hosted_style_request": False}
+            if settings.get("session_token"):
+                extra["session_token"] = settings["session_token"]
+            store = S3Store(bucket, access_key_id=settings["access_key_id"],
+                            secret_access_key=settings["secret_access_key"],
+                            region=settings.get("region", "us-east-1"),
+                            client_options=client_options, retry_config=retry, **extra)
         elif kind == "gcs":
             store = GCSStore(bucket, service_account_key=settings["service_account_key"],
-                             base_url=endpoint, client_options=client_options,  # type: ignore[arg-type]
-                             retry_config=retry)  # type: ignore[arg-type]
+                             base_url=endpoint, client_options=client_options,
+                             retry_config=retry)
         else:
-            auth = ({"account_key": settings["account_key"]} if "account_key" in settings
-                    else {"sas_key": settings["sas_token"]})
+            auth: AzureConfig = (
+                {"account_key": settings["account_key"]} if "account_key" in settings
+                else {"sas_key": settings["sas_token"]})
             store = AzureStore(bucket, account_name=settings["account_name"], endpoint=endpoint,
-                               use_emulator=False, client_options=client_options,  # type: ignore[arg-type]
-                               retry_config=retry, **auth)  # type: ignore[arg-type]
+                               use_emulator=False, client_options=client_options,
+                               retry_config=retry,
+                               **auth)  # type: ignore[misc]  # obstore stub: container_name twice
     except Exception as exc:  # noqa: BLE001 - obstore refuses a malformed setting
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConnectorInvalid(f"the connector's settings do not open a store: {first}") from None

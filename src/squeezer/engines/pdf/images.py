@@ -5,14 +5,14 @@ For each image XObject (each object once, however often it is drawn):
 1. Decode its samples (:mod:`pixels`); what cannot be decoded exactly
    (JBIG2, Lab/Separation/DeviceN colour) is kept as it is.  CCITT Group 4
    scans are decoded (:mod:`ccitt`) only when drawn far above 300 dpi, JPEG
-   2000 (JPX) only under lossy presets (it is usually smaller than Flate for
+   2000 (JPX) only at lossy levels (it is usually smaller than Flate for
    the same pixels, but often not than a JPEG or a palette).
-2. Lossless simplifications, on in every preset: DeviceRGB whose pixels are
+2. Lossless simplifications, at every level: DeviceRGB whose pixels are
    all gray becomes DeviceGray, gray with only black and white becomes 1-bit
    (CCITT G4 when smaller), colour with few colours becomes a palette
    (/Indexed), and JPEGs are re-packed losslessly by mozjpeg (same
    coefficients, so the same pixels).
-3. Lossy presets only: downsample to the target resolution when the image is
+3. Lossy levels only: downsample to the target resolution when the image is
    drawn (:mod:`placement`) more than 10 % above it (bitonal images no lower
    than 300 dpi), and store photographs as JPEG (:mod:`jpeg`), never above the
    quality an input JPEG already had.  Line art and flat graphics (most pixels
@@ -38,6 +38,7 @@ import io
 import zlib
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pikepdf
@@ -190,9 +191,11 @@ def _write(image: Stream, c: Candidate) -> None:
 # --- choosing ----------------------------------------------------------------------------
 
 
-def _int(value: object, default: int = 0) -> int:
+def _int(value: pikepdf.Object | None, default: int = 0) -> int:
+    if value is None:  # an absent entry (int(None) would be a TypeError, caught the same)
+        return default
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return default
 
@@ -345,7 +348,8 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
     entries.update(_size_entries(im.size, 8))
     if s.image_ssim is not None:
         # a second loss must land at most estimated - REENCODE_MARGIN (below this cap)
-        cap = estimated - REENCODE_MARGIN + 1 if second_loss else quality
+        # (second_loss has an estimate: it returned above without one)
+        cap = estimated - REENCODE_MARGIN + 1 if second_loss and estimated is not None else quality
         quality = jpeg.choose_quality(im, s.image_ssim, cap)
         if second_loss and quality >= cap:
             return []  # nothing well below the JPEG's own quality keeps the floor
@@ -358,7 +362,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
 
 
 def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
-    """A CCITT image: re-coded as JBIG2 when that is smaller (lossless, every preset), and
+    """A CCITT image: re-coded as JBIG2 when that is smaller (lossless, every level), and
     decoded, resampled and re-coded when drawn far above the target.
 
     Bitonal scans are never resampled below :data:`MIN_BITONAL_DPI`.  Samples
@@ -385,7 +389,7 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
 
 
 def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
-    """A JPXDecode image under a lossy preset: decoded, then treated like any sampled image.
+    """A JPXDecode image at a lossy level: decoded, then treated like any sampled image.
 
     Pillow's bundled OpenJPEG decodes the codestream; the result is resampled,
     stored as JPEG when photographic or as (palette) Flate when flat, like a
@@ -490,8 +494,11 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
                 not resample or _target(image, ctx, width, height) is None):
             return []
         # expand the palette: the image is then resampled or converted like any other
-        arr = info.palette[np.minimum(arr[:, :, 0], len(info.palette) - 1)]
-        base = info.obj[1]
+        lookup, indexed = info.palette, info.obj
+        if lookup is None or indexed is None:  # (an Indexed space has both)
+            return []
+        arr = lookup[np.minimum(arr[:, :, 0], len(lookup) - 1)]
+        base = indexed[1]
         info = pixels.space(base, allow_indexed=False)
         bpc, changed = 8, True
         entries["/ColorSpace"] = base
@@ -634,7 +641,8 @@ def _is_gray(arr: np.ndarray) -> bool:
 def _values(gray: np.ndarray, limit: int) -> list[int] | None:
     """The distinct values of a uint8 image when there are at most ``limit``, else None."""
     colors = Image.fromarray(np.ascontiguousarray(gray), "L").getcolors(limit)
-    return None if colors is None else [v for _, v in colors]
+    # (one band's colours are numbers: Pillow types them for any band count)
+    return None if colors is None else [cast(int, v) for _, v in colors]
 
 
 def _is_photo(arr: np.ndarray) -> bool:

@@ -36,7 +36,7 @@ def visual_floor(settings: Settings) -> float:
     """Lowest acceptable SSIM of a sampled page at :data:`VISUAL_DPI`, by JPEG quality.
 
     A guard against a broken image transform (wrong colours, inverted masks,
-    misplaced pixels), not a quality target: the presets sit well above it.
+    misplaced pixels), not a quality target: the levels sit well above it.
     With a per-image SSIM floor (``image_ssim``) JPEGs may go below the cap's
     quality, so the guard sits a little under that floor too (a page mixes
     images with exact text and is usually rendered smaller than the images'
@@ -222,7 +222,7 @@ def _page_fault(doc: pdfium.PdfDocument, i: int, reference: Reference | None,
         if (compare_text and reference is not None and i in reference.texts
                 and page_text(page) != reference.texts[i]):
             return f"text of page {i + 1} changed"
-        if compare_look:
+        if compare_look and reference is not None:  # (it is: compare_look says so)
             score = ssim(reference.renders[i], render_gray(page))
             if score < min_similarity:
                 return f"page {i + 1} looks different (SSIM {score:.3f} < {min_similarity})"

@@ -11,6 +11,8 @@ from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import engine_options
 from squeezer.engines.options import group_names
 
+#: Compressor.app's ``compression`` levels (lossless, medium, high, ultra; high the default)
+#: and Squeezer's own level names -> Squeezer levels
 COMPRESSION = {"lossless": "lossless", "low": "low", "medium": "low", "high": "medium",
                "ultra": "high", "extreme": "extreme"}
 #: option sections of Compressor.app that are no Squeezer option group: accepted, ignored

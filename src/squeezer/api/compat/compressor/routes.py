@@ -30,8 +30,6 @@ from squeezer.db.keys import ApiKey
 from squeezer.jobs.formats import compressor as result_format
 
 
-#: Compressor.app's ``compression`` levels (lossless, medium, high, ultra; high the default)
-#: and Squeezer's own level names -> Squeezer levels
 def _vendor_id(request: Request) -> str:
     """The request id as Compressor.app writes ids (a dashed UUID)."""
     rid = request_id(request)

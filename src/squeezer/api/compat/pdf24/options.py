@@ -8,14 +8,15 @@ from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import engine_options
 from squeezer.engines.options import Options
 
+#: PDF24 ``mode`` → Squeezer level.  "normal" is the mode PDF24's client sends; the
+#: Squeezer level names are accepted as modes too.  dpi/imageQuality override either.
 MODES = {"normal": "medium", "lossless": "lossless", "low": "low", "medium": "medium",
          "high": "high", "extreme": "extreme"}
 MODE_OF_LEVEL = {"medium": "normal", "lossless": "lossless", "low": "low", "high": "high",
-                   "extreme": "extreme"}
+                 "extreme": "extreme"}
 #: PDF24 ``colorModel`` → Squeezer ``color_model``.
 COLOR_MODELS = {"": "keep", "color": "keep", "colour": "keep", "rgb": "keep", "gray": "gray",
                 "grey": "gray", "grayscale": "gray", "greyscale": "gray"}
-#: Job state → PDF24 ``status`` and the numeric ``state`` of the ``job`` map.
 
 
 # --- options ---------------------------------------------------------------------------------

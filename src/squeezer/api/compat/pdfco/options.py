@@ -9,6 +9,7 @@ from squeezer.api import jsonbody
 from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import engine_options
 
+#: PDF.co ``profiles`` keys → Squeezer options (other keys must be Squeezer options).
 PROFILE_KEYS = {"jpegquality": "image_quality", "resamplingresolution": "dpi",
                 "grayscaleimages": "color_model", "resampleimages": None,
                 "imageoptimizationformat": None}
@@ -65,8 +66,8 @@ def engine_options_of(params: dict[str, Any]) -> dict[str, Any]:
         elif known == "grayscaleimages":
             if value is True or str(value).lower() == "true":
                 raw["color_model"] = "gray"
-        elif PROFILE_KEYS[known]:
-            raw[PROFILE_KEYS[known]] = value
+        elif target := PROFILE_KEYS[known]:
+            raw[target] = value
     if resample is False or str(resample).lower() == "false":
         raw.pop("dpi", None)
     password = params.get("password")

@@ -41,7 +41,6 @@ TIMEOUT_MESSAGE = ("Timeout error. To process large documents or files please us
                    "mode (set the async parameter to true) and then check status using the "
                    "/job/check endpoint.")
 
-#: PDF.co ``profiles`` keys → Squeezer engine options (other keys must be engine options).
 def explain(exc: ApiError) -> str:
     """The message, with the field errors PDF.co's shape has no place for folded in."""
     if not exc.errors or exc.status != 422:
@@ -274,7 +273,7 @@ async def job_check(request: Request, svc: ApiServices = Depends(services)) -> R
             if exc.status == 410:
                 answer.update(status="failed", message="the job has expired", duration=0)
                 return JSONResponse(answer)
-    if job is None:
+    if job is None or parsed is None:  # (a job is only looked up for a parsed id)
         answer.update(status="unknown" if force else "working",
                       message="Unknown job" if force else "Working", duration=0)
         return JSONResponse(answer)
