@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run serve test lint bench clean
+.PHONY: install run serve test lint bench clean fuzz schemathesis hostile
 
 $(BIN)/squeezer: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,22 @@ lint: install
 	$(BIN)/pip install -q -e '.[test,lint]'
 	$(BIN)/ruff check src
 	$(BIN)/mypy
+
+# The hostile suite alone (it also runs with `make test`)
+hostile: install
+	$(BIN)/python -m pytest -n 2 -q tests/hostile
+
+# Longer fuzzing, bounded by FUZZ_SECONDS per part (default 300): seeded mutants of the corpus
+# in job children, then atheris on our own parsers. Not part of `make test`.
+FUZZ_SECONDS ?= 300
+fuzz: install
+	$(BIN)/pip install -q -e '.[test,fuzz]'
+	$(BIN)/python tests/hostile/fuzz.py --seconds $(FUZZ_SECONDS)
+
+# schemathesis over the OpenAPI of a fresh service; exit 0 means zero findings
+schemathesis: install
+	$(BIN)/pip install -q -e '.[test,fuzz]'
+	$(BIN)/python tests/hostile/schemathesis_run.py
 
 bench: install
 	$(BIN)/python bench/pdf_bench.py

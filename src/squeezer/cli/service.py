@@ -124,14 +124,20 @@ def _note_stop(signum: int, frame: object) -> None:
     log.info("stop requested (%s)", signal.Signals(signum).name)
 
 
-def _uvicorn(app: Any, args: argparse.Namespace, on_started: Any = None) -> None:
+def _uvicorn(app: Any, args: argparse.Namespace, config: Any, on_started: Any = None) -> None:
     import uvicorn
 
+    from squeezer.api.deadlines import guarded_protocol
+
+    service = config.service
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level,
         access_log=not args.no_access_log, lifespan="on", timeout_graceful_shutdown=10,
         proxy_headers=bool(args.proxy_headers), forwarded_allow_ips=args.proxy_headers or None,
         server_header=False,
+        # header and body deadlines and a minimum upload rate (api/deadlines.py)
+        http=guarded_protocol(service.header_timeout_seconds, service.body_timeout_seconds,
+                              service.min_upload_bytes_per_second),
     ))
     if args.log_level == "info":  # uvicorn's start-up lines repeat what our banner says
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
@@ -276,7 +282,7 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
         if args.open:
             from squeezer.web import open_mode
             open_mode.enable(app, config, db, host=args.host, port=args.port)
-        _uvicorn(app, args, on_started=banner)
+        _uvicorn(app, args, config, on_started=banner)
     except OSError as exc:
         if secret and not shown.is_set():
             _key_only(secret)
