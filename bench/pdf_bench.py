@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -1225,19 +1226,25 @@ def measure_startup(path: Path, runs: int, timeout: float) -> dict[str, Any]:
         if shutil.which("gs"):
             cmds["gs-ebook"] = peer_command("gs-ebook", path, dst)
         for name, cmd in cmds.items():
-            walls = []
+            walls, cpus = [], []
             for _ in range(runs):
                 dst.unlink(missing_ok=True)
+                # CPU seconds (user + system) of the process tree: on a shared machine the
+                # wall clock mostly measures the others' load
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 run = run_cmd(cmd, timeout)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 if run["rc"] != 0 or run["timed_out"]:
                     out[name] = {"error": _tail(run["stderr"]) or f"exit {run['rc']}"}
                     break
                 walls.append(run["seconds"])
+                cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             else:
                 out[name] = {
                     "median": round(statistics.median(walls), 3),
                     "min": round(min(walls), 3),
                     "runs": [round(w, 3) for w in walls],
+                    "cpu_median": round(statistics.median(cpus), 3),
                 }
     return out
 
@@ -1251,13 +1258,14 @@ def startup_target(startup: dict[str, Any]) -> dict[str, Any]:
     if "median" not in sq:
         return {"target": target, "measured": f"failed: {sq.get('error')}", "pass": False}
     others = ", ".join(
-        f"{k} {v['median']:.3f} s"
+        f"{k} {v['median']:.3f} s" + (f" ({v['cpu_median']:.3f} s CPU)" if "cpu_median" in v else "")
         for k, v in startup.items()
         if isinstance(v, dict) and "median" in v and k != "squeezer-medium"
     )
+    cpu = f", CPU {sq['cpu_median']:.3f} s" if "cpu_median" in sq else ""
     return {
         "target": target,
-        "measured": f"{sq['median']:.3f} s (min {sq['min']:.3f}); same machine: {others}",
+        "measured": f"{sq['median']:.3f} s (min {sq['min']:.3f}{cpu}); same machine: {others}",
         "pass": sq["median"] <= STARTUP_TARGET_S,
     }
 

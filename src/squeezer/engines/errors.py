@@ -8,6 +8,8 @@ line and the API and job JSON map it without parsing messages.
 
 from __future__ import annotations
 
+import errno
+
 from squeezer.errors import SqueezerError
 
 
@@ -113,8 +115,69 @@ class MemoryLimitError(LimitExceededError):
     code = "memory_limit"
 
 
+class DamagedArchiveError(InputError):
+    """A ZIP, tar, gzip or 7z container whose structure cannot be read (a broken central
+    directory, a truncated member, a CRC mismatch, overlapping entries)."""
+
+    code = "archive_invalid"
+
+
+class UnsafeArchiveError(InputError):
+    """A container member whose name escapes the archive (``../``, an absolute path or a drive
+    letter) or that repeats another member's name: refused, since readers disagree on it."""
+
+    code = "archive_unsafe"
+
+
+class EncryptedMemberError(InputError):
+    """A member that must be read to process the container is encrypted."""
+
+    code = "archive_encrypted"
+
+
+class TooManyMembersError(LimitExceededError):
+    """A container with more members than ``Limits.max_archive_members``."""
+
+    code = "too_many_members"
+
+
+class ArchiveBombError(LimitExceededError):
+    """A container that expands past ``Limits.max_archive_bytes`` in total or whose member
+    expands more than ``Limits.max_archive_ratio`` times its stored size."""
+
+    code = "archive_bomb"
+
+
+class NestingTooDeepError(LimitExceededError):
+    """Containers nested deeper than ``Limits.max_archive_depth``."""
+
+    code = "nesting_too_deep"
+
+
 class ProcessingCrashedError(EngineError):
     """The process running the engine died (a crash in native code); the input is suspect."""
 
     code = "processing_crashed"
     http_status = 500
+
+
+class DiskFullError(EngineError):
+    """No room for the run's temporary or output files (ENOSPC, EFBIG, EDQUOT).
+
+    The machine's problem, not the file's: trying again later can help.  The
+    run's temporary files are removed and no partial output is left.
+    """
+
+    code = "disk_full"
+    http_status = 507
+    retryable = True
+
+    def __init__(self, message: str = "no space left on the disk for the output; "
+                 "free some space and try again") -> None:
+        super().__init__(message)
+
+
+#: errno values that mean "the disk (or a file-size or quota limit) is full"
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+#: how the same failures read once a native library has turned them into text
+DISK_FULL_TEXTS = ("No space left on device", "File too large", "Disk quota exceeded")

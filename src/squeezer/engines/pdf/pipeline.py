@@ -17,23 +17,38 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Final, Self
+from typing import BinaryIO, Final, Self, cast
 
 import pikepdf
 
 from squeezer.engines.budget import Budget
-from squeezer.engines.errors import EngineError, LimitExceededError
-from squeezer.engines.files import atomic_copy, input_size
+from squeezer.engines.errors import DamagedPdfError, EngineError, LimitExceededError
+from squeezer.engines.files import GuardedWriter, atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.options import Options
-from squeezer.engines.pdf import flate, preflight, structure, verify
+from squeezer.engines.pdf import (
+    attachments,
+    cffmerge,
+    cidfonts,
+    flate,
+    fontfiles,
+    fonts,
+    inline,
+    metadata,
+    preflight,
+    repair,
+    structure,
+    tags,
+    verify,
+)
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import ColorModel, Settings, resolve
 from squeezer.engines.report import ImageStats, Report
 
-# The steps a document may not need (images, scans, fonts, the JBIG2 coder, the target-size
-# search) are imported where they are used: numpy, Pillow, the codecs and fontTools cost a
-# small text PDF more than its whole compression (issue 18, item 7).
+# The steps a document may not need (images, scans, the JBIG2 coder, the target-size search)
+# are imported where they are used: numpy, Pillow and the codecs cost a small text PDF more
+# than its whole compression (issue 18, item 7).  (The font steps import fontTools only for a
+# font program.)
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
 FLATE_LEVEL: Final = 9  # (Final: pikepdf takes the literal levels -1 to 9)
@@ -90,15 +105,19 @@ def compress(
         work = Path(tmp)
         notify(0.02, "reading")
         run = functools.partial(build, on_scanned=reader.start)
-        if settings.target_size:
-            from squeezer.engines.pdf.target import search_target_size
-
-            chosen, settings = search_target_size(src, settings, budget, report, work, notify, run)
-        else:
-            chosen = run(src, settings, budget, report, work / "out.pdf", notify)
+        source = src
+        try:
+            chosen, settings = _run(source, settings, budget, report, work, notify, run)
+        except DamagedPdfError:
+            repaired = _repaired(src, settings.password, work, report)
+            if repaired is None:
+                raise
+            source = repaired
+            budget.scanned = False  # (the repaired copy is checked against the limits afresh)
+            chosen, settings = _run(source, settings, budget, report, work, notify, run)
         notify(0.9, "verifying")
         reference = reader.result()
-        chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
+        chosen = _verified_or_fallback(source, chosen, settings, budget, report, reference, work)
         grown = chosen is not None and chosen.stat().st_size >= input_bytes
         if chosen is not None and grown and report.requested_changes:
             # The original would bring back what the caller asked to remove.
@@ -120,6 +139,7 @@ def compress(
     if report.original_kept:
         # nothing of the rewrite survived: report the input as it is
         report.steps, report.fonts_deduplicated = {}, 0
+        report.fonts_kept_whole = []
         report.images = ImageStats(seen=report.images.seen, skipped=report.images.seen)
         report.requested_changes = []
         report.scan_pages = [e.model_copy(update={"method": "plain", "reason": "the input was kept",
@@ -131,6 +151,34 @@ def compress(
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     notify(1.0, "done")
     return report
+
+
+def _run(src: Path, settings: Settings, budget: Budget, report: Report, work: Path,
+         notify: Progress, run: Callable) -> tuple[Path, Settings]:
+    if settings.target_size:
+        from squeezer.engines.pdf.target import search_target_size
+
+        return search_target_size(src, settings, budget, report, work, notify, run)
+    return run(src, settings, budget, report, work / "out.pdf", notify), settings
+
+
+def _repaired(src: Path, password: str | None, work: Path, report: Report) -> Path | None:
+    """A copy of ``src`` qpdf opens (:mod:`repair`), or None."""
+    patched = work / "repaired.pdf"
+    how = repair.patched_root(src, patched)
+    if how is not None:
+        try:
+            with opened(patched, password) as pdf:
+                len(pdf.pages)
+        except DamagedPdfError:
+            how = None
+    if how is None:
+        how = repair.via_pdfium(src, patched, password)
+    if how is None:
+        return None
+    report.repaired = how
+    report.warnings.append(f"the input was damaged and repaired: {how}")
+    return patched
 
 
 class _ReferenceReader:
@@ -182,6 +230,7 @@ def build(
     ``on_scanned`` is called once the document has passed the pre-flight scan.
     """
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
+    report.fonts_kept_whole = []
     report.pages_classified, report.scan_pages = {}, []
     loader: threading.Thread | None = None
     with opened(src, settings.password) as pdf:
@@ -196,25 +245,39 @@ def build(
             loader = _prefetch_jbig2(pdf, settings) if has_images else None
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
+            tags.prune(pdf, budget)
+            if inline.externalize(pdf, budget):  # (the image step sees inline images as XObjects)
+                has_images = True
             budget.check_time()
             written: set[tuple[int, int]] = set()
-            if has_images and scans_wanted(settings):
+            images_from = 0.2
+            found = _find_scans(pdf) if has_images and scans_wanted(settings) else None
+            if found is not None and found[0]:
+                # (the scan step, numpy and the codecs are imported for a page that is a scan)
                 from squeezer.engines.pdf import scans
 
                 notify(0.15, "scanned pages")
-                written = scans.optimize_scans(pdf, settings, budget, report)
+                budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
+                written = scans.optimize_scans(pdf, settings, budget, report, found=found)
                 budget.check_time()
+                images_from = 0.45
             elif scans_wanted(settings):
-                # no image: every page is vector (what the scan step would have found)
-                report.pages_classified = {"scan": 0, "vector": report.pages}
+                # no page is a scan (what the scan step would have found)
+                vector = report.pages if found is None else found[1]
+                report.pages_classified = {"scan": 0, "vector": vector}
                 report.steps["scans"] = 0
-            notify(0.2, "images")
+            notify(images_from, "images")
             if has_images:
                 from squeezer.engines.pdf import images
 
+                budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
                 images.optimize_images(pdf, settings, budget, report, skip=written)
+                budget.on_step = None
             else:
                 report.steps["images"] = report.steps.get("images", 0)
+            budget.check_time()
+            notify(0.7, "attachments")  # (the image step ends at 0.7)
+            attachments.compress_embedded(pdf, settings, budget, report, out.parent)
             budget.check_time()
             notify(0.7, "recompressing streams")
             flate.recompress(pdf, budget, report)
@@ -222,10 +285,12 @@ def build(
             structure.deduplicate_streams(pdf, report)
             if settings.subset_fonts:
                 # after deduplication: identical programs are one, cut once for all their users
-                from squeezer.engines.pdf import fonts
-
                 notify(0.78, "fonts")
+                fontfiles.convert_type1(pdf, budget, report)
+                cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
+                cidfonts.subset_cid_fonts(pdf, budget, report)
+                fonts.note_form_fonts(pdf, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
         except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
@@ -243,9 +308,17 @@ def scans_wanted(settings: Settings) -> bool:
     return settings.mrc or settings.scan_bitonal or settings.color_model == ColorModel.bitonal
 
 
+def _find_scans(pdf: pikepdf.Pdf) -> tuple[dict, int]:
+    """:func:`scanpages.find_scans` (content streams only, no pixels)."""
+    from squeezer.engines.pdf.scanpages import find_scans
+
+    return find_scans(pdf)
+
+
 def _has_images(pdf: pikepdf.Pdf) -> bool:
     """Whether ``pdf`` has an image XObject: without one, the image and scan steps (and
-    numpy, Pillow and the codecs they import) have nothing to do."""
+    numpy, Pillow and the codecs they import) have nothing to do.  (Inline images are
+    counted when :func:`inline.externalize` turns them into XObjects.)"""
     for obj in pdf.objects:
         if isinstance(obj, pikepdf.Stream) and obj.stream_dict.get("/Subtype") == "/Image":
             return True
@@ -269,27 +342,35 @@ def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | 
                 or obj.stream_dict.get("/BitsPerComponent") == 1:
             from squeezer.engines.pdf import jbig2
 
-            return jbig2.prefetch()
+            return None if jbig2.loaded() else jbig2.prefetch()
     return None
 
 
 def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
-    """Write with object streams, maximum Flate, and the input's encryption."""
+    """Write with object streams, maximum Flate, and the input's encryption.
+
+    A file that claims PDF/A-1 is written without object streams: PDF/A-1 is
+    based on PDF 1.4, which has none (parts 2 to 4 allow them).
+    """
     pikepdf.settings.set_flate_compression_level(FLATE_LEVEL)
+    streams = pikepdf.ObjectStreamMode.disable if metadata.pdfa_part(pdf) == 1 \
+        else pikepdf.ObjectStreamMode.generate
     encrypt = pdf.is_encrypted and not settings.remove_encryption
     if "/Size" not in pdf.trailer:
         # A trailer rebuilt by recovery may lack /Size; qpdf then writes an xref
         # stream without it, which readers (qpdf among them) reject.  qpdf puts
         # the real value in place of any number given here.
         pdf.trailer.Size = 1
+    # qpdf must never see a failed write: on a full disk it can abort the process
+    sink = GuardedWriter(out)
     try:
         with warnings.catch_warnings():
             # widgets outside /AcroForm are written as they are; the warning is for page copies
             warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
             pdf.save(
-                out,
+                cast(BinaryIO, sink),
                 compress_streams=True,
-                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                object_stream_mode=streams,
                 # flate.recompress did it, keeping predictors qpdf would drop
                 recompress_flate=False,
                 linearize=settings.linearize,
@@ -299,8 +380,17 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 # rewriting XMP of damaged files fails; the version in it is cosmetic
                 fix_metadata_version=False,
             )
-    except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
+    except (pikepdf.PikepdfError, UnicodeDecodeError, ValueError, RuntimeError) as exc:
+        # qpdf's logic errors surface as ValueError/RuntimeError (a fuzzed number out of
+        # range: "integer out of range converting 4294967295")
+        sink.abandon()
+        if sink.error is not None:  # the write failed first: that is the error
+            raise GuardedWriter.failure(sink.error) from None
         raise map_qpdf_error(exc) from None
+    except BaseException:
+        sink.abandon()
+        raise
+    sink.finish()
 
 
 def _verified_or_fallback(

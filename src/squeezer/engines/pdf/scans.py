@@ -56,11 +56,15 @@ class _Plain(Exception):
     """This scan stays on the plain path, for the reason given."""
 
 
-def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
-                   report: Report) -> set[tuple[int, int]]:
+def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
+                   found: tuple[dict[tuple[int, int], ScanImage], int] | None = None,
+                   ) -> set[tuple[int, int]]:
     """Classify every page, re-encode the scans the settings ask for; return the objects
-    (new layer images and 1-bit rewrites) the image step must leave as they are."""
-    scans, vector = find_scans(pdf)
+    (new layer images and 1-bit rewrites) the image step must leave as they are.
+
+    ``found``: what :func:`scanpages.find_scans` returned for ``pdf``, when the caller
+    looked already."""
+    scans, vector = found if found is not None else find_scans(pdf)
     report.pages_classified = {"scan": sum(len(s.pages) for s in scans.values()),
                                "vector": vector}
     report.scan_pages = []
@@ -69,7 +73,8 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
     queue = list(scans.values())
     work = lambda scan: _prepare(pdf, scan, settings, budget)
     with closing(ordered_map(work, queue, budget.threads)) as results:
-        for scan, (entry, write) in zip(queue, results):
+        for done_count, (scan, (entry, write)) in enumerate(zip(queue, results), 1):
+            budget.advance(done_count, len(queue))
             made = None
             if write is not None:
                 try:
