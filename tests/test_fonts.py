@@ -161,3 +161,23 @@ def test_cff_subsets_of_one_font_share_one_program(tmp_path):
     assert len(helvetica_programs(src)) == 21 and len(helvetica_programs(dst)) == 1
     assert pdfgen.all_pages_identical(src, dst, scale=0.5) == []
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_a_large_font_named_as_a_subset_is_cut_again(tmp_path):
+    """A producer's "subset" tag is no promise: a whole font under an ``ABCDEF+`` name is cut
+    to the glyphs drawn all the same, and keeps one tag (a new one), not two."""
+    src, dst = tmp_path / "tagged.pdf", tmp_path / "out.pdf"
+    with pikepdf.open(FULL_ARIAL) as pdf:
+        font = pdf.get_object(65, 0)
+        font.BaseFont = Name("/QWERTY+Arial")
+        font.FontDescriptor.FontName = Name("/QWERTY+Arial")
+        pdf.save(src)
+    report = compress(src, dst, Options(level="lossless"))
+    assert report.steps["fonts"] > 400_000
+    same_everywhere(src, dst)
+    with pikepdf.open(dst) as out:
+        font = next(o for o in out.objects if isinstance(o, Dictionary)
+                    and o.get("/Subtype") == Name.TrueType and "Arial" in str(o.BaseFont))
+        names = (str(font.BaseFont), str(font.FontDescriptor.FontName))
+    assert all(n[7] == "+" and n.endswith("+Arial") and n.count("+") == 1 for n in names), names
+    assert names[0] != "/QWERTY+Arial"

@@ -99,12 +99,15 @@ def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
             continue
         if obj.objgen in excluded or obj.get("/Encoding") not in _IDENTITY:
             continue
-        base = str(obj.get("/BaseFont", ""))
-        if len(base) > 8 and base[7] == "+" and base[1:7].isupper():
-            continue  # a subset already
         program = _program(obj)
-        if program is None or not MIN_PROGRAM_BYTES // 4 <= len(program.read_raw_bytes()) \
-                <= MAX_PROGRAM_BYTES:
+        size = len(program.read_raw_bytes()) if program is not None else 0
+        if program is None or not MIN_PROGRAM_BYTES // 4 <= size <= MAX_PROGRAM_BYTES:
+            continue
+        base = str(obj.get("/BaseFont", ""))
+        if len(base) > 8 and base[7] == "+" and base[1:7].isupper() \
+                and size < fonts.MIN_RESUBSET_BYTES:
+            # a subset already (a large one may still hold far more than is drawn: a CJK
+            # "subset" of 260 KB for one page, docling-parse cropbox_versus_mediabox_01)
             continue
         found[obj.objgen] = obj
     return found

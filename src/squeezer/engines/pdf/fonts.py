@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 #: Fonts smaller than this are not worth the work (and are usually subsets already).
 MIN_PROGRAM_BYTES = 20_000
+#: Programs named as subsets (``ABCDEF+``) are cut again from this size: a producer's
+#: "subset" may still hold far more glyphs than the document draws (docling-parse
+#: cropbox_versus_mediabox_01: Meiryo "subsets" of 89 KB for one page).
+MIN_RESUBSET_BYTES = 64_000
 #: OpenType layout tables: text shaping data, which PDF readers never use (the content
 #: stream already names the glyphs); subsetting drops them.
 LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "JSTF")
@@ -129,15 +133,17 @@ def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
             continue
         if obj.objgen in excluded:
             continue
-        base = str(obj.get("/BaseFont", ""))
-        if len(base) > 8 and base[7] == "+" and base[1:7].isupper():
-            continue  # already a subset
         descriptor = obj.get("/FontDescriptor")
         program = descriptor.get("/FontFile2") if isinstance(descriptor, Dictionary) else None
         if not isinstance(program, Stream):
             continue
-        if int(program.stream_dict.get("/Length", 0) or 0) < MIN_PROGRAM_BYTES // 4:
+        size = int(program.stream_dict.get("/Length", 0) or 0)
+        if size < MIN_PROGRAM_BYTES // 4:
             continue
+        base = str(obj.get("/BaseFont", ""))
+        if len(base) > 8 and base[7] == "+" and base[1:7].isupper() \
+                and size < MIN_RESUBSET_BYTES:
+            continue  # already a subset (a large one may still hold far more than is drawn)
         found[obj.objgen] = obj
     return found
 
@@ -429,11 +435,17 @@ def subset_tag(program: Stream, keep: set) -> str:
     return "".join(random.Random(seed).choices(string.ascii_uppercase, k=6))
 
 
+def _untagged(name: str) -> str:
+    """``name`` without a subset tag (a subset cut again gets a new one, not a second)."""
+    return name[7:] if len(name) > 7 and name[6] == "+" and name[:6].isupper() else name
+
+
 def tag_subset(font: Dictionary, tag: str) -> None:
     """Name ``font`` (and its descriptor) as a subset: ``TAG+BaseFont``."""
-    name = str(font.get("/BaseFont", "/Font"))[1:]
+    name = _untagged(str(font.get("/BaseFont", "/Font"))[1:])
     font.BaseFont = Name(f"/{tag}+{name}")
     descriptor = font.get("/FontDescriptor")
     if isinstance(descriptor, Dictionary) and \
             not str(descriptor.get("/FontName", "")).startswith(f"/{tag}+"):
-        descriptor.FontName = Name(f"/{tag}+{str(descriptor.get('/FontName', '/' + name))[1:]}")
+        old = _untagged(str(descriptor.get("/FontName", "/" + name))[1:])
+        descriptor.FontName = Name(f"/{tag}+{old}")
