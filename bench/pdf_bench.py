@@ -874,6 +874,7 @@ class Bench:
             "structure": ref.get("structure") or {},
             "results": {},
         }
+        fresh = False  # a Squeezer result measured now: cached peers are retimed beside it
         for tool in self.tools:
             cached_path = None
             if tool in PEER_TOOLS or self.args.resume:
@@ -887,7 +888,7 @@ class Bench:
                 if not rerun and cached_path.exists():
                     res = json.loads(cached_path.read_text())
                     res["cached"] = True
-                    if tool in (self.args.retime or "").split(",") and res.get("ok"):
+                    if fresh and tool in (self.args.retime or "").split(",") and res.get("ok"):
                         self.retime(tool, path, res)
                         cached_path.write_text(json.dumps({**res, "cached": False}))
                     entry["results"][tool] = res
@@ -904,6 +905,7 @@ class Bench:
                     "notes": [],
                 }
             entry["results"][tool] = res
+            fresh = fresh or tool in SQUEEZER_TOOLS
             self.log(f"  {path.name:<52} {tool:<17} {_brief(res)}")
             if cached_path is not None:
                 cached_path.parent.mkdir(parents=True, exist_ok=True)
@@ -2100,6 +2102,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "over several processes whose results --resume then assembles",
     )
     ap.add_argument(
+        "--reverse",
+        action="store_true",
+        help="the files in reverse order (a second process on the same --shard, with --resume, "
+        "works from the other end)",
+    )
+    ap.add_argument(
         "--resume",
         action="store_true",
         help="reuse Squeezer results cached by an earlier (interrupted) run of the same sources "
@@ -2153,6 +2161,8 @@ def main(argv: list[str]) -> int:
     if args.shard:
         k, n = (int(x) for x in args.shard.split("/"))
         files = files[k::n]
+    if args.reverse:
+        files.reverse()
     if not files:
         print("error: no PDF selected", file=sys.stderr)
         return 2
