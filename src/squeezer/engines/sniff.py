@@ -5,7 +5,9 @@ is a PNG with an ``acTL`` chunk before the first ``IDAT``), ``GIF87a``/``GIF89a`
 RIFF ``WEBP`` (animated when the ``VP8X`` animation flag is set), ISO-BMFF
 ``ftyp`` brands for AVIF and HEIC/HEIF, TIFF byte-order marks, ``BM`` for BMP,
 and an ``<svg`` root for SVG text.  PDF is recognised so the dispatcher can
-hand it to the PDF engine; EPS/PostScript and anything else is refused.
+hand it to the PDF engine; video and audio containers are recognised by
+:mod:`squeezer.engines.media.signatures`; EPS/PostScript and anything else is
+refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from squeezer.engines.errors import UnsupportedFormatError
+from squeezer.engines.media import signatures as media
 
 #: How many bytes :func:`sniff` reads: enough for an APNG's acTL after a large
 #: iCCP/eXIf chunk and for an SVG's prolog and comments.
@@ -24,20 +27,24 @@ HEAD_BYTES = 64 * 1024
 EXTENSIONS = {
     "jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif", "heic": "heic",
     "tiff": "tif", "bmp": "bmp", "svg": "svg", "pdf": "pdf",
+    **{fmt: row[0] for fmt, row in media.FORMATS.items()},
 }
 #: Canonical name -> media type (what the service records and serves).
 MIME = {
     "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
     "avif": "image/avif", "heic": "image/heic", "tiff": "image/tiff", "bmp": "image/bmp",
     "svg": "image/svg+xml", "pdf": "application/pdf",
+    **{fmt: row[1] for fmt, row in media.FORMATS.items()},
 }
 #: Extensions a user may already use for a format (kept in output names).
 ALIASES = {"jpeg": {"jpg", "jpeg", "jpe", "jfif"}, "tiff": {"tif", "tiff"},
-           "heic": {"heic", "heif", "hif"}}
+           "heic": {"heic", "heif", "hif"}, **media.ALIASES}
 
 #: The message of the error for bytes no signature matches (the dispatcher then lets the PDF
 #: engine's recovery try, since qpdf can rebuild a PDF whose header is missing).
-UNKNOWN = "not a supported file: expected a PDF, JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or SVG"
+UNKNOWN = ("not a supported file: expected a PDF, an image (JPEG, PNG, GIF, WebP, AVIF, HEIC, "
+           "TIFF, BMP, SVG), a video (MP4, MOV, MKV, WebM, AVI, MPEG-TS, 3GP) or audio (MP3, "
+           "AAC, M4A, WAV, FLAC, OGG, Opus, AIFF)")
 
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
@@ -52,7 +59,7 @@ _SVG_ROOT = re.compile(
 class Kind:
     """A sniffed format: its canonical name and whether it is animated (as far as the header says)."""
 
-    format: str  #: jpeg, png, gif, webp, avif, heic, tiff, bmp, svg or pdf
+    format: str  #: jpeg, png, …, svg, pdf, or a media format (``media.FORMATS``)
     animated: bool = False
 
     @property
@@ -62,7 +69,10 @@ class Kind:
 
 def sniff_file(path: Path) -> Kind:
     with open(path, "rb") as f:
-        return sniff(f.read(HEAD_BYTES))
+        kind = sniff(f.read(HEAD_BYTES))
+    if kind.format == "mp4" and media.mp4_has_video(path) is False:
+        return Kind("m4a")  # an MP4 whose tracks are all sound (its brand did not say)
+    return kind
 
 
 def sniff(head: bytes) -> Kind:
@@ -85,6 +95,9 @@ def sniff(head: bytes) -> Kind:
         return Kind("tiff")
     if head[:2] == b"BM" and len(head) >= 26:
         return Kind("bmp")
+    fmt = media.sniff_media(head)
+    if fmt is not None:
+        return Kind(fmt)
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if start.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")) or head.startswith(b"\x04%!"):
         raise UnsupportedFormatError(
