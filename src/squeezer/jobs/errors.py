@@ -36,4 +36,12 @@ ERROR_STATUS: dict[str, int] = {
     "unsupported_format": 415,
     "image_invalid": 422,
     "too_many_frames": 422,
+    "media_invalid": 422,
+    "media_refused": 422,
+    "media_too_long": 422,
+    "video_too_large": 422,
+    "too_many_streams": 422,
+    "output_too_large": 422,
+    "verification_failed": 500,
+    "media_tool_missing": 500,
 }

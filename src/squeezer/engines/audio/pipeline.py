@@ -36,6 +36,7 @@ from squeezer.engines.media.summary import summarize
 from squeezer.engines.media.verify import Promise, verify
 from squeezer.engines.options import Options
 from squeezer.engines.sniff import sniff_file
+from squeezer.engines.video.pipeline import MIN_REMUX_GAIN
 
 Progress = Callable[[float, str], None]
 
@@ -236,7 +237,7 @@ class _Run:
             self._write(out, out_fmt, codec=None, kbps=None, span=(0.5, 0.85))
         except Exception:  # noqa: BLE001 - a remux that fails is no reason to fail the file
             out.unlink(missing_ok=True)
-        if out.exists() and 0 < out.stat().st_size < self.size:
+        if out.exists() and 0 < out.stat().st_size < self.size * (1 - MIN_REMUX_GAIN):
             if why:
                 self.report.warnings.append(why)
             self.report.actions.append(f"remuxed into {out_fmt.upper()}")

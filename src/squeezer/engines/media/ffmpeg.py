@@ -68,7 +68,9 @@ PROGRESS_PERIOD = 0.5
 LOG_TAIL = 16_384
 
 _PR_SET_PDEATHSIG = 1
-_REFUSED = re.compile(r"not on whitelist|Protocol '[^']*' not on", re.IGNORECASE)
+#: what ffmpeg logs when the file tried to open another format, protocol or playlist
+_REFUSED = re.compile(r"not on whitelist|Protocol '[^']*' not on|Not detecting m3u8/hls",
+                      re.IGNORECASE)
 _NO_MEMORY = re.compile(r"Cannot allocate memory|out of memory|std::bad_alloc", re.IGNORECASE)
 _PATH = re.compile(r"(?:file:)?/[^\s'\"]+")
 
@@ -180,7 +182,7 @@ class _Limits:
 
 def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int = 0,
         duration: float | None = None, progress: Callable[[float], None] | None = None,
-        loglevel: str = "error", check: bool = True, what: str = "ffmpeg") -> Result:
+        loglevel: str = "warning", check: bool = True, what: str = "ffmpeg") -> Result:
     """Run ``ffmpeg <args>`` to the end, or kill it.
 
     ``deadline``: a ``time.monotonic()`` value (None: no limit).  ``duration``:
@@ -196,6 +198,7 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
     state = Progress()
     log = bytearray()
     pending = b""
+    refused = False
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=_environment(), close_fds=True,
                             preexec_fn=_Limits(memory_bytes))  # noqa: PLW1509 - see _Limits
@@ -219,6 +222,11 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
                         sel.unregister(key.fileobj)
                         open_streams -= 1
                     elif key.data == "err":
+                        # looked for in every chunk (with the line before it), not only in
+                        # the tail kept for messages
+                        seen = bytes(log[-256:]) + chunk
+                        if _REFUSED.search(seen.decode("utf-8", "replace")):
+                            refused = True
                         log += chunk
                         if len(log) > 4 * LOG_TAIL:
                             del log[:-LOG_TAIL]
@@ -236,7 +244,7 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
             proc.wait()
     text = log.decode("utf-8", "replace")[-LOG_TAIL:]
     result = Result(proc.returncode, text, state, time.monotonic() - started)
-    if _REFUSED.search(text):
+    if refused:
         raise MediaRefusedError(
             "the file asks to open another file, format or URL (a playlist, concat list or "
             "manifest inside it); such files are refused")

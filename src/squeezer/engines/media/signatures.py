@@ -248,3 +248,23 @@ def _handlers(moov: bytes) -> set[bytes]:
         found.add(moov[at + 12:at + 16])
         at = moov.find(b"hdlr", at + 4)
     return found
+
+
+# --- AVI: embedded subtitle files -------------------------------------------------------------
+
+_GAB2 = b"GAB2\x00\x02\x00"
+
+
+def avi_embeds_files(path: Path, block: int = 1 << 20) -> bool:
+    """Whether an AVI carries a GAB2 chunk: a whole subtitle *file* inside the AVI, which
+    ffmpeg probes and opens as a format of its own (the "HLS playlist inside an AVI" attack
+    reads local files or URLs through it).  Such AVIs are refused outright."""
+    with open(path, "rb") as f:
+        tail = b""
+        while True:
+            data = f.read(block)
+            if not data:
+                return False
+            if _GAB2 in tail + data:
+                return True
+            tail = data[-len(_GAB2):]

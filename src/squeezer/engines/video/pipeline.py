@@ -30,6 +30,7 @@ from squeezer.engines.errors import (
     DamagedMediaError,
     InputError,
     OutputTooLargeError,
+    MediaRefusedError,
     UnsupportedFormatError,
     VerificationError,
 )
@@ -38,7 +39,12 @@ from squeezer.engines.level import Level
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.media import ffmpeg, guard
 from squeezer.engines.media.probe import MediaInfo, Stream, probe, require
-from squeezer.engines.media.signatures import AUDIO_FORMATS, VIDEO_FORMATS, demuxer
+from squeezer.engines.media.signatures import (
+    AUDIO_FORMATS,
+    VIDEO_FORMATS,
+    avi_embeds_files,
+    demuxer,
+)
 from squeezer.engines.media.summary import summarize
 from squeezer.engines.media.verify import Promise, verify
 from squeezer.engines.options import Options
@@ -70,6 +76,8 @@ AUDIO_FITS = {
     "mkv": None,  # anything
     "webm": {"opus", "vorbis"},
 }
+#: a remux must save at least this share of the input to be returned instead of its bytes
+MIN_REMUX_GAIN = 0.005
 #: the level's usual x264 CRF, where the search starts
 START_CRF = {Level.low: 20.0, Level.medium: 23.0, Level.high: 26.0, Level.extreme: 29.0}
 
@@ -115,6 +123,7 @@ def compress(src: str | Path, dst: str | Path, options: Options | None = None, *
         raise UnsupportedFormatError(f"not a video or audio file ({fmt})")
     say = progress or (lambda fraction, stage: None)
     say(0.0, "reading")
+    refuse_embedded_files(src, fmt)
     probe_deadline = started + limits.max_seconds if limits.max_seconds else None
     info = probe(src, demuxer(fmt), deadline=probe_deadline, max_pixels=limits.max_video_pixels)
     require(info)
@@ -130,6 +139,13 @@ def compress(src: str | Path, dst: str | Path, options: Options | None = None, *
     report = run.go()
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def refuse_embedded_files(src: Path, fmt: str) -> None:
+    """Refuse an AVI with a subtitle file inside (GAB2): the HLS-in-AVI attack's vector."""
+    if fmt == "avi" and avi_embeds_files(src):
+        raise MediaRefusedError("the AVI embeds a file of its own (a GAB2 subtitle chunk, the "
+                                "way playlists that read other files are smuggled in); refused")
 
 
 class _Run:
@@ -177,7 +193,7 @@ class _Run:
         cap = self.size if not self._conversion() else self.limits.max_output_bytes
         self._mux(plan, None, out, crf=None, cap=cap, progress_span=(0.4 if asked else 0.05,
                                                                       0.85))
-        if out.stat().st_size < self.size or self._conversion():
+        if out.stat().st_size < self.size * (1 - MIN_REMUX_GAIN) or self._conversion():
             self.report.actions.append(f"remuxed into {plan.fmt.upper()}"
                                        + (" (fast start)" if MUXER[plan.fmt] in ("mp4", "mov")
                                           else ""))
