@@ -151,19 +151,19 @@ class MediaFiles:
         return path
 
     def absurd_avi(self) -> Path:
-        """A 16x16 raw-video AVI whose headers claim 40000x40000 pixels."""
+        """A 16x16 raw-video AVI whose headers claim 20000x20000 pixels (400 megapixels)."""
         path, done = self._path("absurd.avi")
         if not done:
             small = self.root / "small.avi"
             run("-f", "lavfi", "-i", "color=c=red:size=16x16:rate=5:duration=1",
                 "-c:v", "rawvideo", "-pix_fmt", "bgr24", str(small))
             data = bytearray(small.read_bytes())
-            head = struct.pack("<Iii", 40, 16, 16)  # BITMAPINFOHEADER size, width, height
-            at = data.find(head)
-            assert at > 0
-            data[at:at + 12] = struct.pack("<Iii", 40, 40000, 40000)
+            at = data.find(b"strf") + 8  # BITMAPINFOHEADER: size, width, height (<0: top-down)
+            size, width, height = struct.unpack("<Iii", data[at:at + 12])
+            assert (size, width, abs(height)) == (40, 16, 16)
+            data[at + 4:at + 12] = struct.pack("<ii", 20000, 20000 if height > 0 else -20000)
             avih = data.find(b"avih")
-            data[avih + 8 + 32:avih + 8 + 40] = struct.pack("<II", 40000, 40000)
+            data[avih + 8 + 32:avih + 8 + 40] = struct.pack("<II", 20000, 20000)
             path.write_bytes(bytes(data))
         return path
 

@@ -98,6 +98,8 @@ def sniff(head: bytes) -> Kind:
     fmt = media.sniff_media(head)
     if fmt is not None:
         return Kind(fmt)
+    if media.is_playlist(head):
+        raise UnsupportedFormatError(media.PLAYLIST_MESSAGE)
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if start.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")) or head.startswith(b"\x04%!"):
         raise UnsupportedFormatError(

@@ -55,8 +55,8 @@ LEVELS: dict[Level, AudioLevel] = {
         summary="Transparent: Opus 64, AAC 96, MP3 112 kbit/s per channel.",
         lossy=True, opus=64, aac=96, mp3=112),
     Level.medium: AudioLevel(
-        summary="Near-transparent: Opus 48, AAC 64, MP3 64 kbit/s per channel.",
-        lossy=True, opus=48, aac=64, mp3=64),
+        summary="Near-transparent: Opus 48, AAC 64, MP3 56 kbit/s per channel.",
+        lossy=True, opus=48, aac=64, mp3=56),
     Level.high: AudioLevel(
         summary="Good for speech and casual listening: Opus 32, AAC 48, MP3 48 kbit/s per "
                 "channel.",

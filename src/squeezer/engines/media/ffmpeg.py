@@ -182,7 +182,8 @@ class _Limits:
 
 def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int = 0,
         duration: float | None = None, progress: Callable[[float], None] | None = None,
-        loglevel: str = "warning", check: bool = True, what: str = "ffmpeg") -> Result:
+        loglevel: str = "warning", check: bool = True, what: str = "ffmpeg",
+        keep_log: int = LOG_TAIL) -> Result:
     """Run ``ffmpeg <args>`` to the end, or kill it.
 
     ``deadline``: a ``time.monotonic()`` value (None: no limit).  ``duration``:
@@ -190,7 +191,8 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
     ``out_time / duration``.  ``check``: raise the named error for a failed
     run (else return the failed :class:`Result`).  ``what`` names the step in
     error messages.  A run whose log says it refused a protocol or a format
-    raises :class:`MediaRefusedError` even when ffmpeg carried on.
+    raises :class:`MediaRefusedError` even when ffmpeg carried on.  ``keep_log``:
+    bytes of the log kept (its end); the probe keeps all of a long input report.
     """
     argv = [executable(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", loglevel,
             "-progress", "pipe:1", "-stats_period", str(PROGRESS_PERIOD), *args]
@@ -228,8 +230,8 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
                         if _REFUSED.search(seen.decode("utf-8", "replace")):
                             refused = True
                         log += chunk
-                        if len(log) > 4 * LOG_TAIL:
-                            del log[:-LOG_TAIL]
+                        if len(log) > 4 * keep_log:
+                            del log[:-keep_log]
                     else:
                         pending += chunk
                         *lines, pending = pending.split(b"\n")
@@ -237,13 +239,18 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
                             progress(min(1.0, max(0.0, state.out_seconds / duration)))
         if timed_out:
             proc.kill()
-        proc.wait()
+        peak = _reap(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    text = log.decode("utf-8", "replace")[-LOG_TAIL:]
+    text = log.decode("utf-8", "replace")[-keep_log:]
     result = Result(proc.returncode, text, state, time.monotonic() - started)
+    if memory_bytes and proc.returncode < 0 and peak >= memory_bytes // 2:
+        # a library that meets a failed allocation under the cap often crashes instead of
+        # reporting it: a death by signal near the cap is the cap
+        raise MemoryLimitError(f"{what} needed more memory than the limit of "
+                               f"{memory_bytes >> 20} MiB")
     if refused:
         raise MediaRefusedError(
             "the file asks to open another file, format or URL (a playlist, concat list or "
@@ -253,6 +260,17 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
     if check and not result.ok:
         raise failure(result, what)
     return result
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for ``proc`` and return its peak resident memory in bytes (``wait4``'s rusage)."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # already reaped
+        proc.wait()
+        return 0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return int(usage.ru_maxrss) * 1024
 
 
 def _progress_lines(lines: list[bytes], state: Progress) -> bool:

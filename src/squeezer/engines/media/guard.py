@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from squeezer.engines.errors import (
+    DamagedMediaError,
     MediaTooLongError,
     TooManyFramesError,
     TooManyStreamsError,
@@ -35,6 +36,8 @@ def check(info: MediaInfo, limits: Limits) -> None:
     for stream in info.streams:
         if stream.kind != "video":
             continue
+        if stream.is_video and not (stream.width and stream.height):
+            raise DamagedMediaError("the video's dimensions are missing or impossible")
         pixels = stream.width * stream.height
         if limits.max_video_pixels and pixels > limits.max_video_pixels:
             raise VideoTooLargeError(f"the video is {stream.width}x{stream.height} "

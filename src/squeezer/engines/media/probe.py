@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from squeezer.engines.errors import DamagedMediaError
+from squeezer.engines.errors import DamagedMediaError, VideoTooLargeError
 from squeezer.engines.media import ffmpeg
 
 _INPUT = re.compile(r"^Input #0, (.+?), from ")
@@ -28,6 +28,7 @@ _TAG = re.compile(r"^(\s*)([^:]+?)\s*: (.*)$")
 _DISPOSITION = re.compile(r"\((default|attached pic|forced|dub|original|comment|lyrics|karaoke|"
                           r"hearing impaired|visual impaired|clean effects|captions|descriptions|"
                           r"metadata|dependent|still image)\)")
+_INVALID_SIZE = re.compile(r"Picture size (\d+)x(\d+) is invalid")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4,
                     "quad": 4, "quad(side)": 4, "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5,
@@ -159,7 +160,12 @@ def probe(path: str | Path, demuxer: str | None, *, deadline: float | None = Non
     the time limit).
     """
     result = ffmpeg.run([*ffmpeg.input_args(path, demuxer, max_pixels=max_pixels)],
-                        deadline=deadline, loglevel="info", check=False, what="reading the file")
+                        deadline=deadline, loglevel="info", check=False, what="reading the file",
+                        keep_log=4 << 20)
+    absurd = _INVALID_SIZE.search(result.log)
+    if absurd:  # ffmpeg's own sanity check refused the frame size: report what was claimed
+        raise VideoTooLargeError(f"the video claims {absurd.group(1)}x{absurd.group(2)} pixels "
+                                 "a frame, more than any decoder accepts")
     info = parse(result.log)
     if info is None:
         raise ffmpeg.failure(result, "reading the file")

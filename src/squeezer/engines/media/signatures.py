@@ -55,6 +55,20 @@ def demuxer(fmt: str) -> str:
     return FORMATS[fmt][2]
 
 
+#: text files that make ffmpeg open other files or URLs: refused before anything reads them
+PLAYLISTS = (b"#EXTM3U", b"ffconcat version", b"[playlist]")
+PLAYLIST_MESSAGE = ("playlists and manifests (HLS, DASH, concat lists) are refused: they make a "
+                    "player open other files and URLs; send the media file itself")
+
+
+def is_playlist(head: bytes) -> bool:
+    """An HLS/concat/PLS playlist or a DASH manifest (``<MPD``), by its first bytes."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(PLAYLISTS):
+        return True
+    return text.startswith(b"<?xml") and b"<MPD" in text[:1024] or text.startswith(b"<MPD")
+
+
 def sniff_media(head: bytes) -> str | None:
     """The media format of a file starting with ``head``, or None for no media signature."""
     if head[4:8] == b"ftyp":
