@@ -132,7 +132,7 @@ def search(enc: Encoding, *, floor: float, crf_min: float, crf_max: float, start
             if progress:
                 progress(min(1.0, (run - 1 + fraction) / 3.0))
 
-        attempt = _attempt(enc, crf, scenes, work, deadline, duration, step)
+        attempt = sample_attempt(enc, crf, scenes, work, deadline, duration, step)
         tried[crf] = attempt
         outcome.attempts.append(attempt)
         tolerance = 0.5 * 2 ** (run - 1)
@@ -203,7 +203,7 @@ def _lerp(floor: float, worse: Attempt, better: Attempt) -> int:
     return max(better.crf + 1, min(worse.crf - 1, value))
 
 
-def _attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, deadline: float | None,
+def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, deadline: float | None,
              duration: float, progress: Callable[[float], None]) -> Attempt:
     total_bytes = 0
     total_seconds = 0.0
