@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run serve test bench clean
+.PHONY: install run serve test lint bench clean
 
 $(BIN)/squeezer: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,12 @@ serve: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q tests
+
+# ruff (the project's rules in pyproject.toml) and mypy on src/, both at pinned versions
+lint: install
+	$(BIN)/pip install -q -e '.[test,lint]'
+	$(BIN)/ruff check src
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/pdf_bench.py

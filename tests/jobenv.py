@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from squeezer.config import Config
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import keys, migrate, open_database
 from squeezer.jobs.queue import ensure_schema, make_app, submit_compress
@@ -72,7 +73,7 @@ async def store_upload(env, path: Path, ttl: timedelta = timedelta(hours=1)) -> 
     try:
         file_id = uuid.uuid4()
         stored = await store.put_file(f"uploads/{file_id}", path)
-        await job_rows.insert_file(conn, file_id=file_id, key_id=env["key"].id, kind="upload",
+        await file_rows.insert_file(conn, file_id=file_id, key_id=env["key"].id, kind="upload",
                                    name=path.name, size=stored.size, mime="application/pdf",
                                    sha256=stored.sha256, blob_key=stored.key, ttl=ttl)
         return file_id

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
-from PIL import Image
 from pikepdf import Array, Dictionary, Name, Stream, String
+from PIL import Image
 
 LETTER = (612, 792)
 REPO = Path(__file__).resolve().parents[1]

@@ -19,8 +19,8 @@ import pikepdf
 import pytest
 
 from squeezer.engines.errors import NotAPdfError, PasswordRequiredError
-from squeezer.engines.pdf.analyze import CATEGORIES, analyze, sample_indices
 from squeezer.engines.level import Level
+from squeezer.engines.pdf.analyze import CATEGORIES, analyze, sample_indices
 
 TRACEBACK = "Traceback"
 

@@ -11,10 +11,9 @@ import time
 import uuid
 
 import httpx
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 
 ERROR_KEYS = {"success", "status", "id", "code", "message"}
 
@@ -234,7 +233,7 @@ def test_rate_limit_is_shared_and_answers_429(service):
 
 def test_error_bodies(service, api, text_pdf):
     assert_error(api.post("/v1/files", files={"file": ("x.txt", b"hello, not a pdf")}), 415,
-                 "unsupported_type")
+                 "unsupported_format")
     assert_error(api.post("/v1/files", content=b"raw", headers={"content-type": "text/plain"}),
                  415, "unsupported_media_type")
     body = assert_error(api.post("/v1/files", files={"other": ("a.pdf", b"%PDF-1.4")}), 422,
@@ -574,6 +573,6 @@ def test_images_go_through_the_image_engine(api, tmp_path):
 
 def test_eps_and_unknown_bytes_are_refused(api):
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
-    assert_error(api.post("/v1/files", files={"file": ("x.eps", eps)}), 415, "unsupported_type")
+    assert_error(api.post("/v1/files", files={"file": ("x.eps", eps)}), 415, "unsupported_format")
     assert_error(api.post("/v1/files", files={"file": ("x.jpg", b"\x00" * 64)}), 415,
-                 "unsupported_type")
+                 "unsupported_format")

@@ -310,7 +310,7 @@ def test_failures_are_one_line_each_and_the_batch_goes_on(cli, fx):
     assert TRACEBACK not in proc.stderr
     lines = stderr_lines(proc)
     assert len(lines) == 3, proc.stderr
-    assert lines[0].startswith("error: notes.pdf: not_a_pdf: ")
+    assert lines[0].startswith("error: notes.pdf: unsupported_format: ")
     assert lines[1].startswith("error: missing.pdf: file_not_found: ")
     assert lines[2].startswith("error: secret.pdf: invalid_password: ")
     # the others were compressed, the failures left nothing behind
@@ -322,7 +322,7 @@ def test_failures_are_one_line_each_and_the_batch_goes_on(cli, fx):
     # the summary lists every file, failures with their code
     for name in ("good.pdf", "repaired.pdf", "notes.pdf", "missing.pdf", "secret.pdf"):
         assert name in proc.stdout
-    assert "failed: not_a_pdf" in proc.stdout
+    assert "failed: unsupported_format" in proc.stdout
     assert "3 failed" in proc.stdout
 
 
@@ -420,7 +420,7 @@ def test_jobs_2_gives_the_same_outputs(cli, fx):
     assert parallel.returncode == 1
     assert TRACEBACK not in parallel.stderr
     assert stderr_lines(parallel) == [stderr_lines(parallel)[0]]
-    assert stderr_lines(parallel)[0].startswith("error: four.pdf: not_a_pdf: ")
+    assert stderr_lines(parallel)[0].startswith("error: four.pdf: unsupported_format: ")
     entries = json.loads(parallel.stdout)
     assert [e["input"] for e in entries] == [*names, "four.pdf"]
     assert [e["ok"] for e in entries] == [True, True, True, False]

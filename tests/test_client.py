@@ -11,11 +11,11 @@ import sys
 import threading
 from pathlib import Path
 
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 from servicefx import free_port
+
 from squeezer.client import (
     AuthenticationError,
     Client,
@@ -73,6 +73,20 @@ def test_compress_roundtrip(client, fx, tmp_path):
     no_partials(tmp_path)
 
 
+def test_typed_options_reach_the_engine(client, fx, tmp_path):
+    from squeezer.engines.options import Options
+
+    options = Options(level="low", pdf={"linearize": True, "dpi": 200})
+    result = client.compress(fx.photo(), tmp_path / "typed.pdf", options=options)
+    settings = result.report["settings"]
+    assert (settings["level"], settings["linearize"], settings["dpi"]) == ("low", True, 200)
+    assert result.job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True}}
+    # keywords go on top of the model, the way the API's flat names do
+    job = client.submit(fx.text(), options=options, remove_metadata=True)
+    assert job.options == {"level": "low", "pdf": {"dpi": 200, "linearize": True},
+                           "remove_metadata": True}
+
+
 def test_default_output_is_beside_the_input(client, fx, tmp_path):
     src = tmp_path / "letter.pdf"
     src.write_bytes(fx.text().read_bytes())
@@ -114,7 +128,7 @@ def test_not_a_pdf(client, tmp_path):
     src = not_a_pdf(tmp_path)
     with pytest.raises(UnsupportedType) as caught:
         client.compress(src, tmp_path / "out.pdf")
-    assert (caught.value.status, caught.value.code) == (415, "unsupported_type")
+    assert (caught.value.status, caught.value.code) == (415, "unsupported_format")
     assert not (tmp_path / "out.pdf").exists()
     no_partials(tmp_path)
 
@@ -245,9 +259,9 @@ def test_cli_server_mode(service, fx, tmp_path):
                     key=service.key)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"error: {bad}: unsupported_type: unsupported file type ({bad.name}): "
+        f"error: {bad}: unsupported_format: unsupported file type ({bad.name}): "
         "send a PDF or an image (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)"]
-    assert '"code": "unsupported_type"' in done.stdout
+    assert '"code": "unsupported_format"' in done.stdout
     assert list((tmp_path / "o").iterdir()) == []
 
 

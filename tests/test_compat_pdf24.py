@@ -176,7 +176,7 @@ def test_errors_come_in_pdf24_shape(pdf24, fx, service, tmp_path):
                        files={"file": ("a.pdf", source.read_bytes())})
         assert_error(r, 401, "unauthorized")
     # a non-PDF input
-    assert_error(upload(pdf24, ("notes.pdf", b"hello, not a pdf")), 415, "unsupported_type")
+    assert_error(upload(pdf24, ("notes.pdf", b"hello, not a pdf")), 415, "unsupported_format")
     assert_error(pdf24.post("client.php", params={"action": "upload"}), 415,
                  "unsupported_media_type")
     uploaded = upload(pdf24, source).json()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pdfgen
 import pikepdf
 import pytest
 
-import pdfgen
 from squeezer.engines.errors import EngineError
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import compress

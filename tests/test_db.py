@@ -97,7 +97,7 @@ def test_unreachable_database_is_a_named_error(tmp_path):
     db = open_database("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", tmp_path)
     with pytest.raises(DatabaseUnavailable) as info:
         db.connect()
-    assert info.value.code == "service_unavailable"
+    assert info.value.code == "database_unavailable"
 
 
 def test_keys_are_shown_once_and_stored_hashed(migrated):

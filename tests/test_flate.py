@@ -5,10 +5,10 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pdfgen
 import pikepdf
 from pikepdf import Dictionary, Name
 
-import pdfgen
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import compress
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pdfgen
 import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
 
-import pdfgen
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import compress
 

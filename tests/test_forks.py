@@ -11,8 +11,8 @@ import warnings
 from contextlib import closing
 from pathlib import Path
 
-import pikepdf
 import pdfgen
+import pikepdf
 import pytest
 
 from squeezer.engines import forks

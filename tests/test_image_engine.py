@@ -16,7 +16,6 @@ import pytest
 from PIL import Image, ImageDraw, ImageSequence
 
 from squeezer.engines import compress_any
-from squeezer.engines.options import Options
 from squeezer.engines.errors import (
     DamagedImageError,
     ImageTooLargeError,
@@ -25,12 +24,13 @@ from squeezer.engines.errors import (
     UnsupportedFormatError,
 )
 from squeezer.engines.image import compress
-from squeezer.engines.level import Level, level_of
-from squeezer.engines.sniff import sniff
 from squeezer.engines.image.options import LEVELS, Resize
 from squeezer.engines.image.quality import score
 from squeezer.engines.image.resize import plan
+from squeezer.engines.level import Level, level_of
 from squeezer.engines.limits import Limits
+from squeezer.engines.options import Options
+from squeezer.engines.sniff import sniff
 
 W, H = 320, 240
 
@@ -521,10 +521,9 @@ def test_png_photo_posterised_only_where_noise_hides_it(tmp_path: Path) -> None:
 
 
 def test_png_pillow_quantizer_is_selectable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from squeezer.engines.image import png as pngmod
-
     from squeezer.config import Config
     from squeezer.engines import runtime
+    from squeezer.engines.image import png as pngmod
 
     monkeypatch.setenv("SQUEEZER_QUANTIZER", "pillow")
     monkeypatch.setattr(runtime, "current", runtime.current)  # restored after the test

@@ -10,15 +10,16 @@ import pdfgen
 import pytest
 
 from squeezer.engines.errors import (
+    EngineError,
     MemoryLimitError,
-    NotAPdfError,
     ProcessingCrashedError,
     TimeLimitError,
+    UnsupportedFormatError,
 )
 from squeezer.engines.limits import Limits
 from squeezer.engines.options import Options
-from squeezer.engines.errors import EngineError
-from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
+from squeezer.jobs.errors import JobCancelled
+from squeezer.jobs.isolation import ChildLimits, compress_isolated
 
 MB = 1 << 20
 
@@ -33,9 +34,9 @@ def test_a_report_comes_back(fx, out_dir):
 def test_named_errors_cross_the_process_boundary(tmp_path, out_dir):
     src = tmp_path / "x.pdf"
     src.write_bytes(b"hello")
-    with pytest.raises(NotAPdfError) as info:
+    with pytest.raises(UnsupportedFormatError) as info:
         compress_isolated(src, out_dir / "out.pdf")
-    assert info.value.code == "not_a_pdf"
+    assert info.value.code == "unsupported_format"
     assert list(out_dir.iterdir()) == []
 
 

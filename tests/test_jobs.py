@@ -9,17 +9,18 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import uuid
 from datetime import timedelta
 
+import jobenv
+import pdfgen
 import pikepdf
 import pytest
 
-import jobenv
-import pdfgen
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.jobs import scratch
 from squeezer.jobs.queue import make_app, retry_stalled, submit_compress
@@ -72,7 +73,7 @@ def test_bad_input_fails_the_job_with_the_engine_code(env, tmp_path):
     job_id = asyncio.run(_upload_and_submit(env, bad))
     asyncio.run(_drain(env))
     job = asyncio.run(_job(env, job_id))
-    assert (job.state, job.error_code) == ("failed", "not_a_pdf")
+    assert (job.state, job.error_code) == ("failed", "unsupported_format")
     assert job.output_file_id is None
 
 
@@ -180,8 +181,8 @@ def test_a_url_job_is_fetched_stored_and_compressed(env, fx):
     async def rows():
         conn = await jobenv.connect(env)
         try:
-            return (await job_rows.get_file(conn, job.input_file_id),
-                    await job_rows.get_file(conn, job.output_file_id))
+            return (await file_rows.get_file(conn, job.input_file_id),
+                    await file_rows.get_file(conn, job.output_file_id))
         finally:
             await conn.close()
 
@@ -270,7 +271,7 @@ def test_cancelling_a_running_job_stops_it_without_a_result(env, big):
     async def result_row():
         conn = await jobenv.connect(env)
         try:
-            return await job_rows.find_file(conn, env["key"].id, result_file_id(job_id))
+            return await file_rows.find_file(conn, env["key"].id, result_file_id(job_id))
         finally:
             await conn.close()
 

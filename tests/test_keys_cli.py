@@ -67,4 +67,4 @@ def test_unreachable_database_is_one_line(env):
     result = squeezer(broken, "list")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: database: service_unavailable:")
+    assert len(lines) == 1 and lines[0].startswith("error: database: database_unavailable:")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pdfgen
 import pikepdf
 import pytest
 from PIL import Image
 
-import pdfgen
 from squeezer.engines.pdf.lzw import decoded_length
 
 

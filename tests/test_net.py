@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-
 from squeezer.net import (
     SourceHttpError,
     SourceTimeout,

@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pdfgen
 import pikepdf
 import pytest
 from pikepdf import Dictionary, Name, Stream
 from PIL import Image
 
-import pdfgen
 from squeezer.engines.errors import (
     EngineError,
     InputError,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pdfgen
 import pikepdf
 import pytest
 
-import pdfgen
 from squeezer.engines.errors import (
     DamagedPdfError,
     DecompressionLimitError,

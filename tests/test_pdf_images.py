@@ -20,8 +20,8 @@ from PIL import Image
 
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import compress
-from squeezer.engines.pdf.options import resolve
 from squeezer.engines.pdf import jpeg as jpeg_codec
+from squeezer.engines.pdf.options import resolve
 from squeezer.engines.ssim import Similarity, ssim
 
 # --- builders ------------------------------------------------------------------------------

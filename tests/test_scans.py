@@ -149,7 +149,7 @@ def test_mrc_off_keeps_a_gray_scan_on_the_plain_path(tmp_path):
     src = scanfixtures.scan_pdf(tmp_path / "in.pdf", kind="gray", size_in=SMALL)
     report = run(src, tmp_path / "out.pdf", preset="high", mrc=False)
     assert report.scan_pages[0].method == "plain"
-    assert report.scan_pages[0].reason == "gray text: MRC is off in this preset"
+    assert report.scan_pages[0].reason == "gray text: MRC is off at this level"
     medium = run(src, tmp_path / "m.pdf", preset="medium")
     assert medium.scan_pages[0].method == "plain"
     on = run(src, tmp_path / "on.pdf", preset="medium", mrc=True)

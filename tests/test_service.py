@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pdfgen
 import pikepdf
 import pytest
 from servicefx import Service
 from test_storage import BUCKET, s3_server  # noqa: F401 - the moto server fixture
-
-import pdfgen
 
 
 def _children(pid: int) -> list[int]:

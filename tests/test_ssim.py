@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 import pdfgen
+
 from squeezer.engines.ssim import ssim
 
 

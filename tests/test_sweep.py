@@ -8,9 +8,10 @@ import asyncio
 import time
 from datetime import timedelta
 
+import jobenv
 import pytest
 
-import jobenv
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
 from squeezer.jobs.queue import COMPRESS_TASK, QUEUE, make_app, sweep_cron
@@ -38,7 +39,7 @@ async def _sweep(env, svc=None):
 async def _file(env, file_id):
     conn = await jobenv.connect(env)
     try:
-        return await job_rows.find_file(conn, env["key"].id, file_id)
+        return await file_rows.find_file(conn, env["key"].id, file_id)
     finally:
         await conn.close()
 

@@ -18,7 +18,9 @@ import httpx
 import pikepdf
 import pytest
 
-from squeezer.web.thumbnail import PreviewError, RenderLimits, render_page_png
+from squeezer.errors import SqueezerError as PreviewError
+from squeezer.jobs.preview import RenderLimits
+from squeezer.jobs.preview import render_isolated as render_page_png
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,9 +8,10 @@ import base64
 import json
 import random
 
+import jobenv
 import pytest
 
-import jobenv
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import keys
 from squeezer.jobs import payload, webhook_signature
@@ -97,8 +98,8 @@ def test_a_finished_job_is_delivered_signed_with_the_job_json(env, fx):
         try:
             job = await job_rows.get_job(conn, job_id)
             return job, payload.job_json(
-                job, input_file=await job_rows.get_file(conn, job.input_file_id),
-                output_file=await job_rows.get_file(conn, job.output_file_id),
+                job, input_file=await file_rows.get_file(conn, job.input_file_id),
+                output_file=await file_rows.get_file(conn, job.output_file_id),
                 base_url=svc.base_url, signing_key=svc.signing_key, deliveries=[])
         finally:
             await conn.close()
@@ -157,7 +158,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(env, tmp_path):
     log = asyncio.run(_deliveries(env, job_id))
     assert [(d["status"], d["error"]) for d in log] == [(302, "redirect_not_followed")] * 2
     body = json.loads(receiver.hits("/moved")[0].body)
-    assert (body["state"], body["error"]["code"]) == ("failed", "not_a_pdf")
+    assert (body["state"], body["error"]["code"]) == ("failed", "unsupported_format")
 
 
 def test_a_cancelled_job_is_delivered_when_the_api_defers_it(env, fx):

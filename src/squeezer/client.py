@@ -5,7 +5,7 @@
     from squeezer.client import Client
 
     with Client("http://127.0.0.1:8000", "sqz_...") as client:
-        result = client.compress("report.pdf", preset="high")   # -> report.compressed.pdf
+        result = client.compress("report.pdf", level="high")   # -> report.compressed.pdf
         print(result.input_bytes, result.output_bytes, result.path)
 
 The client speaks only the documented API (docs/api.md): ``POST /v1/files``
@@ -37,21 +37,44 @@ import tempfile
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import httpx
 
 from squeezer import __version__
 
+if TYPE_CHECKING:
+    from squeezer.engines.options import Options
+
 __all__ = [
-    "APIError", "AuthenticationError", "Client", "Conflict", "ConnectionError", "FileInfo",
-    "Gone", "IntegrityError", "InputError", "Job", "JobCancelled", "JobError", "JobFailed",
-    "JobResult", "NotFound", "PayloadTooLarge", "PermissionDenied", "RateLimitError", "Result",
-    "ServerError", "ServiceUnavailable", "SqueezerError", "UnsupportedType", "ValidationError",
+    "APIError",
+    "AuthenticationError",
+    "Client",
+    "Conflict",
+    "ConnectionError",
+    "FileInfo",
+    "Gone",
+    "InputError",
+    "IntegrityError",
+    "Job",
+    "JobCancelled",
+    "JobError",
+    "JobFailed",
+    "JobResult",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "RateLimitError",
+    "Result",
+    "ServerError",
+    "ServiceUnavailable",
+    "SqueezerError",
+    "UnsupportedType",
+    "ValidationError",
     "WaitTimeout",
 ]
 
@@ -102,7 +125,7 @@ class SqueezerError(Exception):
         return text
 
 
-class ConnectionError(SqueezerError, builtins.ConnectionError):  # noqa: A001 - the brief's name
+class ConnectionError(SqueezerError, builtins.ConnectionError):
     """The server could not be reached (refused, DNS, TLS, or the connection broke)."""
 
     default_code = "server_unreachable"
@@ -159,7 +182,7 @@ class PayloadTooLarge(APIError):
 
 
 class UnsupportedType(APIError):
-    """415: the file is not a type the server compresses (code ``unsupported_type``)."""
+    """415: the file is not a type the server compresses (code ``unsupported_format``)."""
 
 
 class ValidationError(APIError):
@@ -260,7 +283,7 @@ def _time(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(value))  # Python 3.11 reads a trailing Z
     except ValueError:
         return None
 
@@ -383,6 +406,19 @@ class Result:
 
 JobRef = Job | str | uuid.UUID
 Source = str | os.PathLike[str] | FileInfo | uuid.UUID
+
+
+def _options_json(options: Options | Mapping[str, Any] | None,
+                  more: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's ``options``: a model's non-default values (nested), a mapping as given,
+    keywords on top."""
+    if options is None:
+        given: dict[str, Any] = {}
+    elif hasattr(options, "dump"):  # an Options: what differs from the defaults, nested
+        given = options.dump()
+    else:
+        given = dict(options)
+    return {**given, **more}
 
 
 def _is_url(value: Any) -> bool:
@@ -583,7 +619,7 @@ class Client:
         """Store a local file on the server (streamed, never read whole); its :class:`FileInfo`.
 
         The server sniffs the bytes: a file that is not a PDF is refused with
-        :class:`UnsupportedType` (code ``unsupported_type``) whatever its name says.
+        :class:`UnsupportedType` (code ``unsupported_format``) whatever its name says.
         """
         p = check_input_path(path)
         size = p.stat().st_size
@@ -602,15 +638,18 @@ class Client:
 
     def submit(self, source: Source, *, webhook_url: str | None = None,
                idempotency_key: str | None = None, wait: float = 0,
-               on_progress: ProgressCallback | None = None, **options: Any) -> Job:
+               on_progress: ProgressCallback | None = None,
+               options: Options | Mapping[str, Any] | None = None, **more: Any) -> Job:
         """Create a compression job; the job as it is (``wait`` > 0: held until it ends).
 
         ``source`` is a local path (uploaded first), an ``http(s)://`` URL (the
         server fetches it), or the id / :class:`FileInfo` of an upload.
-        ``options`` are the engine's (``preset="high"``, ``dpi=150``,
-        ``remove_metadata=True`` …; see README "Options"); the server validates
-        them (:class:`ValidationError`).  Without ``idempotency_key`` a fresh
-        one is made, so that this call's own retries can never create two jobs.
+        ``options``: a :class:`squeezer.engines.options.Options` (typed, checked
+        here) or the same as a mapping, and/or as keywords (``level="high"``,
+        ``pdf={"dpi": 150}``, ``remove_metadata=True`` …; docs/options.md); the
+        server validates them (:class:`ValidationError`).  Without
+        ``idempotency_key`` a fresh one is made, so that this call's own retries
+        can never create two jobs.
         """
         if isinstance(source, FileInfo):
             job_input: dict[str, str] = {"file_id": source.id}
@@ -620,7 +659,7 @@ class Client:
             job_input = {"file_id": str(_as_uuid(source))}
         else:
             job_input = {"file_id": self.upload(source, on_progress=on_progress).id}
-        body: dict[str, Any] = {"input": job_input, "options": options}
+        body: dict[str, Any] = {"input": job_input, "options": _options_json(options, more)}
         if webhook_url:
             body["webhook"] = {"url": webhook_url}
         if wait:
@@ -787,7 +826,7 @@ class Client:
 
     def compress(self, source: str | os.PathLike[str], dest: str | os.PathLike[str] | None = None,
                  *, timeout: float | None = None, on_progress: ProgressCallback | None = None,
-                 **options: Any) -> Result:
+                 options: Options | Mapping[str, Any] | None = None, **more: Any) -> Result:
         """Compress one file end to end: upload, submit, wait, download; the :class:`Result`.
 
         ``source`` is a local path or an ``http(s)://`` URL.  ``dest`` defaults to
@@ -808,7 +847,7 @@ class Client:
         hold = 0.0 if on_progress else min(LONG_POLL_SECONDS, timeout or LONG_POLL_SECONDS)
         started = time.monotonic()
         job = self.submit(str(source) if _is_url(source) else Path(source), wait=hold,
-                          on_progress=on_progress, **options)
+                          on_progress=on_progress, options=options, **more)
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         job = self.wait(job, left, on_progress=on_progress)
         path = self.download(job, target, on_progress=on_progress)

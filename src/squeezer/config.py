@@ -40,8 +40,9 @@ def _env(prefix: str) -> SettingsConfigDict:
 class DatabaseConfig(BaseSettings):
     model_config = _env("SQUEEZER_DATABASE_")
 
-    #: an external PostgreSQL; unset starts an embedded one in ``data_dir``
-    url: str | None = None
+    url: str | None = Field(
+        None, description="An external PostgreSQL (postgresql://user:password@host:5432/db); "
+        "unset: an embedded one in the data directory.")
 
 
 class StorageConfig(BaseSettings, StorageSettings):
@@ -66,16 +67,22 @@ def _split(value: str) -> tuple[str, ...]:
 class _AddressPolicyConfig(BaseSettings):
     """Where outbound connections of one kind may go (docs/security.md): the allow-lists."""
 
-    #: comma-separated host names (or ``*.suffix``) whose private addresses are allowed
-    allow_hosts: str = ""
-    #: comma-separated CIDRs allowed whatever their class
-    allow_networks: str = ""
-    allow_private: bool = False
-    allowlist_only: bool = False
-    allow_nat64: bool = False
-    #: e.g. ``80,443``; empty: any port
-    allowed_ports: str = ""
-    ca_bundle: str | None = None
+    allow_hosts: str = Field(
+        "", description="Comma-separated host names (or *.suffix) whose private addresses "
+        "may be reached.")
+    allow_networks: str = Field(
+        "", description="Comma-separated CIDRs that may be reached whatever their class.")
+    allow_private: bool = Field(
+        False, description="Accept RFC 1918 / ULA addresses for every host.")
+    allowlist_only: bool = Field(
+        False, description="Refuse everything the two allow-lists do not name, public "
+        "addresses included.")
+    allow_nat64: bool = Field(
+        False, description="Accept 64:ff9b::/96 addresses whose IPv4 address is public.")
+    allowed_ports: str = Field(
+        "", description="Comma-separated ports, e.g. 80,443; empty: any port.")
+    ca_bundle: str | None = Field(
+        None, description="A PEM file of trusted CAs; unset: certifi's bundle.")
 
     def _ports(self, variable: str) -> frozenset[int] | None:
         ports = _split(self.allowed_ports)
@@ -99,12 +106,17 @@ class FetchConfig(_AddressPolicyConfig):
 
     model_config = _env("SQUEEZER_FETCH_")
 
-    max_redirects: int = Field(_FETCH_DEFAULTS.max_redirects, ge=0, le=20)
-    #: 0: ``service.max_upload_bytes``
-    max_bytes: int = Field(0, ge=0)
-    connect_timeout: float = Field(_FETCH_DEFAULTS.connect_timeout, gt=0)
-    read_timeout: float = Field(_FETCH_DEFAULTS.read_timeout, gt=0)
-    total_timeout: float = Field(_FETCH_DEFAULTS.total_timeout, gt=0)
+    max_redirects: int = Field(
+        _FETCH_DEFAULTS.max_redirects, ge=0, le=20,
+        description="Redirects a fetch follows (each hop checked again).")
+    max_bytes: int = Field(
+        0, ge=0, description="Largest fetched body; 0: SQUEEZER_MAX_UPLOAD_BYTES.")
+    connect_timeout: float = Field(
+        _FETCH_DEFAULTS.connect_timeout, gt=0, description="Seconds to connect.")
+    read_timeout: float = Field(
+        _FETCH_DEFAULTS.read_timeout, gt=0, description="Seconds without a byte.")
+    total_timeout: float = Field(
+        _FETCH_DEFAULTS.total_timeout, gt=0, description="Seconds for the whole download.")
 
     def policy(self, max_upload_bytes: int) -> UrlPolicy:
         return self._policy(_FETCH_DEFAULTS, "SQUEEZER_FETCH_ALLOWED_PORTS",
@@ -120,12 +132,15 @@ class WebhookConfig(_AddressPolicyConfig):
 
     model_config = _env("SQUEEZER_WEBHOOK_")
 
-    connect_timeout: float = Field(WEBHOOK_POLICY.connect_timeout, gt=0)
-    read_timeout: float = Field(WEBHOOK_POLICY.read_timeout, gt=0)
-    total_timeout: float = Field(WEBHOOK_POLICY.total_timeout, gt=0)
-    #: delivery attempts before giving up, and the first retry delay
-    attempts: int = Field(8, ge=1)
-    backoff_seconds: float = Field(5.0, ge=0)
+    connect_timeout: float = Field(
+        WEBHOOK_POLICY.connect_timeout, gt=0, description="Seconds to connect.")
+    read_timeout: float = Field(
+        WEBHOOK_POLICY.read_timeout, gt=0, description="Seconds without a byte of the answer.")
+    total_timeout: float = Field(
+        WEBHOOK_POLICY.total_timeout, gt=0, description="Seconds for one delivery attempt.")
+    attempts: int = Field(8, ge=1, description="Delivery attempts before giving up.")
+    backoff_seconds: float = Field(
+        5.0, ge=0, description="The first retry delay, doubling (docs/webhooks.md).")
 
     def policy(self) -> UrlPolicy:
         return self._policy(WEBHOOK_POLICY, "SQUEEZER_WEBHOOK_ALLOWED_PORTS",
@@ -138,24 +153,30 @@ class ServiceConfig(BaseSettings):
 
     model_config = _env("SQUEEZER_")
 
-    #: signs download URLs (HMAC); unset: a random key kept in ``data_dir/secret_key``.
-    #: Every API process of one deployment must share it.
-    secret_key: str | None = Field(None, repr=False)
-    #: the externally visible base URL (download links, webhooks); unset: the request's own
-    public_url: str | None = None
-    #: how long uploads, results and finished jobs are kept
-    file_ttl_seconds: int = Field(7200, gt=0)
-    #: largest upload (multipart or fetched); 0 = no limit of the service's own
-    max_upload_bytes: int = Field(1 << 30, ge=0)
-    #: inputs above this are always processed asynchronously
-    sync_max_bytes: int = Field(32 << 20, ge=0)
-    #: how long ``POST /v1/compress`` waits for a result before answering 202
-    sync_wait_seconds: float = Field(30.0, ge=0)
-    #: the longest ``wait`` a client may ask for (long polling)
-    max_wait_seconds: float = Field(60.0, ge=0)
-    #: requests per key per window, shared by every API process; 0 disables
-    rate_limit: int = Field(100_000, ge=0)
-    rate_window_seconds: int = Field(900, gt=0)
+    secret_key: str | None = Field(
+        None, repr=False, description="Signs download links (HMAC); unset: a random key kept "
+        "in the data directory. Every process of one deployment must share it.")
+    public_url: str | None = Field(
+        None, description="The address clients use, the base of download links in job JSON "
+        "and webhooks; unset: the request's own (workers: http://127.0.0.1:8000).")
+    file_ttl_seconds: int = Field(
+        7200, gt=0, description="How long uploads, results and finished jobs are kept.")
+    max_upload_bytes: int = Field(
+        1 << 30, ge=0, description="Largest upload, and largest fetched URL; 0: no limit of "
+        "the service's own.")
+    sync_max_bytes: int = Field(
+        32 << 20, ge=0, description="Inputs above this are always processed asynchronously "
+        "(202 and a job to poll).")
+    sync_wait_seconds: float = Field(
+        30.0, ge=0, description="How long POST /v1/compress waits for the result before "
+        "answering 202.")
+    max_wait_seconds: float = Field(
+        60.0, ge=0, description="The longest long poll (?wait=N) a client may ask for.")
+    rate_limit: int = Field(
+        100_000, ge=0, description="Requests per key per window, counted in PostgreSQL "
+        "(shared by every API process); 0: none.")
+    rate_window_seconds: int = Field(
+        900, gt=0, description="The rate-limit window.")
 
 
 class WorkerConfig(BaseSettings):
@@ -163,14 +184,18 @@ class WorkerConfig(BaseSettings):
 
     model_config = _env("SQUEEZER_")
 
-    #: per-job child process memory cap (0 disables it)
-    job_memory_bytes: int = Field(4 << 30, ge=0)
-    #: how often the periodic sweep (expiry, stalled jobs, old rate windows) runs
-    sweep_seconds: int = Field(30, gt=0)
-    #: after SIGTERM, how long a worker's jobs may finish before they are stopped and requeued
-    shutdown_grace_seconds: float = Field(30.0, ge=0)
-    #: a worker silent this long is presumed dead and its jobs are retried
-    stalled_seconds: float = Field(30.0, gt=0)
+    job_memory_bytes: int = Field(
+        4 << 30, ge=0, description="Resident-memory cap of a job's engine child (with its "
+        "forked helpers), memory_limit; 0: none.")
+    sweep_seconds: int = Field(
+        30, gt=0, description="How often the sweep (expiry, stalled jobs, old rate windows) "
+        "runs, one worker of the cluster per tick.")
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="After SIGTERM, how long running jobs may finish before they "
+        "are stopped and requeued.")
+    stalled_seconds: float = Field(
+        30.0, gt=0, description="A worker silent this long is presumed dead and its jobs are "
+        "requeued; /readyz wants a heartbeat this recent.")
 
 
 class EngineConfig(BaseSettings):
@@ -178,9 +203,10 @@ class EngineConfig(BaseSettings):
 
     model_config = _env("SQUEEZER_")
 
-    #: ``auto``: libimagequant when installed; ``pillow``: Pillow's own quantiser (no GPL code)
-    quantizer: Literal["auto", "pillow"] = Field("auto", validation_alias=AliasChoices(
-        "quantizer", "SQUEEZER_QUANTIZER"))
+    quantizer: Literal["auto", "pillow"] = Field(
+        "auto", validation_alias=AliasChoices("quantizer", "SQUEEZER_QUANTIZER"),
+        description="auto: libimagequant when installed; pillow: Pillow's own quantiser "
+        "(no GPL code).")
 
 
 class Config(BaseSettings):
@@ -188,8 +214,9 @@ class Config(BaseSettings):
 
     model_config = _env("SQUEEZER_")
 
-    #: where the embedded database and local blobs live
-    data_dir: Path = Path("squeezer-data")
+    data_dir: Path = Field(
+        Path("squeezer-data"), description="Where the embedded PostgreSQL, local blobs and "
+        "the generated secret key live (relative to the working directory).")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
@@ -289,9 +316,12 @@ def config_problems(exc: Exception) -> str:
     return "; ".join(problems)
 
 
-def variables() -> list[tuple[str, str, Any]]:
-    """``(environment variable, setting path, default)`` for every setting (the docs' table)."""
-    out: list[tuple[str, str, Any]] = [("SQUEEZER_DATA_DIR", "data_dir", "squeezer-data")]
+def variables() -> list[tuple[str, str, Any, str]]:
+    """``(environment variable, setting path, default, meaning)`` for every setting: what
+    ``squeezer config --variables`` prints and docs/deploy.md's table is generated from."""
+    field = Config.model_fields["data_dir"]
+    out: list[tuple[str, str, Any, str]] = [
+        ("SQUEEZER_DATA_DIR", "data_dir", field.default, field.description or "")]
     for section, info in Config.model_fields.items():
         model = info.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -302,5 +332,15 @@ def variables() -> list[tuple[str, str, Any]]:
             names = [a for a in getattr(alias, "choices", []) if str(a).startswith("SQUEEZER_")]
             variable = str(names[0]) if names else (prefix + name).upper()
             default = field.get_default(call_default_factory=True)
-            out.append((variable, f"{section}.{name}", default))
+            description = " ".join((field.description or "").split())
+            out.append((variable, f"{section}.{name}", default, description))
     return out
+
+
+def variables_markdown() -> str:
+    """The settings table of docs/deploy.md."""
+    rows = ["| variable | setting | default | meaning |", "|---|---|---|---|"]
+    for variable, path, default, description in variables():
+        shown = "unset" if default is None else f"`{default}`"
+        rows.append(f"| `{variable}` | `{path}` | {shown} | {description} |")
+    return "\n".join(rows) + "\n"

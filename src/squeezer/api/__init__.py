@@ -1,4 +1,4 @@
-"""The HTTP service: native API v1 (and, later, the vendor protocols under ``compat/``).
+"""The HTTP service: native API v1 and the vendor protocols under ``compat/``.
 
 Routes translate HTTP to the database, the blob store and the queue; they
 never run an engine.  See docs/api.md.

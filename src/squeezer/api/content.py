@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from squeezer.api.errors import ApiError
-from squeezer.db.jobs import FileRow
+from squeezer.db.files import FileRow
 from squeezer.storage import BlobStore, InvalidRange
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

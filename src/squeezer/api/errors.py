@@ -21,15 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from squeezer.db.errors import DatabaseError
 from squeezer.engines.errors import EngineError
-from squeezer.jobs.errors import ERROR_STATUS
 from squeezer.net.errors import NetError
 from squeezer.storage import StorageError
 
 log = logging.getLogger("squeezer.api")
-
-#: Engine and fetch error codes → the HTTP status a synchronous answer carries (the table
-#: lives in the jobs layer, whose vendor webhook bodies carry statuses too).
-CODE_STATUS: dict[str, int] = ERROR_STATUS
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 409: "conflict", 410: "gone", 411: "length_required",
@@ -96,8 +91,7 @@ def validation_errors(raw: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for err in raw:
         message = err.get("msg", "invalid")
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+        message = message.removeprefix("Value error, ")
         out.append({"field": _field(tuple(err.get("loc", ()))), "message": message})
     return out
 
@@ -131,11 +125,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(EngineError)
     async def _engine(request: Request, exc: EngineError) -> JSONResponse:
-        return _respond(request, CODE_STATUS.get(exc.code, 422), exc.message, exc.code)
+        return _respond(request, exc.http_status, exc.message, exc.code)
 
     @app.exception_handler(NetError)
     async def _net(request: Request, exc: NetError) -> JSONResponse:
-        return _respond(request, CODE_STATUS.get(exc.code, 400), str(exc), exc.code)
+        return _respond(request, exc.http_status, exc.message, exc.code)
 
     @app.exception_handler(StorageError)
     async def _storage(request: Request, exc: StorageError) -> JSONResponse:

@@ -17,6 +17,7 @@ from pydantic import SkipValidation, ValidationError
 
 from squeezer.api.errors import ApiError, gone, not_found, validation_errors
 from squeezer.api.state import ApiServices
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as rows
 from squeezer.db.keys import ApiKey
 from squeezer.engines.options import Options
@@ -24,7 +25,6 @@ from squeezer.jobs import webhooks
 from squeezer.jobs.queue import submit_compress
 from squeezer.net import UrlNotAllowed, acheck_url
 from squeezer.net.errors import NetError
-
 
 #: A request's ``options``: validated by :func:`engine_options` (which keeps the request's own
 #: shape for the job), documented in OpenAPI as the options model
@@ -124,9 +124,9 @@ async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None
     return job, False
 
 
-async def _live_input(svc: ApiServices, key: ApiKey, file_id: uuid.UUID) -> rows.FileRow:
+async def _live_input(svc: ApiServices, key: ApiKey, file_id: uuid.UUID) -> file_rows.FileRow:
     async with svc.connection() as conn:
-        row = await rows.find_file(conn, key.id, file_id)
+        row = await file_rows.find_file(conn, key.id, file_id)
     if row is None:
         raise ApiError(404, "no such file", errors=[{"field": "input.file_id",
                                                      "message": "no such file"}])
@@ -139,7 +139,7 @@ async def input_size(svc: ApiServices, job: rows.JobRow) -> int | None:
     if job.input_file_id is None:
         return None
     async with svc.connection() as conn:
-        row = await rows.get_file(conn, job.input_file_id)
+        row = await file_rows.get_file(conn, job.input_file_id)
     return row.size if row else None
 
 
@@ -182,13 +182,12 @@ async def render(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[s
 async def cancel_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.JobRow:
     """Cancel a queued or running job (409 once it has ended); its webhook says so."""
     await owned_job(svc, key, job_id)
-    async with svc.connection() as conn:
-        async with conn.transaction():
-            before = await rows.find_job(conn, key.id, job_id)
-            job = await rows.cancel(conn, key.id, job_id)
-            if job is None:
-                raise not_found("job")
-            if before is not None and before.ended:
-                raise ApiError(409, f"the job has already {before.state}", code="job_ended")
-            await webhooks.defer_webhook(svc.queue, conn, job)
+    async with svc.connection() as conn, conn.transaction():
+        before = await rows.find_job(conn, key.id, job_id)
+        job = await rows.cancel(conn, key.id, job_id)
+        if job is None:
+            raise not_found("job")
+        if before is not None and before.ended:
+            raise ApiError(409, f"the job has already {before.state}", code="job_ended")
+        await webhooks.defer_webhook(svc.queue, conn, job)
     return job

@@ -266,7 +266,7 @@ async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[
                 shown = sanitize_filename(part.filename) or f"file {len(stored) + 1}"
                 raise ApiError(415, f"unsupported file type ({shown}): send a PDF or an image "
                                "(JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG)",
-                               code="unsupported_type") from None
+                               code="unsupported_format") from None
             stored.append((blob, part, sniffed["mime"] or "application/octet-stream"))
             if not part.done and ended:
                 raise ApiError(400, "the upload ended before the file did")

@@ -1,4 +1,5 @@
-"""``squeezer analyze``: where a PDF's bytes are, and a measured estimate per level."""
+"""``squeezer analyze``: where the bytes of a PDF, video or audio file are, and an estimate per
+level."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from squeezer.cli.base import (
     EXIT_FAILED,
     EXIT_OK,
     _consoles,
-    load_config,
     _stderr_line,
     command,
     error_line,
     human_bytes,
+    load_config,
     saved_percent,
 )
 
@@ -33,7 +34,6 @@ def _analyze_arguments(p: argparse.ArgumentParser) -> None:
 
 @command(
     "analyze",
-    help="show where the bytes of a PDF, video or audio file are, and estimate each level",
     arguments=_analyze_arguments,
     description="Break a PDF down by what its bytes are for (images by codec, fonts, content "
     "streams, forms, metadata, attachments, annotations, structure, duplicates) and "

@@ -1,9 +1,11 @@
 """What every ``squeezer`` subcommand shares: the registry, :func:`main`, errors and formatting.
 
-Each subcommand is one :class:`Command` in :data:`COMMANDS`: a function that
-declares its arguments and a function that runs it and returns the exit
-status.  New subcommands plug in with the :func:`command` decorator and need
-no change to :func:`main`.
+Each subcommand is one line of :data:`SUBCOMMANDS` (its name, the module that
+defines it and its one-line help) and one :class:`Command` that module
+registers with the :func:`command` decorator: a function that declares its
+arguments and a function that runs it and returns the exit status.  Only the
+module of the subcommand being run is imported, so ``squeezer --help`` does
+not pay for the engines, asyncio or multiprocessing.
 
 Rules every subcommand follows (DEVELOPERS.md, "bad input always gets a clear
 error"): one line on stderr per failure, never a traceback; exit status 0 when
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
+import importlib
 import os
 import signal
 import sys
@@ -51,13 +53,29 @@ HINTS: dict[str, str] = {
 # --- the registry of subcommands ----------------------------------------------------------------
 
 
+#: every subcommand: name -> (the module that defines it, its one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "compress": ("squeezer.cli.compress", "compress files (the engine is chosen from the bytes)"),
+    "analyze": ("squeezer.cli.analyze", "show where a PDF's, video's or audio's bytes are; estimate each level"),
+    "options": ("squeezer.cli.info", "list the levels and every compression option"),
+    "config": ("squeezer.cli.info", "print the effective configuration (secrets masked)"),
+    "keys": ("squeezer.cli.keys", "create, list and revoke API keys"),
+    "serve": ("squeezer.cli.service", "run the HTTP API and its workers on this machine"),
+    "api": ("squeezer.cli.service", "run only the HTTP API (workers run elsewhere)"),
+    "worker": ("squeezer.cli.service", "run a worker that takes compression jobs from the queue"),
+}
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
-    help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, argparse.ArgumentParser], int]
     description: str = ""
+
+    @property
+    def help(self) -> str:
+        return SUBCOMMANDS[self.name][1]
 
 
 COMMANDS: dict[str, Command] = {}
@@ -65,17 +83,24 @@ COMMANDS: dict[str, Command] = {}
 
 def command(
     name: str,
-    help: str,
     arguments: Callable[[argparse.ArgumentParser], None],
     description: str = "",
 ) -> Callable[[Callable[[argparse.Namespace, argparse.ArgumentParser], int]], Any]:
-    """Register the decorated ``run(args, parser) -> exit status`` as subcommand ``name``."""
+    """Register the decorated ``run(args, parser) -> exit status`` as subcommand ``name``
+    (which :data:`SUBCOMMANDS` lists with its help)."""
 
     def register(run: Callable[[argparse.Namespace, argparse.ArgumentParser], int]) -> Any:
-        COMMANDS[name] = Command(name, help, arguments, run, description or help)
+        COMMANDS[name] = Command(name, arguments, run, description or SUBCOMMANDS[name][1])
         return run
 
     return register
+
+
+def load_command(name: str) -> Command:
+    """The subcommand ``name``, its module imported on first use."""
+    if name not in COMMANDS:
+        importlib.import_module(SUBCOMMANDS[name][0])
+    return COMMANDS[name]
 
 
 class Parser(argparse.ArgumentParser):
@@ -86,25 +111,34 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the subcommand ``argv`` names (if any) gets its arguments and module
+    loaded (``argv`` None: all of them, for tools that want the whole parser)."""
     parser = Parser(
         prog="squeezer",
-        description="Self-hosted file compression: smaller PDFs at the same visual quality.",
+        description="Self-hosted file compression: PDFs, images and more, smaller at the same "
+        "visual quality, on your own machines.",
     )
     parser.add_argument("--version", action="version", version=f"squeezer {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                        parser_class=Parser)
-    for cmd in COMMANDS.values():
-        sub = subparsers.add_parser(cmd.name, help=cmd.help, description=cmd.description)
-        cmd.arguments(sub)
-        sub.set_defaults(_run=cmd.run, _parser=sub)
+    chosen = None if argv is None else next((a for a in argv if a in SUBCOMMANDS), "")
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        if chosen is None or name == chosen:
+            cmd = load_command(name)
+            sub = subparsers.add_parser(name, help=help_text, description=cmd.description)
+            cmd.arguments(sub)
+            sub.set_defaults(_run=cmd.run, _parser=sub)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``squeezer`` script and of ``python -m squeezer``."""
     _quiet_libraries()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra:
         # report an unknown flag from the subcommand, whose --help lists the flags
@@ -174,6 +208,8 @@ def _quiet_libraries() -> None:
     What matters reaches the user through reports and error lines; a stray
     warning would break the one-line-per-failure rule and the ``--json`` contract.
     """
+    import logging
+
     warnings.simplefilter("ignore")
     logging.getLogger().addHandler(logging.NullHandler())
     logging.getLogger().setLevel(logging.CRITICAL)

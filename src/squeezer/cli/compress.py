@@ -25,13 +25,13 @@ from squeezer.cli.base import (
     EXIT_OK,
     _arrow,
     _consoles,
-    load_config,
     _one_line,
     _quiet_libraries,
     _stderr_line,
     command,
     error_line,
     human_bytes,
+    load_config,
     saved_percent,
 )
 
@@ -619,7 +619,6 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
 
 @command(
     "compress",
-    help="compress PDF and image files",
     arguments=_compress_arguments,
     description="Compress PDF and image files (JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP, SVG; "
     "the engine is chosen from each file's bytes). Each X.pdf is written to X.compressed.pdf "

@@ -24,7 +24,7 @@ def _options_arguments(p: argparse.ArgumentParser) -> None:
                       help="print the option tables of docs/options.md")
 
 
-@command("options", help="list the levels and every compression option",
+@command("options",
          arguments=_options_arguments,
          description="The compression levels (what each means for each kind of file) and every "
          "option with its flag, type, range and default: the same list GET /v1/options "
@@ -61,8 +61,7 @@ def _range(option: dict[str, Any]) -> str:
 
 
 def options_text(description: dict[str, Any]) -> str:
-    lines = ["Levels (--level; default "
-             f"{description['default_level']}):"]
+    lines = [f"Levels (--level; default {description['default_level']}):"]
     for family in description["formats"]:
         lines.append(f"  {family['title']}:")
         for level, summary in family["levels"].items():
@@ -107,20 +106,26 @@ def options_markdown(description: dict[str, Any]) -> str:
 
 
 def _config_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variables", action="store_true",
-                   help="list every SQUEEZER_* variable with its setting and default")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--variables", action="store_true",
+                      help="list every SQUEEZER_* variable with its setting and default")
+    form.add_argument("--markdown", action="store_true",
+                      help="the settings table of docs/deploy.md")
 
 
-@command("config", help="print the effective configuration (secrets masked)",
+@command("config",
          arguments=_config_arguments,
          description="The configuration this process would run with, from the SQUEEZER_* "
          "environment variables, as JSON with secrets masked; --variables lists every "
          "variable and its default.")
 def run_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from squeezer.config import effective, variables
+    from squeezer.config import effective, variables, variables_markdown
 
+    if args.markdown:
+        print(variables_markdown(), end="")
+        return EXIT_OK
     if args.variables:
-        for variable, path, default in variables():
+        for variable, path, default, _ in variables():
             print(f"{variable:36} {path:32} {default}")
         return EXIT_OK
     print(json.dumps(effective(load_config(parser)), indent=2))

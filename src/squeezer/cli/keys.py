@@ -43,7 +43,6 @@ def _key_json(key: Any) -> dict[str, Any]:
 
 @command(
     "keys",
-    help="create, list and revoke API keys",
     arguments=_keys_arguments,
     description="Manage the API keys of the HTTP service. Uses SQUEEZER_DATABASE_URL, or the "
     "embedded database in SQUEEZER_DATA_DIR (default ./squeezer-data).",

@@ -7,7 +7,7 @@ the exit status.  Only the work moves: each file is uploaded, compressed by a
 server's worker, and its result downloaded (verified, then renamed into
 place) through :class:`squeezer.client.Client`, so the error codes are the
 engine's own (``password_required``, ``not_a_pdf``…) plus the client's
-(``server_unreachable``, ``unauthorized``, ``unsupported_type``…).
+(``server_unreachable``, ``unauthorized``, ``unsupported_format``…).
 
 ``--jobs N`` keeps N files in flight at once, in threads: the work is on the
 server, the client only waits.  Ctrl-C stops every thread at its next chunk

@@ -233,7 +233,7 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
     return EXIT_OK
 
 
-@command("serve", help="run the HTTP API and its workers on this machine",
+@command("serve",
          arguments=_serve_arguments,
          description="Start everything on one machine: the embedded PostgreSQL (unless "
          "SQUEEZER_DATABASE_URL is set), migrations, N worker processes and the API.")
@@ -241,14 +241,14 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return _service(args, parser, workers=args.workers)
 
 
-@command("api", help="run only the HTTP API (workers run elsewhere)", arguments=_api_arguments,
+@command("api", arguments=_api_arguments,
          description="The API half of a multi-machine deployment: set SQUEEZER_DATABASE_URL, "
          "SQUEEZER_STORAGE_URL and SQUEEZER_SECRET_KEY to the values every machine shares.")
 def run_api(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return _service(args, parser, workers=0)
 
 
-@command("worker", help="run a worker that takes compression jobs from the queue",
+@command("worker",
          arguments=_worker_arguments,
          description="The worker half of a deployment: takes jobs from the shared PostgreSQL "
          "queue, reads and writes blobs in the shared store. Stop it with SIGTERM.")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from squeezer.errors import SqueezerError
 
-class DatabaseError(Exception):
+
+class DatabaseError(SqueezerError):
     code = "database_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    http_status = 500
 
 
 class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached; callers answer 503 and retry later."""
 
-    code = "service_unavailable"
+    code = "database_unavailable"
+    http_status = 503
+    retryable = True
 
 
 class MigrationError(DatabaseError):

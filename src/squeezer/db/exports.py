@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
@@ -52,10 +51,3 @@ async def record_url(conn: psycopg.AsyncConnection, job_id: uuid.UUID, url: str)
 async def record_error(conn: psycopg.AsyncConnection, job_id: uuid.UUID, error: str) -> None:
     await conn.execute("update job_exports set error = %s where job_id = %s",
                        (error[:2000], job_id))
-
-
-def as_json(row: ExportRow | None) -> dict[str, Any] | None:
-    """The export as the job JSON shows it (no credentials: there are none here)."""
-    if row is None:
-        return None
-    return {"bucket": row.bucket, "path": row.path, "url": row.url, "error": row.error}

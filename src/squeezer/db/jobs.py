@@ -1,4 +1,4 @@
-"""Job and file rows: what a compression job is, as every process sees it.
+"""Job rows: what a compression job is, as every process sees it (files: :mod:`.files`).
 
 The queue (Procrastinate) only carries a job id; the job's state, options,
 input, result and error live here, so an API process answers from this table
@@ -12,14 +12,26 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-TERMINAL = ("succeeded", "failed", "cancelled")
-STATES = ("queued", "running", *TERMINAL)
+
+class JobState(StrEnum):
+    """Where a job is: ``queued`` → ``running`` → one of the three terminal states."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+TERMINAL = (JobState.succeeded, JobState.failed, JobState.cancelled)
+STATES = tuple(JobState)
 #: the channel the ``jobs_notify`` trigger announces job changes on (migration 0002)
 CHANNEL = "squeezer_jobs"
 
@@ -29,7 +41,7 @@ class JobRow:
     id: uuid.UUID
     key_id: uuid.UUID
     operation: str
-    state: str
+    state: JobState
     progress: float
     input: dict[str, Any]
     options: dict[str, Any]
@@ -49,97 +61,18 @@ class JobRow:
     #: what the webhook POSTs: ``native`` (the job JSON) or a vendor format (migration 0006)
     webhook_format: str = "native"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", JobState(self.state))
+
     @property
     def ended(self) -> bool:
         return self.state in TERMINAL
 
 
-@dataclass(frozen=True)
-class FileRow:
-    id: uuid.UUID
-    key_id: uuid.UUID
-    kind: str
-    name: str
-    size: int
-    mime: str
-    sha256: str
-    blob_key: str
-    created_at: datetime
-    expires_at: datetime
-    deleted_at: datetime | None = None
-    sha1: str | None = None  # migration 0006; None for files stored before it
-
-
 _JOB = ("id, key_id, operation, state, progress, input, options, input_file_id, output_file_id, "
         "report, error_code, error_message, attempts, created_at, started_at, finished_at, "
         "expires_at, webhook_url, idempotency_key, input_name, webhook_format")
-_FILE = ("id, key_id, kind, name, size, mime, sha256, blob_key, created_at, expires_at, deleted_at, "
-         "sha1")
-
-
 # --- files -------------------------------------------------------------------------------------
-
-
-async def insert_file(conn: psycopg.AsyncConnection, *, file_id: uuid.UUID, key_id: uuid.UUID,
-                      kind: str, name: str, size: int, mime: str, sha256: str, blob_key: str,
-                      ttl: timedelta, sha1: str | None = None) -> FileRow:
-    """Record a stored blob; inserting the same id again (a re-run) returns the first row."""
-    async with conn.cursor(row_factory=class_row(FileRow)) as cur:
-        await cur.execute(
-            f"""insert into files (id, key_id, kind, name, size, mime, sha256, blob_key, expires_at,
-                                   sha1)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)
-                on conflict (id) do update set sha1 = coalesce(files.sha1, excluded.sha1)
-                returning {_FILE}""",
-            (file_id, key_id, kind, name, size, mime, sha256, blob_key, ttl, sha1),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return row
-
-
-async def get_file(conn: psycopg.AsyncConnection, file_id: uuid.UUID) -> FileRow | None:
-    """A live (not deleted) file, whoever owns it (workers and signed downloads)."""
-    async with conn.cursor(row_factory=class_row(FileRow)) as cur:
-        await cur.execute(f"select {_FILE} from files where id = %s and deleted_at is null",
-                          (file_id,))
-        return await cur.fetchone()
-
-
-async def find_file(conn: psycopg.AsyncConnection, key_id: uuid.UUID,
-                    file_id: uuid.UUID) -> FileRow | None:
-    """``key_id``'s file, deleted or not (a deleted one answers 410, a missing one 404)."""
-    async with conn.cursor(row_factory=class_row(FileRow)) as cur:
-        await cur.execute(f"select {_FILE} from files where id = %s and key_id = %s",
-                          (file_id, key_id))
-        return await cur.fetchone()
-
-
-async def set_sha1(conn: psycopg.AsyncConnection, file_id: uuid.UUID, sha1: str) -> None:
-    """Record a file's SHA-1 once (computed by the worker, or later for older files)."""
-    await conn.execute("update files set sha1 = %s where id = %s and sha1 is null",
-                       (sha1, file_id))
-
-
-async def mark_file_deleted(conn: psycopg.AsyncConnection, file_id: uuid.UUID) -> bool:
-    cur = await conn.execute(
-        "update files set deleted_at = now() where id = %s and deleted_at is null", (file_id,)
-    )
-    return cur.rowcount == 1
-
-
-async def expired_files(conn: psycopg.AsyncConnection, limit: int = 500) -> list[FileRow]:
-    """Live files past their ``expires_at``, oldest first (the sweep deletes their blobs)."""
-    async with conn.cursor(row_factory=class_row(FileRow)) as cur:
-        await cur.execute(
-            f"""select {_FILE} from files where deleted_at is null and expires_at <= now()
-                order by expires_at limit %s""",
-            (limit,),
-        )
-        return await cur.fetchall()
-
-
-# --- jobs --------------------------------------------------------------------------------------
 
 
 async def insert_job(conn: psycopg.AsyncConnection, *, key_id: uuid.UUID,
@@ -285,19 +218,6 @@ async def state_of(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> str | No
     cur = await conn.execute("select state from jobs where id = %s", (job_id,))
     row = await cur.fetchone()
     return row[0] if row else None
-
-
-async def expired_jobs(conn: psycopg.AsyncConnection, limit: int = 500) -> list[uuid.UUID]:
-    """Ended jobs past ``expires_at`` whose files the sweep should delete."""
-    cur = await conn.execute(
-        """select j.id from jobs j
-           where j.expires_at <= now() and j.state in ('succeeded', 'failed', 'cancelled')
-             and exists (select 1 from files f where f.id in (j.input_file_id, j.output_file_id)
-                         and f.deleted_at is null)
-           limit %s""",
-        (limit,),
-    )
-    return [row[0] for row in await cur.fetchall()]
 
 
 async def counts_by_state(conn: psycopg.AsyncConnection) -> dict[str, int]:

@@ -6,8 +6,9 @@ engine (:mod:`squeezer.engines.families`): a PDF to the PDF engine, an image
 or SVG to the image engine; EPS/PostScript and anything else is refused with
 :class:`~squeezer.engines.errors.UnsupportedFormatError`
 (``unsupported_format``).  Bytes with no known signature go to the PDF engine,
-whose recovery can rebuild a PDF with a damaged header and which otherwise
-refuses them as ``not_a_pdf`` (the code clients already handle).
+whose recovery can rebuild a PDF with a damaged header; when it finds no PDF
+there either, they are ``unsupported_format``, the code the API gives the same
+bytes at upload.
 
 Options are one :class:`~squeezer.engines.options.Options` for every engine;
 the report gets its deprecation notices and one warning naming the options
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from squeezer.engines.errors import UnsupportedFormatError
+from squeezer.engines.errors import NotAPdfError, UnsupportedFormatError
 from squeezer.engines.families import Family, family_of
 from squeezer.engines.files import input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
@@ -37,14 +38,15 @@ def as_options(options: Mapping[str, Any] | Options | None) -> Options:
     return Options.model_validate(dict(options or {}))
 
 
-def _family(src: Path) -> tuple[Kind, Family]:
+def _family(src: Path) -> tuple[Kind, Family, bool]:
+    """The file's kind and family, and whether the kind is only a guess (no signature)."""
     try:
         kind = sniff_file(src)
     except UnsupportedFormatError as exc:
         if exc.message != UNKNOWN:
             raise  # EPS/PostScript, gzip: refused outright
-        kind = Kind("pdf")  # no signature: qpdf's recovery decides (a headerless PDF), else not_a_pdf
-    return kind, family_of(kind.format)
+        return Kind("pdf"), family_of("pdf"), True  # qpdf's recovery decides (headerless PDF)
+    return kind, family_of(kind.format), False
 
 
 def compress_any(
@@ -68,8 +70,14 @@ def compress_any(
     chosen = as_options(options)
     limits = limits or DEFAULT_LIMITS
     input_size(src, limits.max_input_bytes)
-    kind, family = _family(src)
-    report: RunReport = family.compress()(src, dst, chosen, limits=limits, progress=progress)
+    kind, family, guessed = _family(src)
+    try:
+        report: RunReport = family.compress()(src, dst, chosen, limits=limits,
+                                               progress=progress)
+    except NotAPdfError:
+        if guessed:
+            raise UnsupportedFormatError(UNKNOWN) from None
+        raise
     report.warnings.extend(chosen.notices)
     ignored = chosen.not_for(family.groups)
     if ignored:

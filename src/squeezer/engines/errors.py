@@ -1,22 +1,21 @@
 """Named engine errors.
 
 Every way a compression can fail has its own exception class with a stable
-machine-readable ``code``, so that the CLI can print one clear line, and the
-API (later) can map each code to an HTTP status and a job error without
-parsing messages.
+machine-readable ``code`` and the HTTP status an answer about it carries
+(:class:`squeezer.errors.SqueezerError`), so that the CLI prints one clear
+line and the API and job JSON map it without parsing messages.
 """
 
 from __future__ import annotations
 
+from squeezer.errors import SqueezerError
 
-class EngineError(Exception):
+
+class EngineError(SqueezerError):
     """Base class of every error an engine raises on purpose."""
 
-    code: str = "engine_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "engine_error"
+    http_status = 422
 
 
 class InputError(EngineError):
@@ -29,6 +28,7 @@ class NotAPdfError(InputError):
     """The bytes are not a PDF (no header, and qpdf finds no PDF structure)."""
 
     code = "not_a_pdf"
+    http_status = 415
 
 
 class DamagedPdfError(InputError):
@@ -49,10 +49,23 @@ class InvalidPasswordError(InputError):
     code = "invalid_password"
 
 
+class PageOutOfRangeError(InputError):
+    """A page asked for (a preview's) is not in the document."""
+
+    code = "page_out_of_range"
+
+
+class RenderFailedError(InputError):
+    """PDFium could not render a page for a preview (and said nothing more useful)."""
+
+    code = "preview_failed"
+
+
 class UnsupportedFormatError(InputError):
     """The bytes are no format any engine handles (EPS/PostScript is refused on purpose)."""
 
     code = "unsupported_format"
+    http_status = 415
 
 
 class DamagedImageError(InputError):
@@ -79,6 +92,7 @@ class MediaToolMissingError(EngineError):
     """The ffmpeg program the media engines run is not installed (the imageio-ffmpeg wheel)."""
 
     code = "media_tool_missing"
+    http_status = 500
 
 
 class LimitExceededError(InputError):
@@ -111,6 +125,7 @@ class TimeLimitError(LimitExceededError):
 
 class InputTooLargeError(LimitExceededError):
     code = "input_too_large"
+    http_status = 413
 
 
 class MediaTooLongError(LimitExceededError):
@@ -148,22 +163,11 @@ class VerificationError(EngineError):
     frames); it was thrown away.  A fault of the engine or the encoder, not of the input."""
 
     code = "verification_failed"
+    http_status = 500
 
 
 class ProcessingCrashedError(EngineError):
     """The process running the engine died (a crash in native code); the input is suspect."""
 
     code = "processing_crashed"
-
-
-def error_from_code(code: str, message: str) -> EngineError:
-    """The named error for ``code`` (as sent across a process boundary), else a plain one."""
-    stack: list[type[EngineError]] = [EngineError]
-    while stack:
-        cls = stack.pop()
-        if cls.code == code:
-            return cls(message)
-        stack.extend(cls.__subclasses__())
-    error = EngineError(message)
-    error.code = code
-    return error
+    http_status = 500

@@ -70,10 +70,3 @@ def input_size(path: Path, max_bytes: int) -> int:
     if max_bytes and size > max_bytes:
         raise InputTooLargeError(f"the file is {size} bytes; the limit is {max_bytes}")
     return size
-
-
-def same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False

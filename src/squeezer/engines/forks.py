@@ -181,7 +181,7 @@ class _Helper:
                 _child_setup()
                 _serve(fn, items, batch, tickets_r, results_w)
                 code = 0
-            except BaseException:  # noqa: BLE001 - the parent does what is left
+            except BaseException:  # noqa: BLE001, S110 - the parent does what is left
                 pass
             finally:
                 os._exit(code)

@@ -1,1 +1,2 @@
-"""Running engines for the service: isolation now, Procrastinate tasks to come."""
+"""Running engines for the service: Procrastinate tasks that run each job's engine in an isolated
+child, deliver webhooks and sweep expired files, jobs and rate windows."""

@@ -33,19 +33,8 @@ from squeezer.db import connectors as connector_rows
 from squeezer.db import exports as export_rows
 from squeezer.db.jobs import JobRow
 from squeezer.engines.sniff import EXTENSIONS, MIME
+from squeezer.jobs.errors import ExportFailed
 from squeezer.storage import BlobStore, StorageError, connectors
-
-CODE = "export_failed"
-
-
-class ExportFailed(Exception):
-    """The result could not be written to the job's export target; the job fails with it."""
-
-    code = CODE
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class _SourceFailed(Exception):

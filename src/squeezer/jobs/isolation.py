@@ -40,12 +40,13 @@ from squeezer.engines.errors import (
     MemoryLimitError,
     ProcessingCrashedError,
     TimeLimitError,
-    error_from_code,
 )
 from squeezer.engines.families import FAMILIES, report_from_json
 from squeezer.engines.limits import Limits
 from squeezer.engines.report import RunReport
+from squeezer.errors import error_from_code
 from squeezer.jobs import scratch as scratch_dirs
+from squeezer.jobs.errors import JobCancelled
 
 #: Seconds a child gets beyond its own time limit to notice it and report.
 GRACE_SECONDS = 5.0
@@ -59,15 +60,6 @@ PROGRESS_INTERVAL = 0.1
 
 #: ``progress(fraction, stage)``, called in the parent's thread as messages arrive.
 ProgressCallback = Callable[[float, str], None]
-
-
-class JobCancelled(Exception):
-    """The caller asked the engine to stop (``should_stop``); the child was killed.
-
-    Deliberately not an :class:`EngineError`: it says nothing about the file.
-    """
-
-    code = "cancelled"
 
 
 def _resident_bytes(pid: int | None) -> int:

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from squeezer.db.exports import ExportRow
-from squeezer.db.jobs import FileRow, JobRow
+from squeezer.db.files import FileRow
+from squeezer.db.jobs import JobRow, JobState
 from squeezer.jobs import download_urls
 
 
@@ -59,7 +60,7 @@ def job_json(job: JobRow, *, input_file: FileRow | None, output_file: FileRow | 
         source["name"] = job.input_name
 
     result = None
-    if job.state == "succeeded" and output_file is not None:
+    if job.state == JobState.succeeded and output_file is not None:
         report = job.report or {}
         in_bytes = report.get("input_bytes") or (input_file.size if input_file else None)
         result = {
@@ -75,7 +76,7 @@ def job_json(job: JobRow, *, input_file: FileRow | None, output_file: FileRow | 
             "report": report,
         }
     error = None
-    if job.state in ("failed", "cancelled"):
+    if job.state in (JobState.failed, JobState.cancelled):
         error = {"code": job.error_code or job.state, "message": job.error_message or job.state}
     body: dict[str, Any] = {
         "id": str(job.id),

@@ -41,8 +41,6 @@ WEBHOOK_QUEUE = webhooks.QUEUE
 WEBHOOK_TASK = webhooks.TASK
 MAINTENANCE_QUEUE = "maintenance"
 SWEEP_TASK = "squeezer:sweep"
-#: every queue a worker takes jobs from
-QUEUES = (QUEUE, WEBHOOK_QUEUE, MAINTENANCE_QUEUE)
 STORAGE_ATTEMPTS = 5
 
 

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -32,16 +32,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 
+from squeezer.config import Config
 from squeezer.db import exports as export_rows
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
-from squeezer.config import Config
+from squeezer.db.jobs import JobState
 from squeezer.db.server import Database
 from squeezer.engines.errors import EngineError, UnsupportedFormatError
-from squeezer.engines.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.engines.limits import Limits
+from squeezer.engines.sniff import EXTENSIONS, MIME, sniff_file
 from squeezer.jobs import exports, scratch
-from squeezer.jobs.isolation import ChildLimits, JobCancelled, compress_isolated
+from squeezer.jobs.errors import ExportFailed, InputGone, JobCancelled
+from squeezer.jobs.formats import hooks_for
+from squeezer.jobs.isolation import ChildLimits, compress_isolated
 from squeezer.net import NetError, UrlPolicy, fetch_to_file, sanitize_filename
 from squeezer.storage import BlobStore, StorageError
 
@@ -169,7 +173,7 @@ async def _watch_with(conn: psycopg.AsyncConnection, job_id: uuid.UUID, watch: _
                 written = watch.fraction
                 running = await job_rows.set_progress(conn, job_id, written)
             else:
-                running = await job_rows.state_of(conn, job_id) == "running"
+                running = await job_rows.state_of(conn, job_id) == JobState.running
         except psycopg.Error:
             log.warning("job %s: cannot read its state; will try again", job_id, exc_info=True)
             continue
@@ -207,14 +211,14 @@ async def _end(services: Services, app: procrastinate.App | None, conn: psycopg.
     async with conn.transaction():
         if await job_rows.fail(conn, job.id, code, message) and app is not None:
             await defer_webhook(app, conn, job)
-    return "failed"
+    return JobState.failed
 
 
 async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
-                        job: job_rows.JobRow, src: Path, watch: _Watch) -> job_rows.FileRow | None:
+                        job: job_rows.JobRow, src: Path, watch: _Watch) -> file_rows.FileRow | None:
     """Put the job's input at ``src``: the stored file, or the URL fetched and stored once."""
     if job.input_file_id is not None:
-        source = await job_rows.get_file(conn, job.input_file_id)
+        source = await file_rows.get_file(conn, job.input_file_id)
         if source is not None:
             await _unless_stopped(services.store.get_to_file(source.blob_key, src), watch)
         return source
@@ -226,7 +230,7 @@ async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
     except UnsupportedFormatError:  # the engine's dispatcher refuses it with a clear code
         mime = fetched.content_type or "application/octet-stream"
     stored = await services.store.put_file(input_key(job.id), src, content_type=mime)
-    source = await job_rows.insert_file(
+    source = await file_rows.insert_file(
         conn, file_id=input_file_id(job.id), key_id=job.key_id, kind="upload", name=name,
         size=stored.size, mime=mime, sha256=stored.sha256, blob_key=stored.key,
         ttl=services.result_ttl,
@@ -278,7 +282,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 try:
                     source = await _obtain_input(services, conn, job, src, watch)
                     if source is None:
-                        return await _end(services, app, conn, job, "input_gone",
+                        return await _end(services, app, conn, job, InputGone.code,
                                           "the input file has expired or was deleted")
                     report = await _compress(services, job, src, dst, watch)
                 except NetError as exc:
@@ -287,50 +291,58 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 except EngineError as exc:
                     return await _end(services, app, conn, job, exc.code, exc.message)
                 except JobCancelled:
-                    return "cancelled"
-                if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != "running":
-                    return "cancelled"
+                    return JobState.cancelled
+                if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != JobState.running:
+                    return JobState.cancelled
                 fmt = output_format(report)
+                # a protocol that shows more hashes than the native sha256 gets them now,
+                # while the files are here (jobs.formats)
+                sha1 = hooks_for(job.webhook_format).sha1
                 stored, out_sha1, in_sha1 = await asyncio.gather(
                     services.store.put_file(result_key(job_id, EXTENSIONS[fmt]), dst,
                                             content_type=MIME[fmt]),
-                    asyncio.to_thread(_sha1, dst), asyncio.to_thread(_sha1, src))
+                    _maybe(_sha1, dst, sha1), _maybe(_sha1, src, sha1))
                 try:  # the copy in the client's bucket, if the job has one (jobs.exports)
                     exported = await _unless_stopped(exports.export_result(
                         conn, store=services.store, signing_key=services.signing_key, job=job,
                         blob_key=stored.key, input_name=source.name, mime=MIME[fmt]), watch)
-                except exports.ExportFailed as exc:
+                except ExportFailed as exc:
                     await services.store.delete(stored.key)
                     return await _end(services, app, conn, job, exc.code, exc.message)
                 except JobCancelled:
                     await services.store.delete(stored.key)
-                    return "cancelled"
+                    return JobState.cancelled
         finally:
             watch.stop.set()
             watcher.cancel()
             with contextlib.suppress(BaseException):
                 await watcher
         async with conn.transaction():
-            if await sweep_rows.lock_state(conn, job_id) == "running":
-                output = await job_rows.insert_file(
+            if await sweep_rows.lock_state(conn, job_id) == JobState.running:
+                output = await file_rows.insert_file(
                     conn, file_id=result_file_id(job_id), key_id=job.key_id, kind="result",
                     name=result_name(source.name, fmt), size=stored.size, mime=MIME[fmt],
                     sha256=stored.sha256, blob_key=stored.key, ttl=services.result_ttl,
                     sha1=out_sha1,
                 )
-                await job_rows.set_sha1(conn, source.id, in_sha1)
+                if in_sha1 is not None:
+                    await file_rows.set_sha1(conn, source.id, in_sha1)
                 if exported is not None:
                     await export_rows.record_url(conn, job_id, exported)
                 await job_rows.succeed(conn, job_id, output.id, report.model_dump(mode="json"))
                 if app is not None:
                     await defer_webhook(app, conn, job)
-                return "succeeded"
+                return JobState.succeeded
         # cancelled between the engine's end and the lock: take the blob back
         await services.store.delete(stored.key)
-        return "cancelled"
+        return JobState.cancelled
     except StorageError:
         log.warning("job %s: storage failed; the queue will retry it", job_id, exc_info=True)
         raise
+
+
+async def _maybe(digest: Callable[[Path], str], path: Path, wanted: bool) -> str | None:
+    return await asyncio.to_thread(digest, path) if wanted else None
 
 
 def _sha1(path: Path) -> str:

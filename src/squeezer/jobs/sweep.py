@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import procrastinate
 import psycopg
 
-from squeezer.db import jobs as job_rows
+from squeezer.db import files as file_rows
 from squeezer.db import ratelimit
 from squeezer.db import sweep as sweep_rows
 from squeezer.storage import StorageError
@@ -38,12 +38,12 @@ QUEUE_ROWS_KEPT_HOURS = 24
 async def _expire_files(services: Services, conn: psycopg.AsyncConnection,
                         counts: dict[str, int]) -> None:
     while counts["files_deleted"] < MAX_FILES_PER_ROUND:
-        batch = await job_rows.expired_files(conn, limit=BATCH)
+        batch = await file_rows.expired_files(conn, limit=BATCH)
         if not batch:
             return
         for row in batch:
             await services.store.delete(row.blob_key)  # a missing blob is not an error
-            if await job_rows.mark_file_deleted(conn, row.id):
+            if await file_rows.mark_file_deleted(conn, row.id):
                 counts["files_deleted"] += 1
         if len(batch) < BATCH:
             return
@@ -69,7 +69,7 @@ async def sweep_once(services: Services, app: procrastinate.App) -> dict[str, in
                             exc_info=True)
             try:
                 counts["stalled_retried"] = await retry_stalled(app, services.config.workers.stalled_seconds)
-            except Exception:  # noqa: BLE001 - one part failing must not end the round
+            except Exception:
                 counts["errors"] += 1
                 log.warning("sweep: retrying stalled jobs failed", exc_info=True)
             try:

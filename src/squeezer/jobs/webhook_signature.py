@@ -30,7 +30,7 @@ def secret_bytes(secret: str) -> bytes:
     Secrets made before the switch to standard base64 were URL-safe base64
     without padding; they decode here too (receivers' libraries may refuse them).
     """
-    body = secret[len(PREFIX):] if secret.startswith(PREFIX) else secret
+    body = secret.removeprefix(PREFIX)
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):

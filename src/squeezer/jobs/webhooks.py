@@ -35,6 +35,7 @@ from procrastinate import RetryStrategy
 from procrastinate.job_context import AbortReason
 
 from squeezer.db import exports as export_rows
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import webhooks as delivery_rows
 from squeezer.db.errors import DatabaseUnavailable
@@ -86,8 +87,8 @@ def retry_delay(failed_attempt: int, base: float, *, retry_after: float | None =
 async def native_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: str,
                       signing_key: bytes) -> dict[str, Any]:
     """The job JSON (``GET /v1/jobs/{id}``) with its live files, export and delivery log."""
-    input_file = await job_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
-    output_file = await job_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
+    input_file = await file_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
+    output_file = await file_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     log_rows = await delivery_rows.deliveries(conn, job.id) if job.webhook_url else None
     export = await export_rows.get(conn, job.id)
     return payload.job_json(job, input_file=input_file, output_file=output_file,

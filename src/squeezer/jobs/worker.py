@@ -39,7 +39,7 @@ async def _remove_orphans_every(seconds: float) -> None:
     while True:
         try:
             await asyncio.to_thread(scratch.remove_orphans)
-        except Exception:  # noqa: BLE001 - tidying must never stop the worker
+        except Exception:
             log.warning("removing orphaned job directories failed", exc_info=True)
         await asyncio.sleep(seconds)
 

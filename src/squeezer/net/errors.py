@@ -9,16 +9,15 @@ timeout or a 503 may).
 
 from __future__ import annotations
 
+from squeezer.errors import SqueezerError
 
-class NetError(Exception):
-    """Base class of every error the outbound HTTP layer raises on purpose."""
 
-    code: str = "net_error"
-    retryable: bool = False
+class NetError(SqueezerError):
+    """Base class of every error the outbound HTTP layer raises on purpose: the URL a client
+    gave could not be used (400), whatever the remote's own status was."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "net_error"
+    http_status = 400
 
 
 class UrlNotAllowed(NetError):
@@ -35,6 +34,7 @@ class SourceTooLarge(NetError):
     """The remote body is larger than the configured maximum (declared or streamed)."""
 
     code = "source_too_large"
+    http_status = 413
 
 
 class SourceTimeout(NetError):

@@ -62,12 +62,14 @@ class ConnectorUnreadable(StorageError):
     """The sealed settings do not open with the server's current secret key (it changed)."""
 
     code = "connector_unreadable"
+    http_status = 422
 
 
 class ConnectorInvalid(StorageError):
     """The connector's settings do not make a store (obstore refused one of them)."""
 
     code = "connector_invalid"
+    http_status = 422
 
 
 def derive_key(signing_key: bytes) -> bytes:

@@ -13,16 +13,17 @@ path); the API answers clients with the ``code`` and its own wording.
 
 from __future__ import annotations
 
+from squeezer.errors import SqueezerError
 
-class StorageError(Exception):
+
+class StorageError(SqueezerError):
     """Base class of every error the blob store raises on purpose."""
 
-    code: str = "storage_error"
-    retryable: bool = False
+    code = "storage_error"
+    http_status = 503
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.key = key
 
 
@@ -35,18 +36,21 @@ class InvalidKey(StorageError, ValueError):
     """
 
     code = "invalid_key"
+    http_status = 500
 
 
 class BlobNotFound(StorageError):
     """No blob is stored under the key (never written, deleted, or expired)."""
 
     code = "blob_not_found"
+    http_status = 404
 
 
 class BlobTooLarge(StorageError):
     """A streamed upload passed ``max_bytes``; the upload was aborted and nothing stored."""
 
     code = "blob_too_large"
+    http_status = 413
 
     def __init__(self, message: str, *, key: str | None = None, max_bytes: int) -> None:
         super().__init__(message, key=key)
@@ -60,6 +64,7 @@ class InvalidRange(StorageError):
     """
 
     code = "range_not_satisfiable"
+    http_status = 416
 
     def __init__(self, message: str, *, key: str | None = None, size: int | None = None) -> None:
         super().__init__(message, key=key)
@@ -90,3 +95,4 @@ class StorageConfigError(StorageError):
     """
 
     code = "storage_misconfigured"
+    http_status = 500

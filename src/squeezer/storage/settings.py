@@ -13,7 +13,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
 class StorageSettings(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, use_attribute_docstrings=True)
 
     url: str | None = None
     """Where blobs live (``SQUEEZER_STORAGE_URL``); unset means ``SQUEEZER_DATA_DIR/blobs``.

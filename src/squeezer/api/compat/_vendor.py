@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from squeezer.api.errors import CODE_STATUS, ApiError, request_id, validation_errors
+from squeezer.api.errors import ApiError, request_id, validation_errors
 from squeezer.db.errors import DatabaseError
 from squeezer.engines.errors import EngineError
 from squeezer.net.errors import NetError
@@ -42,9 +42,9 @@ def as_api_error(request: Request, exc: BaseException) -> ApiError:
                             errors=[{"field": "body", "message": "invalid JSON"}])
         return ApiError(422, "the request is not valid", errors=validation_errors(raw))
     if isinstance(exc, EngineError):
-        return ApiError(CODE_STATUS.get(exc.code, 422), exc.message, code=exc.code)
+        return ApiError(exc.http_status, exc.message, code=exc.code)
     if isinstance(exc, NetError):
-        return ApiError(CODE_STATUS.get(exc.code, 400), str(exc), code=exc.code)
+        return ApiError(exc.http_status, exc.message, code=exc.code)
     if isinstance(exc, StorageError):
         if exc.code == "blob_too_large":
             return ApiError(413, "the upload is larger than the limit", code="too_large")

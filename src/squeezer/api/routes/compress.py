@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from squeezer.api.auth import caller
 from squeezer.api.content import send_file
-from squeezer.api.errors import CODE_STATUS, ApiError, validation_errors
+from squeezer.api.errors import ApiError, validation_errors
 from squeezer.api.jobflow import OptionsField, create_job, engine_options, render, wait_for
 from squeezer.api.routes.files import forget_upload, store_upload
 from squeezer.api.state import ApiServices, services
-from squeezer.db import jobs as rows
+from squeezer.db import files as file_rows
+from squeezer.db.jobs import JobState
 from squeezer.db.keys import ApiKey
+from squeezer.errors import status_of
 
 router = APIRouter(tags=["compress"])
 
@@ -72,7 +74,7 @@ def _form_options(fields: dict[str, str]) -> dict[str, Any]:
     return options
 
 
-def _upload_idempotency(given: str | None, upload: rows.FileRow) -> str | None:
+def _upload_idempotency(given: str | None, upload: file_rows.FileRow) -> str | None:
     """A retried upload is a new file, so the key is tied to the upload's content instead:
     the same key with the same bytes and options finds the first job."""
     return f"{given}:{upload.sha256}" if given else None
@@ -139,7 +141,7 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
                                   webhook_url=webhook_url, idempotency_key=idempotency_key)
         if body.file_id:
             async with svc.connection() as conn:
-                source = await rows.get_file(conn, body.file_id)
+                source = await file_rows.get_file(conn, body.file_id)
             size = source.size if source else None
     else:
         raise ApiError(415, "send multipart/form-data (a file) or application/json (a URL)",
@@ -148,16 +150,16 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
     asynchronous = bool(webhook_url) or (size is not None and size > svc.config.service.sync_max_bytes)
     if not asynchronous:
         job = await wait_for(svc, job, wait)
-    if job.state == "failed":
+    if job.state == JobState.failed:
         code = job.error_code or "failed"
-        raise ApiError(CODE_STATUS.get(code, 422), job.error_message or "the job failed",
+        raise ApiError(status_of(code), job.error_message or "the job failed",
                        code=code, extra={"job_id": str(job.id)})
-    if job.state != "succeeded":
+    if job.state != JobState.succeeded:
         return JSONResponse(await render(svc, request, job), status_code=202,
                             headers={"Location": f"/v1/jobs/{job.id}"})
     if _wants_bytes(request):
         async with svc.connection() as conn:
-            output = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
+            output = await file_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
         if output is None:
             raise ApiError(410, "the result has expired", code="gone")
         response = await send_file(request, svc.store, output)

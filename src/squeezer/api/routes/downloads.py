@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from squeezer.api.content import send_file
 from squeezer.api.errors import ApiError, gone
 from squeezer.api.state import ApiServices, services
-from squeezer.db import jobs as rows
+from squeezer.db import files as file_rows
 from squeezer.jobs import download_urls
 
 router = APIRouter(tags=["files"])
@@ -27,7 +27,7 @@ async def download(file_id: uuid.UUID, request: Request, expires: int = Query(..
     if problem == "expired":
         raise ApiError(410, "this download link has expired", code="link_expired")
     async with svc.connection() as conn:
-        row = await rows.get_file(conn, file_id)
+        row = await file_rows.get_file(conn, file_id)
     if row is None or row.expires_at <= datetime.now(UTC):
         raise gone("file")
     return await send_file(request, svc.store, row)

@@ -12,7 +12,7 @@ from squeezer.api.content import send_file
 from squeezer.api.errors import gone, not_found
 from squeezer.api.state import ApiServices, services
 from squeezer.api.uploads import Upload, receive_upload
-from squeezer.db import jobs as rows
+from squeezer.db import files as file_rows
 from squeezer.db.keys import ApiKey
 from squeezer.jobs.payload import file_json
 
@@ -28,13 +28,13 @@ def upload_key(file_id: uuid.UUID) -> str:
 
 
 async def store_upload(request: Request, svc: ApiServices, key: ApiKey
-                       ) -> tuple[rows.FileRow, Upload]:
+                       ) -> tuple[file_rows.FileRow, Upload]:
     """Stream a multipart upload to storage and record it; the row and the form's fields."""
     file_id = uuid.uuid4()
     limit = svc.config.service.max_upload_bytes
     upload = await receive_upload(request, svc.store, upload_key(file_id), max_bytes=limit)
     async with svc.connection() as conn:
-        row = await rows.insert_file(
+        row = await file_rows.insert_file(
             conn, file_id=file_id, key_id=key.id, kind="upload", name=upload.name,
             size=upload.stored.size, mime=upload.mime, sha256=upload.stored.sha256,
             blob_key=upload.stored.key, ttl=timedelta(seconds=svc.config.service.file_ttl_seconds),
@@ -42,10 +42,10 @@ async def store_upload(request: Request, svc: ApiServices, key: ApiKey
     return row, upload
 
 
-async def live_file(svc: ApiServices, key: ApiKey, file_id: uuid.UUID) -> rows.FileRow:
+async def live_file(svc: ApiServices, key: ApiKey, file_id: uuid.UUID) -> file_rows.FileRow:
     """``key``'s file, or 404 (not theirs, never existed) / 410 (expired or deleted)."""
     async with svc.connection() as conn:
-        row = await rows.find_file(conn, key.id, file_id)
+        row = await file_rows.find_file(conn, key.id, file_id)
     if row is None:
         raise not_found("file")
     if row.deleted_at is not None or row.expires_at <= datetime.now(UTC):
@@ -81,8 +81,8 @@ async def delete_file(file_id: uuid.UUID, svc: ApiServices = Depends(services),
     return Response(status_code=204)
 
 
-async def forget_upload(svc: ApiServices, row: rows.FileRow) -> None:
+async def forget_upload(svc: ApiServices, row: file_rows.FileRow) -> None:
     """Delete an upload whose request turned out to be invalid (nobody can refer to it)."""
     await svc.store.delete(row.blob_key)
     async with svc.connection() as conn:
-        await rows.mark_file_deleted(conn, row.id)
+        await file_rows.mark_file_deleted(conn, row.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -25,6 +25,7 @@ from squeezer.api.jobflow import (
 )
 from squeezer.api.state import ApiServices, services
 from squeezer.db import jobs as rows
+from squeezer.db.jobs import JobState
 from squeezer.db.keys import ApiKey
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -103,8 +104,7 @@ async def get_job(job_id: uuid.UUID, request: Request,
 
 @router.get("", summary="The caller's jobs, newest first")
 async def list_jobs(request: Request,
-                    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-                    | None = Query(None),
+                    state: JobState | None = Query(None),
                     limit: int = Query(20, ge=1, le=100),
                     cursor: str | None = Query(None, description="next_cursor of the last page"),
                     svc: ApiServices = Depends(services), key: ApiKey = Depends(caller)) -> dict:

@@ -2,7 +2,7 @@
 
 Rendering is engine work on an untrusted file, so it never happens in the
 API's event loop or its process: the blob is copied to a private temporary
-file, and :func:`squeezer.web.thumbnail.render_page_png` renders one page in
+file, and :func:`squeezer.jobs.preview.render_isolated` renders one page in
 a child process under a time and memory cap, from a thread.  At most
 :data:`CONCURRENT_RENDERS` renders run at once per API process; the rest wait
 their turn.  A file and its id never change, so the PNG may be cached by the
@@ -19,19 +19,21 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from squeezer.api.auth import caller
-from squeezer.api.errors import CODE_STATUS, ApiError
+from squeezer.api.errors import ApiError
 from squeezer.api.routes.files import live_file
 from squeezer.api.state import ApiServices, services
 from squeezer.db.keys import ApiKey
-from squeezer.web.thumbnail import MAX_WIDTH, PreviewError, render_page_png
+from squeezer.engines.pdf.render import MAX_WIDTH
+from squeezer.errors import SqueezerError
+from squeezer.jobs.preview import render_isolated
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
 #: Renders one API process runs at once (each is a child process using up to a CPU).
 CONCURRENT_RENDERS = 2
 
-_STATUS = {**CODE_STATUS, "page_out_of_range": 422, "preview_failed": 422,
-           "processing_crashed": 422}
+#: a renderer that crashed says the file is broken, not the server: no 500 for a preview
+_STATUS = {"processing_crashed": 422}
 
 
 def _slots(request: Request) -> asyncio.Semaphore:
@@ -54,15 +56,16 @@ async def preview(file_id: uuid.UUID, request: Request,
                   key: ApiKey = Depends(caller)) -> Response:
     row = await live_file(svc, key, file_id)
     if row.mime != "application/pdf":
-        raise ApiError(415, "previews are made of PDFs only", code="unsupported_type")
+        raise ApiError(415, "previews are made of PDFs only", code="unsupported_format")
     async with _slots(request):
         with tempfile.TemporaryDirectory(prefix="squeezer-preview-") as scratch:
             src = Path(scratch) / "input.pdf"
             await svc.store.get_to_file(row.blob_key, src)
             try:
-                png = await asyncio.to_thread(render_page_png, src, page, width, password)
-            except PreviewError as exc:
-                raise ApiError(_STATUS.get(exc.code, 422), exc.message, code=exc.code) from None
+                png = await asyncio.to_thread(render_isolated, src, page, width, password)
+            except SqueezerError as exc:
+                raise ApiError(_STATUS.get(exc.code, exc.http_status), exc.message,
+                               code=exc.code) from None
     return Response(png, media_type="image/png", headers={
         "Cache-Control": "private, max-age=3600",
         "ETag": f'"{row.sha256[:32]}-{page}-{width}"',

@@ -234,8 +234,3 @@ def frames_equal(data: bytes, frames: list[Image.Image]) -> bool:
         if not np.array_equal(x[visible], y[visible]):
             return False
     return True
-
-
-def decode_frames(data: bytes) -> list[Image.Image]:
-    image = Image.open(io.BytesIO(data))
-    return [f.convert("RGBA") for f in ImageSequence.Iterator(image)]

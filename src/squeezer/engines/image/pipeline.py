@@ -34,9 +34,9 @@ from squeezer.engines.image.decode import (
 from squeezer.engines.image.metadata import Kept, describe, is_srgb, kept_metadata, to_srgb
 from squeezer.engines.image.options import ImageSettings, Keep, OutputFormat, resolve
 from squeezer.engines.image.report import ImageReport
-from squeezer.engines.sniff import Kind, sniff_file
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.options import Options
+from squeezer.engines.sniff import Kind, sniff_file
 
 Progress = Callable[[float, str], None]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from squeezer.engines.errors import DamagedImageError, UnsupportedFormatError
+
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 

@@ -36,11 +36,11 @@ from squeezer.engines.errors import (
     LimitExceededError,
 )
 from squeezer.engines.files import input_size
+from squeezer.engines.level import Level
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+from squeezer.engines.options import Options
 from squeezer.engines.pdf import preflight
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
-from squeezer.engines.level import Level
-from squeezer.engines.options import Options
 
 #: Documents with at most this many pages are compressed whole for the estimate;
 #: longer ones are estimated from :data:`SAMPLE_PAGES` evenly spaced pages.

@@ -5,14 +5,14 @@ For each image XObject (each object once, however often it is drawn):
 1. Decode its samples (:mod:`pixels`); what cannot be decoded exactly
    (JBIG2, Lab/Separation/DeviceN colour) is kept as it is.  CCITT Group 4
    scans are decoded (:mod:`ccitt`) only when drawn far above 300 dpi, JPEG
-   2000 (JPX) only under lossy presets (it is usually smaller than Flate for
+   2000 (JPX) only at lossy levels (it is usually smaller than Flate for
    the same pixels, but often not than a JPEG or a palette).
-2. Lossless simplifications, on in every preset: DeviceRGB whose pixels are
+2. Lossless simplifications, at every level: DeviceRGB whose pixels are
    all gray becomes DeviceGray, gray with only black and white becomes 1-bit
    (CCITT G4 when smaller), colour with few colours becomes a palette
    (/Indexed), and JPEGs are re-packed losslessly by mozjpeg (same
    coefficients, so the same pixels).
-3. Lossy presets only: downsample to the target resolution when the image is
+3. Lossy levels only: downsample to the target resolution when the image is
    drawn (:mod:`placement`) more than 10 % above it (bitonal images no lower
    than 300 dpi), and store photographs as JPEG (:mod:`jpeg`), never above the
    quality an input JPEG already had.  Line art and flat graphics (most pixels
@@ -358,7 +358,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
 
 
 def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
-    """A CCITT image: re-coded as JBIG2 when that is smaller (lossless, every preset), and
+    """A CCITT image: re-coded as JBIG2 when that is smaller (lossless, every level), and
     decoded, resampled and re-coded when drawn far above the target.
 
     Bitonal scans are never resampled below :data:`MIN_BITONAL_DPI`.  Samples
@@ -385,7 +385,7 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
 
 
 def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
-    """A JPXDecode image under a lossy preset: decoded, then treated like any sampled image.
+    """A JPXDecode image at a lossy level: decoded, then treated like any sampled image.
 
     Pillow's bundled OpenJPEG decodes the codestream; the result is resampled,
     stored as JPEG when photographic or as (palette) Flate when flat, like a

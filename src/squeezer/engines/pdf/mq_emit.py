@@ -89,12 +89,12 @@ def emit() -> str:
     for piece in _blocks(ir):
         if piece.startswith("define "):
             name = re.search(r"@([\w.$]+)\(", piece.splitlines()[0]).group(1)
-            if name.startswith("cfunc.") or name.startswith("NRT_"):
+            if name.startswith(("cfunc.", "NRT_")):
                 continue
             inner = name
-        elif piece.startswith(("declare ", "target triple", "target datalayout")) \
-                or re.match(r"@\S+ = external global ", piece) \
-                or piece.startswith('@".const.'):  # the wrapper's error messages
+        elif piece.startswith(("declare ", "target triple", "target datalayout",
+                               '@".const.')) \
+                or re.match(r"@\S+ = external global ", piece):  # '@".const.': error messages
             continue
         elif piece.startswith("attributes #"):
             piece = re.sub(r'\s*"target-(cpu|features)"="[^"]*"', "", piece)

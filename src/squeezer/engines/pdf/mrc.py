@@ -33,8 +33,8 @@ from pikepdf import Array, Dictionary, Name, Stream
 from PIL import Image
 
 from squeezer.engines.pdf import binarize, bitonal, jpeg
-from squeezer.engines.ssim import Similarity
 from squeezer.engines.pdf.scancontent import Content
+from squeezer.engines.ssim import Similarity
 
 #: The lowest JPEG quality a layer gets.
 MIN_QUALITY = 20

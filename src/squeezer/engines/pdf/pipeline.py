@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Self
 
 import pikepdf
 
@@ -24,9 +25,9 @@ from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError, LimitExceededError
 from squeezer.engines.files import atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
+from squeezer.engines.options import Options
 from squeezer.engines.pdf import flate, fonts, images, jbig2, preflight, scans, structure, verify
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
-from squeezer.engines.options import Options
 from squeezer.engines.pdf.options import Settings, resolve
 from squeezer.engines.pdf.target import search_target_size
 from squeezer.engines.report import ImageStats, Report
@@ -144,7 +145,7 @@ class _ReferenceReader:
             if threads > 1 else None
         self.future: Future | None = None
 
-    def __enter__(self) -> _ReferenceReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -196,16 +196,6 @@ def dct_data(image: Stream) -> bytes:
     return data
 
 
-def open_dct(image: Stream) -> Image.Image:
-    """The Pillow image of a DCT stream, opened but not decoded.
-
-    Its quantisation tables are already there (for quality estimation), and
-    ``draft()`` can still ask the decoder for a 1/2, 1/4 or 1/8 scale, which
-    is much faster than decoding everything and resampling it.
-    """
-    return open_jpeg(dct_data(image))
-
-
 def open_as(data: bytes, plugin: type[ImageFile.ImageFile]) -> ImageFile.ImageFile:
     """Open (not decode) ``data`` with one Pillow format plugin, as ``Image.open`` would.
 

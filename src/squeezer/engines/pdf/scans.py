@@ -8,13 +8,13 @@ For every scanned page (:mod:`scanpages`) the page image is classified
   G4; its /Decode keeps the paper's and the ink's gray levels, so the page
   keeps its tone;
 - gray and colour **text** under ``mrc`` becomes MRC layers (:mod:`mrc`);
-- **photographs**, low-resolution scans and everything the preset does not
+- **photographs**, low-resolution scans and everything the level does not
   ask for stay on the plain path: the image step downsamples and re-encodes
   them as it does any image.
 
 Each re-encoded page is checked before it is written: its composed image,
 reduced to 100 dpi, must keep SSIM >= ``scan_ssim`` against the original
-(the preset's floor), an MRC page must keep :data:`mrc.LEGIBILITY_FLOOR` of
+(the level's floor), an MRC page must keep :data:`mrc.LEGIBILITY_FLOOR` of
 the original's text edges, and the result must be smaller than the image it
 replaces.  A page that fails stays on the plain path and its report entry
 says why.  Nothing here touches the page's content stream, so an invisible
@@ -46,7 +46,7 @@ from squeezer.engines.threads import ordered_map
 
 #: Scans below this resolution keep their pixels (a text mask would be coarser than the text).
 MIN_SCAN_DPI = 100
-#: Lossy presets bring scans above this (by more than :data:`HYSTERESIS`) down to it: 1-bit text
+#: Lossy levels bring scans above this (by more than :data:`HYSTERESIS`) down to it: 1-bit text
 #: and MRC masks need no more (the image step's ``MIN_BITONAL_DPI``).
 MAX_SCAN_DPI = 300
 HYSTERESIS = 1.1
@@ -71,7 +71,7 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
     done: set[tuple[int, int]] = set()
     saved = 0
     queue = list(scans.values())
-    work = lambda scan: _prepare(pdf, scan, settings, budget)  # noqa: E731
+    work = lambda scan: _prepare(pdf, scan, settings, budget)
     with closing(ordered_map(work, queue, budget.threads)) as results:
         for scan, (entry, write) in zip(queue, results):
             made = None
@@ -189,7 +189,7 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
     if content.kind == "photo":
         raise _Plain("a photograph: the image step encodes it")
     if not s.mrc:
-        raise _Plain(f"{content.kind.replace('_', ' ')}: MRC is off in this preset")
+        raise _Plain(f"{content.kind.replace('_', ' ')}: MRC is off at this level")
     return _mrc(pdf, image, arr, gray, content, dpi, s, entry)
 
 

@@ -36,7 +36,7 @@ def visual_floor(settings: Settings) -> float:
     """Lowest acceptable SSIM of a sampled page at :data:`VISUAL_DPI`, by JPEG quality.
 
     A guard against a broken image transform (wrong colours, inverted masks,
-    misplaced pixels), not a quality target: the presets sit well above it.
+    misplaced pixels), not a quality target: the levels sit well above it.
     With a per-image SSIM floor (``image_ssim``) JPEGs may go below the cap's
     quality, so the guard sits a little under that floor too (a page mixes
     images with exact text and is usually rendered smaller than the images'

@@ -19,10 +19,12 @@ from typing import Any
 import psycopg
 
 from squeezer.db import exports as export_rows
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
+from squeezer.db.jobs import JobState
 from squeezer.engines.sniff import MIME
+from squeezer.errors import status_of
 from squeezer.jobs import download_urls, exports
-from squeezer.jobs.errors import ERROR_STATUS
 from squeezer.storage import BlobStore
 
 NAME = "compressor"
@@ -36,7 +38,7 @@ def output_name(input_name: str, mime: str = "application/pdf") -> str:
 
 
 async def file_sha1(conn: psycopg.AsyncConnection, store: BlobStore | None,
-                    row: job_rows.FileRow) -> str:
+                    row: file_rows.FileRow) -> str:
     """The file's SHA-1: recorded by the worker, or computed once from the blob and recorded."""
     if row.sha1:
         return row.sha1
@@ -46,12 +48,12 @@ async def file_sha1(conn: psycopg.AsyncConnection, store: BlobStore | None,
     async for chunk in store.stream(row.blob_key):
         digest.update(chunk)
     sha1 = digest.hexdigest()
-    await job_rows.set_sha1(conn, row.id, sha1)
+    await file_rows.set_sha1(conn, row.id, sha1)
     return sha1
 
 
 async def _describe(conn: psycopg.AsyncConnection, store: BlobStore | None,
-                    row: job_rows.FileRow, name: str) -> dict[str, Any]:
+                    row: file_rows.FileRow, name: str) -> dict[str, Any]:
     fmt = next((f for f, m in MIME.items() if m == row.mime), "pdf")
     kind = {"image": "image", "video": "video", "audio": "audio"}.get(
         row.mime.split("/", 1)[0], "document")
@@ -68,13 +70,13 @@ async def body(conn: psycopg.AsyncConnection, job: job_rows.JobRow, *, base_url:
     """``(HTTP status, body)`` of the job in Compressor.app's shape, whatever its state."""
     if not job.ended:
         return 200, {"success": True, "id": str(job.id),
-                     "status": "enqueued" if job.state == "queued" else "processing"}
-    if job.state != "succeeded":
+                     "status": "enqueued" if job.state == JobState.queued else "processing"}
+    if job.state != JobState.succeeded:
         code = job.error_code or job.state
-        status = ERROR_STATUS.get(code, 422)
+        status = status_of(code)
         return status, failure(job, status, job.error_message or f"the job {job.state}")
-    source = await job_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
-    output = await job_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
+    source = await file_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
+    output = await file_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     if source is None or output is None:
         return 410, failure(job, 410, GONE)
     export = await export_rows.get(conn, job.id)

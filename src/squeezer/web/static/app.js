@@ -121,7 +121,7 @@
   function jobError(error, item) {
     const m = {
       not_a_pdf: plainError(415, null, item),
-      unsupported_type: plainError(415, null, item),
+      unsupported_format: plainError(415, null, item),
       pdf_invalid: "This PDF is damaged in a way that could not be repaired, so it was not compressed.",
       input_too_large: plainError(413, null, item),
       too_many_pages: "This PDF has more pages than the server allows.",

@@ -1,22 +1,4 @@
-"""PDF.co's optimize and background-job calls (seeds 002, 003), on native jobs.
-
-* ``POST /v1/pdf/optimize`` (form-encoded or JSON) fetches ``url`` through
-  :func:`create_job` (so the SSRF policy applies) and either waits for the job
-  (sync; a job still running after ``SQUEEZER_SYNC_WAIT_SECONDS`` is cancelled and
-  answered 405, PDF.co's "use async" timeout) or answers at once (``async``).
-* ``GET|POST /v1/job/check`` maps job states onto working / success / failed /
-  aborted / unknown.
-* ``GET /pdfco/output/{job}?expires=&signature=`` is the *stable* output
-  link of an async job: signed (no key needed), valid for ``expiration``
-  minutes from the job's creation, 404 until the result exists, then the
-  result itself.  The sync answer's ``url`` is the result's native signed
-  ``/v1/downloads`` link with the same lifetime.
-
-The job id is ``<32 hex>--<expiration minutes>`` so that job/check can hand out
-the same link as the optimize answer without a table.  Errors are PDF.co's
-``{"error": true, "status": <code>, "message": ...}`` with HTTP 400 / 401 / 403 /
-405 / 429 / 5xx.  See docs/compat.md.
-"""
+"""The routes and error shape of the pdfco protocol (see the package's docstring)."""
 
 from __future__ import annotations
 
@@ -34,12 +16,20 @@ from fastapi.responses import JSONResponse
 
 from squeezer.api.auth import RATE_SCOPE, authenticate, presented_key
 from squeezer.api.compat._vendor import vendor_route
+from squeezer.api.compat.pdfco.options import (
+    bad,
+    boolean_param,
+    engine_options_of,
+)
 from squeezer.api.content import send_file
-from squeezer.api.errors import CODE_STATUS, ApiError, request_id
-from squeezer.api.jobflow import cancel_job, create_job, engine_options, owned_job, wait_for
+from squeezer.api.errors import ApiError, request_id
+from squeezer.api.jobflow import cancel_job, create_job, owned_job, wait_for
 from squeezer.api.state import ApiServices, services
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as rows
+from squeezer.db.jobs import JobState
 from squeezer.db.keys import ApiKey
+from squeezer.errors import status_of
 from squeezer.jobs import download_urls
 from squeezer.net import sanitize_filename
 
@@ -49,12 +39,6 @@ UNLIMITED_CREDITS = 2_147_483_647
 TIMEOUT_MESSAGE = ("Timeout error. To process large documents or files please use asynchronous "
                    "mode (set the async parameter to true) and then check status using the "
                    "/job/check endpoint.")
-
-#: PDF.co ``profiles`` keys → Squeezer engine options (other keys must be engine options).
-PROFILE_KEYS = {"jpegquality": "image_quality", "resamplingresolution": "dpi",
-                "grayscaleimages": "color_model", "resampleimages": None,
-                "imageoptimizationformat": None}
-
 
 def explain(exc: ApiError) -> str:
     """The message, with the field errors PDF.co's shape has no place for folded in."""
@@ -84,72 +68,6 @@ def _render_error(request: Request, exc: ApiError) -> Response:
 router = APIRouter(tags=["compat: PDF.co"], route_class=vendor_route(_render_error))
 
 
-# --- parameters ------------------------------------------------------------------------------
-
-
-def _bad(name: str, message: str) -> ApiError:
-    return ApiError(400, f"{name}: {message}", code="invalid_parameter")
-
-
-def _bool(params: dict[str, Any], name: str, default: bool = False) -> bool:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise _bad(name, f"must be true or false, not {value!r}")
-
-
-def _json_object(params: dict[str, Any], name: str) -> dict[str, Any]:
-    value = params.get(name)
-    if value in (None, ""):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise _bad(name, "is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise _bad(name, "must be a JSON object")
-    return value
-
-
-def engine_options_of(params: dict[str, Any]) -> dict[str, Any]:
-    """``password``, ``profiles`` (PDF.co keys or engine options) and ``config`` (engine
-    options) as validated engine options."""
-    raw: dict[str, Any] = {}
-    raw.update(_json_object(params, "config"))
-    profiles = _json_object(params, "profiles")
-    resample = None
-    for name, value in profiles.items():
-        known = name.lower()
-        if known not in PROFILE_KEYS:
-            raw[name] = value
-        elif known == "resampleimages":
-            resample = value
-        elif known == "grayscaleimages":
-            if value is True or str(value).lower() == "true":
-                raw["color_model"] = "gray"
-        elif PROFILE_KEYS[known]:
-            raw[PROFILE_KEYS[known]] = value
-    if resample is False or str(resample).lower() == "false":
-        raw.pop("dpi", None)
-    password = params.get("password")
-    if password not in (None, ""):
-        raw["password"] = str(password)
-    try:
-        return engine_options(raw, field="profiles")
-    except ApiError as exc:
-        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
-        raise ApiError(400, f"invalid profiles/config ({details})",
-                       code="invalid_parameter") from None
-
-
 def _expiration(params: dict[str, Any]) -> int:
     value = params.get("expiration")
     if value in (None, ""):
@@ -157,16 +75,16 @@ def _expiration(params: dict[str, Any]) -> int:
     try:
         minutes = int(str(value).strip())
     except ValueError:
-        raise _bad("expiration", f"must be a number of minutes, not {value!r}") from None
+        raise bad("expiration", f"must be a number of minutes, not {value!r}") from None
     if not 1 <= minutes <= MAX_EXPIRATION:
-        raise _bad("expiration", f"must be 1 to {MAX_EXPIRATION} minutes")
+        raise bad("expiration", f"must be 1 to {MAX_EXPIRATION} minutes")
     return minutes
 
 
 def _check_pages(params: dict[str, Any]) -> None:
     pages = str(params.get("pages") or "").replace(" ", "")
     if pages not in ("", "0-", "1-", "*", "all"):
-        raise _bad("pages", "page ranges are not supported: Squeezer optimizes the whole "
+        raise bad("pages", "page ranges are not supported: Squeezer optimizes the whole "
                    "document (omit pages, or give \"0-\")")
 
 
@@ -283,7 +201,7 @@ async def optimize(request: Request, svc: ApiServices = Depends(services)) -> Re
     url = url.strip()
     if url.lower().startswith("cache:"):  # PDF.co's URL-caching hint; Squeezer fetches once
         url = url[len("cache:"):]
-    asynchronous = _bool(params, "async")
+    asynchronous = boolean_param(params, "async")
     minutes = _expiration(params)
     _check_pages(params)
     options = engine_options_of(params)
@@ -304,11 +222,11 @@ async def optimize(request: Request, svc: ApiServices = Depends(services)) -> Re
         except ApiError:
             pass  # it ended meanwhile; still a timeout for this request
         raise ApiError(405, TIMEOUT_MESSAGE, code="timeout")
-    if job.state != "succeeded":
+    if job.state != JobState.succeeded:
         code = job.error_code or job.state
-        raise ApiError(CODE_STATUS.get(code, 422), _failure_message(job), code=code)
+        raise ApiError(status_of(code), _failure_message(job), code=code)
     async with svc.connection() as conn:
-        output = await rows.get_file(conn, job.output_file_id) if job.output_file_id else None
+        output = await file_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     if output is None:
         raise ApiError(410, "the result has expired", code="gone")
     expires_at = min(_link_expiry(job, minutes), output.expires_at)
@@ -328,7 +246,7 @@ async def job_check(request: Request, svc: ApiServices = Depends(services)) -> R
     given = _param(params, "jobid")
     if given in (None, ""):
         raise ApiError(400, "jobid is required", code="invalid_parameter")
-    force = _bool(params, "force")
+    force = boolean_param(params, "force")
     answer: dict[str, Any] = {"jobId": str(given), "credits": 0,
                               "remainingCredits": _remaining(request)}
     parsed = parse_job_id(given)
@@ -345,13 +263,13 @@ async def job_check(request: Request, svc: ApiServices = Depends(services)) -> R
                       message="Unknown job" if force else "Working", duration=0)
         return JSONResponse(answer)
     answer["duration"] = _duration_ms(job)
-    if job.state == "succeeded":
+    if job.state == JobState.succeeded:
         answer.update(status="success", message="Success",
                       url=output_url(svc, request, job, parsed[1]),
                       pageCount=int((job.report or {}).get("pages") or 0))
-    elif job.state == "failed":
+    elif job.state == JobState.failed:
         answer.update(status="failed", message=_failure_message(job))
-    elif job.state == "cancelled":
+    elif job.state == JobState.cancelled:
         answer.update(status="aborted", message="Aborted")
     else:
         answer.update(status="working", message="Working")
@@ -374,8 +292,8 @@ async def output(job_hex: str, request: Request,
         raise ApiError(403, "this link has expired", code="link_expired")
     async with svc.connection() as conn:
         job = await rows.get_job(conn, job_id)
-        result = await rows.get_file(conn, job.output_file_id) \
-            if job is not None and job.state == "succeeded" and job.output_file_id else None
+        result = await file_rows.get_file(conn, job.output_file_id) \
+            if job is not None and job.state == JobState.succeeded and job.output_file_id else None
     if result is None or result.deleted_at is not None \
             or result.expires_at <= datetime.now(UTC):
         state = job.state if job is not None else "gone"

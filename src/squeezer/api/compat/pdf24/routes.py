@@ -1,21 +1,4 @@
-"""The PDF24 backend protocol (seed 000): ``/pdf24/client.php?action=...``.
-
-upload → compressPdf → getStatus (poll) → downloadJobResult, as PDF24's own web
-client drives it, translated onto native files and jobs:
-
-* an uploaded file is a native upload; its PDF24 name ``upload_<32 hex>.pdf``
-  is the file id, so nothing extra is stored;
-* a compressPdf job of N files is N native jobs with the same options; the
-  PDF24 job id ``compressPdf_<32 hex × N>`` is their ids in order (reversible,
-  no table; one file gives exactly PDF24's ``compressPdf_<32 hex>``), so each
-  part is owned, expired and cancelled like any other job;
-* the download is the one result, or a ZIP of all of them (stored, not
-  deflated: PDFs are compressed already), streamed with an exact length.
-
-PDF24 has no API key; Squeezer still wants one, in any form the native API
-accepts.  Errors come out as ``{"error": "<message>", "code": "<code>"}`` with
-the native HTTP status (PDF24 documents no error shape).  See docs/compat.md.
-"""
+"""The routes and error shape of the pdf24 protocol (see the package's docstring)."""
 
 from __future__ import annotations
 
@@ -34,32 +17,30 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from squeezer.api.auth import authenticate
 from squeezer.api.compat._vendor import vendor_route
+from squeezer.api.compat.pdf24.options import (
+    bad,
+    params_of,
+    pdf24_options,
+)
 from squeezer.api.content import content_disposition, send_file
 from squeezer.api.errors import ApiError, request_id
-from squeezer.api.jobflow import create_job, engine_options, owned_job
+from squeezer.api.jobflow import create_job, owned_job
 from squeezer.api.routes.files import upload_key
 from squeezer.api.state import ApiServices, services
 from squeezer.api.uploads import receive_uploads
+from squeezer.db import files as file_rows
 from squeezer.db import jobs as rows
+from squeezer.db.jobs import JobState
 from squeezer.db.keys import ApiKey
-from squeezer.engines.options import Options
 
 MAX_FILES = 20
 COMMAND = "compressPdf"
 ZIP_NAME = "compressed.zip"
 
-#: PDF24 ``mode`` → Squeezer preset.  "normal" is the mode PDF24's client sends; the
-#: Squeezer preset names are accepted as modes too.  dpi/imageQuality override either.
-MODES = {"normal": "medium", "lossless": "lossless", "low": "low", "medium": "medium",
-         "high": "high", "extreme": "extreme"}
-_MODE_OF_LEVEL = {"medium": "normal", "lossless": "lossless", "low": "low", "high": "high",
-                   "extreme": "extreme"}
-#: PDF24 ``colorModel`` → Squeezer ``color_model``.
-COLOR_MODELS = {"": "keep", "color": "keep", "colour": "keep", "rgb": "keep", "gray": "gray",
-                "grey": "gray", "grayscale": "gray", "greyscale": "gray"}
 #: Job state → PDF24 ``status`` and the numeric ``state`` of the ``job`` map.
-STATUS = {"queued": ("waiting", "1"), "running": ("working", "2"), "succeeded": ("done", "3"),
-          "failed": ("failed", "4"), "cancelled": ("failed", "4")}
+STATUS = {JobState.queued: ("waiting", "1"), JobState.running: ("working", "2"),
+          JobState.succeeded: ("done", "3"), JobState.failed: ("failed", "4"),
+          JobState.cancelled: ("failed", "4")}
 
 _UPLOAD_NAME = re.compile(r"^upload_([0-9a-f]{32})(?:\.pdf)?$")
 _JOB_ID = re.compile(rf"^compresspdf_((?:[0-9a-f]{{32}}){{1,{MAX_FILES}}})$")
@@ -101,69 +82,6 @@ def parse_job_id(value: str | None) -> list[uuid.UUID]:
     return [uuid.UUID(hexes[i:i + 32]) for i in range(0, len(hexes), 32)]
 
 
-# --- options ---------------------------------------------------------------------------------
-
-
-def _int_param(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise _bad(name, "must be a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise _bad(name, "must be a whole number")
-
-
-def _bad(name: str, message: str) -> ApiError:
-    return ApiError(422, f"{name} {message}", code="invalid_parameter")
-
-
-def pdf24_options(body: dict[str, Any]) -> dict[str, Any]:
-    """compressPdf's dpi / imageQuality / mode / colorModel as validated engine options."""
-    mode = str(body.get("mode") or "normal").strip().lower()
-    if mode not in MODES:
-        raise _bad("mode", f"is not one of {', '.join(sorted(MODES))}: {body.get('mode')!r}")
-    color = str(body.get("colorModel") or "").strip().lower()
-    if color not in COLOR_MODELS:
-        raise _bad("colorModel", f"must be \"\" (keep colour) or \"gray\", not {color!r}")
-    pdf: dict[str, Any] = {}
-    raw: dict[str, Any] = {"level": MODES[mode], "pdf": pdf}
-    dpi = _int_param(body, "dpi")
-    if dpi is not None:
-        pdf["dpi"] = dpi
-    quality = _int_param(body, "imageQuality")
-    if quality is not None:
-        pdf["image_quality"] = quality
-    if COLOR_MODELS[color] != "keep":
-        pdf["color_model"] = COLOR_MODELS[color]
-    try:
-        return engine_options(raw, field=None)
-    except ApiError as exc:  # name PDF24's fields, not the engine's
-        names = {"pdf.dpi": "dpi", "pdf.image_quality": "imageQuality",
-                 "pdf.color_model": "colorModel", "level": "mode"}
-        errors = [{"field": names.get(e["field"], e["field"]), "message": e["message"]}
-                  for e in exc.errors or []]
-        shown = "; ".join(f"{e['field']} {e['message']}" for e in errors)
-        raise ApiError(422, shown or exc.message, code="invalid_parameter") from None
-
-
-def params_of(options: dict[str, Any]) -> dict[str, str]:
-    """The ``param.*`` entries PDF24 echoes, read back from a job's engine options."""
-    given = options.get("pdf") or {}
-    read = Options.model_validate(options)
-    return {
-        "param.dpi": str(read.pdf.dpi) if "dpi" in given else "",
-        "param.imageQuality": str(read.pdf.image_quality) if "image_quality" in given else "",
-        "param.mode": _MODE_OF_LEVEL.get(read.level.value, "normal"),
-        "param.colorModel": "gray" if read.pdf.color_model.value == "gray" else "",
-    }
-
-
 # --- the ZIP of several results --------------------------------------------------------------
 
 
@@ -200,7 +118,7 @@ def _zip_limit(entries: list[tuple[str, int]]) -> None:
                        "compress the files in separate jobs", code="too_large")
 
 
-async def _crc32(svc: ApiServices, row: rows.FileRow) -> int:
+async def _crc32(svc: ApiServices, row: file_rows.FileRow) -> int:
     crc = 0
     reader = await svc.store.open_range(row.blob_key)
     try:
@@ -211,7 +129,7 @@ async def _crc32(svc: ApiServices, row: rows.FileRow) -> int:
     return crc
 
 
-async def _zip_stream(svc: ApiServices, parts: list[tuple[str, rows.FileRow, datetime | None]],
+async def _zip_stream(svc: ApiServices, parts: list[tuple[str, file_rows.FileRow, datetime | None]],
                       crcs: list[int]) -> AsyncIterator[bytes]:
     central = bytearray()
     offset = 0
@@ -239,31 +157,31 @@ async def _zip_stream(svc: ApiServices, parts: list[tuple[str, rows.FileRow, dat
 
 
 async def _load(svc: ApiServices, key: ApiKey, job_ids: list[uuid.UUID]
-                ) -> list[tuple[rows.JobRow, rows.FileRow | None, rows.FileRow | None]]:
+                ) -> list[tuple[rows.JobRow, file_rows.FileRow | None, file_rows.FileRow | None]]:
     jobs = [await owned_job(svc, key, job_id) for job_id in job_ids]
     out = []
     async with svc.connection() as conn:
         for job in jobs:
-            source = await rows.get_file(conn, job.input_file_id) if job.input_file_id else None
+            source = await file_rows.get_file(conn, job.input_file_id) if job.input_file_id else None
             result = None
-            if job.state == "succeeded" and job.output_file_id:
-                result = await rows.get_file(conn, job.output_file_id)
+            if job.state == JobState.succeeded and job.output_file_id:
+                result = await file_rows.get_file(conn, job.output_file_id)
             out.append((job, source, result))
     return out
 
 
 def overall_status(jobs: list[rows.JobRow]) -> str:
     states = [job.state for job in jobs]
-    if any(s in ("failed", "cancelled") for s in states):
+    if any(s in (JobState.failed, JobState.cancelled) for s in states):
         return "failed"
-    if all(s == "succeeded" for s in states):
+    if all(s == JobState.succeeded for s in states):
         return "done"
-    if any(s in ("running", "succeeded") for s in states):
+    if any(s in (JobState.running, JobState.succeeded) for s in states):
         return "working"
     return "waiting"
 
 
-def status_map(parts: list[tuple[rows.JobRow, rows.FileRow | None, rows.FileRow | None]]
+def status_map(parts: list[tuple[rows.JobRow, file_rows.FileRow | None, file_rows.FileRow | None]]
                ) -> dict[str, str]:
     """The flat all-strings ``job`` object of getStatus."""
     jobs = [job for job, _, _ in parts]
@@ -291,7 +209,7 @@ def status_map(parts: list[tuple[rows.JobRow, rows.FileRow | None, rows.FileRow 
             out[f"{i}.out.file"] = f"{COMMAND}_{job.id.hex}.pdf"
             out[f"{i}.out.name"] = name
             out[f"{i}.out.size"] = str(result.size)
-        if job.state in ("failed", "cancelled"):
+        if job.state in (JobState.failed, JobState.cancelled):
             out[f"{i}.error"] = job.error_message or job.state
             out[f"{i}.errorCode"] = job.error_code or job.state
     if status == "done":
@@ -307,7 +225,7 @@ def status_map(parts: list[tuple[rows.JobRow, rows.FileRow | None, rows.FileRow 
                 out["out.size"] = str(zip_size([(n, r.size) for n, r in zip(names, results,
                                                                             strict=True)]))
     if status == "failed":
-        failed = next(job for job in jobs if job.state in ("failed", "cancelled"))
+        failed = next(job for job in jobs if job.state in (JobState.failed, JobState.cancelled))
         out["error"] = failed.error_message or failed.state
     return out
 
@@ -323,7 +241,7 @@ async def _upload(request: Request, svc: ApiServices, key: ApiKey) -> Response:
     answer = []
     async with svc.connection() as conn:
         for file_id, upload in zip(file_ids, uploads, strict=False):
-            row = await rows.insert_file(
+            row = await file_rows.insert_file(
                 conn, file_id=file_id, key_id=key.id, kind="upload", name=upload.name,
                 size=upload.stored.size, mime=upload.mime, sha256=upload.stored.sha256,
                 blob_key=upload.stored.key, ttl=timedelta(seconds=svc.config.service.file_ttl_seconds))
@@ -339,7 +257,7 @@ def _file_ids(body: dict[str, Any]) -> list[uuid.UUID]:
         raise ApiError(422, "files is required: the objects the upload answered with",
                        code="missing_file", errors=[{"field": "files", "message": "required"}])
     if len(files) > MAX_FILES:
-        raise _bad("files", f"may hold at most {MAX_FILES} files")
+        raise bad("files", f"may hold at most {MAX_FILES} files")
     ids = []
     for i, entry in enumerate(files):
         name = entry.get("file") if isinstance(entry, dict) else entry
@@ -362,7 +280,7 @@ async def _compress(request: Request, svc: ApiServices, key: ApiKey) -> Response
     file_ids = _file_ids(body)
     async with svc.connection() as conn:  # every file first: all of the job starts, or none
         for i, file_id in enumerate(file_ids):
-            row = await rows.find_file(conn, key.id, file_id)
+            row = await file_rows.find_file(conn, key.id, file_id)
             if row is None or row.deleted_at is not None or row.expires_at <= datetime.now(UTC):
                 raise ApiError(404, f"no such file: {upload_name(file_id)}", code="missing_file",
                                errors=[{"field": f"files.{i}.file", "message": "no such file"}])
