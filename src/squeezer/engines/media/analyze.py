@@ -29,6 +29,7 @@ from squeezer.engines.media.report import MediaSummary
 from squeezer.engines.media.signatures import demuxer
 from squeezer.engines.media.summary import summarize
 from squeezer.engines.sniff import sniff_file
+from squeezer.engines.video.search import Attempt
 
 #: the x264-scale CRFs of the sweep
 SWEEP = (18.0, 23.0, 28.0, 34.0)
@@ -124,9 +125,12 @@ def _video_estimates(result: MediaAnalysis, path: Path, fmt: str, info: MediaInf
     with tempfile.TemporaryDirectory(prefix="squeezer-analyze-") as tmp:
         for i, x264 in enumerate(SWEEP):
             crf = encoders.crf_for(codec, x264)
+
+            def step(fraction: float, done: int = i) -> None:
+                say(0.1 + 0.85 * (done + fraction) / len(SWEEP), "estimating")
+
             points.append(sample_attempt(enc, crf, scenes, Path(tmp), deadline, info.duration,
-                                   lambda f, i=i: say(0.1 + 0.85 * (i + f) / len(SWEEP),
-                                                      "estimating")))
+                                         step))
     audio = result.bytes.audio + result.bytes.subtitle
     size = result.file_bytes
     result.estimate_method = (f"a CRF sweep ({', '.join(str(p.crf) for p in points)}) on "
@@ -150,7 +154,7 @@ def _video_estimates(result: MediaAnalysis, path: Path, fmt: str, info: MediaInf
                 vmaf=vmaf, method="encode"))
 
 
-def _at_floor(points: list, floor: float) -> tuple[int, float, float]:  # type: ignore[type-arg]
+def _at_floor(points: list[Attempt], floor: float) -> tuple[int, float, float]:
     """The CRF, VMAF and bytes per second where the sweep crosses ``floor`` (interpolated)."""
     ordered = sorted(points, key=lambda p: p.crf)
     passing = [p for p in ordered if p.vmaf >= floor]

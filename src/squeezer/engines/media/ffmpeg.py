@@ -85,8 +85,9 @@ def executable() -> str:
     """
     try:
         folder = resources.files("imageio_ffmpeg") / "binaries"
-        found = sorted(p for p in folder.iterdir()  # type: ignore[attr-defined]
-                       if p.name.startswith("ffmpeg") and not p.name.endswith(".md"))
+        found = sorted((p for p in folder.iterdir()
+                        if p.name.startswith("ffmpeg") and not p.name.endswith(".md")),
+                       key=lambda p: p.name)
     except (ModuleNotFoundError, OSError):
         found = []
     for candidate in found:

@@ -37,6 +37,9 @@ _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, 
                     "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "7.1(top)": 8,
                     "octagonal": 8, "downmix": 2, "22.2": 24, "5.1.2": 8, "5.1.4": 10,
                     "7.1.2": 10, "7.1.4": 12, "7.2.3": 12, "9.1.4": 14, "hexadecagonal": 16}
+#: what the pixel format's parentheses say besides colour (field order, unknown)
+_FIELD_ORDERS = ("progressive", "top first", "bottom first", "top coded first (swapped)",
+                 "bottom coded first (swapped)", "unknown")
 #: transfer characteristics of HDR video
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 
@@ -313,8 +316,7 @@ def _pixel_format(stream: Stream, part: str) -> None:
                                           for v in (space, primaries, transfer))
             stream.color_space, stream.color_primaries, stream.color_transfer = \
                 space, primaries, transfer
-        elif item and item not in ("progressive", "top first", "bottom first", "top coded first "
-                                   "(swapped)", "bottom coded first (swapped)", "unknown") \
+        elif item and item not in _FIELD_ORDERS \
                 and not item.startswith(("left", "center", "topleft", "top", "bottom")):
             stream.color_space = stream.color_primaries = stream.color_transfer = item
 

@@ -16,6 +16,7 @@ with no video to the audio engine.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 #: format -> (extension, media type, ffmpeg demuxer)
@@ -179,7 +180,8 @@ def _vint(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int] | None:
     return value, pos + length
 
 
-def _elements(data: bytes, pos: int, end: int):  # type: ignore[no-untyped-def]
+def _elements(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """``(id, start, stop)`` of each EBML element between ``pos`` and ``end``."""
     while pos < end:
         ident = _vint(data, pos, True)
         if ident is None:

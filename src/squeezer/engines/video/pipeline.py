@@ -19,6 +19,7 @@ timecodes.  A file with no moving picture goes to the audio engine.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,8 +30,8 @@ from typing import Any
 from squeezer.engines.errors import (
     DamagedMediaError,
     InputError,
-    OutputTooLargeError,
     MediaRefusedError,
+    OutputTooLargeError,
     UnsupportedFormatError,
     VerificationError,
 )
@@ -97,15 +98,12 @@ class Plan:
 
 def engine_versions() -> dict[str, str]:
     import platform
-
     from importlib.metadata import version as dist_version
 
     versions = {"squeezer": __import__("squeezer").__version__,
                 "python": platform.python_version(), "ffmpeg": ffmpeg.version()}
-    try:
+    with contextlib.suppress(Exception):  # not installed from a distribution
         versions["imageio-ffmpeg"] = dist_version("imageio-ffmpeg")
-    except Exception:  # noqa: BLE001 - not installed from a distribution
-        pass
     return versions
 
 
@@ -461,10 +459,10 @@ class _Run:
             codecs += self._audio(a, k, plan.fmt, copy=codec is None)
         for k, sub in enumerate(plan.subtitles):
             maps += ["-map", f"0:{sub.index}"]
-            target = "copy"
+            sub_codec = "copy"
             if plan.fmt in ("mp4", "m4v", "mov", "3gp") and sub.codec != "mov_text":
-                target = "mov_text"
-            codecs += [f"-c:s:{k}", target]
+                sub_codec = "mov_text"
+            codecs += [f"-c:s:{k}", sub_codec]
         for k, att in enumerate(plan.attachments):
             maps += ["-map", f"0:{att.index}"]
             codecs += [f"-c:t:{k}", "copy"]
@@ -499,12 +497,18 @@ class _Run:
                 [*args, *maps, *extra, *meta, "-max_muxing_queue_size", "4096",
                  *(mux_opts if number != 1 else []), *target],
                 deadline=self.deadline, memory_bytes=self.memory, duration=span,
-                progress=lambda f, p=part: self.say(p[0] + (p[1] - p[0]) * f, stage),
+                progress=self._stage(stage, part),
                 what="encoding" if codec is not None else "remuxing")
             if plan.video and result.progress.frame == 0 and codec is not None:
                 raise DamagedMediaError("the video stream has no frames to encode")
         if cap and out.exists() and out.stat().st_size >= cap and self._conversion():
             raise OutputTooLargeError(f"the output reached the limit of {cap} bytes")
+
+    def _stage(self, stage: str, span: tuple[float, float]) -> Callable[[float], None]:
+        """A step's progress (0..1) as the run's, within ``span``."""
+        def report(fraction: float) -> None:
+            self.say(span[0] + (span[1] - span[0]) * fraction, stage)
+        return report
 
     def _audio(self, a: Stream, k: int, fmt: str, *, copy: bool) -> list[str]:
         """Arguments for output audio stream ``k`` (from input stream ``a``)."""
@@ -612,7 +616,7 @@ def _resize(mode: ResizeMode, width: int | None, height: int | None, w: int,
     """The scale (and crop) step from ``w`` x ``h`` (displayed) and the size it gives."""
 
     def even(x: float) -> int:
-        return max(2, int(round(x / 2)) * 2)
+        return max(2, round(x / 2) * 2)
 
     if mode is ResizeMode.auto or mode is ResizeMode.fit:
         bw = width or 10**9
