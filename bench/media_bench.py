@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark Squeezer's video and audio engines against ffmpeg by hand and HandBrake.
 
-Video (``../shared/corpus/video``): every clip (cut to its first 30 s and at most 600
-frames, stream copy, so the 6-minute 4K clip stays affordable on two cores) is compressed
+Video (``../shared/corpus/video``): every clip (cut to its first 10 s, at most 300 frames
+and 600 megapixels, stream copy, so the 6-minute 4K clip stays affordable on two shared
+cores) is compressed
 by ``squeezer compress --level medium`` (and any other ``--levels``), ffmpeg x264
 ``-crf 23 -preset medium`` and x265 ``-crf 28`` (ffmpeg's own defaults otherwise),
 HandBrakeCLI "Fast 1080p30" and "HQ 1080p30 Surround", one after another in the same run.
@@ -54,8 +55,10 @@ WORK = HERE / "work" / "media"
 RESULTS = HERE / "results"
 SQUEEZER = REPO / ".venv" / "bin" / "squeezer"
 
-MAX_SECONDS = 30.0
-MAX_FRAMES = 600
+MAX_SECONDS = 10.0
+MAX_FRAMES = 300
+#: and at most this many pixels in all (a 4K clip gets about 70 frames)
+MAX_PIXELS = 600_000_000
 VMAF_FLOOR = {"low": 97.0, "medium": 95.0, "high": 93.0, "extreme": 90.0}
 #: audio: the LSD a result may have at most to count as "above its floor" (calibrated on the
 #: peers: docs/audio.md)
@@ -97,7 +100,8 @@ def cut(src: Path) -> Path:
     """The clip as benchmarked: the first 30 s / 600 frames (stream copy), or the file."""
     i = info(src)
     v = i.video[0]
-    limit = min(MAX_SECONDS, MAX_FRAMES / v.fps if v.fps else MAX_SECONDS)
+    frames = min(MAX_FRAMES, MAX_PIXELS // max(1, v.width * v.height))
+    limit = min(MAX_SECONDS, frames / v.fps if v.fps else MAX_SECONDS)
     if i.duration <= limit + 0.5:
         return src
     out = WORK / "clips" / src.name
@@ -421,7 +425,8 @@ def write(results: dict[str, Any], out: Path) -> None:
     if v:
         tools = v["tools"]
         lines += ["## Video", "",
-                  "Each clip cut to its first 30 s / 600 frames (stream copy). Bytes are whole "
+                  "Each clip cut to its first 10 s / 300 frames / 600 megapixels (stream copy). "
+                  "Bytes are whole "
                   "files; VMAF is vmaf_v0.6.1, harmonic mean over every frame, against the clip.",
                   "", "| clip | input | " + " | ".join(tools) + " |",
                   "|---|---|" + "---|" * len(tools)]

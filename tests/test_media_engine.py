@@ -160,3 +160,18 @@ def test_an_mp4_without_video_goes_to_the_audio_engine(media, tmp_path):
     report = compress_any(media.audio_mp4(), tmp_path / "music.m4a", {"level": "medium"})
     assert report.kind == "audio" and report.codec_out == "aac"
     assert report.output_bytes < report.input_bytes
+
+
+def test_bitrate_two_pass_and_audio_options_in_a_video(media, tmp_path):
+    out = tmp_path / "abr.mkv"
+    report = compress_any(media.film(), out, {
+        "video": {"bitrate": 300, "two_pass": True, "container": "mkv"},
+        "audio": {"codec": "opus", "bitrate": 48}})
+    assert report.format_out == "mkv" and report.audio_codecs_out == ["opus"]
+    assert report.crf is None and not report.search
+    # two passes land near the asked average (300 kbit/s of video over 2 s, plus opus)
+    assert 40_000 < report.output_bytes < 110_000
+    assert decoded_frames(out) == decoded_frames(media.film())
+    silent = compress_any(media.film(), tmp_path / "silent.mp4",
+                          {"video": {"crf": 30, "remove_audio": True}})
+    assert silent.audio_codecs_out == [] and "Audio:" not in describe(tmp_path / "silent.mp4")

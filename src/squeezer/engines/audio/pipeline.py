@@ -269,7 +269,8 @@ class _Run:
         promise = Promise(duration=info.duration, tolerance=0.06, video=0,
                           audio=len(info.audio))
         checked = verify(out, demuxer(out_fmt), promise, deadline=self.deadline,
-                         memory_bytes=self.memory, strict=encoded)
+                         memory_bytes=self.memory, strict=encoded,
+                         progress=lambda f: self.say(0.9 + 0.09 * f, "verifying"))
         r.warnings.extend(checked.warnings)
         atomic_copy(out, self.dst)
         first = checked.info.audio[0]

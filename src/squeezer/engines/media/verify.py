@@ -6,6 +6,7 @@ promised.  A failed check is a named error and the output is thrown away.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ class Checked:
 
 
 def verify(path: Path, demuxer: str, promise: Promise, *, deadline: float | None,
-           memory_bytes: int = 0, strict: bool = True) -> Checked:
+           memory_bytes: int = 0, strict: bool = True,
+           progress: Callable[[float], None] | None = None) -> Checked:
     """Check ``path`` against ``promise``; raise :class:`VerificationError` when it fails.
 
     ``strict``: any decoder error fails (our own encodes); otherwise (a remux, which keeps
@@ -69,6 +71,7 @@ def verify(path: Path, demuxer: str, promise: Promise, *, deadline: float | None
     args = [*(["-xerror"] if strict else []), *ffmpeg.input_args(path, demuxer), *maps,
             "-f", "null", "-"]
     result = ffmpeg.run(args, deadline=deadline, memory_bytes=memory_bytes, check=False,
+                        duration=promise.duration, progress=progress,
                         what="decoding the output")
     complaints = [line.strip() for line in result.log.splitlines()
                   if _DECODE_ERROR.search(line)]

@@ -562,7 +562,8 @@ class _Run:
                           video=len(plan.video), audio=len(plan.audio),
                           subtitles=len(plan.subtitles), sizes=sizes)
         checked = verify(out, demuxer(plan.fmt), promise, deadline=self.deadline,
-                         memory_bytes=self.memory, strict=encoded)
+                         memory_bytes=self.memory, strict=encoded,
+                         progress=self._stage("verifying", (0.93, 0.995)))
         r.warnings.extend(checked.warnings)
         atomic_copy(out, self.dst)
         r.method = method
