@@ -175,3 +175,41 @@ def test_bitrate_two_pass_and_audio_options_in_a_video(media, tmp_path):
     silent = compress_any(media.film(), tmp_path / "silent.mp4",
                           {"video": {"crf": 30, "remove_audio": True}})
     assert silent.audio_codecs_out == [] and "Audio:" not in describe(tmp_path / "silent.mp4")
+
+
+def test_the_probe_reads_ffmpegs_own_report():
+    from squeezer.engines.media.probe import parse
+
+    text = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'file:/x/a.mp4':
+  Metadata:
+    major_brand     : qt
+    title           : Holiday
+  Duration: 00:01:02.55, start: 0.000000, bitrate: 10289 kb/s
+  Chapters:
+    Chapter #0:0: start 0.000000, end 1.999000
+  Stream #0:0[0x1](und): Video: hevc (Main 10) (hvc1 / 0x31637668), yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67), 1920x1080, 8413 kb/s, 28.03 fps, 29.97 tbr, 600 tbn (default)
+    Metadata:
+      handler_name    : Core Media Video
+    Side data:
+      DOVI configuration record: version: 1.0, profile: 8, level: 4
+      Display Matrix: rotation of -90.00 degrees
+  Stream #0:1[0x2](eng): Audio: eac3 (ec-3 / 0x332D6365), 48000 Hz, 5.1(side), fltp, 256 kb/s (default)
+  Stream #0:2: Video: mjpeg (Baseline), yuvj420p(pc, bt470bg/unknown/unknown), 500x500 [SAR 1:1 DAR 1:1], 90k tbr, 90k tbn (attached pic)
+  Stream #0:3: Subtitle: ass (ssa) (default)
+At least one output file must be specified
+"""
+    info = parse(text)
+    assert info is not None and info.container.startswith("mov")
+    assert (info.duration, info.bitrate, info.chapters) == (62.55, 10289000, 1)
+    assert info.tags["title"] == "Holiday"
+    video, audio, cover, sub = info.streams
+    assert (video.codec, video.profile, video.width, video.height) == ("hevc", "Main 10", 1920,
+                                                                       1080)
+    assert (video.color_transfer, video.color_primaries, video.color_space) == (
+        "arib-std-b67", "bt2020", "bt2020nc")
+    assert video.hdr and video.dolby_vision and video.rotation == -90.0
+    assert video.display_size == (1080, 1920) and video.bit_depth == 10
+    assert (audio.codec, audio.channels, audio.sample_rate, audio.language) == ("eac3", 6,
+                                                                               48000, "eng")
+    assert cover.attached_pic and not cover.is_video and info.video == [video]
+    assert sub.kind == "subtitle" and sub.codec == "ass"

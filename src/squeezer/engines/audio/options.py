@@ -32,6 +32,11 @@ class AudioCodec(str, Enum):
     flac = "flac"
 
 
+#: what each channel beyond the front pair costs, as a share of the per-channel rate (5.1 at
+#: 48 kbit/s per channel: 48 x (2 + 0.75 x 3) = 204 kbit/s; the LFE channel costs nothing)
+SURROUND_SHARE = 0.75
+
+
 class AudioLevel(BaseModel):
     """What one level means for audio: a row of :data:`LEVELS`."""
 
@@ -101,8 +106,10 @@ class AudioSettings(BaseModel):
         if self.bitrate is not None:
             return self.bitrate
         per_channel = {"opus": self.opus, "aac": self.aac, "mp3": self.mp3}[codec]
-        counted = max(1, channels - (1 if lfe else 0))
-        total = per_channel * counted
+        counted = float(max(1, channels - (1 if lfe else 0)))
+        if counted > 2:  # surround channels share more with each other than a stereo pair
+            counted = 2 + SURROUND_SHARE * (counted - 2)
+        total = round(per_channel * counted)
         if codec == "mp3":
             total = min(total, 320)  # MP3's highest rate; MP3 has at most two channels
         return total
