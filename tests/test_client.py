@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pdfgen
@@ -167,6 +168,19 @@ def test_missing_path_fails_before_any_request(fx, tmp_path):
         with pytest.raises(ConnectionError) as caught:
             c.upload(fx.text())
         assert caught.value.code == "server_unreachable" and caught.value.status is None
+
+
+def test_a_uuid_is_a_file_id_even_beside_a_file_of_that_name(tmp_path, monkeypatch):
+    """A ``uuid.UUID`` names an upload: it was handed to ``upload`` (a TypeError from
+    ``Path(UUID)``) when a file in the working directory had its name."""
+    file_id = uuid.uuid4()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / str(file_id)).write_bytes(b"%PDF-1.7\n")
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: the request is what fails
+    with Client(nowhere, "k", retries=0) as c:
+        with pytest.raises(ConnectionError) as caught:
+            c.submit(file_id)
+    assert caught.value.code == "server_unreachable"
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):

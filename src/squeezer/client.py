@@ -653,6 +653,8 @@ class Client:
         """
         if isinstance(source, FileInfo):
             job_input: dict[str, str] = {"file_id": source.id}
+        elif isinstance(source, uuid.UUID):  # an id, even where a file has that name
+            job_input = {"file_id": str(source)}
         elif _is_url(source):
             job_input = {"url": str(source)}
         elif _as_uuid(source) and not Path(str(source)).exists():

@@ -77,8 +77,7 @@ def error_from_code(code: str, message: str) -> SqueezerError:
     """The named error for ``code`` (as sent across a process boundary), else an internal one."""
     cls = error_classes().get(code)
     if cls is None:
-        error = InternalError(message)
-        return error
+        return InternalError(message)
     error = cls.__new__(cls)
     SqueezerError.__init__(error, message)
     return error

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Depends, Request
 
@@ -75,7 +77,7 @@ async def caller(request: Request, svc: ApiServices = Depends(services)) -> ApiK
     return await authenticate(request, svc)
 
 
-def rate_headers(scope: dict) -> list[tuple[bytes, bytes]]:
+def rate_headers(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
     decision = scope.get(RATE_SCOPE)
     if decision is None:
         return []

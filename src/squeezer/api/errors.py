@@ -11,6 +11,7 @@ the same request id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -74,7 +75,8 @@ def error_body(request: Request, status: int, message: str, code: str,
 
 
 def _respond(request: Request, status: int, message: str, code: str, *,
-             errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None,
+             errors: list[dict[str, str]] | None = None,
+             headers: Mapping[str, str] | None = None,
              extra: dict[str, Any] | None = None) -> JSONResponse:
     headers = {**(headers or {}), "X-Request-ID": request_id(request)}
     return JSONResponse(error_body(request, status, message, code, errors, extra),
@@ -86,7 +88,7 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def validation_errors(raw: list[dict[str, Any]]) -> list[dict[str, str]]:
+def validation_errors(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """pydantic's error list as ``[{field, message}]``."""
     out = []
     for err in raw:

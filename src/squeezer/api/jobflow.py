@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from pydantic import SkipValidation, ValidationError
@@ -28,7 +28,10 @@ from squeezer.net.errors import NetError
 
 #: A request's ``options``: validated by :func:`engine_options` (which keeps the request's own
 #: shape for the job), documented in OpenAPI as the options model
-OptionsField = SkipValidation[Options]
+if TYPE_CHECKING:  # what the field holds: the request's JSON value as sent (not an Options)
+    OptionsField = Any
+else:
+    OptionsField = SkipValidation[Options]
 
 
 def engine_options(raw: Any, field: str | None = "options") -> dict[str, Any]:

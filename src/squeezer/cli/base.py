@@ -25,7 +25,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from squeezer import __version__
 
@@ -106,7 +106,7 @@ def load_command(name: str) -> Command:
 class Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors: the message and where to find help, no usage dump."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         text = f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n"
         self.exit(EXIT_USAGE, text)
 
@@ -256,10 +256,11 @@ def human_bytes(n: int | None) -> str:
         return "-"
     if abs(n) < 1000:
         return f"{n} B"
+    size: float = n
     for unit in ("kB", "MB", "GB", "TB"):
-        n /= 1000
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.3g} {unit}" if abs(n) < 100 else f"{n:.0f} {unit}"
+        size /= 1000
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.3g} {unit}" if abs(size) < 100 else f"{size:.0f} {unit}"
     return f"{n} B"  # pragma: no cover
 
 

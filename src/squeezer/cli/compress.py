@@ -536,10 +536,11 @@ def run_sequential(jobs: list[Job], options: Any, limits: Any,
     results: dict[int, dict[str, Any]] = {}
     for job in jobs:
         display.update(job.index, 0.0, "starting")
-        outcome = compress_one(
-            str(job.src), str(job.dst), options, limits,
-            lambda fraction, stage, i=job.index: display.update(i, fraction, stage),
-        )
+
+        def progress(fraction: float, stage: str, i: int = job.index) -> None:
+            display.update(i, fraction, stage)
+
+        outcome = compress_one(str(job.src), str(job.dst), options, limits, progress)
         results[job.index] = outcome
         display.finished(job.index, outcome)
     return results
@@ -604,8 +605,8 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
                           f"{r['elapsed_seconds']:.1f} s", _note(r))
         else:
             failed += 1
-            size = job.src.stat().st_size if job.src.is_file() else None
-            table.add_row(job.name, "", human_bytes(size), "", "", "",
+            src_bytes = job.src.stat().st_size if job.src.is_file() else None
+            table.add_row(job.name, "", human_bytes(src_bytes), "", "", "",
                           f"failed: {outcome['error']['code']}", style="red")
     console.print(table)
     ok = len(results) - failed
@@ -664,7 +665,9 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             finally:
                 remote.close()
         elif args.jobs > 1 and len(jobs) > 1:
-            if limits.max_threads == 0:  # the cores are shared between the files in flight
+            # the cores are shared between the files in flight (limits are None only for a
+            # server: the branch above)
+            if limits is not None and limits.max_threads == 0:
                 from squeezer.engines.threads import per_file
 
                 limits = limits.model_copy(update={"max_threads": per_file(args.jobs)})

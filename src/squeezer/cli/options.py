@@ -57,7 +57,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
 
     specs = option_specs()
     common = parser.add_argument_group("compression (every file)")
-    sections = {None: common}
+    sections: dict[str | None, argparse._ArgumentGroup] = {None: common}
     for group in group_names():
         sections[group] = parser.add_argument_group(
             f"{group_model(group).title} (the '{group}' options)")

@@ -128,7 +128,8 @@ async def list_jobs(conn: psycopg.AsyncConnection, key_id: uuid.UUID, *, state: 
                     limit: int = 50, before: tuple[datetime, uuid.UUID] | None = None
                     ) -> list[JobRow]:
     """``key_id``'s jobs, newest first; ``before`` is the (created_at, id) of the last one seen."""
-    where, params = ["key_id = %s"], [key_id]
+    where: list[str] = ["key_id = %s"]
+    params: list[object] = [key_id]
     if state:
         where.append("state = %s")
         params.append(state)

@@ -46,7 +46,7 @@ import struct
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -73,7 +73,7 @@ def shared_map(
     processes: int,
     *,
     fork_guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """``map(fn, items)`` shared by this process and ``processes - 1`` forked children.
 
     ``fn``'s results and exceptions must pickle.  Use it as

@@ -292,6 +292,7 @@ def _spec(path: str, group: str | None, name: str, info: FieldInfo,
                 bounds[key] = getattr(meta, key)
     choices: tuple[str, ...] = ()
     syntax = extra.get("x-syntax")
+    syntax = syntax if isinstance(syntax, str) else None  # a JSON value in pydantic's types
     if inner is bool:
         kind = "boolean"
     elif isinstance(inner, type) and issubclass(inner, Enum):

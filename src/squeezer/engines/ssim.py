@@ -34,7 +34,7 @@ def _box(a: np.ndarray) -> np.ndarray:
     assert WINDOW == 7  # (the doubling below spells out 7 = 4 + 2 + 1)
 
     def along(x: np.ndarray, axis: int) -> np.ndarray:
-        def cut(y: np.ndarray, start: int, stop: int | None) -> np.ndarray:
+        def cut(y: np.ndarray, start: int | None, stop: int | None) -> np.ndarray:
             return y[:, start:stop] if axis else y[start:stop]
         two = cut(x, None, -1) + cut(x, 1, None)
         four = cut(two, None, -2) + cut(two, 2, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -46,7 +46,8 @@ def per_file(files_in_flight: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, files_in_flight))
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+def ordered_map(fn: Callable[[T], R], items: Iterable[T],
+                threads: int) -> Generator[R, None, None]:
     """``map(fn, items)`` on ``threads`` threads, yielding results in the order of ``items``.
 
     At most ``threads`` items are in progress and :data:`WINDOW_PER_THREAD` ``* threads``

@@ -127,7 +127,12 @@ class ChildRun:
         return f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
 
 
-def supervise(ctx: multiprocessing.context.BaseContext, target: Callable[..., None],
+#: A start method's context (each has its own ``Process``; ``BaseContext`` declares none).
+Context = (multiprocessing.context.ForkContext | multiprocessing.context.ForkServerContext
+           | multiprocessing.context.SpawnContext)
+
+
+def supervise(ctx: Context, target: Callable[..., None],
               args: tuple[Any, ...], *, seconds: float | None, memory_bytes: int,
               on_message: Callable[[tuple[Any, ...]], None] | None = None,
               should_stop: Callable[[], bool] | None = None,
@@ -207,7 +212,7 @@ PRELOAD = ["squeezer.engines.dispatch", *(family.engine for family in FAMILIES),
            "squeezer.jobs.warmup"]
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
@@ -235,12 +240,13 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
 
         runtime.configure(**engine_runtime)  # the worker's configuration (engines.runtime)
         keep_freed_memory()  # this child exists to compress (engines.malloc)
-        last = [0.0, ""]
+        last_time, last_stage = 0.0, ""
 
         def progress(fraction: float, stage: str) -> None:
+            nonlocal last_time, last_stage
             now = time.monotonic()
-            if stage != last[1] or now - last[0] >= PROGRESS_INTERVAL:
-                last[0], last[1] = now, stage
+            if stage != last_stage or now - last_time >= PROGRESS_INTERVAL:
+                last_time, last_stage = now, stage
                 conn.send(("progress", float(fraction), str(stage)))
 
         def extend_deadline(seconds: float) -> None:

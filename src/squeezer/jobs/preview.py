@@ -52,7 +52,7 @@ def _child(conn: Connection, path: str, page_number: int, width: int, password: 
         conn.close()
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     # One forkserver per process serves every user of the context, with the preload list
     # of whoever starts it first: name the engine's too (squeezer.jobs.isolation), so that

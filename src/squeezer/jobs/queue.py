@@ -173,7 +173,8 @@ async def submit_compress(app: procrastinate.App, conn: psycopg.AsyncConnection,
 
 async def retry_stalled(app: procrastinate.App, seconds_since_heartbeat: float = 30) -> int:
     """Put back in the queue every job whose worker stopped heartbeating; return how many."""
-    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    stalled = list(await app.job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=seconds_since_heartbeat))
     for job in stalled:
         await app.job_manager.retry_job(job)
     return len(stalled)

@@ -27,6 +27,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
@@ -177,7 +178,8 @@ async def deliver(services: Services, app: procrastinate.App, job_id: uuid.UUID,
                                     retry_after=result.retry_after)
                 await app.tasks[TASK].configure(
                     connection=conn, lock=f"webhook:{job_id}",
-                    schedule_in={"seconds": delay},
+                    # (schedule_in's TypedDict takes whole seconds; the delay has a fraction)
+                    schedule_at=datetime.now(UTC) + timedelta(seconds=delay),
                 ).defer_async(job_id=str(job_id), webhook_id=msg_id, attempt=attempt + 1,
                               body=body)
         if result.ok:

@@ -102,8 +102,8 @@ async def _run(app: procrastinate.App, services: Services, concurrency: int, wai
                     stop()
                     await asyncio.gather(*runs, return_exceptions=True)
                 for run in runs:
-                    if not run.cancelled() and run.exception() is not None:
-                        raise run.exception()
+                    if not run.cancelled() and (error := run.exception()) is not None:
+                        raise error
             else:
                 # drain: side jobs first (webhooks of jobs ended earlier), then compressions,
                 # then side jobs again (webhooks those compressions queued)

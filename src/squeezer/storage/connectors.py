@@ -27,7 +27,7 @@ import os
 import re
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from cryptography.exceptions import InvalidTag
@@ -39,6 +39,9 @@ from obstore.store import AzureStore, GCSStore, S3Store
 from squeezer.storage.errors import StorageError
 from squeezer.storage.keys import validate_key
 from squeezer.storage.store import BlobStore
+
+if TYPE_CHECKING:
+    from obstore.store import AzureConfig, ClientConfig, RetryConfig, S3Config
 
 _HKDF_INFO = b"squeezer storage connectors v1"
 _NONCE = 12
@@ -127,12 +130,13 @@ def target_store(kind: str, settings: dict[str, str], bucket: str) -> BlobStore:
     obstore retries transient failures itself (3 times within 15 s); what
     still fails is reported to the caller as a :class:`StorageError`.
     """
-    client_options: dict[str, Any] = {"connect_timeout": timedelta(seconds=5),
-                                      "timeout": timedelta(seconds=3600)}
-    retry = {"max_retries": 3, "retry_timeout": timedelta(seconds=15)}
+    client_options: ClientConfig = {"connect_timeout": timedelta(seconds=5),
+                                    "timeout": timedelta(seconds=3600)}
+    retry: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=15)}
+    store: S3Store | GCSStore | AzureStore
     try:
         if kind == "s3":
-            extra = {"endpoint": settings["endpoint"]} if "endpoint" in settings else {}
+            extra: S3Config = {"endpoint": settings["endpoint"]} if "endpoint" in settings else {}
             if settings.get("endpoint", "").startswith("http://"):
                 client_options["allow_http"] = True
             if settings.get("session_token"):
@@ -140,16 +144,18 @@ def target_store(kind: str, settings: dict[str, str], bucket: str) -> BlobStore:
             store = S3Store(bucket, access_key_id=settings["access_key_id"],
                             secret_access_key=settings["secret_access_key"],
                             region=settings["region"], client_options=client_options,
-                            retry_config=retry, **extra)  # type: ignore[arg-type]
+                            retry_config=retry,
+                            **extra)  # type: ignore[misc]  # obstore stub: bucket twice
         elif kind == "gcs":
             store = GCSStore(bucket, service_account_key=settings["service_account_key"],
-                             client_options=client_options, retry_config=retry)  # type: ignore[arg-type]
+                             client_options=client_options, retry_config=retry)
         else:
-            auth = ({"account_key": settings["account_key"]} if "account_key" in settings
-                    else {"sas_key": settings["sas_token"]})
+            auth: AzureConfig = (
+                {"account_key": settings["account_key"]} if "account_key" in settings
+                else {"sas_key": settings["sas_token"]})
             store = AzureStore(bucket, account_name=settings["account_name"],
                                client_options=client_options, retry_config=retry,
-                               **auth)  # type: ignore[arg-type]
+                               **auth)  # type: ignore[misc]  # obstore stub: container_name twice
     except Exception as exc:  # noqa: BLE001 - obstore refuses a malformed setting
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConnectorInvalid(f"the connector's settings do not open a store: {first}") from None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import obstore
 from obstore import exceptions as oe
+from obstore.store import AzureStore, GCSStore, S3Store
 
 from squeezer.storage._atomic import AtomicFile
 from squeezer.storage._translate import translate
@@ -455,10 +456,10 @@ class BlobStore:
             expires = timedelta(seconds=expires)
         if not timedelta(seconds=1) <= expires <= MAX_SIGNED_EXPIRY:
             raise ValueError(f"signed URL lifetime must be between 1 s and 7 days, not {expires}")
-        if not self._can_sign:
+        if not self._can_sign or not isinstance(self._store, (S3Store, GCSStore, AzureStore)):
             return None
         try:
-            return await obstore.sign_async(self._store, "GET", key, expires)  # type: ignore[arg-type]
+            return await obstore.sign_async(self._store, "GET", key, expires)
         except oe.NotSupportedError:
             return None
         except Exception as exc:

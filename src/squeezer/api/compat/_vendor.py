@@ -12,7 +12,8 @@ vendor's ``translate``.  The native body never leaves a vendor prefix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import psycopg
 from fastapi import Request, Response
@@ -67,7 +68,7 @@ def vendor_route(translate: Translator) -> type[APIRoute]:
     """An ``APIRoute`` class whose handler answers every exception through ``translate``."""
 
     class VendorRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageOps, ImageSequence
 
@@ -206,7 +207,8 @@ def _oriented(frame: Image.Image, orientation: int) -> Image.Image:
 def _uses_alpha(frame: Image.Image) -> bool:
     if frame.mode not in ("RGBA", "LA"):
         return False
-    lo, _ = frame.getchannel("A").getextrema()
+    # (Pillow types extrema for any band count; one band's are two numbers)
+    lo, _ = cast("tuple[float, float]", frame.getchannel("A").getextrema())
     return lo < 255
 
 

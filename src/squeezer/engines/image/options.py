@@ -42,7 +42,7 @@ class ResizeMode(str, Enum):
 
 
 class CropAnchor(str, Enum):
-    center = "center"
+    center = "center"  # type: ignore[assignment]  # the member shadows str.center, by design
     entropy = "entropy"  #: the window with the most detail (Shannon entropy of luma)
 
 

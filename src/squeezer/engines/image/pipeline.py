@@ -388,8 +388,8 @@ def _jpeg(ctx: Context) -> Candidate | None:
                         sample, enc(sample, q), s.ssim - CHROMA_SLACK):
                     encoder = "4:4:4"  # saturated edges: no subsampling, and no second try
 
-                    def enc(img: Image.Image, q: int) -> bytes:
-                        return jpeg.encode(img, q, "4:4:4")
+                    def enc(img: Image.Image, q: int, encoder: str = encoder) -> bytes:
+                        return jpeg.encode(img, q, encoder)  # (encoder is now "4:4:4")
 
                     encoders = encoders[:1]
                 q, data, got = quality.verified(image, enc, jpeg.decode, s.ssim, q, ceiling,
@@ -544,6 +544,8 @@ def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     """A photograph no palette holds at the floor: truecolour rounded to the coarsest step that
     keeps the floor and that the image's own noise hides (no banding)."""
     s = ctx.settings
+    if s.ssim is None:  # a fixed quality: no floor to keep (the caller checks this too)
+        return []
     frame = ctx.frames[0]
     steps = png.posterize_steps(frame)
     for step in steps:

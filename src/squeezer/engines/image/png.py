@@ -28,6 +28,7 @@ frames are quantised one by one for the lossy candidate.
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import numpy as np
 from PIL import Image, features
@@ -37,7 +38,7 @@ from squeezer.engines import runtime
 try:
     import oxipng as _oxipng
 except ImportError:  # pragma: no cover - the dependency is declared
-    _oxipng = None
+    _oxipng = None  # type: ignore[assignment]  # (a module or None: mypy has no such type)
 try:
     from imagequant._libimagequant import ffi as _ffi
     from imagequant._libimagequant import lib as _liq
@@ -146,7 +147,8 @@ def pillow_quantize(rgba: Image.Image, colors: int, dither: float) -> Image.Imag
     """Pillow's own quantizers (no libimagequant): median cut for opaque images, fast octree
     (the only one of Pillow's that keeps alpha) for transparent ones."""
     flag = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
-    if rgba.getchannel("A").getextrema()[0] < 255:
+    # (Pillow types extrema for any band count; one band's are two numbers)
+    if cast("tuple[float, float]", rgba.getchannel("A").getextrema())[0] < 255:
         return rgba.quantize(colors, method=Image.Quantize.FASTOCTREE, dither=flag)
     return rgba.convert("RGB").quantize(colors, method=Image.Quantize.MEDIANCUT, dither=flag)
 

@@ -34,8 +34,9 @@ def plan(size: tuple[int, int], resize: Resize) -> tuple[tuple[int, int], tuple[
     grow = resize.upscale
     mode = resize.mode
     if mode is ResizeMode.exact:
-        return (tw, th), None
+        return _box(resize), None
     if mode is ResizeMode.crop:
+        tw, th = _box(resize)
         return (w, h), (min(tw, w), min(th, h)) if not grow else (tw, th)
     if mode in (ResizeMode.fit, ResizeMode.scale):
         factors = [f for f in ((tw / w) if tw else None, (th / h) if th else None) if f]
@@ -44,6 +45,7 @@ def plan(size: tuple[int, int], resize: Resize) -> tuple[tuple[int, int], tuple[
             factor = min(factor, 1.0)
         return (max(1, round(w * factor)), max(1, round(h * factor))), None
     # cover, thumb
+    tw, th = _box(resize)
     factor = max(tw / w, th / h)
     if not grow:
         factor = min(factor, 1.0)
@@ -51,13 +53,21 @@ def plan(size: tuple[int, int], resize: Resize) -> tuple[tuple[int, int], tuple[
     return scaled, (min(tw, scaled[0]), min(th, scaled[1]))
 
 
+def _box(resize: Resize) -> tuple[int, int]:
+    """(width, height), which every mode but fit and scale has (:class:`Resize` validates it)."""
+    if resize.width is None or resize.height is None:
+        raise ValueError(f"resize mode {resize.mode.value} needs both width and height")
+    return resize.width, resize.height
+
+
 def apply(frames: list[Image.Image], resize: Resize) -> tuple[list[Image.Image], str]:
     """Resized frames and a one-line description of what was done ("" when nothing)."""
     first = frames[0]
     scaled, box = plan(first.size, resize)
     mode = resize.mode
-    if mode is ResizeMode.thumb and _plain_border(first) is not None:
-        return _thumb_padded(frames, resize), (
+    border = _plain_border(first) if mode is ResizeMode.thumb else None
+    if border is not None:
+        return _thumb_padded(frames, resize, border), (
             f"resized thumb {first.width}x{first.height} -> {resize.width}x{resize.height} "
             "(padded on its plain background)")
     anchor = resize.crop or (CropAnchor.center if mode is ResizeMode.crop else CropAnchor.entropy)
@@ -128,11 +138,14 @@ def _plain_border(frame: Image.Image) -> tuple[int, ...] | None:
     return tuple(int(v) for v in np.atleast_1d(median))
 
 
-def _thumb_padded(frames: list[Image.Image], resize: Resize) -> list[Image.Image]:
-    box = (resize.width, resize.height)
+def _thumb_padded(frames: list[Image.Image], resize: Resize,
+                  border: tuple[int, ...]) -> list[Image.Image]:
+    """``frames`` fitted into the box and padded with their plain border colour (else
+    ``border``, the first frame's)."""
+    box = _box(resize)
     out = []
     for frame in frames:
-        color = _plain_border(frame) or _plain_border(frames[0])
+        color = _plain_border(frame) or border
         fitted, _ = plan(frame.size, Resize(mode=ResizeMode.fit, width=box[0], height=box[1],
                                             upscale=resize.upscale))
         small = frame.resize(fitted, _FILTER) if fitted != frame.size else frame

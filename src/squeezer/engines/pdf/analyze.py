@@ -25,6 +25,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
@@ -41,6 +42,9 @@ from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import preflight
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
+
+if TYPE_CHECKING:
+    from squeezer.engines.pdf.placement import Placement
 
 #: Documents with at most this many pages are compressed whole for the estimate;
 #: longer ones are estimated from :data:`SAMPLE_PAGES` evenly spaced pages.
@@ -302,7 +306,7 @@ def _streams_of(value: object) -> Iterable[Stream]:
                 yield item
 
 
-def _dpi_placements(pdf: pikepdf.Pdf, budget: Budget) -> dict[tuple[int, int], object] | None:
+def _dpi_placements(pdf: pikepdf.Pdf, budget: Budget) -> dict[tuple[int, int], Placement] | None:
     """Effective resolutions from ``placement.py`` when that module is present and works."""
     try:
         from squeezer.engines.pdf.placement import image_placements

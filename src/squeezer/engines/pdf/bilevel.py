@@ -22,9 +22,9 @@ from squeezer.engines.pdf.pdfium_lock import LOCK
 _SAMPLE_KEYS = ("/Filter", "/DecodeParms")
 
 
-def _copy(value: object) -> object:
+def _copy(value: pikepdf.Object) -> object:
     """A direct copy of a PDF object with no references (filters and their parameters)."""
-    return pikepdf.Object.parse(value.unparse(resolved=True))  # type: ignore[union-attr]
+    return pikepdf.Object.parse(value.unparse(resolved=True))
 
 
 def decode_ink(image: Stream) -> np.ndarray:

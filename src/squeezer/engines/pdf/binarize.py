@@ -17,6 +17,8 @@ and text reads cleaner.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from PIL import Image
 
@@ -72,8 +74,9 @@ def _neighbours(ink: np.ndarray, radius: int) -> np.ndarray:
     a = ink.astype(np.uint8)
     w = 2 * radius + 1
     p = np.pad(a, radius).astype(np.uint16)
-    rows = sum(p[i:i + a.shape[0], :] for i in range(w))
-    return sum(rows[:, j:j + a.shape[1]] for j in range(w))
+    # (w >= 1 arrays are summed, so neither sum is ever its start value 0)
+    rows = cast(np.ndarray, sum(p[i:i + a.shape[0], :] for i in range(w)))
+    return cast(np.ndarray, sum(rows[:, j:j + a.shape[1]] for j in range(w)))
 
 
 def _spread(ink: np.ndarray, op: np.ufunc) -> np.ndarray:

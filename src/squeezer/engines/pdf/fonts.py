@@ -27,6 +27,7 @@ import logging
 import random
 import string
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
@@ -34,6 +35,9 @@ from pikepdf import Array, Dictionary, Name, Stream
 from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
 from squeezer.engines.report import Report
+
+if TYPE_CHECKING:
+    from fontTools.ttLib import TTFont
 
 #: Fonts smaller than this are not worth the work (and are usually subsets already).
 MIN_PROGRAM_BYTES = 20_000
@@ -129,7 +133,7 @@ def _form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
                 fonts.add(value.objgen)
     # A /DA may name a font that is not in /DR; readers then look for it among
     # the field's own resources.  Keep whole every font listed under such a name.
-    names = set()
+    names: set[str] = set()
     for obj in pdf.objects:
         if isinstance(obj, Dictionary) and isinstance(obj.get("/DA"), pikepdf.String):
             names.update(t.decode("latin-1") for t in bytes(obj.DA).split() if t.startswith(b"/"))
@@ -146,7 +150,7 @@ def _form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
 # --- which codes ---------------------------------------------------------------------------------
 
 
-def _content_streams(pdf: pikepdf.Pdf) -> Iterator[tuple[object, Dictionary | None]]:
+def _content_streams(pdf: pikepdf.Pdf) -> Iterator[tuple[pikepdf.Object, pikepdf.Object | None]]:
     """(content, resources) for everything that can draw text."""
     for page in pdf.pages:
         yield page.obj, page.obj.get("/Resources")
@@ -182,7 +186,8 @@ def _codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
         except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
             raise _Unknowable(f"a content stream does not parse ({exc})") from None
         current: set[int] | None = None
-        for operands, operator in instructions:
+        for instruction in instructions:
+            operands, operator = instruction.operands, instruction.operator
             op = str(operator)
             if op == "Tf":
                 current = None
@@ -243,7 +248,7 @@ def _glyph_names(font: Dictionary) -> dict[int, str]:
     return names
 
 
-def _lookups(tt: object, codes: set[int], names: dict[int, str]) -> dict[tuple, str]:
+def _lookups(tt: TTFont, codes: set[int], names: dict[int, str]) -> dict[tuple, str]:
     """Every way a reader may map a drawn code to a glyph, and the glyph it finds.
 
     Keys are ``("cmap", platform, encoding, key)`` for the (1,0)/(3,0) tables by
@@ -274,13 +279,13 @@ def _lookups(tt: object, codes: set[int], names: dict[int, str]) -> dict[tuple, 
     return found
 
 
-def _outline(tt: object, name: str) -> tuple:
+def _outline(tt: TTFont, name: str) -> tuple:
     glyf = tt["glyf"]
     coordinates, ends, flags = glyf[name].getCoordinates(glyf)
     return tuple(coordinates), tuple(ends), bytes(flags), tt["hmtx"][name]
 
 
-def _still_draws_the_same(before: object, after: object, lookups: dict[tuple, str]) -> bool:
+def _still_draws_the_same(before: TTFont, after: TTFont, lookups: dict[tuple, str]) -> bool:
     """True when every lookup of the original reaches the same outline in the subset."""
     if "glyf" not in before or "glyf" not in after:
         return False

@@ -38,6 +38,7 @@ import io
 import zlib
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pikepdf
@@ -190,9 +191,11 @@ def _write(image: Stream, c: Candidate) -> None:
 # --- choosing ----------------------------------------------------------------------------
 
 
-def _int(value: object, default: int = 0) -> int:
+def _int(value: pikepdf.Object | None, default: int = 0) -> int:
+    if value is None:  # an absent entry (int(None) would be a TypeError, caught the same)
+        return default
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return default
 
@@ -345,7 +348,8 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
     entries.update(_size_entries(im.size, 8))
     if s.image_ssim is not None:
         # a second loss must land at most estimated - REENCODE_MARGIN (below this cap)
-        cap = estimated - REENCODE_MARGIN + 1 if second_loss else quality
+        # (second_loss has an estimate: it returned above without one)
+        cap = estimated - REENCODE_MARGIN + 1 if second_loss and estimated is not None else quality
         quality = jpeg.choose_quality(im, s.image_ssim, cap)
         if second_loss and quality >= cap:
             return []  # nothing well below the JPEG's own quality keeps the floor
@@ -490,8 +494,11 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
                 not resample or _target(image, ctx, width, height) is None):
             return []
         # expand the palette: the image is then resampled or converted like any other
-        arr = info.palette[np.minimum(arr[:, :, 0], len(info.palette) - 1)]
-        base = info.obj[1]
+        lookup, indexed = info.palette, info.obj
+        if lookup is None or indexed is None:  # (an Indexed space has both)
+            return []
+        arr = lookup[np.minimum(arr[:, :, 0], len(lookup) - 1)]
+        base = indexed[1]
         info = pixels.space(base, allow_indexed=False)
         bpc, changed = 8, True
         entries["/ColorSpace"] = base
@@ -634,7 +641,8 @@ def _is_gray(arr: np.ndarray) -> bool:
 def _values(gray: np.ndarray, limit: int) -> list[int] | None:
     """The distinct values of a uint8 image when there are at most ``limit``, else None."""
     colors = Image.fromarray(np.ascontiguousarray(gray), "L").getcolors(limit)
-    return None if colors is None else [v for _, v in colors]
+    # (one band's colours are numbers: Pillow types them for any band count)
+    return None if colors is None else [cast(int, v) for _, v in colors]
 
 
 def _is_photo(arr: np.ndarray) -> bool:

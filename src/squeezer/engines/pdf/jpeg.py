@@ -40,7 +40,7 @@ import io
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from squeezer.engines.ssim import Similarity
 
@@ -83,6 +83,8 @@ def _jpegli_tables() -> dict[int, np.ndarray]:
         for q in range(1, 101):
             try:
                 im = Image.open(io.BytesIO(_jpegli.encode(pixels, 16, 16, q)))
+                if not isinstance(im, JpegImagePlugin.JpegImageFile):  # (jpegli writes JPEG)
+                    continue
                 tables[q] = np.log(np.asarray(list(im.quantization[0]), dtype=np.float64))
             except (ValueError, RuntimeError, OSError, KeyError):
                 continue

@@ -53,7 +53,8 @@ def _cfunc():
     signature = types.int64(u8, u64, types.int64, types.int64, types.int64, i64, u8, types.int64,
                             u8, u64, i64, i64)
 
-    @numba.cfunc(signature, nogil=True, error_model="numpy", boundscheck=False)
+    @numba.cfunc(signature, nogil=True, error_model="numpy",
+                 boundscheck=False)  # type: ignore[call-arg]  # not in numba's stub
     def coder(bits_p, words_p, rows, stride, width, qe_p, out_p, out_len, z_p, zw_p, index_p,
               mps_p):  # pragma: no cover - compiled
         return mq.code_generic_into(
@@ -88,7 +89,10 @@ def emit() -> str:
     kept = []
     for piece in _blocks(ir):
         if piece.startswith("define "):
-            name = re.search(r"@([\w.$]+)\(", piece.splitlines()[0]).group(1)
+            found = re.search(r"@([\w.$]+)\(", piece.splitlines()[0])
+            if found is None:  # (LLVM names every definition)
+                raise RuntimeError(f"an unnamed definition: {piece.splitlines()[0]!r}")
+            name = found.group(1)
             if name.startswith(("cfunc.", "NRT_")):
                 continue
             inner = name

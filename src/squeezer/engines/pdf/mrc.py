@@ -199,6 +199,7 @@ def compose_reduced(layers: Layers, dpi: float) -> np.ndarray:
         size, Image.Resampling.BOX), dtype=np.float32) / 255.0
     background = np.asarray(layers.background.convert("L").resize(
         size, Image.Resampling.BILINEAR), dtype=np.float32)
+    ink: np.ndarray | np.float32  # a plane, or one colour for the whole page
     if layers.foreground is not None:
         ink = np.asarray(layers.foreground.convert("L").resize(
             size, Image.Resampling.BILINEAR), dtype=np.float32)

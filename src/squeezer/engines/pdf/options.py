@@ -187,8 +187,8 @@ def resolve(options: Options) -> Settings:
     """The engine's :class:`Settings` for ``options`` (level row, then the group, then common)."""
     group = options.pdf
     values = LEVELS[options.level].model_dump(exclude={"summary"})
-    values.update(group.model_dump(exclude=LEVEL_KNOBS))
-    values.update(options.model_dump(include=COMMON))
+    values.update(group.model_dump(exclude=set(LEVEL_KNOBS)))
+    values.update(options.model_dump(include=set(COMMON)))
     if group.dpi is not None:
         values.update(dpi=group.dpi, lossy_images=True)
     if group.image_quality is not None:

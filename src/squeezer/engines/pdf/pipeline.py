@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Self
+from typing import Final, Self
 
 import pikepdf
 
@@ -33,7 +33,7 @@ from squeezer.engines.pdf.target import search_target_size
 from squeezer.engines.report import ImageStats, Report
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
-FLATE_LEVEL = 9
+FLATE_LEVEL: Final = 9  # (Final: pikepdf takes the literal levels -1 to 9)
 
 Progress = Callable[[float, str], None]
 
@@ -80,6 +80,7 @@ def compress(
     )
     apply_qpdf_limits(limits)
     budget = Budget(limits)
+    chosen: Path | None  # None: no rewrite passed verification
 
     with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp, \
             _ReferenceReader(src, settings.password, budget.threads) as reader:
@@ -94,7 +95,7 @@ def compress(
         reference = reader.result()
         chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
         grown = chosen is not None and chosen.stat().st_size >= input_bytes
-        if grown and report.requested_changes:
+        if chosen is not None and grown and report.requested_changes:
             # The original would bring back what the caller asked to remove.
             report.warnings.append(
                 f"the result is {chosen.stat().st_size - input_bytes} bytes larger than the input; "

@@ -17,6 +17,7 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pikepdf
@@ -44,8 +45,9 @@ class ColorInfo:
 
     kind: str  #: "gray", "rgb", "cmyk", "indexed", "other"
     components: int
-    #: the colour space object as written (kept when the output has the same components)
-    obj: object
+    #: the colour space object as written (kept when the output has the same components;
+    #: None for an image mask)
+    obj: pikepdf.Object | None
     #: for Indexed: the palette as an (entries, base components) uint8 array, and the base's kind
     palette: np.ndarray | None = None
     base_kind: str | None = None
@@ -58,9 +60,11 @@ def filters(stream: Stream) -> list[str]:
     return [str(value)] if value is not None else []
 
 
-def _int(value: object, default: int = 0) -> int:
+def _int(value: pikepdf.Object | None, default: int = 0) -> int:
+    if value is None:  # an absent entry (int(None) would be a TypeError, caught the same)
+        return default
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return default
 
@@ -196,7 +200,10 @@ def dct_data(image: Stream) -> bytes:
     return data
 
 
-def open_as(data: bytes, plugin: type[ImageFile.ImageFile]) -> ImageFile.ImageFile:
+_ImageFileT = TypeVar("_ImageFileT", bound=ImageFile.ImageFile)
+
+
+def open_as(data: bytes, plugin: type[_ImageFileT]) -> _ImageFileT:
     """Open (not decode) ``data`` with one Pillow format plugin, as ``Image.open`` would.
 
     Without Pillow's decompression-bomb check: the engine's budget has bounded

@@ -234,6 +234,7 @@ class _Draws:
 def _compose(draws: _Draws) -> Uses:
     """Resolve nested streams and express every image use in the drawing stream's space."""
     result: Uses = {}
+    drawn: _Drawn | None
     for objgen, sizes in draws.images.items():
         drawn = result[objgen] = _Drawn()
         for m, count in sizes.items():
@@ -668,9 +669,9 @@ class _Tally:
                 self._merge(mask.objgen, dpi_x * mask_width / width,
                             dpi_y * mask_height / height, int(uses))
         for objgen in list(self.unknown):
-            image = self.walker.images.get(objgen)
-            if image is not None:
+            entry = self.walker.images.get(objgen)
+            if entry is not None:
                 for key in ("/SMask", "/Mask"):
-                    mask = image[2].get(key)
+                    mask = entry[2].get(key)
                     if isinstance(mask, Stream) and mask.is_indirect:
                         self.unknown.add(mask.objgen)

@@ -13,6 +13,7 @@ XObject in place, so the OCR layer keeps its exact positions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pikepdf
@@ -77,9 +78,9 @@ class ScanImage:
     shared: bool = False
 
 
-def _operands(operands: object, count: int) -> list[float] | None:
+def _operands(operands: Iterable[pikepdf.Object | float], count: int) -> list[float] | None:
     try:
-        values = [float(v) for v in operands]  # type: ignore[union-attr]
+        values = [float(v) for v in operands]
     except (TypeError, ValueError):
         return None
     return values if len(values) == count else None
@@ -90,7 +91,7 @@ def _resources(holder: Dictionary | Stream) -> Dictionary | None:
     return res if isinstance(res, Dictionary) else None
 
 
-def _walk(source: object, resources: Dictionary | None, ctm: Matrix, draw: PageDraw,
+def _walk(source: pikepdf.Object, resources: Dictionary | None, ctm: Matrix, draw: PageDraw,
           depth: int) -> None:
     try:
         instructions = pikepdf.parse_content_stream(source, _OPERATORS)

@@ -48,8 +48,9 @@ def clean(pdf: pikepdf.Pdf, settings: Settings, report: Report) -> None:
     pdf.remove_unreferenced_resources()
 
 
-def _delete(obj: Dictionary | Stream, *keys: str) -> bool:
-    """Delete ``keys`` from ``obj``; True when any was there."""
+def _delete(obj: pikepdf.Object, *keys: str) -> bool:
+    """Delete ``keys`` from ``obj`` (a dictionary or stream; pikepdf types ``pdf.Root`` as a
+    plain Object); True when any was there."""
     found = False
     for key in keys:
         if key in obj:
@@ -257,7 +258,7 @@ def _stream_key(stream: Stream) -> tuple[bytes, str]:
     profile = _icc_profile(stream)
     if profile is not None:
         digest = hashlib.sha256(b"icc" + profile).digest()
-        skip = ("/Length", "/Filter", "/DecodeParms")
+        skip: tuple[str, ...] = ("/Length", "/Filter", "/DecodeParms")
     else:
         digest = hashlib.sha256(stream.read_raw_bytes()).digest()
         skip = ("/Length",)
@@ -369,4 +370,5 @@ def _redirect_references(pdf: pikepdf.Pdf, replace: dict[tuple[int, int], Stream
     for obj in pdf.objects:
         if isinstance(obj, (Dictionary, Array, Stream)):
             visit(obj)
-    visit(pdf.trailer)
+    if isinstance(pdf.trailer, Dictionary):  # (it always is: pikepdf types it as an Object)
+        visit(pdf.trailer)

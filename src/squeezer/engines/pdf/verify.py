@@ -222,7 +222,7 @@ def _page_fault(doc: pdfium.PdfDocument, i: int, reference: Reference | None,
         if (compare_text and reference is not None and i in reference.texts
                 and page_text(page) != reference.texts[i]):
             return f"text of page {i + 1} changed"
-        if compare_look:
+        if compare_look and reference is not None:  # (it is: compare_look says so)
             score = ssim(reference.renders[i], render_gray(page))
             if score < min_similarity:
                 return f"page {i + 1} looks different (SSIM {score:.3f} < {min_similarity})"

@@ -213,8 +213,8 @@ def status_map(parts: list[tuple[rows.JobRow, file_rows.FileRow | None, file_row
             out[f"{i}.error"] = job.error_message or job.state
             out[f"{i}.errorCode"] = job.error_code or job.state
     if status == "done":
-        results = [result for _, _, result in parts]
-        if all(results):
+        results = [result for _, _, result in parts if result is not None]
+        if len(results) == len(parts):
             if len(parts) == 1:
                 out["out.file"] = out["0.out.file"]
                 out["out.name"] = out["0.out.name"]
@@ -303,8 +303,8 @@ async def _download(request: Request, svc: ApiServices, key: ApiKey) -> Response
     if status != "done":
         raise ApiError(409, f"the job is {status}; download once getStatus says done",
                        code="not_done")
-    results = [result for _, _, result in parts]
-    if not all(results):
+    results = [result for _, _, result in parts if result is not None]
+    if len(results) != len(parts):
         raise ApiError(410, "the result has expired or was deleted", code="gone")
     names = zip_names([(source.name if source else job.input_name) or "document.pdf"
                        for job, source, _ in parts])

@@ -65,8 +65,8 @@ def engine_options_of(params: dict[str, Any]) -> dict[str, Any]:
         elif known == "grayscaleimages":
             if value is True or str(value).lower() == "true":
                 raw["color_model"] = "gray"
-        elif PROFILE_KEYS[known]:
-            raw[PROFILE_KEYS[known]] = value
+        elif target := PROFILE_KEYS[known]:
+            raw[target] = value
     if resample is False or str(resample).lower() == "false":
         raw.pop("dpi", None)
     password = params.get("password")

@@ -258,7 +258,7 @@ async def job_check(request: Request, svc: ApiServices = Depends(services)) -> R
             if exc.status == 410:
                 answer.update(status="failed", message="the job has expired", duration=0)
                 return JSONResponse(answer)
-    if job is None:
+    if job is None or parsed is None:  # (a job is only looked up for a parsed id)
         answer.update(status="unknown" if force else "working",
                       message="Unknown job" if force else "Working", duration=0)
         return JSONResponse(answer)
