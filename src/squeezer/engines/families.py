@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from squeezer.engines.container.formats import FORMATS as CONTAINER_FORMATS
 from squeezer.engines.level import Level
 
 
@@ -83,6 +84,12 @@ FAMILIES: tuple[Family, ...] = (
            "squeezer.engines.audio.pipeline", "squeezer.engines.audio.options",
            "squeezer.engines.audio.report:AudioReport",
            "squeezer.engines.audio.options:output_extension"),
+    # members go to their own engines, so every group applies (video/audio once installed)
+    Family("archive", "Documents, e-books, archives and website bundles",
+           frozenset({"archive", "image", "pdf", "video", "audio"}),
+           tuple(CONTAINER_FORMATS),
+           "squeezer.engines.container.pipeline", "squeezer.engines.container.options",
+           "squeezer.engines.container.report:ContainerReport"),
 )
 
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from pydantic.fields import FieldInfo
 
 from squeezer.engines.audio.options import AudioOptions
+from squeezer.engines.container.options import ArchiveOptions
 from squeezer.engines.image.options import ImageOptions
 from squeezer.engines.level import DEFAULT_LEVEL, DEPRECATED_LEVELS, Level, level_of
 from squeezer.engines.optiontypes import ByteSize, OptionGroup
@@ -69,6 +70,7 @@ class Options(BaseModel):
     image: ImageOptions = Field(default_factory=ImageOptions)
     video: VideoOptions = Field(default_factory=VideoOptions)
     audio: AudioOptions = Field(default_factory=AudioOptions)
+    archive: ArchiveOptions = Field(default_factory=ArchiveOptions)
 
     #: deprecation warnings raised while reading the request (they go into the report)
     _notices: list[str] = PrivateAttr(default_factory=list)

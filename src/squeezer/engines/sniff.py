@@ -5,9 +5,11 @@ is a PNG with an ``acTL`` chunk before the first ``IDAT``), ``GIF87a``/``GIF89a`
 RIFF ``WEBP`` (animated when the ``VP8X`` animation flag is set), ISO-BMFF
 ``ftyp`` brands for AVIF and HEIC/HEIF, TIFF byte-order marks, ``BM`` for BMP,
 and an ``<svg`` root for SVG text.  PDF is recognised so the dispatcher can
-hand it to the PDF engine; video and audio containers are recognised by
-:mod:`squeezer.engines.media.signatures`; EPS/PostScript and anything else is
-refused.
+hand it to the PDF engine; containers (ZIP and the formats built on it, tar,
+gzip, xz, zstd, 7z) by :mod:`squeezer.engines.container.detect`, which reads a
+ZIP's central directory to tell a DOCX from an XLSX or a JAR; video and audio
+containers by :mod:`squeezer.engines.media.signatures`.  EPS/PostScript and
+anything else is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from squeezer.engines.container import detect as _containers
+from squeezer.engines.container.formats import ALIASES as _CONTAINER_ALIASES
+from squeezer.engines.container.formats import FORMATS as _CONTAINERS
 from squeezer.engines.errors import UnsupportedFormatError
 from squeezer.engines.media import signatures as media
 
@@ -39,12 +44,16 @@ MIME = {
 #: Extensions a user may already use for a format (kept in output names).
 ALIASES = {"jpeg": {"jpg", "jpeg", "jpe", "jfif"}, "tiff": {"tif", "tiff"},
            "heic": {"heic", "heif", "hif"}, **media.ALIASES}
+# containers: OOXML, ODF, EPUB, ZIP, JAR, APK, tar (plain, gz, xz, zst, bz2), gz, xz, zst, 7z
+EXTENSIONS.update({name: ext for name, (ext, _, _) in _CONTAINERS.items()})
+MIME.update({name: mime for name, (_, mime, _) in _CONTAINERS.items()})
+ALIASES.update(_CONTAINER_ALIASES)
 
 #: The message of the error for bytes no signature matches (the dispatcher then lets the PDF
 #: engine's recovery try, since qpdf can rebuild a PDF whose header is missing).
 UNKNOWN = ("not a supported file: expected a PDF, an image (JPEG, PNG, GIF, WebP, AVIF, HEIC, "
-           "TIFF, BMP, SVG), a video (MP4, MOV, MKV, WebM, AVI, MPEG-TS, 3GP) or audio (MP3, "
-           "AAC, M4A, WAV, FLAC, OGG, Opus, AIFF)")
+           "TIFF, BMP, SVG), a video (MP4, MOV, MKV, WebM, AVI, MPEG-TS, 3GP), audio (MP3, "
+           "AAC, M4A, WAV, FLAC, OGG, Opus, AIFF), an office document, e-book or archive")
 
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
@@ -59,7 +68,7 @@ _SVG_ROOT = re.compile(
 class Kind:
     """A sniffed format: its canonical name and whether it is animated (as far as the header says)."""
 
-    format: str  #: jpeg, png, …, svg, pdf, or a media format (``media.FORMATS``)
+    format: str  #: jpeg, png, …, svg, pdf, a media format (``media.FORMATS``) or a container
     animated: bool = False
 
     @property
@@ -72,11 +81,16 @@ def sniff_file(path: Path) -> Kind:
         kind = sniff(f.read(HEAD_BYTES))
     if kind.format == "mp4" and media.mp4_has_video(path) is False:
         return Kind("m4a")  # an MP4 whose tracks are all sound (its brand did not say)
+    if kind.format in _CONTAINERS:
+        return Kind(_containers.refine(path, kind.format))
     return kind
 
 
 def sniff(head: bytes) -> Kind:
     """The format of a file whose first bytes are ``head``, or :class:`UnsupportedFormatError`."""
+    container = _containers.sniff_head(head)
+    if container is not None:
+        return Kind(container)
     if head.startswith(b"\xff\xd8\xff"):
         return Kind("jpeg")
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -109,8 +123,6 @@ def sniff(head: bytes) -> Kind:
         return Kind("pdf")
     if _SVG_ROOT.match(start):
         return Kind("svg")
-    if head.startswith(b"\x1f\x8b"):
-        raise UnsupportedFormatError("gzip data (an .svgz?) is refused; send the plain file")
     raise UnsupportedFormatError(UNKNOWN)
 
 
