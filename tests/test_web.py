@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import wave
 import zipfile
@@ -282,11 +283,13 @@ def _mp4() -> bytes:
     import imageio_ffmpeg  # the media engine's dependency: there whenever mp4 is supported
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    done = subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-                           "-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "10",
-                           "-f", "mp4", "-movflags", "+faststart", "pipe:1"],
-                          capture_output=True, check=True, timeout=120)
-    return done.stdout
+    with tempfile.TemporaryDirectory() as tmp:  # +faststart rewrites the file: it needs a seekable output
+        out = Path(tmp) / "clip.mp4"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+                        "-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "10",
+                        "-movflags", "+faststart", str(out)],
+                       capture_output=True, check=True, timeout=120)
+        return out.read_bytes()
 
 
 #: sniffed format -> (file name, bytes maker); a family the server gains needs at least one
@@ -588,11 +591,14 @@ def test_progress_moves_and_estimates_time(service, page, tmp_path):
     """A document with many pictures: the card's percentage moves with the engine's images step
     (not 20 % -> done), and says about how long is left."""
     pdf = pikepdf.new()
-    base = np.asarray(photo((1000, 1000)))
-    for i in range(16):
+    # long enough (~10 s on a fast machine) for several 0.5 s progress writes in the images
+    # step and for the page to estimate the time left
+    side = 2000
+    base = np.asarray(photo((side, side)))
+    for i in range(32):
         stream = pikepdf.Stream(pdf, zlib.compress(np.roll(base, i * 31, axis=0).tobytes(), 1))
         stream.stream_dict = pikepdf.Dictionary(
-            Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=1000, Height=1000,
+            Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=side, Height=side,
             ColorSpace=pikepdf.Name.DeviceRGB, BitsPerComponent=8, Filter=pikepdf.Name.FlateDecode)
         pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
             Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, 612, 612]),
@@ -681,7 +687,7 @@ def test_phone(service, fx, pages, tmp_path):
     assert page.evaluate("document.scrollingElement.scrollHeight > innerHeight")
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.wheel(0, 600)
-    page.wait_for_function("window.scrollY > 0")  # the page scrolls
+    page.wait_for_function("() => window.scrollY > 0")  # the page scrolls
     assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")  # no sideways
     wait_previews(page, first)
     first.scroll_into_view_if_needed()

@@ -232,6 +232,10 @@ def build(
     loader: threading.Thread | None = None
     with opened(src, settings.password) as pdf:
         report.pages = len(pdf.pages)
+        if not report.pages:
+            # e.g. a /Kids cycle with no leaf: nothing a reader can show; the repair path
+            # (which rebuilds a page tree from the page objects it finds) gets its turn
+            raise DamagedPdfError("the document has no page a reader can reach")
         try:
             if not budget.scanned:
                 preflight.scan(pdf, budget)
@@ -257,10 +261,10 @@ def build(
             images.optimize_images(pdf, settings, budget, report, skip=written)
             budget.on_step = None
             budget.check_time()
-            notify(0.65, "attachments")
+            notify(0.7, "attachments")
             attachments.compress_embedded(pdf, settings, budget, report, out.parent)
             budget.check_time()
-            notify(0.7, "recompressing streams")
+            notify(0.72, "recompressing streams")
             flate.recompress(pdf, budget, report)
             notify(0.75, "deduplicating")
             structure.deduplicate_streams(pdf, report)
