@@ -13,15 +13,22 @@ $(BIN)/squeezer: pyproject.toml
 
 install: $(BIN)/squeezer
 
-# Compress a sample PDF from the shared corpus (or FILE=...) and print the summary.
-FILE ?= $(firstword $(wildcard ../shared/corpus/pdf/pdfjs__tracemonkey.pdf) $(wildcard ../shared/corpus/pdf/*.pdf))
+# Compress the sample PDF Squeezer makes itself (squeezer demo) into ./out and say where the
+# result is; FILE=your.pdf (or an image) compresses that instead. Needs nothing beside the checkout.
+FILE ?=
 run: install
 	@mkdir -p out
+ifeq ($(strip $(FILE)),)
+	$(BIN)/squeezer demo --out-dir out
+else
 	$(BIN)/squeezer compress $(FILE) --out-dir out
+endif
 
-# The HTTP service on http://127.0.0.1:8000 with workers; data in ./squeezer-data.
+# The HTTP service and the web page on http://127.0.0.1:$(PORT)/ with workers; data in
+# ./squeezer-data. `make serve PORT=9000` for another port.
+PORT ?= 8000
 serve: install
-	$(BIN)/squeezer serve
+	$(BIN)/squeezer serve --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q tests

@@ -25,7 +25,7 @@ from squeezer.cli.base import (
 
 
 def _analyze_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", metavar="IN", help="the PDF to analyse")
+    p.add_argument("input", metavar="IN", help="the PDF, document, e-book or archive to analyse")
     p.add_argument("--password", metavar="X", help="password to open an encrypted PDF")
     p.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
     p.add_argument("--no-estimate", action="store_true",
@@ -38,7 +38,8 @@ def _analyze_arguments(p: argparse.ArgumentParser) -> None:
     description="Break a PDF down by what its bytes are for (images by codec, fonts, content "
     "streams, forms, metadata, attachments, annotations, structure, duplicates) and "
     "estimate the result of each level by running the engine on it (or on a sample of "
-    "its pages).",
+    "its pages).  For office documents, e-books and archives: the bytes by member type, the "
+    "largest members, and each level's result from running the engine.",
 )
 def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from squeezer.engines.errors import EngineError
@@ -52,8 +53,19 @@ def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if not path.exists():
         _stderr_line(error_line(args.input, "file_not_found", "no such file"))
         return EXIT_FAILED
+    container = _is_container(path)
+    result: Any
     try:
-        if err.is_terminal:
+        if container:
+            from squeezer.engines.container.analyze import analyze as analyze_container
+
+            if err.is_terminal:
+                with err.status("analysing…"):
+                    result = analyze_container(path, limits=limits,
+                                               estimate=not args.no_estimate)
+            else:
+                result = analyze_container(path, limits=limits, estimate=not args.no_estimate)
+        elif err.is_terminal:
             with err.status("analysing…") as status:
                 result = analyze(path, args.password, limits=limits, estimate=not args.no_estimate,
                                  progress=lambda f, stage: status.update(f"{stage}…"))
@@ -71,9 +83,67 @@ def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         sys.stdout.write(json.dumps({"input": args.input, **result.model_dump(mode="json")},
                                     indent=2) + "\n")
         sys.stdout.flush()
+    elif container:
+        print_container(out, args.input, result)
     else:
         print_analysis(out, args.input, result)
     return EXIT_OK
+
+
+def _is_container(path: Path) -> bool:
+    from squeezer.engines.container.formats import is_container
+    from squeezer.engines.errors import EngineError
+    from squeezer.engines.sniff import sniff_file
+
+    try:
+        return path.is_file() and is_container(sniff_file(path).format)
+    except (EngineError, OSError):
+        return False
+
+
+def print_container(console: Any, name: str, a: Any) -> None:
+    """The container analysis as tables: bytes by member type, largest members, levels."""
+    from rich import box
+    from rich.table import Table
+
+    console.print(f"{name}: {human_bytes(a.file_bytes)} ({a.file_bytes} bytes), "
+                  f"{a.format.upper()} ({a.container}), {a.members} members, "
+                  f"{human_bytes(a.expanded_bytes)} expanded"
+                  + (", signed" if a.signed else ""), markup=False, soft_wrap=True)
+    where = Table(title="Where the bytes are (by member type)", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header, justify in (("type", "left"), ("members", "right"), ("stored", "right"),
+                            ("share", "right"), ("expanded", "right")):
+        where.add_column(header, justify=justify)  # type: ignore[arg-type]
+    stored_total = sum(t.bytes_before for t in a.by_type) or 1
+    for t in a.by_type:
+        where.add_row(t.type, str(t.count), human_bytes(t.bytes_before),
+                      f"{t.bytes_before / stored_total * 100:.1f}%", human_bytes(t.bytes_after))
+    console.print(where)
+    largest = Table(title=f"Largest members ({len(a.largest)})", title_justify="left",
+                    box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header, justify in (("member", "left"), ("type", "left"), ("stored", "right"),
+                            ("expanded", "right")):
+        largest.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for m in a.largest:
+        largest.add_row(m.name, m.type, human_bytes(m.stored_bytes), human_bytes(m.size))
+    console.print(largest)
+    if a.estimates is not None:
+        est = Table(title="Each level (the engine run on this file)", title_justify="left",
+                    box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for header, justify in (("level", "left"), ("size", "right"), ("ratio", "right"),
+                                ("saved", "right")):
+            est.add_column(header, justify=justify)  # type: ignore[arg-type]
+        for e in a.estimates:
+            if e.bytes is None:
+                est.add_row(e.level, "-", "-", e.error or "failed")
+            else:
+                est.add_row(e.level, human_bytes(e.bytes), f"{e.ratio:.2f}",
+                            saved_percent(a.file_bytes, e.bytes) + (" (kept)" if e.kept else ""))
+        console.print(est)
+        console.print(f"(in {a.estimate_seconds:.1f} s)", markup=False)
+    for w in a.warnings:
+        console.print(f"note: {w}", markup=False, soft_wrap=True)
 
 
 #: How many images, fonts and duplicate groups the table lists (JSON has them all).

@@ -115,6 +115,45 @@ class MemoryLimitError(LimitExceededError):
     code = "memory_limit"
 
 
+class DamagedArchiveError(InputError):
+    """A ZIP, tar, gzip or 7z container whose structure cannot be read (a broken central
+    directory, a truncated member, a CRC mismatch, overlapping entries)."""
+
+    code = "archive_invalid"
+
+
+class UnsafeArchiveError(InputError):
+    """A container member whose name escapes the archive (``../``, an absolute path or a drive
+    letter) or that repeats another member's name: refused, since readers disagree on it."""
+
+    code = "archive_unsafe"
+
+
+class EncryptedMemberError(InputError):
+    """A member that must be read to process the container is encrypted."""
+
+    code = "archive_encrypted"
+
+
+class TooManyMembersError(LimitExceededError):
+    """A container with more members than ``Limits.max_archive_members``."""
+
+    code = "too_many_members"
+
+
+class ArchiveBombError(LimitExceededError):
+    """A container that expands past ``Limits.max_archive_bytes`` in total or whose member
+    expands more than ``Limits.max_archive_ratio`` times its stored size."""
+
+    code = "archive_bomb"
+
+
+class NestingTooDeepError(LimitExceededError):
+    """Containers nested deeper than ``Limits.max_archive_depth``."""
+
+    code = "nesting_too_deep"
+
+
 class ProcessingCrashedError(EngineError):
     """The process running the engine died (a crash in native code); the input is suspect."""
 

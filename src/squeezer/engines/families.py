@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from squeezer.engines.container.formats import FORMATS as CONTAINER_FORMATS
 from squeezer.engines.level import Level
 
 
@@ -71,6 +72,12 @@ FAMILIES: tuple[Family, ...] = (
            "squeezer.engines.image.pipeline", "squeezer.engines.image.options",
            "squeezer.engines.image.report:ImageReport",
            "squeezer.engines.image.options:output_extension"),
+    # members go to their own engines, so every group applies (video/audio once installed)
+    Family("archive", "Documents, e-books, archives and website bundles",
+           frozenset({"archive", "image", "pdf", "video", "audio"}),
+           tuple(CONTAINER_FORMATS),
+           "squeezer.engines.container.pipeline", "squeezer.engines.container.options",
+           "squeezer.engines.container.report:ContainerReport"),
 )
 
 

@@ -31,6 +31,17 @@ class Limits(BaseModel):
         10_000, ge=0, description="Most frames an animated image (GIF, APNG, WebP) may have."
     )
     max_seconds: float = Field(600.0, ge=0, description="Wall-clock budget for one file.")
+    max_archive_members: int = Field(
+        20_000, ge=0, description="Most members a container (ZIP, tar, 7z) may have, nested "
+        "containers' members included.")
+    max_archive_bytes: int = Field(
+        4 << 30, ge=0, description="Most bytes a container's members may expand to in total, "
+        "nested containers included.")
+    max_archive_ratio: int = Field(
+        1_000, ge=0, description="Most times a container member (over 1 MiB expanded) may "
+        "expand its stored size.")
+    max_archive_depth: int = Field(
+        4, ge=0, description="Deepest nesting of containers inside containers.")
     max_threads: int = Field(
         0, ge=0, description="Threads one file's image step may use (0: one per core, at most 4)."
     )

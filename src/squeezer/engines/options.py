@@ -33,6 +33,7 @@ from typing import Any, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
+from squeezer.engines.container.options import ArchiveOptions
 from squeezer.engines.image.options import ImageOptions
 from squeezer.engines.level import DEFAULT_LEVEL, DEPRECATED_LEVELS, Level, level_of
 from squeezer.engines.optiontypes import ByteSize, OptionGroup
@@ -65,6 +66,7 @@ class Options(BaseModel):
         None, repr=False, description="Password to open an encrypted input.")
     pdf: PdfOptions = Field(default_factory=PdfOptions)
     image: ImageOptions = Field(default_factory=ImageOptions)
+    archive: ArchiveOptions = Field(default_factory=ArchiveOptions)
 
     #: deprecation warnings raised while reading the request (they go into the report)
     _notices: list[str] = PrivateAttr(default_factory=list)

@@ -50,6 +50,8 @@ def object_name(input_name: str, mime: str = "application/pdf") -> str:
     """The exported object's name when the path names a directory: the input's, with the
     result's extension (``.pdf``, or an image's, which a conversion may have changed)."""
     fmt = next((f for f, m in MIME.items() if m == mime), "pdf")
+    if "." in EXTENSIONS[fmt] and input_name.lower().endswith("." + EXTENSIONS[fmt]):
+        return input_name  # src.tar.gz: a two-part extension, kept whole
     stem, dot, ext = input_name.rpartition(".")
     if not dot or not stem or len(ext) > 5:
         stem = input_name

@@ -428,7 +428,10 @@ def _sha1(path: Path) -> str:
 def result_name(name: str, fmt: str = "pdf") -> str:
     """``report.pdf`` → ``report.compressed.pdf``; ``photo.png`` as WebP →
     ``photo.compressed.webp``."""
+    extension = EXTENSIONS.get(fmt, fmt)
+    if "." in extension and name.lower().endswith("." + extension):  # src.tar.gz
+        return f"{name[:-len(extension) - 1]}.compressed.{extension}"
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem or len(ext) > 5:
         stem = name
-    return f"{stem}.compressed.{EXTENSIONS.get(fmt, fmt)}"
+    return f"{stem}.compressed.{extension}"

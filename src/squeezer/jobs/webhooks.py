@@ -97,9 +97,10 @@ async def native_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: s
     output_file = await file_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     log_rows = await delivery_rows.deliveries(conn, job.id) if job.webhook_url else None
     export = await export_rows.get(conn, job.id)
+    position = await job_rows.queue_position(conn, job)
     return payload.job_json(job, input_file=input_file, output_file=output_file,
                             base_url=base_url, signing_key=signing_key, deliveries=log_rows,
-                            export=export)
+                            export=export, queue_position=position)
 
 
 async def job_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: str,
