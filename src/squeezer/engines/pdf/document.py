@@ -63,7 +63,11 @@ def open_document(path: Path, password: str | None = None) -> pikepdf.Pdf:
         pdf = pikepdf.open(
             path, password=password or "", attempt_recovery=True, inherit_page_attributes=False
         )
-        rebuild_page_tree(pdf)
+        try:
+            rebuild_page_tree(pdf)
+        except BaseException:
+            pdf.close()
+            raise
         return pdf
     except pikepdf.PasswordError:
         if password:
@@ -104,6 +108,11 @@ def rebuild_page_tree(pdf: pikepdf.Pdf) -> None:
             if key not in node:
                 node[key] = value
         leaves.append(node)
+    if not leaves:
+        # a cycle of /Pages nodes only (pdf.js' Pages-tree-refs): nothing a reader could show,
+        # and a zero-page rewrite no reader opens either; the input is not a usable document
+        raise DamagedPdfError("the PDF is damaged beyond repair: its page tree is a cycle "
+                              "with no page in it")
     root = pdf.make_indirect(
         pikepdf.Dictionary(Type=pikepdf.Name.Pages, Kids=pikepdf.Array(leaves), Count=len(leaves))
     )
