@@ -14,6 +14,7 @@ from squeezer.cli.base import (
     EXIT_OK,
     _consoles,
     _stderr_line,
+    cap_memory,
     command,
     error_line,
     human_bytes,
@@ -48,7 +49,9 @@ def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from squeezer.engines.errors import EngineError
     from squeezer.engines.pdf.analyze import analyze
 
-    limits = load_config(parser).limits.limits()
+    config = load_config(parser)
+    limits = config.limits.limits()
+    cap_memory(config.limits.cli_memory_bytes)
     out, err = _consoles()
     path = Path(args.input)
     if not path.exists():

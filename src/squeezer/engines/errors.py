@@ -8,6 +8,8 @@ line and the API and job JSON map it without parsing messages.
 
 from __future__ import annotations
 
+import errno
+
 from squeezer.errors import SqueezerError
 
 
@@ -210,3 +212,25 @@ class ProcessingCrashedError(EngineError):
 
     code = "processing_crashed"
     http_status = 500
+
+
+class DiskFullError(EngineError):
+    """No room for the run's temporary or output files (ENOSPC, EFBIG, EDQUOT).
+
+    The machine's problem, not the file's: trying again later can help.  The
+    run's temporary files are removed and no partial output is left.
+    """
+
+    code = "disk_full"
+    http_status = 507
+    retryable = True
+
+    def __init__(self, message: str = "no space left on the disk for the output; "
+                 "free some space and try again") -> None:
+        super().__init__(message)
+
+
+#: errno values that mean "the disk (or a file-size or quota limit) is full"
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+#: how the same failures read once a native library has turned them into text
+DISK_FULL_TEXTS = ("No space left on device", "File too large", "Disk quota exceeded")

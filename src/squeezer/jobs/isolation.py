@@ -44,7 +44,7 @@ from squeezer.engines.errors import (
 from squeezer.engines.families import FAMILIES, report_from_json
 from squeezer.engines.limits import Limits
 from squeezer.engines.report import RunReport
-from squeezer.errors import error_from_code
+from squeezer.errors import InternalError, error_from_code
 from squeezer.jobs import scratch as scratch_dirs
 from squeezer.jobs.errors import JobCancelled
 
@@ -58,6 +58,9 @@ ADDRESS_SPACE_FACTOR = 4
 #: The child sends a progress message at most this often (the parent throttles DB writes itself).
 PROGRESS_INTERVAL = 0.1
 
+#: What a client is told about a bug in the engine (the traceback is in the server log).
+INTERNAL_MESSAGE = ("the engine failed on this file because of a bug in Squeezer; the server "
+                    "log has the details")
 #: ``progress(fraction, stage)``, called in the parent's thread as messages arrive.
 ProgressCallback = Callable[[float, str], None]
 
@@ -266,7 +269,9 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
         if "bad_alloc" in text or "Cannot allocate memory" in text:
             conn.send(("error", MemoryLimitError.code, "the file needs more memory than the cap allows"))
         else:
-            conn.send(("error", "internal_error", text[:500] + "\n" + traceback.format_exc()[-1500:]))
+            # a bug: the client gets a plain message, the traceback goes to the server log
+            # (the parent logs it under the job's id; it never reaches job JSON or webhooks)
+            conn.send(("error", InternalError.code, INTERNAL_MESSAGE, traceback.format_exc()))
     finally:
         conn.close()
 
@@ -311,4 +316,7 @@ def compress_isolated(src: str | Path, dst: str | Path,
         raise ProcessingCrashedError(f"the engine process {run.how}")
     if outcome[0] == "ok":
         return report_from_json(outcome[1])
-    raise error_from_code(outcome[1], outcome[2])
+    error = error_from_code(outcome[1], outcome[2])
+    if len(outcome) > 3:
+        error.detail = outcome[3]  # for the server log only
+    raise error
