@@ -120,7 +120,8 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
     saved = 0
     with closing(ordered_map(lambda image: _attempt(image, ctx), images,
                              budget.threads)) as results:
-        for image, (before, candidate, warning) in zip(images, results):
+        for done, (image, (before, candidate, warning)) in enumerate(zip(images, results), 1):
+            budget.advance(done, len(images))
             report.images.seen += 1
             if warning:
                 report.warnings.append(warning)

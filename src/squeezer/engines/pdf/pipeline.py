@@ -17,13 +17,13 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Final, Self
+from typing import BinaryIO, Final, Self, cast
 
 import pikepdf
 
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import DamagedPdfError, EngineError, LimitExceededError
-from squeezer.engines.files import atomic_copy, input_size
+from squeezer.engines.files import GuardedWriter, atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import (
@@ -256,12 +256,17 @@ def build(
             inline.externalize(pdf, budget)  # (the image step sees inline images as XObjects)
             budget.check_time()
             written: set[tuple[int, int]] = set()
+            images_from = 0.2
             if scans.wanted(settings):
                 notify(0.15, "scanned pages")
+                budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
                 written = scans.optimize_scans(pdf, settings, budget, report)
                 budget.check_time()
-            notify(0.2, "images")
+                images_from = 0.45
+            notify(images_from, "images")
+            budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
             images.optimize_images(pdf, settings, budget, report, skip=written)
+            budget.on_step = None
             budget.check_time()
             notify(0.65, "attachments")
             attachments.compress_embedded(pdf, settings, budget, report, out.parent)
@@ -329,12 +334,14 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
         # stream without it, which readers (qpdf among them) reject.  qpdf puts
         # the real value in place of any number given here.
         pdf.trailer.Size = 1
+    # qpdf must never see a failed write: on a full disk it can abort the process
+    sink = GuardedWriter(out)
     try:
         with warnings.catch_warnings():
             # widgets outside /AcroForm are written as they are; the warning is for page copies
             warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
             pdf.save(
-                out,
+                cast(BinaryIO, sink),
                 compress_streams=True,
                 object_stream_mode=streams,
                 # flate.recompress did it, keeping predictors qpdf would drop
@@ -346,8 +353,17 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 # rewriting XMP of damaged files fails; the version in it is cosmetic
                 fix_metadata_version=False,
             )
-    except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
+    except (pikepdf.PikepdfError, UnicodeDecodeError, ValueError, RuntimeError) as exc:
+        # qpdf's logic errors surface as ValueError/RuntimeError (a fuzzed number out of
+        # range: "integer out of range converting 4294967295")
+        sink.abandon()
+        if sink.error is not None:  # the write failed first: that is the error
+            raise GuardedWriter.failure(sink.error) from None
         raise map_qpdf_error(exc) from None
+    except BaseException:
+        sink.abandon()
+        raise
+    sink.finish()
 
 
 def _verified_or_fallback(
