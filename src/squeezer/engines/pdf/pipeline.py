@@ -33,6 +33,7 @@ from squeezer.engines.pdf import (
     flate,
     fontfiles,
     fonts,
+    fonttables,
     images,
     inline,
     jbig2,
@@ -282,6 +283,7 @@ def build(
                 cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
                 cidfonts.subset_cid_fonts(pdf, budget, report)
+                fonttables.drop_layout_tables(pdf, budget, report)
                 fonts.note_form_fonts(pdf, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
