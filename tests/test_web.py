@@ -130,7 +130,7 @@ def drop(page, files: list[tuple[str, str, bytes]]) -> None:
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 
-def wait_all_ended(page, timeout: float = 90_000) -> None:
+def wait_all_ended(page, timeout: float = 240_000) -> None:
     page.wait_for_function(
         f"() => {{ const li = [...document.querySelectorAll('.file')];"
         f" return li.length && li.every(x => {ENDED}.includes(x.dataset.state)); }}",
