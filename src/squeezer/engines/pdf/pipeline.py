@@ -253,7 +253,8 @@ def build(
                 budget.check_time()
                 images_from = 0.45
             notify(images_from, "images")
-            budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
+            # (up to where the attachments step starts: the bar never moves back)
+            budget.on_step = lambda f: notify(images_from + (0.65 - images_from) * f, "images")
             images.optimize_images(pdf, settings, budget, report, skip=written)
             budget.on_step = None
             budget.check_time()
