@@ -57,7 +57,8 @@ HINTS: dict[str, str] = {
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compress": ("squeezer.cli.compress", "compress files (the engine is chosen from the bytes)"),
     "demo": ("squeezer.cli.demo", "compress a sample PDF made on the spot; print where it is"),
-    "analyze": ("squeezer.cli.analyze", "show where a PDF's or a container's bytes are; estimate each level"),
+    "analyze": ("squeezer.cli.analyze",
+                "show where a PDF's, container's, video's or audio's bytes are; estimate each level"),
     "options": ("squeezer.cli.info", "list the levels and every compression option"),
     "config": ("squeezer.cli.info", "print the effective configuration (secrets masked)"),
     "keys": ("squeezer.cli.keys", "create, list and revoke API keys"),

@@ -16,7 +16,7 @@ from squeezer.engines.options import group_names
 COMPRESSION = {"lossless": "lossless", "low": "low", "medium": "low", "high": "medium",
                "ultra": "high", "extreme": "extreme"}
 #: option sections of Compressor.app that are no Squeezer option group: accepted, ignored
-OTHER_MEDIA = {"video", "audio", "archive", "website", "document"}
+OTHER_MEDIA = {"archive", "website", "document"}
 #: request keys besides the option groups (``pdf``, ``image``, …: the model's own groups,
 #: so ``image.resize`` is ``Options.image.resize``)
 KNOWN = {"compression", "webhook", "store"}
