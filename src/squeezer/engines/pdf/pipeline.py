@@ -269,6 +269,7 @@ def build(
                 budget.check_time()
                 images_from = 0.45
             notify(images_from, "images")
+            # (up to where the attachments step starts: the bar never moves back)
             budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
             images.optimize_images(pdf, settings, budget, report, skip=written)
             budget.on_step = None
