@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run serve test lint bench clean
+.PHONY: install run serve test lint bench clean cluster-test
 
 $(BIN)/squeezer: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: install
 	$(BIN)/pip install -q -e '.[test,lint]'
 	$(BIN)/ruff check src
 	$(BIN)/mypy
+
+# the multi-process deployment (deploy/local-cluster: Debian's PostgreSQL, moto's S3 server,
+# 2 API and 3 worker processes) brought up, used through both APIs and torn down (~1 min)
+cluster-test: install
+	SQUEEZER_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_cluster.py
 
 bench: install
 	$(BIN)/python bench/pdf_bench.py

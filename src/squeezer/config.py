@@ -177,6 +177,13 @@ class ServiceConfig(BaseSettings):
         "(shared by every API process); 0: none.")
     rate_window_seconds: int = Field(
         900, gt=0, description="The rate-limit window.")
+    direct_min_bytes: int = Field(
+        32 << 20, ge=0, description="With a bucket (S3/GCS/Azure) as storage: downloads of "
+        "files at least this large are redirected (307) to a presigned URL of the bucket, so "
+        "their bytes never pass through the API; 0: never.")
+    direct_upload_seconds: int = Field(
+        3600, ge=60, le=7 * 86400, description="How long a presigned upload URL "
+        "(POST /v1/uploads) stays valid.")
 
 
 class WorkerConfig(BaseSettings):

@@ -19,7 +19,17 @@ from squeezer import __version__
 from squeezer.api import errors
 from squeezer.api.auth import rate_headers
 from squeezer.api.compat import routers as compat_routers
-from squeezer.api.routes import account, compress, downloads, files, health, jobs, options, preview
+from squeezer.api.routes import (
+    account,
+    compress,
+    direct,
+    downloads,
+    files,
+    health,
+    jobs,
+    options,
+    preview,
+)
 from squeezer.api.state import ApiServices
 from squeezer.api.waiting import JobWaiter
 from squeezer.config import Config
@@ -97,7 +107,7 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     app = FastAPI(title="Squeezer", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     errors.install(app)
-    for module in (files, preview, jobs, compress, downloads, account, health, options):
+    for module in (files, direct, preview, jobs, compress, downloads, account, health, options):
         app.include_router(module.router)
     app.include_router(web.router)
     for router in compat_routers():
