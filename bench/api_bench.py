@@ -126,9 +126,27 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), sum(int(x) for x in fields[11:15]) / tick
 
 
-def service_cpu(server: Server) -> float:
-    """CPU seconds used so far by the service: ``squeezer serve`` and everything below it
-    (API, workers, forkserver, engine children) plus the embedded PostgreSQL's processes.
+def _kind(pid: int) -> str:
+    """Which part of the service a process is, from its command line."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return "gone"
+    text = b" ".join(argv)
+    if b"postgres" in argv[0]:
+        return "PostgreSQL"
+    if b"forkserver" in text or b"resource_tracker" in text:
+        return "engine children (forkserver)"
+    if b" worker" in text:
+        return "workers"
+    return "API (uvicorn)"
+
+
+def service_cpu(server: Server) -> dict[str, float]:
+    """CPU seconds used so far by the service, by part: ``squeezer serve`` (the API) and
+    everything below it (workers, forkserver, engine children) plus the embedded
+    PostgreSQL's processes.  (A process's reaped children count with it.)
 
     Unlike wall-clock latency this hardly moves with other people's load on a shared machine,
     so CPU ms per request is the number to compare between runs.
@@ -144,15 +162,21 @@ def service_cpu(server: Server) -> float:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
-    total, todo, seen = 0.0, list(roots), set()
+    total: dict[str, float] = {}
+    todo, seen = list(roots), set()
     while todo:
         pid = todo.pop()
         if pid in seen or pid not in stats:
             continue
         seen.add(pid)
-        total += stats[pid][1]
+        kind = _kind(pid)
+        total[kind] = total.get(kind, 0.0) + stats[pid][1]
         todo += children.get(pid, [])
     return total
+
+
+def _minus(after: dict[str, float], before: dict[str, float], n: int) -> dict[str, float]:
+    return {k: (v - before.get(k, 0.0)) / n for k, v in after.items()}
 
 
 def rss_mb(pid: int) -> float:
@@ -259,14 +283,18 @@ def api_times(server: Server, src: Path, n: int, concurrency: int) -> tuple[list
     return [t for r in results for t in r], wall
 
 
-def part_a(server: Server, root: Path, requests: int, concurrency: int) -> list[dict]:
+def part_a(server: Server, root: Path, requests: int, concurrency: int,
+           only: str = "") -> list[dict]:
     rows = []
     for label, src in make_inputs(root).items():
+        if only and only not in label:
+            continue
         direct, direct_cpu = direct_times(src, root / "direct-out.pdf", max(20, requests // 4))
         single, _ = api_times(server, src, max(20, requests // 4), 1)
-        cpu = service_cpu(server)
+        before = service_cpu(server)
         many, wall = api_times(server, src, requests, concurrency)
-        cpu = (service_cpu(server) - cpu) / len(many)
+        parts = _minus(service_cpu(server), before, len(many))
+        cpu = sum(parts.values())
         rows.append({
             "file": f"{label} ({src.stat().st_size / 1000:.1f} kB)",
             "direct_p50": statistics.median(direct) * 1000, "direct_p95": pct(direct, .95) * 1000,
@@ -276,6 +304,7 @@ def part_a(server: Server, root: Path, requests: int, concurrency: int) -> list[
             "rps": len(many) / wall, "direct_rps": 1 / statistics.median(direct),
             "cpu_ms": cpu * 1000, "direct_cpu_ms": direct_cpu * 1000,
             "cpu_rps": (os.cpu_count() or 1) / cpu if cpu else 0.0,
+            "cpu_parts": {k: v * 1000 for k, v in parts.items()},
         })
         print(f"  {rows[-1]['file']}: overhead {rows[-1]['overhead']:.1f} ms p50, "
               f"{rows[-1]['rps']:.1f} req/s at concurrency {concurrency}, "
@@ -473,6 +502,12 @@ def report(args: argparse.Namespace, a: list[dict] | None, b: dict | None, c: di
         for r in a:
             out.append(f"| {r['file']} | {r['cpu_ms']:.1f} | {r['direct_cpu_ms']:.1f} | "
                        f"{r['cpu_ms'] - r['direct_cpu_ms']:.1f} | {r['cpu_rps']:.0f} |")
+        kinds = sorted({k for r in a for k in r["cpu_parts"]})
+        out += ["", "Where the CPU goes (ms per request, by process):", "",
+                "| file | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
+        for r in a:
+            out.append(f"| {r['file']} | "
+                       + " | ".join(f"{r['cpu_parts'].get(k, 0.0):.1f}" for k in kinds) + " |")
         out.append("")
     if b:
         out += ["## (b) API memory while a 1 GB upload streams to `POST /v1/files`", "",
@@ -506,6 +541,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--requests", type=int, default=200, help="(a) requests per file")
     parser.add_argument("--concurrency", type=int, default=4, help="(a) clients at once")
+    parser.add_argument("--only", default="", help="(a) only the files whose label has this "
+                        "(e.g. tiny)")
     parser.add_argument("--upload-bytes", type=int, default=1 << 30, help="(b) body size")
     parser.add_argument("--jobs", type=int, default=10_000, help="(c) jobs to enqueue")
     parser.add_argument("--drain-timeout", type=float, default=1800, help="(c) seconds")
@@ -522,7 +559,7 @@ def main() -> None:
         try:
             if "a" in args.parts:
                 print("(a) sync compressions", flush=True)
-                a = part_a(server, root, args.requests, args.concurrency)
+                a = part_a(server, root, args.requests, args.concurrency, args.only)
             if "b" in args.parts:
                 print("(b) 1 GB upload", flush=True)
                 b = part_b(server, args.upload_bytes)

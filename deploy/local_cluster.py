@@ -16,7 +16,11 @@ remembers what it started in ``<dir>/cluster.json``; ``down`` stops all of it (S
 then SIGKILL after a grace period) and removes the directory.  ``status`` says what runs.
 
     deploy/local-cluster up [--dir DIR] [--apis 2] [--workers 3]
+    deploy/local-cluster add-worker [--dir DIR] [--count 1]   # more workers, same settings
+    deploy/local-cluster restart NAME [--dir DIR]             # e.g. after kill -9 of api1
     deploy/local-cluster down [--dir DIR] [--keep]
+
+The load test and the fault runs (bench/load.py, bench/chaos.py) drive it.
 """
 
 from __future__ import annotations
@@ -72,6 +76,19 @@ def _chown_postgres(path: Path) -> None:
         os.chown(path, user.pw_uid, user.pw_gid)
 
 
+def _traversable(path: Path) -> None:
+    """Let the ``postgres`` user reach its directories under ours (search permission only,
+    on the directories between, e.g. a private temporary directory; never a listing)."""
+    if os.geteuid() != 0:
+        return
+    for d in [path, *path.parents]:
+        mode = d.stat().st_mode
+        if d == d.parent or mode & 0o1000:  # the root, or a shared sticky directory (/tmp)
+            break
+        if not mode & 0o001 and d.stat().st_uid == 0:
+            d.chmod(mode | 0o001)
+
+
 def _wait_http(url: str, seconds: float, proc: subprocess.Popen | None = None,
                log: Path | None = None) -> None:
     deadline = time.monotonic() + seconds
@@ -79,10 +96,9 @@ def _wait_http(url: str, seconds: float, proc: subprocess.Popen | None = None,
         if proc is not None and proc.poll() is not None:
             tail = log.read_text()[-3000:] if log and log.exists() else ""
             raise SystemExit(f"local-cluster: {url} exited early:\n{tail}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
+            if answer.status == 200:
+                return
         time.sleep(0.3)
     raise SystemExit(f"local-cluster: {url} did not answer 200 within {seconds:g} s")
 
@@ -110,7 +126,10 @@ class Cluster:
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
-        self.state["processes"].append({"name": name, "pid": proc.pid, "log": str(log), **extra})
+        entry = {"name": name, "pid": proc.pid, "log": str(log), "argv": argv, "cwd": str(cwd),
+                 **extra}
+        self.state["processes"] = [p for p in self.state["processes"] if p["name"] != name]
+        self.state["processes"].append(entry)
         self.save()
         return proc
 
@@ -138,10 +157,14 @@ class Cluster:
             d.mkdir(parents=True, exist_ok=True)
             _chown_postgres(d)
         data.chmod(0o700)
+        _traversable(data.parent)
         port = free_port()
-        subprocess.run([*_as_postgres(), str(bindir / "initdb"), "-D", str(data), "-U", "squeezer",
-                        "--auth=trust", "-E", "UTF8", "--no-sync"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        made = subprocess.run([*_as_postgres(), str(bindir / "initdb"), "-D", str(data), "-U",
+                               "squeezer", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                              check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+        if made.returncode:
+            raise SystemExit(f"local-cluster: initdb failed: {made.stderr.strip()}")
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(f"\nport = {port}\nlisten_addresses = '127.0.0.1'\n"
                        f"unix_socket_directories = '{sock}'\nmax_connections = 200\n"
@@ -214,10 +237,8 @@ class Cluster:
             started.append((proc, url, f"api{i}"))
             if i == 1:  # the first one migrates the database and makes the first key
                 _wait_http(url + "/healthz", READY_SECONDS, proc, self.root / "logs" / "api1.log")
-        for i in range(1, workers + 1):
-            env, home = self._env(f"worker{i}", db_url, s3, urls[0])
-            self.spawn(f"worker{i}", [*squeezer, "worker", "--log-level", "warning"], env, home,
-                       kind="worker")
+        self.state["db_url"], self.state["s3_endpoint"] = db_url, s3
+        self.add_workers(workers)
         for proc, url, name in started:
             _wait_http(url + "/healthz", READY_SECONDS, proc, self.root / "logs" / f"{name}.log")
         if workers:
@@ -228,6 +249,31 @@ class Cluster:
             raise SystemExit("local-cluster: no first-start key in api1's log")
         self.state["key"] = match.group(1)
         self.save()
+
+    def add_workers(self, count: int) -> None:
+        """Start ``count`` more worker processes (each with its own directories)."""
+        have = sum(p.get("kind") == "worker" for p in self.state["processes"])
+        for i in range(have + 1, have + count + 1):
+            env, home = self._env(f"worker{i}", self.state["db_url"], self.state["s3_endpoint"],
+                                  self.state["apis"][0])
+            self.spawn(f"worker{i}", [sys.executable, "-m", "squeezer", "worker",
+                                      "--log-level", "warning"], env, home, kind="worker")
+
+    def restart(self, name: str) -> None:
+        """Start process ``name`` again (killed by a fault test, say) with its settings."""
+        entry = next((p for p in self.state["processes"] if p["name"] == name), None)
+        if entry is None:
+            raise SystemExit(f"local-cluster: no process named {name!r}")
+        if _alive(entry["pid"]):
+            _signal(entry["pid"], signal.SIGKILL, group=True)
+        if entry.get("kind") == "s3":
+            env = dict(os.environ)
+        else:
+            env, _ = self._env(name, self.state["db_url"], self.state["s3_endpoint"],
+                               entry.get("url") or self.state["apis"][0])
+        extra = {k: v for k, v in entry.items()
+                 if k not in ("name", "pid", "log", "argv", "cwd")}
+        self.spawn(name, entry["argv"], env, Path(entry["cwd"]), **extra)
 
     def report(self) -> None:
         for url in self.state.get("apis", []):
@@ -278,10 +324,9 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     # a zombie (its parent, `up`, is gone, so it is reaped by init soon) counts as stopped
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/stat") as stat:
-            if stat.read().rpartition(")")[2].split()[0] == "Z":
-                return False
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+        if stat.read().rpartition(")")[2].split()[0] == "Z":
+            return False
     return True
 
 
@@ -295,10 +340,12 @@ def _signal(pid: int, sig: int, group: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deploy/local-cluster", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "add-worker", "restart"])
+    parser.add_argument("name", nargs="?", help="restart: the process (api1, worker2, …)")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"default {DEFAULT_DIR}")
     parser.add_argument("--apis", type=int, default=2)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--count", type=int, default=1, help="add-worker: how many")
     parser.add_argument("--keep", action="store_true", help="down: keep the directory (logs)")
     args = parser.parse_args(argv)
     cluster = Cluster(args.dir.absolute())
@@ -308,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cluster.load()
     if args.action == "status":
+        return cluster.status()
+    if args.action == "restart":
+        cluster.restart(args.name)
+        return 0
+    if args.action == "add-worker":
+        cluster.add_workers(args.count)
         return cluster.status()
     cluster.down(keep=args.keep)
     print(f"local-cluster: stopped ({args.dir})")

@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "deploy" / "local-cluster"
@@ -53,8 +52,8 @@ def cluster(tmp_path_factory):
         else {}
     try:
         assert up.returncode == 0, up.stderr[-3000:]
-        apis = re.findall(r"^api: (\S+)$", up.stdout, re.M)
-        key = re.search(r"^key: (sqz_\S+)$", up.stdout, re.M)
+        apis = re.findall(r"^api: (\S+)$", up.stdout, re.MULTILINE)
+        key = re.search(r"^key: (sqz_\S+)$", up.stdout, re.MULTILINE)
         assert len(apis) == 2 and key, up.stdout
         yield {"apis": apis, "key": key.group(1), "root": root, "state": state}
     finally:

@@ -8,13 +8,13 @@ import time
 import uuid
 
 import httpx
+import pdfgen
 import pikepdf
 import pytest
-
-import pdfgen
 from servicefx import Service, free_port
-from squeezer.api.routes.direct import make_token, read_token
+
 from squeezer.api.errors import ApiError
+from squeezer.api.routes.direct import make_token, read_token
 
 BUCKET = "direct"
 

@@ -203,6 +203,11 @@ class WorkerConfig(BaseSettings):
     stalled_seconds: float = Field(
         30.0, gt=0, description="A worker silent this long is presumed dead and its jobs are "
         "requeued; /readyz wants a heartbeat this recent.")
+    child_jobs: int = Field(
+        1, ge=1, le=10_000, description="Jobs one engine child runs before it is replaced. 1 "
+        "(the default): every job in a fresh child, so nothing one file does to the process can "
+        "reach another client's file. More: less CPU per small job (no fork, no warm-up), "
+        "for deployments whose clients trust each other.")
 
 
 class EngineConfig(BaseSettings):

@@ -187,8 +187,9 @@ def supervise(ctx: Context, target: Callable[..., None],
         child.discard()
         raise
     if outcome is not None and not ended and pool is not None:
-        # it has answered: it exits (and is reaped, its directory removed) in the background
-        pool.release(child)
+        # it has answered: parked for another job, or it exits (and is reaped, its directory
+        # removed) in the background
+        pool.release(child, _resident_bytes(process.pid) if child.left else 0)
         return ChildRun(outcome, ended, None)
     child.discard()
     return ChildRun(outcome, ended, process.exitcode)
@@ -197,7 +198,10 @@ def supervise(ctx: Context, target: Callable[..., None],
 #: Imported once by the forkserver, so that no child pays for it: the dispatcher and every
 #: family's engine (importing the image engine alone costs ~50 ms), then a warm-up run.
 PRELOAD = ["squeezer.engines.dispatch", *(family.engine for family in FAMILIES),
-           "squeezer.jobs.warmup"]
+           "squeezer.jobs.warmup",
+           # the children's own code (this module, jobs.prefork) comes from the forkserver's
+           # memory, as the worker's does, not from files that an upgrade may have replaced
+           "squeezer.jobs.isolation"]
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
@@ -210,15 +214,20 @@ def _context() -> multiprocessing.context.ForkServerContext:
 _pool: prefork.WarmPool | None = None
 
 
-def keep_warm(children: int) -> None:
+def keep_warm(children: int, child_jobs: int = 1, memory_bytes: int = 0) -> None:
     """Keep ``children`` engine children started ahead of need (a worker: one per job slot),
-    so that a job's child is already forked and initialised when it arrives; 0 stops."""
+    so that a job's child is already forked and initialised when it arrives; 0 stops.
+
+    ``child_jobs``: jobs one child runs before it is replaced (1: each job in a fresh child).
+    A child is reused only while it holds less than a quarter of ``memory_bytes``.
+    """
     global _pool
     if _pool is not None:
         _pool.close()
         _pool = None
     if children > 0:
-        _pool = prefork.WarmPool(_context, _child, children, prepare=_rewarm)
+        _pool = prefork.WarmPool(_context, _child, children, prepare=_rewarm,
+                                 child_jobs=child_jobs, reuse_below=memory_bytes // 4)
 
 
 def _rewarm() -> None:
@@ -272,8 +281,6 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
             conn.send(("error", MemoryLimitError.code, "the file needs more memory than the cap allows"))
         else:
             conn.send(("error", "internal_error", text[:500] + "\n" + traceback.format_exc()[-1500:]))
-    finally:
-        conn.close()
 
 
 def compress_isolated(src: str | Path, dst: str | Path,

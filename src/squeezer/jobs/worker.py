@@ -66,7 +66,8 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
     tidying = asyncio.create_task(_remove_orphans_every(scratch.ORPHAN_AGE / 4))
     # engine children forked ahead of the jobs (jobs.prefork): a job's child is ready when it
     # arrives, and the forkserver starts now rather than on the first job
-    isolation.keep_warm(concurrency)
+    isolation.keep_warm(concurrency, services.config.workers.child_jobs,
+                        services.config.workers.job_memory_bytes)
     try:
         await _run(app, services, concurrency, wait, install_signal_handlers, common)
     finally:
