@@ -509,9 +509,12 @@ def report(args: argparse.Namespace, rows: list[dict], deep: dict | None, about:
                 "|---:|---:|---:|---:|---:|---:|",
                 f"| {deep['enqueue_rate']:.0f} | {deep['depth']} | {deep['metrics_p50']:.0f} / "
                 f"{deep['metrics_p95']:.0f} | {deep['read_p50']:.0f} / {deep['read_p95']:.0f} | "
-                f"{deep['first_pickup_s'] if deep['first_pickup_s'] is not None else 'none'} | "
-                f"{deep['drain_rate']:.2f} |"]
+                f"{_seconds(deep['first_pickup_s'])} | {deep['drain_rate']:.2f} |"]
     return "\n".join(out) + "\n"
+
+
+def _seconds(value: float | None) -> str:
+    return "none" if value is None else f"{value:.1f}"
 
 
 def main() -> None:

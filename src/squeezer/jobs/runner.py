@@ -321,10 +321,18 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
         if started is None:
             return "gone"  # ended already (cancelled while queued, a duplicate delivery) or deleted
         job, stored_in = started.job, started.input_file
+        try:
+            job_dir = scratch.job_directory()
+        except OSError as exc:  # this machine's temporary disk: full, or not writable
+            log.warning("job %s: no temporary directory", job_id, exc_info=True)
+            if exc.errno in DISK_FULL_ERRNOS:
+                return await _end(services, app, conn, job, DiskFullError.code, DISK_FULL_MESSAGE)
+            return await _end(services, app, conn, job, InternalError.code,
+                              _internal(job_id, exc))
         watch = _Watch()
         watcher = asyncio.create_task(_watch(services, job_id, watch))
         try:
-            with scratch.job_directory() as tmp:
+            with job_dir as tmp:
                 src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
                 names = {str(src): job.input_name or "the input", str(dst): "the result",
                          str(tmp): "the job's directory"}
