@@ -33,6 +33,7 @@ from squeezer.engines.pdf import (
     flate,
     fontfiles,
     fonts,
+    fonttables,
     inline,
     metadata,
     preflight,
@@ -162,6 +163,15 @@ def _run(src: Path, settings: Settings, budget: Budget, report: Report, work: Pa
     return run(src, settings, budget, report, work / "out.pdf", notify), settings
 
 
+def _note_repairs(report: Report, repairs: list[str]) -> None:
+    """Add what opening the document repaired to ``report.repaired`` (once per run)."""
+    said = report.repaired.split("; ") if report.repaired else []
+    new = [r for r in repairs if r not in said]
+    if new:
+        report.repaired = "; ".join(said + new)
+        report.warnings.extend(f"the input was damaged and repaired: {r}" for r in new)
+
+
 def _repaired(src: Path, password: str | None, work: Path, report: Report) -> Path | None:
     """A copy of ``src`` qpdf opens (:mod:`repair`), or None."""
     patched = work / "repaired.pdf"
@@ -233,8 +243,14 @@ def build(
     report.fonts_kept_whole = []
     report.pages_classified, report.scan_pages = {}, []
     loader: threading.Thread | None = None
-    with opened(src, settings.password) as pdf:
+    repairs: list[str] = []
+    with opened(src, settings.password, repairs) as pdf:
         report.pages = len(pdf.pages)
+        _note_repairs(report, repairs)
+        if not report.pages:
+            # e.g. a /Kids cycle with no leaf: nothing a reader can show; the repair path
+            # (which rebuilds a page tree from the page objects it finds) gets its turn
+            raise DamagedPdfError("the document has no page a reader can reach")
         try:
             if not budget.scanned:
                 preflight.scan(pdf, budget)
@@ -279,7 +295,7 @@ def build(
             notify(0.7, "attachments")  # (the image step ends at 0.7)
             attachments.compress_embedded(pdf, settings, budget, report, out.parent)
             budget.check_time()
-            notify(0.7, "recompressing streams")
+            notify(0.72, "recompressing streams")
             flate.recompress(pdf, budget, report)
             notify(0.75, "deduplicating")
             structure.deduplicate_streams(pdf, report)
@@ -290,6 +306,7 @@ def build(
                 cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
                 cidfonts.subset_cid_fonts(pdf, budget, report)
+                fonttables.drop_layout_tables(pdf, budget, report)
                 fonts.note_form_fonts(pdf, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
