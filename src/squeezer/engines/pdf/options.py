@@ -53,6 +53,8 @@ class PdfLevel(BaseModel):
     scan_ssim: float = 0.95
     #: XMP keeps only what readers use (metadata.py): on from medium
     lean_metadata: bool = False
+    #: content-stream numbers keep the digits a page can show (content.py): on from medium
+    round_numbers: bool = False
 
 
 #: What each level means for a PDF (docs/options.md and ``GET /v1/options`` show the summaries).
@@ -68,17 +70,20 @@ LEVELS: dict[Level, PdfLevel] = {
         summary="For screens and office printing: images above 150 dpi scaled down, photos at "
                 "the lowest quality that keeps SSIM at least 0.96, black-and-white scans as 1-bit.",
         lossy_images=True, dpi=150, image_quality=75, image_ssim=0.96, scan_bitonal=True,
-        scan_ssim=0.95, lean_metadata=True),
+        scan_ssim=0.95, lean_metadata=True,
+        round_numbers=True),
     Level.high: PdfLevel(
         summary="For reading on screen: images above 120 dpi scaled down, photos at SSIM 0.93 "
                 "or better, colour scans split into text and background layers.",
         lossy_images=True, dpi=120, image_quality=60, image_ssim=0.93, scan_bitonal=True,
-        mrc=True, mrc_background_dpi=100, mrc_quality=40, scan_ssim=0.90, lean_metadata=True),
+        mrc=True, mrc_background_dpi=100, mrc_quality=40, scan_ssim=0.90, lean_metadata=True,
+        round_numbers=True),
     Level.extreme: PdfLevel(
         summary="Smallest, with visible loss: images above 96 dpi scaled down, photos at SSIM "
                 "0.88 or better, scans as layers with a 75 dpi background.",
         lossy_images=True, dpi=96, image_quality=45, image_ssim=0.88, scan_bitonal=True,
-        mrc=True, mrc_background_dpi=75, mrc_quality=30, scan_ssim=0.85, lean_metadata=True),
+        mrc=True, mrc_background_dpi=75, mrc_quality=30, scan_ssim=0.85, lean_metadata=True,
+        round_numbers=True),
 }
 
 
@@ -180,6 +185,9 @@ class Settings(BaseModel):
     #: XMP keeps only what readers use: editing histories, ancestors, pantries and the
     #: packets of single objects go (metadata.py; medium and above)
     lean_metadata: bool = False
+    #: content-stream numbers are rounded to what moves nothing by more than 0.005 pt
+    #: (content.py; medium and above, off in the safe fallback)
+    round_numbers: bool = False
 
 
 #: ``pdf`` group knobs whose ``None`` means "the level's value"; the others are carried as given

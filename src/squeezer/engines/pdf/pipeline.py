@@ -296,6 +296,10 @@ def build(
             attachments.compress_embedded(pdf, settings, budget, report, out.parent)
             budget.check_time()
             notify(0.72, "recompressing streams")
+            if settings.round_numbers:
+                from squeezer.engines.pdf import content
+
+                content.round_numbers(pdf, budget, report)
             flate.recompress(pdf, budget, report)
             notify(0.75, "deduplicating")
             structure.deduplicate_streams(pdf, report)
@@ -427,10 +431,30 @@ def _verified_or_fallback(
                            processes=budget.threads)
     if verdict.ok:
         return candidate
+    if settings.round_numbers:
+        # rounding content numbers moves glyphs by up to 0.0005 pt, which can flip a space
+        # a reader infers from a gap right at its threshold: try once with every number
+        # as it was before giving up the rest of the savings
+        plain = settings.model_copy(update={"round_numbers": False})
+        try:
+            retry = build(src, plain, budget, report, work / "plain.pdf", lambda f, s: None)
+        except LimitExceededError:
+            raise
+        except EngineError:
+            retry = None
+        if retry is not None:
+            second = verify.check(retry, reference, report.pages, password, compare_text, floor,
+                                  processes=budget.threads)
+            if second.ok:
+                report.warnings.append(f"content numbers kept as they were (rounded, "
+                                       f"{verdict.reason})")
+                return retry
     report.warnings.append(f"result failed verification ({verdict.reason})")
-    if settings.lossy_images or settings.subset_fonts or scans_wanted(settings):
+    if settings.lossy_images or settings.subset_fonts or settings.round_numbers \
+            or scans_wanted(settings):
         safe = settings.model_copy(update={"lossy_images": False, "dpi": None, "subset_fonts": False,
-                                           "mrc": False, "scan_bitonal": False})
+                                           "mrc": False, "scan_bitonal": False,
+                                           "round_numbers": False})
         try:
             fallback = build(src, safe, budget, report, work / "safe.pdf", lambda f, s: None)
         except LimitExceededError:

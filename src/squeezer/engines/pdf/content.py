@@ -1,0 +1,365 @@
+"""Content streams written with the digits a reader can show, and no more.
+
+Producers write coordinates with far more digits than any page can show:
+Quartz writes ``0 0.00002324581 719.9999 540 re`` and
+``0.7303421 0 0 0.7303445 12.00008 -9.169578 cm``, dvipdfm-style TeX output
+kerns with ``-505.147``, CAD and plotting tools write 6 decimals on every path
+point.  On vector-heavy pages those digits are a third to a half of the
+content bytes (docling-parse dln-v1: 143 KB of Flate content, 56 KB rounded;
+a Keynote export 154 -> 99 KB), and Ghostscript, which writes every number
+again, wins those files on content alone.
+
+Every number is rounded so that what it places on the page moves by at most
+:data:`EPSILON` points (0.005 pt: a 600 dpi printer dot is 0.12 pt, a 300 dpi
+screen pixel 0.24 pt).  How many decimals that takes depends on the scale the
+number is used at, tracked as content is read: the current transformation
+(``cm``, saved and restored by ``q``/``Q``) for path coordinates and the
+translation of ``cm`` and ``Tm``; that times the text matrix (``Tm``) for
+``Td``; times the font size and horizontal scaling for the ``TJ`` kerns, which
+are thousandths of an em.  Text is placed ten times more precisely
+(:data:`TEXT_EPSILON`): readers infer spaces from glyph gaps.  Parameters a later operator uses at whatever scale
+is in effect then (``w``, the dash phase, ``Tc``, ``Tw``, ``TL``, ``Ts``,
+``TD``, ``Tz``: a ``Tc`` often comes before the ``Tm`` of its text object), the
+linear parts of matrices and font sizes keep :data:`SIGNIFICANT` significant
+digits; colours :data:`COLOUR_DECIMALS` decimals (an 8-bit channel's step is
+0.0039).  Numbers of every other operator are written as they were.
+
+Form XObjects are rounded at the largest scale any page draws them at (found
+while the pages are read); forms drawn from nowhere a page reaches (an
+annotation's appearance, a pattern) and Type 3 glyph procedures are left
+alone.  A stream is rewritten only when it has digits to lose
+(:data:`MIN_EXCESS`), and kept when the result is not smaller; one that does
+not parse is kept as it is.  The pipeline runs this from ``medium`` on
+(``lossless`` and ``low`` keep every number; the safe fallback too).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pikepdf
+from pikepdf import Dictionary, Name, Stream
+
+if TYPE_CHECKING:
+    from squeezer.engines.budget import Budget
+    from squeezer.engines.report import Report
+
+#: How far, in points on the page, a rounded number may move what it places.
+EPSILON = 0.01 / 2
+#: How far a rounded number may move text: ten times less, because a reader's text
+#: extraction infers spaces and line breaks from glyph gaps, and a gap right at its
+#: threshold flips with any shift (the pipeline retries without rounding when the
+#: extracted text changed anyway).
+TEXT_EPSILON = EPSILON / 10
+#: Significant digits kept in matrices' linear parts, font sizes and ``Tz``.
+SIGNIFICANT = 6
+#: Decimals kept in colour operands (components are 0-1 in most spaces).
+COLOUR_DECIMALS = 3
+#: Digits beyond the second decimal, as a share of a stream's bytes, below which the
+#: stream is not worth parsing.
+MIN_EXCESS = 0.02
+#: Most decimals any number keeps (a scale that asks for more is taken as this).
+MAX_DECIMALS = 8
+#: A form re-read at a larger scale than before more often than this is left as it was
+#: (a form that draws itself, scaled).
+_MAX_VISITS = 4
+
+_LONG_FRACTION = re.compile(rb"\.(\d{3,})")
+_COLOUR = frozenset({"sc", "scn", "SC", "SCN", "rg", "RG", "k", "K", "g", "G"})
+_PATH = frozenset({"m", "l", "c", "v", "y", "re"})
+#: state parameters: used later, at a scale not known when they are set
+_STATE = frozenset({"w", "Tc", "Tw", "TL", "Ts", "TD", "Tz"})
+
+
+def round_numbers(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> int:
+    """Round the numbers of the content streams of ``pdf``'s pages and of the forms they
+    draw; return the bytes saved (decoded)."""
+    rounder = _Rounder(pdf)
+    saved = 0
+    for page in pdf.pages:
+        budget.check_time()
+        saved += rounder.page(page.obj)
+    saved += rounder.forms(budget)
+    if saved:
+        report.steps["content"] = report.steps.get("content", 0) + saved
+    return saved
+
+
+def worth_rounding(data: bytes) -> bool:
+    """Whether ``data`` has enough digits past the second decimal to be worth parsing."""
+    if len(data) < 256:
+        return False
+    excess = sum(len(m) - 2 for m in _LONG_FRACTION.findall(data))
+    return excess >= MIN_EXCESS * len(data)
+
+
+def _scale(a: float, b: float, c: float, d: float) -> float:
+    """How much a matrix's linear part stretches a length at most (its largest singular
+    value: 1 for a translation or rotation)."""
+    square = a * a + b * b + c * c + d * d
+    det = a * d - b * c
+    return math.sqrt(max(0.0, (square + math.sqrt(max(0.0, square * square - 4 * det * det))) / 2))
+
+
+def _decimals(scale: float, epsilon: float = EPSILON) -> int:
+    """Decimals that keep a number used at ``scale`` within ``epsilon`` points."""
+    if not 1e-12 < scale < 1e12:
+        return MAX_DECIMALS if scale >= 1e12 or not scale >= 0 else 0
+    return max(0, min(MAX_DECIMALS, math.ceil(math.log10(scale / (2 * epsilon)))))
+
+
+def fixed(value: float, decimals: int) -> bytes:
+    """``value`` with at most ``decimals`` decimals, no trailing zeros, no leading ``0``
+    before the point (``.5``: ISO 32000-1 §7.3.3), never ``-0`` or an exponent."""
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text.startswith("0."):
+        text = text[1:]
+    elif text.startswith("-0."):
+        text = "-" + text[2:]
+    if text in ("-0", "", "-"):
+        text = "0"
+    return text.encode()
+
+
+def significant(value: float) -> bytes:
+    """``value`` with :data:`SIGNIFICANT` significant digits, written without an exponent."""
+    if value == 0 or not math.isfinite(value):
+        return b"0"
+    digits = SIGNIFICANT - 1 - math.floor(math.log10(abs(value)))
+    return fixed(value, max(0, min(digits, MAX_DECIMALS + 4)))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Decimal)):
+        return float(value)
+    return None
+
+
+class _State:
+    """What decides how far numbers may be rounded: the scales in effect."""
+
+    __slots__ = ("ctm", "horizontal", "size", "text")
+
+    def __init__(self, ctm: float) -> None:
+        self.ctm = ctm  # the current transformation's stretch
+        self.text = 1.0  # the text matrix's stretch (BT resets it)
+        self.size = 1.0  # the font size (Tf)
+        self.horizontal = 1.0  # Tz / 100
+
+    def copy(self) -> _State:
+        other = _State(self.ctm)
+        other.text, other.size, other.horizontal = self.text, self.size, self.horizontal
+        return other
+
+
+class _Rounder:
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        self.pdf = pdf
+        #: the largest scale each form XObject is drawn at, by objgen
+        self.form_scale: dict[tuple[int, int], float] = {}
+        self.form_resources: dict[tuple[int, int], Any] = {}
+        self.done: dict[tuple[int, int], float] = {}
+        self.visits: dict[tuple[int, int], int] = {}
+
+    # --- streams ---------------------------------------------------------------------------
+
+    def page(self, page: Dictionary) -> int:
+        contents = page.get("/Contents")
+        listed = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+        streams = [s for s in listed if isinstance(s, Stream)]
+        if not streams or len(streams) != len(listed):
+            return 0
+        try:
+            data = b"\n".join(s.read_bytes() for s in streams)
+        except pikepdf.PdfError:
+            return 0
+        if not worth_rounding(data):
+            # not rewritten; the forms it draws are then not known, and stay as they are
+            return 0
+        new = self._rewrite(page, 1.0, page.get("/Resources"))
+        if new is None or len(new) >= len(data):
+            return 0
+        page.Contents = self.pdf.make_stream(new)
+        return len(data) - len(new)
+
+    def forms(self, budget: Budget) -> int:
+        """Rewrite the forms the pages draw, each at the largest scale it is drawn at."""
+        saved = 0
+        originals: dict[tuple[int, int], bytes] = {}
+        while True:
+            todo = [k for k, s in self.form_scale.items()
+                    if s > self.done.get(k, 0.0) and self.visits.get(k, 0) < _MAX_VISITS]
+            if not todo:
+                break
+            for key in todo:
+                budget.check_time()
+                self.visits[key] = self.visits.get(key, 0) + 1
+                scale = self.form_scale[key]
+                self.done[key] = scale
+                form = self.pdf.get_object(key)
+                if not isinstance(form, Stream):
+                    continue
+                try:
+                    data = originals.get(key)
+                    if data is None:
+                        data = originals[key] = form.read_bytes()
+                except pikepdf.PdfError:
+                    continue
+                if not worth_rounding(data):
+                    continue
+                matrix = form.stream_dict.get("/Matrix")
+                stretch = 1.0
+                if isinstance(matrix, pikepdf.Array) and len(matrix) == 6:
+                    values = [_number(v) for v in matrix]
+                    if all(v is not None for v in values):
+                        stretch = _scale(*values[:4])  # type: ignore[arg-type]
+                resources = form.stream_dict.get("/Resources", self.form_resources.get(key))
+                # (parsed from its original bytes: a second visit at a larger scale
+                # starts again from them)
+                new = self._rewrite(pikepdf.Stream(self.pdf, data), scale * stretch, resources)
+                if new is None:
+                    continue
+                if len(new) < len(data):
+                    form.write(new)
+                else:
+                    form.write(data)
+        for key, data in originals.items():
+            form = self.pdf.get_object(key)
+            if isinstance(form, Stream):
+                saved += max(0, len(data) - len(form.read_bytes()))
+        return saved
+
+    # --- one stream --------------------------------------------------------------------------
+
+    def _rewrite(self, source: Any, ctm: float, resources: Any) -> bytes | None:
+        try:
+            instructions = pikepdf.parse_content_stream(source)
+        except (pikepdf.PdfError, ValueError, TypeError):
+            return None
+        state = _State(ctm)
+        stack: list[_State] = []
+        out: list[bytes] = []
+        xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        for item in instructions:
+            if isinstance(item, pikepdf.ContentStreamInlineImage):
+                out.append(pikepdf.unparse_content_stream([item]))
+                continue
+            operands = list(item.operands)
+            op = str(item.operator)
+            try:
+                words = self._instruction(op, operands, state, stack, xobjects, resources)
+            except (ValueError, TypeError, OverflowError, pikepdf.PdfError):
+                return None
+            if op == "q":
+                stack.append(state.copy())
+            elif op == "Q" and stack:
+                state = stack.pop()
+            out.append(b" ".join(words))
+        return b"\n".join(out)
+
+    def _instruction(self, op: str, operands: Sequence[Any], state: _State, stack: list,
+                     xobjects: Any, resources: Any) -> list[bytes]:
+        """The instruction's words (operands rounded as its operator allows, then the
+        operator), updating ``state`` as a reader would."""
+        numbers = [_number(v) for v in operands]
+        given = [n for n in numbers if n is not None]
+        only_numbers = len(given) == len(numbers)  # (every operand a number)
+        words: list[bytes] | None = None
+        if op in _PATH and only_numbers:
+            d = _decimals(state.ctm)
+            words = [fixed(v, d) for v in given]
+        elif op in _COLOUR:
+            words = [fixed(v, COLOUR_DECIMALS) if v is not None else _unparse(o)
+                     for v, o in zip(numbers, operands, strict=True)]
+        elif op in ("cm", "Tm") and len(given) == 6 and only_numbers:
+            a, b, c, d_, e, f = given
+            place = _decimals(state.ctm, EPSILON if op == "cm" else TEXT_EPSILON)
+            words = [significant(a), significant(b), significant(c), significant(d_),
+                     fixed(e, place), fixed(f, place)]
+            if op == "cm":
+                state.ctm *= _scale(a, b, c, d_)
+            else:
+                state.text = _scale(a, b, c, d_)
+        elif op == "BT":
+            state.text = 1.0
+        elif op == "Td" and only_numbers:
+            d = _decimals(state.ctm * state.text, TEXT_EPSILON)
+            words = [fixed(v, d) for v in given]
+        elif op in _STATE and only_numbers:
+            if op == "Tz" and given:
+                state.horizontal = abs(given[0]) / 100
+            # kept in the graphics or text state and used at whatever scale is in effect
+            # when something is drawn later (a Tc before the Tm of its BT): only
+            # significant digits are safe
+            words = [significant(v) for v in given]
+        elif op == "Tf" and len(numbers) == 2 and numbers[0] is None and len(given) == 1:
+            state.size = abs(given[0])
+            words = [_unparse(operands[0]), significant(given[0])]
+        elif op == "TJ" and len(operands) == 1 and isinstance(operands[0], pikepdf.Array):
+            d = _decimals(state.ctm * state.text * state.size * state.horizontal / 1000,
+                          TEXT_EPSILON)
+            words = [_array(operands[0], d)]
+        elif op == "d" and len(operands) == 2 and isinstance(operands[0], pikepdf.Array) \
+                and len(given) == 1 and numbers[1] is not None:
+            words = [_unparse(operands[0]), significant(given[0])]
+        elif op == "Do" and len(operands) == 1 and isinstance(xobjects, Dictionary):
+            self._drawn(xobjects.get(str(operands[0])), state.ctm, resources)
+        if words is None:
+            words = [_unparse(o) for o in operands]
+        words.append(op.encode())
+        return words
+
+    def _drawn(self, xobject: Any, scale: float, resources: Any) -> None:
+        """Note that form ``xobject`` is drawn at ``scale``."""
+        if not (isinstance(xobject, Stream) and xobject.is_indirect
+                and xobject.stream_dict.get("/Subtype") == Name.Form):
+            return
+        key = xobject.objgen
+        if scale > self.form_scale.get(key, 0.0):
+            self.form_scale[key] = scale
+        if "/Resources" not in xobject.stream_dict:
+            self.form_resources.setdefault(key, resources)
+
+
+def _plain(value: Any) -> bytes:
+    """An integer or real as it was written (reals without an exponent)."""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".") or "0"
+        return text.encode()
+    return str(int(value)).encode()
+
+
+def _unparse(value: Any) -> bytes:
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, (int, Decimal)):
+        return _plain(value)
+    return bytes(value.unparse())
+
+
+def _array(array: pikepdf.Array, decimals: int) -> bytes:
+    """A ``TJ`` or dash array, its numbers rounded, with no space a reader does not need."""
+    parts: list[bytes] = [b"["]
+    last_number = False
+    for value in array:
+        number = _number(value)
+        if number is not None:
+            if last_number:
+                parts.append(b" ")
+            parts.append(fixed(number, decimals))
+            last_number = True
+        else:
+            parts.append(_unparse(value))
+            last_number = False
+    parts.append(b"]")
+    return b"".join(parts)
