@@ -115,15 +115,16 @@ def _decimals(scale: float, epsilon: float = EPSILON) -> int:
 def fixed(value: float, decimals: int) -> bytes:
     """``value`` with at most ``decimals`` decimals, no trailing zeros, no leading ``0``
     before the point (``.5``: ISO 32000-1 §7.3.3), never ``-0`` or an exponent."""
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text.startswith("0."):
-        text = text[1:]
-    elif text.startswith("-0."):
-        text = "-" + text[2:]
-    if text in ("-0", "", "-"):
-        text = "0"
+    text = "%.*f" % (decimals, value)  # noqa: UP031 - (the fastest way: half a million calls on a book)
+    if decimals:
+        text = text.rstrip("0")
+        if text[-1] == ".":
+            text = text[:-1]
+    if text[0] == "0":
+        if len(text) > 1:
+            text = text[1:]  # 0.5 -> .5
+    elif text[0] == "-" and text[1] == "0":
+        text = "-" + text[2:] if len(text) > 2 else "0"  # -0.5 -> -.5, -0 -> 0
     return text.encode()
 
 
@@ -136,9 +137,8 @@ def significant(value: float) -> bytes:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, Decimal)):
+    kind = type(value)
+    if kind is Decimal or kind is int:
         return float(value)
     return None
 
@@ -352,14 +352,14 @@ def _array(array: pikepdf.Array, decimals: int) -> bytes:
     parts: list[bytes] = [b"["]
     last_number = False
     for value in array:
-        number = _number(value)
-        if number is not None:
+        kind = type(value)
+        if kind is Decimal or kind is int:
             if last_number:
                 parts.append(b" ")
-            parts.append(fixed(number, decimals))
+            parts.append(fixed(float(value), decimals))
             last_number = True
         else:
-            parts.append(_unparse(value))
+            parts.append(value.unparse() if isinstance(value, pikepdf.Object) else _unparse(value))
             last_number = False
     parts.append(b"]")
     return b"".join(parts)
