@@ -94,6 +94,33 @@ def test_resize_modes(media, tmp_path):
     assert decoded_frames(tmp_path / "tall.mp4") == 10
 
 
+def test_crop_box_crop_and_scale_modes(media, tmp_path):
+    report = compress_any(media.film(), tmp_path / "box.mp4",
+                          {"video": {"crf": 30, "crop": "200x100+60+40"}})
+    assert (report.width, report.height) == (200, 100)
+    report = compress_any(media.film(), tmp_path / "window.mp4",
+                          {"video": {"crf": 30, "resize": "crop:120x120"}})
+    assert (report.width, report.height) == (120, 120)
+    report = compress_any(media.film(), tmp_path / "scaled.mp4",
+                          {"video": {"crf": 30, "resize": "scale:x90"}})
+    assert (report.width, report.height) == (160, 90)
+    assert probe(tmp_path / "scaled.mp4", "mov").video[0].display_size == (160, 90)
+
+
+def test_a_trim_between_frames_and_inside_a_subtitle_starts_at_zero(media, tmp_path):
+    # 0.37 s falls between two frames and inside the first subtitle event (0-0.5 s): the
+    # output must still last the asked span, keep its streams and start at zero
+    src = media.subtitles_mkv()
+    out = tmp_path / "cut.mkv"
+    report = compress_any(src, out, {"video": {"crf": 36, "trim_start": 0.37,
+                                               "trim_end": 1.0}})
+    assert abs(report.duration - 0.63) <= 1 / 60 + 0.01
+    after = probe(out, "matroska")
+    assert [s.kind for s in after.streams] == [s.kind for s in probe(src, "matroska").streams]
+    assert "start 0.3" not in describe(out)
+    assert decoded_frames(out) > 0
+
+
 def test_the_seed_validation_of_video_resize():
     with pytest.raises(ValueError) as err:
         Options.model_validate({"video": {"resize": {"mode": "auto"}}})

@@ -443,6 +443,11 @@ class _Run:
                 codecs += [f"-c:v:{i}", "copy"]
             else:
                 filt, _ = self._filters(v) if i else (filters, None)
+                if s.trim_start:
+                    # the first frame after a start between two frames keeps its offset
+                    # (0.5 s at 25 fps: 0.52 s -> 0.04 s) and the output would outlast the
+                    # span by a frame: the trimmed video starts at zero
+                    filt = ",".join(f for f in (filt, "setpts=PTS-STARTPTS") if f)
                 if filt:
                     codecs += [f"-filter:v:{i}", filt]
                 vargs = encoders.video_args(
@@ -476,6 +481,10 @@ class _Run:
             mux_opts += ["-cues_to_front", "1"]
         if cap:
             mux_opts += ["-fs", str(cap)]
+        if codec is not None and s.trim_start:
+            # packets from before the start (a subtitle event the seek lands inside) would
+            # get negative times and the muxer would shift every stream to make room
+            mux_opts += ["-ss", "0"]
         passes = [0]
         if codec is not None and s.bitrate is not None and s.two_pass:
             passes = [1, 2]
