@@ -66,6 +66,20 @@ def test_lossless_remuxes_and_keeps_chapters_subtitles_and_every_stream(media, t
     assert "Subtitle: ass" in describe(tmp_path / "androidx-media__sample_with_ass_subtitles.mkv")
 
 
+def test_a_reencode_keeps_every_audio_track_subtitles_chapters_and_timecode(media, tmp_path):
+    src = media.multitrack()
+    out = tmp_path / "multi.mp4"
+    report = compress_any(src, out, {"video": {"crf": 30}})
+    assert report.method == "encode" and report.output_bytes < report.input_bytes
+    after = probe(out, "mov")
+    assert [(a.codec, a.language) for a in after.audio] == [("aac", "eng"), ("aac", "fra")]
+    assert [(s.codec, s.language) for s in after.of("subtitle")] == [("mov_text", "eng")]
+    assert after.chapters == 2
+    assert after.video[0].tags.get("timecode") == "01:02:03:04"
+    # the timecode and chapter tracks are written again, not "left out"
+    assert not any("left out" in a for a in report.actions), report.actions
+
+
 def test_fixed_crf_keeps_rotation_and_metadata(media, tmp_path):
     out = tmp_path / "rotated.mp4"
     report = compress_any(media.rotated(), out, {"video": {"crf": 30}})

@@ -270,7 +270,7 @@ class _Run:
                     plan.dropped.append(f"{sub.codec} subtitles ({fmt.upper()} cannot hold them)")
         if fmt == "mkv":
             plan.attachments = info.of("attachment")
-        data = info.of("data")
+        data = [d for d in info.of("data") if not _rewritten(d, info, fmt)]
         if data:
             plan.dropped.append(f"{len(data)} data track(s) ({', '.join(sorted({d.codec for d in data}))})")
         if fmt == "webm" and plan.covers:
@@ -600,6 +600,15 @@ class _Run:
                               "change was asked (" + ", ".join(r.requested_changes) + ")")
         self.say(1.0, "done")
         return r
+
+
+def _rewritten(data: Stream, info: MediaInfo, fmt: str) -> bool:
+    """A data track the MP4/MOV muxer writes again from what is kept: the QuickTime timecode
+    track (from the video's ``timecode`` tag) and the chapter text track (from the chapters).
+    Not "left out", though ffmpeg cannot copy it."""
+    if fmt not in ("mp4", "m4v", "mov", "3gp"):
+        return False
+    return "timecode" in data.tags or (data.codec == "bin_data" and info.chapters > 0)
 
 
 def _per_stream(args: list[str], spec: str) -> list[str]:
