@@ -52,7 +52,11 @@ def test_cli_errors_for_media(media, tmp_path):
     usage = cli("compress", media.film(), "--video-resize", "auto:x", "-o", tmp_path / "y.mp4")
     assert usage.returncode == 2 and "--video-resize auto:x: when mode='auto', at least one " \
         "of 'width' or 'height' must be specified." in usage.stderr
-    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "y.mp4").exists()
+    late = cli("compress", media.film(), "--video-trim-start", "9", "-o", tmp_path / "z.mp4")
+    assert late.returncode == 1
+    assert late.stderr.strip().endswith("invalid_input: video.trim_start 9 s is at or past "
+                                        "the end of the 2.00 s video")
+    assert not any((tmp_path / n).exists() for n in ("x.mp4", "y.mp4", "z.mp4"))
 
 
 def test_cli_analyze_media_and_json(media):

@@ -170,6 +170,11 @@ class _Run:
 
     def go(self) -> VideoReport:
         s = self.settings
+        duration, fps = self.info.duration, self.info.video[0].fps
+        if s.trim_start and duration and s.trim_start > duration - (1 / fps if fps else 0):
+            # else every step after the seek finds nothing and fails with ffmpeg's words
+            raise InputError(f"video.trim_start {s.trim_start:g} s is at or past the end of "
+                             f"the {duration:.2f} s video")
         with tempfile.TemporaryDirectory(prefix="squeezer-video-") as tmp:
             work = Path(tmp)
             if not s.reencode:
