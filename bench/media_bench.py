@@ -86,11 +86,48 @@ FFMPEG = ff.executable()
 ENV = {**os.environ, "SQUEEZER_MAX_SECONDS": "7200"}
 
 
+def _subreaper() -> None:
+    """Orphans (the CLI's forkserver and its workers, outliving the CLI for a moment) become
+    this process's children, so their CPU time is counted in RUSAGE_CHILDREN once reaped."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap(grace: float = 2.0) -> None:
+    """Reap the orphans a run left (waiting at most ``grace`` seconds for them to end)."""
+    end = time.monotonic() + grace
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > end:
+                return
+            time.sleep(0.05)
+
+
+def _cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def sh(args: list[str], *, timeout: float = 7200) -> tuple[float, subprocess.CompletedProcess[str]]:
-    t = time.monotonic()
+    """Run ``args``; the wall seconds, and the CPU seconds of the process and everything it
+    started (``proc.cpu_seconds``: what the load of a shared machine does not change)."""
+    t, cpu = time.monotonic(), _cpu()
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False,
                           env=ENV)
-    return time.monotonic() - t, proc
+    seconds = time.monotonic() - t
+    _reap()
+    proc.cpu_seconds = round(_cpu() - cpu, 2)  # type: ignore[attr-defined]
+    return seconds, proc
 
 
 def ffmpeg(*args: str) -> subprocess.CompletedProcess[str]:
@@ -147,7 +184,8 @@ def run_video_tool(tool: str, src: Path, out_dir: Path) -> dict[str, Any]:
         if proc.returncode:
             return {"error": proc.stderr[-500:] or proc.stdout[-500:]}
         report = json.loads(proc.stdout)[0]["report"]
-        return {"out": str(out), "seconds": seconds, "report": report}
+        return {"out": str(out), "seconds": seconds, "cpu_seconds": proc.cpu_seconds,
+                "report": report}
     out = out_dir / f"{src.stem}.mp4"
     if tool in PEERS:
         seconds, proc = sh(["nice", "-n", "10", FFMPEG, "-hide_banner", "-nostdin", "-y", "-i",
@@ -159,7 +197,7 @@ def run_video_tool(tool: str, src: Path, out_dir: Path) -> dict[str, Any]:
                             "-Z", HANDBRAKE[tool], "--crop", "0:0:0:0"])
     if proc.returncode or not out.exists():
         return {"error": proc.stderr[-500:]}
-    return {"out": str(out), "seconds": seconds}
+    return {"out": str(out), "seconds": seconds, "cpu_seconds": proc.cpu_seconds}
 
 
 def video_bytes(path: Path) -> int:
@@ -537,6 +575,22 @@ def write(results: dict[str, Any], out: Path) -> None:
                       + (f" ({', '.join(lower)})" if lower else "") + f"; {len(below)} "
                       f"re-encoded clips below the level's floor {VMAF_FLOOR.get(level, 0):g}"
                       + (f" ({', '.join(below)})" if below else "") + "."]
+        timed = [t for t in tools if any("cpu_seconds" in row["tools"].get(t, {})
+                                         for row in v["rows"])]
+        cpu_rows = [row for row in v["rows"]
+                    if "cpu_seconds" in row["tools"].get("x264 crf23", {})]
+        if "x264 crf23" in timed and cpu_rows:
+            lines += ["", "CPU seconds (user + system of the tool and every process it started: "
+                      "what the machine's load does not change), on the clips re-run with CPU "
+                      "accounting; in brackets the ratio to x264 crf23:", "",
+                      "| clip | " + " | ".join(timed) + " |", "|---|" + "---|" * len(timed)]
+            for row in cpu_rows:
+                base = row["tools"]["x264 crf23"]["cpu_seconds"]
+                cells = []
+                for t in timed:
+                    c = row["tools"].get(t, {}).get("cpu_seconds")
+                    cells.append("-" if c is None else f"{c:.1f} ({c / base:.2f})")
+                lines.append(f"| {row['clip']} | " + " | ".join(cells) + " |")
         lines.append("")
     a = results.get("audio")
     if a:
@@ -606,6 +660,7 @@ def main() -> None:
     if not (args.video or args.audio or args.long):
         args.video = args.audio = args.long = True
     WORK.mkdir(parents=True, exist_ok=True)
+    _subreaper()
     levels = args.levels.split(",")
     out = Path(args.out)
     raw = out.with_suffix(".json")
