@@ -119,6 +119,12 @@ def test_crop_box_crop_and_scale_modes(media, tmp_path):
                           {"video": {"crf": 30, "resize": "scale:x90"}})
     assert (report.width, report.height) == (160, 90)
     assert probe(tmp_path / "scaled.mp4", "mov").video[0].display_size == (160, 90)
+    # through the CRF search, on a turned picture: the samples are cut as stored, like the
+    # output (they were turned first, and the crop did not fit them: media_invalid)
+    report = compress_any(media.rotated(), tmp_path / "turned.mp4",
+                          {"video": {"crop": "200x100+60+40"}})
+    assert report.crf is not None and report.vmaf >= 95
+    assert (report.width, report.height) == (100, 200)
 
 
 def test_a_trim_between_frames_and_inside_a_subtitle_starts_at_zero(media, tmp_path):
