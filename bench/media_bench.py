@@ -397,6 +397,9 @@ def bench_audio(levels: list[str], only: str | None, chosen: list[str] | None,
         rows.append(row)
         if progress_file is not None:  # a partial run keeps what it measured
             progress_file.write_text(json.dumps({"tools": tools, "rows": rows}, indent=1))
+    if only:  # a run on some files keeps the other files' rows of the last run
+        done = {row["file"]: row for row in rows}
+        rows = [done.get(f, old.get(f)) for f in [*old, *(f for f in done if f not in old)]]
     return {"tools": tools, "rows": rows}
 
 

@@ -5,7 +5,7 @@ input's own bytes) and decodes."""
 from __future__ import annotations
 
 import pytest
-from mediafx import AUDIO, VIDEO, decoded_frames, describe, pcm
+from mediafx import AUDIO, VIDEO, decoded_frames, describe, pcm, run
 
 from squeezer.engines.dispatch import compress_any
 from squeezer.engines.media.probe import probe
@@ -201,6 +201,22 @@ def test_audio_codec_choice_and_pcm_to_aac(media, tmp_path):
                           {"audio": {"codec": "opus", "bitrate": 64}})
     assert report.format_out == "opus" and report.codec_out == "opus"
     assert abs(report.duration - 3.0) < 0.06
+
+
+def test_a_lossy_input_above_128k_gets_at_most_055_of_its_rate(media, tmp_path):
+    src = tmp_path / "192k.mp3"
+    run("-i", str(AUDIO / "learning-area__viper.mp3"), "-t", "4", "-map", "0:a",
+        "-c:a", "libmp3lame", "-b:a", "192k", str(src))
+    report = compress_any(src, tmp_path / "out.mp3", {"level": "medium"})
+    # the level's 112 kbit/s (56 per channel) would be 0.58 of the input's 192
+    assert "at 106 kbit/s" in report.actions[-1], report.actions
+    assert report.output_bytes <= 0.6 * report.input_bytes
+    # low keeps the level's rate (224 kbit/s: above the input's, so not re-encoded); an
+    # asked bitrate is the bitrate
+    low = compress_any(src, tmp_path / "low.mp3", {"level": "low"})
+    assert low.method in ("original", "remux"), low.actions
+    asked = compress_any(src, tmp_path / "asked.mp3", {"audio": {"bitrate": 128}})
+    assert "at 128 kbit/s" in asked.actions[-1], asked.actions
 
 
 def test_an_mp4_without_video_goes_to_the_audio_engine(media, tmp_path):
