@@ -105,9 +105,24 @@ def reference_frames(data: bytes) -> list[Image.Image]:
         return frames
 
 
-def measure(reference: list[Image.Image], data: bytes) -> q.Measure:
+class Checks(dict):
+    """Each reference frame's half of the measure, built once for every output scored
+    against it (a peer's sweep scores 3-10)."""
+
+    def __init__(self, reference: list[Image.Image]) -> None:
+        super().__init__()
+        self.reference = reference
+
+    def of(self, i: int) -> q.Check:
+        if i not in self:
+            self[i] = q.Check(self.reference[i])
+        return self[i]
+
+
+def measure(reference: list[Image.Image], data: bytes, checks: Checks | None = None) -> q.Measure:
     """The floor measure of ``data`` against the reference frames: the worst over up to
     :data:`SCORED_FRAMES` frames; a lost frame or lost transparency scores -1000."""
+    checks = checks if checks is not None else Checks(reference)
     try:
         got = frames_of(data)
     except Exception:  # noqa: BLE001 - an output that does not decode scores nothing
@@ -119,7 +134,7 @@ def measure(reference: list[Image.Image], data: bytes) -> q.Measure:
                     for i in range(min(n, SCORED_FRAMES))})
     worst = q.PERFECT
     for i in picks:
-        worst = min(worst, q.measure(reference[i], got[i]))
+        worst = min(worst, checks.of(i).measure(got[i]))
     for r, g in zip(reference, got, strict=True):
         if r.mode == "RGBA" and not np.array_equal(np.asarray(r)[..., 3] < 128,
                                                    np.asarray(g.convert("RGBA"))[..., 3] < 128):
@@ -238,7 +253,8 @@ def squeeze(data: bytes, fmt: str, level: str) -> tuple[bytes, float, float, str
 def run_one(label: str, fmt: str, data: bytes, level: str, with_peers: bool) -> dict:
     reference = reference_frames(data)
     out, seconds, wall, how, frames = squeeze(data, fmt, level)
-    got = measure(reference, out)
+    checks = Checks(reference)
+    got = measure(reference, out, checks)
     with Image.open(io.BytesIO(data)) as im:
         pixels = im.width * im.height
         true_frames = getattr(im, "n_frames", 1)
@@ -254,7 +270,7 @@ def run_one(label: str, fmt: str, data: bytes, level: str, with_peers: bool) -> 
             for blob, sec in run(data):
                 times.append(sec)
                 if blob is not None:
-                    m = measure(reference, blob)
+                    m = measure(reference, blob, checks)
                     points.append((m.score, len(blob), m.banding))
             needed = _needed(points, got.score)
             row["peers"][name] = (needed, float(np.median(times)) if times else 0.0,
@@ -352,6 +368,8 @@ def main() -> None:
     ap.add_argument("--pdf-photos", type=int, default=4)
     ap.add_argument("--side", type=int, default=768)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "image.md"))
+    ap.add_argument("--no-peers", action="store_true",
+                    help="Squeezer alone (its bytes, scores and seconds), for quick runs")
     args = ap.parse_args()
     wanted = set(args.only.split(","))
     started = time.perf_counter()
@@ -373,7 +391,8 @@ def main() -> None:
     squeeze(buf.getvalue(), "png", args.level)  # numba's kernels loaded (compiled if needed)
     rows = []
     for label, fmt, data, group in inputs:
-        row = run_one(label, fmt, data, args.level, with_peers=group == "main")
+        row = run_one(label, fmt, data, args.level,
+                      with_peers=group == "main" and not args.no_peers)
         row["group"] = group
         rows.append(row)
     write_report(rows, Path(args.out), time.perf_counter() - started, args.level)
@@ -402,9 +421,9 @@ def write_report(rows: list[dict], out: Path, seconds: float, level: str) -> Non
         by_type.setdefault(r["format"], []).append(r)
     for fmt, group in by_type.items():
         lines += [f"## {fmt.upper()}", "",
-                  ("| image | input B | ours B | SSIMULACRA2 | banding | s | best peer | "
+                  ("| image | input B | ours B | SSIMULACRA2 | banding | CPU s | wall s | best peer | "
                   "peer B at >= score | ratio | how |"),
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in group:
             ratio = r["ours"] / r["best_bytes"] if r["best_bytes"] else None
             lines.append(
