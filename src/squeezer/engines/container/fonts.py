@@ -1,0 +1,45 @@
+"""Font subsetting for e-books (fontTools, as the PDF engine's font step uses).
+
+Every layout feature, hinting instruction, name record and the ``.notdef``
+glyph are kept; only glyphs no kept character reaches (through cmap and GSUB)
+go.  WOFF and WOFF2 stay WOFF and WOFF2.  A font fontTools cannot read, or whose
+subset is not smaller, is kept as it is.
+"""
+
+from __future__ import annotations
+
+import io
+
+
+def subset(data: bytes, chars: set[int]) -> bytes | None:
+    try:
+        from fontTools import subset as ft_subset
+        from fontTools.ttLib import TTFont
+
+        font = TTFont(io.BytesIO(data), lazy=False, recalcBBoxes=False, recalcTimestamp=False)
+        flavor = font.flavor
+        options = ft_subset.Options()
+        options.layout_features = ["*"]
+        options.name_IDs = ["*"]
+        options.name_languages = ["*"]
+        options.name_legacy = True
+        options.notdef_outline = True
+        options.glyph_names = True
+        options.hinting = True
+        options.legacy_kern = True
+        options.symbol_cmap = True
+        options.prune_unicode_ranges = False
+        options.recalc_timestamp = False
+        options.ignore_missing_glyphs = True
+        options.ignore_missing_unicodes = True
+        options.flavor = flavor
+        subsetter = ft_subset.Subsetter(options)
+        subsetter.populate(unicodes=sorted(chars))
+        subsetter.subset(font)
+        out = io.BytesIO()
+        font.flavor = flavor
+        font.save(out)
+    except Exception:  # noqa: BLE001 - fontTools refusing a font leaves it as it is
+        return None
+    result = out.getvalue()
+    return result if len(result) < len(data) else None
