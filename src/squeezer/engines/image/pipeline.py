@@ -439,7 +439,7 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
             q, data, got = found.quality, found.data, found.measure
         else:  # searched on the check sample's tiles: the whole image, checked there
             q, data, got = quality.verified(image, enc, jpeg.decode, floor, found.quality,
-                                            ceiling, step=1)
+                                            ceiling, step=1, reference=found.reference)
         data = jpeg.repacked(data)
         name = "libjpeg-turbo 4:4:4" if way == "4:4:4" else (
             "libjpeg-turbo gray" if encoded.mode == "L" else "jpegli")
@@ -814,16 +814,17 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
             def probe_enc(img: Image.Image, q: int) -> bytes:
                 return write([img], q, [], None, None, None, fast=True)
 
-            q = quality.search(first, probe_enc, webp_avif.decode, floor,
-                               min(s.quality_floor, s.quality_cap), ceiling,
-                               start=min(s.quality_start, s.quality_cap)).quality
+            found = quality.search(first, probe_enc, webp_avif.decode, floor,
+                                   min(s.quality_floor, s.quality_cap), ceiling,
+                                   start=min(s.quality_start, s.quality_cap))
+            q = found.quality
             if len(frames) == 1:  # the whole image written as it will be, and checked
 
                 def written(img: Image.Image, q: int) -> bytes:
                     return write([img], q, d.durations, d.loop, exif, icc)
 
                 q, data, got = quality.verified(first, written, webp_avif.decode, floor, q,
-                                                ceiling, step=1)
+                                                ceiling, step=1, reference=found.reference)
         if data is None:
             data = write(frames, q, d.durations, d.loop, exif, icc)
             got = _written_measure(ctx, data)

@@ -292,6 +292,9 @@ class Found:
     quality: int
     data: bytes | None
     measure: Measure
+    #: what the probes were measured against: the same pixels :func:`verified` checks on, so
+    #: it is handed on (building it again was a sixth of a photo's time)
+    reference: Reference | None = None
 
 
 def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, lowest: int,
@@ -352,7 +355,7 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
     if chosen not in probes:
         probe(chosen)
     data, got = probes[chosen]
-    return Found(chosen, data if whole else None, got)
+    return Found(chosen, data if whole else None, got, reference)
 
 
 def lowest_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor,
@@ -416,12 +419,16 @@ def bisect_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: 
 
 
 def verified(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, quality: int,
-             cap: int, step: int = 5) -> tuple[int, bytes, Measure]:
+             cap: int, step: int = 5,
+             reference: Reference | None = None) -> tuple[int, bytes, Measure]:
     """Encode the whole image at ``quality`` and step up until the check sample keeps the
     floor (the search sample can be kinder than the whole); at ``cap`` the result is taken as
-    it is."""
+    it is.  ``reference``: :attr:`Found.reference` of the search on the same image, when its
+    pixels are the check sample's (else it is built here)."""
     checked = image.width * image.height > CHECK_PIXELS
-    reference = Reference(sample(image, CHECK_PIXELS) if checked else image)
+    checked_image = sample(image, CHECK_PIXELS) if checked else image
+    if reference is None or reference.size != checked_image.size:
+        reference = Reference(checked_image)
     while True:
         data = encode(image, quality)
         got = decode(data)
