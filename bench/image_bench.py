@@ -55,6 +55,7 @@ from jpeg_encoders import bytes_at, corpus_images, synthetic_images
 
 from squeezer.engines.image import compress
 from squeezer.engines.image import quality as q
+from squeezer.engines.image.pipeline import _alpha_lost
 from squeezer.engines.options import Options
 
 #: the sweeps cover the qualities where the default level's floor (SSIMULACRA2 85) lies;
@@ -121,7 +122,8 @@ class Checks(dict):
 
 def measure(reference: list[Image.Image], data: bytes, checks: Checks | None = None) -> q.Measure:
     """The floor measure of ``data`` against the reference frames: the worst over up to
-    :data:`SCORED_FRAMES` frames; a lost frame or lost transparency scores -1000."""
+    :data:`SCORED_FRAMES` frames; a lost frame or lost transparency (a pixel of alpha <= 63
+    made >= 128, or one >= 192 made < 128) scores -1000."""
     checks = checks if checks is not None else Checks(reference)
     try:
         got = frames_of(data)
@@ -136,8 +138,8 @@ def measure(reference: list[Image.Image], data: bytes, checks: Checks | None = N
     for i in picks:
         worst = min(worst, checks.of(i).measure(got[i]))
     for r, g in zip(reference, got, strict=True):
-        if r.mode == "RGBA" and not np.array_equal(np.asarray(r)[..., 3] < 128,
-                                                   np.asarray(g.convert("RGBA"))[..., 3] < 128):
+        # the engine's own rule: a clearly transparent or clearly opaque pixel stays so
+        if r.mode == "RGBA" and _alpha_lost(r, g):
             return q.Measure(-1000.0, 1.0)
     return worst
 

@@ -297,6 +297,30 @@ def test_gray_alpha_and_palette_transparency_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(got[want[..., 3] > 0], want[want[..., 3] > 0])
 
 
+def test_antialiased_alpha_gets_a_palette_and_keeps_its_clear_pixels(tmp_path: Path) -> None:
+    """An exact alpha mask at 128 failed every palette of an anti-aliased logo (an edge pixel
+    of 126 became 130), so such logos stayed lossless; now only pixels clearly transparent
+    (alpha <= 63) or clearly opaque (>= 192) must stay on their side, and SSIMULACRA2 over a
+    dark and a light background judges the edge."""
+    big = Image.new("RGBA", (640, 480), (0, 0, 0, 0))
+    d = ImageDraw.Draw(big)
+    d.ellipse((40, 40, 600, 440), fill=(230, 80, 40, 255))
+    d.ellipse((200, 140, 440, 340), fill=(255, 255, 255, 200))
+    d.rectangle((80, 200, 560, 260), fill=(20, 90, 200, 255))
+    logo = big.resize((160, 120), Image.Resampling.LANCZOS)  # soft, anti-aliased edges
+    want = np.asarray(logo)[..., 3]
+    assert ((want > 63) & (want < 192)).any(), "the edges are half-transparent"
+    src = tmp_path / "logo.png"
+    logo.save(src, "PNG")
+    report = compress(src, tmp_path / "out.png", Options())
+    assert "palette" in report.actions[-1], report.actions
+    assert report.output_bytes < src.stat().st_size
+    assert report.score is not None and report.score >= LEVELS[Level.medium].score
+    with Image.open(tmp_path / "out.png") as out:
+        got = np.asarray(out.convert("RGBA"))[..., 3]
+    assert not ((want <= 63) & (got >= 128)).any() and not ((want >= 192) & (got < 128)).any()
+
+
 def _transparent_frames(n: int = 9) -> list[Image.Image]:
     out = []
     for i in range(n):
