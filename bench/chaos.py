@@ -94,7 +94,7 @@ async def faults(cluster: load.Cluster, quiet: float, log: list[tuple[str, str]]
     started = time.monotonic()
     out = _run(*(["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []),
                str(Path(pg["bindir"]) / "pg_ctl"), "-D", pg["data"], "-m", "fast", "-w",
-               "restart")
+               "-l", str(cluster.root / "logs" / "postgres.log"), "restart")
     note("PostgreSQL fast restart", f"exit {out.returncode}, {time.monotonic() - started:.1f} s")
 
     await asyncio.sleep(quiet)

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -240,8 +241,10 @@ class Client:
             return Result(kind, False, time.monotonic() - started, type(exc).__name__)
 
     async def _sync(self) -> str:
+        # an Idempotency-Key: a POST retried on the other API process is the same request
         r = await self.request("POST", "/v1/compress",
-                               files={"file": ("tiny.pdf", self.blobs["tiny"], "application/pdf")})
+                               files={"file": ("tiny.pdf", self.blobs["tiny"], "application/pdf")},
+                               headers={"Idempotency-Key": uuid.uuid4().hex})
         if r.status_code == 202:
             return await self._poll_job(r.json()["id"])
         if r.status_code != 200:
@@ -256,12 +259,13 @@ class Client:
             raise OpError(str(r.status_code))
         return r.json()["id"]
 
-    async def _submit(self, body: dict) -> str:
-        r = await self.request("POST", "/v1/jobs", json=body)
+    async def _submit(self, body: dict, kind: str = "job") -> str:
+        r = await self.request("POST", "/v1/jobs", json=body,
+                               headers={"Idempotency-Key": uuid.uuid4().hex})
         if r.status_code not in (200, 201, 202):
             raise OpError(str(r.status_code))
         job_id = r.json()["id"]
-        self.accepted[job_id] = body.get("_kind", "job")
+        self.accepted[job_id] = kind
         return job_id
 
     async def _poll_job(self, job_id: str, limit: float = 600) -> str:
@@ -297,7 +301,7 @@ class Client:
     async def _webhook(self) -> str:
         file_id = await self._upload("tiny")
         job_id = await self._submit({"input": {"file_id": file_id},
-                                     "webhook": {"url": self.peers.url + "/hook"}})
+                                     "webhook": {"url": self.peers.url + "/hook"}}, "webhook")
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             if job_id in self.peers.arrived:
