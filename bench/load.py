@@ -154,6 +154,11 @@ class Cluster:
         if out.returncode:
             raise SystemExit(f"local-cluster up failed:\n{out.stdout}\n{out.stderr[-3000:]}")
         self.apis = re.findall(r"^api: (\S+)$", out.stdout, re.MULTILINE)
+        proxy = re.search(r"^proxy: (\S+)$", out.stdout, re.MULTILINE)
+        #: haproxy in front of the APIs, when deploy/local-cluster started one
+        self.proxy = proxy.group(1) if proxy else None
+        #: where clients send requests: the proxy, or the API processes in turn
+        self.entry = [self.proxy] if self.proxy else self.apis
         self.key = re.search(r"^key: (\S+)$", out.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
         self.state = json.loads((root / "cluster.json").read_text())
 
@@ -434,8 +439,9 @@ async def run_load(args: argparse.Namespace, files: dict[str, Path], peers: Peer
     for workers in args.workers:
         print(f"cluster with {workers} worker(s)", flush=True)
         cluster = Cluster(tmp / f"cluster-{workers}", workers)
+        args.front = " behind haproxy" if cluster.proxy else " (the client alternates)"
         try:
-            client = Client(cluster.apis, cluster.key, files, peers)
+            client = Client(cluster.entry, cluster.key, files, peers)
             for i, rate in enumerate(args.rates):
                 row = await rate_step(client, rate, args.step_seconds, large=i == len(args.rates) - 1)
                 row["workers"] = workers
@@ -452,7 +458,7 @@ async def run_load(args: argparse.Namespace, files: dict[str, Path], peers: Peer
         print(f"deep queue: {args.queue} jobs", flush=True)
         cluster = Cluster(tmp / "cluster-queue", 0)
         try:
-            client = Client(cluster.apis, cluster.key, files, peers)
+            client = Client(cluster.entry, cluster.key, files, peers)
             deep = await deep_queue(cluster, client, args.queue, max(args.workers))
             print(f"  {deep}", flush=True)
             await client.http.aclose()
@@ -478,9 +484,9 @@ def report(args: argparse.Namespace, rows: list[dict], deep: dict | None, about:
            started: str) -> str:
     out = ["# Load test: deploy/local-cluster", "",
            (f"`bench/load.py` run {started} on {about}. The cluster: Debian PostgreSQL 15, "
-            "moto's S3 server, 2 API processes, N worker processes, all on this machine with "
-            "the client; the machine is shared with other work, so compare rows of this run, "
-            "not absolute numbers with other runs."), "",
+            f"moto's S3 server, 2 API processes{args.front}, N worker processes, all on this "
+            "machine with the client; the machine is shared with other work, so compare rows "
+            "of this run, not absolute numbers with other runs."), "",
            (f"Arrivals are Poisson at the offered rate for {args.step_seconds:g} s per step "
             f"(at most {MAX_IN_FLIGHT} operations in flight); mix "
             + ", ".join(f"{k} {v} %" for k, v in MIX.items())
@@ -531,6 +537,7 @@ def main() -> None:
     parser.add_argument("--queue", type=int, default=0, help="jobs for the deep-queue run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.md")
     args = parser.parse_args()
+    args.front = ""
     random.seed(7)
     about = machine()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
