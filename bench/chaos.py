@@ -133,7 +133,8 @@ async def faults(cluster: load.Cluster, quiet: float, log: list[tuple[str, str]]
         note("worker2's temporary disk full (2 MB tmpfs, filled)")
         _run(script, "restart", "worker2", "--dir", d)  # it takes its TMPDIR anew
         cluster.reload()
-        await asyncio.sleep(quiet)
+        # long enough for the restarted worker to warm its engine children and take jobs
+        await asyncio.sleep(max(quiet, 45))
         worker = next(p for p in cluster.state["processes"] if p["name"] == "worker2")
         os.killpg(worker["pid"], signal.SIGKILL)
         _run("umount", "-l", str(tmp))
