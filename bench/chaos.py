@@ -128,12 +128,15 @@ async def faults(cluster: load.Cluster, quiet: float, log: list[tuple[str, str]]
     if mounted.returncode:
         note("temporary disk full", f"not run: cannot mount a tmpfs here ({mounted.stderr.strip()})")
     else:
-        with contextlib.suppress(OSError):
-            (tmp / "filler").write_bytes(b"\0" * (2 << 20))
-        note("worker2's temporary disk full (2 MB tmpfs, filled)")
-        _run(script, "restart", "worker2", "--dir", d)  # it takes its TMPDIR anew
+        # restarted onto the empty tmpfs first: Python's tempfile passes over a TMPDIR it
+        # cannot write at start (and uses /tmp), so the disk must fill under a running worker
+        _run(script, "restart", "worker2", "--dir", d)
         cluster.reload()
-        # long enough for the restarted worker to warm its engine children and take jobs
+        await asyncio.sleep(25)
+        with contextlib.suppress(OSError), (tmp / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 65536)
+        note("worker2's temporary disk full (2 MB tmpfs, filled under the running worker)")
         await asyncio.sleep(max(quiet, 45))
         worker = next(p for p in cluster.state["processes"] if p["name"] == "worker2")
         os.killpg(worker["pid"], signal.SIGKILL)

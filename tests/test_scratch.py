@@ -75,3 +75,24 @@ def test_a_dead_predecessors_directories_go_at_once(tmp_path):
     assert scratch.remove_orphans(tmp_path) == 3
     assert not any(path.exists() for path in orphans)
     assert all(path.exists() for path in kept)
+
+
+def test_a_tmpdir_python_passes_over_is_reported(tmp_path, monkeypatch):
+    """Python's tempfile silently moves on to /tmp when TMPDIR cannot be written (a full disk,
+    or, as here, not a directory): the worker says so at start instead of using another disk."""
+    import tempfile
+
+    from squeezer.jobs.scratch import fallback_warning
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    monkeypatch.setenv("TMPDIR", str(blocked))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # chosen again from the environment
+    warning = fallback_warning()
+    assert warning is not None and str(blocked) in warning
+    assert tempfile.gettempdir() in warning and tempfile.gettempdir() != str(blocked)
+    usable = tmp_path / "tmp"
+    usable.mkdir()
+    monkeypatch.setenv("TMPDIR", str(usable))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert fallback_warning() is None

@@ -61,6 +61,23 @@ def _identity() -> str:
     return f"{pid}-{_namespace()}x{_started(pid) or 0}"
 
 
+def fallback_warning() -> str | None:
+    """What to say when ``TMPDIR`` names a directory Python's :mod:`tempfile` did not take.
+
+    ``tempfile`` tests each candidate by writing a small file and silently moves on to
+    ``/tmp`` (or the working directory) when ``TMPDIR`` is full or not writable: the worker
+    would then put jobs' files on a disk the operator did not choose.  None when all is well.
+    """
+    wanted = os.environ.get("TMPDIR")
+    if not wanted:
+        return None
+    used = tempfile.gettempdir()
+    if os.path.realpath(used) == os.path.realpath(wanted):
+        return None
+    return (f"TMPDIR={wanted} is full or not writable; jobs' temporary files go to {used} "
+            "instead (free it or point TMPDIR at a writable disk, then restart the worker)")
+
+
 def job_directory() -> tempfile.TemporaryDirectory[str]:
     """A temporary directory for one job's files, named after this process."""
     return tempfile.TemporaryDirectory(prefix=f"{JOB_PREFIX}{_identity()}-")

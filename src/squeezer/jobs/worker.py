@@ -68,6 +68,9 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
         await asyncio.to_thread(scratch.remove_orphans)
         await _run(app, services, concurrency, wait, install_signal_handlers, common)
         return
+    warning = scratch.fallback_warning()
+    if warning:
+        log.warning(warning)
     tidying = asyncio.create_task(_remove_orphans_every(scratch.ORPHAN_AGE / 4))
     # engine children forked ahead of the jobs (jobs.prefork): a job's child is ready when it
     # arrives, and the forkserver starts now rather than on the first job
