@@ -96,3 +96,22 @@ def test_a_tmpdir_python_passes_over_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(usable))
     monkeypatch.setattr(tempfile, "tempdir", None)
     assert fallback_warning() is None
+
+
+def test_a_worker_whose_disk_is_full_holds_its_slot_until_there_is_room():
+    """After a job found the temporary disk full the worker takes no next job while the disk
+    stays full (bounded), and not at all when the disk has room again or nothing was full."""
+    import asyncio
+    import time as clock
+
+    started = clock.monotonic()
+    assert asyncio.run(scratch.pause_while_full(started, max_seconds=5)) == 0.0  # nothing full
+    scratch.note_disk_full()
+    # the job's leftovers are gone and the disk has room: no pause
+    assert asyncio.run(scratch.pause_while_full(started, max_seconds=5, poll=0.05)) == 0.0
+    # still full (no disk has this much free): the slot is held, for at most max_seconds
+    paused = asyncio.run(scratch.pause_while_full(started, max_seconds=0.3, room=1 << 62,
+                                                  poll=0.05))
+    assert 0.3 <= paused < 5
+    # a job that started after the last full disk does not pause
+    assert asyncio.run(scratch.pause_while_full(clock.monotonic(), room=1 << 62)) == 0.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from procrastinate.job_context import AbortReason
 from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
-from squeezer.jobs import sweep, webhooks
+from squeezer.jobs import scratch, sweep, webhooks
 from squeezer.jobs.errors import WorkerShutdown
 from squeezer.jobs.runner import Services, run_compress_job
 from squeezer.storage import StorageUnavailable
@@ -60,6 +61,14 @@ class _CompressRetry(BaseRetryStrategy):
 
 
 async def compress_task(context: procrastinate.JobContext, job_id: str) -> str:
+    started = time.monotonic()
+    state = await _compress(context, job_id)
+    # a full temporary disk: take no next job until it has room (the other workers will)
+    await scratch.pause_while_full(started)
+    return state
+
+
+async def _compress(context: procrastinate.JobContext, job_id: str) -> str:
     services: Services = context.additional_context["services"]
     job = uuid.UUID(job_id)
     try:
