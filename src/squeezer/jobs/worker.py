@@ -128,19 +128,24 @@ async def _run(app: procrastinate.App, services: Services, concurrency: int, wai
         assert len(workers) == QUEUE_WORKERS_PER_PROCESS
 
         def stop() -> None:
+            for worker in workers:
+                worker.stop()
+
+        def requested() -> None:
+            # only a signal is a request to stop; the clean-up below also stops the workers
+            # when one of them ended on its own, which the caller restarts instead
             log.info("stop requested: finishing jobs in flight (at most %g s)",
                      services.config.workers.shutdown_grace_seconds)
             if asked is not None:
                 asked.set()
-            for worker in workers:
-                worker.stop()
+            stop()
 
         loop = asyncio.get_running_loop()
         installed = []
         if install_signal_handlers:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(signum, stop)
+                    loop.add_signal_handler(signum, requested)
                     installed.append(signum)
         try:
             if wait:
