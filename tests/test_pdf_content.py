@@ -141,3 +141,32 @@ def test_medium_rounds_lossless_keeps_every_digit(tmp_path: Path) -> None:
     assert medium.output_bytes < lossless.output_bytes
     assert b"740.123456" in _page_bytes(tmp_path / "lossless.pdf")
     assert b"740.123456" not in _page_bytes(tmp_path / "medium.pdf")
+
+
+def test_null_operands_of_damaged_streams_are_kept(tmp_path: Path) -> None:
+    """Fuzzed and damaged files put ``null`` where numbers belong; it is written back as it
+    was, and the rest of the stream is still rounded."""
+    pdf = pikepdf.new()
+    body = _paths(4, 200, 500) + b"null 0.1234567 m [(a) null -12.3456789] TJ null w\n"
+    pdfgen.add_page(pdf, body, Dictionary())
+    src = tmp_path / "nulls.pdf"
+    pdf.save(src)
+    with pikepdf.open(src) as doc:
+        assert content.round_numbers(doc, Budget(), _Report()) > 0  # type: ignore[arg-type]
+        doc.save(tmp_path / "out.pdf")
+    after = _page_bytes(tmp_path / "out.pdf")
+    # (an instruction with a null operand keeps its numbers; a kern at font size 1 is whole)
+    assert b"null 0.1234567 m" in after and b"[(a)null -12] TJ" in after and b"null w" in after
+
+
+def test_a_stream_with_a_fuzzed_operator_is_kept_as_it_was(tmp_path: Path) -> None:
+    """An operator that is no UTF-8 (a fuzzed file) leaves its stream untouched, no error."""
+    pdf = pikepdf.new()
+    body = _paths(5, 200, 500) + b"1.1234567 \xe3\xe3\n"
+    pdfgen.add_page(pdf, body, Dictionary())
+    src = tmp_path / "fuzzed.pdf"
+    pdf.save(src)
+    with pikepdf.open(src) as doc:
+        assert content.round_numbers(doc, Budget(), _Report()) == 0  # type: ignore[arg-type]
+    medium = compress(src, tmp_path / "out.pdf", Options(level="medium"))
+    assert medium.output_bytes <= src.stat().st_size and b"\xe3\xe3" in _page_bytes(tmp_path / "out.pdf")

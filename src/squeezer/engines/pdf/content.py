@@ -184,7 +184,7 @@ class _Rounder:
             return 0
         try:
             data = b"\n".join(s.read_bytes() for s in streams)
-        except pikepdf.PdfError:
+        except (pikepdf.PdfError, ValueError, TypeError, UnicodeDecodeError):
             return 0
         if not worth_rounding(data):
             # not rewritten; the forms it draws are then not known, and stay as they are
@@ -216,7 +216,7 @@ class _Rounder:
                     data = originals.get(key)
                     if data is None:
                         data = originals[key] = form.read_bytes()
-                except pikepdf.PdfError:
+                except (pikepdf.PdfError, ValueError, TypeError, UnicodeDecodeError):
                     continue
                 if not worth_rounding(data):
                     continue
@@ -247,21 +247,21 @@ class _Rounder:
     def _rewrite(self, source: Any, ctm: float, resources: Any) -> bytes | None:
         try:
             instructions = pikepdf.parse_content_stream(source)
-        except (pikepdf.PdfError, ValueError, TypeError):
+            xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        except Exception:  # noqa: BLE001 - a stream or resources qpdf cannot read: keep them
             return None
         state = _State(ctm)
         stack: list[_State] = []
         out: list[bytes] = []
-        xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
         for item in instructions:
             if isinstance(item, pikepdf.ContentStreamInlineImage):
                 out.append(pikepdf.unparse_content_stream([item]))
                 continue
-            operands = list(item.operands)
-            op = str(item.operator)
             try:
+                operands = list(item.operands)
+                op = str(item.operator)  # (a fuzzed operator is no UTF-8: UnicodeDecodeError)
                 words = self._instruction(op, operands, state, stack, xobjects, resources)
-            except (ValueError, TypeError, OverflowError, pikepdf.PdfError):
+            except Exception:  # noqa: BLE001 - whatever a damaged stream holds: keep it as it is
                 return None
             if op == "q":
                 stack.append(state.copy())
@@ -345,26 +345,41 @@ def _plain(value: Any) -> bytes:
 
 
 def _unparse(value: Any) -> bytes:
+    if value is None:  # (pikepdf gives a null operand as None: damaged files have them)
+        return b"null"
     if isinstance(value, bool):
         return b"true" if value else b"false"
     if isinstance(value, (int, Decimal)):
         return _plain(value)
-    return bytes(value.unparse())
+    if isinstance(value, pikepdf.Object):
+        return bytes(value.unparse())
+    raise TypeError(f"unexpected content stream operand {type(value).__name__}")
 
 
 def _array(array: pikepdf.Array, decimals: int) -> bytes:
-    """A ``TJ`` or dash array, its numbers rounded, with no space a reader does not need."""
+    """A ``TJ`` array, its numbers rounded, with no space a reader does not need (one only
+    between two tokens that would otherwise run together: ``-5.9 3``, ``null -12``)."""
     parts: list[bytes] = [b"["]
-    last_number = False
+    last = b"["
     for value in array:
         kind = type(value)
         if kind is Decimal or kind is int:
-            if last_number:
-                parts.append(b" ")
-            parts.append(fixed(float(value), decimals))
-            last_number = True
+            word = fixed(float(value), decimals)
+        elif isinstance(value, pikepdf.Object):
+            word = value.unparse()
         else:
-            parts.append(value.unparse() if isinstance(value, pikepdf.Object) else _unparse(value))
-            last_number = False
+            word = _unparse(value)
+        if not word:
+            continue
+        if last[-1] not in _CLOSED and word[0] not in _OPENED:
+            parts.append(b" ")
+        parts.append(word)
+        last = word
     parts.append(b"]")
     return b"".join(parts)
+
+
+#: Tokens ending with one of these end themselves; tokens starting with one of these start
+#: themselves (ISO 32000-1 §7.2.2 delimiters).
+_CLOSED = frozenset(b")>]}[")
+_OPENED = frozenset(b"(<[/{")
