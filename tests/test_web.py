@@ -745,6 +745,15 @@ def test_settings_come_from_the_options_model(service, page, tmp_path):
         described["levels"]
     assert page.locator('input[name="level"]:checked').get_attribute("value") == \
         described["default_level"]
+    # the drop zone names the families; "Which formats?" lists every format of each
+    takes = page.locator("#accepts").inner_text()
+    assert all(f["title"].lower() in takes.lower() for f in described["formats"]), takes
+    page.locator("#formats summary").click()
+    listed = page.locator("#formatlist").inner_text()
+    for family in described["formats"]:
+        assert family["title"] + ":" in listed
+        for fmt in family["formats"]:
+            assert fmt.upper() in listed.upper(), (fmt, listed)
     # what each level means, per family, in the model's words (plain part first)
     for family in described["formats"]:
         page.locator("#describe-for").select_option(family["name"])

@@ -962,6 +962,15 @@
   async function start() {
     C.build(await loadOptions());
     $("#accepts").textContent = C.accepts() ? "Takes " + C.accepts() + "." : "";
+    const families = C.formatsByFamily();
+    $("#formatlist").replaceChildren(...families.map(([title, names]) => {
+      const li = document.createElement("li");
+      const b = document.createElement("strong");
+      b.textContent = title + ": ";
+      li.append(b, names + ".");
+      return li;
+    }));
+    $("#formats").hidden = !families.length;
     setupDrop();
     setupKeyForm();
     $("#zipall").addEventListener("click", downloadZip);

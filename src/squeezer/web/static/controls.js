@@ -268,10 +268,22 @@
     return model.formats.find((f) => f.name === major) || null;
   }
 
-  /** "PDF documents (PDF); Images (JPEG, PNG, …)" for the drop zone. */
+  /** "PDF documents, images, video, audio and …": the families, in the model's words. */
   function accepts() {
     if (!model || !model.formats.length) return "";
-    return model.formats.map((f) => f.title + " (" + f.formats.map((x) => window.SqueezerWords.formatName(x).replace(/ .*/, "")).join(", ") + ")").join("; ");
+    // "Images" -> "images" inside a sentence; "PDF documents" keeps its capitals
+    const words = model.formats.map((f) => (/^.[a-z]/.test(f.title) ? f.title.charAt(0).toLowerCase() + f.title.slice(1) : f.title));
+    return window.SqueezerWords.list(words);
+  }
+
+  /** [[family title, "JPEG, PNG, …"], …]: every format each family takes, by its short name. */
+  function formatsByFamily() {
+    if (!model) return [];
+    const short = (x) => {
+      const name = window.SqueezerWords.formatName(x);
+      return name.includes(" ") ? x.toUpperCase() : name; // "Word document" -> DOCX
+    };
+    return model.formats.map((f) => [f.title, [...new Set(f.formats.map(short))].join(", ")]);
   }
 
   function build(described, hooks) {
@@ -285,7 +297,7 @@
   }
 
   window.SqueezerControls = {
-    build, value, familyOf, describeFor, accepts, splitSummary,
+    build, value, familyOf, describeFor, accepts, formatsByFamily, splitSummary,
     model: () => model,
   };
 })();
