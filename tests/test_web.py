@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import wave
 import zipfile
@@ -285,8 +286,6 @@ def _wav() -> bytes:
 
 def _ffmpeg(*args: str, suffix: str) -> bytes:
     """A file made by the media engine's own ffmpeg (there whenever video and audio are)."""
-    import tempfile
-
     from squeezer.engines.media import ffmpeg
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -624,11 +623,14 @@ def test_progress_moves_and_estimates_time(service, page, tmp_path):
     """A document with many pictures: the card's percentage moves with the engine's images step
     (not 20 % -> done), and says about how long is left."""
     pdf = pikepdf.new()
-    base = np.asarray(photo((1000, 1000)))
-    for i in range(16):
+    # long enough (~10 s on a fast machine) for several 0.5 s progress writes in the images
+    # step and for the page to estimate the time left
+    side = 2000
+    base = np.asarray(photo((side, side)))
+    for i in range(32):
         stream = pikepdf.Stream(pdf, zlib.compress(np.roll(base, i * 31, axis=0).tobytes(), 1))
         stream.stream_dict = pikepdf.Dictionary(
-            Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=1000, Height=1000,
+            Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=side, Height=side,
             ColorSpace=pikepdf.Name.DeviceRGB, BitsPerComponent=8, Filter=pikepdf.Name.FlateDecode)
         pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
             Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, 612, 612]),
