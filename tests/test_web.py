@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -749,7 +750,9 @@ def test_settings_come_from_the_options_model(service, page, tmp_path):
         described["default_level"]
     # the drop zone names the families; "Which formats?" lists every format of each
     takes = page.locator("#accepts").inner_text()
-    assert all(f["title"].lower() in takes.lower() for f in described["formats"]), takes
+    for family in described["formats"]:  # "Documents, e-books, archives and …": each part
+        for part in re.split(r", | and ", family["title"]):
+            assert part.lower() in takes.lower(), (part, takes)
     page.locator("#formats summary").click()
     listed = page.locator("#formatlist").inner_text()
     for family in described["formats"]:
@@ -900,7 +903,7 @@ def test_open_mode(service, fx, page):
     finally:
         assert proc.stop() == 0
     # the run's key dies with it
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a deadline for a slow machine, not a timing claim
     with httpx.Client(base_url=service.url) as api:
         while api.get("/v1/me", headers={"Authorization": f"Bearer {config['key']}"}
                       ).status_code != 401:

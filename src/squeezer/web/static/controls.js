@@ -268,12 +268,15 @@
     return model.formats.find((f) => f.name === major) || null;
   }
 
-  /** "PDF documents, images, video, audio and …": the families, in the model's words. */
+  /** "PDF documents, images, video, audio, documents, … and website bundles": what the
+   * families' titles name, in the model's words, as one list (a title that is itself a list,
+   * "Documents, e-books, archives and website bundles", is split into its parts). */
   function accepts() {
     if (!model || !model.formats.length) return "";
     // "Images" -> "images" inside a sentence; "PDF documents" keeps its capitals
-    const words = model.formats.map((f) => (/^.[a-z]/.test(f.title) ? f.title.charAt(0).toLowerCase() + f.title.slice(1) : f.title));
-    return window.SqueezerWords.list(words);
+    const lower = (t) => (/^.[a-z]/.test(t) ? t.charAt(0).toLowerCase() + t.slice(1) : t);
+    const words = model.formats.flatMap((f) => f.title.split(/, | and /).map((t) => lower(t.trim())));
+    return window.SqueezerWords.list([...new Set(words)]);
   }
 
   /** [[family title, "JPEG, PNG, …"], …]: every format each family takes, by its short name. */
