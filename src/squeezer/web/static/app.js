@@ -566,7 +566,9 @@
           this.status("Cannot play: " + plainError(links.find((r) => r.status !== 200).status, null, this));
           return;
         }
-        V.open({ title: this.name, kind: media, sizes, opener, media: { before: local(links[0].data.url), after: local(links[1].data.url) } });
+        const r = res.report || {};
+        const formats = [r.format_in, r.format_out || r.format_in].map((f) => W.formatName(f));
+        V.open({ title: this.name, kind: media, sizes, opener, formats, media: { before: local(links[0].data.url), after: local(links[1].data.url) } });
         return;
       }
       const doc = this.isDocument(res);
