@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import lzma
 import os
 import re
 import subprocess
@@ -29,6 +30,7 @@ import httpx
 import numpy as np
 import pikepdf
 import pytest
+import zstandard
 from PIL import Image
 
 from squeezer.errors import SqueezerError as PreviewError
@@ -247,20 +249,57 @@ def _zip(members: dict[str, bytes], first: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-def _docx() -> bytes:
+def _ooxml(main: str, part: str, xml: bytes) -> bytes:
+    """The least an Office file is: content types naming its main part, the package's
+    relationships and that part."""
     types = (b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
              b'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-'
              b'package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
-             b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
-             b'officedocument.wordprocessingml.document.main+xml"/></Types>')
+             b'<Override PartName="/' + part.encode() + b'" ContentType="application/vnd.'
+             b'openxmlformats-officedocument.' + main.encode() + b'.main+xml"/></Types>')
     rels = (b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
             b'2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
-            b'officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
+            b'officeDocument/2006/relationships/officeDocument" Target="' + part.encode() + b'"/>'
             b'</Relationships>')
-    doc = (b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
-           b'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Hello from test_web</w:t></w:r>'
-           b'</w:p></w:body></w:document>')
-    return _zip({"[Content_Types].xml": types, "_rels/.rels": rels, "word/document.xml": doc})
+    return _zip({"[Content_Types].xml": types, "_rels/.rels": rels, part: xml})
+
+
+def _docx() -> bytes:
+    return _ooxml("wordprocessingml.document", "word/document.xml",
+                  b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
+                  b'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Hello from test_web</w:t>'
+                  b'</w:r></w:p></w:body></w:document>')
+
+
+def _xlsx() -> bytes:
+    return _ooxml("spreadsheetml.sheet", "xl/workbook.xml",
+                  b'<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/'
+                  b'spreadsheetml/2006/main"><sheets/>' + b"<!-- padding -->" * 300 + b'</workbook>')
+
+
+def _pptx() -> bytes:
+    return _ooxml("presentationml.presentation", "ppt/presentation.xml",
+                  b'<?xml version="1.0"?><p:presentation xmlns:p="http://schemas.openxmlformats.org/'
+                  b'presentationml/2006/main">' + b"<!-- padding -->" * 300 + b'</p:presentation>')
+
+
+def _7z() -> bytes:
+    import py7zr
+
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", filters=[{"id": py7zr.FILTER_COPY}]) as z:
+        z.writestr(b"squeezer " * 4000, "notes.txt")
+    return buf.getvalue()
+
+
+def _compressed_tar(mode: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        data = b"squeezer " * 4000
+        info = tarfile.TarInfo("notes.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def _tar_gz() -> bytes:
@@ -297,11 +336,15 @@ def _ffmpeg(*args: str, suffix: str) -> bytes:
 
 
 def _mp4() -> bytes:
+    return _h264(".mp4")
+
+
+def _h264(suffix: str) -> bytes:
     """A second of ffmpeg's test pattern with a tone, H.264 at a high quality (room to shrink)."""
     return _ffmpeg("-f", "lavfi", "-i", "testsrc=size=240x180:rate=25", "-f", "lavfi", "-i",
                    "sine=frequency=440:sample_rate=44100", "-t", "1", "-pix_fmt", "yuv420p",
                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-c:a", "aac",
-                   "-b:a", "192k", "-movflags", "+faststart", suffix=".mp4")
+                   "-b:a", "192k", *(["-movflags", "+faststart"] if suffix != ".mkv" else []), suffix=suffix)
 
 
 def _webm() -> bytes:
@@ -385,12 +428,23 @@ MAKERS = {
     "epub": ("story.epub", _epub),
     "tar": ("bundle.tar", _tar),
     "gz": ("log.txt.gz", lambda: zlib.compress(b"squeezer " * 4000, 1, wbits=31)),
+    "xz": ("log.txt.xz", lambda: lzma.compress(b"squeezer " * 4000, preset=0)),
+    "zst": ("log.txt.zst", lambda: zstandard.ZstdCompressor(level=1).compress(b"squeezer " * 4000)),
+    "tar.xz": ("notes.tar.xz", lambda: _compressed_tar("w:xz")),
+    "tar.bz2": ("notes.tar.bz2", lambda: _compressed_tar("w:bz2")),
+    "7z": ("notes.7z", _7z),
+    "xlsx": ("sheet.xlsx", _xlsx),
+    "pptx": ("slides.pptx", _pptx),
     "wav": ("tone.wav", _wav),
     "mp3": ("tone.mp3", lambda: _tone("-c:a", "libmp3lame", "-b:a", "320k", suffix=".mp3")),
     "flac": ("tone.flac", lambda: _tone("-c:a", "flac", suffix=".flac")),
     "ogg": ("tone.ogg", lambda: _tone("-c:a", "libvorbis", "-q:a", "9", suffix=".ogg")),
+    "opus": ("tone.opus", lambda: _tone("-c:a", "libopus", "-b:a", "256k", suffix=".opus")),
+    "m4a": ("tone.m4a", lambda: _tone("-c:a", "aac", "-b:a", "256k", suffix=".m4a")),
     "mp4": ("clip.mp4", _mp4),
     "webm": ("clip.webm", _webm),
+    "mov": ("clip.mov", lambda: _h264(".mov")),
+    "mkv": ("clip.mkv", lambda: _h264(".mkv")),
     "avi": ("clip.avi", _avi),
 }
 #: formats whose original Chromium cannot play (the result, another format, plays)
