@@ -616,7 +616,7 @@ def test_every_format(service, fx, page, tmp_path):
             families[name] = family["name"]
     sign_in(page, service.url, service.key)
     drop(page, files)
-    wait_all_ended(page, timeout=900_000)  # one worker, 26 files, videos' VMAF searches
+    wait_all_ended(page, timeout=900_000)  # one worker, 35 files, videos' VMAF searches
     with service.client() as api:
         for name, _, data in files:
             li = item(page, name)
@@ -855,7 +855,7 @@ def test_phone(service, fx, pages, tmp_path):
     first = item(page, "photo.pdf")
     page.wait_for_function(
         "li => { const r = li.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight - 60; }",
-        arg=first.element_handle(), timeout=10_000)
+        arg=first.element_handle(), timeout=30_000)
     shot(page, "phone-added")
     wait_all_ended(page)
     assert page.evaluate("document.scrollingElement.scrollHeight > innerHeight")
