@@ -672,9 +672,11 @@ def test_every_format(service, fx, page, tmp_path):
     assert {kind for _, kind in media} == {f["name"] for f in described["formats"]} & {"video", "audio"}
 
 
-def _big_pdf(path: Path, pages: int = 8, side: int = 2048) -> Path:
-    """About 100 MB: camera-noise pictures stored raw, drawn at 147 dpi (no downsampling), so
-    the engine encodes every pixel: several seconds of work on an idle machine."""
+def _big_pdf(path: Path, pages: int = 12, side: int = 2048) -> Path:
+    """About 150 MB (a "100 MB upload" with room): camera-noise pictures stored raw, drawn at
+    147 dpi (no downsampling), so the engine tries every pixel (noise is its slowest case: about
+    2 s of CPU a page). The job must still be running after the test's reload and second tab;
+    it is cancelled, so the extra pages cost the test only their upload."""
     pdf = pikepdf.new()
     base = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
     for i in range(pages):
