@@ -247,6 +247,20 @@ def zip_traversal() -> bytes:
                          len(text))])
 
 
+def truncated_mp4() -> bytes:
+    """An MP4 that is its ``ftyp`` box and the start of a 2 GB ``mdat``: no index at all."""
+    ftyp = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 0x200) + b"isomiso2"
+    return ftyp + struct.pack(">I", 0x7FFFFFFF) + b"mdat" + bytes(2000)
+
+
+def lying_wav() -> bytes:
+    """A WAV header claiming 65 535 channels at 384 kHz and 4 GB of samples, over 1000 bytes."""
+    fmt = struct.pack("<HHIIHH", 1, 65535, 384000, (384000 * 65535 * 2) & 0xFFFFFFFF,
+                      (65535 * 2) & 0xFFFF, 16)
+    return (b"RIFF" + struct.pack("<I", 0xFFFFFFF0) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+            + b"data" + struct.pack("<I", 0xFFFFFFF0) + bytes(1000))
+
+
 def eps_as_pdf() -> bytes:
     return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n(%pipe%id) (w) file\nshowpage\n"
 
@@ -271,6 +285,8 @@ HOSTILE_FILES: dict[str, tuple[Callable[[], bytes], set[str]]] = {
     "zip-lying-size.zip": (zip_lying_size, {"archive_invalid", "archive_bomb"}),
     "zip-overlap.zip": (zip_overlap, {"archive_bomb", "archive_invalid", "archive_unsafe"}),
     "zip-traversal.zip": (zip_traversal, {"archive_unsafe"}),
+    "truncated.mp4": (truncated_mp4, {"media_invalid"}),
+    "lying.wav": (lying_wav, {"media_invalid", "too_many_streams"}),
     "empty.pdf": (lambda: b"", {"unsupported_format"}),
     "truncated.pdf": (lambda: text_page()[:200], {"ok", "pdf_invalid", "unsupported_format",
                                                  "not_a_pdf"}),
