@@ -55,9 +55,29 @@ def _healthy(svc, client: httpx.Client) -> None:
 
 
 def _scratch(tmpfs: Path) -> list[str]:
-    """Squeezer's files in the service's temporary directory (job and child directories,
-    partial files; multiprocessing's ``pymp-*`` and other libraries' lock files are theirs)."""
-    return temp_leftovers(tmpfs)
+    """Squeezer's leftovers in the service's temporary directory: job directories, partial
+    files, and engine-child directories with anything in them (multiprocessing's ``pymp-*``
+    and other libraries' lock files are theirs).
+
+    An empty child directory is a warm engine child's, parked for the next job
+    (:mod:`squeezer.jobs.prefork`): it lives while its child does.  A child that has
+    answered is reaped, its directory removed, by the pool's background thread, so this
+    waits (up to 30 s) for that before it calls anything a leftover.
+    """
+    def parked(name: str) -> bool:
+        try:
+            return (name.startswith("squeezer-child-") and (tmpfs / name).is_dir()
+                    and not any((tmpfs / name).iterdir()))
+        except FileNotFoundError:  # reaped meanwhile
+            return True
+
+    def found() -> list[str]:
+        return [name for name in temp_leftovers(tmpfs) if not parked(name)]
+
+    deadline = time.monotonic() + 30
+    while (left := found()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
 
 
 def test_the_service_holds_under_hostile_files_slow_clients_a_full_disk_and_a_stopped_database(
