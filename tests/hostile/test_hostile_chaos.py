@@ -163,13 +163,17 @@ def _bodies_over_the_limit_are_413(client: httpx.Client) -> None:
 
 
 def _disk_full_is_disk_full(client: httpx.Client, tmpfs: Path) -> None:
-    """The job's input copy does not fit in the 4 MiB temporary directory: the job fails with
-    disk_full (not a traceback, not a retry loop), and nothing partial is left there."""
+    """The job's files do not fit in the 4 MiB temporary directory: the job fails with
+    disk_full (not a traceback, not a retry loop), and nothing partial is left there.
+
+    The input stays in the store (local storage is read in place), so what overflows is the
+    engine's work and result: 6 MiB of noise, kept lossless, cannot come out under 4 MiB."""
     noise = zlib.compress(os.urandom(6 << 20), 0)
     data = generate.one_image_page(generate.stream(
         b"/Type /XObject /Subtype /Image /Width 2048 /Height 1024 /ColorSpace /DeviceRGB "
         b"/BitsPerComponent 8 /Filter /FlateDecode", noise))
-    r = client.post("/v1/compress", files={"file": ("big.pdf", data)})
+    r = client.post("/v1/compress", files={"file": ("big.pdf", data)},
+                    data={"level": "lossless"})
     assert_clean_answer(r, allowed_5xx=(507,))
     assert r.status_code == 507 and r.json()["code"] == "disk_full", r.text[:500]
     assert "/tmp" not in r.text and _scratch(tmpfs) == []
