@@ -130,6 +130,21 @@ def test_a_page_tree_cycle_is_pdf_invalid_everywhere_without_a_traceback(service
     assert_clean_answer(client.get(f"/1.0/jobs/{hooked.json()['id']}", auth=(service.key, "")))
 
 
+def test_error_messages_name_the_users_file_never_a_server_path(service, client):
+    """qpdf quotes the file it opened (the job's scratch copy, or the store's path): the
+    answer and the job JSON name the file as the client uploaded it instead."""
+    auth = {"Authorization": f"Bearer {service.key}"}
+    broken = b"%PDF-1.7\n%garbage, no objects and no trailer\n"
+    r = client.post("/v1/compress", files={"file": ("Quarterly report.pdf", broken)},
+                    headers=auth)
+    assert_clean_answer(r)
+    assert r.status_code == 422 and r.json()["code"] == "pdf_invalid", r.text
+    assert "Quarterly report.pdf: unable to find trailer" in r.json()["message"], r.text
+    job = client.get(f"/v1/jobs/{r.json()['job_id']}", headers=auth)
+    assert_clean_answer(job)
+    assert "Quarterly report.pdf" in job.json()["error"]["message"], job.text
+
+
 def _receiver(seen: list[bytes], status: int = 200) -> http.server.ThreadingHTTPServer:
     class Hook(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
