@@ -208,6 +208,55 @@ def test_signed_package_is_byte_identical_unless_allowed(tmp_path: Path) -> None
     assert docx_text(out) == docx_text(src)
 
 
+FONT_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/font"
+FONT_KEY = "{6C1D9B1E-3F2A-4B5C-8D7E-0A1B2C3D4E5F}"
+
+
+def test_word_embedded_fonts_are_subset_obfuscated_and_marked(tmp_path: Path) -> None:
+    from fontTools.ttLib import TTFont
+    from pdfgen import find_ttf
+
+    from squeezer.engines.container import fonts
+
+    ttf = find_ttf()
+    if ttf is None:
+        pytest.skip("no TrueType font on this machine")
+    key = fonts.font_key(FONT_KEY)
+    assert key is not None
+    plain = ttf.read_bytes()
+    odttf = fonts.deobfuscate(plain, key)
+    assert odttf[:32] != plain[:32] and odttf[32:] == plain[32:]
+    base = docx(tmp_path / "base.docx", paragraphs=5)
+    table = read(base, "word/fontTable.xml").replace(
+        b"</w:fonts>", f'<w:font w:name="Embedded"><w:embedRegular r:id="rIdF1" '
+        f'w:fontKey="{FONT_KEY}"/></w:font></w:fonts>'.encode())
+    if b"xmlns:r=" not in table:
+        table = table.replace(b"<w:fonts ", b'<w:fonts xmlns:r="http://schemas.openxmlformats.org'
+                              b'/officeDocument/2006/relationships" ', 1)
+    rels = rels_add(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships '
+                    b'xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                    b'</Relationships>', ("rIdF1", FONT_REL, "fonts/font1.odttf"))
+    types = read(base, "[Content_Types].xml").replace(
+        b"</Types>", b'<Default Extension="odttf" ContentType="application/vnd.openxmlformats-'
+        b'officedocument.obfuscatedFont"/></Types>')
+    src = rezip(base, tmp_path / "fonts.docx", replace={"word/fontTable.xml": table,
+                                                       "[Content_Types].xml": types},
+                add={"word/_rels/fontTable.xml.rels": rels, "word/fonts/font1.odttf": odttf})
+    lossless = tmp_path / "lossless.docx"
+    compress_any(src, lossless, {"level": "lossless"})
+    assert read(lossless, "word/fonts/font1.odttf") == odttf
+    out = tmp_path / "medium.docx"
+    report = compress_any(src, out, {"level": "medium"})
+    row = {m.name: m for m in report.members}["word/fonts/font1.odttf"]
+    assert row.action == "subset" and row.size_after < len(odttf) / 3
+    font = TTFont(io.BytesIO(fonts.deobfuscate(read(out, "word/fonts/font1.odttf"), key)))
+    cmap = font.getBestCmap()
+    assert all(ord(c) in cmap for c in "Paragraph quick brown fox 0123456789")
+    assert len(cmap) < len(TTFont(str(ttf)).getBestCmap()) / 3
+    assert b'w:subsetted="1"' in read(out, "word/fontTable.xml")
+    assert docx_text(out) == docx_text(src)
+
+
 def test_identical_media_are_merged_and_every_relationship_follows(tmp_path: Path) -> None:
     picture = png_bytes(photo(300, 200))
     base = docx(tmp_path / "base.docx", picture=picture)

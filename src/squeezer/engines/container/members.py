@@ -66,6 +66,8 @@ class Job:
     minify: bool = False  #: website HTML/CSS/JS minification
     #: characters the book uses (font subsetting), None: no subsetting
     chars: set[int] | None = None
+    #: the obfuscation key of an OOXML embedded font (None: a plain font)
+    font_key: bytes | None = None
 
 
 @dataclass
@@ -123,10 +125,14 @@ def _optimise(job: Job, ctx: Context) -> Outcome:
 
         out = website.minify(kind, job.data)
         return Outcome(out, kind, "minified") if out else Outcome(action="recompressed")
-    if kind == "font" and job.chars is not None:
+    if job.chars is not None and (kind == "font" or job.font_key is not None):
         from squeezer.engines.container import fonts
 
-        out = fonts.subset(job.data, job.chars)
+        if job.font_key is not None:
+            plain = fonts.subset(fonts.deobfuscate(job.data, job.font_key), job.chars)
+            out = fonts.deobfuscate(plain, job.font_key) if plain else None
+        else:
+            out = fonts.subset(job.data, job.chars)
         return Outcome(out, kind, "subset") if out else Outcome(action="recompressed")
     return Outcome(action="recompressed")
 

@@ -90,6 +90,8 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
         plan = _plan(report.container, fmt, parts, items, ctx, signed)
         report.warnings.extend(plan.notes)
         _optimise(items, plan, ctx, report, progress)
+        if report.container == "ooxml":
+            _mark_subset_fonts(items)
         progress(0.6, "re-packing")
         removed = set(plan.drop)
         renames, merges = _renames_and_merges(items, plan, report.container)
@@ -177,7 +179,7 @@ def _job(m: Member, plan: Plan) -> Job:
                may_rename=plan.may_rename,
                xml_mixed=plan.mixed if m.name in plan.xml_parts else None,
                json_ok=m.name in plan.json_parts, minify=m.name in plan.minify_parts,
-               chars=plan.fonts.get(m.name))
+               chars=plan.fonts.get(m.name), font_key=plan.font_keys.get(m.name))
 
 
 def _optimise(items: list[Member], plan: Plan, ctx: Context, report: ContainerReport,
@@ -211,6 +213,22 @@ def _apply(m: Member, outcome: Outcome, report: ContainerReport) -> None:
         m.content = outcome.data
         if outcome.kind and outcome.kind != m.kind:
             m.new_name = outcome.kind  # resolved into a name by _renames_and_merges
+
+
+def _mark_subset_fonts(items: list[Member]) -> None:
+    """Word's font table says which embedded fonts are subsets (``w:subsetted``), so that
+    Word does not offer their missing characters for editing."""
+    subset = {m.name for m in items if m.action == "subset"}
+    if not subset:
+        return
+    for m in items:
+        if m.data is not None and m.name.endswith("fontTable.xml"):
+            out = ooxml.mark_subsetted(m.name, m.content or m.data, subset,
+                                       {m.name: m.data for m in items})
+            if out is not None:
+                m.content = out
+                m.forced = True
+                m.action = "fonts marked as subsets"
 
 
 def _renames_and_merges(items: list[Member], plan: Plan,
