@@ -432,6 +432,7 @@ def main() -> None:
     parser.add_argument("--no-render", action="store_true")
     parser.add_argument("--peers-only", action="store_true",
                         help="only fill the peer cache (bench/.cache/containers/)")
+    parser.add_argument("--reverse", action="store_true", help="largest files first")
     parser.add_argument("--resume", help="keep the rows of this earlier JSON and run the rest")
     parser.add_argument("--epubcheck", action="store_true",
                         help="check EPUB outputs with epubcheck (else the OPF checks)")
@@ -447,9 +448,19 @@ def main() -> None:
         rows = [r for r in json.loads(Path(args.resume).read_text()) if r["format"] != "epub"]
         done = {r["file"] for r in rows}
     started = time.perf_counter()
-    for cat, src in corpus(args.only):
+    files = corpus(args.only)
+    if args.reverse:
+        files.reverse()
+    for cat, src in files:
         if src.name in done:
             continue
+        if args.peers_only:  # several fillers may share the cache: one takes each file
+            lock = CACHE / "locks" / src.name
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.touch(exist_ok=False)
+            except FileExistsError:
+                continue
         row = run_file(cat, src, levels, not args.no_render, args.peers_only)
         if args.peers_only:
             print(json.dumps({"file": src.name, **{k: v.get("bytes") for k, v in

@@ -76,6 +76,38 @@ def docx_text(path: Path) -> list[str]:
 # --- OOXML ----------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_renders_unless_asked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LibreOffice takes seconds per document: only the tests about the render check draw
+    (the door tests run it through the CLI and the service)."""
+    if "render" not in request.node.name:
+        from squeezer.engines.container import render
+
+        monkeypatch.setattr(render, "soffice", lambda: None)
+
+
+def test_render_check_draws_first_pages_and_sees_a_missing_picture(tmp_path: Path) -> None:
+    from squeezer.engines.container import render
+
+    if render.soffice() is None:
+        pytest.skip("LibreOffice is not installed")
+    src = docx(tmp_path / "photo.docx", picture=png_bytes(photo(900, 600)), width_in=5.5,
+               paragraphs=2)
+    out = tmp_path / "out.docx"
+    report = compress_any(src, out, {"level": "medium"})
+    assert any(v.startswith("LibreOffice: first page drawn the same") for v in report.verified)
+    # the same document with the photo's pixels blanked: the readers see no difference (same
+    # text, same picture count), the render does
+    (name,) = [n for n in members(src) if n.startswith("word/media/")]
+    blank = png_bytes(Image.new("RGB", (900, 600), "white"))
+    blanked = rezip(src, tmp_path / "blank.docx", replace={name: blank})
+    assert docx_text(blanked) == docx_text(src)
+    score = render.compare("docx", src, blanked, tmp_path)
+    assert score is not None and score < render.MIN_SSIM
+
+
+
+
 def test_docx_lossless_keeps_every_pixel_text_and_entry_metadata(tmp_path: Path) -> None:
     src = corpus_file("docs", "python-docx__having-images.docx")
     out = tmp_path / "out.docx"

@@ -384,6 +384,8 @@ def _verify(src: Path, out: Path, fmt: str, report: ContainerReport,
         if label_after != label or got != want:
             raise VerificationFailed(f"{label}: the output's content differs from the input's")
         report.verified.append(describe(label, want))
+        if ctx.settings.render_check:
+            _render_check(src, out, fmt, report, ctx)
     elif container == "epub":
         first = _first(out)
         try:
@@ -404,6 +406,26 @@ def _verify(src: Path, out: Path, fmt: str, report: ContainerReport,
                 website.references(before, kinds), website.references(after, kinds_after)))
         except ValueError as exc:
             raise VerificationFailed(str(exc)) from None
+
+
+def _render_check(src: Path, out: Path, fmt: str, report: ContainerReport,
+                  ctx: Context) -> None:
+    """The first pages by LibreOffice, before and after (:mod:`.render`), when installed."""
+    from squeezer.engines.container import render
+
+    if render.soffice() is None:
+        if ctx.options.archive.render_check:
+            report.warnings.append("render check asked for, but LibreOffice is not installed")
+        return
+    ctx.budget.check_time()
+    score = render.compare(fmt, src, out, ctx.scratch)
+    if score is None:
+        report.warnings.append("LibreOffice could not draw the document: render check not run")
+        return
+    if score < render.MIN_SSIM:
+        raise VerificationFailed(f"LibreOffice: the first page differs (SSIM {score:.3f} < "
+                                 f"{render.MIN_SSIM})")
+    report.verified.append(f"LibreOffice: first page drawn the same (SSIM {score:.4f})")
 
 
 def _first(path: Path) -> tuple[str, bool, bool]:
