@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run serve test lint bench clean
+.PHONY: install run serve test lint bench clean fuzz schemathesis hostile
 
 $(BIN)/squeezer: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,15 +13,22 @@ $(BIN)/squeezer: pyproject.toml
 
 install: $(BIN)/squeezer
 
-# Compress a sample PDF from the shared corpus (or FILE=...) and print the summary.
-FILE ?= $(firstword $(wildcard ../shared/corpus/pdf/pdfjs__tracemonkey.pdf) $(wildcard ../shared/corpus/pdf/*.pdf))
+# Compress the sample PDF Squeezer makes itself (squeezer demo) into ./out and say where the
+# result is; FILE=your.pdf (or an image) compresses that instead. Needs nothing beside the checkout.
+FILE ?=
 run: install
 	@mkdir -p out
+ifeq ($(strip $(FILE)),)
+	$(BIN)/squeezer demo --out-dir out
+else
 	$(BIN)/squeezer compress $(FILE) --out-dir out
+endif
 
-# The HTTP service on http://127.0.0.1:8000 with workers; data in ./squeezer-data.
+# The HTTP service and the web page on http://127.0.0.1:$(PORT)/ with workers; data in
+# ./squeezer-data. `make serve PORT=9000` for another port.
+PORT ?= 8000
 serve: install
-	$(BIN)/squeezer serve
+	$(BIN)/squeezer serve --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q tests
@@ -31,6 +38,22 @@ lint: install
 	$(BIN)/pip install -q -e '.[test,lint]'
 	$(BIN)/ruff check src
 	$(BIN)/mypy
+
+# The hostile suite alone (it also runs with `make test`)
+hostile: install
+	$(BIN)/python -m pytest -n 2 -q tests/hostile
+
+# Longer fuzzing, bounded by FUZZ_SECONDS per part (default 300): seeded mutants of the corpus
+# in job children, then atheris on our own parsers. Not part of `make test`.
+FUZZ_SECONDS ?= 300
+fuzz: install
+	$(BIN)/pip install -q -e '.[test,fuzz]'
+	$(BIN)/python tests/hostile/fuzz.py --seconds $(FUZZ_SECONDS)
+
+# schemathesis over the OpenAPI of a fresh service; exit 0 means zero findings
+schemathesis: install
+	$(BIN)/pip install -q -e '.[test,fuzz]'
+	$(BIN)/python tests/hostile/schemathesis_run.py
 
 bench: install
 	$(BIN)/python bench/pdf_bench.py

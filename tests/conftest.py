@@ -128,3 +128,11 @@ def service(tmp_path_factory: pytest.TempPathFactory):
     svc = Service(tmp_path_factory.mktemp("service"))
     yield svc
     svc.stop()
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory):
+    """Small video and audio files made with the wheel's ffmpeg (tests/mediafx.py)."""
+    from mediafx import MediaFiles
+
+    return MediaFiles(tmp_path_factory.mktemp("media"))

@@ -31,6 +31,38 @@ from PIL import Image
 LETTER = (612, 792)
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdf"
+#: The wider corpus of real-world files (categories in its MANIFEST.tsv).
+WIDE = CORPUS.parent / "wide"
+
+
+def corpus_file(name: str, wide: bool = True) -> Path:
+    """A file of the shared corpus; the test is skipped when the corpus is absent."""
+    import pytest
+
+    path = (WIDE if wide else CORPUS) / name
+    if not path.is_file():
+        pytest.skip(f"corpus file {name} not present ({path.parent})")
+    return path
+
+
+def all_pages_identical(a: Path, b: Path, scale: float = 1.0) -> list[int]:
+    """Indexes of the pages whose colour renders (PDFium) differ in any pixel."""
+    da, db = open_pdfium(a), open_pdfium(b)
+    try:
+        assert len(da) == len(db)
+        differ = []
+        for i in range(len(da)):
+            pa, pb = da[i], db[i]
+            ra = pa.render(scale=scale, may_draw_forms=True)
+            rb = pb.render(scale=scale, may_draw_forms=True)
+            if not np.array_equal(ra.to_numpy(), rb.to_numpy()):
+                differ.append(i)
+            for x in (ra, rb, pa, pb):
+                x.close()
+        return differ
+    finally:
+        da.close()
+        db.close()
 
 # --- building blocks ---------------------------------------------------------------------
 
@@ -647,6 +679,22 @@ def render_gray(path: Path, index: int, dpi: int = 72, password: str | None = No
         doc.close()
     if arr.ndim == 3:
         arr = arr[..., :3].mean(axis=-1) if arr.shape[-1] >= 3 else arr[..., 0]
+    return arr
+
+
+def render_rgb(path: Path, index: int, scale: float = 1.0, password: str | None = None
+               ) -> np.ndarray:
+    """Page ``index`` rendered by PDFium in colour, form fields drawn, as its uint8 pixels
+    (for exact comparisons: a gray render would hide a change of hue)."""
+    doc = open_pdfium(path, password)
+    try:
+        page = doc[index]
+        bitmap = page.render(scale=scale, may_draw_forms=True)
+        arr = np.array(bitmap.to_numpy(), copy=True)
+        bitmap.close()
+        page.close()
+    finally:
+        doc.close()
     return arr
 
 

@@ -62,6 +62,17 @@ class Process:
         return self.proc.returncode
 
 
+def first_key(proc: Process, timeout: float = 10) -> str:
+    """The admin key a first start prints on stdout (with the address, once the API listens)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = re.search(r"(sqz_[A-Za-z0-9_-]{43})", proc.stdout.read_text())
+        if match:
+            return match.group(1)
+        assert time.monotonic() < deadline, f"no first-start key printed:\n{proc.stdout.read_text()}"
+        time.sleep(0.1)
+
+
 class Service:
     """``squeezer serve`` with one worker; ``url``, ``key`` (the first-start admin key)."""
 
@@ -83,9 +94,7 @@ class Service:
         self.server = Process(["serve", "--port", str(self.port), "--workers", "1",
                                "--no-access-log"], self.env, root / "serve.log")
         self.server.wait_ready(self.url)
-        match = re.search(r"(sqz_[A-Za-z0-9_-]{43})", self.server.stdout.read_text())
-        assert match, f"no first-start key printed:\n{self.server.stdout.read_text()}"
-        self.key = match.group(1)
+        self.key = first_key(self.server)
         self.database_url = self._database_url()
 
     def _database_url(self) -> str:

@@ -97,3 +97,67 @@ def test_fonts_a_form_may_type_with_stay_whole(tmp_path):
         programs = [o for o in out.objects if isinstance(o, pikepdf.Stream) and "/Length1" in o]
         assert [len(p.read_bytes()) for p in programs] == [len(arial_program())]
     same_everywhere(src, dst)
+
+
+def test_only_the_fonts_form_fields_type_with_stay_whole(tmp_path):
+    """/DR lists two whole fonts; the fields' appearances name one: that one stays whole and
+    the report says so, the other (drawn by page content only) is cut."""
+    pdf = pikepdf.new()
+    programs = []
+    for pad in (b"\0" * 4, b""):  # (two programs: deduplication would make them one)
+        program = pdf.make_stream(arial_program() + pad)
+        program.Length1 = len(arial_program()) + len(pad)
+        programs.append(program)
+    typed, drawn = truetype_font(pdf, programs[0]), truetype_font(pdf, programs[1])
+    typed.BaseFont = Name("/ArialTyped")
+    content = b"BT /F2 24 Tf 72 650 Td (xyz 789) Tj ET"
+    page = pdfgen.add_page(pdf, content, Dictionary(Font=Dictionary(F2=drawn)))
+    field = pdf.make_indirect(Dictionary(FT=Name.Tx, T=pikepdf.String("name"),
+                                         DA=pikepdf.String("/Typed 12 Tf 0 g"), Type=Name.Annot,
+                                         Subtype=Name.Widget, Rect=Array([72, 500, 300, 520]),
+                                         P=page.obj))
+    page.obj.Annots = Array([field])
+    pdf.Root.AcroForm = Dictionary(Fields=Array([field]),
+                                   DR=Dictionary(Font=Dictionary(Typed=typed, Drawn=drawn)))
+    src, dst = tmp_path / "form.pdf", tmp_path / "out.pdf"
+    pdf.save(src)
+    report = compress(src, dst, Options(level="lossless"))
+    assert report.fonts_kept_whole == ["ArialTyped"]
+    with pikepdf.open(dst) as out:
+        sizes = sorted(len(o.read_bytes()) for o in out.objects
+                       if isinstance(o, pikepdf.Stream) and "/Length1" in o)
+        assert sizes[-1] == len(arial_program()) + 4 and sizes[0] < len(arial_program()) // 10
+    same_everywhere(src, dst)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("name", "at_most"), [
+    ("pdf-lib__embed_font_and_measure_text.pdf", 0.1),  # Identity-H TrueType (CIDFontType2)
+    ("pdfjs__PDFJS-9279-reduced.pdf", 0.05),  # a 13,597-glyph CID-keyed CFF for 4 glyphs
+])
+def test_whole_cid_fonts_are_cut_to_the_glyphs_drawn(tmp_path, name, at_most):
+    src, dst = pdfgen.corpus_file(name), tmp_path / "out.pdf"
+    compress(src, dst, Options(level="lossless"))
+    assert dst.stat().st_size < at_most * src.stat().st_size
+    with pikepdf.open(dst) as out:
+        type0 = [o for o in out.objects if isinstance(o, Dictionary) and o.get("/Subtype") == Name.Type0]
+        assert type0 and all(str(f.BaseFont)[7] == "+" for f in type0)
+    assert pdfgen.all_pages_identical(src, dst) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+@pytest.mark.corpus
+def test_cff_subsets_of_one_font_share_one_program(tmp_path):
+    """21 subsets of Helvetica (a PyMuPDF deck) become one program; every page draws the same."""
+    src, dst = pdfgen.corpus_file("pymupdf-utilities__output-2.pdf"), tmp_path / "out.pdf"
+    compress(src, dst, Options(level="lossless"))
+
+    def helvetica_programs(path) -> set:
+        with pikepdf.open(path) as pdf:
+            return {o.FontFile3.objgen for o in pdf.objects
+                    if isinstance(o, Dictionary) and o.get("/Type") == Name.FontDescriptor
+                    and str(o.get("/FontName", "")).endswith("+Helvetica") and "/FontFile3" in o}
+
+    assert len(helvetica_programs(src)) == 21 and len(helvetica_programs(dst)) == 1
+    assert pdfgen.all_pages_identical(src, dst, scale=0.5) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

@@ -45,7 +45,8 @@ def test_format_resize_preserve_flags(cli) -> None:
         assert kind(out) == "webp"
         assert max(Image.open(out).size) == 200
     report = json.loads(proc.stdout)[1]["report"]
-    assert report["settings"]["level"] == "medium" and report["settings"]["preserve"] == ["icc"]
+    assert report["settings"]["level"] == "medium"
+    assert report["settings"]["preserve"] == ["icc", "copyright"]
     assert "'compression' is deprecated" in proc.stderr
     # auto: the run decides the extension
     proc = cli("compress", "logo.png", "--format", "auto", "--json")

@@ -53,3 +53,25 @@ def test_the_directories_are_named_after_this_process(tmp_path, monkeypatch):
         assert child.name.startswith(f"squeezer-child-{os.getpid()}-")
         assert scratch.remove_orphans(tmp_path, min_age=0) == 0  # ours: this process lives
     child.rmdir()
+
+
+def _identity(pid: int, start: int | None = None) -> str:
+    start = scratch._started(pid) if start is None else start
+    return f"{pid}-{scratch._namespace()}x{start}"
+
+
+def test_a_dead_predecessors_directories_go_at_once(tmp_path):
+    """Names of the current form say which process made them: one that is gone from this pid
+    namespace (or whose pid now belongs to a later process) is removed however fresh."""
+    dead, alive = _dead_pid(), os.getppid()
+    orphans = [_made(tmp_path, f"squeezer-job-{_identity(dead, 12345)}-abc", 1),
+               _made(tmp_path, f"squeezer-child-{_identity(dead, 12345)}-def", 1),
+               # the pid lives, but as a process started later: a reused pid
+               _made(tmp_path, f"squeezer-job-{alive}-{scratch._namespace()}x1-old", 1)]
+    kept = [_made(tmp_path, f"squeezer-job-{_identity(alive)}-ghi", 1),  # its process runs
+            _made(tmp_path, f"squeezer-job-{_identity(os.getpid())}-own", 1),
+            # another pid namespace's: its pids mean nothing here; only old ones go
+            _made(tmp_path, f"squeezer-job-{dead}-1x5-other", 1)]
+    assert scratch.remove_orphans(tmp_path) == 3
+    assert not any(path.exists() for path in orphans)
+    assert all(path.exists() for path in kept)

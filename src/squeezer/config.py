@@ -43,6 +43,13 @@ class DatabaseConfig(BaseSettings):
     url: str | None = Field(
         None, description="An external PostgreSQL (postgresql://user:password@host:5432/db); "
         "unset: an embedded one in the data directory.")
+    connect_timeout_seconds: float = Field(
+        3.0, gt=0, description="Seconds to open a database connection (libpq's "
+        "connect_timeout; at least 2).")
+    statement_timeout_seconds: float = Field(
+        3.0, gt=0, description="Seconds an API request waits for any one answer of the "
+        "database (a query, a commit, a pooled connection) before it is answered 503 with "
+        "Retry-After; also the server's statement_timeout for the API's queries.")
 
 
 class StorageConfig(BaseSettings, StorageSettings):
@@ -52,12 +59,18 @@ class StorageConfig(BaseSettings, StorageSettings):
 
 
 class LimitsConfig(BaseSettings, Limits):
-    """The engines' :class:`~squeezer.engines.limits.Limits` from ``SQUEEZER_MAX_*``."""
+    """The engines' :class:`~squeezer.engines.limits.Limits` from ``SQUEEZER_MAX_*``, and the
+    memory cap of the CLI's compressing processes."""
 
     model_config = _env("SQUEEZER_")
 
+    cli_memory_bytes: int = Field(
+        4 << 30, ge=0, description="Address space of squeezer compress and analyze processes "
+        "(RLIMIT_AS): an allocation past it fails as memory_limit; 0: none. Job children have "
+        "SQUEEZER_JOB_MEMORY_BYTES.")
+
     def limits(self) -> Limits:
-        return Limits(**self.model_dump())
+        return Limits(**self.model_dump(exclude={"cli_memory_bytes"}))
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -164,6 +177,9 @@ class ServiceConfig(BaseSettings):
     max_upload_bytes: int = Field(
         1 << 30, ge=0, description="Largest upload, and largest fetched URL; 0: no limit of "
         "the service's own.")
+    max_json_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body that is not a file upload (JSON, "
+        "forms), counted as it arrives; past it: 413.")
     sync_max_bytes: int = Field(
         32 << 20, ge=0, description="Inputs above this are always processed asynchronously "
         "(202 and a job to poll).")
@@ -172,6 +188,16 @@ class ServiceConfig(BaseSettings):
         "answering 202.")
     max_wait_seconds: float = Field(
         60.0, ge=0, description="The longest long poll (?wait=N) a client may ask for.")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request's line and headers must arrive within this many "
+        "seconds (Slowloris), else the connection is closed.")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="While a body arrives, each window of this many seconds must "
+        "bring at least min_upload_bytes_per_second x the window; a stalled or trickling "
+        "body is answered 408.")
+    min_upload_bytes_per_second: int = Field(
+        1024, ge=0, description="The slowest accepted upload rate (see "
+        "SQUEEZER_BODY_TIMEOUT_SECONDS); 0: only a stalled body is cut.")
     rate_limit: int = Field(
         100_000, ge=0, description="Requests per key per window, counted in PostgreSQL "
         "(shared by every API process); 0: none.")

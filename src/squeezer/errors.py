@@ -13,6 +13,9 @@ A code no class declares is a bug the tests catch, never a silent 422.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 
 class SqueezerError(Exception):
     """Base class of every error Squeezer raises on purpose."""
@@ -20,6 +23,8 @@ class SqueezerError(Exception):
     code: str = "error"
     http_status: int = 500
     retryable: bool = False
+    #: what only the server log may show (a traceback from another process), never a client
+    detail: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -81,3 +86,30 @@ def error_from_code(code: str, message: str) -> SqueezerError:
     error = cls.__new__(cls)
     SqueezerError.__init__(error, message)
     return error
+
+
+#: An absolute POSIX path (at least two segments) that is not part of a URL: not preceded by
+#: a word character, ``:`` or ``/`` (so ``https://host/a/b`` and ``//host/a`` are left alone).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[\w.@+,=-]+/)+[\w.@+,=-]*")
+
+
+def public_message(message: str, names: Mapping[str, str] | None = None,
+                   *, limit: int = 2000) -> str:
+    """``message`` fit to show to a client: no server paths, one bounded line.
+
+    Server paths tell an attacker the layout of the machine (temporary
+    directories, the data directory, where Python lives), and mean nothing to
+    the user.  Paths in ``names`` become the name the user knows them by (the
+    job's input file name, "the output"); any other absolute path becomes its
+    last component.  URLs are left as they are.
+    """
+    text = " ".join(str(message).split())
+    known: list[str] = []
+    for path, name in sorted((names or {}).items(), key=lambda item: -len(str(item[0]))):
+        if str(path) and str(path) in text:
+            text = text.replace(str(path), f"\x00{len(known)}\x00")
+            known.append(name)
+    text = _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "file", text)
+    for i, name in enumerate(known):
+        text = text.replace(f"\x00{i}\x00", name)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -16,14 +16,16 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from squeezer import __version__
-from squeezer.api import errors
+from squeezer.api import errors, openapi
 from squeezer.api.auth import rate_headers
+from squeezer.api.bodylimit import BodyLimit
 from squeezer.api.compat import routers as compat_routers
 from squeezer.api.routes import account, compress, downloads, files, health, jobs, options, preview
 from squeezer.api.state import ApiServices
 from squeezer.api.waiting import JobWaiter
 from squeezer.config import Config
 from squeezer.db import open_database
+from squeezer.db.deadline import connection_kwargs, deadline_class
 from squeezer.db.server import Database
 from squeezer.jobs.queue import make_app
 from squeezer.storage import open_store
@@ -36,10 +38,6 @@ Authenticate with `Authorization: Bearer KEY`, HTTP Basic (the key as user name)
 is also in `X-Request-ID`. Every authenticated answer carries `X-RateLimit-Limit`,
 `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds left in the window).
 """
-
-
-#: seconds a request waits for a database connection before it is answered 503
-POOL_TIMEOUT = 5.0
 
 
 class RequestContext:
@@ -73,9 +71,15 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db = database or open_database(config.database.url, config.data_dir)
-        # a request waits at most POOL_TIMEOUT for a connection, then gets a 503
-        pool = AsyncConnectionPool(db.url, min_size=1, max_size=20, open=False,
-                                   timeout=POOL_TIMEOUT, kwargs={"autocommit": True})
+        # a request waits at most the statement timeout for a connection and for each answer
+        # of the database, then gets a 503 with Retry-After (db/deadline.py)
+        timeouts = config.database
+        pool = AsyncConnectionPool(
+            db.url, min_size=1, max_size=20, open=False,
+            timeout=timeouts.statement_timeout_seconds,
+            connection_class=deadline_class(timeouts.statement_timeout_seconds),
+            kwargs=connection_kwargs(timeouts.connect_timeout_seconds,
+                                     timeouts.statement_timeout_seconds))
         await pool.open()
         queue = make_app(db.url)
         waiter = JobWaiter(db.url)
@@ -97,10 +101,13 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
     app = FastAPI(title="Squeezer", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     errors.install(app)
+    openapi.install(app)  # every error status documented, with its schema
     for module in (files, preview, jobs, compress, downloads, account, health, options):
         app.include_router(module.router)
     app.include_router(web.router)
     for router in compat_routers():
         app.include_router(router)
+    # innermost first: the body limit sees the request id the context middleware sets
+    app.add_middleware(BodyLimit, max_bytes=config.service.max_json_bytes)
     app.add_middleware(RequestContext)
     return app

@@ -28,7 +28,7 @@ from squeezer.storage import StorageError
 log = logging.getLogger("squeezer.api")
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 410: "gone", 411: "length_required",
+                 405: "method_not_allowed", 408: "request_timeout", 409: "conflict", 410: "gone", 411: "length_required",
                  413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
                  422: "invalid_request", 429: "rate_limited", 500: "internal_error",
                  503: "unavailable"}
@@ -48,6 +48,23 @@ class ApiError(Exception):
         self.errors = errors
         self.headers = headers or {}
         self.extra = extra or {}
+
+
+def allow_header(request: Request) -> dict[str, str]:
+    """``Allow`` for a 405: every method the API documents for the path (Starlette's own
+    names only the methods of the first route that matched)."""
+    from squeezer.api.openapi import allowed_methods
+
+    methods = allowed_methods(request.app, request.url.path)
+    return {"Allow": ", ".join(methods)} if methods else {}
+
+
+def method_not_allowed(request: Request) -> ApiError | None:
+    """A 405 with ``Allow`` when the path exists with other methods (vendor catch-alls)."""
+    allow = allow_header(request)
+    if not allow:
+        return None
+    return ApiError(405, f"{request.method} is not allowed here", headers=allow)
 
 
 def not_found(what: str = "resource") -> ApiError:
@@ -120,10 +137,12 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such endpoint"
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             message = f"{request.method} is not allowed here"
+            headers.update(allow_header(request))
         return _respond(request, exc.status_code, message,
-                        _STATUS_CODES.get(exc.status_code, "error"), headers=exc.headers)
+                        _STATUS_CODES.get(exc.status_code, "error"), headers=headers)
 
     @app.exception_handler(EngineError)
     async def _engine(request: Request, exc: EngineError) -> JSONResponse:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 import psycopg
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 class ApiServices:
     config: Config
     database: Database
-    pool: AsyncConnectionPool
+    pool: AsyncConnectionPool[Any]
     store: BlobStore
     queue: procrastinate.App
     signing_key: bytes

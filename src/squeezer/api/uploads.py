@@ -23,6 +23,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from squeezer.api.bodylimit import allow_body
 from squeezer.api.errors import ApiError
 from squeezer.engines.errors import UnsupportedFormatError
 from squeezer.engines.sniff import EXTENSIONS, MIME, sniff
@@ -209,6 +210,8 @@ async def receive_uploads(request: Request, store: BlobStore, key_for: Callable[
     """
     if max_bytes and max_files:
         check_declared_length(request, max_bytes * max_files)
+    # the body is streamed into the store under the per-file limit, not read whole
+    allow_body(request, max_bytes * max_files + (1 << 20) if max_bytes else 0)
     parser = _PartsParser(boundary_of(request), max_files, file_field)
     body = request.stream().__aiter__()
     ended = False

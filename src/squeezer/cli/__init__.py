@@ -1,4 +1,4 @@
-"""The command line: ``squeezer compress | analyze | options | config | keys | serve | api | worker``.
+"""The command line: ``squeezer compress | demo | analyze | options | config | keys | serve | api | worker``.
 
 :mod:`squeezer.cli.base` holds the registry (:data:`~squeezer.cli.base.SUBCOMMANDS`),
 :func:`main` and the rules every subcommand follows; each subcommand is a

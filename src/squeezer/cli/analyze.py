@@ -1,4 +1,5 @@
-"""``squeezer analyze``: where a PDF's bytes are, and a measured estimate per level."""
+"""``squeezer analyze``: where the bytes of a PDF, a container (document, e-book, archive), a
+video or an audio file are, and an estimate per level."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from squeezer.cli.base import (
     EXIT_OK,
     _consoles,
     _stderr_line,
+    cap_memory,
     command,
     error_line,
     human_bytes,
@@ -24,7 +26,8 @@ from squeezer.cli.base import (
 
 
 def _analyze_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", metavar="IN", help="the PDF, document, e-book or archive to analyse")
+    p.add_argument("input", metavar="IN",
+                   help="the PDF, document, e-book, archive, video or audio file to analyse")
     p.add_argument("--password", metavar="X", help="password to open an encrypted PDF")
     p.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
     p.add_argument("--no-estimate", action="store_true",
@@ -38,36 +41,46 @@ def _analyze_arguments(p: argparse.ArgumentParser) -> None:
     "streams, forms, metadata, attachments, annotations, structure, duplicates) and "
     "estimate the result of each level by running the engine on it (or on a sample of "
     "its pages).  For office documents, e-books and archives: the bytes by member type, the "
-    "largest members, and each level's result from running the engine.",
+    "largest members, and each level's result from running the engine.  A video or audio "
+    "file: its streams (codecs, sizes, bitrates), the bytes per stream type, and each level's "
+    "CRF, sampled VMAF and size, from a CRF sweep on sampled scenes.",
 )
 def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from squeezer.engines.errors import EngineError
     from squeezer.engines.pdf.analyze import analyze
 
-    limits = load_config(parser).limits.limits()
+    config = load_config(parser)
+    limits = config.limits.limits()
+    cap_memory(config.limits.cli_memory_bytes)
     out, err = _consoles()
     path = Path(args.input)
     if not path.exists():
         _stderr_line(error_line(args.input, "file_not_found", "no such file"))
         return EXIT_FAILED
     container = _is_container(path)
+    media = not container and _is_media(path)
     result: Any
     try:
         if container:
             from squeezer.engines.container.analyze import analyze as analyze_container
 
-            if err.is_terminal:
-                with err.status("analysing…"):
-                    result = analyze_container(path, limits=limits,
-                                               estimate=not args.no_estimate)
-            else:
-                result = analyze_container(path, limits=limits, estimate=not args.no_estimate)
-        elif err.is_terminal:
-            with err.status("analysing…") as status:
-                result = analyze(path, args.password, limits=limits, estimate=not args.no_estimate,
-                                 progress=lambda f, stage: status.update(f"{stage}…"))
+            def run(progress: Any = None) -> Any:
+                return analyze_container(path, limits=limits, estimate=not args.no_estimate)
+        elif media:
+            from squeezer.engines.media.analyze import analyze as analyze_media
+
+            def run(progress: Any = None) -> Any:
+                return analyze_media(path, limits=limits, estimate=not args.no_estimate,
+                                     progress=progress)
         else:
-            result = analyze(path, args.password, limits=limits, estimate=not args.no_estimate)
+            def run(progress: Any = None) -> Any:
+                return analyze(path, args.password, limits=limits,
+                               estimate=not args.no_estimate, progress=progress)
+        if err.is_terminal:
+            with err.status("analysing…") as status:
+                result = run(lambda f, stage: status.update(f"{stage}… {f * 100:.0f}%"))
+        else:
+            result = run()
     except EngineError as exc:
         _stderr_line(error_line(args.input, exc.code, exc.message))
         return EXIT_FAILED
@@ -82,9 +95,81 @@ def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         sys.stdout.flush()
     elif container:
         print_container(out, args.input, result)
+    elif media:
+        print_media_analysis(out, args.input, result)
     else:
         print_analysis(out, args.input, result)
     return EXIT_OK
+
+
+def _is_media(path: Path) -> bool:
+    """Whether the file's bytes say video or audio (anything else takes the PDF path)."""
+    from squeezer.engines.errors import EngineError
+    from squeezer.engines.families import family_of
+    from squeezer.engines.sniff import sniff_file
+
+    try:
+        return family_of(sniff_file(path).format).name in ("video", "audio")
+    except (EngineError, KeyError, OSError):
+        return False
+
+
+def print_media_analysis(console: Any, name: str, a: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    m = a.media
+    console.print(f"{name}: {human_bytes(a.file_bytes)} ({a.file_bytes} bytes), {a.kind}, "
+                  f"{m.format.upper()} ({m.container}), {m.duration:.2f} s, "
+                  f"{m.bitrate // 1000} kbit/s" + (f", {m.chapters} chapters" if m.chapters
+                                                   else ""), markup=False, soft_wrap=True)
+    streams = Table(title="Streams", title_justify="left", box=box.SIMPLE_HEAD,
+                    show_edge=False, pad_edge=False)
+    for header in ("#", "type", "codec", "details", "bitrate"):
+        streams.add_column(header, justify="right" if header in ("#", "bitrate") else "left")
+    for s in m.streams:
+        details = []
+        if s.width:
+            details.append(f"{s.width}x{s.height}")
+        if s.fps:
+            details.append(f"{s.fps:g} fps")
+        if s.hdr:
+            details.append("HDR")
+        if s.rotation:
+            details.append(f"rotated {s.rotation:g}°")
+        if s.sample_rate:
+            details.append(f"{s.sample_rate} Hz, {s.channels} ch")
+        if s.language:
+            details.append(s.language)
+        if s.attached_pic:
+            details.append("cover picture")
+        streams.add_row(str(s.index), s.type, s.codec, ", ".join(details),
+                        f"{s.bitrate // 1000} kbit/s" if s.bitrate else "-")
+    console.print(streams)
+    split = Table(title="Where the bytes are", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False)
+    for header in ("part", "bytes", "share"):
+        split.add_column(header, justify="left" if header == "part" else "right")
+    for part in ("video", "audio", "subtitle", "other", "container"):
+        value = getattr(a.bytes, part)
+        if value or part == "audio" or (part == "video" and a.kind == "video"):
+            split.add_row(part, human_bytes(value), f"{100 * value / max(1, a.file_bytes):.1f}%")
+    console.print(split)
+    if a.estimates:
+        est = Table(title="Estimate per level", title_justify="left", box=box.SIMPLE_HEAD,
+                    show_edge=False, pad_edge=False)
+        for header in ("level", "estimated size", "ratio", "saved", "CRF", "VMAF", "how"):
+            est.add_column(header, justify="left" if header in ("level", "how") else "right")
+        for e in a.estimates:
+            est.add_row(e.level, "~" + human_bytes(e.bytes) if e.bytes else "-",
+                        f"{e.ratio:.2f}" if e.ratio is not None else "-",
+                        saved_percent(a.file_bytes, e.bytes) if e.bytes else "-",
+                        str(e.crf) if e.crf is not None else "-",
+                        f"{e.vmaf:.1f}" if e.vmaf is not None else "-",
+                        " ".join(x for x in (e.method, e.note) if x))
+        console.print(est)
+        console.print(f"(an estimate: {a.estimate_method}; {a.elapsed_seconds:.1f} s)",
+                      markup=False, soft_wrap=True)
 
 
 def _is_container(path: Path) -> bool:

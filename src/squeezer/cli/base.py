@@ -56,7 +56,9 @@ HINTS: dict[str, str] = {
 #: every subcommand: name -> (the module that defines it, its one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compress": ("squeezer.cli.compress", "compress files (the engine is chosen from the bytes)"),
-    "analyze": ("squeezer.cli.analyze", "show where a PDF's or a container's bytes are; estimate each level"),
+    "demo": ("squeezer.cli.demo", "compress a sample PDF made on the spot; print where it is"),
+    "analyze": ("squeezer.cli.analyze",
+                "show where a PDF's, container's, video's or audio's bytes are; estimate each level"),
     "options": ("squeezer.cli.info", "list the levels and every compression option"),
     "config": ("squeezer.cli.info", "print the effective configuration (secrets masked)"),
     "keys": ("squeezer.cli.keys", "create, list and revoke API keys"),
@@ -285,3 +287,26 @@ def _arrow(console: Any) -> str:
     return "→" if (console.encoding or "").lower().startswith("utf") else "->"
 
 
+
+
+def cap_memory(max_bytes: int) -> None:
+    """Cap this process's address space (and its children's: the limit is inherited) at
+    ``max_bytes``, so that a file that makes an engine allocate without bound fails with
+    ``memory_limit`` instead of taking the machine (a lying image header asked for 12 GB).
+
+    Address space, not resident memory: the OS can enforce it on the allocation
+    itself, which no watcher can for one huge ``malloc``.  0 or a lower existing
+    limit leaves things as they are.
+    """
+    if not max_bytes:
+        return
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY and soft <= max_bytes:
+            return
+        cap = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, ValueError, OSError):  # not POSIX, or not allowed: no cap
+        pass

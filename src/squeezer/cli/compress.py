@@ -28,6 +28,7 @@ from squeezer.cli.base import (
     _one_line,
     _quiet_libraries,
     _stderr_line,
+    cap_memory,
     command,
     error_line,
     human_bytes,
@@ -197,6 +198,7 @@ def compress_one(src: str, dst: str, options: Any, limits: Any,
     Runs in the CLI's process or in a worker process, so everything it returns pickles.
     """
     from squeezer.engines.dispatch import compress_any as compress
+    from squeezer.engines.dispatch import library_error
     from squeezer.engines.errors import EngineError
     from squeezer.engines.malloc import keep_freed_memory
 
@@ -210,18 +212,24 @@ def compress_one(src: str, dst: str, options: Any, limits: Any,
         return _failure("invalid_input", "is not a regular file")
     if not target.parent.is_dir():
         return _failure("invalid_output", f"the output directory {target.parent} does not exist")
+    # the user's own paths stay as typed; the engine's temporary ones are shortened
+    names = {str(source.resolve()): src, str(target.resolve()): dst}
     try:
         report = compress(source, target, options, limits=limits, progress=progress)
     except EngineError as exc:
-        return _failure(exc.code, exc.message)
+        return _failure(exc.code, exc.message, names)
     except (KeyboardInterrupt, SystemExit):
         raise
     except PermissionError as exc:
-        return _failure("permission_denied", f"{exc.strerror}: {exc.filename}")
-    except OSError as exc:
-        return _failure("io_error", f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return _failure("permission_denied", f"{exc.strerror}: {exc.filename}", names)
     except Exception as exc:  # noqa: BLE001 - one line per file, never a traceback
-        return _failure("internal_error", f"{type(exc).__name__}: {exc}")
+        named = library_error(exc)
+        if named is not None:  # a full disk while writing the result, a refused allocation
+            return _failure(named.code, named.message, names)
+        if isinstance(exc, OSError):
+            return _failure("io_error", f"{exc.strerror or exc}: {exc.filename or ''}"
+                            .rstrip(": "), names)
+        return _failure("internal_error", f"{type(exc).__name__}: {exc}", names)
     outcome: dict[str, Any] = {"ok": True, "report": report.model_dump(mode="json")}
     if target.name.endswith(AUTO_SUFFIX):
         from squeezer.engines.sniff import EXTENSIONS
@@ -237,8 +245,10 @@ def compress_one(src: str, dst: str, options: Any, limits: Any,
     return outcome
 
 
-def _failure(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": _one_line(message)[:2000]}}
+def _failure(code: str, message: str, names: dict[str, str] | None = None) -> dict[str, Any]:
+    from squeezer.errors import public_message
+
+    return {"ok": False, "error": {"code": code, "message": public_message(message, names)}}
 
 
 class BatchDisplay:
@@ -642,7 +652,11 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
         remote = open_batch(args, parser, options)  # the server picks the engine, as here
     # a server applies its own limits; here, the configuration's (and its engine choices)
-    limits = None if remote else load_config(parser).limits.limits()
+    limits = None
+    if not remote:
+        config = load_config(parser)
+        limits = config.limits.limits()
+        cap_memory(config.limits.cli_memory_bytes)  # this process and its worker processes
     jobs = plan_outputs(args, parser)
     if remote is not None:
         problem = remote.check()

@@ -6,6 +6,13 @@ API in this process.  ``api`` and ``worker`` are its two halves for
 deployments across machines that share one PostgreSQL and one object store
 (docs/deploy.md).  SIGINT/SIGTERM stop taking work, let workers finish or
 release their jobs, and exit 0.
+
+What a user sees: one line saying it is starting (the embedded PostgreSQL's
+first start takes seconds), where the database's log goes (PostgreSQL and
+pgserver never write to the terminal), then, once the API listens, the
+address to open and, on a first start, the admin key, set apart from the
+request log.  Worker processes watch the ``serve`` that started them and stop
+when it is gone (a ``kill -9`` of it leaves no worker behind).
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
                    help="jobs this process runs at once (default 1: each job uses a CPU)")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--supervisor", type=int, default=None, metavar="PID",
+                   help=argparse.SUPPRESS)  # set by `serve`: stop when that process is gone
 
 
 def _logging(level: str) -> None:
@@ -74,10 +83,11 @@ def _logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def prepare_database(config: Any, *, first_key: bool) -> Any:
+def prepare_database(config: Any, *, first_key: bool) -> tuple[Any, str | None]:
     """Open the database, bring both schemas up to date, and on an empty one make a key.
 
-    The first key is printed on stdout once; the database keeps only its hash.
+    Returns the database and the new admin key's secret (None when keys
+    existed): the caller prints it once; the database keeps only its hash.
     """
     from squeezer.db import keys, migrate, open_database
     from squeezer.jobs.queue import ensure_schema, make_app
@@ -107,27 +117,33 @@ def prepare_database(config: Any, *, first_key: bool) -> Any:
     except BaseException:
         db.close()
         raise
-    if created is not None:
-        key, secret = created
-        print("No API key existed, so this admin key was created. It is shown only this once:")
-        print(f"  {secret}")
-        print(f"  (id {key.id}; manage keys with `squeezer keys`)", flush=True)
-    return db
+    return db, (created[1] if created is not None else None)
 
 
 def _note_stop(signum: int, frame: object) -> None:
     log.info("stop requested (%s)", signal.Signals(signum).name)
 
 
-def _uvicorn(app: Any, args: argparse.Namespace) -> None:
+def _uvicorn(app: Any, args: argparse.Namespace, config: Any, on_started: Any = None) -> None:
     import uvicorn
 
+    from squeezer.api.deadlines import guarded_protocol
+
+    service = config.service
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level,
         access_log=not args.no_access_log, lifespan="on", timeout_graceful_shutdown=10,
         proxy_headers=bool(args.proxy_headers), forwarded_allow_ips=args.proxy_headers or None,
         server_header=False,
+        # header and body deadlines and a minimum upload rate (api/deadlines.py)
+        http=guarded_protocol(service.header_timeout_seconds, service.body_timeout_seconds,
+                              service.min_upload_bytes_per_second),
     ))
+    if args.log_level == "info":  # uvicorn's start-up lines repeat what our banner says
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    if on_started is not None:
+        threading.Thread(target=_when_started, args=(server, on_started), daemon=True,
+                         name="banner").start()
     # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal for the
     # handler that was there before; ours only notes it, so that the workers are stopped in
     # order and the exit is clean (0) instead of an "interrupted" unwinding.
@@ -139,6 +155,33 @@ def _uvicorn(app: Any, args: argparse.Namespace) -> None:
             signal.signal(sig, handler)
     if not server.started:
         raise OSError(f"the API did not start on {args.host}:{args.port} (see the log above)")
+
+
+def _when_started(server: Any, then: Any) -> None:
+    """Call ``then()`` once uvicorn listens (nothing if it stops first)."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    then()
+
+
+def _banner(url: str, secret: str | None, *, open_mode: bool) -> None:
+    """What the user needs, on stdout, set apart from the log lines around it."""
+    lines = ["", f"  Squeezer is ready: {url}/"]
+    if secret:
+        lines.append(f"  Admin API key (new; shown only this once, paste it into the page): "
+                     f"{secret}")
+        lines.append("  (manage keys with `squeezer keys`)")
+    if open_mode:
+        lines.append("  Open mode: the page works without a key for anyone who can reach it.")
+    lines += [f"  Stop with Ctrl-C. API documentation: {url}/docs", ""]
+    print("\n".join(lines), flush=True)
+
+
+def _key_only(secret: str) -> None:
+    """The new admin key when the API did not start: it exists, so it must still be shown."""
+    print(f"An admin API key was created (shown only this once): {secret}", flush=True)
 
 
 class WorkerPool:
@@ -154,7 +197,8 @@ class WorkerPool:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "squeezer", "worker", "--log-level", self.log_level],
+            [sys.executable, "-m", "squeezer", "worker", "--log-level", self.log_level,
+             "--supervisor", str(os.getpid())],
             env=self.env, start_new_session=True,  # Ctrl-C reaches them through us, in order
         )
 
@@ -186,17 +230,28 @@ class WorkerPool:
 
 
 def _start(args: argparse.Namespace, parser: argparse.ArgumentParser, *,
-           first_key: bool) -> tuple[Any, Any] | None:
-    """Configuration, logging and a migrated database; None (after one error line) without one."""
+           first_key: bool, quiet: bool = False) -> tuple[Any, Any, str | None] | None:
+    """Configuration, logging, a migrated database and the new admin key's secret (if one was
+    made); None (after one error line) without a database."""
     from squeezer.db.errors import DatabaseError
 
     config = load_config(parser)
     _logging(args.log_level)
+    embedded = not config.database.url
+    started = time.monotonic()
+    if embedded and not quiet:
+        first = not (config.data_dir / "postgres" / "PG_VERSION").exists()
+        _stderr_line(f"squeezer: starting the embedded PostgreSQL in {config.data_dir}"
+                     + (" (first start: about 10 s)…" if first else "…"))
     try:
-        return config, prepare_database(config, first_key=first_key)
+        db, secret = prepare_database(config, first_key=first_key)
     except DatabaseError as exc:
         _stderr_line(error_line("database", exc.code, exc.message))
         return None
+    if embedded and not quiet:
+        _stderr_line(f"squeezer: database ready in {time.monotonic() - started:.1f} s; "
+                     f"its log: {db.log_path}")
+    return config, db, secret
 
 
 def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, workers: int) -> int:
@@ -205,23 +260,32 @@ def _service(args: argparse.Namespace, parser: argparse.ArgumentParser, *, worke
     opened = _start(args, parser, first_key=True)
     if opened is None:
         return EXIT_FAILED
-    config, db = opened
-    public = config.service.public_url or f"http://{args.host}:{args.port}"
+    config, db, secret = opened
+    public = (config.service.public_url or f"http://{args.host}:{args.port}").rstrip("/")
     pool = None
+    shown = threading.Event()
+
+    def banner() -> None:
+        _banner(public, secret, open_mode=args.open)
+        shown.set()
+
     try:
         if workers:
             env = {**os.environ, "SQUEEZER_DATABASE_URL": db.url, "SQUEEZER_PUBLIC_URL": public,
                    "SQUEEZER_DATA_DIR": str(config.data_dir)}
             pool = WorkerPool(workers, env, args.log_level, config.workers.shutdown_grace_seconds)
             pool.start()
-        _stderr_line(f"squeezer: API on {public} ({workers} worker processes; "
-                     f"data in {config.data_dir}); docs at {public}/docs")
+        _stderr_line(f"squeezer: starting the API on {args.host}:{args.port}"
+                     + (f" and {workers} worker process{'es' if workers != 1 else ''}"
+                        if workers else "") + "…")
         app = create_app(config, database=db)
         if args.open:
             from squeezer.web import open_mode
             open_mode.enable(app, config, db, host=args.host, port=args.port)
-        _uvicorn(app, args)
+        _uvicorn(app, args, config, on_started=banner)
     except OSError as exc:
+        if secret and not shown.is_set():
+            _key_only(secret)
         _stderr_line(error_line("serve", "api_not_started", str(exc)))
         return EXIT_FAILED
     finally:
@@ -258,10 +322,12 @@ def run_worker_command(args: argparse.Namespace, parser: argparse.ArgumentParser
     from squeezer.jobs.worker import run_worker
     from squeezer.storage import open_store
 
-    opened = _start(args, parser, first_key=False)
+    opened = _start(args, parser, first_key=False, quiet=True)
     if opened is None:
         return EXIT_FAILED
-    config, db = opened
+    config, db, _ = opened
+    if args.supervisor:
+        _watch_supervisor(args.supervisor)
     try:
         store = open_store(config.storage.url, config.data_dir, config.storage)
         services = Services(config, db, store)
@@ -271,3 +337,18 @@ def run_worker_command(args: argparse.Namespace, parser: argparse.ArgumentParser
     finally:
         db.close()
     return EXIT_OK
+
+
+def _watch_supervisor(pid: int) -> None:
+    """Stop this worker (as SIGTERM does: jobs in flight finish or are released) once the
+    ``serve`` process ``pid`` that started it is gone, e.g. killed with ``kill -9``: the next
+    ``serve`` starts workers of its own, and an orphan would keep using a database that a
+    clean stop of that one shuts down."""
+
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(1.0)
+        log.warning("the serve process %d that started this worker is gone; stopping", pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()

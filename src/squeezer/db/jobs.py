@@ -221,6 +221,20 @@ async def state_of(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> str | No
     return row[0] if row else None
 
 
+async def queue_position(conn: psycopg.AsyncConnection, job: JobRow) -> int | None:
+    """Where a queued job stands: 1 + the queued jobs (of every key) created before it; None
+    once it is not queued.  Workers take jobs oldest first, so this is how many must start
+    before it does (a count only: no other key's job is named)."""
+    if job.state != JobState.queued:
+        return None
+    cur = await conn.execute(
+        "select count(*) from jobs where state = 'queued' and (created_at, id) < (%s, %s)",
+        (job.created_at, job.id),
+    )
+    row = await cur.fetchone()
+    return 1 + int(row[0] if row else 0)
+
+
 async def counts_by_state(conn: psycopg.AsyncConnection) -> dict[str, int]:
     cur = await conn.execute("select state, count(*) from jobs group by state")
     found = {state: int(n) for state, n in await cur.fetchall()}

@@ -1,14 +1,20 @@
 """Per-key rate limits shared by every API process, kept in PostgreSQL.
 
-A fixed window (e.g. 100 000 requests per 15 minutes) counted with one
-upsert per request: the row lock serialises concurrent requests of one key
-across processes and machines, and different keys never contend.  Fixed
-windows allow a burst at a window edge; the limits are generous quotas, not
-traffic shaping, and the single-statement cost matters more here.
+A rolling window (e.g. 100 000 requests in any 15 minutes), as Compressor.app
+documents its limit, approximated the way large deployments do (a "sliding
+window counter"): requests are counted per fixed window, and a request is
+allowed when the current window's count plus the previous window's count,
+weighted by how much of it still lies within the last ``window`` seconds, is
+within the limit.  There is no burst at a window edge, as with fixed windows,
+and it still costs one statement per request: the upsert's row lock serialises
+concurrent requests of one key across processes and machines, and different
+keys never contend.  Refused requests are taken back out of the count, so a
+client that waits as told is let in again.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,39 +27,79 @@ class Decision:
     allowed: bool
     limit: int
     remaining: int
-    reset_at: datetime  # when the current window ends
+    #: allowed: when the current counting window ends; refused: when a request fits again
+    reset_at: datetime
 
     def retry_after(self, now: datetime) -> int:
-        """Whole seconds until the window resets (at least 1)."""
+        """Whole seconds until :attr:`reset_at` (at least 1)."""
         return max(1, int((self.reset_at - now).total_seconds() + 0.999))
+
+
+def weighted(previous: int, current: int, elapsed: float, window: float) -> float:
+    """The rolling count: the previous window's requests still within the last ``window``
+    seconds (assumed evenly spread) plus the current window's."""
+    return previous * max(0.0, 1.0 - elapsed / window) + current
+
+
+def wait_for_room(previous: int, current: int, elapsed: float, window: float,
+                  limit: int) -> float:
+    """Seconds from now until one more request fits under ``limit`` (``current`` counts the
+    allowed requests of the current window, ``elapsed`` is how far into it we are)."""
+    if current + 1 <= limit:
+        if previous <= 0:
+            return 0.0
+        # previous * (1 - (elapsed + t) / window) + current + 1 <= limit
+        t = window * (1.0 - (limit - current - 1) / previous) - elapsed
+        return max(0.0, t)
+    # the current window alone is full: wait for it to become the previous one, then decay
+    rest = window - elapsed
+    if limit < 1:
+        return rest + window
+    return rest + max(0.0, window * (1.0 - (limit - 1) / current))
 
 
 async def hit(conn: psycopg.AsyncConnection, key_id: uuid.UUID, limit: int,
               window_seconds: int) -> Decision:
     """Count one request of ``key_id`` and decide whether it is within ``limit``."""
     cur = await conn.execute(
-        """insert into rate_limit_windows as w (key_id, window_start, hits)
-           values (%(key)s,
-                   to_timestamp(floor(extract(epoch from now()) / %(win)s) * %(win)s), 1)
-           on conflict (key_id, window_start) do update set hits = w.hits + 1
-           returning hits, window_start""",
+        """with hit as (
+               insert into rate_limit_windows as w (key_id, window_start, hits)
+               values (%(key)s,
+                       to_timestamp(floor(extract(epoch from now()) / %(win)s) * %(win)s), 1)
+               on conflict (key_id, window_start) do update set hits = w.hits + 1
+               returning hits, window_start)
+           select hit.hits, hit.window_start, extract(epoch from now() - hit.window_start),
+                  coalesce((select p.hits from rate_limit_windows p
+                            where p.key_id = %(key)s
+                              and p.window_start = hit.window_start
+                                                   - make_interval(secs => %(win)s)), 0),
+                  now()
+           from hit""",
         {"key": key_id, "win": window_seconds},
     )
     row = await cur.fetchone()
     assert row is not None
-    hits, start = int(row[0]), row[1]
-    return Decision(
-        allowed=hits <= limit,
-        limit=limit,
-        remaining=max(0, limit - hits),
-        reset_at=start + timedelta(seconds=window_seconds),
-    )
+    hits, start, elapsed, previous, now = int(row[0]), row[1], float(row[2]), int(row[3]), row[4]
+    window = float(window_seconds)
+    estimate = weighted(previous, hits, elapsed, window)
+    if estimate <= limit:
+        return Decision(allowed=True, limit=limit, remaining=max(0, math.floor(limit - estimate)),
+                        reset_at=start + timedelta(seconds=window_seconds))
+    # refused: not counted, so that waiting as told is enough
+    await conn.execute(
+        "update rate_limit_windows set hits = hits - 1 where key_id = %s and window_start = %s",
+        (key_id, start))
+    wait = wait_for_room(previous, hits - 1, elapsed, window, limit)
+    return Decision(allowed=False, limit=limit, remaining=0,
+                    reset_at=now + timedelta(seconds=wait))
 
 
 async def forget_old_windows(conn: psycopg.AsyncConnection, window_seconds: int) -> int:
-    """Delete finished windows (run by the periodic sweep)."""
+    """Delete windows that can no longer count (run by the periodic sweep): the previous
+    window still weighs in, so a row is kept for two window lengths."""
     cur = await conn.execute(
-        "delete from rate_limit_windows where window_start < now() - make_interval(secs => %s)",
-        (window_seconds,),
+        "delete from rate_limit_windows "
+        "where window_start < now() - make_interval(secs => %s)",
+        (2 * window_seconds,),
     )
     return cur.rowcount

@@ -11,6 +11,7 @@ which runs each engine call in a disposable child process.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from squeezer.engines.errors import (
     DecompressionLimitError,
@@ -31,6 +32,15 @@ class Budget:
         self.decoded_bytes = 0
         #: set once the document passed the pre-flight scan (target search builds again)
         self.scanned = False
+        #: told the fraction of the current step's items done (set by the pipeline around a
+        #: long step, which maps it into the run's progress: a job's card moves while a
+        #: document's images are worked on, instead of sitting at one number)
+        self.on_step: Callable[[float], None] | None = None
+
+    def advance(self, done: int, total: int) -> None:
+        """``done`` of the current step's ``total`` items are finished."""
+        if self.on_step is not None and total > 0:
+            self.on_step(min(1.0, done / total))
 
     @property
     def threads(self) -> int:

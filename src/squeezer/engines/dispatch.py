@@ -22,7 +22,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from squeezer.engines.errors import NotAPdfError, UnsupportedFormatError
+from squeezer.engines.errors import (
+    DISK_FULL_ERRNOS,
+    DISK_FULL_TEXTS,
+    DamagedImageError,
+    DamagedPdfError,
+    DiskFullError,
+    EngineError,
+    MemoryLimitError,
+    NotAPdfError,
+    UnsupportedFormatError,
+)
 from squeezer.engines.families import Family, family_of
 from squeezer.engines.files import input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
@@ -78,12 +88,51 @@ def compress_any(
         if guessed:
             raise UnsupportedFormatError(UNKNOWN) from None
         raise
+    except EngineError:
+        raise
+    except Exception as exc:
+        named = library_error(exc, kind.format)
+        if named is None:
+            raise  # a bug: the caller reports internal_error and logs the traceback
+        raise named from None
     report.warnings.extend(chosen.notices)
     ignored = chosen.not_for(family.groups)
     if ignored:
         report.warnings.append(f"options for other formats do not apply to this "
                                f"{kind.format.upper()} and were ignored: {', '.join(ignored)}")
     return report
+
+
+def library_error(exc: BaseException, fmt: str = "pdf") -> EngineError | None:
+    """The named error a library's exception stands for, or None for a bug of ours.
+
+    Engines map what they expect where it happens; this is the net under them
+    for what the libraries raise on input nobody foresaw (fuzzed files): a
+    full disk, an allocation the memory cap refused, a file PDFium or qpdf
+    cannot read, nesting deeper than the interpreter's stack.
+    """
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS \
+            or any(marker in text for marker in DISK_FULL_TEXTS):
+        return DiskFullError()
+    if isinstance(exc, MemoryError) or any(marker in text for marker in (
+            "bad_alloc", "Cannot allocate memory", "failed to map segment")):
+        return MemoryLimitError("the file needs more memory than the cap allows")
+    damaged = DamagedPdfError if fmt == "pdf" else DamagedImageError
+    if isinstance(exc, RecursionError):
+        return damaged("the file nests its objects too deeply to be read")
+    if fmt == "pdf":
+        import pikepdf
+        from pypdfium2 import PdfiumError
+
+        if isinstance(exc, PdfiumError):
+            return DamagedPdfError(f"the PDF is damaged: PDFium cannot read it ({text})")
+        if isinstance(exc, pikepdf.PdfError):
+            from squeezer.engines.pdf.document import map_qpdf_error
+
+            mapped = map_qpdf_error(exc)
+            return mapped if isinstance(mapped, EngineError) else None
+    return None
 
 
 def output_extension(src: str | Path, options: Mapping[str, Any] | Options | None) -> str | None:

@@ -8,6 +8,8 @@ line and the API and job JSON map it without parsing messages.
 
 from __future__ import annotations
 
+import errno
+
 from squeezer.errors import SqueezerError
 
 
@@ -74,6 +76,27 @@ class DamagedImageError(InputError):
     code = "image_invalid"
 
 
+class DamagedMediaError(InputError):
+    """A video or audio file ffmpeg cannot read to the end (truncated, corrupt, no index,
+    a stream with no frames)."""
+
+    code = "media_invalid"
+
+
+class MediaRefusedError(InputError):
+    """A media file that asks to open other files, formats or URLs (a playlist, concat list
+    or manifest inside it): refused, never followed."""
+
+    code = "media_refused"
+
+
+class MediaToolMissingError(EngineError):
+    """The ffmpeg program the media engines run is not installed (the imageio-ffmpeg wheel)."""
+
+    code = "media_tool_missing"
+    http_status = 500
+
+
 class LimitExceededError(InputError):
     """A configured resource limit was hit; nothing was written."""
 
@@ -107,10 +130,42 @@ class InputTooLargeError(LimitExceededError):
     http_status = 413
 
 
+class MediaTooLongError(LimitExceededError):
+    """A video or audio longer than ``Limits.max_media_seconds``."""
+
+    code = "media_too_long"
+
+
+class VideoTooLargeError(LimitExceededError):
+    """A video whose frames have more pixels than ``Limits.max_video_pixels``."""
+
+    code = "video_too_large"
+
+
+class TooManyStreamsError(LimitExceededError):
+    """A media file with more streams (tracks) than ``Limits.max_media_streams``."""
+
+    code = "too_many_streams"
+
+
+class OutputTooLargeError(LimitExceededError):
+    """A conversion whose output would pass ``Limits.max_output_bytes``."""
+
+    code = "output_too_large"
+
+
 class MemoryLimitError(LimitExceededError):
     """The run needed more memory than its cap (enforced around the engine, not inside it)."""
 
     code = "memory_limit"
+
+
+class VerificationError(EngineError):
+    """A media output failed its check (it did not decode cleanly, or lost a stream or
+    frames); it was thrown away.  A fault of the engine or the encoder, not of the input."""
+
+    code = "verification_failed"
+    http_status = 500
 
 
 class DamagedArchiveError(InputError):
@@ -157,3 +212,25 @@ class ProcessingCrashedError(EngineError):
 
     code = "processing_crashed"
     http_status = 500
+
+
+class DiskFullError(EngineError):
+    """No room for the run's temporary or output files (ENOSPC, EFBIG, EDQUOT).
+
+    The machine's problem, not the file's: trying again later can help.  The
+    run's temporary files are removed and no partial output is left.
+    """
+
+    code = "disk_full"
+    http_status = 507
+    retryable = True
+
+    def __init__(self, message: str = "no space left on the disk for the output; "
+                 "free some space and try again") -> None:
+        super().__init__(message)
+
+
+#: errno values that mean "the disk (or a file-size or quota limit) is full"
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+#: how the same failures read once a native library has turned them into text
+DISK_FULL_TEXTS = ("No space left on device", "File too large", "Disk quota exceeded")

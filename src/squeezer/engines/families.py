@@ -72,6 +72,18 @@ FAMILIES: tuple[Family, ...] = (
            "squeezer.engines.image.pipeline", "squeezer.engines.image.options",
            "squeezer.engines.image.report:ImageReport",
            "squeezer.engines.image.options:output_extension"),
+    # a video's audio tracks follow the audio group; a file with no moving picture goes
+    # from one engine to the other (its report's kind says which ran)
+    Family("video", "Video", frozenset({"video", "audio"}),
+           ("mp4", "mov", "m4v", "3gp", "mkv", "webm", "avi", "mpegts", "ogv"),
+           "squeezer.engines.video.pipeline", "squeezer.engines.video.options",
+           "squeezer.engines.video.report:VideoReport",
+           "squeezer.engines.video.options:output_extension"),
+    Family("audio", "Audio", frozenset({"audio"}),
+           ("mp3", "aac", "m4a", "wav", "flac", "ogg", "opus", "aiff", "mka", "weba"),
+           "squeezer.engines.audio.pipeline", "squeezer.engines.audio.options",
+           "squeezer.engines.audio.report:AudioReport",
+           "squeezer.engines.audio.options:output_extension"),
     # members go to their own engines, so every group applies (video/audio once installed)
     Family("archive", "Documents, e-books, archives and website bundles",
            frozenset({"archive", "image", "pdf", "video", "audio"}),

@@ -8,10 +8,12 @@ to a temporary file in the destination's directory and moved into place with
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def atomic_copy(src: Path, dst: Path) -> None:
@@ -70,3 +72,83 @@ def input_size(path: Path, max_bytes: int) -> int:
     if max_bytes and size > max_bytes:
         raise InputTooLargeError(f"the file is {size} bytes; the limit is {max_bytes}")
     return size
+
+
+class GuardedWriter(io.RawIOBase):
+    """A file for a native writer (qpdf through pikepdf) that never sees a failed write.
+
+    qpdf turns a failed write (a full disk, ``EFBIG`` under a file-size limit)
+    into a C++ exception that, on some paths, escapes and aborts the whole
+    process (``terminate called after throwing QPDFSystemError``): no error
+    line, no clean-up.  This writer keeps the first ``OSError`` of the file it
+    wraps, swallows the rest of the output, and :meth:`finish` raises
+    :class:`DiskFullError` (or the ``OSError``) once the native call has
+    returned normally.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._file: Any = open(self.path, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in finish
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data))
+        if self.error is None:
+            try:
+                self._file.write(data)
+            except OSError as exc:
+                self.error = exc
+        return size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self.error is None:
+            try:
+                return self._file.seek(offset, whence)
+            except OSError as exc:
+                self.error = exc
+        return 0
+
+    def tell(self) -> int:
+        return self._file.tell() if self.error is None else 0
+
+    def flush(self) -> None:
+        if self.error is None and not self._file.closed:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self.error = exc
+
+    @staticmethod
+    def failure(error: OSError) -> Exception:
+        """The error to raise for a failed write: :class:`DiskFullError` for a full disk."""
+        from squeezer.engines.errors import DISK_FULL_ERRNOS, DiskFullError
+
+        return DiskFullError() if error.errno in DISK_FULL_ERRNOS else error
+
+    def finish(self) -> None:
+        """Close the file; raise what went wrong (the partial file is removed)."""
+        self.flush()
+        try:
+            self._file.close()
+        except OSError as exc:
+            self.error = self.error or exc
+        super().close()
+        if self.error is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            raise self.failure(self.error) from None
+
+    def abandon(self) -> None:
+        """Close and remove the file after the native call failed."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        super().close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()

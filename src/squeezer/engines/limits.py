@@ -46,5 +46,28 @@ class Limits(BaseModel):
         0, ge=0, description="Threads one file's image step may use (0: one per core, at most 4)."
     )
 
+    max_media_seconds: float = Field(
+        4 * 3600.0, ge=0, description="Longest video or audio accepted (seconds of media).")
+    max_video_pixels: int = Field(
+        8192 * 4352, ge=0, description="Most pixels (width x height) of one video frame.")
+    max_video_frames: int = Field(
+        1_000_000, ge=0, description="Most frames a video may have (about 9 hours at 30 fps).")
+    max_media_streams: int = Field(
+        64, ge=0, description="Most streams (video, audio, subtitle tracks) a media file may have.")
+    max_output_bytes: int = Field(
+        4 << 30, ge=0, description="Largest output a conversion may write (a result that must "
+        "be smaller than its input is capped at the input's size).")
+    max_seconds_per_media_second: float = Field(
+        4.0, ge=0, description="Processing time a video or audio may take per second of its "
+        "duration, when that is more than max_seconds (a 10-minute video: up to 40 minutes).")
+    max_media_memory_bytes: int = Field(
+        1536 << 20, ge=0, description="Memory (data segment) the ffmpeg program may use.")
+
+    def media_deadline_seconds(self, duration: float) -> float:
+        """The time budget of a media file ``duration`` seconds long (0: no limit)."""
+        if not self.max_seconds:
+            return 0.0
+        return max(self.max_seconds, self.max_seconds_per_media_second * duration)
+
 
 DEFAULT_LIMITS = Limits()

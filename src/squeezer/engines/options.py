@@ -33,11 +33,13 @@ from typing import Any, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
+from squeezer.engines.audio.options import AudioOptions
 from squeezer.engines.container.options import ArchiveOptions
 from squeezer.engines.image.options import ImageOptions
 from squeezer.engines.level import DEFAULT_LEVEL, DEPRECATED_LEVELS, Level, level_of
 from squeezer.engines.optiontypes import ByteSize, OptionGroup
 from squeezer.engines.pdf.options import PdfOptions
+from squeezer.engines.video.options import VideoOptions
 
 #: Names of the level besides ``level`` (flat aliases), and whether each is deprecated.
 LEVEL_ALIASES: dict[str, bool] = {"preset": False, "compression": True}
@@ -66,6 +68,8 @@ class Options(BaseModel):
         None, repr=False, description="Password to open an encrypted input.")
     pdf: PdfOptions = Field(default_factory=PdfOptions)
     image: ImageOptions = Field(default_factory=ImageOptions)
+    video: VideoOptions = Field(default_factory=VideoOptions)
+    audio: AudioOptions = Field(default_factory=AudioOptions)
     archive: ArchiveOptions = Field(default_factory=ArchiveOptions)
 
     #: deprecation warnings raised while reading the request (they go into the report)

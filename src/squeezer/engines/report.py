@@ -79,3 +79,7 @@ class Report(RunReport):
     pages_classified: dict[str, int] = Field(default_factory=dict)
     #: one entry per scanned page: its content class and how it was encoded
     scan_pages: list[ScanPage] = Field(default_factory=list)
+    #: how a damaged input was repaired before compression (None: it opened as it was)
+    repaired: str | None = None
+    #: embedded fonts kept whole because form fields may type any character with them
+    fonts_kept_whole: list[str] = Field(default_factory=list)

@@ -7,8 +7,9 @@ RIFF ``WEBP`` (animated when the ``VP8X`` animation flag is set), ISO-BMFF
 and an ``<svg`` root for SVG text.  PDF is recognised so the dispatcher can
 hand it to the PDF engine; containers (ZIP and the formats built on it, tar,
 gzip, xz, zstd, 7z) by :mod:`squeezer.engines.container.detect`, which reads a
-ZIP's central directory to tell a DOCX from an XLSX or a JAR.  EPS/PostScript
-and anything else is refused.
+ZIP's central directory to tell a DOCX from an XLSX or a JAR; video and audio
+containers by :mod:`squeezer.engines.media.signatures`.  EPS/PostScript and
+anything else is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from squeezer.engines.container import detect as _containers
 from squeezer.engines.container.formats import ALIASES as _CONTAINER_ALIASES
 from squeezer.engines.container.formats import FORMATS as _CONTAINERS
 from squeezer.engines.errors import UnsupportedFormatError
+from squeezer.engines.media import signatures as media
 
 #: How many bytes :func:`sniff` reads: enough for an APNG's acTL after a large
 #: iCCP/eXIf chunk and for an SVG's prolog and comments.
@@ -30,16 +32,18 @@ HEAD_BYTES = 64 * 1024
 EXTENSIONS = {
     "jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif", "heic": "heic",
     "tiff": "tif", "bmp": "bmp", "svg": "svg", "pdf": "pdf",
+    **{fmt: row[0] for fmt, row in media.FORMATS.items()},
 }
 #: Canonical name -> media type (what the service records and serves).
 MIME = {
     "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
     "avif": "image/avif", "heic": "image/heic", "tiff": "image/tiff", "bmp": "image/bmp",
     "svg": "image/svg+xml", "pdf": "application/pdf",
+    **{fmt: row[1] for fmt, row in media.FORMATS.items()},
 }
 #: Extensions a user may already use for a format (kept in output names).
 ALIASES = {"jpeg": {"jpg", "jpeg", "jpe", "jfif"}, "tiff": {"tif", "tiff"},
-           "heic": {"heic", "heif", "hif"}}
+           "heic": {"heic", "heif", "hif"}, **media.ALIASES}
 # containers: OOXML, ODF, EPUB, ZIP, JAR, APK, tar (plain, gz, xz, zst, bz2), gz, xz, zst, 7z
 EXTENSIONS.update({name: ext for name, (ext, _, _) in _CONTAINERS.items()})
 MIME.update({name: mime for name, (_, mime, _) in _CONTAINERS.items()})
@@ -47,8 +51,9 @@ ALIASES.update(_CONTAINER_ALIASES)
 
 #: The message of the error for bytes no signature matches (the dispatcher then lets the PDF
 #: engine's recovery try, since qpdf can rebuild a PDF whose header is missing).
-UNKNOWN = ("not a supported file: expected a PDF, JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, "
-           "BMP or SVG image, an office document, e-book or archive")
+UNKNOWN = ("not a supported file: expected a PDF, an image (JPEG, PNG, GIF, WebP, AVIF, HEIC, "
+           "TIFF, BMP, SVG), a video (MP4, MOV, MKV, WebM, AVI, MPEG-TS, 3GP), audio (MP3, "
+           "AAC, M4A, WAV, FLAC, OGG, Opus, AIFF), an office document, e-book or archive")
 
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
@@ -63,7 +68,7 @@ _SVG_ROOT = re.compile(
 class Kind:
     """A sniffed format: its canonical name and whether it is animated (as far as the header says)."""
 
-    format: str  #: jpeg, png, gif, webp, avif, heic, tiff, bmp, svg, pdf or a container
+    format: str  #: jpeg, png, …, svg, pdf, a media format (``media.FORMATS``) or a container
     animated: bool = False
 
     @property
@@ -74,6 +79,8 @@ class Kind:
 def sniff_file(path: Path) -> Kind:
     with open(path, "rb") as f:
         kind = sniff(f.read(HEAD_BYTES))
+    if kind.format == "mp4" and media.mp4_has_video(path) is False:
+        return Kind("m4a")  # an MP4 whose tracks are all sound (its brand did not say)
     if kind.format in _CONTAINERS:
         return Kind(_containers.refine(path, kind.format))
     return kind
@@ -102,6 +109,11 @@ def sniff(head: bytes) -> Kind:
         return Kind("tiff")
     if head[:2] == b"BM" and len(head) >= 26:
         return Kind("bmp")
+    fmt = media.sniff_media(head)
+    if fmt is not None:
+        return Kind(fmt)
+    if media.is_playlist(head):
+        raise UnsupportedFormatError(media.PLAYLIST_MESSAGE)
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if start.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")) or head.startswith(b"\x04%!"):
         raise UnsupportedFormatError(

@@ -31,7 +31,9 @@ def sign(key: bytes, base_url: str, file_id: uuid.UUID, expires_at: datetime) ->
 def verify(key: bytes, file_id: uuid.UUID, expires: int, signature: str,
            now: float | None = None) -> str | None:
     """None when the link is good, else why not (``"expired"`` or ``"invalid"``)."""
-    if not hmac.compare_digest(_mac(key, file_id, expires), signature):
+    # as bytes: compare_digest refuses a str with non-ASCII characters (a 500, not a 403)
+    if not hmac.compare_digest(_mac(key, file_id, expires).encode(),
+                               signature.encode("utf-8", "surrogatepass")):
         return "invalid"
     if (now if now is not None else time.time()) >= expires:
         return "expired"

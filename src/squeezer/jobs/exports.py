@@ -34,6 +34,7 @@ from squeezer.db import exports as export_rows
 from squeezer.db.jobs import JobRow
 from squeezer.engines.sniff import EXTENSIONS, MIME
 from squeezer.jobs.errors import ExportFailed
+from squeezer.net.policy import UrlPolicy
 from squeezer.storage import BlobStore, StorageError, connectors
 
 
@@ -66,7 +67,7 @@ async def _own(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
 
 
 async def export_result(conn: psycopg.AsyncConnection, *, store: BlobStore, signing_key: bytes,
-                        job: JobRow, blob_key: str, input_name: str,
+                        job: JobRow, blob_key: str, input_name: str, policy: UrlPolicy,
                         mime: str = "application/pdf") -> str | None:
     """Write the stored result ``blob_key`` to the job's target; its URL (None: no target).
 
@@ -90,8 +91,10 @@ async def export_result(conn: psycopg.AsyncConnection, *, store: BlobStore, sign
         try:
             settings = connectors.unseal(signing_key, connector.id, job.key_id, sealed)
             key = connectors.object_key(target.path, object_name(input_name, mime))
-            out = connectors.target_store(connector.provider, settings, target.bucket)
-            await out.put_stream(key, _own(store.stream(blob_key)), content_type=mime)
+            # through the egress proxy: only the connector's own endpoint, under the policy
+            with connectors.target_store(connector.provider, settings, target.bucket,
+                                         policy) as out:
+                await out.put_stream(key, _own(store.stream(blob_key)), content_type=mime)
         except _SourceFailed as exc:
             raise exc.error from None
         except StorageError as exc:

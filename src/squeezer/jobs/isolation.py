@@ -44,7 +44,7 @@ from squeezer.engines.errors import (
 from squeezer.engines.families import FAMILIES, report_from_json
 from squeezer.engines.limits import Limits
 from squeezer.engines.report import RunReport
-from squeezer.errors import error_from_code
+from squeezer.errors import InternalError, error_from_code
 from squeezer.jobs import scratch as scratch_dirs
 from squeezer.jobs.errors import JobCancelled
 
@@ -58,6 +58,9 @@ ADDRESS_SPACE_FACTOR = 4
 #: The child sends a progress message at most this often (the parent throttles DB writes itself).
 PROGRESS_INTERVAL = 0.1
 
+#: What a client is told about a bug in the engine (the traceback is in the server log).
+INTERNAL_MESSAGE = ("the engine failed on this file because of a bug in Squeezer; the server "
+                    "log has the details")
 #: ``progress(fraction, stage)``, called in the parent's thread as messages arrive.
 ProgressCallback = Callable[[float, str], None]
 
@@ -135,13 +138,17 @@ Context = (multiprocessing.context.ForkContext | multiprocessing.context.ForkSer
 def supervise(ctx: Context, target: Callable[..., None],
               args: tuple[Any, ...], *, seconds: float | None, memory_bytes: int,
               on_message: Callable[[tuple[Any, ...]], None] | None = None,
-              should_stop: Callable[[], bool] | None = None) -> ChildRun:
+              should_stop: Callable[[], bool] | None = None,
+              max_extension: float = 0.0) -> ChildRun:
     """Run ``target(send, *args)`` in a child of ``ctx`` and watch it until it answers.
 
     The child sends ``("progress", ...)`` messages (handed to ``on_message``)
     and one final message.  It is killed when ``seconds`` pass, when its
     resident memory exceeds ``memory_bytes`` (0: no watch), or when
-    ``should_stop()`` turns true; the answer says which.  Shared by the
+    ``should_stop()`` turns true; the answer says which.  A ``("deadline", seconds)``
+    message moves the deadline to that many seconds from now, at most ``max_extension``
+    (an engine whose limits scale with its input's duration says so once it has read it).
+    Shared by the
     engine's jobs and the web page's previews: every untrusted file that meets
     native code goes through here.
 
@@ -166,6 +173,13 @@ def supervise(ctx: Context, target: Callable[..., None],
                 break
             if receive.poll(WATCH_INTERVAL):
                 message = receive.recv()  # EOFError when the child died without answering
+                if message[0] == "deadline":
+                    # the engine's own limits allow a long input more time (a video's
+                    # Limits.max_seconds_per_media_second), never more than max_extension
+                    if deadline is not None:
+                        more = min(float(message[1]), max_extension)
+                        deadline = max(deadline, time.monotonic() + more)
+                    continue
                 if message[0] != "progress":
                     outcome = message
                     break
@@ -238,6 +252,11 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
                 last_time, last_stage = now, stage
                 conn.send(("progress", float(fraction), str(stage)))
 
+        def extend_deadline(seconds: float) -> None:
+            conn.send(("deadline", float(seconds) + GRACE_SECONDS))
+
+        progress.extend_deadline = extend_deadline  # type: ignore[attr-defined]
+
         report = compress_any(src, dst, options, limits=Limits(**limits),
                           progress=progress)
         conn.send(("ok", report.model_dump(mode="json")))
@@ -250,7 +269,9 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
         if "bad_alloc" in text or "Cannot allocate memory" in text:
             conn.send(("error", MemoryLimitError.code, "the file needs more memory than the cap allows"))
         else:
-            conn.send(("error", "internal_error", text[:500] + "\n" + traceback.format_exc()[-1500:]))
+            # a bug: the client gets a plain message, the traceback goes to the server log
+            # (the parent logs it under the job's id; it never reaches job JSON or webhooks)
+            conn.send(("error", InternalError.code, INTERNAL_MESSAGE, traceback.format_exc()))
     finally:
         conn.close()
 
@@ -279,7 +300,9 @@ def compress_isolated(src: str | Path, dst: str | Path,
                      child.memory_bytes, runtime.current.model_dump(), _fault),
                     seconds=deadline, memory_bytes=child.memory_bytes,
                     on_message=(lambda m: progress(m[1], m[2])) if progress else None,
-                    should_stop=should_stop)
+                    should_stop=should_stop,
+                    max_extension=limits.media_deadline_seconds(limits.max_media_seconds)
+                    + child.grace_seconds)
     outcome, ended = run.outcome, run.ended
     if ended == "stopped":
         raise JobCancelled("stopped before the engine finished")
@@ -293,4 +316,7 @@ def compress_isolated(src: str | Path, dst: str | Path,
         raise ProcessingCrashedError(f"the engine process {run.how}")
     if outcome[0] == "ok":
         return report_from_json(outcome[1])
-    raise error_from_code(outcome[1], outcome[2])
+    error = error_from_code(outcome[1], outcome[2])
+    if len(outcome) > 3:
+        error.detail = outcome[3]  # for the server log only
+    raise error

@@ -42,8 +42,12 @@ def _brief(row: FileRow | None) -> dict[str, Any] | None:
 def job_json(job: JobRow, *, input_file: FileRow | None, output_file: FileRow | None,
              base_url: str, signing_key: bytes,
              deliveries: Sequence[dict[str, Any]] | None = None,
-             export: ExportRow | None = None) -> dict[str, Any]:
+             export: ExportRow | None = None,
+             queue_position: int | None = None) -> dict[str, Any]:
     """A job as clients see it; ``result`` only once it succeeded, ``error`` once it failed.
+
+    ``queue_position``: while the job is queued, 1 + the queued jobs ahead of it
+    (:func:`squeezer.db.jobs.queue_position`), else None.
 
     ``result.stored_url`` is the permanent URL of the copy written to an
     external storage connector (``export``, :mod:`squeezer.jobs.exports`), else null.
@@ -83,6 +87,7 @@ def job_json(job: JobRow, *, input_file: FileRow | None, output_file: FileRow | 
         "operation": job.operation,
         "state": job.state,
         "progress": round(job.progress, 4),
+        "queue_position": queue_position if job.state == JobState.queued else None,
         "input": source,
         "options": {k: ("********" if k == "password" else v) for k, v in job.options.items()},
         "result": result,

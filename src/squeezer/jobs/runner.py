@@ -24,7 +24,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -39,15 +39,21 @@ from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
 from squeezer.db.jobs import JobState
 from squeezer.db.server import Database
-from squeezer.engines.errors import EngineError, UnsupportedFormatError
+from squeezer.engines.errors import (
+    DISK_FULL_ERRNOS,
+    DiskFullError,
+    EngineError,
+    UnsupportedFormatError,
+)
 from squeezer.engines.limits import Limits
 from squeezer.engines.sniff import EXTENSIONS, MIME, sniff_file
+from squeezer.errors import InternalError, SqueezerError, public_message
 from squeezer.jobs import exports, scratch
 from squeezer.jobs.errors import ExportFailed, InputGone, JobCancelled
 from squeezer.jobs.formats import hooks_for
 from squeezer.jobs.isolation import ChildLimits, compress_isolated
 from squeezer.net import NetError, UrlPolicy, fetch_to_file, sanitize_filename
-from squeezer.storage import BlobStore, StorageError
+from squeezer.storage import BlobStore, StorageError, StorageFull
 
 if TYPE_CHECKING:
     import procrastinate
@@ -59,6 +65,8 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 #: How often the watcher writes progress and looks for a cancel (a cancel stops within ~this).
 PROGRESS_SECONDS = 0.5
 T = TypeVar("T")
+#: What a job that ran out of local disk says (the machine's problem; trying again can help).
+DISK_FULL_MESSAGE = "the server ran out of disk space while running the job; try again later"
 
 
 @dataclass
@@ -204,14 +212,44 @@ async def _unless_stopped(step: Awaitable[T], watch: _Watch) -> T:
 
 
 async def _end(services: Services, app: procrastinate.App | None, conn: psycopg.AsyncConnection,
-               job: job_rows.JobRow, code: str, message: str) -> str:
-    """Fail the job and queue its webhook, in one transaction."""
+               job: job_rows.JobRow, code: str, message: str,
+               names: Mapping[str, str] | None = None) -> str:
+    """Fail the job and queue its webhook, in one transaction.
+
+    The message is what the job JSON and the webhook show: server paths in it
+    become the names the client knows (``names``: the scratch input is the
+    client's file name) or are dropped (:func:`squeezer.errors.public_message`).
+    """
     from squeezer.jobs.webhooks import defer_webhook
 
+    message = public_message(message, names)
     async with conn.transaction():
         if await job_rows.fail(conn, job.id, code, message) and app is not None:
             await defer_webhook(app, conn, job)
     return JobState.failed
+
+
+def _public(value: Any, names: Mapping[str, str]) -> Any:
+    """A report with no server path in any of its texts (a warning quoting qpdf quotes the
+    scratch copy's path: it becomes the client's file name)."""
+    if isinstance(value, str):
+        return public_message(value, names) if "/" in value else value
+    if isinstance(value, dict):
+        return {k: _public(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_public(v, names) for v in value]
+    return value
+
+
+def _internal(job_id: uuid.UUID, exc: BaseException) -> str:
+    """Log a bug's details under the job id; the plain message the client gets instead."""
+    detail = getattr(exc, "detail", None)
+    if detail:
+        log.error("job %s: the engine failed (a bug):\n%s", job_id, detail)
+    else:
+        log.error("job %s failed (a bug)", job_id, exc_info=exc)
+    return (f"internal error while running the job; the server log has the details under "
+            f"job {job_id}")
 
 
 async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
@@ -270,6 +308,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                conn: psycopg.AsyncConnection) -> str:
     from squeezer.jobs.webhooks import defer_webhook
 
+    job: job_rows.JobRow | None = None
     try:
         job = await job_rows.start(conn, job_id)
         if job is None:
@@ -279,19 +318,41 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
         try:
             with scratch.job_directory() as tmp:
                 src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
+                names = {str(src): job.input_name or "the input", str(dst): "the result",
+                         str(tmp): "the job's directory"}
                 try:
                     source = await _obtain_input(services, conn, job, src, watch)
                     if source is None:
                         return await _end(services, app, conn, job, InputGone.code,
                                           "the input file has expired or was deleted")
+                    names[str(src)] = source.name
                     report = await _compress(services, job, src, dst, watch)
                 except NetError as exc:
                     return await _end(services, app, conn, job, exc.code,
-                                      f"could not fetch the input: {exc.message}")
+                                      f"could not fetch the input: {exc.message}", names)
                 except EngineError as exc:
-                    return await _end(services, app, conn, job, exc.code, exc.message)
+                    return await _end(services, app, conn, job, exc.code, exc.message, names)
                 except JobCancelled:
                     return JobState.cancelled
+                except (StorageFull, OSError) as exc:
+                    if isinstance(exc, OSError) and exc.errno not in DISK_FULL_ERRNOS:
+                        return await _end(services, app, conn, job, InternalError.code,
+                                          _internal(job_id, exc))
+                    # the input's copy did not fit in the temporary directory: this machine's
+                    # disk, not the store (a store's own outage propagates, and is retried)
+                    log.warning("job %s: no room for its files in %s", job_id, tmp,
+                                exc_info=True)
+                    return await _end(services, app, conn, job, DiskFullError.code,
+                                      DISK_FULL_MESSAGE)
+                except (StorageError, asyncio.CancelledError):
+                    raise
+                except SqueezerError as exc:  # an engine child's bug, sent as internal_error
+                    return await _end(services, app, conn, job, exc.code,
+                                      _internal(job_id, exc) if exc.code == InternalError.code
+                                      else exc.message, names)
+                except Exception as exc:  # noqa: BLE001 - a bug must end the job, not strand it
+                    return await _end(services, app, conn, job, InternalError.code,
+                                      _internal(job_id, exc))
                 if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != JobState.running:
                     return JobState.cancelled
                 fmt = output_format(report)
@@ -305,7 +366,8 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 try:  # the copy in the client's bucket, if the job has one (jobs.exports)
                     exported = await _unless_stopped(exports.export_result(
                         conn, store=services.store, signing_key=services.signing_key, job=job,
-                        blob_key=stored.key, input_name=source.name, mime=MIME[fmt]), watch)
+                        blob_key=stored.key, input_name=source.name,
+                        policy=services.fetch_policy, mime=MIME[fmt]), watch)
                 except ExportFailed as exc:
                     await services.store.delete(stored.key)
                     return await _end(services, app, conn, job, exc.code, exc.message)
@@ -329,13 +391,22 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                     await file_rows.set_sha1(conn, source.id, in_sha1)
                 if exported is not None:
                     await export_rows.record_url(conn, job_id, exported)
-                await job_rows.succeed(conn, job_id, output.id, report.model_dump(mode="json"))
+                await job_rows.succeed(conn, job_id, output.id,
+                                       _public(report.model_dump(mode="json"), names))
                 if app is not None:
                     await defer_webhook(app, conn, job)
                 return JobState.succeeded
         # cancelled between the engine's end and the lock: take the blob back
         await services.store.delete(stored.key)
         return JobState.cancelled
+    except StorageFull as exc:
+        # the store itself is full (a quota, a full local blob directory): fail the job with
+        # the store's code; trying again at once would not help
+        log.warning("job %s: the store is full", job_id, exc_info=True)
+        if job is None:
+            raise
+        return await _end(services, app, conn, job, exc.code,
+                          "the server's file store is full; try again later")
     except StorageError:
         log.warning("job %s: storage failed; the queue will retry it", job_id, exc_info=True)
         raise

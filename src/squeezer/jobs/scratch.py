@@ -9,10 +9,14 @@ sometimes gigabytes of them.  So their names carry the pid of the process that
 made them, and a starting worker removes those whose process is gone
 (:func:`remove_orphans`).
 
-A directory is removed only when its pid is not a live process here *and* it
-is older than :data:`ORPHAN_AGE`: a worker in another pid namespace sharing
-this temporary directory (containers that share ``/tmp``) has pids that look
-dead from here, and its jobs end long before that.
+The name also says *which* process that pid was: the pid namespace it lives
+in and the process's start time (``/proc/<pid>/stat``).  A directory made in
+this namespace by a process that is gone (no such pid, or the pid now belongs
+to a process started later) is removed at once, so a restarted worker clears
+its killed predecessor's 77 MB input copy as it starts instead of an hour
+later.  A directory from another pid namespace (containers sharing ``/tmp``),
+whose pids mean nothing here, or with a name of the older form, is removed
+only once it is also older than :data:`ORPHAN_AGE`.
 """
 
 from __future__ import annotations
@@ -32,15 +36,40 @@ CHILD_PREFIX = "squeezer-child-"
 ORPHAN_AGE = 3600.0
 
 
+def _namespace() -> int:
+    """This process's pid namespace (the inode of ``/proc/self/ns/pid``); 0 when unknown."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field
+    22); None when there is no such process (or no ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _identity() -> str:
+    """``<pid>-<namespace>x<start>``: this process, told apart from a later one with its pid."""
+    pid = os.getpid()
+    return f"{pid}-{_namespace()}x{_started(pid) or 0}"
+
+
 def job_directory() -> tempfile.TemporaryDirectory[str]:
     """A temporary directory for one job's files, named after this process."""
-    return tempfile.TemporaryDirectory(prefix=f"{JOB_PREFIX}{os.getpid()}-")
+    return tempfile.TemporaryDirectory(prefix=f"{JOB_PREFIX}{_identity()}-")
 
 
 def child_directory() -> str:
     """A new directory for an engine child's temporary files, named after this process
     (the child's supervisor, which removes it)."""
-    return tempfile.mkdtemp(prefix=f"{CHILD_PREFIX}{os.getpid()}-")
+    return tempfile.mkdtemp(prefix=f"{CHILD_PREFIX}{_identity()}-")
 
 
 def remove_orphans(root: str | Path | None = None, min_age: float = ORPHAN_AGE) -> int:
@@ -53,12 +82,23 @@ def remove_orphans(root: str | Path | None = None, min_age: float = ORPHAN_AGE) 
     except OSError:
         return 0
     now = time.time()
+    namespace = _namespace()
     for entry in entries:
-        pid = _owner(entry.name)
-        if pid is None or _alive(pid):
+        owner = _owner(entry.name)
+        if owner is None:
             continue
+        pid, ident = owner
+        if ident is not None and ident[0] == namespace and namespace:
+            # made in this pid namespace: its pid and start time say whether it is gone
+            if pid == os.getpid() or _started(pid) == ident[1]:
+                continue
+            age = 0.0
+        else:
+            if _alive(pid):
+                continue
+            age = min_age
         try:
-            if not entry.is_dir() or entry.is_symlink() or now - entry.stat().st_mtime < min_age:
+            if not entry.is_dir() or entry.is_symlink() or now - entry.stat().st_mtime < age:
                 continue
         except OSError:
             continue
@@ -69,12 +109,19 @@ def remove_orphans(root: str | Path | None = None, min_age: float = ORPHAN_AGE) 
     return removed
 
 
-def _owner(name: str) -> int | None:
-    """The pid in a job or child directory's name, or None for any other name."""
+def _owner(name: str) -> tuple[int, tuple[int, int] | None] | None:
+    """The pid in a job or child directory's name and, in names of the current form, the
+    ``(namespace, start time)`` of its process; None for any other name."""
     for prefix in (JOB_PREFIX, CHILD_PREFIX):
         if name.startswith(prefix):
             pid, _, rest = name[len(prefix):].partition("-")
-            return int(pid) if pid.isdigit() and rest else None
+            if not (pid.isdigit() and rest):
+                return None
+            ident, _, random_part = rest.partition("-")
+            namespace, x, start = ident.partition("x")
+            if x and namespace.isdigit() and start.isdigit() and random_part:
+                return int(pid), (int(namespace), int(start))
+            return int(pid), None
     return None
 
 

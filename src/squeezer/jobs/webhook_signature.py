@@ -79,6 +79,7 @@ def verify(secret: str, received: Mapping[str, str], body: bytes | str, *,
     expected = sign(secret, msg_id, ts, body).split(",", 1)[1]
     for candidate in signatures.split():
         version, _, value = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
+        if version == "v1" and hmac.compare_digest(value.encode("utf-8", "surrogatepass"),
+                                                   expected.encode()):
             return
     raise InvalidSignature("no matching v1 signature")

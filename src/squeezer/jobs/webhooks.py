@@ -15,8 +15,10 @@ failed one defers the next with exponential backoff and full jitter.
 
 What counts as failure follows Svix: anything but a 2xx within the timeouts,
 3xx included (never followed, see docs/security.md), 4xx included (a receiver
-mid-deploy often answers 404).  Only a URL our SSRF policy refuses is not
-retried: it will be refused again.  See docs/webhooks.md.
+mid-deploy often answers 404).  Not retried: a URL our SSRF policy refuses (it
+will be refused again), and a ``410 Gone``, which Standard Webhooks defines as
+the receiver's request to stop (the delivery log records ``endpoint_gone``).
+See docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -56,8 +58,11 @@ QUEUE = "webhooks"
 TASK = "squeezer:webhook"
 #: Longest wait between two attempts, whatever the backoff or a Retry-After says.
 MAX_DELAY_SECONDS = 3600.0
-#: Delivery errors that no retry can fix.
-FINAL_ERRORS = frozenset({"url_not_allowed"})
+#: The receiver's "stop sending" answer (Standard Webhooks), and how the delivery log says so.
+GONE = 410
+ENDPOINT_GONE = "endpoint_gone"
+#: Delivery errors that no retry can fix (a refused URL), or after which none is wanted (410).
+FINAL_ERRORS = frozenset({"url_not_allowed", ENDPOINT_GONE})
 #: Webhook body formats (``jobs.webhook_format``): the native job JSON, or a vendor's shape.
 FORMATS = frozenset({"native", compressor.NAME})
 _EVENT_NAMESPACE = uuid.UUID("0b7a4a43-94a5-4d5e-9a49-3f8d2f6c1e52")
@@ -92,9 +97,10 @@ async def native_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: s
     output_file = await file_rows.get_file(conn, job.output_file_id) if job.output_file_id else None
     log_rows = await delivery_rows.deliveries(conn, job.id) if job.webhook_url else None
     export = await export_rows.get(conn, job.id)
+    position = await job_rows.queue_position(conn, job)
     return payload.job_json(job, input_file=input_file, output_file=output_file,
                             base_url=base_url, signing_key=signing_key, deliveries=log_rows,
-                            export=export)
+                            export=export, queue_position=position)
 
 
 async def job_body(conn: psycopg.AsyncConnection, job: JobRow, *, base_url: str,
@@ -167,12 +173,16 @@ async def deliver(services: Services, app: procrastinate.App, job_id: uuid.UUID,
         result = await post_json(job.webhook_url, raw,
                                  webhook_signature.headers(secret, msg_id, raw),
                                  services.webhook_policy)
-        retry = (not result.ok and result.error not in FINAL_ERRORS
+        error = result.error
+        if result.status == GONE:
+            # Standard Webhooks: 410 Gone means "stop sending here"; for this job, we do
+            error = ENDPOINT_GONE
+        retry = (not result.ok and error not in FINAL_ERRORS
                  and attempt < services.config.webhooks.attempts)
         async with conn.transaction():
             await delivery_rows.record_delivery(conn, job_id=job_id, webhook_id=msg_id,
                                                 attempt=attempt, status=result.status,
-                                                error=result.error)
+                                                error=error)
             if retry:
                 delay = retry_delay(attempt, services.config.webhooks.backoff_seconds,
                                     retry_after=result.retry_after)
@@ -185,7 +195,7 @@ async def deliver(services: Services, app: procrastinate.App, job_id: uuid.UUID,
         if result.ok:
             return "delivered"
         log.info("webhook %s of job %s, attempt %d: %s (%s)%s", msg_id, job_id, attempt,
-                 result.error, result.message, "; will retry" if retry else "; giving up")
+                 error, result.message, "; will retry" if retry else "; giving up")
         return "retrying" if retry else "given_up"
     finally:
         await conn.close()

@@ -33,6 +33,9 @@ HEARTBEAT_SECONDS = 2.0
 STALLED_AFTER = 10.0
 #: webhook attempts and sweeps run side by side, apart from compressions
 SIDE_CONCURRENCY = 4
+#: Procrastinate workers one worker process runs (compressions; webhooks and sweeps): each
+#: heartbeats as a worker of its own, so ``/metrics`` divides by this to count processes
+QUEUE_WORKERS_PER_PROCESS = 2
 
 
 async def _remove_orphans_every(seconds: float) -> None:
@@ -79,6 +82,7 @@ async def _run(app: procrastinate.App, services: Services, concurrency: int, wai
             Worker(app=app, queues=[WEBHOOK_QUEUE, MAINTENANCE_QUEUE], name="side",
                    concurrency=SIDE_CONCURRENCY, **common),
         ]
+        assert len(workers) == QUEUE_WORKERS_PER_PROCESS
 
         def stop() -> None:
             log.info("stop requested: finishing jobs in flight (at most %g s)",

@@ -1,8 +1,10 @@
 """The browser page at ``/`` and its assets under ``/web/``.
 
-Plain files from ``static/`` (no build step, nothing from a CDN), served with
-a strict Content-Security-Policy: the page talks only to this origin's native
-API.  ``/web/config.json`` tells the page whether the server runs with
+Plain files from ``static/`` (no build step, nothing from a CDN: ``app.js`` the
+page, ``controls.js`` the settings built from ``GET /v1/options``, ``words.js``
+results in plain words, ``viewer.js`` the full-screen comparison, ``zip.js``),
+served with a strict Content-Security-Policy: the page talks only to this
+origin's native API.  ``/web/config.json`` tells the page whether the server runs with
 ``--open`` (and then hands it the open-mode key; see :mod:`squeezer.web.open_mode`).
 """
 
@@ -21,12 +23,17 @@ router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
+    "words.js": "text/javascript; charset=utf-8",
+    "controls.js": "text/javascript; charset=utf-8",
+    "viewer.js": "text/javascript; charset=utf-8",
     "zip.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
+# media-src: video and audio play from this origin's signed links (GET /v1/files/{id}/link)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-       "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+       "media-src 'self' blob:; connect-src 'self'; form-action 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from squeezer.api import jsonbody
 from squeezer.api.auth import caller
 from squeezer.api.content import send_file
 from squeezer.api.errors import ApiError, validation_errors
@@ -52,7 +53,7 @@ def _form_options(fields: dict[str, str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if fields.get("options"):
         try:
-            options = json.loads(fields["options"])
+            options = jsonbody.loads(fields["options"])
         except json.JSONDecodeError:
             raise ApiError(422, "the 'options' field is not valid JSON", code="invalid_json",
                            errors=[{"field": "options", "message": "invalid JSON"}]) from None

@@ -14,6 +14,7 @@ from squeezer.api.state import ApiServices, services
 from squeezer.api.uploads import Upload, receive_upload
 from squeezer.db import files as file_rows
 from squeezer.db.keys import ApiKey
+from squeezer.jobs import download_urls
 from squeezer.jobs.payload import file_json
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
@@ -72,6 +73,18 @@ async def get_file(file_id: uuid.UUID, svc: ApiServices = Depends(services),
 async def get_content(file_id: uuid.UUID, request: Request, svc: ApiServices = Depends(services),
                       key: ApiKey = Depends(caller)) -> Response:
     return await send_file(request, svc.store, await live_file(svc, key, file_id))
+
+
+@router.get("/{file_id}/link", summary="A signed link to a stored file, valid while it is kept")
+async def get_link(file_id: uuid.UUID, request: Request, svc: ApiServices = Depends(services),
+                   key: ApiKey = Depends(caller)) -> dict:
+    """The ``/v1/downloads`` link a result's job carries, for any of the key's live files: a
+    browser's ``<video>`` and ``<audio>`` elements cannot send a key, and stream (with Range
+    requests) from a link that needs none."""
+    row = await live_file(svc, key, file_id)
+    return {"url": download_urls.sign(svc.signing_key, svc.base_url(request), row.id,
+                                      row.expires_at),
+            "expires_at": file_json(row)["expires_at"]}
 
 
 @router.delete("/{file_id}", status_code=204, summary="Delete a stored file now")

@@ -27,6 +27,10 @@ async def healthz() -> dict:
 
 
 async def _live_workers(svc: ApiServices) -> int:
+    """Worker *processes* with a recent heartbeat (each runs several Procrastinate workers,
+    :data:`~squeezer.jobs.worker.QUEUE_WORKERS_PER_PROCESS`, each with a heartbeat row)."""
+    from squeezer.jobs.worker import QUEUE_WORKERS_PER_PROCESS
+
     async with svc.connection() as conn:
         cur = await conn.execute(
             "select count(*) from procrastinate_workers "
@@ -34,7 +38,8 @@ async def _live_workers(svc: ApiServices) -> int:
             (svc.config.workers.stalled_seconds,),
         )
         row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    rows = int(row[0]) if row else 0
+    return -(-rows // QUEUE_WORKERS_PER_PROCESS)
 
 
 @router.get("/readyz", summary="The database, the blob store and a worker are there")

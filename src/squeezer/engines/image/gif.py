@@ -3,8 +3,8 @@
 Pillow's GIF writer stores each frame after the first as the rectangle that
 changed (``optimize`` also drops unused palette entries).  Lossless: the
 decoded frames written again, kept only when every frame decodes to the same
-pixels.  Lossy (the pipeline keeps the smallest that holds the level's SSIM
-floor on every frame, :func:`frames_score`):
+pixels.  Lossy (the pipeline keeps the smallest that holds the level's floor on
+the frames it scores and keeps every frame's transparency):
 
 - one palette shared by every frame (:func:`shared_palette_frames`; opaque
   animations): libimagequant's palette of a montage of the frames, each frame
@@ -14,7 +14,11 @@ floor on every frame, :func:`frames_score`):
   smaller at all);
 - a palette per frame (:func:`palette_frames`, frames with transparency);
 - each undithered (first) and dithered, downwards from the level's palette
-  quality: dithering noise costs LZW bytes and luma SSIM on smooth areas.
+  quality: dithering noise costs LZW bytes and shows on smooth areas.
+
+Transparency: a palette with alpha (libimagequant quantises RGBA) is written with one
+transparent index per frame (:func:`binary_alpha`); the pipeline measures every candidate
+by decoding the written bytes again, so a frame that lost its transparency fails the floor.
 
 Making unchanged pixels transparent inside the changed rectangle was measured
 too and left out: after the shared palette it added 0.3-1 % (Pillow already
@@ -38,6 +42,8 @@ from squeezer.engines.image import png
 
 
 def save(frames: list[Image.Image], durations: list[int], loop: int | None) -> bytes:
+    """The frames as a GIF (palette frames with alpha become one transparent index each)."""
+    frames = [binary_alpha(f) for f in frames]
     buf = io.BytesIO()
     extra: dict = {"optimize": True}
     if len(frames) > 1:
@@ -155,6 +161,27 @@ def _same_frames(a: bytes, b: bytes) -> bool:
         return False
 
 
+def binary_alpha(frame: Image.Image) -> Image.Image:
+    """A palette frame whose palette carries alpha (libimagequant's) as GIF can store it: the
+    entries under alpha 128 all become one transparent index (GIF has no partial alpha).
+    Without this Pillow writes the colours and drops the alpha: a transparent animation
+    came out opaque on a dark background."""
+    if frame.mode != "P" or frame.palette is None or frame.palette.mode != "RGBA":
+        return frame
+    entries = np.frombuffer(frame.palette.tobytes(), np.uint8).reshape(-1, 4)
+    clear = np.flatnonzero(entries[:, 3] < 128)
+    out = frame.copy()
+    out.putpalette(entries[:, :3].tobytes(), rawmode="RGB")
+    out.info.pop("transparency", None)
+    if len(clear):
+        lut = np.arange(256, dtype=np.uint8)
+        lut[clear] = clear[0]
+        out = Image.fromarray(lut[np.asarray(frame)], "P")
+        out.putpalette(entries[:, :3].tobytes(), rawmode="RGB")
+        out.info["transparency"] = int(clear[0])
+    return out
+
+
 def _alpha(frames: list[Image.Image]) -> bool:
     return any(f.mode == "RGBA" or "transparency" in f.info for f in frames)
 
@@ -196,27 +223,6 @@ def shared_palette_frames(frames: list[Image.Image], quality: int,
     return [frame.quantize(palette=target, dither=flag) for frame in rgb]
 
 
-#: at most this many frames are measured for the floor (evenly spread, first and last included)
-SCORED_FRAMES = 48
-
-
-def frames_score(reference: list[Image.Image], result: list[Image.Image]) -> float:
-    """The lowest SSIM floor measure over the frames (all of them, up to :data:`SCORED_FRAMES`)."""
-    from squeezer.engines.image.quality import score
-
-    n = len(reference)
-    picks = sorted({round(i * (n - 1) / max(1, SCORED_FRAMES - 1))
-                    for i in range(min(n, SCORED_FRAMES))})
-    worst = 1.0
-    for i in picks:
-        ref = reference[i]
-        got = result[i].convert("RGBA" if ref.mode in ("RGBA", "LA") else
-                                "L" if ref.mode == "L" else "RGB")
-        worst = min(worst, score(ref if ref.mode in ("RGB", "RGBA", "L") else
-                                 ref.convert("RGBA"), got))
-    return worst
-
-
 def frames_equal(data: bytes, frames: list[Image.Image]) -> bool:
     """Whether the GIF ``data`` decodes to exactly ``frames`` (as RGBA)."""
     try:
@@ -234,3 +240,9 @@ def frames_equal(data: bytes, frames: list[Image.Image]) -> bool:
         if not np.array_equal(x[visible], y[visible]):
             return False
     return True
+
+
+def decode_frames(data: bytes) -> list[Image.Image]:
+    """Every frame of a written GIF as the whole picture a browser shows (disposal applied)."""
+    image = Image.open(io.BytesIO(data))
+    return [f.convert("RGBA") for f in ImageSequence.Iterator(image)]

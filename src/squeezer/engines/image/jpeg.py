@@ -5,20 +5,16 @@ lossless re-optimisation (progressive scans, optimal Huffman tables) at
 0.84-0.89 x the bytes of Pillow/libjpeg-turbo at equal SSIM; the table and the
 choice are in :mod:`squeezer.engines.pdf.jpeg`, which this module reuses.
 
-Chroma subsampling by content: jpegli's binding always writes 4:2:0.  That is
-invisible on photographs but smears saturated edges (red text, flat graphics);
-when the 4:2:0 result's chroma SSIM falls below the luma floor, the image is
-encoded 4:4:4 by libjpeg-turbo instead (and re-packed the same way).
+Measured again at equal SSIMULACRA2 (the floor the engine keeps now) on 8 corpus photos:
+jpegli 4:2:0 needed the fewest bytes on every one at score 78, and on all but three at 85,
+where libjpeg-turbo 4:4:4 was 0.6-5.8 % smaller (colour detail: 4:2:0 reaches a high floor
+only at a high quality).  libjpeg-turbo 4:2:0, with its standard or a coarser chroma table,
+was 3-40 % larger everywhere and is no longer tried.  pyjpegli exposes only a quality (always
+4:2:0, always three components).
 
-Per image, libjpeg-turbo 4:2:0 (+ the same re-pack) is searched too and the
-smaller result at the floor wins: on strongly coloured texture jpegli needs
-more bytes for the same luma SSIM (``bench/image_bench.py``).
-
-A third candidate, libjpeg-turbo 4:2:0 with the chroma table at :data:`CHROMA_OFFSET`
-qualities below the luma one (``turbo-lowchroma``), is kept only when its chroma
-planes hold the floor less the chroma slack: 1-9 % fewer bytes at the same luma
-SSIM on the bench's photos (pyjpegli exposes only a quality, so jpegli's own
-distance and adaptive-quantisation knobs cannot be tried).
+Gray: an image whose pixels are gray (every channel within :data:`GRAY_SPREAD` of the others)
+is written with one component by libjpeg-turbo, as a gray source was (three components of
+the same gray cost up to 2.8 x the bytes).
 
 A JPEG input is never re-encoded above its own estimated quality (that would
 spend bytes on the previous encoder's artefacts), and its lossless re-pack
@@ -34,42 +30,32 @@ from PIL import Image
 
 from squeezer.engines.pdf import jpeg as pdfjpeg
 
-#: libjpeg's standard tables (Annex K), scaled by quality as libjpeg does
-_STD_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40,
-             57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24,
-             35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98,
-             112, 100, 103, 99]
-_STD_CHROMA = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99,
-               99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32
-#: how many qualities below the luma table the ``turbo-lowchroma`` chroma table is
-CHROMA_OFFSET = 15
+#: an RGB image is gray when no pixel's channels differ by more than this
+GRAY_SPREAD = 2
 
 
-def _scaled(table: list[int], quality: int) -> list[int]:
-    quality = max(1, min(100, quality))
-    factor = 5000 // quality if quality < 50 else 200 - 2 * quality
-    return [min(255, max(1, (v * factor + 50) // 100)) for v in table]
+def encode(image: Image.Image, quality: int, subsampling: str = "4:2:0", *,
+           repack: bool = True) -> bytes:
+    """A progressive, optimised JPEG of an L or RGB image, no metadata.
 
-
-def encode(image: Image.Image, quality: int, subsampling: str = "4:2:0") -> bytes:
-    """A baseline-free (progressive, optimised) JPEG of an L or RGB image, no metadata.
-
-    ``subsampling``: ``4:2:0`` (jpegli), ``turbo`` (libjpeg-turbo 4:2:0), ``4:4:4``
-    (libjpeg-turbo) or ``turbo-lowchroma`` (libjpeg-turbo 4:2:0, coarser chroma table)."""
+    ``subsampling``: ``4:2:0`` (jpegli for RGB; libjpeg-turbo with one component for L) or
+    ``4:4:4`` (libjpeg-turbo).  ``repack``: mozjpeg's lossless re-pack (same pixels, fewer
+    bytes; a third of a search's time when every rung had it, so the search encodes without
+    it and only the result is re-packed, :func:`repacked`)."""
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
-    if subsampling == "turbo-lowchroma" and image.mode == "RGB":
+    if subsampling == "4:4:4" and image.mode == "RGB":
         buf = io.BytesIO()
-        image.save(buf, "JPEG", optimize=True, subsampling=2,
-                   qtables=[_scaled(_STD_LUMA, quality),
-                            _scaled(_STD_CHROMA, max(5, quality - CHROMA_OFFSET))])
-        return pdfjpeg.optimize_losslessly(buf.getvalue())
-    if subsampling in ("4:4:4", "turbo") and image.mode == "RGB":
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=quality, optimize=True,
-                   subsampling=0 if subsampling == "4:4:4" else 2)
-        return pdfjpeg.optimize_losslessly(buf.getvalue())
-    return pdfjpeg.encode(image, quality)
+        image.save(buf, "JPEG", quality=quality, optimize=True, subsampling=0)
+        data = buf.getvalue()
+    else:
+        data = pdfjpeg._encode_plain(image, quality)
+    return pdfjpeg.optimize_losslessly(data) if repack else data
+
+
+def repacked(data: bytes) -> bytes:
+    """mozjpeg's lossless re-pack of an encoder's output (the smaller of the two)."""
+    return pdfjpeg.optimize_losslessly(data)
 
 
 def decode(data: bytes) -> Image.Image:
@@ -78,27 +64,27 @@ def decode(data: bytes) -> Image.Image:
     return image
 
 
-def chroma_ok(reference: Image.Image, data: bytes, floor: float) -> bool:
-    """Whether a 4:2:0 result keeps the chroma planes' SSIM at ``floor`` (vs the reference)."""
-    if reference.mode != "RGB":
+def is_gray(image: Image.Image) -> bool:
+    """Whether an RGB image's pixels are all gray (a gray photo saved in colour)."""
+    if image.mode == "L":
         return True
-    from squeezer.engines.image.quality import mosaic
-    from squeezer.engines.ssim import Similarity
+    if image.mode != "RGB":
+        return False
+    a = np.asarray(image).astype(np.int16)
+    return bool(np.abs(a[..., 0] - a[..., 1]).max() <= GRAY_SPREAD
+                and np.abs(a[..., 1] - a[..., 2]).max() <= GRAY_SPREAD)
 
-    ref = mosaic(reference).convert("YCbCr")
-    got = decode(data)
-    got = mosaic(got) if got.size == reference.size else got
-    got = got.convert("YCbCr")
-    if got.size != ref.size:
-        got = mosaic(decode(data)).convert("YCbCr")
-    scores = []
-    for c in (1, 2):
-        a = np.asarray(ref.getchannel(c))
-        b = np.asarray(got.getchannel(c))
-        if a.shape != b.shape:
-            return True
-        scores.append(Similarity(a)(b))
-    return min(scores) >= floor
+
+def components(data: bytes) -> int:
+    """The number of colour components in a JPEG's frame header (0 when none is found)."""
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return data[pos + 9] if pos + 9 < len(data) else 0
+        pos += 2 + length
+    return 0
 
 
 def lossless_repack(data: bytes) -> bytes:

@@ -1,12 +1,23 @@
-"""Metadata: the extraction report, and what an output keeps (nothing, unless asked).
+"""Metadata: the extraction report, and what an output keeps.
 
-Stripping is the default because EXIF, XMP and maker notes often outweigh a
-small image and leak where and when a photo was taken.  ``preserve`` keeps
-named groups: ``copyright`` (EXIF Artist, Copyright), ``creation`` (DateTime,
-DateTimeOriginal, DateTimeDigitized and their offsets), ``location`` (the GPS
-IFD) and ``icc`` (the colour profile).  Without ``icc``, an image whose
-profile is not sRGB has its pixels converted to sRGB before the profile is
-dropped, so colours stay as they were on a colour-managed screen.
+One behaviour, what photographers expect (issue 19):
+
+- **Orientation** is applied to the pixels and the tag dropped (every viewer then shows the
+  image upright).  A lossless JPEG re-pack cannot turn the pixels, so it keeps the
+  Orientation tag alone.
+- **Copyright and author** (EXIF Copyright and Artist) are kept, unless
+  ``remove_metadata`` asks for them to go too.
+- **Colour**: an RGB image whose ICC profile is not sRGB has its pixels converted to sRGB
+  and the profile dropped (untagged is sRGB to browsers); CMYK is converted to sRGB
+  through its profile when decoded; a gray profile is kept as it is (a few hundred bytes).
+  ``preserve: icc`` keeps any profile as it is, pixels untouched.
+- Everything else goes: camera make and settings, maker notes, thumbnails, GPS, dates,
+  XMP, comments, Photoshop blocks (they often outweigh a small image and leak where and
+  when a photo was taken).  ``preserve`` keeps named groups back: ``creation`` (DateTime,
+  DateTimeOriginal, DateTimeDigitized and their offsets), ``location`` (the GPS IFD) and
+  ``icc``.
+
+The report lists what was kept and what was removed, from what the file had.
 """
 
 from __future__ import annotations
@@ -76,7 +87,7 @@ def describe(image: Image.Image, decoded: Decoded) -> ImageInfo:
         color_space=_COLOR_SPACES.get(mode, mode.lower()),
         has_alpha=decoded.has_alpha,
         bit_depth=16 if mode.startswith("I;16") or mode == "I" else (1 if mode == "1" else 8),
-        icc_profile=icc_description(decoded.icc),
+        icc_profile=icc_description(decoded.icc or decoded.source_info.get("icc_profile")),
         exif=exif_summary,
         xmp=decoded.xmp,
         jpeg_quality=decoded.jpeg_quality,
@@ -138,7 +149,10 @@ def kept_metadata(decoded: Decoded, preserve: tuple[Keep, ...], *, keep_orientat
                   "creation": 0x0132 in new or EXIF_IFD in new,
                   "location": GPS_IFD in new}
         kept += [name for name, present in groups.items() if present]
-        if len(new) < _count(exif):
+        if Keep.copyright not in preserve and any(exif.get(t) for t in _COPYRIGHT_TAGS):
+            removed.append("copyright")
+        if len(new) - (1 if ORIENTATION in new else 0) < _count(exif) - (
+                1 if exif.get(ORIENTATION) else 0):
             removed.append("exif")
     exif_bytes = new.tobytes() if len(new) else None
     icc = None

@@ -115,12 +115,19 @@ class ImageLevel(BaseModel):
 
     summary: str  #: one plain sentence for people choosing a level
     lossy: bool
-    #: SSIM floor (luma, and alpha where present) every lossy result must keep
-    ssim: float
+    #: SSIMULACRA2 score every lossy result must keep (alpha: over a dark and a light
+    #: background); calibrated on real images, see docs/images.md
+    score: float
+    #: the most banding a lossy result may add (:func:`~squeezer.engines.image.quality.banding`:
+    #: the fraction of the smooth-gradient area with new band edges)
+    banding: float
     #: the highest quality the search may use (JPEG/WebP/AVIF/HEIC scale)
     quality_cap: int
     #: the lowest quality the search may use
     quality_floor: int
+    #: the JPEG quality that usually lands on the floor: the search starts there (2-4 encodes
+    #: instead of a walk up from the lowest)
+    quality_start: int
     #: libimagequant's target quality for PNG/GIF palettes
     palette_quality: int
     #: decimal places SVG coordinates keep (scour's precision)
@@ -129,28 +136,36 @@ class ImageLevel(BaseModel):
 
 #: What each level means for an image (docs/options.md and ``GET /v1/options`` show the
 #: summaries).  ``medium`` is what the image engine's default (then called ``high``) was.
+#:
+#: SSIMULACRA2 floors, judged on 2x crops of real photographs, screenshots and gradients
+#: (bench/results/image-crops/): 90 is indistinguishable side by side; at 85 a careful viewer
+#: finds no difference at 2x (text, fur, skies), while a JPEG of a smooth gradient at 81 shows
+#: its 8x8 blocks, which the banding limit catches below 85 as well; 78 shows softening and
+#: faint blocking only when compared; 68 is clearly lossy but free of gross artefacts.
 LEVELS: dict[Level, ImageLevel] = {
     Level.lossless: ImageLevel(
-        summary="Pixels untouched: metadata stripped and the file re-packed losslessly.",
-        lossy=False, ssim=1.0, quality_cap=100, quality_floor=100, palette_quality=100,
-        svg_precision=10),
+        summary="Pixels untouched: metadata (but the copyright) stripped and the file re-packed "
+                "losslessly.",
+        lossy=False, score=100.0, banding=0.0, quality_cap=100, quality_floor=100,
+        quality_start=100, palette_quality=100, svg_precision=10),
     Level.low: ImageLevel(
-        summary="Looks identical: the lowest quality that keeps SSIM at least 0.97.",
-        lossy=True, ssim=0.97, quality_cap=90, quality_floor=50, palette_quality=90,
-        svg_precision=8),
+        summary="Looks identical side by side: the lowest quality that keeps SSIMULACRA2 at "
+                "least 90.",
+        lossy=True, score=90.0, banding=0.01, quality_cap=95, quality_floor=60,
+        quality_start=92, palette_quality=95, svg_precision=8),
     Level.medium: ImageLevel(
-        summary="No visible damage at normal viewing: the lowest quality that keeps SSIM at "
-                "least 0.95.",
-        lossy=True, ssim=0.95, quality_cap=85, quality_floor=35, palette_quality=80,
-        svg_precision=6),
+        summary="No visible damage to a careful viewer: the lowest quality that keeps "
+                "SSIMULACRA2 at least 85 and adds no banding.",
+        lossy=True, score=85.0, banding=0.015, quality_cap=90, quality_floor=45,
+        quality_start=86, palette_quality=90, svg_precision=6),
     Level.high: ImageLevel(
-        summary="Smaller, slight loss on close inspection: SSIM at least 0.935.",
-        lossy=True, ssim=0.935, quality_cap=80, quality_floor=30, palette_quality=72,
-        svg_precision=5),
+        summary="Smaller, slight loss when compared closely: SSIMULACRA2 at least 78.",
+        lossy=True, score=78.0, banding=0.025, quality_cap=85, quality_floor=35,
+        quality_start=78, palette_quality=75, svg_precision=5),
     Level.extreme: ImageLevel(
-        summary="Smallest, with visible loss: SSIM at least 0.92.",
-        lossy=True, ssim=0.92, quality_cap=75, quality_floor=25, palette_quality=65,
-        svg_precision=4),
+        summary="Smallest, with visible loss: SSIMULACRA2 at least 68.",
+        lossy=True, score=68.0, banding=0.05, quality_cap=80, quality_floor=25,
+        quality_start=66, palette_quality=60, svg_precision=4),
 }
 
 
@@ -161,14 +176,18 @@ class ImageSettings(BaseModel):
 
     level: Level
     lossy: bool
-    ssim: float | None  #: None: a fixed ``quality``, no search
+    #: the SSIMULACRA2 floor; None: a fixed ``quality`` or a size target, no search
+    score: float | None
+    banding: float
     quality_cap: int
     quality_floor: int
+    quality_start: int
     palette_quality: int
     svg_precision: int
     format: OutputFormat
     resize: Resize | None
     background: tuple[int, int, int]
+    #: the metadata groups written (copyright unless ``remove_metadata``, plus ``preserve``)
     preserve: tuple[Keep, ...]
     remove_metadata: bool = False
     target_size: int | None
@@ -194,7 +213,8 @@ class ImageOptions(OptionGroup):
         "#ffffff", description="Colour transparent pixels are flattened onto for JPEG output."
     )
     preserve: list[Keep] = Field(default_factory=list,
-                                 description="Metadata kept: copyright, location, creation, icc.",
+                                 description="Metadata kept besides the copyright and author "
+                                 "(kept unless remove_metadata): location, creation, icc.",
                                  json_schema_extra={"x-syntax": "LIST"})
 
     @field_validator("resize", mode="before")
@@ -226,18 +246,22 @@ def resolve(options: Options) -> ImageSettings:
     group = options.image
     level = LEVELS[options.level]
     values: dict[str, Any] = level.model_dump(exclude={"summary"})
-    values.update(level=options.level, ssim=level.ssim if level.lossy else None,
+    # one metadata behaviour (metadata.py): copyright and author stay unless removal is asked
+    preserve = list(group.preserve) + ([] if options.remove_metadata else [Keep.copyright])
+    values.update(level=options.level, score=level.score if level.lossy else None,
                   format=group.format, resize=group.resize,
                   background=parse_color(group.background),
-                  preserve=tuple(dict.fromkeys(group.preserve)),
+                  preserve=tuple(dict.fromkeys(preserve)),
                   remove_metadata=options.remove_metadata, target_size=options.target_size)
     if group.quality is not None:
-        values.update(lossy=True, ssim=None, quality_cap=group.quality,
+        values.update(lossy=True, score=None, quality_cap=group.quality,
                       quality_floor=group.quality, palette_quality=group.quality)
     if options.target_size is not None and not values["lossy"]:
         # a size target allows the lossy ladder
-        values.update(lossy=True, ssim=None, quality_cap=LEVELS[Level.low].quality_cap,
+        values.update(lossy=True, score=None, quality_cap=LEVELS[Level.low].quality_cap,
                       quality_floor=20)
+    values["quality_start"] = min(values["quality_cap"],
+                                  max(values["quality_floor"], values["quality_start"]))
     return ImageSettings(**values)
 
 

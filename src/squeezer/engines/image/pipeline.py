@@ -76,8 +76,11 @@ class Candidate:
     format: str
     label: str
     quality: int | None = None
-    ssim: float | None = None
+    score: float | None = None  #: SSIMULACRA2 against the pixels it encodes (None: not measured)
+    banding: float | None = None
     frames: list[Image.Image] | None = None  #: the pixels it encodes (for the report's size)
+    #: frames the written file has (None: as many as ``frames``)
+    frame_count: int | None = None
 
 
 @dataclass
@@ -173,7 +176,7 @@ def compress(
             if src.resolve() != dst.resolve():
                 atomic_copy(src, dst)
             report.format_out = kind.format
-            report.actions, report.quality, report.ssim = [], None, 1.0
+            report.actions, report.quality, report.score = [], None, 100.0
             report.metadata_kept, report.metadata_removed = [], []
             if report.input is not None:
                 report.width, report.height = report.input.width, report.input.height
@@ -183,12 +186,14 @@ def compress(
             out.write_bytes(chosen.data)
             atomic_copy(out, dst)
             report.format_out = chosen.format
-            report.quality, report.ssim = chosen.quality, (
-                round(chosen.ssim, 5) if chosen.ssim is not None else None)
+            report.quality = chosen.quality
+            report.score = round(chosen.score, 2) if chosen.score is not None else None
+            report.banding = (round(chosen.banding, 4) if chosen.banding is not None
+                              else None)
             report.actions.append(chosen.label)
             if chosen.frames:
                 report.width, report.height = chosen.frames[0].size
-                report.frames = len(chosen.frames)
+                report.frames = chosen.frame_count or len(chosen.frames)
     if report.target_size:
         report.target_reached = dst.stat().st_size <= report.target_size
     report.finish(dst.stat().st_size)
@@ -214,7 +219,7 @@ def _svg(source: bytes, settings: ImageSettings, report: ImageReport) -> Candida
         return None
     report.metadata_removed = ["comments", "editor metadata"]
     return Candidate(data, "svg", f"svg: scour, {settings.svg_precision} "
-                     "significant digits", ssim=None)
+                     "significant digits", score=None)
 
 
 # --- raster --------------------------------------------------------------------------------------
@@ -226,6 +231,9 @@ def _raster(source: bytes, kind: Kind, decoded: Decoded, settings: ImageSettings
     changed = False
     if decoded.orientation != 1:
         report.actions.append(f"exif orientation {decoded.orientation} applied")
+    if decoded.converted:
+        report.actions.append(decoded.converted)
+        changed = True
     target = _target_format(kind, settings, decoded, report)
     if decoded.icc and Keep.icc not in settings.preserve and not is_srgb(decoded.icc):
         converted, done = to_srgb(frames, decoded.icc)
@@ -321,15 +329,15 @@ def _encode(ctx: Context, fmt: str) -> Candidate | None:
         return _modern(ctx, fmt)
     if fmt == "tiff":
         return Candidate(legacy.tiff(ctx.frames, ctx.kept.icc), "tiff",
-                         "tiff: deflate (lossless)", ssim=1.0, frames=ctx.frames)
+                         "tiff: deflate (lossless)", score=100.0, frames=ctx.frames)
     if fmt == "bmp":
         data = legacy.bmp(ctx.frames[0])
         if data is None:
             if ctx.pixels_changed:
                 buf = _save_plain(ctx.frames[0], "BMP")
-                return Candidate(buf, "bmp", "bmp: uncompressed", ssim=1.0, frames=ctx.frames)
+                return Candidate(buf, "bmp", "bmp: uncompressed", score=100.0, frames=ctx.frames)
             return None
-        return Candidate(data, "bmp", "bmp: 8-bit palette (lossless)", ssim=1.0,
+        return Candidate(data, "bmp", "bmp: 8-bit palette (lossless)", score=100.0,
                          frames=ctx.frames)
     raise UnsupportedFormatError(f"no encoder for {fmt}")  # pragma: no cover
 
@@ -345,94 +353,106 @@ def _save_plain(frame: Image.Image, fmt: str) -> bytes:
 # --- JPEG ----------------------------------------------------------------------------------------
 
 
+def _floor(s: ImageSettings) -> quality.Floor | None:
+    return None if s.score is None else quality.Floor(s.score, s.banding)
+
+
 def _jpeg(ctx: Context) -> Candidate | None:
     s = ctx.settings
     image = ctx.frames[0]
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
+    encoded = image.convert("L") if image.mode == "RGB" and jpeg.is_gray(image) else image
     candidates: list[Candidate] = []
     same_pixels = ctx.kind.format == "jpeg" and not ctx.pixels_changed_except_orientation()
-    if same_pixels:
-        kept = kept_metadata(ctx.decoded, s.preserve, keep_orientation=True,
-                             keep_icc=ctx.kept.icc is not None)
-        repacked = jpeg.with_metadata(jpeg.lossless_repack(ctx.source), kept.exif, kept.icc)
-        candidates.append(Candidate(repacked, "jpeg", "jpeg: mozjpeg lossless re-pack",
-                                    ssim=1.0, frames=ctx.frames))
+    floor = _floor(s)
     if s.lossy:
         cap = s.quality_cap
         if ctx.kind.format == "jpeg":
             cap = jpeg.source_quality_cap(ctx.decoded.jpeg_quality, cap)
         if s.target_size:
-            q, data = _size_search(image, jpeg.encode, s.target_size, 20, cap)
+            q, data = _size_search(encoded, jpeg.encode, s.target_size, 20, cap)
             candidates.append(_jpeg_candidate(ctx, image, data, q, "jpegli"))
-        elif s.ssim is None:
-            candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(image, cap), cap, "jpegli"))
+        elif floor is None:
+            candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(encoded, cap), cap,
+                                              "jpegli"))
         else:
-            sample = quality.mosaic(image)
-            encoders = (["4:2:0", "turbo", "turbo-lowchroma"] if image.mode == "RGB"
-                        else ["4:2:0"])
-            # the level's cap bounds the search; when the cap cannot hold the floor, qualities
-            # above it (up to a JPEG source's own, else 95) are tried before the floor is given up
-            ceiling = max(cap, min(95, ctx.decoded.jpeg_quality or 95))
-            for encoder in encoders:
-
-                def enc(img: Image.Image, q: int, encoder: str = encoder) -> bytes:
-                    return jpeg.encode(img, q, encoder)
-
-                q = quality.lowest_passing(image, enc, jpeg.decode, s.ssim,
-                                           min(s.quality_floor, cap), cap, step=JPEG_STEP)
-                if encoder == "turbo-lowchroma" and not jpeg.chroma_ok(
-                        sample, enc(sample, q), s.ssim - CHROMA_SLACK):
-                    continue  # the coarser chroma shows: no candidate
-                if encoder == "4:2:0" and image.mode == "RGB" and not jpeg.chroma_ok(
-                        sample, enc(sample, q), s.ssim - CHROMA_SLACK):
-                    encoder = "4:4:4"  # saturated edges: no subsampling, and no second try
-
-                    def enc(img: Image.Image, q: int, encoder: str = encoder) -> bytes:
-                        return jpeg.encode(img, q, encoder)  # (encoder is now "4:4:4")
-
-                    encoders = encoders[:1]
-                q, data, got = quality.verified(image, enc, jpeg.decode, s.ssim, q, ceiling,
-                                                step=1)  # one rung past the floor costs ~3 %
-                name = {"4:2:0": "jpegli", "turbo": "libjpeg-turbo 4:2:0",
-                        "4:4:4": "libjpeg-turbo 4:4:4",
-                        "turbo-lowchroma": "libjpeg-turbo 4:2:0 coarse chroma"}[encoder]
-                if got >= s.ssim:
-                    candidates.append(_jpeg_candidate(ctx, image, data, q, name, got))
-                elif not same_pixels and encoder in ("4:2:0", "4:4:4"):
-                    # nothing else to offer (the input's own pixels cannot be re-packed)
-                    candidates.append(_jpeg_candidate(ctx, image, data, q, name, got))
-                    ctx.report.warnings.append(
-                        f"SSIM {got:.3f} is below the level's floor {s.ssim} even at quality {q}")
-                if len(encoders) == 1:
-                    break
+            candidates += _jpeg_search(ctx, image, encoded, floor, cap, same_pixels)
     elif not same_pixels:
-        data = jpeg.with_metadata(jpeg.encode(image, 95 if ctx.kind.format != "jpeg" else
-                                              (ctx.decoded.jpeg_quality or 95)),
-                                  ctx.kept.exif, ctx.kept.icc)
-        got = quality.score(image, jpeg.decode(data))
-        candidates.append(Candidate(data, "jpeg", "jpeg: jpegli q95 (lossless asked, but the "
-                                    "pixels changed)", quality=95, ssim=got, frames=[image]))
+        q = 95 if ctx.kind.format != "jpeg" else (ctx.decoded.jpeg_quality or 95)
+        candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(encoded, q), q, "jpegli",
+                                          note=" (lossless asked, but the pixels changed)"))
+    smallest = min((len(c.data) for c in candidates), default=len(ctx.source))
+    if same_pixels and smallest > REPACK_CANNOT_WIN * len(ctx.source):
+        # mozjpeg's lossless re-pack saves 2-10 % of a JPEG: below that it cannot win, and
+        # it costs as much as the whole search on a large photo
+        kept = kept_metadata(ctx.decoded, s.preserve, keep_orientation=True,
+                             keep_icc=ctx.kept.icc is not None)
+        repacked = jpeg.with_metadata(jpeg.lossless_repack(ctx.source), kept.exif, kept.icc)
+        candidates.append(Candidate(repacked, "jpeg", "jpeg: mozjpeg lossless re-pack",
+                                    score=100.0, banding=0.0, frames=ctx.frames))
     return _smallest(ctx, candidates)
 
 
-#: Distance between the JPEG qualities the search tries (finer than the PDF engine's 5: a
-#: standalone image is one file, and overshooting the floor by a rung costs ~6 % of its bytes)
+#: 4:4:4 (libjpeg-turbo) is tried when jpegli 4:2:0 needs at least this quality: on colour
+#: detail (red fruit, flowers) 4:2:0 can reach a high floor only at high quality, where
+#: 4:4:4 was 0.6-6 % smaller; below it 4:2:0 was 10-60 % smaller on every bench photo.
+#: Trying it doubles an image's time, so only where it can win by more than a little.
+FULL_CHROMA_FROM = 90
+
+
+def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: quality.Floor,
+                 cap: int, same_pixels: bool) -> list[Candidate]:
+    """The lowest quality whose result keeps the floor, for jpegli 4:2:0 (or gray) and, where
+    it needs a high quality, libjpeg-turbo 4:4:4.  When the level's cap cannot hold the
+    floor, qualities above it (up to a JPEG source's own, else 95) are tried first."""
+    s = ctx.settings
+    ceiling = max(cap, min(95, ctx.decoded.jpeg_quality or 95))
+    start = min(ceiling, s.quality_start)
+    out: list[Candidate] = []
+    ways = ["4:2:0"] if encoded.mode == "L" else ["4:2:0", "4:4:4"]
+    for way in ways:
+        ctx.budget.check_time()
+
+        def enc(img: Image.Image, q: int, way: str = way) -> bytes:
+            return jpeg.encode(img if way == "4:4:4" else
+                               (img.convert("L") if encoded.mode == "L" else img), q, way,
+                               repack=False)
+
+        if way == "4:4:4" and (not out or (out[0].quality or 0) < FULL_CHROMA_FROM):
+            break
+        q = quality.lowest_passing(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
+                                   ceiling, step=JPEG_STEP, start=start)
+        q, data, got = quality.verified(image, enc, jpeg.decode, floor, q, ceiling, step=1)
+        data = jpeg.repacked(data)
+        name = "libjpeg-turbo 4:4:4" if way == "4:4:4" else (
+            "libjpeg-turbo gray" if encoded.mode == "L" else "jpegli")
+        if floor.holds(got):
+            out.append(_jpeg_candidate(ctx, image, data, q, name, got))
+        elif way == "4:2:0" and not same_pixels:
+            # nothing else to offer (the input's own pixels cannot be re-packed)
+            out.append(_jpeg_candidate(ctx, image, data, q, name, got))
+            ctx.report.warnings.append(
+                f"SSIMULACRA2 {got.score:.1f} is below the level's floor {floor.score:g} even "
+                f"at quality {q}")
+    return out
+
+
+#: Distance between the JPEG qualities the search tries on the sample (the final step is 1)
 JPEG_STEP = 2
-#: Chroma may fall this far below the luma floor before 4:4:4 is used (the eye resolves colour
-#: at about half the detail of brightness; at 0 every coloured texture paid 40 % for 4:4:4)
-CHROMA_SLACK = 0.05
+#: a lossy result under this fraction of the input JPEG: its lossless re-pack is not tried
+REPACK_CANNOT_WIN = 0.8
 
 
 def _jpeg_candidate(ctx: Context, image: Image.Image, data: bytes, q: int, encoder: str,
-                    got: float | None = None) -> Candidate:
+                    got: quality.Measure | None = None, note: str = "") -> Candidate:
     if got is None:
-        got = quality.score(image, jpeg.decode(data))
-    if image.mode == "L" and encoder == "jpegli":
-        encoder = "libjpeg-turbo"
+        got = quality.measure(image, jpeg.decode(data))
+    if encoder == "jpegli" and jpeg.components(data) == 1:
+        encoder = "libjpeg-turbo gray"
     return Candidate(jpeg.with_metadata(data, ctx.kept.exif, ctx.kept.icc), "jpeg",
-                     f"jpeg: {encoder} q{q} + mozjpeg re-pack", quality=q, ssim=got,
-                     frames=[image])
+                     f"jpeg: {encoder} q{q} + mozjpeg re-pack{note}", quality=q,
+                     score=got.score, banding=got.banding, frames=[image])
 
 
 def _smallest(ctx: Context, candidates: list[Candidate]) -> Candidate | None:
@@ -473,101 +493,170 @@ def _png(ctx: Context) -> Candidate | None:
     animated = len(frames) > 1
     keep = png.keep_chunks(ctx.kept.exif, ctx.kept.icc)
     candidates: list[Candidate] = []
-    if ctx.kind.format == "png" and not ctx.pixels_changed and not ctx.kept.exif:
-        data = png.oxipng(ctx.source, keep=[b"iCCP"] if ctx.kept.icc else [], animated=animated,
-                          optimize_alpha=s.lossy)
-        candidates.append(Candidate(data, "png", "png: oxipng (lossless)", ssim=1.0,
-                                    frames=frames))
-    else:
-        raw = png.save(frames, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
-                       ctx.kept.icc)
-        data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=s.lossy)
-        candidates.append(Candidate(data, "png", "png: oxipng (lossless)", ssim=1.0,
-                                    frames=frames))
     if s.lossy:
         candidates += _png_palettes(ctx, keep)
-        if not s.target_size and s.ssim is not None and not animated and not any(
-                c.quality is not None for c in candidates):
-            candidates += _png_posterized(ctx, keep)
+    # the lossless candidate, unless a palette holds the floor on an image of more than 256
+    # colours: truecolour cannot be smaller than that palette (oxipng on a 0.7 Mpx
+    # screenshot: 0.4 s for 80 KB against the palette's 40 KB)
+    if not candidates or not png.many_colors(frames):
+        if ctx.kind.format == "png" and not ctx.pixels_changed and not ctx.kept.exif:
+            data = png.oxipng(ctx.source, keep=[b"iCCP"] if ctx.kept.icc else [],
+                              animated=animated, optimize_alpha=s.lossy)
+        else:
+            raw = png.save(frames, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
+                           ctx.kept.icc)
+            data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=s.lossy)
+        candidates.append(Candidate(data, "png", "png: oxipng (lossless)", score=100.0,
+                                    banding=0.0, frames=frames))
+    if s.lossy and not s.target_size and s.score is not None and not animated and not any(
+            c.quality is not None for c in candidates):
+        candidates += _png_posterized(ctx, keep)
     best = _smallest(ctx, candidates)
     if best is not None:
         best.data = png.final_pack(best.data, keep=keep, animated=animated,
-                                   optimize_alpha=s.lossy)
+                                   optimize_alpha=s.lossy, lossless=not s.lossy)
     return best
 
 
-#: palette dithering strengths tried: none first (graphics: fewer bytes, higher SSIM), then
-#: Floyd-Steinberg (photographic areas: the floor at fewer colours)
+#: palette dithering strengths tried: none first (graphics: fewer bytes, no dither noise),
+#: then Floyd-Steinberg (photographic areas: the floor at fewer colours), only when the
+#: undithered palette fails at the level's own rung
 PALETTE_DITHER = (0.0, 1.0)
 
 
+def _palette_ladder(s: ImageSettings) -> list[int]:
+    if s.target_size:
+        return [s.palette_quality, 60, 40, 20, 5]
+    if s.score is None:
+        return [s.palette_quality]
+    # the level's rung and those below it, and above it the rungs a higher level starts at
+    # (so that a level never falls back to lossless where a gentler level found a palette)
+    below = [s.palette_quality - d for d in (0, 20, 40, 60) if s.palette_quality - d >= 10]
+    return sorted({*below, *(q for q in (90, 100) if q > s.palette_quality)}, reverse=True)
+
+
 def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
-    """Palette candidates: for each dithering strength, downwards from the level's palette
-    quality while the floor holds (a UI screenshot keeps SSIM 0.99 at a fraction of the
-    colours); one rung up when the level's own rung fails."""
+    """Palette candidates, searched on the sample: for each dithering strength, downwards from
+    the level's palette quality while the floor holds; the rung found is then quantised on
+    the whole image and checked there (one rung up when the whole falls short)."""
     s = ctx.settings
     frames = ctx.frames
     animated = len(frames) > 1
+    floor = _floor(s)
     out: list[Candidate] = []
+    ladder = _palette_ladder(s)
     for dither in PALETTE_DITHER:
-        if s.target_size:
-            ladder = [s.palette_quality, 60, 40, 20, 5]
-        elif s.ssim is None:
-            ladder = [s.palette_quality]
-        else:
-            ladder = [s.palette_quality] + [q for q in (s.palette_quality - 20,
-                                                        s.palette_quality - 40,
-                                                        s.palette_quality - 60) if q >= 10]
-        for index, q in enumerate(ladder):
+        ctx.budget.check_time()
+        rungs = ladder
+        if floor is not None and not s.target_size:
+            rungs = _sampled_rungs(frames[0], ladder, s.palette_quality, dither, floor)
+            if not rungs:
+                continue  # this dithering cannot hold the floor even at the top rung
+        for q in rungs:
             ctx.budget.check_time()
             palette = gif.palette_frames(frames, q, dither)
             if palette is None:
                 break
-            got = _frames_score(frames, palette)
-            if s.ssim is not None and got < s.ssim:
-                if index == 0 and not s.target_size and q < 95:
-                    ladder[1:] = [min(100, q + 15)]  # the level's rung failed: one higher
-                    continue
-                break  # lower rungs only lose more
+            got = _frames_measure(frames, palette)
+            if floor is not None and not floor.holds(got):
+                continue  # the whole image is harder than its sample: the next rung is higher
             raw = png.save(palette, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
                            ctx.kept.icc)
             data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=True)
             how = "undithered" if dither == 0 else "dithered"
             out.append(Candidate(data, "png", f"png: {png.backend()} palette q{q} {how} + "
-                                 "oxipng", quality=q, ssim=got, frames=frames))
-            if (s.target_size and len(data) <= s.target_size) or q > s.palette_quality:
+                                 "oxipng", quality=q, score=got.score, banding=got.banding,
+                                 frames=frames))
+            if floor is not None or (s.target_size and len(data) <= s.target_size):
                 break
+        if out and dither == 0.0:
+            break  # an undithered palette holds: a dithered one costs more bytes
     return out
+
+
+def _sampled_rungs(frame: Image.Image, ladder: list[int], start: int, dither: float,
+                   floor: quality.Floor) -> list[int]:
+    """The rungs worth trying on the whole image (``ladder`` descending): from ``start``,
+    down while the sample keeps the floor, or up until it does; the rung found and the one
+    above it (in case the whole is harder); [] when even the top fails."""
+    sample_image = quality.sample(frame)
+    reference = quality.Reference(sample_image)
+
+    def passes(index: int) -> bool:
+        quantized = png.palette_frame(sample_image, ladder[index], dither)
+        return quantized is not None and floor.holds(reference.measure(quantized, floor))
+
+    index = ladder.index(start) if start in ladder else 0
+    if passes(index):
+        while index + 1 < len(ladder) and passes(index + 1):
+            index += 1
+    else:
+        while index > 0 and not passes(index - 1):
+            index -= 1
+        if index == 0:
+            return []
+        index -= 1
+    return [ladder[i] for i in range(index, -1, -1)][:2]
 
 
 def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     """A photograph no palette holds at the floor: truecolour rounded to the coarsest step that
-    keeps the floor and that the image's own noise hides (no banding)."""
+    keeps the floor (SSIMULACRA2 and the banding check) and that the image's own noise hides."""
     s = ctx.settings
-    if s.ssim is None:  # a fixed quality: no floor to keep (the caller checks this too)
-        return []
+    floor = _floor(s)
     frame = ctx.frames[0]
     steps = png.posterize_steps(frame)
+    if floor is None or not steps:
+        return []
+    sample_image = quality.sample(frame)
+    reference = quality.Reference(sample_image)
     for step in steps:
         ctx.budget.check_time()
+        if not floor.holds(reference.measure(png.posterize(sample_image, step), floor)):
+            continue
         poster = png.posterize(frame, step)
-        got = quality.score(frame, poster.convert(frame.mode) if frame.mode in ("RGB", "RGBA",
-                                                                                "L") else poster)
-        if got < s.ssim:
+        got = quality.measure(frame, poster)
+        if not floor.holds(got):
             continue
         raw = png.save([poster], [], None, ctx.kept.exif, ctx.kept.icc)
         data = png.oxipng(raw, keep=keep, animated=False, optimize_alpha=True)
         return [Candidate(data, "png", f"png: posterised to steps of {step} + oxipng",
-                          quality=None, ssim=got, frames=[frame])]
+                          quality=None, score=got.score, banding=got.banding, frames=[frame])]
     return []
 
 
-def _frames_score(reference: list[Image.Image], result: list[Image.Image]) -> float:
-    """The floor measure over the first and the middle frame (an animation's worst is rarely
-    elsewhere, and every frame would cost a full SSIM each)."""
-    picks = sorted({0, len(reference) // 2})
-    return min(quality.score(reference[i], result[i].convert(
-        "RGBA" if reference[i].mode == "RGBA" else reference[i].mode)) for i in picks)
+#: frames of an animation a lossy candidate is scored on (evenly spread, first and last
+#: included); every frame's transparency and the frame count are checked exactly
+SCORED_FRAMES = 8
+
+
+def _frames_measure(reference: list[Image.Image], result: list[Image.Image]) -> quality.Measure:
+    """The worst floor measure over up to :data:`SCORED_FRAMES` frames, and 0 when the result
+    loses a frame or changes any frame's transparency."""
+    if len(result) != len(reference):
+        return quality.Measure(-1000.0, 1.0)
+    n = len(reference)
+    picks = sorted({round(i * (n - 1) / max(1, SCORED_FRAMES - 1))
+                    for i in range(min(n, SCORED_FRAMES))})
+    worst = quality.PERFECT
+    for i in picks:
+        worst = min(worst, quality.measure(reference[i], result[i]))
+    if any(_alpha_mask(a) != _alpha_mask(b) for a, b in zip(reference, result, strict=True)):
+        worst = min(worst, quality.Measure(-1000.0, 1.0))
+    return worst
+
+
+def _alpha_mask(frame: Image.Image) -> bytes:
+    """Which pixels are transparent (alpha under 128), as bytes to compare."""
+    if frame.mode not in ("RGBA", "LA", "PA", "P") or (
+            frame.mode == "P" and "transparency" not in frame.info
+            and frame.palette is not None and frame.palette.mode != "RGBA"):
+        return b""
+    alpha = frame.convert("RGBA").getchannel("A")
+    low, _ = alpha.getextrema()
+    if isinstance(low, (int, float)) and low >= 128:
+        return b""
+    return alpha.point(lambda a: 255 if a >= 128 else 0).tobytes()
 
 
 # --- GIF -----------------------------------------------------------------------------------------
@@ -582,48 +671,62 @@ def _gif(ctx: Context) -> Candidate | None:
         palette = gif.palette_frames(frames, 100)
         if palette is not None:
             data = gif.save(palette, durations, ctx.decoded.loop)
-            candidates.append(Candidate(data, "gif", "gif: palette per frame, frame "
-                                        "differencing", ssim=_frames_score(frames, palette),
-                                        frames=frames))
+            candidates.append(_gif_candidate(frames, data, "gif: palette per frame, frame "
+                                             "differencing", None))
     else:
         data = gif.save(frames, durations, ctx.decoded.loop)
         if gif.frames_equal(data, frames):
             candidates.append(Candidate(data, "gif", "gif: frame differencing (lossless)",
-                                        ssim=1.0, frames=frames))
+                                        score=100.0, banding=0.0, frames=frames,
+                                        frame_count=len(frames)))
     if s.lossy:
         candidates += _gif_palettes(ctx)
-    return _smallest(ctx, candidates)
+    return _smallest(ctx, [c for c in candidates if c is not None])
+
+
+def _gif_candidate(frames: list[Image.Image], data: bytes, label: str,
+                   q: int | None) -> Candidate:
+    """A written GIF, measured as a browser would show it: its bytes decoded again."""
+    decoded = gif.decode_frames(data)
+    got = _frames_measure(frames, decoded)
+    return Candidate(data, "gif", label, quality=q, score=got.score, banding=got.banding,
+                     frames=frames, frame_count=len(decoded))
 
 
 def _gif_palettes(ctx: Context) -> list[Candidate]:
     """Lossy GIF candidates: a shared palette (opaque animations) and per-frame palettes, each
-    undithered then dithered, downwards from the level's palette quality while every frame
-    keeps the floor; the undithered shared-palette ladder goes lowest (it wins most often)."""
+    undithered then dithered, downwards from the level's palette quality while the written
+    file, decoded again, keeps the floor on every scored frame (and every frame's
+    transparency); the undithered shared-palette ladder goes lowest (it wins most often)."""
     s = ctx.settings
     frames = ctx.frames
     pq = s.palette_quality
+    floor = _floor(s)
     out: list[Candidate] = []
     ways = [("shared palette", gif.shared_palette_frames, 0.0),
             ("palette per frame", gif.palette_frames, 0.0),
             ("shared palette", gif.shared_palette_frames, 1.0),
             ("palette per frame", gif.palette_frames, 1.0)]
     for index, (name, make, dither) in enumerate(ways):
-        ladder = [pq] if s.ssim is None or index else [pq] + [
+        ladder = [pq] if floor is None or index else [pq] + [
             q for q in (pq - 20, pq - 40, pq - 60) if q >= 10]
         for q in ladder:
             ctx.budget.check_time()
             palette = make(frames, q, dither)
             if palette is None:
                 break
-            got = gif.frames_score(frames, palette)
-            if s.ssim is not None and got < s.ssim:
-                break  # lower rungs only lose more
             data = gif.save(palette, ctx.decoded.durations, ctx.decoded.loop)
             how = "dithered" if dither else "undithered"
-            out.append(Candidate(data, "gif", f"gif: {png.backend()} {name} q{q} {how}, "
-                                 "frame differencing", quality=q, ssim=got, frames=frames))
+            candidate = _gif_candidate(frames, data, f"gif: {png.backend()} {name} q{q} {how}, "
+                                       "frame differencing", q)
+            if floor is not None and not floor.holds(quality.Measure(candidate.score or 0,
+                                                                     candidate.banding or 0)):
+                break  # lower rungs only lose more
+            out.append(candidate)
             if s.target_size and len(data) <= s.target_size:
                 return out
+        if out and index >= 1:
+            break  # an undithered candidate holds: dithering only adds noise and bytes
     return out
 
 
@@ -633,8 +736,7 @@ def _webp_lossless(data: bytes) -> bool:
 
 def _few_colors(image: Image.Image, limit: int = 4096) -> bool:
     """Line art, screenshots, logos: few distinct colours in a sample (lossless WebP wins)."""
-    sample = quality.mosaic(image, 1 << 16)
-    return sample.getcolors(limit) is not None
+    return quality.sample(image, 1 << 16).getcolors(limit) is not None
 
 
 # --- WebP, AVIF, HEIC ----------------------------------------------------------------------------
@@ -654,13 +756,13 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
         stripped = webp_avif.strip_webp(ctx.source, keep_icc=icc is not None)
         if stripped is not None:
             candidates.append(Candidate(stripped, "webp", "webp: metadata chunks removed",
-                                        ssim=1.0, frames=frames))
+                                        score=100.0, frames=frames))
     lossy_source = ctx.kind.format in LOSSY and not (
         ctx.kind.format == "webp" and _webp_lossless(ctx.source))
     graphic = _few_colors(frames[0])
     if fmt == "webp" and not s.target_size and (graphic or (not s.lossy and not lossy_source)):
         data = write(frames, None, d.durations, d.loop, exif, icc)
-        candidates.append(Candidate(data, "webp", "webp: lossless", ssim=1.0, frames=frames))
+        candidates.append(Candidate(data, "webp", "webp: lossless", score=100.0, frames=frames))
     if s.lossy:
         first = frames[0]
 
@@ -671,24 +773,35 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
             q, _ = _size_search(first, lambda img, q: write(frames, q, d.durations, d.loop,
                                                             exif, icc) if img is first
                                 else enc(img, q), s.target_size, 5, s.quality_cap)
-        elif s.ssim is None:
+        elif s.score is None:
             q = s.quality_cap
         else:
+            floor = quality.Floor(s.score, s.banding)
             cap = s.quality_cap
             if ctx.kind.format == "jpeg" and d.jpeg_quality:
                 cap = min(100, max(cap, d.jpeg_quality))
-            q = quality.bisect_passing(first, enc, webp_avif.decode, s.ssim, s.quality_floor, cap)
+            q = quality.bisect_passing(first, enc, webp_avif.decode, floor, s.quality_floor,
+                                       cap)
             if len(frames) == 1:
-                q, _, _ = quality.verified(first, enc, webp_avif.decode, s.ssim, q, cap)
+                q, _, _ = quality.verified(first, enc, webp_avif.decode, floor, q, cap)
         data = write(frames, q, d.durations, d.loop, exif, icc)
-        got = quality.score(first, webp_avif.decode(data).convert(first.mode))
-        candidates.append(Candidate(data, fmt, f"{fmt}: q{q}", quality=q, ssim=got,
-                                    frames=frames))
+        got = _written_measure(frames, data)
+        candidates.append(Candidate(data, fmt, f"{fmt}: q{q}", quality=q, score=got.score,
+                                    banding=got.banding, frames=frames))
     elif ctx.kind.format == fmt == "avif" or ctx.kind.format == fmt == "heic":
         ctx.report.warnings.append(f"{fmt.upper()} has no lossless re-pack; kept the input")
     elif fmt != "webp" and ctx.kind.format != fmt:
         data = write(frames, None, d.durations, d.loop, exif, icc)
-        got = quality.score(frames[0], webp_avif.decode(data).convert(frames[0].mode))
-        candidates.append(Candidate(data, fmt, f"{fmt}: quality 100", quality=100, ssim=got,
-                                    frames=frames))
+        got = _written_measure(frames, data)
+        candidates.append(Candidate(data, fmt, f"{fmt}: quality 100", quality=100,
+                                    score=got.score, banding=got.banding, frames=frames))
     return _smallest(ctx, candidates)
+
+
+def _written_measure(frames: list[Image.Image], data: bytes) -> quality.Measure:
+    """The floor measure of a written WebP/AVIF/HEIC, decoded again (every frame of an
+    animation, as :func:`_frames_measure` scores them)."""
+    decoded = webp_avif.decode_frames(data)
+    if len(frames) == 1 and decoded:
+        return quality.measure(frames[0], decoded[0])
+    return _frames_measure(frames, decoded)

@@ -48,12 +48,17 @@ except ImportError:  # pragma: no cover - the dependency is declared
 #: oxipng's preset level while candidates are compared (its default; fast)
 OXIPNG_LEVEL = 2
 #: the level the chosen result is packed at (bench: 1-20 % smaller than 2 on palette images,
-#: 0.3 s for 0.4 megapixel; 6 was no smaller than 4)
+#: 0.3 s for 0.4 megapixel; 6 was no smaller than 4).  Measured again for issue 19's speed
+#: target on a 0.7 Mpx screenshot's palette: level 4 saved 2.7 % for 5x level 2's time,
+#: zopfli 2.4 % more for 17x; on a 0.3 Mpx photo palette level 4 was 3 % *larger* than 2
 FINAL_LEVEL = 4
-#: zopfli for the final pack when the level-4 result is at most this big (3-7 % smaller on
-#: graphics at ~1 s; on a 0.5 MB photo it was 3 % *larger* and took 11 s)
-ZOPFLI_MAX_BYTES = 64 * 1024
-#: the final pack only for results up to this big (a 1 MB photo: 0.3 % smaller for 2 s)
+#: the lossy levels pack harder only results up to this big (where it costs under 0.2 s)
+LOSSY_FINAL_MAX_BYTES = 32 * 1024
+#: zopfli, at the lossless level only, for results up to this big (3-7 % smaller on graphics;
+#: a 57 KB screenshot took 24.6 s for 2.7 %)
+ZOPFLI_MAX_BYTES = 32 * 1024
+#: the lossless level's final pack only for results up to this big (a 1 MB photo: 0.3 %
+#: smaller for 2 s)
 FINAL_MAX_BYTES = 256 * 1024
 _APNG_CHUNKS = [b"acTL", b"fcTL", b"fdAT"]
 
@@ -73,9 +78,11 @@ def oxipng(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha: bo
     return out if len(out) < len(data) else data
 
 
-def final_pack(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha: bool) -> bytes:
-    """The chosen PNG packed harder: oxipng :data:`FINAL_LEVEL`, then zopfli when small."""
-    if _oxipng is None or len(data) > FINAL_MAX_BYTES:
+def final_pack(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha: bool,
+               lossless: bool = True) -> bytes:
+    """The chosen PNG packed harder: oxipng :data:`FINAL_LEVEL`, then (lossless level) zopfli
+    when small; bounded so that a packer is not re-run where it costs seconds for 2 %."""
+    if _oxipng is None or len(data) > (FINAL_MAX_BYTES if lossless else LOSSY_FINAL_MAX_BYTES):
         return data
     chunks = list(keep) + (_APNG_CHUNKS if animated else [])
     strip = _oxipng.StripChunks.keep(chunks) if chunks else _oxipng.StripChunks.all()
@@ -83,7 +90,7 @@ def final_pack(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha
     try:
         best = min(best, _oxipng.optimize_from_memory(
             data, level=FINAL_LEVEL, optimize_alpha=optimize_alpha, strip=strip), key=len)
-        if len(best) <= ZOPFLI_MAX_BYTES:
+        if lossless and len(best) <= ZOPFLI_MAX_BYTES:
             best = min(best, _oxipng.optimize_from_memory(
                 best, level=2, optimize_alpha=optimize_alpha, strip=strip,
                 deflate=_oxipng.Deflaters.zopfli(5)), key=len)
@@ -106,6 +113,11 @@ def save(frames: list[Image.Image], durations: list[int], loop: int | None,
     else:
         frames[0].save(buf, "PNG", compress_level=6, **extra)
     return buf.getvalue()
+
+
+def many_colors(frames: list[Image.Image]) -> bool:
+    """Whether any frame has more than 256 colours (a palette cannot hold it losslessly)."""
+    return any(f.getcolors(256) is None for f in frames)
 
 
 def keep_chunks(exif: bytes | None, icc: bytes | None) -> list[bytes]:

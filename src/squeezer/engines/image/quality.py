@@ -1,116 +1,307 @@
-"""Perceptual quality: the SSIM floor every lossy result must keep, and the quality search.
+"""Perceptual quality: the floor every lossy result must keep, and the searches that find it.
 
-The measure is SSIM (:mod:`squeezer.engines.ssim`'s window and constants, via the PDF
-engine's faster :class:`~squeezer.engines.ssim.Similarity`) on luma, since
-that is what an eye sees first; images with transparency are measured on
-alpha-premultiplied luma *and* on the alpha plane, and the lower score counts
-(so neither a colour shift under a visible pixel nor a ragged edge passes).
-Chroma is checked separately by the JPEG encoder to choose its subsampling.
+The measure is :mod:`SSIMULACRA2 <squeezer.engines.image.ssimulacra2>` over colour (the
+engine used luma SSIM before; it could not see a blue turned grey nor a gradient cut into
+six bands), plus a banding check (:func:`banding`): SSIMULACRA2 scores a clean gradient
+rounded to steps of 4 at 86, and a careful viewer sees those steps at 2x.  A result keeps
+the floor when its score is at least the level's and its banding at most the level's
+(:class:`Floor`).
 
-Searching on the whole image would cost one full encode per rung; the search
-runs on a mosaic of evenly spread tiles (about 0.13 megapixel) and the chosen
-quality is then checked on the whole result, stepping up when the whole image
+Images with transparency are scored as the reference program does, over a dark (0.1) and a
+light (0.9) background, the lower score counting; the banding check sees the
+alpha-premultiplied colour and the alpha plane as a fourth channel.
+
+Scoring a whole image costs about 1 s per megapixel, so the search runs on a sample of
+evenly spread tiles (:func:`sample`, :data:`SEARCH_PIXELS`) and the chosen result is checked
+on a larger one (:data:`CHECK_PIXELS`; the whole image when smaller), stepping up when that
 falls short.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from squeezer.engines.pdf.jpeg import mosaic  # one sampling for both engines
-from squeezer.engines.ssim import Similarity
+from squeezer.engines.image import ssimulacra2
 
-#: Above this many pixels the final check measures a larger mosaic, not the whole image.
-FULL_CHECK_PIXELS = 4_000_000
+#: pixels of the sample a quality search scores its candidates on
+SEARCH_PIXELS = 1 << 16
+#: pixels the chosen result is checked on (the whole image when it is smaller)
+CHECK_PIXELS = 1 << 18
+#: side of the sample's tiles (starting on multiples of 16: each sees the JPEG block grid it
+#: sees in the whole image; large enough for SSIMULACRA2's coarser scales to mean something)
+TILE = 128
+#: below this side SSIMULACRA2 has no scale to compute: images are enlarged (nearest) to it
+MIN_SIDE = 16
 
 
-def planes(image: Image.Image) -> list[np.ndarray]:
-    """Luma (alpha-premultiplied when there is alpha) and, with transparency, the alpha plane."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint16)
-        luma = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.uint16)
-        return [(luma * alpha // 255).astype(np.uint8), alpha.astype(np.uint8)]
-    return [np.asarray(image.convert("L"))]
+@dataclass(frozen=True)
+class Floor:
+    """What a lossy result must keep: a SSIMULACRA2 score and at most some banding."""
+
+    score: float
+    #: the largest fraction of the smooth-gradient area where new band edges may appear
+    banding: float = 1.0
+
+    def holds(self, measure: Measure) -> bool:
+        return measure.score >= self.score and measure.banding <= self.banding
+
+
+@dataclass(frozen=True)
+class Measure:
+    score: float
+    banding: float = 0.0
+
+    def __lt__(self, other: Measure) -> bool:  # "worse than", for the lowest over frames
+        return (self.score, -self.banding) < (other.score, -other.banding)
+
+
+PERFECT = Measure(100.0, 0.0)
+
+
+def _mode(image: Image.Image) -> str:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P"
+                                              and "transparency" in image.info):
+        return "RGBA"
+    return "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
+
+
+def pixels(image: Image.Image, mode: str | None = None) -> np.ndarray:
+    """8-bit pixels of ``image`` in ``mode`` (``RGBA``, ``RGB`` or ``L``), at least
+    :data:`MIN_SIDE` on each side."""
+    image = image.convert(mode or _mode(image))
+    if image.width < MIN_SIDE or image.height < MIN_SIDE:
+        factor = -(-MIN_SIDE // max(1, min(image.size)))
+        image = image.resize((image.width * factor, image.height * factor),
+                             Image.Resampling.NEAREST)
+    return np.asarray(image)
 
 
 class Reference:
-    """The pixels a result is compared with (after orientation, resizing and flattening)."""
+    """The pixels a result is compared with (after orientation, resizing and flattening),
+    prepared once for every candidate scored against them."""
 
     def __init__(self, image: Image.Image) -> None:
         self.size = image.size
-        self.sims = [Similarity(p) for p in planes(image)]
+        self.mode = _mode(image)
+        self.array = pixels(image, self.mode)
+        if self.mode == "RGBA":
+            self.refs = [ssimulacra2.Reference(self.array, 0.1),
+                         ssimulacra2.Reference(self.array, 0.9)]
+        else:
+            self.refs = [ssimulacra2.Reference(self.array)]
 
-    def score(self, image: Image.Image) -> float:
+    def measure(self, image: Image.Image, floor: Floor | None = None) -> Measure:
+        """The score and banding of ``image``; with a ``floor``, the banding is not computed
+        for a score already below it (it cannot pass), which saves a third of a search."""
         if image.size != self.size:
-            return 0.0
-        got = planes(image)
-        if len(got) != len(self.sims):
-            # a result without alpha for an input with it (or the reverse): compare luma only
-            got = got[:1]
-        return float(min(sim(p) for sim, p in zip(self.sims, got, strict=False)))
+            return Measure(-1000.0, 1.0)
+        got = pixels(image, self.mode)
+        if np.array_equal(got, self.array):
+            return PERFECT
+        score = min(ref.score(got) for ref in self.refs)
+        if floor is not None and score < floor.score:
+            return Measure(score, 1.0)
+        return Measure(score, banding(self.array, got))
+
+
+def measure(reference: Image.Image, result: Image.Image) -> Measure:
+    """The floor measure of ``result`` against ``reference``: the whole image up to
+    :data:`CHECK_PIXELS`, else the same tiles of both."""
+    if reference.size != result.size:
+        return Measure(-1000.0, 1.0)
+    if reference.width * reference.height > CHECK_PIXELS:
+        return Reference(sample(reference, CHECK_PIXELS)).measure(sample(result, CHECK_PIXELS))
+    return Reference(reference).measure(result)
 
 
 def score(reference: Image.Image, result: Image.Image) -> float:
-    """SSIM floor measure of ``result`` against ``reference`` (the whole image, or a large mosaic)."""
-    if reference.width * reference.height > FULL_CHECK_PIXELS:
-        return Reference(mosaic(reference, 1 << 20)).score(mosaic(result, 1 << 20))
-    return Reference(reference).score(result)
+    """The SSIMULACRA2 part of :func:`measure` (for reports and the bench)."""
+    return measure(reference, result).score
 
+
+def sample(image: Image.Image, pixels: int = SEARCH_PIXELS, tile: int = TILE) -> Image.Image:
+    """The image itself when small, else a grid of evenly spread ``tile`` squares pasted
+    together (an even spread, not the busiest tiles, keeps the sample's score an estimate of
+    the whole image's)."""
+    width, height = image.size
+    if width * height <= pixels * 1.5:
+        return image
+    tile = min(tile, width // 2 // 16 * 16 or 16, height // 2 // 16 * 16 or 16)
+    per_side = max(2, round((pixels / (tile * tile)) ** 0.5))
+    cols = min(per_side, width // tile)
+    rows = min(per_side, height // tile)
+    out = Image.new(image.mode, (cols * tile, rows * tile))
+    if image.mode == "P":
+        out.putpalette(image.getpalette() or [])
+    for r in range(rows):
+        y = (height - tile) * r // max(1, rows - 1) // 16 * 16
+        for c in range(cols):
+            x = (width - tile) * c // max(1, cols - 1) // 16 * 16
+            out.paste(image.crop((x, y, x + tile, y + tile)), (c * tile, r * tile))
+    if "transparency" in image.info:
+        out.info["transparency"] = image.info["transparency"]
+    return out
+
+
+# --- banding -------------------------------------------------------------------------------------
+
+#: the original's second differences (levels of 255) at most this in a smooth area: a ramp
+#: of any slope is smooth, an edge or texture is not
+SMOOTH_CURVE = 2
+#: a band edge: the result steps by at least this much, and by 2 more than the original
+BAND_STEP = 3
+
+
+def _spread_max(a: np.ndarray, radius: int) -> np.ndarray:
+    """The maximum over a (2 radius + 1) square around each pixel (separable)."""
+    out = a
+    for axis in (0, 1):
+        acc = out.copy()
+        n = out.shape[axis]
+        for k in range(1, min(radius, n - 1) + 1):
+            lo = [slice(None)] * 2
+            hi = [slice(None)] * 2
+            lo[axis], hi[axis] = slice(k, None), slice(None, -k)
+            np.maximum(acc[tuple(lo)], out[tuple(hi)], out=acc[tuple(lo)])
+            np.maximum(acc[tuple(hi)], out[tuple(lo)], out=acc[tuple(hi)])
+        out = acc
+    return out
+
+
+def _premultiplied(a: np.ndarray) -> np.ndarray:
+    if a.ndim == 3 and a.shape[2] == 4:
+        alpha = a[..., 3:].astype(np.int32)
+        colour = a[..., :3].astype(np.int32) * alpha // 255
+        return np.concatenate([colour, alpha], axis=2).astype(np.int16)
+    a = a.astype(np.int16)
+    return a[..., None] if a.ndim == 2 else a
+
+
+def banding(reference: np.ndarray, result: np.ndarray) -> float:
+    """The fraction of the reference's smooth gradients where the result has new band edges.
+
+    Smooth gradient: within 2 pixels the reference is locally a ramp (every second difference
+    at most :data:`SMOOTH_CURVE` levels in every channel, whatever the slope: a steep
+    gradient cut into flat cells is banding too), and the colour changes within 4 pixels (a
+    flat area cannot band; a colour shift there is SSIMULACRA2's to see).  A band edge: in
+    some channel, the result steps by at least :data:`BAND_STEP` levels (and 2 more than the
+    original does there) between two pixels that are each on a flat run (no step on their
+    other side) -- plateaus meeting at a step, which is what banding and blocking look like
+    and what dithering and noise do not.  0 when smooth gradients cover under 1 % of the
+    image."""
+    o = _premultiplied(reference)
+    r = _premultiplied(result)
+    height, width = o.shape[:2]
+    if height < 3 or width < 3:
+        return 0.0
+    dox = np.abs(np.diff(o, axis=1))
+    doy = np.abs(np.diff(o, axis=0))
+    drx = np.abs(np.diff(r, axis=1))
+    dry = np.abs(np.diff(r, axis=0))
+    curve = np.zeros((height, width), np.int16)
+    curve[:, 1:-1] = np.abs(o[:, 2:] - 2 * o[:, 1:-1] + o[:, :-2]).max(axis=2)
+    np.maximum(curve[1:-1], np.abs(o[2:] - 2 * o[1:-1] + o[:-2]).max(axis=2),
+               out=curve[1:-1])
+    smooth = _spread_max(curve, 2) <= SMOOTH_CURVE
+    spread = _spread_max(o.max(axis=2), 4) + _spread_max(-o.min(axis=2), 4)
+    gradient = smooth & (spread >= 2)
+    area = int(gradient.sum())
+    if area < 0.01 * height * width:
+        return 0.0
+    edges = np.zeros((height, width), bool)
+    step_x = (drx >= BAND_STEP) & (drx >= dox + 2)
+    flat_x = np.zeros_like(step_x)
+    flat_x[:, 1:-1] = (drx[:, :-2] == 0) & (drx[:, 2:] == 0)
+    edges[:, :-1] |= (step_x & flat_x).any(axis=2)
+    step_y = (dry >= BAND_STEP) & (dry >= doy + 2)
+    flat_y = np.zeros_like(step_y)
+    flat_y[1:-1] = (dry[:-2] == 0) & (dry[2:] == 0)
+    edges[:-1] |= (step_y & flat_y).any(axis=2)
+    return float((edges & gradient).sum() / area)
+
+
+# --- searches ------------------------------------------------------------------------------------
 
 Encoder = Callable[[Image.Image, int], bytes]
 Decoder = Callable[[bytes], Image.Image]
 
 
-def lowest_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: float,
-                   lowest: int, cap: int, step: int = 5) -> int:
+def lowest_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor,
+                   lowest: int, cap: int, step: int = 5, start: int | None = None) -> int:
     """The lowest quality of a ``step`` ladder from ``lowest`` to ``cap`` whose result keeps
-    SSIM >= ``floor`` on the sample mosaic; ``cap`` when none below it does.
+    the floor on the search sample; ``cap`` when none below it does.
 
-    A ladder, not a bisection: re-encoding an already lossy image is not monotone in quality
-    (the PDF engine measured quality 29 beating 41 on corpus JPEGs).  Rungs are tried from the
-    bottom; the first that passes wins.
+    Not a bisection over the whole range: re-encoding an already lossy image is not monotone
+    in quality (the PDF engine measured quality 29 beating 41 on corpus JPEGs).  The walk
+    starts at ``start`` (the level's usual answer) and goes down while the floor holds, or up
+    until it does, so a typical image costs 2-4 encodes, not 10.
     """
     if cap <= lowest:
         return cap
-    sample = mosaic(image)
-    reference = Reference(sample)
-    for quality in range(lowest, cap, step):
-        if reference.score(decode(encode(sample, quality))) >= floor:
-            return quality
+    sample_image = sample(image)
+    reference = Reference(sample_image)
+
+    def passes(q: int) -> bool:
+        return floor.holds(reference.measure(decode(encode(sample_image, q)), floor))
+
+    ladder = list(range(lowest, cap, step)) + [cap]
+    if start is None:
+        index = 0
+        while index < len(ladder) - 1 and not passes(ladder[index]):
+            index += 1
+        return ladder[index]
+    index = min(range(len(ladder)), key=lambda i: abs(ladder[i] - start))
+    if passes(ladder[index]):
+        while index > 0 and passes(ladder[index - 1]):
+            index -= 1
+        return ladder[index]
+    while index < len(ladder) - 1:
+        index += 1
+        if ladder[index] == cap or passes(ladder[index]):
+            return ladder[index]
     return cap
 
 
-def bisect_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: float,
+def bisect_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor,
                    lowest: int, cap: int) -> int:
-    """Like :func:`lowest_passing` for encoders whose SSIM rises with quality (first-generation
+    """Like :func:`lowest_passing` for encoders whose score rises with quality (first-generation
     WebP/AVIF/HEIC encodes): a bisection, 4-5 encodes of the sample instead of ~10."""
     if cap <= lowest:
         return cap
-    sample = mosaic(image)
-    reference = Reference(sample)
+    sample_image = sample(image)
+    reference = Reference(sample_image)
+
+    def passes(q: int) -> bool:
+        return floor.holds(reference.measure(decode(encode(sample_image, q)), floor))
+
     lo, hi = lowest, cap  # invariant: hi passes (or is the cap)
-    if reference.score(decode(encode(sample, lo))) >= floor:
+    if passes(lo):
         return lo
     while hi - lo > 2:
         mid = (lo + hi) // 2
-        if reference.score(decode(encode(sample, mid))) >= floor:
+        if passes(mid):
             hi = mid
         else:
             lo = mid
     return hi
 
 
-def verified(image: Image.Image, encode: Encoder, decode: Decoder, floor: float, quality: int,
-             cap: int, step: int = 5) -> tuple[int, bytes, float]:
-    """Encode the whole image at ``quality`` and step up until the whole result keeps ``floor``
-    (the sample can be kinder than the whole); at ``cap`` the result is taken as it is."""
+def verified(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, quality: int,
+             cap: int, step: int = 5) -> tuple[int, bytes, Measure]:
+    """Encode the whole image at ``quality`` and step up until the check sample keeps the
+    floor (the search sample can be kinder than the whole); at ``cap`` the result is taken as
+    it is."""
+    checked = image.width * image.height > CHECK_PIXELS
+    reference = Reference(sample(image, CHECK_PIXELS) if checked else image)
     while True:
         data = encode(image, quality)
-        got = score(image, decode(data))
-        if got >= floor or quality >= cap:
-            return quality, data, got
+        got = decode(data)
+        result = reference.measure(sample(got, CHECK_PIXELS) if checked else got,
+                                   None if quality >= cap else floor)
+        if floor.holds(result) or quality >= cap:
+            return quality, data, result
         quality = min(cap, quality + step)

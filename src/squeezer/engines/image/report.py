@@ -48,7 +48,11 @@ class ImageReport(RunReport):
     #: "jpeg: jpegli q62 + mozjpeg", "metadata stripped: exif, xmp" ...)
     actions: list[str] = Field(default_factory=list)
     quality: int | None = None  #: the quality the lossy encoder used
-    ssim: float | None = None  #: of the output against the (resized, flattened) pixels
+    #: SSIMULACRA2 of the output against the (oriented, resized, flattened) pixels: 100 is
+    #: identical, 90 indistinguishable side by side, 85 the default level's floor
+    score: float | None = None
+    #: the fraction of the input's smooth gradients where the output has new band edges
+    banding: float | None = None
     metadata_kept: list[str] = Field(default_factory=list)
     metadata_removed: list[str] = Field(default_factory=list)
     #: candidates tried (format/method -> bytes) when more than one was

@@ -86,6 +86,16 @@ def decode(data: bytes) -> Image.Image:
     return image
 
 
+def decode_frames(data: bytes) -> list[Image.Image]:
+    """Every frame of a written WebP/AVIF/HEIC, as the whole picture it shows."""
+    from PIL import ImageSequence
+
+    image = decode(data)
+    if getattr(image, "n_frames", 1) <= 1:
+        return [image]
+    return [frame.convert("RGBA") for frame in ImageSequence.Iterator(image)]
+
+
 def strip_webp(data: bytes, keep_icc: bool) -> bytes | None:
     """A WebP without its EXIF and XMP chunks (and ICCP unless kept), the bitstream untouched;
     None when there was nothing to remove or the container is not as expected."""

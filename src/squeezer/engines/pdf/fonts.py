@@ -47,8 +47,30 @@ LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "JSTF")
 _TEXT_OPERATORS = "Tf Tj TJ ' \" Do"
 
 
-class _Unknowable(Exception):
+class Unknowable(Exception):
     """A content stream could not be read: the codes drawn are not known."""
+
+
+
+
+def note_form_fonts(pdf: pikepdf.Pdf, report: Report) -> None:
+    """List in the report the whole embedded fonts kept whole for the interactive form."""
+    names = set()
+    for objgen in form_fonts(pdf):
+        font = pdf.get_object(objgen)
+        if not isinstance(font, Dictionary):
+            continue
+        base = str(font.get("/BaseFont", ""))[1:]
+        descriptor = font.get("/FontDescriptor")
+        if not isinstance(descriptor, Dictionary) and isinstance(font.get("/DescendantFonts"), Array):
+            kid = font.DescendantFonts[0] if len(font.DescendantFonts) else None
+            descriptor = kid.get("/FontDescriptor") if isinstance(kid, Dictionary) else None
+        embedded = isinstance(descriptor, Dictionary) and any(
+            isinstance(descriptor.get(k), Stream) for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+        tagged = len(base) > 7 and base[6] == "+" and base[:6].isupper()
+        if embedded and base and not tagged:
+            names.add(base)
+    report.fonts_kept_whole = sorted(names)
 
 
 def subset_fonts(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
@@ -58,8 +80,8 @@ def subset_fonts(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
         return
     logging.getLogger("fontTools").setLevel(logging.ERROR)  # it narrates every dropped table
     try:
-        used = _codes_used(pdf, set(candidates), budget)
-    except _Unknowable as exc:
+        used = codes_used(pdf, set(candidates), budget)
+    except Unknowable as exc:
         report.warnings.append(f"fonts not subset: {exc}")
         return
     saved = 0
@@ -99,7 +121,7 @@ def _programs(pdf: pikepdf.Pdf, candidates: dict[tuple[int, int], Dictionary]
 
 
 def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
-    excluded = _form_fonts(pdf)
+    excluded = form_fonts(pdf)
     found: dict[tuple[int, int], Dictionary] = {}
     for obj in pdf.objects:
         if not (isinstance(obj, Dictionary) and obj.get("/Type") == Name.Font
@@ -120,30 +142,40 @@ def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
     return found
 
 
-def _form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
-    """Fonts the interactive form may draw with (any text a user types)."""
+def form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
+    """Fonts the interactive form may draw with (any text a user types).
+
+    Those a default appearance (/DA: of the form, of a field, of a widget)
+    names, found under that name in /DR or any font resources; with XFA, every
+    font of /DR (an XFA form lays its fields out with fonts it names by family,
+    which viewers look up there).  Fonts /DR merely lists are no field's.
+    """
     acroform = pdf.Root.get("/AcroForm")
     if not isinstance(acroform, Dictionary):
         return set()
     fonts: set[tuple[int, int]] = set()
     resources = acroform.get("/DR")
-    if isinstance(resources, Dictionary) and isinstance(resources.get("/Font"), Dictionary):
-        for value in resources.Font.values():
+    table = resources.get("/Font") if isinstance(resources, Dictionary) else None
+    if "/XFA" in acroform and isinstance(table, Dictionary):
+        for value in table.values():
             if isinstance(value, Dictionary) and value.is_indirect:
                 fonts.add(value.objgen)
     # A /DA may name a font that is not in /DR; readers then look for it among
     # the field's own resources.  Keep whole every font listed under such a name.
     names: set[str] = set()
-    for obj in pdf.objects:
+    for obj in [acroform, *pdf.objects]:
         if isinstance(obj, Dictionary) and isinstance(obj.get("/DA"), pikepdf.String):
             names.update(t.decode("latin-1") for t in bytes(obj.DA).split() if t.startswith(b"/"))
     if names:
+        tables = [table] if isinstance(table, Dictionary) else []
         for obj in pdf.objects:
-            table = obj.get("/Font") if isinstance(obj, Dictionary) else None
-            if isinstance(table, Dictionary) and not isinstance(table, Stream):
-                for key, value in table.items():
-                    if str(key) in names and isinstance(value, Dictionary) and value.is_indirect:
-                        fonts.add(value.objgen)
+            found = obj.get("/Font") if isinstance(obj, Dictionary) else None
+            if isinstance(found, Dictionary) and not isinstance(found, Stream):
+                tables.append(found)
+        for found in tables:
+            for key, value in found.items():
+                if str(key) in names and isinstance(value, Dictionary) and value.is_indirect:
+                    fonts.add(value.objgen)
     return fonts
 
 
@@ -172,20 +204,25 @@ def _content_streams(pdf: pikepdf.Pdf) -> Iterator[tuple[pikepdf.Object, pikepdf
         ):
             yield obj, obj.get("/Resources")
         if isinstance(obj, Dictionary) and obj.get("/Subtype") == Name.Type3:
-            raise _Unknowable("Type 3 fonts draw with glyph procedures")
+            raise Unknowable("Type 3 fonts draw with glyph procedures")
 
 
-def _codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
-                budget: Budget) -> dict[tuple[int, int], set[int]]:
+def codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]], budget: Budget,
+               two_byte: frozenset | set = frozenset()) -> dict[tuple[int, int], set[int]]:
+    """Font object -> the character codes drawn with it, for the fonts in ``wanted`` (those
+    in ``two_byte`` read two bytes a code: Identity-H/V composite fonts);
+    :class:`Unknowable` when a content stream that may use them cannot be read."""
     used: dict[tuple[int, int], set[int]] = {}
     for content, resources in _content_streams(pdf):
         budget.check_time()
         fonts = resources.get("/Font") if isinstance(resources, Dictionary) else None
         try:
             instructions = pikepdf.parse_content_stream(content, _TEXT_OPERATORS)
-        except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
-            raise _Unknowable(f"a content stream does not parse ({exc})") from None
+        except (pikepdf.PikepdfError, UnicodeDecodeError, TypeError, ValueError) as exc:
+            # (pikepdf raises TypeError on a content stream holding a stream object)
+            raise Unknowable(f"a content stream does not parse ({exc})") from None
         current: set[int] | None = None
+        wide = False
         for instruction in instructions:
             operands, operator = instruction.operands, instruction.operator
             op = str(operator)
@@ -197,37 +234,40 @@ def _codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]],
                 if font is None:
                     # a font this stream does not define (inherited resources): unknowable
                     if wanted:
-                        raise _Unknowable(f"font {operands[0]} is not in the stream's resources")
+                        raise Unknowable(f"font {operands[0]} is not in the stream's resources")
                     continue
                 if isinstance(font, Dictionary) and font.is_indirect and font.objgen in wanted:
                     current = used.setdefault(font.objgen, set())
+                    wide = font.objgen in two_byte
             elif current is not None and op in ("Tj", "'", '"', "TJ"):
                 for operand in operands:
-                    _collect(operand, current)
+                    _collect(operand, current, wide)
     return used
 
 
-def _collect(operand: object, codes: set[int]) -> None:
+def _collect(operand: object, codes: set[int], wide: bool = False) -> None:
     if isinstance(operand, pikepdf.String):
-        codes.update(bytes(operand))
+        data = bytes(operand)
+        if wide:
+            codes.update(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data) - 1, 2))
+        else:
+            codes.update(data)
     elif isinstance(operand, Array):
         for item in operand:
-            _collect(item, codes)
+            _collect(item, codes, wide)
 
 
 # --- subsetting ----------------------------------------------------------------------------------
 
 
-def _glyph_names(font: Dictionary) -> dict[int, str]:
-    """Code -> glyph name from the font's /Encoding (base encoding plus /Differences)."""
+def encoding_names(base: str) -> dict[int, str]:
+    """Code -> glyph name of a predefined simple-font encoding (Standard when not named)."""
     from fontTools.agl import UV2AGL
     from fontTools.encodings.codecs import search_function  # noqa: F401 - registers mac encodings
     from fontTools.encodings.StandardEncoding import StandardEncoding
 
     names: dict[int, str] = {}
-    encoding = font.get("/Encoding")
-    base = encoding.get("/BaseEncoding") if isinstance(encoding, Dictionary) else encoding
-    codec = {"/WinAnsiEncoding": "cp1252", "/MacRomanEncoding": "mac_roman"}.get(str(base))
+    codec = {"/WinAnsiEncoding": "cp1252", "/MacRomanEncoding": "mac_roman"}.get(base)
     for code in range(256):
         if codec:
             try:
@@ -237,14 +277,30 @@ def _glyph_names(font: Dictionary) -> dict[int, str]:
                 pass
         elif StandardEncoding[code] != ".notdef":
             names[code] = StandardEncoding[code]
-    if isinstance(encoding, Dictionary) and isinstance(encoding.get("/Differences"), Array):
-        code = 0
-        for item in encoding.Differences:
-            if isinstance(item, int):
-                code = item
-            else:
-                names[code] = str(item)[1:]
-                code += 1
+    return names
+
+
+def differences(array: Array) -> dict[int, str]:
+    """Code -> glyph name of an /Encoding's /Differences array."""
+    names: dict[int, str] = {}
+    code = 0
+    for item in array:
+        if isinstance(item, int):
+            code = item
+        else:
+            names[code] = str(item)[1:]
+            code += 1
+    return names
+
+
+def glyph_names(font: Dictionary) -> dict[int, str]:
+    """Code -> glyph name from the font's /Encoding (base encoding plus /Differences)."""
+    encoding = font.get("/Encoding")
+    base = encoding.get("/BaseEncoding") if isinstance(encoding, Dictionary) else encoding
+    names = encoding_names(str(base))
+    found = encoding.get("/Differences") if isinstance(encoding, Dictionary) else None
+    if isinstance(found, Array):
+        names.update(differences(found))
     return names
 
 
@@ -279,7 +335,8 @@ def _lookups(tt: TTFont, codes: set[int], names: dict[int, str]) -> dict[tuple, 
     return found
 
 
-def _outline(tt: TTFont, name: str) -> tuple:
+def outline(tt: TTFont, name: str) -> tuple:
+    """A TrueType glyph's points, contour ends, flags and metrics (equal when it draws the same)."""
     glyf = tt["glyf"]
     coordinates, ends, flags = glyf[name].getCoordinates(glyf)
     return tuple(coordinates), tuple(ends), bytes(flags), tt["hmtx"][name]
@@ -298,7 +355,7 @@ def _still_draws_the_same(before: TTFont, after: TTFont, lookups: dict[tuple, st
                 return False
         elif glyph not in names:
             return False
-        if _outline(before, glyph) != _outline(after, glyph):
+        if outline(before, glyph) != outline(after, glyph):
             return False
     return True
 
@@ -318,7 +375,7 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     reference = TTFont(io.BytesIO(original))
     lookups: dict[tuple, str] = {}
     for font, codes in users:
-        lookups.update(_lookups(reference, codes, _glyph_names(font)))
+        lookups.update(_lookups(reference, codes, glyph_names(font)))
     keep = {reference.getGlyphOrder()[0], *lookups.values()}  # .notdef and every glyph reached
     # the head table keeps the program's own modification time: the output then
     # depends only on the input (and does not tell when it was compressed)
@@ -359,12 +416,24 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
         return 0
     program.write(packed, filter=Name.FlateDecode)
     program.Length1 = len(data)
-    seed = f"{program.objgen}{sorted(keep)}"
-    tag = "".join(random.Random(seed).choices(string.ascii_uppercase, k=6))
+    tag = subset_tag(program, keep)
     for font, _ in users:
-        name = str(font.get("/BaseFont", "/Font"))[1:]
-        font.BaseFont = Name(f"/{tag}+{name}")
-        descriptor = font.FontDescriptor
-        if not str(descriptor.get("/FontName", "")).startswith(f"/{tag}+"):
-            descriptor.FontName = Name(f"/{tag}+{str(descriptor.get('/FontName', '/' + name))[1:]}")
+        tag_subset(font, tag)
     return before - len(packed)
+
+
+def subset_tag(program: Stream, keep: set) -> str:
+    """The six capitals a subset's name starts with (ISO 32000-1 §9.6.4), derived from the
+    program and the glyphs kept, so the output depends only on the input."""
+    seed = f"{program.objgen}{sorted(keep)}"
+    return "".join(random.Random(seed).choices(string.ascii_uppercase, k=6))
+
+
+def tag_subset(font: Dictionary, tag: str) -> None:
+    """Name ``font`` (and its descriptor) as a subset: ``TAG+BaseFont``."""
+    name = str(font.get("/BaseFont", "/Font"))[1:]
+    font.BaseFont = Name(f"/{tag}+{name}")
+    descriptor = font.get("/FontDescriptor")
+    if isinstance(descriptor, Dictionary) and \
+            not str(descriptor.get("/FontName", "")).startswith(f"/{tag}+"):
+        descriptor.FontName = Name(f"/{tag}+{str(descriptor.get('/FontName', '/' + name))[1:]}")

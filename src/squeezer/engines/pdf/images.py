@@ -22,7 +22,9 @@ For each image XObject (each object once, however often it is drawn):
    beat the full-size lossless ones (resampled line art codes worse).
 
 What must not change is not touched: a colour-key /Mask names exact sample
-values (no JPEG, no resampling, no palette), an /SMask stays lossless (and is
+values (no JPEG, no resampling, no palette), a soft mask's /Matte names a
+colour in its image's colour space (so that space stays: no palette, no gray),
+an /SMask stays lossless (and is
 resampled like its image, since placement gives it its image's resolution),
 stencil masks keep /ImageMask and /Decode, and /Decode arrays keep their
 meaning (a linear map of samples, which commutes with resampling and bit
@@ -34,7 +36,6 @@ and adds a warning.
 
 from __future__ import annotations
 
-import io
 import zlib
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -45,9 +46,10 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 from PIL import Image
 
+from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import EngineError
-from squeezer.engines.pdf import bilevel, bitonal, jpeg, pixels
+from squeezer.engines.pdf import bilevel, bitonal, jpeg, pixels, predictors
 from squeezer.engines.pdf.options import ColorModel, Settings
 from squeezer.engines.pdf.pixels import ColorInfo, DamagedImage, Undecodable
 from squeezer.engines.report import Report
@@ -71,8 +73,9 @@ MIN_REENCODE_BYTES = 4096
 #: Bitonal images are downsampled no lower than this (text must stay legible).
 MIN_BITONAL_DPI = 300
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
-#: images).  ``pipeline.save`` keeps them: it does not let qpdf re-deflate Flate streams
-#: (which would drop the predictor); :mod:`flate` does that instead.
+#: images), beside plain Flate (:mod:`predictors` keeps the smaller).  ``pipeline.save`` keeps
+#: them: it does not let qpdf re-deflate Flate streams (which would drop the predictor);
+#: :mod:`flate` does that instead.
 PNG_PREDICTORS = True
 
 
@@ -117,7 +120,8 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
     saved = 0
     with closing(ordered_map(lambda image: _attempt(image, ctx), images,
                              budget.threads)) as results:
-        for image, (before, candidate, warning) in zip(images, results):
+        for done, (image, (before, candidate, warning)) in enumerate(zip(images, results), 1):
+            budget.advance(done, len(images))
             report.images.seen += 1
             if warning:
                 report.warnings.append(warning)
@@ -225,8 +229,9 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
         candidates = _stencil(image, width, height, ctx.settings.jbig2)
     else:
         candidates = _sampled(image, info, ctx, width, height, bpc)
-        candidates = _with_full_size(candidates, lambda: _sampled(
-            image, info, ctx, width, height, bpc, resample=False))
+        if image.objgen not in ctx.smasks:  # (a soft mask is resampled with its image)
+            candidates = _with_full_size(candidates, lambda: _sampled(
+                image, info, ctx, width, height, bpc, resample=False))
     candidates = [c for c in candidates if c is not None and len(c.data) < before]
     return min(candidates, key=lambda c: len(c.data)) if candidates else None
 
@@ -322,7 +327,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
     if estimated is not None:
         quality = min(quality, estimated)
     size = _target(image, ctx, width, height)
-    to_gray = im.mode == "RGB" and s.color_model != ColorModel.keep
+    to_gray = im.mode == "RGB" and s.color_model != ColorModel.keep and not _matte(image)
     bitonal = s.color_model == ColorModel.bitonal
     # kept at its size and already at or below the cap: a re-encoding is a second loss,
     # worth it only when the perceptual search finds a quality well below the JPEG's own
@@ -477,6 +482,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     s = ctx.settings
     color_key = isinstance(image.get("/Mask"), Array)
     is_smask = image.objgen in ctx.smasks
+    matte = _matte(image)
     decode = pixels.decode_array(image, info, bpc)
     forced = arr is not None
     if arr is None:
@@ -488,7 +494,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     if info.kind == "indexed":
         # a palette image stays as it is (qpdf re-packs its Flate) unless it must be
         # resampled or converted; a colour key names indexes, so it pins the samples
-        if color_key or decode is not None or is_smask:
+        if color_key or decode is not None or is_smask or matte:
             return []
         if s.color_model == ColorModel.keep and not forced and (
                 not resample or _target(image, ctx, width, height) is None):
@@ -510,7 +516,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             arr = ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
             bpc, changed = 8, True
         else:
-            return _sixteen(image, info, arr, color_key)
+            return _sixteen(image, info, arr, color_key or matte)
     elif bpc < 8 and not (info.components == 1 and bpc == 1):  # 1-bit gray: bitonal below
         # exact: 2**bpc - 1 divides 255, and /Decode maps the whole range either way
         arr = (arr.astype(np.uint16) * 255 // ((1 << bpc) - 1)).astype(np.uint8)
@@ -519,7 +525,8 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
 
     # lossless: colour that is really gray.  Only DeviceRGB: a calibrated or ICC
     # space may render R = G = B as a slightly tinted colour, which DeviceGray is not.
-    if info.kind == "rgb" and not color_key and (expanded or _equal_decode_pairs(image, info)):
+    if info.kind == "rgb" and not color_key and not matte \
+            and (expanded or _equal_decode_pairs(image, info)):
         really_gray = info.obj == Name.DeviceRGB and s.color_detection and _is_gray(arr)
         if really_gray or s.color_model != ColorModel.keep:
             if _is_gray(arr):
@@ -531,7 +538,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             info = ColorInfo("gray", 1, Name.DeviceGray)
             gray = changed = True
     if info.kind == "cmyk" and s.color_model != ColorModel.keep and not color_key \
-            and decode is None and not is_smask:
+            and decode is None and not is_smask and not matte:
         arr = np.asarray(Image.fromarray(arr, "CMYK").convert("L"))[:, :, None]
         entries.update({"/ColorSpace": Name.DeviceGray})
         info = ColorInfo("gray", 1, Name.DeviceGray)
@@ -570,6 +577,10 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         return _bitonal(arr[:, :, 0] < 128, downsampled=size is not None, extra=entries,
                         gray=gray, jbig2=s.jbig2)
 
+    palette_ok = not color_key and decode is None and not matte
+    # PDFium smooths a 1-bit palette image drawn with /Interpolate differently from the
+    # colours it holds (up to 3 levels apart): such an image gets at least 2 bits per index
+    min_bpc = 2 if image.get("/Interpolate") is True else 1
     out = []
     photo = False
     if s.lossy_images and not color_key and not is_smask \
@@ -587,48 +598,40 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             jpeg.choose_quality(im, s.image_ssim, s.image_quality)
         out.append(Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
                              dict(entries), "jpeg", gray=gray, downsampled=size is not None))
-        if info.components > 1 and decode is None:
+        if info.components > 1 and palette_ok:
             # a gradient quantised to a palette is "photographic" but may be smaller
             # as the palette it is
-            palette = _palette(arr, info, entries, gray, size is not None)
+            palette = _palette(arr, info, entries, gray, size is not None, min_bpc)
             if palette is not None:
                 out.append(palette)
         return out
     # lossless: palette for few colours, else the samples as they are
-    if info.components > 1 and not color_key and decode is None:
-        palette = _palette(arr, info, entries, gray, size is not None)
+    if info.components > 1 and palette_ok:
+        palette = _palette(arr, info, entries, gray, size is not None, min_bpc)
         if palette is not None:
             out.append(palette)
-    if changed:
-        out.append(Candidate(zlib.compress(np.ascontiguousarray(arr).tobytes(), FLATE_LEVEL),
-                             Name.FlateDecode, None, dict(entries), "flate", gray=gray,
-                             downsampled=size is not None))
-    if PNG_PREDICTORS and info.components in (1, 3):
-        out.append(_png_flate(arr, entries, gray, size is not None))
+    if changed or PNG_PREDICTORS:
+        out.append(_flate(arr, entries, gray, size is not None))
     return out
 
 
-def _png_flate(arr: np.ndarray, entries: dict, gray: bool, downsampled: bool) -> Candidate:
-    """Flate with PNG predictors (/Predictor 15: a filter chosen per row), encoded by Pillow.
-
-    A PNG's IDAT chunks, concatenated, are exactly such a stream.  On the
-    corpus' lossless Flate images this is 26 % smaller than plain Flate.
-    """
+def _flate(arr: np.ndarray, entries: dict, gray: bool, downsampled: bool) -> Candidate:
+    """The smallest Flate encoding of 8-bit samples, plain or PNG-predicted
+    (:mod:`predictors`: the best predictor differs from image to image)."""
     _, width, components = arr.shape
-    im = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if components == 1 else arr),
-                         "L" if components == 1 else "RGB")
-    buf = io.BytesIO()
-    im.save(buf, "PNG", compress_level=FLATE_LEVEL)
-    png = buf.getvalue()
-    chunks, pos = [], 8
-    while pos + 8 <= len(png):
-        length = int.from_bytes(png[pos:pos + 4], "big")
-        if png[pos + 4:pos + 8] == b"IDAT":
-            chunks.append(png[pos + 8:pos + 8 + length])
-        pos += 12 + length
-    parms = Dictionary(Predictor=15, Colors=components, BitsPerComponent=8, Columns=width)
-    return Candidate(b"".join(chunks), Name.FlateDecode, parms, dict(entries), "flate",
+    encoded = predictors.smallest_flate(arr) if PNG_PREDICTORS else predictors.Encoded(
+        libdeflate.compress(np.ascontiguousarray(arr).tobytes()), False)
+    parms = Dictionary(Predictor=15, Colors=components, BitsPerComponent=8, Columns=width) \
+        if encoded.predictor else None
+    return Candidate(encoded.data, Name.FlateDecode, parms, dict(entries), "flate",
                      gray=gray, downsampled=downsampled)
+
+
+def _matte(image: Stream) -> bool:
+    """True when ``image``'s soft mask was pre-blended with a /Matte colour: that colour has
+    one value per component of ``image``'s colour space, which therefore must stay."""
+    smask = image.get("/SMask")
+    return isinstance(smask, Stream) and "/Matte" in smask.stream_dict
 
 
 def _is_gray(arr: np.ndarray) -> bool:
@@ -660,7 +663,7 @@ def _is_photo(arr: np.ndarray) -> bool:
 
 
 def _palette(arr: np.ndarray, info: ColorInfo, entries: dict, gray: bool,
-             downsampled: bool) -> Candidate | None:
+             downsampled: bool, min_bpc: int = 1) -> Candidate | None:
     """An /Indexed version of a colour image with at most 256 colours."""
     mode = {3: "RGB", 4: "CMYK"}[info.components]
     if Image.fromarray(np.ascontiguousarray(arr), mode).getcolors(256) is None:
@@ -671,7 +674,8 @@ def _palette(arr: np.ndarray, info: ColorInfo, entries: dict, gray: bool,
         packed = (packed << 8) | flat[:, c]
     colors, first = np.unique(packed, return_index=True)
     index = np.searchsorted(colors, packed).astype(np.uint8)
-    bpc = 1 if len(colors) <= 2 else 2 if len(colors) <= 4 else 4 if len(colors) <= 16 else 8
+    bpc = max(min_bpc, 1 if len(colors) <= 2 else 2 if len(colors) <= 4 else 4 if len(colors) <= 16
+              else 8)
     height, width = arr.shape[:2]
     data = _pack(index.reshape(height, width), bpc)
     table = flat[first]
@@ -697,9 +701,10 @@ def _pack(index: np.ndarray, bpc: int) -> bytes:
     return (groups << shifts).sum(axis=2, dtype=np.uint8).tobytes()
 
 
-def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, color_key: bool) -> list:
-    """16-bit samples in a lossless run: only really-gray colour is simplified."""
-    if info.kind == "rgb" and not color_key and _equal_decode_pairs(image, info) and _is_gray(arr):
+def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, pinned: bool) -> list:
+    """16-bit samples in a lossless run: only really-gray colour is simplified (unless a
+    colour key or a /Matte pins the colour space)."""
+    if info.kind == "rgb" and not pinned and _equal_decode_pairs(image, info) and _is_gray(arr):
         data = np.ascontiguousarray(arr[:, :, :1]).astype(">u2").tobytes()
         entries = _gray_entries(image, info)
         return [Candidate(zlib.compress(data, FLATE_LEVEL), Name.FlateDecode, None, entries,

@@ -51,6 +51,8 @@ class PdfLevel(BaseModel):
     mrc_background_dpi: int = 100
     mrc_quality: int = 50
     scan_ssim: float = 0.95
+    #: XMP keeps only what readers use (metadata.py): on from medium
+    lean_metadata: bool = False
 
 
 #: What each level means for a PDF (docs/options.md and ``GET /v1/options`` show the summaries).
@@ -66,17 +68,17 @@ LEVELS: dict[Level, PdfLevel] = {
         summary="For screens and office printing: images above 150 dpi scaled down, photos at "
                 "the lowest quality that keeps SSIM at least 0.96, black-and-white scans as 1-bit.",
         lossy_images=True, dpi=150, image_quality=75, image_ssim=0.96, scan_bitonal=True,
-        scan_ssim=0.95),
+        scan_ssim=0.95, lean_metadata=True),
     Level.high: PdfLevel(
         summary="For reading on screen: images above 120 dpi scaled down, photos at SSIM 0.93 "
                 "or better, colour scans split into text and background layers.",
         lossy_images=True, dpi=120, image_quality=60, image_ssim=0.93, scan_bitonal=True,
-        mrc=True, mrc_background_dpi=100, mrc_quality=40, scan_ssim=0.90),
+        mrc=True, mrc_background_dpi=100, mrc_quality=40, scan_ssim=0.90, lean_metadata=True),
     Level.extreme: PdfLevel(
         summary="Smallest, with visible loss: images above 96 dpi scaled down, photos at SSIM "
                 "0.88 or better, scans as layers with a 75 dpi background.",
         lossy_images=True, dpi=96, image_quality=45, image_ssim=0.88, scan_bitonal=True,
-        mrc=True, mrc_background_dpi=75, mrc_quality=30, scan_ssim=0.85),
+        mrc=True, mrc_background_dpi=75, mrc_quality=30, scan_ssim=0.85, lean_metadata=True),
 }
 
 
@@ -175,6 +177,9 @@ class Settings(BaseModel):
     jbig2: bool = True
     #: lowest rendered SSIM of a re-encoded scan page against the original (else plain path)
     scan_ssim: float = 0.95
+    #: XMP keeps only what readers use: editing histories, ancestors, pantries and the
+    #: packets of single objects go (metadata.py; medium and above)
+    lean_metadata: bool = False
 
 
 #: ``pdf`` group knobs whose ``None`` means "the level's value"; the others are carried as given

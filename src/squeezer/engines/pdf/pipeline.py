@@ -17,16 +17,33 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Final, Self
+from typing import BinaryIO, Final, Self, cast
 
 import pikepdf
 
 from squeezer.engines.budget import Budget
-from squeezer.engines.errors import EngineError, LimitExceededError
-from squeezer.engines.files import atomic_copy, input_size
+from squeezer.engines.errors import DamagedPdfError, EngineError, LimitExceededError
+from squeezer.engines.files import GuardedWriter, atomic_copy, input_size
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.options import Options
-from squeezer.engines.pdf import flate, fonts, images, jbig2, preflight, scans, structure, verify
+from squeezer.engines.pdf import (
+    attachments,
+    cffmerge,
+    cidfonts,
+    flate,
+    fontfiles,
+    fonts,
+    images,
+    inline,
+    jbig2,
+    metadata,
+    preflight,
+    repair,
+    scans,
+    structure,
+    tags,
+    verify,
+)
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
 from squeezer.engines.pdf.options import Settings, resolve
 from squeezer.engines.pdf.target import search_target_size
@@ -87,13 +104,19 @@ def compress(
         work = Path(tmp)
         notify(0.02, "reading")
         run = functools.partial(build, on_scanned=reader.start)
-        if settings.target_size:
-            chosen, settings = search_target_size(src, settings, budget, report, work, notify, run)
-        else:
-            chosen = run(src, settings, budget, report, work / "out.pdf", notify)
+        source = src
+        try:
+            chosen, settings = _run(source, settings, budget, report, work, notify, run)
+        except DamagedPdfError:
+            repaired = _repaired(src, settings.password, work, report)
+            if repaired is None:
+                raise
+            source = repaired
+            budget.scanned = False  # (the repaired copy is checked against the limits afresh)
+            chosen, settings = _run(source, settings, budget, report, work, notify, run)
         notify(0.9, "verifying")
         reference = reader.result()
-        chosen = _verified_or_fallback(src, chosen, settings, budget, report, reference, work)
+        chosen = _verified_or_fallback(source, chosen, settings, budget, report, reference, work)
         grown = chosen is not None and chosen.stat().st_size >= input_bytes
         if chosen is not None and grown and report.requested_changes:
             # The original would bring back what the caller asked to remove.
@@ -115,6 +138,7 @@ def compress(
     if report.original_kept:
         # nothing of the rewrite survived: report the input as it is
         report.steps, report.fonts_deduplicated = {}, 0
+        report.fonts_kept_whole = []
         report.images = ImageStats(seen=report.images.seen, skipped=report.images.seen)
         report.requested_changes = []
         report.scan_pages = [e.model_copy(update={"method": "plain", "reason": "the input was kept",
@@ -126,6 +150,32 @@ def compress(
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     notify(1.0, "done")
     return report
+
+
+def _run(src: Path, settings: Settings, budget: Budget, report: Report, work: Path,
+         notify: Progress, run: Callable) -> tuple[Path, Settings]:
+    if settings.target_size:
+        return search_target_size(src, settings, budget, report, work, notify, run)
+    return run(src, settings, budget, report, work / "out.pdf", notify), settings
+
+
+def _repaired(src: Path, password: str | None, work: Path, report: Report) -> Path | None:
+    """A copy of ``src`` qpdf opens (:mod:`repair`), or None."""
+    patched = work / "repaired.pdf"
+    how = repair.patched_root(src, patched)
+    if how is not None:
+        try:
+            with opened(patched, password) as pdf:
+                len(pdf.pages)
+        except DamagedPdfError:
+            how = None
+    if how is None:
+        how = repair.via_pdfium(src, patched, password)
+    if how is None:
+        return None
+    report.repaired = how
+    report.warnings.append(f"the input was damaged and repaired: {how}")
+    return patched
 
 
 class _ReferenceReader:
@@ -177,6 +227,7 @@ def build(
     ``on_scanned`` is called once the document has passed the pre-flight scan.
     """
     report.images, report.steps, report.fonts_deduplicated = ImageStats(), {}, 0
+    report.fonts_kept_whole = []
     report.pages_classified, report.scan_pages = {}, []
     loader: threading.Thread | None = None
     with opened(src, settings.password) as pdf:
@@ -190,14 +241,24 @@ def build(
             loader = _prefetch_jbig2(pdf, settings)
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
+            tags.prune(pdf, budget)
+            inline.externalize(pdf, budget)  # (the image step sees inline images as XObjects)
             budget.check_time()
             written: set[tuple[int, int]] = set()
+            images_from = 0.2
             if scans.wanted(settings):
                 notify(0.15, "scanned pages")
+                budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
                 written = scans.optimize_scans(pdf, settings, budget, report)
                 budget.check_time()
-            notify(0.2, "images")
+                images_from = 0.45
+            notify(images_from, "images")
+            budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
             images.optimize_images(pdf, settings, budget, report, skip=written)
+            budget.on_step = None
+            budget.check_time()
+            notify(0.65, "attachments")
+            attachments.compress_embedded(pdf, settings, budget, report, out.parent)
             budget.check_time()
             notify(0.7, "recompressing streams")
             flate.recompress(pdf, budget, report)
@@ -206,7 +267,11 @@ def build(
             if settings.subset_fonts:
                 # after deduplication: identical programs are one, cut once for all their users
                 notify(0.78, "fonts")
+                fontfiles.convert_type1(pdf, budget, report)
+                cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
+                cidfonts.subset_cid_fonts(pdf, budget, report)
+                fonts.note_form_fonts(pdf, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
         except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
@@ -244,22 +309,30 @@ def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | 
 
 
 def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
-    """Write with object streams, maximum Flate, and the input's encryption."""
+    """Write with object streams, maximum Flate, and the input's encryption.
+
+    A file that claims PDF/A-1 is written without object streams: PDF/A-1 is
+    based on PDF 1.4, which has none (parts 2 to 4 allow them).
+    """
     pikepdf.settings.set_flate_compression_level(FLATE_LEVEL)
+    streams = pikepdf.ObjectStreamMode.disable if metadata.pdfa_part(pdf) == 1 \
+        else pikepdf.ObjectStreamMode.generate
     encrypt = pdf.is_encrypted and not settings.remove_encryption
     if "/Size" not in pdf.trailer:
         # A trailer rebuilt by recovery may lack /Size; qpdf then writes an xref
         # stream without it, which readers (qpdf among them) reject.  qpdf puts
         # the real value in place of any number given here.
         pdf.trailer.Size = 1
+    # qpdf must never see a failed write: on a full disk it can abort the process
+    sink = GuardedWriter(out)
     try:
         with warnings.catch_warnings():
             # widgets outside /AcroForm are written as they are; the warning is for page copies
             warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
             pdf.save(
-                out,
+                cast(BinaryIO, sink),
                 compress_streams=True,
-                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                object_stream_mode=streams,
                 # flate.recompress did it, keeping predictors qpdf would drop
                 recompress_flate=False,
                 linearize=settings.linearize,
@@ -269,8 +342,17 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
                 # rewriting XMP of damaged files fails; the version in it is cosmetic
                 fix_metadata_version=False,
             )
-    except (pikepdf.PikepdfError, UnicodeDecodeError) as exc:
+    except (pikepdf.PikepdfError, UnicodeDecodeError, ValueError, RuntimeError) as exc:
+        # qpdf's logic errors surface as ValueError/RuntimeError (a fuzzed number out of
+        # range: "integer out of range converting 4294967295")
+        sink.abandon()
+        if sink.error is not None:  # the write failed first: that is the error
+            raise GuardedWriter.failure(sink.error) from None
         raise map_qpdf_error(exc) from None
+    except BaseException:
+        sink.abandon()
+        raise
+    sink.finish()
 
 
 def _verified_or_fallback(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pikepdf
 from pikepdf import Name, Stream
 
+from squeezer.engines import declared
 from squeezer.engines.budget import Budget
 from squeezer.engines.errors import DecompressionLimitError
 from squeezer.engines.pdf import lzw
@@ -68,6 +69,9 @@ def scan(pdf: pikepdf.Pdf, budget: Budget) -> None:
             continue
         budget.check_time()
         filters = _filters(obj)
+        if filters:
+            # what the decoders will allocate, from the codecs' own headers (engines.declared)
+            _check_declared(obj, filters, budget)
         if obj.stream_dict.get("/Subtype") == Name.Image:
             width, height = _count(obj.get("/Width")), _count(obj.get("/Height"))
             budget.check_image(width, height, _bits_per_pixel(obj))
@@ -92,6 +96,60 @@ def scan(pdf: pikepdf.Pdf, budget: Budget) -> None:
             # qpdf's message may quote a non-UTF-8 byte of the file, which pikepdf
             # cannot turn into a str; either way the stream is corrupt, not a bomb.
             pass
+
+
+def _parms(stream: Stream, index: int) -> pikepdf.Dictionary | None:
+    """The decode parameters of the ``index``-th filter of ``stream``."""
+    parms = stream.stream_dict.get("/DecodeParms")
+    if isinstance(parms, pikepdf.Array):
+        parms = parms[index] if index < len(parms) else None
+    return parms if isinstance(parms, pikepdf.Dictionary) else None
+
+
+def _check_declared(stream: Stream, filters: list[str], budget: Budget) -> None:
+    """Check the size each codec's own header declares against the limits, before any decode.
+
+    A dictionary may say 64 x 64 while the JPEG inside says 65 000 x 65 000:
+    decoders (Pillow, OpenJPEG, PDFium when it renders for verification)
+    believe the codec.  Headers that say nothing usable are left to the
+    decoder, which fails fast on them.
+    """
+    height = _count(stream.get("/Height"))
+    try:
+        for index, name in enumerate(filters):
+            parms = _parms(stream, index)
+            if name in ("/DCTDecode", "/DCT"):
+                raw = stream.read_raw_bytes()
+                data = raw if index == 0 else declared.jpeg_in_flate(raw) \
+                    if index == 1 and filters[0] in ("/FlateDecode", "/Fl") else b""
+                found = declared.jpeg_size(data)
+                if found:
+                    budget.check_image(found[0], found[1] or height, 8 * max(found[2], 1))
+            elif name == "/JPXDecode" and index == 0:
+                found = declared.jpx_size(stream.read_raw_bytes())
+                if found:
+                    budget.check_image(found[0], found[1], 8 * max(found[2], 1))
+            elif name == "/JBIG2Decode" and index == 0:
+                sizes = declared.jbig2_sizes(stream.read_raw_bytes())
+                shared = parms.get("/JBIG2Globals") if parms is not None else None
+                if isinstance(shared, Stream):
+                    sizes += declared.jbig2_sizes(shared.read_bytes())
+                for width, rows in sizes:
+                    budget.check_image(width, rows or height, 1)
+            elif name in ("/CCITTFaxDecode", "/CCF"):
+                columns = _count(parms.get("/Columns"), 1728) if parms is not None else 1728
+                rows = _count(parms.get("/Rows")) if parms is not None else 0
+                budget.check_image(columns, rows or height, 1)
+            elif name in ("/FlateDecode", "/Fl", "/LZWDecode", "/LZW") and parms is not None \
+                    and _count(parms.get("/Predictor"), 1) >= 2:
+                columns = _count(parms.get("/Columns"), 1)
+                colors = _count(parms.get("/Colors"), 1)
+                bits = _count(parms.get("/BitsPerComponent"), 8)
+                budget.check_stream(declared.predictor_row_bytes(columns, colors, bits))
+                if stream.stream_dict.get("/Subtype") == Name.Image:
+                    budget.check_image(columns, height, colors * bits)
+    except (pikepdf.PdfError, ValueError, TypeError):
+        pass  # a damaged stream or dictionary: not a bomb; the decoders refuse it
 
 
 #: Filters whose output is never longer than their input, so a chain of them in

@@ -73,7 +73,8 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget,
     queue = list(scans.values())
     work = lambda scan: _prepare(pdf, scan, settings, budget)
     with closing(ordered_map(work, queue, budget.threads)) as results:
-        for scan, (entry, write) in zip(queue, results):
+        for done_count, (scan, (entry, write)) in enumerate(zip(queue, results), 1):
+            budget.advance(done_count, len(queue))
             made = None
             if write is not None:
                 try:

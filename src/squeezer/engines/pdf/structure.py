@@ -10,13 +10,12 @@ can be checked against it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
-from squeezer.engines import libdeflate
+from squeezer.engines.pdf import metadata
 from squeezer.engines.pdf.options import Settings
 from squeezer.engines.report import Report
 
@@ -32,6 +31,8 @@ def clean(pdf: pikepdf.Pdf, settings: Settings, report: Report) -> None:
     handing back the original would hand back what the caller asked to remove.
     """
     drop_private_data(pdf)
+    metadata.slim(pdf, settings.lean_metadata)
+    drop_dead_destinations(pdf)
     removals = (
         ("form_fields", settings.remove_form_fields, flatten_form_fields),
         ("annotations", settings.remove_annotations, remove_annotations),
@@ -66,45 +67,103 @@ def _form_xobjects(pdf: pikepdf.Pdf) -> Iterator[Stream]:
 
 
 def drop_private_data(pdf: pikepdf.Pdf) -> None:
-    """Remove page thumbnails (/Thumb, and their XMP copies) and /PieceInfo application data."""
+    """Remove page thumbnails (/Thumb; their XMP copies go in :mod:`metadata`) and /PieceInfo
+    application data."""
     _delete(pdf.Root, "/PieceInfo")
     for page in pdf.pages:
         _delete(page.obj, "/Thumb", "/PieceInfo")
     for form in _form_xobjects(pdf):
         _delete(form, "/PieceInfo")
-    drop_xmp_thumbnails(pdf)
 
 
-#: XMP elements that hold base64 preview images (xmpGImg), which no reader displays
-#: in place of the page: Illustrator/InDesign write one per document or per page.
-_XMP_THUMBNAILS = re.compile(
-    rb"<(xmp:Thumbnails|xmp:PageInfo)\b[^>]*?(?:/>|>.*?</\1\s*>)", re.DOTALL
-)
-#: Trailing padding inside an XMP packet (whitespace left for in-place edits).
-_XMP_PADDING = re.compile(rb"(</x:xmpmeta>)\s+(<\?xpacket end=)", re.DOTALL)
+def drop_dead_destinations(pdf: pikepdf.Pdf) -> int:
+    """Unlink destinations that lead to page objects outside the page tree; return how many.
 
-
-def drop_xmp_thumbnails(pdf: pikepdf.Pdf) -> int:
-    """Remove preview images and padding from XMP metadata streams; return bytes dropped.
-
-    The rest of the metadata (titles, dates, history, PDF/A identification)
-    stays as it was, and a stream stays uncompressed if it was (PDF/A requires
-    unfiltered metadata).
+    A damaged page tree (a /Kids cycle, flattened by :mod:`document` to the
+    pages readers show) leaves the other page objects reachable only through
+    bookmarks, links and named destinations, which qpdf then writes with all
+    their content, fonts and images: 81 % of a 1-page file of the corpus.  A
+    reader cannot go to such a page anyway.  The bookmarks and link annotations
+    stay (their count and text are unchanged); only their targets go.
     """
+    pages = {page.obj.objgen for page in pdf.pages}
+    orphans = {obj.objgen for obj in pdf.objects
+               if isinstance(obj, Dictionary) and obj.get("/Type") == Name.Page
+               and obj.objgen not in pages}
+    if not orphans:
+        return 0
+
+    def dead(target: object) -> bool:
+        """A destination (array, or a GoTo action's /D) whose page is an orphan."""
+        if isinstance(target, Dictionary) and target.get("/S") == Name.GoTo:
+            target = target.get("/D")
+        return (isinstance(target, Array) and len(target) > 0
+                and isinstance(target[0], Dictionary) and target[0].is_indirect
+                and target[0].objgen in orphans)
+
     dropped = 0
-    for obj in pdf.objects:
-        if not (isinstance(obj, Stream) and obj.stream_dict.get("/Type") == Name.Metadata):
+    holders = list(_outline_items(pdf))
+    for page in pdf.pages:
+        holders += [a for a in _annotations(page) or [] if isinstance(a, Dictionary)]
+    for holder in holders:
+        for key in ("/Dest", "/A"):
+            value = holder.get(key)
+            if value is not None and dead(value):
+                del holder[key]
+                dropped += 1
+    if dead(pdf.Root.get("/OpenAction")):
+        del pdf.Root["/OpenAction"]
+        dropped += 1
+    dests = pdf.Root.get("/Dests")
+    if isinstance(dests, Dictionary):
+        for key in list(dests.keys()):
+            value = dests[key]
+            if dead(value) or (isinstance(value, Dictionary) and dead(value.get("/D"))):
+                del dests[key]
+                dropped += 1
+    names = pdf.Root.get("/Names")
+    tree = names.get("/Dests") if isinstance(names, Dictionary) else None
+    if isinstance(tree, Dictionary):
+        dropped += _drop_from_name_tree(tree, lambda value: dead(value) or (
+            isinstance(value, Dictionary) and dead(value.get("/D"))))
+    return dropped
+
+
+def _outline_items(pdf: pikepdf.Pdf) -> Iterator[Dictionary]:
+    """Every outline item (first/next links followed once each, so a cycle ends)."""
+    outlines = pdf.Root.get("/Outlines")
+    start = outlines.get("/First") if isinstance(outlines, Dictionary) else None
+    stack, seen = [start], set()
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, Dictionary) or (item.is_indirect and item.objgen in seen):
             continue
-        try:
-            data = obj.read_bytes()
-        except (pikepdf.PikepdfError, UnicodeDecodeError):
-            continue
-        lean = _XMP_PADDING.sub(rb"\1\n\2", _XMP_THUMBNAILS.sub(b"", data))
-        if len(lean) < len(data):
-            filtered = obj.stream_dict.get("/Filter") is not None
-            obj.write(libdeflate.compress(lean) if filtered else lean,
-                      filter=Name.FlateDecode if filtered else None)
-            dropped += len(data) - len(lean)
+        if item.is_indirect:
+            seen.add(item.objgen)
+        yield item
+        stack += [item.get("/Next"), item.get("/First")]
+
+
+def _drop_from_name_tree(node: Dictionary, dead, depth: int = 0) -> int:
+    """Remove the entries of a name tree whose value ``dead`` says to; return how many."""
+    if depth > 32:
+        return 0
+    dropped = 0
+    leaf = node.get("/Names")
+    if isinstance(leaf, Array):
+        kept = []
+        for i in range(0, len(leaf) - 1, 2):
+            if dead(leaf[i + 1]):
+                dropped += 1
+            else:
+                kept += [leaf[i], leaf[i + 1]]
+        if dropped:
+            node.Names = Array(kept)
+    kids = node.get("/Kids")
+    if isinstance(kids, Array):
+        for kid in kids:
+            if isinstance(kid, Dictionary):
+                dropped += _drop_from_name_tree(kid, dead, depth + 1)
     return dropped
 
 

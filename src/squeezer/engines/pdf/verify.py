@@ -106,7 +106,10 @@ class Reference:
             visual = set(sample_pages(count, VISUAL_SAMPLE_PAGES))
             for i in sample_pages(count):
                 with LOCK:
-                    page = doc[i]
+                    try:
+                        page = doc[i]
+                    except pdfium.PdfiumError:
+                        continue  # a page PDFium cannot load: nothing to compare it with
                     try:
                         ref.texts[i] = page_text(page)
                         if i in visual:

@@ -55,7 +55,8 @@ async def file_sha1(conn: psycopg.AsyncConnection, store: BlobStore | None,
 async def _describe(conn: psycopg.AsyncConnection, store: BlobStore | None,
                     row: file_rows.FileRow, name: str) -> dict[str, Any]:
     fmt = next((f for f, m in MIME.items() if m == row.mime), "pdf")
-    kind = "image" if row.mime.startswith("image/") else "document"
+    kind = {"image": "image", "video": "video", "audio": "audio"}.get(
+        row.mime.split("/", 1)[0], "document")
     return {"name": name, "type": kind, "format": fmt, "mime": row.mime,
             "size": row.size, "sha1": await file_sha1(conn, store, row)}
 

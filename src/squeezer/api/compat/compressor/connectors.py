@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from squeezer.api.errors import ApiError
 from squeezer.api.state import ApiServices
@@ -71,13 +70,12 @@ def normalize(body: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
         raise _invalid("credentials.account_key", "account_key or sas_token is required")
     if raw_provider in NEEDS_ENDPOINT and "endpoint" not in settings:
         raise _invalid("credentials.endpoint", f"{raw_provider} connectors need the endpoint URL")
-    if "endpoint" in settings:
-        parts = urlsplit(settings["endpoint"])
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-            raise _invalid("credentials.endpoint", "must be an http(s) URL")
-        settings["endpoint"] = settings["endpoint"].rstrip("/")
     if kind == "s3":
         settings.setdefault("region", "auto" if raw_provider == "r2" else "us-east-1")
+    try:  # each field against its provider's grammar; the endpoint rebuilt from its parts
+        settings = sealed_store.validate_settings(kind, settings)
+    except ConnectorInvalid as exc:
+        raise _invalid(exc.field, exc.message.removeprefix(f"{exc.field}: ")) from None
     name = str(body.get("name") or raw_provider)[:200]
     return kind, name, settings
 
@@ -141,7 +139,12 @@ async def check_target(svc: ApiServices, key_id: uuid.UUID, connector_id: uuid.U
         raise ApiError(422, "invalid store path",
                        errors=[{"field": "store.path", "message": str(exc)}]) from None
     try:
-        sealed_store.target_store(connector.provider, settings, bucket)
+        sealed_store.validate_bucket(connector.provider, bucket)
+    except ConnectorInvalid as exc:
+        raise ApiError(422, "invalid store bucket",
+                       errors=[{"field": "store.bucket", "message": exc.message}]) from None
+    try:
+        sealed_store.check_store(connector.provider, settings, bucket)
     except ConnectorInvalid as exc:
         raise ApiError(422, "the connector's settings do not open a store",
                        errors=[{"field": "store.connector", "message": exc.message}]) from None

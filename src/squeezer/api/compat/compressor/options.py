@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+from squeezer.api import jsonbody
 from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import engine_options
 from squeezer.engines.options import group_names
@@ -15,7 +16,7 @@ from squeezer.engines.options import group_names
 COMPRESSION = {"lossless": "lossless", "low": "low", "medium": "low", "high": "medium",
                "ultra": "high", "extreme": "extreme"}
 #: option sections of Compressor.app that are no Squeezer option group: accepted, ignored
-OTHER_MEDIA = {"video", "audio", "archive", "website", "document"}
+OTHER_MEDIA = {"archive", "website", "document"}
 #: request keys besides the option groups (``pdf``, ``image``, …: the model's own groups,
 #: so ``image.resize`` is ``Options.image.resize``)
 KNOWN = {"compression", "webhook", "store"}
@@ -51,7 +52,7 @@ def _form_value(text: str) -> Any:
     if stripped[:1] in ("{", "[") or stripped in ("true", "false", "null") or \
             stripped.lstrip("-").replace(".", "", 1).isdigit():
         try:
-            return json.loads(stripped)
+            return jsonbody.loads(stripped)
         except json.JSONDecodeError:
             pass
     return text
@@ -69,7 +70,7 @@ def form_request(fields: dict[str, str]) -> dict[str, Any]:
     for name in JSON_FIELDS:
         if fields.get(name):
             try:
-                value = json.loads(fields[name])
+                value = jsonbody.loads(fields[name])
             except json.JSONDecodeError:
                 raise ApiError(422, INVALID_JSON, code="invalid_json") from None
             if not isinstance(value, dict):

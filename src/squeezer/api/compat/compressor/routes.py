@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from squeezer.api.auth import authenticate
+from squeezer.api import jsonbody
+from squeezer.api.auth import RATE_SCOPE, authenticate
 from squeezer.api.compat._vendor import vendor_route
 from squeezer.api.compat.compressor import connectors
 from squeezer.api.compat.compressor.options import (
@@ -19,7 +20,7 @@ from squeezer.api.compat.compressor.options import (
     invalid,
     parse_options,
 )
-from squeezer.api.errors import ApiError, request_id
+from squeezer.api.errors import ApiError, method_not_allowed, request_id
 from squeezer.api.jobflow import create_job, owned_job, wait_for
 from squeezer.api.routes.files import store_upload
 from squeezer.api.state import ApiServices, services
@@ -57,8 +58,22 @@ def _error(request: Request, err: ApiError) -> JSONResponse:
     headers = {k: v for k, v in err.headers.items() if k.lower() != "www-authenticate"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="squeezer"'
+        headers.update(_uncounted_rate_headers(request))
     headers["X-Request-ID"] = request_id(request)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _uncounted_rate_headers(request: Request) -> dict[str, str]:
+    """``X-RateLimit-*`` for an answer no key was counted for (a 401): the seed says every
+    answer carries them; the limit, all of it remaining, the window's length."""
+    if request.scope.get(RATE_SCOPE) is not None:
+        return {}  # the middleware adds the key's own
+    svc = getattr(request.app.state, "services", None)
+    if svc is None or not svc.config.service.rate_limit:
+        return {}
+    limit = str(svc.config.service.rate_limit)
+    return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": limit,
+            "X-RateLimit-Reset": str(svc.config.service.rate_window_seconds)}
 
 
 router = APIRouter(prefix="/1.0", tags=["compat: Compressor.app"],
@@ -138,7 +153,7 @@ async def upload(request: Request, svc: ApiServices = Depends(services),
 
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body() or b"null")
+        body = jsonbody.loads(await request.body() or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(422, INVALID_JSON, code="invalid_json") from None
     if not isinstance(body, dict):
@@ -146,13 +161,26 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def _json_type(value: object) -> str:
+    """The JSON name of a value's type, for "must be a string, not a number"."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    return "an array" if isinstance(value, list) else "null"
+
+
 @router.post("/fetch", summary="Compress a file fetched from a URL")
 async def fetch(request: Request, svc: ApiServices = Depends(services),
                 key: ApiKey = Depends(_caller)) -> JSONResponse:
     body = await _json_body(request)
     url = body.get("url")
-    if not isinstance(url, str) or not url.strip():
+    if url is None or (isinstance(url, str) and not url.strip()):
         raise invalid("url", "required")
+    if not isinstance(url, str):
+        raise invalid("url", f"must be a string, not {_json_type(url)}")
     if len(url) > 8192:
         raise invalid("url", "at most 8192 characters")
     options, webhook_url, store = parse_options(body)
@@ -207,5 +235,5 @@ async def delete_connector(connector_id: str, svc: ApiServices = Depends(service
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
                   include_in_schema=False)
-async def unknown(rest: str) -> None:
-    raise ApiError(404, "no such endpoint")
+async def unknown(rest: str, request: Request) -> None:
+    raise method_not_allowed(request) or ApiError(404, "no such endpoint")

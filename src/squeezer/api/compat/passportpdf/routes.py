@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from squeezer.api import jsonbody
 from squeezer.api.auth import RATE_SCOPE, authenticate
+from squeezer.api.bodylimit import allow_body
 from squeezer.api.compat._vendor import lower_keys, vendor_route
 from squeezer.api.compat.passportpdf import queries as documents
 from squeezer.api.compat.passportpdf.options import (
@@ -23,7 +25,7 @@ from squeezer.api.compat.passportpdf.options import (
     reduce_options,
     warning,
 )
-from squeezer.api.errors import ApiError, request_id
+from squeezer.api.errors import ApiError, method_not_allowed, request_id
 from squeezer.api.jobflow import create_job, wait_for
 from squeezer.api.routes.files import upload_key
 from squeezer.api.state import ApiServices, services
@@ -64,8 +66,13 @@ def result_code(err: ApiError) -> str:
 
 
 def _tokens(request: Request) -> int:
+    """The key's remaining requests; an unknown key (InvalidAPIKey) has none when the server
+    counts requests, and only a server without a rate limit is "unlimited"."""
     decision = request.scope.get(RATE_SCOPE)
-    return decision.remaining if decision is not None else UNLIMITED_TOKENS
+    if decision is not None:
+        return decision.remaining
+    svc = getattr(request.app.state, "services", None)
+    return 0 if svc is not None and svc.config.service.rate_limit else UNLIMITED_TOKENS
 
 
 def _error(request: Request, err: ApiError) -> JSONResponse:
@@ -77,7 +84,8 @@ def _error(request: Request, err: ApiError) -> JSONResponse:
             "RemainingTokens": _tokens(request)}
     headers = {k: v for k, v in err.headers.items() if k.lower() != "www-authenticate"}
     headers["X-Request-ID"] = request_id(request)
-    return JSONResponse(body, status_code=200, headers=headers)
+    # a wrong method is an HTTP matter (405 with Allow), answered before PassportPDF's own layer
+    return JSONResponse(body, status_code=405 if err.status == 405 else 200, headers=headers)
 
 
 router = APIRouter(prefix="/api", tags=["compat: PassportPDF"], route_class=vendor_route(_error))
@@ -100,7 +108,7 @@ def _empty(field: str) -> ApiError:
 async def _body(request: Request) -> dict[str, Any]:
     """The JSON body with lower-cased keys (PassportPDF accepts any casing)."""
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = jsonbody.loads(await request.body() or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(422, "the request body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
@@ -233,7 +241,9 @@ async def load_multipart(request: Request, svc: ApiServices = Depends(services),
 @router.post("/document/DocumentLoad", summary="Load a document sent as base64 Content")
 async def load_base64(request: Request, svc: ApiServices = Depends(services),
                       key: ApiKey = Depends(_caller)) -> JSONResponse:
-    check_declared_length(request, svc.config.service.max_upload_bytes * 4 // 3 + 4096)
+    limit = svc.config.service.max_upload_bytes
+    check_declared_length(request, limit * 4 // 3 + 4096)
+    allow_body(request, limit * 4 // 3 + (64 << 10) if limit else 0)  # a file, in base64
     body = await _body(request)
     content = body.get("content")
     if content in (None, ""):
@@ -244,7 +254,6 @@ async def load_base64(request: Request, svc: ApiServices = Depends(services),
         data = base64.b64decode(content, validate=True)
     except (binascii.Error, ValueError):
         raise invalid("Content", "not valid base64") from None
-    limit = svc.config.service.max_upload_bytes
     if limit and len(data) > limit:
         raise ApiError(413, f"the document is larger than the limit of {limit} bytes",
                        code="too_large")
@@ -316,5 +325,6 @@ async def close_document(request: Request, svc: ApiServices = Depends(services),
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
                   include_in_schema=False)
-async def unknown(rest: str) -> None:
-    raise ApiError(404, "no such endpoint in this PassportPDF-compatible API", code="no_endpoint")
+async def unknown(rest: str, request: Request) -> None:
+    raise method_not_allowed(request) or ApiError(
+        404, "no such endpoint in this PassportPDF-compatible API", code="no_endpoint")

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from squeezer.api import jsonbody
 from squeezer.api.auth import authenticate
 from squeezer.api.compat._vendor import vendor_route
 from squeezer.api.compat.pdf24.options import (
@@ -181,9 +182,22 @@ def overall_status(jobs: list[rows.JobRow]) -> str:
     return "waiting"
 
 
-def status_map(parts: list[tuple[rows.JobRow, file_rows.FileRow | None, file_rows.FileRow | None]]
-               ) -> dict[str, str]:
-    """The flat all-strings ``job`` object of getStatus."""
+def client_fields(request: Request) -> dict[str, str]:
+    """The job map's request fields the seed shows (``client.ip``, ``referrer``, ``lang``).
+
+    PDF24 records them when the job is created; Squeezer does not keep a
+    client's address with its jobs, so they describe the request asking for the
+    status (the same client in every flow the seed shows).
+    """
+    language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
+    return {"client.ip": request.client.host if request.client else "",
+            "referrer": request.headers.get("referer", "")[:2000],
+            "lang": (language.split("-")[0].lower() or "en")[:8]}
+
+
+def status_map(parts: list[tuple[rows.JobRow, file_rows.FileRow | None, file_rows.FileRow | None]],
+               client: dict[str, str] | None = None) -> dict[str, str]:
+    """The flat all-strings ``job`` object of getStatus (``client``: :func:`client_fields`)."""
     jobs = [job for job, _, _ in parts]
     status = overall_status(jobs)
     state = {"waiting": "1", "working": "2", "done": "3", "failed": "4"}[status]
@@ -196,6 +210,9 @@ def status_map(parts: list[tuple[rows.JobRow, file_rows.FileRow | None, file_row
         "service": "client", "creationTime": _gmt(min(job.created_at for job in jobs)),
         "processing.startTime": _gmt(min(started) if started else None),
         "processing.heartbeat": _gmt(heartbeat),
+        # "2": a file to download (the only result type a compression has)
+        "resultType": "2",
+        **(client or {"client.ip": "", "referrer": "", "lang": "en"}),
         **params_of(jobs[0].options),
     }
     names = zip_names([(source.name if source else job.input_name) or "document.pdf"
@@ -271,7 +288,7 @@ def _file_ids(body: dict[str, Any]) -> list[uuid.UUID]:
 
 async def _compress(request: Request, svc: ApiServices, key: ApiKey) -> Response:
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = jsonbody.loads(await request.body() or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
@@ -293,7 +310,7 @@ async def _status(request: Request, svc: ApiServices, key: ApiKey) -> Response:
     pdf24_id = request.query_params.get("jobId", "")
     parts = await _load(svc, key, parse_job_id(pdf24_id))
     return JSONResponse({"jobId": pdf24_id.strip(), "status": overall_status([p[0] for p in parts]),
-                         "job": status_map(parts)})
+                         "job": status_map(parts, client_fields(request))})
 
 
 async def _download(request: Request, svc: ApiServices, key: ApiKey) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from squeezer.api import jsonbody
 from squeezer.api.errors import ApiError
 from squeezer.api.jobflow import engine_options
 
@@ -41,7 +42,7 @@ def json_object_param(params: dict[str, Any], name: str) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = jsonbody.loads(value)
         except json.JSONDecodeError:
             raise bad(name, "is not valid JSON") from None
     if not isinstance(value, dict):

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from squeezer.api import jsonbody
 from squeezer.api.auth import RATE_SCOPE, authenticate, presented_key
 from squeezer.api.compat._vendor import vendor_route
 from squeezer.api.compat.pdfco.options import (
@@ -91,19 +92,33 @@ def _check_pages(params: dict[str, Any]) -> None:
 def _output_name(params: dict[str, Any], url: str) -> str:
     name = sanitize_filename(str(params.get("name") or "")) or None
     if name is None:
-        name = sanitize_filename(urllib.parse.unquote(urllib.parse.urlsplit(url).path)) or "result"
+        try:
+            path = urllib.parse.urlsplit(url).path
+        except ValueError:  # "http://[::1": the URL check refuses it with PDF.co's 400
+            path = ""
+        name = sanitize_filename(urllib.parse.unquote(path)) or "result"
     return name if name.lower().endswith(".pdf") else f"{name}.pdf"
 
 
 async def _params(request: Request) -> dict[str, Any]:
-    """The request's parameters: JSON body, or form body, over the query string."""
+    """The request's parameters: JSON body, or form body, over the query string.
+
+    A body that is a JSON object is read as JSON whatever its Content-Type:
+    the seed's own ``curl -d '{"jobid": ...}'`` example sends it as
+    ``application/x-www-form-urlencoded`` (curl's default for ``-d``), and the
+    vendor evidently accepts it (a form body never starts with ``{``).
+    """
     params: dict[str, Any] = dict(request.query_params)
-    content_type = request.headers.get("content-type", "")
-    if "json" in content_type:
+    content_type = request.headers.get("content-type", "").lower()
+    raw_json = False
+    if not content_type.startswith("multipart/form-data"):
+        raw = await request.body()
+        raw_json = raw.lstrip()[:1] == b"{"
+    if "json" in content_type or raw_json:
         raw = await request.body()
         if raw.strip():
             try:
-                body = json.loads(raw)
+                body = jsonbody.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise ApiError(400, "the request body is not valid JSON",
                                code="invalid_json") from None
@@ -286,7 +301,8 @@ async def output(job_hex: str, request: Request,
         job_id = uuid.UUID(job_hex)
     except ValueError:
         raise ApiError(404, "no such output", code="not_found") from None
-    if not hmac.compare_digest(_mac(svc.signing_key, job_id, expires), signature):
+    if not hmac.compare_digest(_mac(svc.signing_key, job_id, expires).encode(),
+                               signature.encode("utf-8", "surrogatepass")):
         raise ApiError(403, "this link is not valid", code="invalid_signature")
     if time.time() >= expires:
         raise ApiError(403, "this link has expired", code="link_expired")

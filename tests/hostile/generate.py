@@ -1,0 +1,271 @@
+"""Hostile files and requests, generated (never checked in): what the suite replays.
+
+Every file is built here from a few lines of bytes, so it can be read, changed
+and regenerated; the expected outcome of each is a set of named codes (or
+success), never "anything but a crash".  ``HOSTILE_FILES`` names them;
+:func:`hostile_files` builds them.  The requests (:func:`json_routes`,
+:data:`BAD_URLS`) are the HTTP half.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+
+from mutate import mutant
+
+
+def pdf(objects: list[bytes], root: int = 1, trailer: bytes = b"") -> bytes:
+    """A PDF with ``objects`` numbered from 1 and a correct cross-reference table."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n"
+              % (len(objects) + 1, root, trailer, xref))
+    return out.getvalue()
+
+
+def stream(dictionary: bytes, data: bytes) -> bytes:
+    return b"<< " + dictionary + b" /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+
+
+def one_image_page(image: bytes) -> bytes:
+    """A one-page PDF drawing image object 5 (``image`` is its object body)."""
+    content = b"q 500 0 0 500 50 50 cm /Im0 Do Q"
+    return pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 600] "
+                b"/Resources << /XObject << /Im0 5 0 R >> >> /Contents 4 0 R >>",
+                stream(b"", content), image])
+
+
+def text_page(text: bytes = b"Hello, hostile world") -> bytes:
+    content = b"BT /F1 24 Tf 72 700 Td (" + text + b") Tj ET"
+    return pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+                stream(b"", content),
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"])
+
+
+def small_jpeg(size: int = 64) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 30, 30)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def lying_jpeg(width: int = 65000, height: int = 65000) -> bytes:
+    """A real 64 x 64 JPEG whose frame header (SOF) claims ``width`` x ``height``."""
+    data = bytearray(small_jpeg())
+    pos = 2
+    while pos < len(data):
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            data[pos + 5:pos + 9] = struct.pack(">HH", height, width)
+            break
+        pos += 2 + length
+    return bytes(data)
+
+
+def page_tree_cycle() -> bytes:
+    """/Pages -> 3 -> 4 -> 3: a /Kids cycle with no leaf (pdf.js Pages-tree-refs)."""
+    return pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Pages /Parent 2 0 R /Kids [4 0 R] /Count 1 >>",
+                b"<< /Type /Pages /Parent 3 0 R /Kids [3 0 R] /Count 1 >>"])
+
+
+def lying_dct_pdf() -> bytes:
+    jpeg = lying_jpeg()
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 64 /Height 64 "
+                                 b"/ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode",
+                                 jpeg))
+
+
+def lying_flate_dct_pdf() -> bytes:
+    """The lying JPEG behind a Flate layer (some optimisers wrap JPEGs so)."""
+    data = zlib.compress(lying_jpeg())
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 64 /Height 64 "
+                                 b"/ColorSpace /DeviceRGB /BitsPerComponent 8 "
+                                 b"/Filter [/FlateDecode /DCTDecode]", data))
+
+
+def lying_jpx_pdf() -> bytes:
+    """A JPEG 2000 codestream whose SIZ says 60 000 x 60 000 (the dictionary: 64 x 64)."""
+    siz = struct.pack(">HHHIIIIIIIIH", 0xFF51, 47, 0, 60000, 60000, 0, 0, 60000, 60000, 0, 0, 3)
+    siz += b"\x07\x01\x01" * 3
+    codestream = b"\xff\x4f" + siz + b"\xff\xd9"
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 64 /Height 64 "
+                                 b"/ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /JPXDecode",
+                                 codestream))
+
+
+def lying_jbig2_pdf() -> bytes:
+    """A JBIG2 page-information segment claiming a 200 000 x 200 000 page."""
+    page = struct.pack(">IIIIBH", 200000, 200000, 0, 0, 0, 0)
+    segment = struct.pack(">IBBBI", 0, 48, 0, 1, len(page)) + page
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 64 /Height 64 "
+                                 b"/ColorSpace /DeviceGray /BitsPerComponent 1 "
+                                 b"/Filter /JBIG2Decode", segment))
+
+
+def lying_ccitt_pdf() -> bytes:
+    """CCITT data whose /Columns (the decoder's row width) is 2 000 000 (/Width: 64)."""
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 64 /Height 64000 "
+                                 b"/ColorSpace /DeviceGray /BitsPerComponent 1 "
+                                 b"/Filter /CCITTFaxDecode "
+                                 b"/DecodeParms << /K -1 /Columns 2000000 /Rows 64000 >>",
+                                 b"\x00" * 64))
+
+
+def predictor_bomb_pdf() -> bytes:
+    """A Flate image whose PNG predictor rows are 2**31 samples wide."""
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 64 /Height 64 "
+                                 b"/ColorSpace /DeviceRGB /BitsPerComponent 8 "
+                                 b"/Filter /FlateDecode /DecodeParms << /Predictor 15 "
+                                 b"/Columns 2147483647 /Colors 3 >>", zlib.compress(b"\x00" * 64)))
+
+
+def zeros_bomb(mebibytes: int) -> bytes:
+    """A zlib stream of ``mebibytes`` MiB of zeros, made in milliseconds: after a full flush a
+    compressor's output for the same input repeats, so one MiB is compressed twice and the
+    second block repeated; the Adler-32 of n zeros is (n mod 65521) << 16 | 1."""
+    packer = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    first = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    size = mebibytes << 20
+    return (first + again * (mebibytes - 1) + b"\x03\x00"
+            + struct.pack(">I", ((size % 65521) << 16) | 1))
+
+
+def flate_bomb_pdf(mebibytes: int = 600) -> bytes:
+    """An image stream of ``mebibytes`` MiB of zeros, about 600 KB compressed."""
+    data = zeros_bomb(mebibytes)
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 16000 /Height 12500 "
+                                 b"/ColorSpace /DeviceRGB /BitsPerComponent 8 "
+                                 b"/Filter /FlateDecode", data))
+
+
+def deep_nesting_pdf(depth: int = 100_000) -> bytes:
+    return pdf([b"<< /Type /Catalog /Pages 2 0 R /Junk 3 0 R >>",
+                b"<< /Type /Pages /Kids [] /Count 0 >>",
+                b"[" * depth + b"]" * depth])
+
+
+def xref_loop_pdf() -> bytes:
+    """A trailer whose /Prev points at its own cross-reference table."""
+    body = text_page()
+    at = body.rindex(b"startxref\n") + len(b"startxref\n")
+    xref = int(body[at:body.index(b"\n", at)])
+    return body.replace(b"/Root 1 0 R", b"/Root 1 0 R /Prev %d" % xref)
+
+
+def absurd_count_pdf() -> bytes:
+    return text_page().replace(b"/Count 1", b"/Count 9999999999")
+
+
+def huge_png() -> bytes:
+    """A PNG whose IHDR says 20 000 x 20 000 with one tiny IDAT."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def eps_as_pdf() -> bytes:
+    return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n(%pipe%id) (w) file\nshowpage\n"
+
+
+#: name -> (builder, the codes it may end with; "ok" for success)
+HOSTILE_FILES: dict[str, tuple[Callable[[], bytes], set[str]]] = {
+    "page-tree-cycle.pdf": (page_tree_cycle, {"pdf_invalid"}),
+    "lying-jpeg.pdf": (lying_dct_pdf, {"image_too_large"}),
+    "lying-flate-jpeg.pdf": (lying_flate_dct_pdf, {"image_too_large"}),
+    "lying-jpx.pdf": (lying_jpx_pdf, {"image_too_large"}),
+    "lying-jbig2.pdf": (lying_jbig2_pdf, {"image_too_large"}),
+    "lying-ccitt.pdf": (lying_ccitt_pdf, {"image_too_large", "decompression_limit"}),
+    "predictor-bomb.pdf": (predictor_bomb_pdf, {"image_too_large", "decompression_limit"}),
+    "flate-bomb.pdf": (flate_bomb_pdf, {"decompression_limit", "image_too_large"}),
+    "deep-nesting.pdf": (deep_nesting_pdf, {"ok", "pdf_invalid"}),
+    "xref-loop.pdf": (xref_loop_pdf, {"ok", "pdf_invalid"}),
+    "absurd-count.pdf": (absurd_count_pdf, {"ok", "pdf_invalid", "too_many_pages"}),
+    "lying.jpg": (lying_jpeg, {"image_too_large"}),
+    "huge.png": (huge_png, {"image_too_large"}),
+    "eps-as.pdf": (eps_as_pdf, {"unsupported_format"}),
+    "empty.pdf": (lambda: b"", {"unsupported_format"}),
+    "truncated.pdf": (lambda: text_page()[:200], {"ok", "pdf_invalid", "unsupported_format",
+                                                 "not_a_pdf"}),
+    "random.bin": (lambda: bytes((i * 7919 + 13) % 256 for i in range(4096)),
+                   {"unsupported_format"}),
+}
+#: seeded mutants of a small text page: any named code, or success
+MUTANT_SEEDS = range(12)
+MUTANT_CODES = {"ok", "pdf_invalid", "not_a_pdf", "unsupported_format", "decompression_limit",
+                "image_too_large", "too_many_pages", "image_invalid", "password_required"}
+
+
+def hostile_files() -> list[tuple[str, bytes]]:
+    """Every hostile file, built: the named ones and the mutants."""
+    files = [(name, build()) for name, (build, _) in HOSTILE_FILES.items()]
+    base = text_page()
+    files += [(f"mutant-{seed}.pdf", mutant(base, seed)) for seed in MUTANT_SEEDS]
+    return files
+
+
+def expected(name: str) -> set[str]:
+    return HOSTILE_FILES[name][1] if name in HOSTILE_FILES else MUTANT_CODES
+
+
+# --- requests --------------------------------------------------------------------------------
+
+DEEP_JSON = b'{"url": ' + b"[" * 20000 + b"]" * 20000 + b"}"
+#: URLs every URL-taking route must refuse with a 4xx (never a 5xx, never a connection)
+BAD_URLS = ["http://[::1", "http://[::1]/", "http://[::ffff:127.0.0.2]/x.pdf",
+            "http://127.0.0.2:{canary}/x.pdf", "http://0.0.0.0:{canary}/",
+            "http://169.254.169.254/latest/meta-data/", "http://2130706434:{canary}/",
+            "http://[2002:7f00:2::1]/", "http://100.64.0.1/", "file:///etc/passwd",
+            "gopher://127.0.0.2:{canary}/_x", "http://good.example@127.0.0.2:{canary}/",
+            "HTTP://127.0.0.2:{canary}/", "http://127.0.0.2:{canary}\\@example.com/",
+            "http://x/" + "a" * 9000, ""]
+
+
+def json_routes(key: str) -> list[tuple[str, str, dict[str, str]]]:
+    """``(method, path, headers)`` of every route that reads a JSON body, with its auth."""
+    bearer = {"Authorization": f"Bearer {key}"}
+    return [("POST", "/v1/jobs", bearer), ("POST", "/v1/compress", bearer),
+            ("POST", "/1.0/fetch", bearer), ("POST", "/1.0/connectors", bearer),
+            ("POST", "/v1/pdf/optimize", {"x-api-key": key}),
+            ("POST", "/v1/job/check", {"x-api-key": key}),
+            ("POST", "/pdf24/client.php?action=compressPdf", bearer),
+            ("POST", "/api/document/DocumentLoadFromURI", {"X-PassportPDF-API-Key": key}),
+            ("POST", "/api/document/DocumentLoad", {"X-PassportPDF-API-Key": key}),
+            ("POST", "/api/pdf/Reduce", {"X-PassportPDF-API-Key": key})]
+
+
+def url_bodies(url: str) -> list[tuple[str, dict, dict[str, str] | None]]:
+    """``(path, json body, extra headers)`` putting ``url`` in every place a URL is taken."""
+    return [("/v1/jobs", {"input": {"url": url}}, None),
+            ("/v1/jobs", {"input": {"url": "https://example.com/a.pdf"},
+                          "webhook": {"url": url}}, None),
+            ("/v1/compress", {"url": url}, None),
+            ("/1.0/fetch", {"url": url}, None),
+            ("/1.0/connectors", {"provider": "minio", "credentials": {
+                "access_key_id": "AKIAHOSTILE", "secret_access_key": "hostile",
+                "endpoint": url}}, None),
+            ("/v1/pdf/optimize", {"url": url, "async": True}, "pdfco"),
+            ("/api/document/DocumentLoadFromURI", {"URI": url}, "passportpdf")]

@@ -1,0 +1,167 @@
+"""Video and audio through every door: the CLI (compress with its outputs named by the result,
+analyze), the native API (upload, job with progress, download), the Python client and
+Compressor.app's /1.0 (its ``video.*`` options, its 422 on ``video.resize``, result types)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from mediafx import decoded_frames, describe
+
+from squeezer.client import Client
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "squeezer", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_compresses_a_mov_into_an_mp4_named_after_the_result(media, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    src = folder / "clip.mov"
+    shutil.copy(media.rotated(), src)
+    proc = cli("compress", src, "--video-crf", "30", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = json.loads(proc.stdout)
+    out = folder / "clip.compressed.mp4"
+    assert entry["ok"] and entry["output"] == str(out)
+    assert entry["report"]["kind"] == "video" and entry["report"]["format_out"] == "mp4"
+    assert out.stat().st_size == entry["report"]["output_bytes"] < src.stat().st_size
+    assert decoded_frames(out) == decoded_frames(src)
+    assert sorted(p.name for p in folder.iterdir()) == ["clip.compressed.mp4", "clip.mov"]
+
+
+def test_cli_errors_for_media(media, tmp_path):
+    bad = cli("compress", media.truncated_mp4(), "-o", tmp_path / "x.mp4")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().endswith("media_invalid: the MP4/MOV file is truncated: its "
+                                       "index (moov box) is missing")
+    usage = cli("compress", media.film(), "--video-resize", "auto:x", "-o", tmp_path / "y.mp4")
+    assert usage.returncode == 2 and "--video-resize auto:x: when mode='auto', at least one " \
+        "of 'width' or 'height' must be specified." in usage.stderr
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "y.mp4").exists()
+
+
+def test_cli_analyze_media_and_json(media):
+    proc = cli("analyze", media.film(), "--json")
+    assert proc.returncode == 0, proc.stderr
+    a = json.loads(proc.stdout)
+    assert a["kind"] == "video" and a["media"]["format"] == "mp4"
+    assert [s["type"] for s in a["media"]["streams"]] == ["video", "audio"]
+    assert a["bytes"]["video"] > a["bytes"]["audio"] > 0
+    assert sum(a["bytes"].values()) == a["file_bytes"]
+    levels = {e["level"]: e for e in a["estimates"]}
+    assert list(levels) == ["lossless", "low", "medium", "high", "extreme"]
+    assert levels["medium"]["crf"] is not None and levels["medium"]["bytes"] > 0
+    assert levels["extreme"]["bytes"] <= levels["low"]["bytes"]
+    text = cli("analyze", media.mp3(), "--no-estimate")
+    assert text.returncode == 0, text.stderr
+    assert "Streams" in text.stdout and "mp3" in text.stdout and "cover picture" in text.stdout
+
+
+# --- native API and the Python client ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api(service):
+    with service.client() as client:
+        yield client
+
+
+def test_api_job_with_progress_and_download(api, media, tmp_path):
+    with media.film().open("rb") as f:
+        uploaded = api.post("/v1/files", files={"file": ("film.mp4", f)}).json()
+    assert uploaded["mime"] == "video/mp4"
+    job = api.post("/v1/jobs", json={"input": {"file_id": uploaded["id"]},
+                                     "options": {"level": "medium",
+                                                 "video": {"max_fps": 20}}}).json()
+    seen = set()
+    deadline = time.monotonic() + 300
+    while True:
+        state = api.get(f"/v1/jobs/{job['id']}").json()
+        seen.add(round(state["progress"], 2))
+        if state["state"] in ("succeeded", "failed", "cancelled"):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state["state"] == "succeeded", state
+    assert any(0 < p < 1 for p in seen), seen  # the engine's progress reached the job
+    result = state["result"]
+    report = result["report"]
+    assert report["kind"] == "video" and report["fps"] == 20 and report["crf"] is not None
+    assert report["vmaf"] >= 95 and report["duration"] > 1.9
+    assert result["output"]["mime"] == "video/mp4"
+    assert result["output"]["name"] == "film.compressed.mp4"
+    data = httpx.get(result["download_url"], timeout=60).content
+    assert len(data) == result["output"]["size"] < uploaded["size"]
+    out = tmp_path / "out.mp4"
+    out.write_bytes(data)
+    assert decoded_frames(out) == 40
+    bad = api.post("/v1/jobs", json={"input": {"file_id": uploaded["id"]},
+                                     "options": {"video": {"resize": {"mode": "auto"}}}})
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == [{
+        "field": "options.video.resize",
+        "message": "When mode='auto', at least one of 'width' or 'height' must be specified."}]
+
+
+def test_client_compresses_audio(service, media, tmp_path):
+    src = tmp_path / "chord.wav"
+    shutil.copy(media.wav(), src)
+    with Client(service.url, service.key) as client:
+        result = client.compress(src, tmp_path / "chord.flac", level="lossless")
+    out = tmp_path / "chord.flac"
+    assert out.stat().st_size == result.output_bytes < src.stat().st_size
+    assert "Audio: flac" in describe(out)
+
+
+# --- Compressor.app ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compressor(service):
+    with httpx.Client(base_url=service.url, auth=(service.key, ""), timeout=300) as client:
+        yield client
+
+
+def test_compressor_video_options_and_the_seed_422(compressor, media):
+    data = media.film().read_bytes()
+    r = compressor.post("/1.0/upload", files={"file": ("film.mp4", data)},
+                        data={"options": json.dumps({"compression": "high",
+                                                     "video": {"crf": 30,
+                                                               "resize": {"mode": "auto",
+                                                                          "width": 160}}})})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True
+    assert body["input"]["type"] == "video" and body["input"]["format"] == "mp4"
+    assert body["output"]["type"] == "video" and body["output"]["mime"] == "video/mp4"
+    out = httpx.get(body["url"], timeout=60).content
+    assert len(out) == body["output"]["size"] < len(data)
+    bad = compressor.post("/1.0/upload", files={"file": ("film.mp4", data)},
+                          data={"options": json.dumps({"video": {"resize": {"mode": "auto"}}})})
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == [{
+        "field": "video.resize",
+        "message": "When mode='auto', at least one of 'width' or 'height' must be specified."}]
+    assert bad.json()["message"] == "Validation failed for one or more parameters"
+
+
+def test_compressor_audio_upload(compressor, media):
+    data = media.mp3().read_bytes()
+    r = compressor.post("/1.0/upload", files={"file": ("song.mp3", data)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["output"]["type"] == "audio" and body["output"]["mime"] == "audio/mpeg"
+    assert body["output"]["size"] < len(data)

@@ -1,0 +1,92 @@
+"""Type 1 programs become CFF (engines/pdf/type1.py, fontfiles.py): every glyph draws the same
+(renders pixel-identical), fonts shrink, whole fonts are cut to the glyphs drawn; on real
+LaTeX and Distiller files cut from the corpus (skipped without it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pdfgen
+import pikepdf
+import pytest
+from pikepdf import Name
+
+from squeezer.engines.options import Options
+from squeezer.engines.pdf import compress, type1
+
+pytestmark = pytest.mark.corpus
+
+
+def _programs(path) -> dict[str, int]:
+    """Bytes of the embedded font programs by kind (/FontFile, /FontFile3 ...)."""
+    out: dict[str, int] = {}
+    seen = set()
+    with pikepdf.open(path) as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == Name.FontDescriptor:
+                for key in ("/FontFile", "/FontFile2", "/FontFile3"):
+                    program = obj.get(key)
+                    if isinstance(program, pikepdf.Stream) and program.objgen not in seen:
+                        seen.add(program.objgen)
+                        out[key] = out.get(key, 0) + len(program.read_raw_bytes())
+    return out
+
+
+def test_latex_type1_fonts_become_cff_and_render_identically(tmp_path):
+    """pdfTeX subsets (Computer Modern, Nimbus): hints, flex and hint replacement."""
+    src = pdfgen.corpus_file("pdfminer__naacl06-shinyama.pdf")
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, Options(level="lossless"))
+    assert not report.original_kept and report.warnings == []
+    before, after = _programs(src), _programs(dst)
+    assert "/FontFile" not in after  # every program converted
+    assert after["/FontFile3"] < 0.5 * before["/FontFile"]
+    assert pdfgen.all_pages_identical(src, dst) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_whole_type1_fonts_are_cut_to_the_glyphs_drawn(tmp_path):
+    src = pdfgen.corpus_file("camelot__assam.pdf")  # four whole Type 1 fonts, 85 % of the file
+    dst = tmp_path / "out.pdf"
+    compress(src, dst, Options(level="medium"))
+    assert dst.stat().st_size < 0.1 * src.stat().st_size
+    with pikepdf.open(dst) as pdf:
+        fonts = [o for o in pdf.objects if isinstance(o, pikepdf.Dictionary)
+                 and o.get("/Type") == Name.Font and o.get("/Subtype") == Name.Type1]
+        assert fonts and all(str(f.BaseFont)[7] == "+" for f in fonts)  # named as subsets
+    assert pdfgen.all_pages_identical(src, dst) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_subsets_of_one_font_share_one_program():
+    """Two subsets of a font (split as pdfTeX splits them per figure) merge into one program
+    that draws every glyph of both exactly as each did."""
+    src = pdfgen.corpus_file("pdfminer__naacl06-shinyama.pdf")
+    with pikepdf.open(src) as pdf:
+        program = next(type1.read(o.FontFile.read_bytes()) for o in pdf.objects
+                       if isinstance(o, pikepdf.Dictionary) and o.get("/Type") == Name.FontDescriptor
+                       and str(o.get("/FontName")).endswith("NimbusRomNo9L-Regu"))
+    names = sorted(n for n in program.glyphs if n != ".notdef")
+    a = type1.subset(program, set(names[0::2]))
+    b = type1.subset(program, set(names[1::2]) | {names[0]})
+    merged = type1.merge([a, b])
+    assert merged is not None and set(merged.glyphs) == set(program.glyphs)
+    data = type1.to_cff(merged, serves=[a, b])  # raises unless each glyph draws as before
+    assert len(data) < len(type1.to_cff(a)) + len(type1.to_cff(b))
+    # a glyph that differs keeps them apart
+    other = type1.Program(b.font, dict(b.glyphs))
+    other.glyphs[names[0]] = program.glyphs[names[2]]
+    assert type1.merge([a, other]) is None
+
+
+def test_eexec_decryption_matches_the_reference():
+    from fontTools.misc import eexec
+
+    data = bytes(np.random.default_rng(5).integers(0, 256, 5000, dtype=np.uint8))
+    assert type1._decrypt(data, 55665) == eexec.decrypt(data, 55665)[0]
+    pieces = eexec.decrypt(data[:1234], 4330)[0] + eexec.decrypt(data[1234:], 4330)[0]
+    assert type1._decrypt(data, 4330, [0, 1234]) == pieces
+
+
+def test_a_damaged_program_is_kept_as_it_is():
+    with pytest.raises(type1.NotConvertible):
+        type1.convert(b"%!PS-AdobeFont-1.0: Broken\n/FontName /Broken def currentfile eexec \x00\x01")
