@@ -156,6 +156,30 @@ def test_docx_medium_downscales_to_the_drawing_extent_and_renames_a_png_photo(
     assert len(python_docx.Document(str(out)).inline_shapes) == 1
 
 
+def test_pptx_pictures_come_down_to_their_shape_size_on_the_slide(tmp_path: Path) -> None:
+    import pptx
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[5])
+    slide.shapes.title.text = "Quarterly photos"
+    slide.shapes.add_picture(io.BytesIO(jpeg_bytes(photo(1600, 1200))), Inches(1), Inches(2),
+                             width=Inches(2))
+    src = tmp_path / "deck.pptx"
+    prs.save(str(src))
+    out = tmp_path / "out.pptx"
+    report = compress_any(src, out, {"level": "medium"})
+    [name] = [n for n in members(out) if n.startswith("ppt/media/")]
+    image = Image.open(io.BytesIO(read(out, name)))
+    assert image.width <= 441 and image.width / image.height == pytest.approx(4 / 3, rel=0.01)
+    assert report.output_bytes < src.stat().st_size / 3
+    lossless = tmp_path / "lossless.pptx"
+    compress_any(src, lossless, {"level": "lossless"})
+    assert Image.open(io.BytesIO(read(lossless, name))).size == (1600, 1200)
+    shapes = [s.shape_type for s in pptx.Presentation(str(out)).slides[0].shapes]
+    assert shapes == [s.shape_type for s in pptx.Presentation(str(src)).slides[0].shapes]
+
+
 def test_thumbnail_and_unused_media_dropped_above_lossless_only(tmp_path: Path) -> None:
     base = docx(tmp_path / "base.docx", picture=jpeg_bytes(photo(300, 200)))
     with zipfile.ZipFile(base) as z:
@@ -392,8 +416,11 @@ def test_epub_keeps_its_packaging_and_caps_images(tmp_path: Path) -> None:
     command = epubcheck()
     if command:  # the reference checker, when Debian's package is there
         def errors(path: Path) -> int:
-            proc = subprocess.run([*command, "-q", "-e", str(path)], capture_output=True,
-                                  text=True, timeout=300)
+            try:
+                proc = subprocess.run([*command, "-q", "-e", str(path)], capture_output=True,
+                                      text=True, timeout=300)
+            except subprocess.TimeoutExpired:
+                pytest.skip("epubcheck (Java) took over 5 minutes on this loaded machine")
             return sum(ln.startswith(("ERROR", "FATAL"))
                        for ln in (proc.stdout + proc.stderr).splitlines())
 
