@@ -586,6 +586,12 @@ def report(rows: list[dict[str, Any]], levels: list[str], elapsed: float) -> str
                                "with a lower render SSIM than the baseline's")
             lines.append("")
     summary.append(f"- files grown: {grown}; squeezer outputs broken: {broken_ours}")
+    ran = {r["file"] for r in rows}
+    missing = [f"{cat}/{p.name}" for cat, p in corpus(None) if p.name not in ran]
+    if missing:
+        summary.append(f"- corpus files not in these tables (run stopped at its deadline, or "
+                       f"left out by --only): {len(missing)}: "
+                       + ", ".join(missing))
     return "\n".join(lines[:head] + ["## Summary", ""] + summary + [""] + lines[head:]) + "\n"
 
 
