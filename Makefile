@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run serve test lint bench clean fuzz schemathesis hostile
+.PHONY: install run serve test lint bench clean fuzz schemathesis hostile cluster-test load chaos
 
 $(BIN)/squeezer: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -54,6 +54,21 @@ fuzz: install
 schemathesis: install
 	$(BIN)/pip install -q -e '.[test,fuzz]'
 	$(BIN)/python tests/hostile/schemathesis_run.py
+
+# the multi-process deployment (deploy/local-cluster: Debian's PostgreSQL, moto's S3 server,
+# 2 API and 3 worker processes) brought up, used through both APIs and torn down (~1 min)
+cluster-test: install
+	SQUEEZER_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_cluster.py
+
+# the load test on deploy/local-cluster with 1, 2, 3 workers and 10,000 queued jobs
+# (~20 min; writes bench/results/load.md)
+load: install
+	nice -n 10 $(BIN)/python bench/load.py --workers 1,2,3 --queue 10000
+
+# faults under load (kill -9 a worker and an API, PostgreSQL restart, bucket stopped 30 s,
+# a full temporary disk); exits non-zero if a job was lost or ran twice to a visible effect
+chaos: install
+	nice -n 10 $(BIN)/python bench/chaos.py
 
 bench: install
 	$(BIN)/python bench/pdf_bench.py

@@ -115,6 +115,70 @@ class Server:
                 self.proc.wait()
 
 
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds of the process and of its reaped children)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), sum(int(x) for x in fields[11:15]) / tick
+
+
+def _kind(pid: int) -> str:
+    """Which part of the service a process is, from its command line."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return "gone"
+    text = b" ".join(argv)
+    if b"postgres" in argv[0]:
+        return "PostgreSQL"
+    if b"forkserver" in text or b"resource_tracker" in text:
+        return "engine children (forkserver)"
+    if b" worker" in text:
+        return "workers"
+    return "API (uvicorn)"
+
+
+def service_cpu(server: Server) -> dict[str, float]:
+    """CPU seconds used so far by the service, by part: ``squeezer serve`` (the API) and
+    everything below it (workers, forkserver, engine children) plus the embedded
+    PostgreSQL's processes.  (A process's reaped children count with it.)
+
+    Unlike wall-clock latency this hardly moves with other people's load on a shared machine,
+    so CPU ms per request is the number to compare between runs.
+    """
+    roots = {server.pid}
+    pidfile = server.data / "postgres" / "postmaster.pid"
+    if pidfile.is_file():
+        roots.add(int(pidfile.read_text().split()[0]))
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None:
+            stats[int(entry)] = st
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total: dict[str, float] = {}
+    todo, seen = list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        kind = _kind(pid)
+        total[kind] = total.get(kind, 0.0) + stats[pid][1]
+        todo += children.get(pid, [])
+    return total
+
+
+def _minus(after: dict[str, float], before: dict[str, float], n: int) -> dict[str, float]:
+    return {k: (v - before.get(k, 0.0)) / n for k, v in after.items()}
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -175,7 +239,8 @@ def pct(values: list[float], q: float) -> float:
 # --- (a) sync compressions ------------------------------------------------------------------
 
 
-def direct_times(src: Path, out: Path, n: int) -> list[float]:
+def direct_times(src: Path, out: Path, n: int) -> tuple[list[float], float]:
+    """Wall seconds of each in-process compression, and the CPU seconds of one (mean)."""
     from squeezer.engines.options import Options
     from squeezer.engines.pdf import compress
 
@@ -183,11 +248,12 @@ def direct_times(src: Path, out: Path, n: int) -> list[float]:
     for _ in range(3):
         compress(src, out, options)
     times = []
+    cpu = time.process_time()
     for _ in range(n):
         started = time.perf_counter()
         compress(src, out, options)
         times.append(time.perf_counter() - started)
-    return times
+    return times, (time.process_time() - cpu) / n
 
 
 def api_times(server: Server, src: Path, n: int, concurrency: int) -> tuple[list[float], float]:
@@ -217,12 +283,18 @@ def api_times(server: Server, src: Path, n: int, concurrency: int) -> tuple[list
     return [t for r in results for t in r], wall
 
 
-def part_a(server: Server, root: Path, requests: int, concurrency: int) -> list[dict]:
+def part_a(server: Server, root: Path, requests: int, concurrency: int,
+           only: str = "") -> list[dict]:
     rows = []
     for label, src in make_inputs(root).items():
-        direct = direct_times(src, root / "direct-out.pdf", max(20, requests // 4))
+        if only and only not in label:
+            continue
+        direct, direct_cpu = direct_times(src, root / "direct-out.pdf", max(20, requests // 4))
         single, _ = api_times(server, src, max(20, requests // 4), 1)
+        before = service_cpu(server)
         many, wall = api_times(server, src, requests, concurrency)
+        parts = _minus(service_cpu(server), before, len(many))
+        cpu = sum(parts.values())
         rows.append({
             "file": f"{label} ({src.stat().st_size / 1000:.1f} kB)",
             "direct_p50": statistics.median(direct) * 1000, "direct_p95": pct(direct, .95) * 1000,
@@ -230,9 +302,14 @@ def part_a(server: Server, root: Path, requests: int, concurrency: int) -> list[
             "overhead": (statistics.median(single) - statistics.median(direct)) * 1000,
             "apiN_p50": statistics.median(many) * 1000, "apiN_p95": pct(many, .95) * 1000,
             "rps": len(many) / wall, "direct_rps": 1 / statistics.median(direct),
+            "cpu_ms": cpu * 1000, "direct_cpu_ms": direct_cpu * 1000,
+            "cpu_rps": (os.cpu_count() or 1) / cpu if cpu else 0.0,
+            "cpu_parts": {k: v * 1000 for k, v in parts.items()},
         })
         print(f"  {rows[-1]['file']}: overhead {rows[-1]['overhead']:.1f} ms p50, "
-              f"{rows[-1]['rps']:.1f} req/s at concurrency {concurrency}", flush=True)
+              f"{rows[-1]['rps']:.1f} req/s at concurrency {concurrency}, "
+              f"{rows[-1]['cpu_ms']:.1f} CPU ms per request (engine alone "
+              f"{rows[-1]['direct_cpu_ms']:.1f})", flush=True)
     return rows
 
 
@@ -415,6 +492,22 @@ def report(args: argparse.Namespace, a: list[dict] | None, b: dict | None, c: di
                        f"{r['api1_p50']:.1f} / {r['api1_p95']:.1f} | {r['overhead']:.1f} | "
                        f"{r['apiN_p50']:.1f} / {r['apiN_p95']:.1f} | {r['rps']:.1f} | "
                        f"{r['direct_rps']:.1f} | {ok(met)} |")
+        out += ["", "CPU per request: every process of the service (API, workers, forkserver, "
+                "engine children, PostgreSQL) during the throughput run, divided by the "
+                "requests; it moves far less with other load on the machine than latency "
+                "does. Requests/s on idle cores = cores / CPU per request.", "",
+                "| file | service CPU ms / request | engine alone CPU ms | service − engine | "
+                f"req/s if {os.cpu_count()} idle cores |",
+                "|---|---:|---:|---:|---:|"]
+        for r in a:
+            out.append(f"| {r['file']} | {r['cpu_ms']:.1f} | {r['direct_cpu_ms']:.1f} | "
+                       f"{r['cpu_ms'] - r['direct_cpu_ms']:.1f} | {r['cpu_rps']:.0f} |")
+        kinds = sorted({k for r in a for k in r["cpu_parts"]})
+        out += ["", "Where the CPU goes (ms per request, by process):", "",
+                "| file | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
+        for r in a:
+            out.append(f"| {r['file']} | "
+                       + " | ".join(f"{r['cpu_parts'].get(k, 0.0):.1f}" for k in kinds) + " |")
         out.append("")
     if b:
         out += ["## (b) API memory while a 1 GB upload streams to `POST /v1/files`", "",
@@ -448,6 +541,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--requests", type=int, default=200, help="(a) requests per file")
     parser.add_argument("--concurrency", type=int, default=4, help="(a) clients at once")
+    parser.add_argument("--only", default="", help="(a) only the files whose label has this "
+                        "(e.g. tiny)")
     parser.add_argument("--upload-bytes", type=int, default=1 << 30, help="(b) body size")
     parser.add_argument("--jobs", type=int, default=10_000, help="(c) jobs to enqueue")
     parser.add_argument("--drain-timeout", type=float, default=1800, help="(c) seconds")
@@ -464,7 +559,7 @@ def main() -> None:
         try:
             if "a" in args.parts:
                 print("(a) sync compressions", flush=True)
-                a = part_a(server, root, args.requests, args.concurrency)
+                a = part_a(server, root, args.requests, args.concurrency, args.only)
             if "b" in args.parts:
                 print("(b) 1 GB upload", flush=True)
                 b = part_b(server, args.upload_bytes)

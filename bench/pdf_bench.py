@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Benchmark Squeezer's PDF presets against Ghostscript, ocrmypdf's optimizer and qpdf.
 
-For every PDF of the corpus (``../shared/corpus/pdf`` by default) each tool runs in its
-own subprocess with a timeout; the output is measured for bytes, page count and rendered
-quality (SSIM of up to 5 evenly sampled pages rendered at 100 dpi in grayscale with
-pypdfium2, input render against output render).  Results go to ``bench/results/pdf.md``
-(tables + targets) and ``bench/results/pdf.json`` (raw).  Peer results are cached in
-``bench/.cache/`` keyed by (tool, file sha256, tool version), so a re-run after an engine
-change only re-runs Squeezer.  Scanned files (MANIFEST category ``scan_*``) also get a scans
-table, squeezer-high vs gs /ebook (and ocrmypdf on bitonal scans), with a speed run on
-synthetic 300 dpi pages from ``bench/scan_pages.py``.  See ``bench/README.md``.
+For every PDF of the corpora (``../shared/corpus/wide`` and ``../shared/corpus/pdf`` by
+default, plus two generated large files, ``bench/large_pdfs.py``) each tool runs as one cold
+process per file with a timeout (Squeezer as ``squeezer compress``, start-up included), while
+the peak memory of its whole process tree is sampled; the output is measured for bytes, page
+count and rendered quality (SSIM of up to 5 evenly sampled pages rendered at 100 dpi in
+grayscale with pypdfium2, input render against output render).  Results go to
+``bench/results/pdf.md`` (tables, per-category tables, targets) and ``bench/results/pdf.json``
+(raw).  Peer results are cached in ``bench/.cache/`` keyed by (tool, file sha256, tool
+version), so a re-run after an engine change only re-runs Squeezer.  Scanned files (MANIFEST
+category ``scan_*``) also get a scans table, squeezer-high vs gs /ebook (and ocrmypdf on
+bitonal scans), with a speed run on synthetic pages from ``bench/scan_pages.py``.  See
+``bench/README.md``.
 
 Run with the project's venv:  ``.venv/bin/python bench/pdf_bench.py [--quick] [--category scan]``.
 """
@@ -24,6 +27,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -36,18 +40,29 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "pdf"
+SHARED_CORPUS = REPO.parent / "shared" / "corpus"
+#: The corpora of a full run: the wide real-world set (issue 18) and the original one.
+DEFAULT_CORPORA = [SHARED_CORPUS / "wide", SHARED_CORPUS / "pdf"]
 CACHE = HERE / ".cache"
+#: Where bench/large_pdfs.py writes the generated large files (a 300-page G4 scan, a
+#: 175 MB photo PDF) that a full run adds to the corpora.
+GENERATED = CACHE / "generated"
+#: Tool runs on a generated large file get this many times --timeout.
+LARGE_TIMEOUT_FACTOR = 4
 PEER_VENV = HERE / ".peers" / "venv"
 
 #: Bump when the way results are measured changes, so cached peer results are redone.
-MEASURE_VERSION = 3
+MEASURE_VERSION = 4
 DPI = 100
 SAMPLE_PAGES = 5
 #: A page whose render would exceed this many pixels is rendered at a lower scale
 #: (the same scale for input and output), so hostile page sizes cannot exhaust memory.
 MAX_RENDER_PIXELS = 16_000_000
 SSIM_OK = 0.95
+#: Peak memory of the whole process tree of one file's run (issue 18).
+MEMORY_TARGET_MB = 400
+#: A cold `squeezer compress` of a ~100 KB text PDF, seconds of wall time (issue 18).
+STARTUP_TARGET_S = 0.4
 LOSSLESS_SSIM = 0.9999  # pixel-identical renders give exactly 1.0; allow float noise
 
 #: Categories of scanned documents in MANIFEST.tsv start with this (scans table, issue 5).
@@ -58,12 +73,12 @@ SCAN_JOBS = 2
 
 PRESETS = ["lossless", "low", "medium", "high", "extreme"]
 SQUEEZER_TOOLS = [f"squeezer-{p}" for p in PRESETS]
-PEER_TOOLS = ["gs-ebook", "gs-screen", "ocrmypdf", "qpdf"]
+PEER_TOOLS = ["gs-ebook", "gs-screen", "gs-printer", "ocrmypdf", "qpdf"]
 ALL_TOOLS = SQUEEZER_TOOLS + PEER_TOOLS
 GROUPS = {
     "squeezer": SQUEEZER_TOOLS,
     "peers": PEER_TOOLS,
-    "gs": ["gs-ebook", "gs-screen"],
+    "gs": ["gs-ebook", "gs-screen", "gs-printer"],
     "all": ALL_TOOLS,
 }
 
@@ -259,35 +274,33 @@ def worker_measure(out: str, npz: str) -> dict[str, Any]:
     }
 
 
-def worker_squeeze(preset: str, src: str, dst: str) -> dict[str, Any]:
-    from squeezer.engines.errors import EngineError
-    from squeezer.engines.malloc import keep_freed_memory
-    from squeezer.engines.options import Options
-    from squeezer.engines.pdf import compress
+def squeezer_command(tool: str, src: Path, dst: Path) -> list[str]:
+    """A cold ``squeezer compress`` of one file: what a user runs, start-up included."""
+    script = Path(sys.executable).parent / "squeezer"
+    base = [str(script)] if script.exists() else [sys.executable, "-m", "squeezer"]
+    return [*base, "compress", str(src), "-o", str(dst), "--level", tool.split("-", 1)[1],
+            "--json"]
 
-    keep_freed_memory()  # as the CLI's `compress` and the service's job children do
-    started = time.perf_counter()
+
+def squeezer_result(run: dict[str, Any]) -> dict[str, Any]:
+    """The CLI's ``--json`` entry for the one file: {ok, report} or {ok: False, error}."""
     try:
-        report = compress(src, dst, Options(level=preset))
-    except EngineError as exc:
-        return {
-            "ok": False,
-            "seconds": time.perf_counter() - started,
-            "error": f"{type(exc).__name__}: {exc.message}",
-        }
-    seconds = time.perf_counter() - started
-    return {
-        "ok": True,
-        "seconds": seconds,
-        "report": {
-            k: v
-            for k, v in report.model_dump(mode="json").items()
-            if k in ("pages", "original_kept", "warnings", "steps", "images", "target_reached")
-        },
-    }
+        entries = json.loads(run["stdout"])
+        entry = entries[0]
+    except (ValueError, LookupError, TypeError):
+        tail = _tail(run["stderr"]) or f"exit code {run['rc']}, no JSON"
+        return {"ok": False, "error": f"squeezer died (rc {run['rc']}): {tail}"}
+    if not entry.get("ok"):
+        err = entry.get("error") or {}
+        return {"ok": False, "error": f"{err.get('code')}: {err.get('message')}"}
+    return {"ok": True, "report": entry.get("report") or {}}
 
 
-WORKERS = {"_render": worker_render, "_measure": worker_measure, "_squeeze": worker_squeeze}
+#: What :class:`TreeMemory` adds to a run's result.
+MEMORY_KEYS = ("peak_pss_mb", "peak_rss_sum_mb", "peak_processes")
+
+
+WORKERS = {"_render": worker_render, "_measure": worker_measure}
 
 
 def run_worker(argv: list[str]) -> int:
@@ -308,16 +321,124 @@ _running: set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
 
 
-def run_cmd(cmd: list[str], timeout: float) -> dict[str, Any]:
-    """Run ``cmd`` in its own process group; kill the whole group on timeout."""
+#: How often the memory of a measured process tree is sampled.
+MEMORY_INTERVAL = 0.02
+
+
+def _session_pids(sid: int) -> list[int]:
+    """The processes of session ``sid``: a tool started with ``start_new_session`` and every
+    process it forks or starts (unless one of them makes a session of its own)."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 3 and int(fields[3]) == sid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of ``pid`` in KiB, from smaps_rollup; (0, 0) when it is gone."""
+    pss = rss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    pss = int(line.split()[1])
+                elif line.startswith(b"Rss:"):
+                    rss = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return pss, rss
+
+
+class TreeMemory:
+    """Peak memory of a process tree (a session), sampled every :data:`MEMORY_INTERVAL` s.
+
+    *PSS* (proportional set size) splits each shared page between the processes that map
+    it, so the sum over the tree is what the tree costs the machine: a forked helper's
+    copy-on-write pages and the shared libraries count once.  The plain sum of *RSS* counts
+    them once per process (an upper bound), recorded beside it.  Linux only; elsewhere
+    both stay None.
+    """
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        self.peak_pss = self.peak_rss = 0
+        self.peak_procs = 0
+        self.stop = threading.Event()
+        self.ok = os.path.exists("/proc/self/smaps_rollup")
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        if self.ok:
+            self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.sample()
+            self.stop.wait(MEMORY_INTERVAL)
+
+    def sample(self) -> None:
+        pids = _session_pids(self.sid)
+        pss = rss = 0
+        for pid in pids:
+            p, r = _memory_kb(pid)
+            pss, rss = pss + p, rss + r
+        self.peak_pss = max(self.peak_pss, pss)
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_procs = max(self.peak_procs, len(pids))
+
+    def finish(self) -> dict[str, Any]:
+        self.stop.set()
+        if self.ok:
+            self.thread.join()
+            return {
+                "peak_pss_mb": round(self.peak_pss / 1024, 1),
+                "peak_rss_sum_mb": round(self.peak_rss / 1024, 1),
+                "peak_processes": self.peak_procs,
+            }
+        return {"peak_pss_mb": None, "peak_rss_sum_mb": None, "peak_processes": None}
+
+
+class _Popen(subprocess.Popen):
+    """A Popen that reaps its child with ``wait4``: the CPU seconds of the whole process tree
+    (the child and every descendant it waited for), which on a shared machine say more about
+    a tool's cost than its wall time."""
+
+    rusage: Any = None
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:  # (CPython's hook)
+        try:
+            pid, sts, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid == self.pid:
+            self.rusage = usage
+        return pid, sts
+
+
+def run_cmd(
+    cmd: list[str], timeout: float, memory: bool = False, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``cmd`` in its own process group; kill the whole group on timeout.
+
+    ``memory``: sample the peak memory of the whole process tree (:class:`TreeMemory`).
+    """
     started = time.perf_counter()
-    proc = subprocess.Popen(
+    proc = _Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        env=env,
     )
+    watch = TreeMemory(proc.pid) if memory else None
     with _running_lock:
         _running.add(proc)
     timed_out = False
@@ -330,13 +451,29 @@ def run_cmd(cmd: list[str], timeout: float) -> dict[str, Any]:
     finally:
         with _running_lock:
             _running.discard(proc)
-    return {
+    seconds = time.perf_counter() - started
+    if watch is not None:
+        _reap_session(proc.pid)
+    result = {
         "rc": proc.returncode,
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "timed_out": timed_out,
+        "cpu_seconds": None if proc.rusage is None
+        else round(proc.rusage.ru_utime + proc.rusage.ru_stime, 3),
         "stdout": out.decode("utf-8", "replace"),
         "stderr": err.decode("utf-8", "replace"),
     }
+    if watch is not None:
+        result.update(watch.finish())
+    return result
+
+
+def _reap_session(sid: int) -> None:
+    """Kill what a finished tool left running in its session (a tool must not outlive its run)."""
+    try:
+        os.killpg(sid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -412,12 +549,41 @@ def git_state() -> str:
     return f"{head}{' + uncommitted changes in src/' if dirty else ''}" if head else "unknown"
 
 
+def engine_dir() -> Path:
+    """Where the engine that runs lives (``PYTHONPATH`` may point at another checkout)."""
+    probe = "import squeezer.engines, os; print(os.path.dirname(squeezer.engines.__file__))"
+    where = _version([sys.executable, "-c", probe])
+    return Path(where) if where else REPO / "src" / "squeezer" / "engines"
+
+
 def source_fingerprint() -> str:
     """Hash of the engine's Python sources, to tell whether the engine changed during a run."""
     h = hashlib.sha256()
-    for path in sorted((REPO / "src" / "squeezer" / "engines").rglob("*.py")):
+    root = engine_dir()
+    for path in sorted(root.rglob("*.py")):
         try:
-            h.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+        except OSError:
+            continue
+    return h.hexdigest()[:12]
+
+
+def compile_squeezer() -> None:
+    """Byte-compile the squeezer package, as ``pip install`` does: a cold ``squeezer compress``
+    then measures an installed Squeezer, not Python compiling ~80 modules from source (which
+    every run repeats in an editable checkout under ``PYTHONDONTWRITEBYTECODE``)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(engine_dir().parent)],
+                   check=False, capture_output=True)
+
+
+def package_fingerprint() -> str:
+    """Hash of the whole squeezer package's Python sources (the CLI included): a Squeezer
+    result cached under it (``--resume``) is what a fresh run of those sources measures."""
+    h = hashlib.sha256()
+    root = engine_dir().parent
+    for path in sorted(root.rglob("*.py")):
+        try:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
         except OSError:
             continue
     return h.hexdigest()[:12]
@@ -436,7 +602,7 @@ def detect_tools() -> tuple[dict[str, str], dict[str, str]]:
         for t in SQUEEZER_TOOLS:
             missing[t] = f"squeezer not importable by {sys.executable}"
     gs = shutil.which("gs") and _version(["gs", "--version"])
-    for t in ("gs-ebook", "gs-screen"):
+    for t in ("gs-ebook", "gs-screen", "gs-printer"):
         if gs:
             versions[t] = f"gs {gs}"
         else:
@@ -530,7 +696,8 @@ def cache_key(tool: str, digest: str, version: str, timeout: float) -> str:
             DPI,
             SAMPLE_PAGES,
             timeout,
-            peer_command(tool, Path("IN"), Path("OUT"))[1:-2],
+            (squeezer_command if tool in SQUEEZER_TOOLS else peer_command)(
+                tool, Path("IN"), Path("OUT"))[1:-2],
         ]
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
@@ -550,6 +717,14 @@ class Bench:
         self.tools = tools
         self.versions = versions
         self.print_lock = threading.Lock()
+        #: Squeezer's own results are cached by this (its whole package's sources), for --resume
+        self.squeezer_sources = package_fingerprint() if args.resume else ""
+
+    def timeout_for(self, path: Path) -> float:
+        """Seconds a tool may take on ``path``: more for the generated large files."""
+        if path.parent.resolve() == GENERATED.resolve():
+            return self.args.timeout * LARGE_TIMEOUT_FACTOR
+        return self.args.timeout
 
     def log(self, msg: str) -> None:
         with self.print_lock:
@@ -566,7 +741,7 @@ class Bench:
                 ref["blank_pages"] = blank_pages(npz)
             return ref
         base.parent.mkdir(parents=True, exist_ok=True)
-        data = call_worker(["_render", str(path), str(npz)], self.args.timeout)
+        data = call_worker(["_render", str(path), str(npz)], self.timeout_for(path))
         ref = {
             "ok": bool(data.get("ok")),
             "pages": data.get("pages"),
@@ -604,22 +779,34 @@ class Bench:
             "notes": [],
             "cached": False,
         }
-        timeout = self.args.timeout
+        timeout = self.timeout_for(path)
         if tool.startswith("squeezer-"):
-            data = call_worker(["_squeeze", tool.split("-", 1)[1], str(path), str(out)], timeout)
-            res["process_seconds"] = round(data.get("wall", 0.0), 3)
-            res["seconds"] = round(data.get("seconds", data.get("wall", 0.0)), 3)
+            run = run_cmd(squeezer_command(tool, path, out), timeout, memory=True)
+            res["seconds"] = res["process_seconds"] = round(run["seconds"], 3)
+            res["cpu_seconds"] = run.get("cpu_seconds")
+            res.update({k: run.get(k) for k in MEMORY_KEYS})
+            if run["timed_out"]:
+                res["error"] = f"timeout after {timeout:.0f} s"
+                return res
+            data = squeezer_result(run)
             if not data.get("ok"):
                 res["error"] = data.get("error") or "failed"
                 return res
             report = data.get("report", {})
-            res["squeezer"] = report
+            res["compress_seconds"] = report.get("elapsed_seconds")
+            res["squeezer"] = {
+                k: v
+                for k, v in report.items()
+                if k in ("pages", "original_kept", "warnings", "steps", "images", "target_reached")
+            }
             if report.get("original_kept"):
                 res["notes"].append("original kept")
             res["notes"] += [f"warning: {w}" for w in report.get("warnings", [])][:3]
         else:
-            run = run_cmd(peer_command(tool, path, out), timeout)
+            run = run_cmd(peer_command(tool, path, out), timeout, memory=True)
             res["seconds"] = res["process_seconds"] = round(run["seconds"], 3)
+            res["cpu_seconds"] = run.get("cpu_seconds")
+            res.update({k: run.get(k) for k in MEMORY_KEYS})
             if run["timed_out"]:
                 res["error"] = f"timeout after {timeout:.0f} s"
                 return res
@@ -674,10 +861,15 @@ class Bench:
         }
         for tool in self.tools:
             cached_path = None
-            if tool in PEER_TOOLS:
-                key = cache_key(tool, digest, self.versions[tool], self.args.timeout)
+            if tool in PEER_TOOLS or self.args.resume:
+                version = self.versions[tool]
+                if tool in SQUEEZER_TOOLS:  # --resume: the same sources give the same result
+                    version = f"{version}+{self.squeezer_sources}"
+                key = cache_key(tool, digest, version, self.args.timeout)
                 cached_path = CACHE / "results" / tool / f"{key}.json"
-                if not self.args.no_cache and cached_path.exists():
+                rerun = (self.args.no_cache and tool in PEER_TOOLS) \
+                    or tool in (self.args.rerun or "").split(",")
+                if not rerun and cached_path.exists():
                     res = json.loads(cached_path.read_text())
                     res["cached"] = True
                     entry["results"][tool] = res
@@ -787,6 +979,9 @@ def aggregate(entries: list[dict[str, Any]], tools: list[str]) -> dict[str, dict
             "ssim_min": round(min(mins), 4) if mins else None,
             "seconds": round(sum(r.get("seconds") or 0.0 for _, r in rs), 2),
             "process_seconds": round(sum(r.get("process_seconds") or 0.0 for _, r in rs), 2),
+            "compress_seconds": round(sum(r.get("compress_seconds") or 0.0 for _, r in rs), 2),
+            "peak_pss_mb": max((r.get("peak_pss_mb") or 0.0 for _, r in rs), default=None),
+            "peak_rss_sum_mb": max((r.get("peak_rss_sum_mb") or 0.0 for _, r in rs), default=None),
             "failures": len(rs) - len(ok),
             "grown": sum(1 for _, r in ok if r.get("grown")),
             "pages_lost": sum(1 for _, r in ok if r.get("pages_lost")),
@@ -891,20 +1086,236 @@ def targets(entries: list[dict[str, Any]], tools: list[str], missing: dict[str, 
         )
     if "squeezer-medium" in has and "gs-ebook" in has:
         med = sum(e["results"]["squeezer-medium"].get("seconds") or 0 for e in entries)
-        med_p = sum(e["results"]["squeezer-medium"].get("process_seconds") or 0 for e in entries)
+        inner = sum(e["results"]["squeezer-medium"].get("compress_seconds") or 0 for e in entries)
         gs = sum(e["results"]["gs-ebook"].get("seconds") or 0 for e in entries)
         out.append(
             {
-                "target": "speed: total seconds medium <= 0.5 x gs /ebook",
+                "target": "speed: total wall seconds medium <= 0.5 x gs /ebook (one cold "
+                "process per file, start-up included for both)",
                 "measured": f"{med:.1f} s vs 0.5 x {gs:.1f} = {0.5 * gs:.1f} s "
-                f"(medium/gs = {med / gs:.2f}; with Python start-up "
-                f"{med_p:.1f} s)"
+                f"(medium/gs = {med / gs:.2f}; of which inside the engine's compress() "
+                f"{inner:.1f} s)"
                 if gs
                 else "gs took no time?",
                 "pass": bool(gs) and med <= 0.5 * gs,
             }
         )
+        both = [
+            (e["results"]["squeezer-medium"].get("cpu_seconds"),
+             e["results"]["gs-ebook"].get("cpu_seconds"))
+            for e in entries
+        ]
+        both = [(m, g) for m, g in both if m is not None and g is not None]
+        if both:
+            med_cpu, gs_cpu = sum(m for m, _ in both), sum(g for _, g in both)
+            out.append(
+                {
+                    "target": "(info) speed in CPU seconds of the whole process tree (user + "
+                    "system; what the wall clock measures on a quiet machine), medium vs "
+                    "0.5 x gs /ebook",
+                    "measured": f"{med_cpu:.1f} s vs 0.5 x {gs_cpu:.1f} = {0.5 * gs_cpu:.1f} s "
+                    f"(medium/gs = {med_cpu / gs_cpu:.2f}; {len(both)} files timed so)"
+                    if gs_cpu else "gs took no time?",
+                    "pass": bool(gs_cpu) and med_cpu <= 0.5 * gs_cpu,
+                }
+            )
+    if "squeezer-medium" in has:
+        peaks = [
+            (e["results"]["squeezer-medium"].get("peak_pss_mb") or 0.0, e["file"])
+            for e in entries
+        ]
+        worst, who = max(peaks, default=(0.0, "-"))
+        over = [f for mb, f in peaks if mb > MEMORY_TARGET_MB]
+        rss = max(
+            (e["results"]["squeezer-medium"].get("peak_rss_sum_mb") or 0.0 for e in entries),
+            default=0.0,
+        )
+        out.append(
+            {
+                "target": f"memory: peak of the whole process tree <= {MEMORY_TARGET_MB} MB on "
+                "every file (medium; PSS summed over the tree)",
+                "measured": f"largest {worst:.0f} MB on {who}"
+                + (f"; over on {', '.join(over)}" if over else "")
+                + f" (plain RSS summed over the tree: largest {rss:.0f} MB)",
+                "pass": bool(peaks) and not over,
+            }
+        )
+        failed = [
+            e["file"]
+            for e in entries
+            if not e["results"]["squeezer-medium"].get("ok")
+            and any(qualifies(e["results"].get(t), e["pages"]) for t in PEER_TOOLS)
+        ]
+        out.append(
+            {
+                "target": "failures: medium fails no file that a peer turns into a valid PDF "
+                "with every page and SSIM >= 0.95",
+                "measured": "none" if not failed else ", ".join(failed),
+                "pass": not failed,
+            }
+        )
     return out
+
+
+# --------------------------------------------------------------------------- categories
+
+
+def category_rows(entries: list[dict[str, Any]], tools: list[str]) -> list[dict[str, Any]]:
+    """Per category (and Σ): medium against the envelope, quality, time against gs /ebook,
+    peak memory, and every tool's Σ delivered / Σ input, so a class of documents that
+    regresses shows."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        groups.setdefault(str(e.get("category") or "?"), []).append(e)
+    ordered = sorted(groups.items()) + [("**all**", entries)]
+    rows = []
+    for cat, es in ordered:
+        row: dict[str, Any] = {
+            "category": cat,
+            "files": len(es),
+            "bytes": sum(e["bytes"] for e in es),
+            "tools": {},
+        }
+        for tool in tools:
+            rs = [e["results"].get(tool) or {} for e in es]
+            row["tools"][tool] = {
+                "ratio": round(sum(delivered(e, tool) for e in es) / row["bytes"], 4)
+                if row["bytes"]
+                else None,
+                "seconds": round(sum(r.get("seconds") or 0.0 for r in rs), 2),
+                "failures": sum(1 for r in rs if not r.get("ok")),
+                "below_095": sum(
+                    1 for r in rs if r.get("ok") and (r.get("ssim_min") or 0.0) < SSIM_OK
+                ),
+                "ssim_min": min((r["ssim_min"] for r in rs if r.get("ssim_min") is not None),
+                                default=None),
+                "peak_pss_mb": max((r.get("peak_pss_mb") or 0.0 for r in rs), default=None),
+            }
+        if "squeezer-medium" in tools:
+            env = sum(envelope(e)[0] for e in es)
+            strict = sum(envelope(e, strict=True)[0] for e in es)
+            med = sum(delivered(e, "squeezer-medium") for e in es)
+            row.update(
+                envelope=env,
+                strict_envelope=strict,
+                medium=med,
+                medium_over_envelope=round(med / env, 4) if env else None,
+                medium_over_strict=round(med / strict, 4) if strict else None,
+            )
+        rows.append(row)
+    return rows
+
+
+def write_categories(L: list[str], rows: list[dict[str, Any]], tools: list[str]) -> None:
+    if "squeezer-medium" in tools:
+        L.append("## Per category: medium against the envelope, gs /ebook's time, memory\n")
+        L.append(
+            "Categories from the corpora's MANIFEST.tsv (`generated_*`: bench/large_pdfs.py). "
+            "Bytes as delivered (a failure or a grown output counts at the input's size). "
+            "medium s and gs s: wall seconds of one cold process per file. peak MB: the "
+            "largest peak of the whole process tree over the category's files (PSS).\n"
+        )
+        has_gs = "gs-ebook" in tools
+        L.append(
+            "| category | files | input KiB | envelope KiB | medium KiB | medium/envelope | "
+            "medium/strict | medium min SSIM | <0.95 | failures | medium s | gs /ebook s | "
+            "medium/gs | medium peak MB | gs /ebook peak MB |"
+        )
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            m = r["tools"]["squeezer-medium"]
+            g = r["tools"].get("gs-ebook") or {}
+            ratio = m["seconds"] / g["seconds"] if has_gs and g.get("seconds") else None
+            L.append(
+                f"| {r['category']} | {r['files']} | {_kb(r['bytes'])} | {_kb(r['envelope'])} | "
+                f"{_kb(r['medium'])} | {_f(r['medium_over_envelope'])} | "
+                f"{_f(r['medium_over_strict'])} | {_f(m['ssim_min'], '{:.4f}')} | "
+                f"{m['below_095']} | {m['failures']} | {m['seconds']:.1f} | "
+                f"{_f(g.get('seconds'), '{:.1f}')} | {_f(ratio, '{:.2f}')} | "
+                f"{_f(m['peak_pss_mb'], '{:.0f}')} | {_f(g.get('peak_pss_mb'), '{:.0f}')} |"
+            )
+        L.append("")
+    L.append("## Per category: Σ delivered / Σ input per tool\n")
+    L.append("| category | files | " + " | ".join(tools) + " |")
+    L.append("|---|---:|" + "---:|" * len(tools))
+    for r in rows:
+        L.append(
+            f"| {r['category']} | {r['files']} | "
+            + " | ".join(_f(r["tools"][t]["ratio"]) for t in tools)
+            + " |"
+        )
+    L.append("")
+
+
+# --------------------------------------------------------------------------- start-up
+
+
+def pick_startup_file(files: list[Path], cats: dict[str, str]) -> Path | None:
+    """The text PDF (category ``text_fonts``) nearest 100 KB, for the start-up target."""
+    text = [f for f in files if cats.get(f.name) == "text_fonts"]
+    if not text:
+        return None
+    return min(text, key=lambda f: abs(f.stat().st_size - 100_000))
+
+
+def measure_startup(path: Path, runs: int, timeout: float) -> dict[str, Any]:
+    """Cold `squeezer compress` of ``path`` ``runs`` times (median wall), beside
+    `python -c pass`, `squeezer --help` and gs /ebook on the same file."""
+    import tempfile
+
+    out: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size, "runs": runs}
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        dst = Path(tmp) / "out.pdf"
+        cmds = {
+            "python": [sys.executable, "-c", "pass"],
+            "squeezer-medium": squeezer_command("squeezer-medium", path, dst),
+            "squeezer --help": squeezer_command("squeezer-medium", path, dst)[:1] + ["--help"],
+        }
+        if shutil.which("gs"):
+            cmds["gs-ebook"] = peer_command("gs-ebook", path, dst)
+        for name, cmd in cmds.items():
+            walls, cpus = [], []
+            for _ in range(runs):
+                dst.unlink(missing_ok=True)
+                # CPU seconds (user + system) of the process tree: on a shared machine the
+                # wall clock mostly measures the others' load
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                run = run_cmd(cmd, timeout)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if run["rc"] != 0 or run["timed_out"]:
+                    out[name] = {"error": _tail(run["stderr"]) or f"exit {run['rc']}"}
+                    break
+                walls.append(run["seconds"])
+                cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            else:
+                out[name] = {
+                    "median": round(statistics.median(walls), 3),
+                    "min": round(min(walls), 3),
+                    "runs": [round(w, 3) for w in walls],
+                    "cpu_median": round(statistics.median(cpus), 3),
+                }
+    return out
+
+
+def startup_target(startup: dict[str, Any]) -> dict[str, Any]:
+    sq = startup.get("squeezer-medium") or {}
+    target = (
+        f"start-up: a cold `squeezer compress` of a ~100 KB text PDF <= {STARTUP_TARGET_S} s wall "
+        f"({startup['file']}, {startup['bytes'] / 1000:.0f} KB, median of {startup['runs']})"
+    )
+    if "median" not in sq:
+        return {"target": target, "measured": f"failed: {sq.get('error')}", "pass": False}
+    others = ", ".join(
+        f"{k} {v['median']:.3f} s" + (f" ({v['cpu_median']:.3f} s CPU)" if "cpu_median" in v else "")
+        for k, v in startup.items()
+        if isinstance(v, dict) and "median" in v and k != "squeezer-medium"
+    )
+    cpu = f", CPU {sq['cpu_median']:.3f} s" if "cpu_median" in sq else ""
+    return {
+        "target": target,
+        "measured": f"{sq['median']:.3f} s (min {sq['min']:.3f}{cpu}); same machine: {others}",
+        "pass": sq["median"] <= STARTUP_TARGET_S,
+    }
 
 
 # --------------------------------------------------------------------------- scans
@@ -941,7 +1352,7 @@ def scan_rows(entries: list[dict[str, Any]], tools: list[str]) -> list[dict[str,
             notes.append("high kept the original")
         nbytes = {t: (r.get("bytes") if r.get("ok") else None) for t, r in res.items()}
         pages = e.get("pages")
-        secs = hi.get("seconds") if hi.get("ok") else None
+        secs = (hi.get("compress_seconds") or hi.get("seconds")) if hi.get("ok") else None
         hb, gb = nbytes["squeezer-high"], nbytes["gs-ebook"]
         rows.append(
             {
@@ -1341,6 +1752,8 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         f"({len(entries)} files from `{data['corpus']}`, {data['elapsed']:.0f} s in total, "
         f"--jobs {data['jobs']}). See `bench/README.md` for what each column means.\n"
     )
+    if data.get("label"):
+        L.append(f"**{data['label']}** (engine from `{data.get('engine_dir')}`)\n")
     L.append("## Machine\n")
     L.append(f"- CPU: {m['cpus']} × {m['cpu_model']}; memory {m['memory']}; {m['platform']}")
     L.append(f"- Python {m['python']}; Squeezer {m['squeezer']}")
@@ -1368,29 +1781,37 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
             "(`bench/.cache/results/`): their seconds were measured in an earlier run; "
             "use `--no-cache` on a quiet machine for a like-for-like speed comparison"
         )
+    if data.get("resumed_squeezer_results"):
+        L.append(
+            f"- {data['resumed_squeezer_results']} Squeezer results came from an interrupted "
+            "run of the same sources (`--resume`)"
+        )
     for tool, why in m["skipped_tools"].items():
         L.append(f"- **skipped {tool}**: {why}")
     L.append("")
     L.append("## Aggregate\n")
     L.append(
         "| tool | files ok | Σout/Σin | median ratio | mean SSIM | min SSIM | "
-        "SSIM<0.95 | total s | failures | grown | pages lost | structure lost |"
+        "SSIM<0.95 | total s | peak MB | failures | grown | pages lost | structure lost |"
     )
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for tool in tools:
         a = agg[tool]
         L.append(
             f"| {tool} | {a['ok']}/{a['files']} | {_f(a['ratio_total'])} | "
             f"{_f(a['ratio_median'])} | {_f(a['ssim_mean'], '{:.4f}')} | "
             f"{_f(a['ssim_min'], '{:.4f}')} | {a['below_095']} | {a['seconds']:.1f} | "
+            f"{_f(a.get('peak_pss_mb'), '{:.0f}')} | "
             f"{a['failures']} | {a['grown']} | {a['pages_lost']} | {a['structure_lost']} |"
         )
     L.append("")
     L.append(
         "Σout/Σin, median ratio and SSIM are over the files the tool handled (ok); "
         "total s is over every attempt (failures included; timeouts count their "
-        f"{data['timeout']:.0f} s). Squeezer's seconds are the `compress()` call in a fresh "
-        "process, without the interpreter's start-up.\n"
+        f"{data['timeout']:.0f} s): wall seconds of one cold process per file for every tool "
+        "(Squeezer: `squeezer compress FILE -o OUT --level L --json`, start-up included). "
+        "peak MB: the largest peak memory of the tool's whole process tree over the files "
+        "(PSS summed over the tree, sampled every 20 ms).\n"
     )
     if data["targets"]:
         L.append("## Targets\n")
@@ -1399,6 +1820,8 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         for t in data["targets"]:
             L.append(f"| {t['target']} | {t['measured']} | **{'PASS' if t['pass'] else 'MISS'}** |")
         L.append("")
+    if data.get("categories"):
+        write_categories(L, data["categories"], tools)
     if data.get("scans"):
         write_scans(L, data)
     if "squeezer-medium" in tools and any(t in tools for t in PEER_TOOLS):
@@ -1409,9 +1832,10 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         )
         L.append(
             "| file | category | input KiB | envelope KiB | by | medium KiB | "
-            "medium/envelope | medium min SSIM | medium s | gs /ebook s | strict envelope |"
+            "medium/envelope | medium min SSIM | medium s | gs /ebook s | medium peak MB | "
+            "strict envelope |"
         )
-        L.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|")
+        L.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
         rows = []
         for e in entries:
             env, who = envelope(e)
@@ -1435,7 +1859,8 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
                 f"| {e['file']} | {e['category']} | {_kb(e['bytes'])} | {_kb(env)} | "
                 f"{who} | {_kb(dl)}{flag} | {frac:.2f} | "
                 f"{_f(med.get('ssim_min'), '{:.4f}')} | {_f(med.get('seconds'), '{:.2f}')} | "
-                f"{_f(gs.get('seconds'), '{:.2f}')} | {strict} |"
+                f"{_f(gs.get('seconds'), '{:.2f}')} | {_f(med.get('peak_pss_mb'), '{:.0f}')} | "
+                f"{strict} |"
             )
         L.append("")
     L.append("## Ratio and min SSIM per file and tool\n")
@@ -1469,11 +1894,14 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         )
     L.append("")
     L.append("## Per file and tool, in detail\n")
-    L.append("| file | tool | bytes | ratio | mean SSIM | min SSIM | seconds | pages out | notes |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    L.append(
+        "| file | tool | bytes | ratio | mean SSIM | min SSIM | seconds | peak MB | pages out "
+        "| notes |"
+    )
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for e in entries:
         L.append(
-            f"| **{e['file']}** | input ({e['category']}) | {e['bytes']:,} | 1 | | | | "
+            f"| **{e['file']}** | input ({e['category']}) | {e['bytes']:,} | 1 | | | | | "
             f"{e['pages'] or '–'} | {_input_note(e)} |"
         )
         for tool in tools:
@@ -1489,7 +1917,8 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
             L.append(
                 f"| | {tool} | {_f(r.get('bytes'), '{:,}')} | {_f(r.get('ratio'))} | "
                 f"{_f(r.get('ssim_mean'), '{:.4f}')} | {_f(r.get('ssim_min'), '{:.4f}')} | "
-                f"{_f(r.get('seconds'), '{:.2f}')} | {_f(r.get('pages_out'), '{}')} | "
+                f"{_f(r.get('seconds'), '{:.2f}')} | {_f(r.get('peak_pss_mb'), '{:.0f}')} | "
+                f"{_f(r.get('pages_out'), '{}')} | "
                 f"{note} |"
             )
     L.append("")
@@ -1532,14 +1961,25 @@ def select_tools(spec: str | None) -> list[str]:
 
 
 def select_files(
-    corpus: Path,
+    corpora: list[Path],
     patterns: str | None,
     quick: bool,
     categories: str | None = None,
     cats: dict[str, str] | None = None,
+    extra: list[Path] | None = None,
 ) -> list[Path]:
-    """The corpus PDFs matching ``patterns`` (file names) and ``categories`` (prefixes)."""
-    files = sorted(p for p in corpus.glob("*.pdf") if p.is_file())
+    """The corpus PDFs matching ``patterns`` (file names) and ``categories`` (prefixes).
+
+    ``extra``: more files (the generated large ones), after the corpora's.
+    """
+    files: list[Path] = []
+    seen: set[str] = set()
+    for corpus in corpora:
+        for p in sorted(corpus.glob("*.pdf")):
+            if p.is_file() and p.name not in seen:  # results are keyed by file name
+                seen.add(p.name)
+                files.append(p)
+    files += [p for p in extra or [] if p.name not in seen]
     if categories:
         prefixes = [c.strip() for c in categories.split(",") if c.strip()]
         cats = cats or {}
@@ -1567,8 +2007,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--corpus",
         type=Path,
-        default=DEFAULT_CORPUS,
-        help=f"directory of PDFs (default {DEFAULT_CORPUS})",
+        action="append",
+        help="directory of PDFs, with an optional MANIFEST.tsv of categories; repeat for "
+        "several (default: " + ", ".join(str(c) for c in DEFAULT_CORPORA) + ")",
+    )
+    ap.add_argument(
+        "--large",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add the generated large files of bench/large_pdfs.py (a 300-page 300 dpi G4 scan, "
+        "a 175 MB 150-page photo PDF; made once into bench/.cache/generated/); default: on "
+        "when no --files, --category or --quick narrows the run",
+    )
+    ap.add_argument(
+        "--startup-runs",
+        type=int,
+        default=5,
+        help="cold `squeezer compress` runs of the small text PDF for the start-up target "
+        "(median; 0 skips)",
     )
     ap.add_argument("--files", help="comma-separated globs/substrings of file names to keep")
     ap.add_argument(
@@ -1606,6 +2062,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument("--no-cache", action="store_true", help="re-run peers even when cached")
     ap.add_argument(
+        "--rerun",
+        help="comma-separated peers re-run even when cached (e.g. gs-ebook, so that the speed "
+        "target compares timings of one run while the other peers' bytes come from the cache)",
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse Squeezer results cached by an earlier (interrupted) run of the same sources "
+        "(keyed by file and the squeezer package's source hash), and cache new ones",
+    )
+    ap.add_argument("--label", help="a line for the report's header (e.g. which engine ran)")
+    ap.add_argument(
         "--keep-outputs",
         action="store_true",
         help="keep every output PDF in bench/.cache/outputs/<tool>/",
@@ -1623,10 +2091,11 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] in WORKERS:
         return run_worker(argv)
     args = parse_args(argv)
-    corpus = args.corpus.resolve()
-    if not corpus.is_dir():
-        print(f"error: no corpus directory {corpus}", file=sys.stderr)
-        return 2
+    corpora = [c.resolve() for c in (args.corpus or DEFAULT_CORPORA)]
+    for corpus in corpora:
+        if not corpus.is_dir():
+            print(f"error: no corpus directory {corpus}", file=sys.stderr)
+            return 2
     wanted = select_tools(args.tools)
     versions, missing = detect_tools()
     tools = [t for t in wanted if t in versions]
@@ -1636,14 +2105,26 @@ def main(argv: list[str]) -> int:
     if not tools:
         print("error: no tool available", file=sys.stderr)
         return 2
-    cats = load_manifest(corpus)
-    files = select_files(corpus, args.files, args.quick, args.category, cats)
+    cats: dict[str, str] = {}
+    for corpus in reversed(corpora):  # the first corpus names a file's category
+        cats.update(load_manifest(corpus))
+    narrowed = bool(args.quick or args.files or args.category)
+    large: list[Path] = []
+    if args.large if args.large is not None else not narrowed:
+        import large_pdfs
+
+        large = large_pdfs.make(GENERATED, log=lambda m: print(m, file=sys.stderr, flush=True))
+        for path in large:
+            cats[path.name] = large_pdfs.category(path.name) or "generated"
+    files = select_files(corpora, args.files, args.quick, args.category, cats, large)
     if not files:
         print("error: no PDF selected", file=sys.stderr)
         return 2
-    full = not (args.quick or args.files or args.tools or args.category)
+    full = not (narrowed or args.tools or args.corpus or args.large is False)
     md = args.out or (HERE / "results" / "pdf.md" if full else CACHE / "pdf-partial.md")
     md.parent.mkdir(parents=True, exist_ok=True)
+    if any(t in SQUEEZER_TOOLS for t in tools):
+        compile_squeezer()
     bench = Bench(args, tools, versions)
     print(f"{len(files)} files × {len(tools)} tools, --jobs {args.jobs}", file=sys.stderr)
     started = dt.datetime.now(dt.UTC)
@@ -1662,10 +2143,21 @@ def main(argv: list[str]) -> int:
         return 130
     ordered = [entries[f.name] for f in files]
     scans = scans_section(args, ordered, tools, versions)
+    startup = None
+    startup_file = pick_startup_file(files, cats)
+    if args.startup_runs > 0 and "squeezer-medium" in tools and startup_file is not None:
+        print(f"start-up: {args.startup_runs} cold runs on {startup_file.name}", file=sys.stderr)
+        startup = measure_startup(startup_file, args.startup_runs, args.timeout)
+    all_targets = targets(ordered, tools, skipped)
+    if startup is not None:
+        all_targets.append(startup_target(startup))
     data = {
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "elapsed": time.perf_counter() - t0,
-        "corpus": os.path.relpath(corpus, REPO),
+        "label": args.label,
+        "engine_dir": str(engine_dir()),
+        "corpus": ", ".join(os.path.relpath(c, REPO) for c in corpora)
+        + (f" + {len(large)} generated large files" if large else ""),
         "jobs": args.jobs,
         "timeout": args.timeout,
         "dpi": DPI,
@@ -1678,10 +2170,17 @@ def main(argv: list[str]) -> int:
         },
         "engine_source": {"start": source_before, "end": source_fingerprint()},
         "cached_peer_results": sum(
-            1 for e in ordered for r in e["results"].values() if r.get("cached")
+            1 for e in ordered for t, r in e["results"].items()
+            if r.get("cached") and t in PEER_TOOLS
+        ),
+        "resumed_squeezer_results": sum(
+            1 for e in ordered for t, r in e["results"].items()
+            if r.get("cached") and t in SQUEEZER_TOOLS
         ),
         "aggregate": aggregate(ordered, tools),
-        "targets": targets(ordered, tools, skipped),
+        "targets": all_targets,
+        "startup": startup,
+        "categories": category_rows(ordered, tools),
         "envelope": {e["file"]: dict(zip(("bytes", "by"), envelope(e))) for e in ordered},
         "scans": scans,
         "files": ordered,

@@ -9,6 +9,7 @@ on purpose: they are test generators, never engine input).
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
@@ -220,3 +221,45 @@ def _gab2_avi(payload: bytes, packets: int = 20) -> bytes:
                   + b"".join(_chunk(b"00tx", bytes(8)) for _ in range(packets)))
     body = b"AVI " + hdrl + movi
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def ffmpegs_of(marker: str, *, under: int | None = None) -> list[int]:
+    """Running (not zombie) ffmpeg processes whose command line mentions ``marker`` (and, with
+    ``under``, that descend from that process)."""
+    found = []
+    exe = ffmpeg.executable()
+    for pid in descendants(under) if under is not None else os.listdir("/proc"):
+        if not str(pid).isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\x00")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if args and args[0].decode() == exe and marker.encode() in b" ".join(args) \
+                and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    children = [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found

@@ -476,6 +476,10 @@ def test_a_webhook_carries_the_signed_job(api, fx):
         assert {k: v for k, v in sent.items() if k != "webhook"} == {
             k: v for k, v in job.items() if k != "webhook"}
         deliveries = job["webhook"]["deliveries"]
+        while not deliveries:  # the worker records the delivery after the receiver answered
+            assert time.monotonic() < deadline, "the delivery was never recorded"
+            time.sleep(0.1)
+            deliveries = api.get(f"/v1/jobs/{job_id}").json()["webhook"]["deliveries"]
         assert [(d["attempt"], d["status"], d["error"]) for d in deliveries] == [(1, 204, None)]
     finally:
         server.shutdown()

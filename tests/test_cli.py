@@ -491,12 +491,24 @@ def test_ctrl_c_stops_cleanly(tmp_path, engine_tmp, fx, jobs, how):
         assert pages_of(out / name) == 2, f"{name} is not a complete PDF"
 
 
-def _children(pid: int) -> list[int]:
+def _children(pid: int, deep: bool = False) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
+    if deep:
+        found += [grandchild for child in found for grandchild in _children(child)]
     return found
+
+
+def _is_worker(pid: int) -> bool:
+    """A --jobs worker: forked by the CLI's forkserver (or, without one, a spawned process)."""
+    with contextlib.suppress(OSError):
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text():
+            return True
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return "forkserver" in Path(f"/proc/{parent}/cmdline").read_text()
+    return False
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to find workers")
@@ -513,8 +525,8 @@ def test_a_crashed_worker_costs_no_file(tmp_path, engine_tmp, fx):
     out = work / "out"
     try:
         assert _wait_for(lambda: out.is_dir() and any(out.glob("doc*.pdf"))), "nothing was written"
-        workers = [pid for pid in _children(proc.pid)
-                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        workers = [pid for pid in _children(proc.pid, deep=True)
+                   if _is_worker(pid)]
         assert workers
         os.kill(workers[0], signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=120)

@@ -289,4 +289,4 @@ def test_remaining_tokens_and_the_rate_limit(service):
     assert [r.json()["RemainingTokens"] for r in seen] == [1, 0, 0]
     assert_error(seen[0], "FileNotFound")
     assert_error(seen[2], "NotEnoughTokens")
-    assert 0 < int(seen[2].headers["retry-after"]) <= 600
+    assert 0 < int(seen[2].headers["retry-after"]) <= 2 * 600  # rolling window

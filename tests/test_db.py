@@ -161,7 +161,8 @@ def test_rate_limit_counts_per_key_and_window(migrated):
     assert [d.remaining for d in decisions] == [2, 1, 0, 0, 0]
     assert all(d.limit == 3 for d in decisions)
     assert 0 < (decisions[0].reset_at - now).total_seconds() <= 900
-    assert 1 <= decisions[-1].retry_after(now) <= 900
+    # rolling: the full window must end, then a third of it slide out (3 -> 2 weighted hits)
+    assert 300 <= decisions[-1].retry_after(now) <= 900 + 300
     assert other.allowed and other.remaining == 2
 
 
@@ -199,3 +200,31 @@ def test_old_windows_are_forgotten(migrated):
 
     removed, left = run(_with_conn(migrated, scenario))
     assert removed >= 1 and left == 1
+
+
+def test_the_rate_window_rolls_instead_of_resetting_at_its_edge():
+    """Compressor.app documents a rolling window: a full previous window still weighs in just
+    after the edge (fixed windows let a fresh burst of the whole limit through at once), and
+    room comes back gradually as it slides out."""
+    assert ratelimit.weighted(100, 0, 0.0, 900.0) == 100  # at the edge: the last 900 s, full
+    assert ratelimit.weighted(100, 10, 450.0, 900.0) == 60  # half of it has slid out
+    assert ratelimit.weighted(100, 10, 900.0, 900.0) == 10
+    # one more request fits once 1 % of the full previous window has slid out: 9 s, not 0
+    assert ratelimit.wait_for_room(100, 0, 0.0, 900.0, 100) == pytest.approx(9.0)
+    # the current window alone full: its end, then its own 1 %
+    assert ratelimit.wait_for_room(0, 100, 300.0, 900.0, 100) == pytest.approx(609.0)
+
+
+def test_a_full_previous_window_refuses_a_burst_after_the_edge(migrated):
+    async def scenario(conn):
+        key, _ = await keys.create(conn, "edge")
+        await conn.execute(
+            "insert into rate_limit_windows values (%s, to_timestamp(floor(extract(epoch from "
+            "now()) / 900) * 900 - 900), 1000000000)", (key.id,))
+        decision = await ratelimit.hit(conn, key.id, 3, 900)
+        cur = await conn.execute("select now()")
+        return decision, (await cur.fetchone())[0]
+
+    decision, now = run(_with_conn(migrated, scenario))
+    assert not decision.allowed and decision.remaining == 0
+    assert 1 <= decision.retry_after(now) <= 900

@@ -101,6 +101,28 @@ def test_bilevel_decodes_byte_aligned_g4_that_libtiff_is_not_told_about():
     assert abs((np.asarray(rendered.convert("L")) < 128).mean() - ink.mean()) < 0.01
 
 
+@pytest.mark.parametrize("black_is_1", [False, True])
+def test_plain_g4_is_decoded_by_libtiff_to_pdfiums_samples(black_is_1):
+    ink = _text_like(700, 613, seed=11)
+    data = ccitt.encode_g4(ink if not black_is_1 else ~ink)
+    parms = Dictionary(K=-1, Columns=613, Rows=700, BlackIs1=black_is_1)
+    pdf = pikepdf.open(io.BytesIO(_pdf_with(ink, data, Name.CCITTFaxDecode, parms)))
+    image = pdf.pages[0].Resources.XObject.Im0
+    assert bilevel._plain_g4(image, 613, 700) is black_is_1  # (libtiff's path)
+    assert bilevel._ends_with_eofb(data)
+    assert np.array_equal(bilevel._decode(image), bilevel._decode_pdfium(image))
+    assert np.array_equal(bilevel.decode_ink(image), ink)
+    # damaged data is not libtiff's: PDFium decodes what a reader shows, or it fails as before
+    image.write(data[: len(data) // 2], filter=Name.CCITTFaxDecode, decode_parms=parms)
+    assert not bilevel._ends_with_eofb(data[: len(data) // 2])
+    try:
+        expected = bilevel._decode_pdfium(image)
+    except ValueError:
+        expected = None
+    if expected is not None:
+        assert np.array_equal(bilevel._decode(image), expected)
+
+
 _PREFETCH = r"""
 import sys
 from pathlib import Path

@@ -130,7 +130,10 @@ def test_a_job_survives_a_worker_killed_mid_run(env, big, tmp_path, monkeypatch)
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while asyncio.run(_job(env, job_id)).state != "running":
+        # running in the database, and its files on disk (the worker makes the job's directory
+        # once it has read the answer to its start, which a loaded machine can delay)
+        while (asyncio.run(_job(env, job_id)).state != "running"
+               or not list(scratch_root.glob(f"squeezer-job-{worker.pid}-*"))):
             assert time.monotonic() < deadline, "the worker never started the job"
             assert worker.poll() is None, worker.stderr.read()
             time.sleep(0.1)

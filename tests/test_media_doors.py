@@ -4,18 +4,20 @@ Compressor.app's /1.0 (its ``video.*`` options, its 422 on ``video.resize``, res
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from mediafx import decoded_frames, describe
+from mediafx import decoded_frames, describe, ffmpegs_of, run
 
-from squeezer.client import Client
+from squeezer.client import Client, JobCancelled
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -126,6 +128,51 @@ def test_client_compresses_audio(service, media, tmp_path):
     assert "Audio: flac" in describe(out)
 
 
+def test_client_progress_long_poll_and_cancel_stops_ffmpeg(service, media, tmp_path):
+    src = tmp_path / "film.mp4"
+    shutil.copy(media.film(), src)
+    seen: list[tuple[str, float]] = []
+    with Client(service.url, service.key) as client:
+        job = client.submit(src, level="high", on_progress=lambda s, f: seen.append((s, f)))
+        done = client.wait(job, timeout=300, on_progress=lambda s, f: seen.append((s, f)))
+        assert done.succeeded and done.result is not None
+        assert done.result.report["kind"] == "video" and done.result.report["vmaf"] >= 93
+        assert ("uploading", 1.0) in seen
+        assert any(s == "running" and 0 < f < 1 for s, f in seen), seen
+        out = client.download(done, tmp_path / "out.mp4")
+        assert decoded_frames(out) == decoded_frames(src)
+        # a longer clip, so that its search is running when the job is cancelled
+        longer = tmp_path / "longer.mp4"
+        run("-stream_loop", "9", "-i", str(src), "-c", "copy", str(longer))
+        job = client.submit(longer, level="low")
+        deadline = time.monotonic() + 120
+        while not ffmpegs_of("", under=service.server.proc.pid):
+            job = client.get_job(job, wait=0.2)
+            assert not job.ended and time.monotonic() < deadline, job
+        client.cancel(job)
+        with pytest.raises(JobCancelled):
+            client.wait(job, timeout=60)
+        stopped = time.monotonic() + 30  # the worker looks for a cancel every ~0.5 s
+        while ffmpegs_of("", under=service.server.proc.pid) and time.monotonic() < stopped:
+            time.sleep(0.05)
+        left = ffmpegs_of("", under=service.server.proc.pid)
+        assert left == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in left]
+
+
+class _Clip(http.server.BaseHTTPRequestHandler):
+    data = b""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(len(self.data)))
+        self.end_headers()
+        self.wfile.write(self.data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 # --- Compressor.app ------------------------------------------------------------------------------
 
 
@@ -165,3 +212,27 @@ def test_compressor_audio_upload(compressor, media):
     body = r.json()
     assert body["output"]["type"] == "audio" and body["output"]["mime"] == "audio/mpeg"
     assert body["output"]["size"] < len(data)
+
+
+def test_compressor_fetch_with_video_options(compressor, media):
+    _Clip.data = media.film().read_bytes()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Clip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clips/film.mp4"
+        r = compressor.post("/1.0/fetch", json={
+            "url": url, "video": {"crf": 32, "resize": {"mode": "fit", "width": 160,
+                                                        "height": 160}}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["output"]["type"] == "video" and body["output"]["mime"] == "video/mp4"
+        out = httpx.get(body["url"], timeout=60).content
+        assert len(out) == body["output"]["size"] < len(_Clip.data)
+        bad = compressor.post("/1.0/fetch", json={
+            "url": url, "video": {"resize": {"mode": "auto"}}})
+        assert bad.status_code == 422
+        assert bad.json()["errors"] == [{
+            "field": "video.resize",
+            "message": "When mode='auto', at least one of 'width' or 'height' must be specified."}]
+    finally:
+        server.shutdown()

@@ -4,12 +4,11 @@ never outlives a killed job child."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
-from mediafx import VIDEO
+from mediafx import VIDEO, ffmpegs_of
 
 from squeezer.engines.dispatch import compress_any
 from squeezer.engines.errors import EngineError
@@ -92,26 +91,6 @@ def test_ffmpeg_memory_cap_is_a_memory_error(media, tmp_path):
             {"video": {"crf": 30}})
 
 
-def _ffmpegs_of(marker: str) -> list[int]:
-    """Running ffmpeg processes whose command line mentions ``marker``."""
-    found = []
-    exe = ffmpeg.executable()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().split(b"\x00")
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if args and args[0].decode() == exe and marker.encode() in b" ".join(args) \
-                and state != "Z":
-            found.append(int(pid))
-    return found
-
-
 def test_a_cancelled_job_takes_ffmpeg_with_it(media, tmp_path):
     """The job child is killed by its worker (SIGKILL); PR_SET_PDEATHSIG ends its ffmpeg."""
     from squeezer.jobs.isolation import JobCancelled, compress_isolated
@@ -128,8 +107,8 @@ def test_a_cancelled_job_takes_ffmpeg_with_it(media, tmp_path):
         compress_isolated(src, tmp_path / "out.mp4", {"level": "low"}, Limits(),
                           progress=lambda f, s: stages.append(s), should_stop=stop)
     deadline = time.monotonic() + 1.0
-    while _ffmpegs_of(str(src)) and time.monotonic() < deadline:
+    while ffmpegs_of(str(src)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _ffmpegs_of(str(src)) == []
+    assert ffmpegs_of(str(src)) == []
     assert time.monotonic() - started < 120
     assert not (tmp_path / "out.mp4").exists()

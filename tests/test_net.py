@@ -12,6 +12,7 @@ The machine has no internet, so:
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import ipaddress
 import shutil
@@ -181,7 +182,7 @@ def make_handler(recorded: Recorded, canary_port: int):
                 payload = _body(5000)
                 self._send(200, gzip.compress(payload), {"Content-Encoding": "gzip"})
             elif route == "gzip-bomb":
-                self._send(200, gzip.compress(b"\0" * (20 << 20)), {"Content-Encoding": "gzip"})
+                self._send(200, _gzip_bomb(), {"Content-Encoding": "gzip"})
             else:
                 self._send(404, b"unknown route")
 
@@ -271,6 +272,13 @@ def forbidden_resolver(host: str, port: int) -> list[str]:
 
 
 # Limits small enough for fast tests.
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """20 MiB of zeros gzipped, made once: compressing it per request took longer than the
+    client's read timeout on a loaded machine."""
+    return gzip.compress(b"\0" * (20 << 20))
+
+
 ALLOW_SERVER = UrlPolicy(
     allow_networks=(f"{SERVER_IP}/32",),
     max_bytes=256 * 1024,

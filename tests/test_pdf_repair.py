@@ -109,3 +109,36 @@ def test_pages_outside_a_cyclic_page_tree_leave_with_it(tmp_path):
         assert str(item.Title) == "Lost page" and "/Dest" not in item
         (link,) = pdf.pages[0].Annots
         assert link.Subtype == pikepdf.Name.Link and "/Dest" not in link
+
+
+def test_the_report_says_what_opening_repaired(tmp_path):
+    """A rebuilt cross-reference table and a flattened page-tree loop are repairs too."""
+    broken, cyclic = tmp_path / "xref.pdf", tmp_path / "loop.pdf"
+    pdfgen.broken_xref_pdf(broken)
+    pages = pdfgen.kids_cycle_pdf(cyclic)
+    report = compress(broken, tmp_path / "a.pdf", Options(level="lossless"))
+    assert "cross-reference" in report.repaired
+    report = compress(cyclic, tmp_path / "b.pdf", Options(level="lossless"))
+    assert "loop" in report.repaired and f"{pages} reachable" in report.repaired
+    assert any("repaired" in w for w in report.warnings)
+    intact = tmp_path / "intact.pdf"
+    pdfgen.text_pdf(intact)
+    assert compress(intact, tmp_path / "c.pdf", Options(level="lossless")).repaired is None
+
+
+def test_what_only_pdfium_reads_is_rebuilt_from_its_pages(tmp_path):
+    """A page tree root with a /Parent: qpdf finds no /Kids, PDFium shows both pages; the
+    pages PDFium reads are imported into a fresh document, text and all."""
+    objects, kids = _text_pages(2)
+    objects[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[2] = b"<< /Type /Pages /Kids [%s] /Count 2 /Parent 1 0 R >>" % b" ".join(
+        b"%d 0 R" % k for k in kids)
+    src = tmp_path / "in.pdf"
+    pdfgen.raw_pdf(src, objects)
+    with pytest.raises(pikepdf.PdfError):
+        pikepdf.open(src).pages[0]
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, Options(level="medium"))
+    assert "PDFium" in report.repaired and not report.original_kept
+    assert [t.split()[:3] for t in pdfgen.page_texts(dst)] == \
+        [pdfgen.words_lines(i, 40)[0].split()[:3] for i in range(2)]

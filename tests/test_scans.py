@@ -76,6 +76,21 @@ def test_page_images_are_classified_by_content(kind, photo, expected):
     assert content.photo.any() == (photo or kind == "photo")
 
 
+def test_a_photo_page_is_told_at_a_glance_and_text_pages_are_not(tmp_path):
+    from squeezer.engines.budget import Budget
+    from squeezer.engines.pdf.scans import _clearly_a_photo
+
+    src = scanfixtures.scan_pdf(tmp_path / "scan.pdf", [
+        {"kind": "photo", "size_in": SMALL}, {"kind": "gray", "size_in": SMALL},
+        {"kind": "color", "size_in": SMALL, "stamp": True, "photo": True}])
+    with pikepdf.open(src) as pdf:
+        seen = [_clearly_a_photo(page.Resources.XObject[key], 300, Budget())
+                for page in pdf.pages for key in page.Resources.XObject.keys()]
+        first = next(iter(pdf.pages[0].Resources.XObject.values()))
+        assert not _clearly_a_photo(first, 150, Budget())  # too few pixels to glance at
+    assert seen == [True, False, False]
+
+
 def test_report_classifies_every_page_scan_or_vector(tmp_path):
     scans = scanfixtures.scan_pdf(tmp_path / "scan.pdf", [
         {"kind": "gray", "size_in": SMALL}, {"kind": "color", "size_in": SMALL, "stamp": True},

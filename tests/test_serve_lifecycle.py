@@ -4,6 +4,7 @@ no worker left behind).  Plus ``squeezer demo``, the README's first command."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -103,3 +104,38 @@ def test_demo_compresses_the_bundled_sample(tmp_path):
         assert "smaller files, same look" in doc[0].get_textpage().get_text_range()
     finally:
         doc.close()
+
+
+def test_a_crash_leaves_no_stale_handles_or_pid_file(tmp_path):
+    """What a crash leaves in PGDATA (a power cut, ``kill -9`` of serve and of PostgreSQL):
+    handles of dead processes and a ``postmaster.pid`` naming a process that is gone, or whose
+    id another program now has.  The next start forgets them (else a clean stop would never
+    stop the server, or the start would wait on a server that is not there); the handles of
+    live squeezer processes stay."""
+    from squeezer.db.server import HANDLES, _forget_the_dead
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process id that was ours and is gone
+    other = subprocess.Popen(["sleep", "60"])  # a live process that is not PostgreSQL
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # a live process by PostgreSQL's name (its command line says so, as the postmaster's does)
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "postgres"])
+    try:
+        pgdata = tmp_path / "postgres"
+        pgdata.mkdir()
+        (pgdata / HANDLES).write_text(f"[{dead.pid}, {holder.pid}, {other.pid}]")
+        for stale in (dead.pid, other.pid):
+            (pgdata / "postmaster.pid").write_text(f"{stale}\n{pgdata}\n1700000000\n5432\n")
+            (pgdata / ".s.PGSQL.5432.lock").write_text(f"{stale}\n")
+            _forget_the_dead(pgdata)
+            assert not (pgdata / "postmaster.pid").exists()
+            assert not (pgdata / ".s.PGSQL.5432.lock").exists()
+            assert json.loads((pgdata / HANDLES).read_text()) == [holder.pid]
+        # a live server's pid file is left alone (the start adopts that server)
+        (pgdata / "postmaster.pid").write_text(f"{server.pid}\n{pgdata}\n")
+        _forget_the_dead(pgdata)
+        assert (pgdata / "postmaster.pid").exists()
+    finally:
+        for proc in (other, holder, server):
+            proc.kill()
+            proc.wait()

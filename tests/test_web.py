@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import wave
 import zipfile
@@ -130,11 +131,17 @@ def drop(page, files: list[tuple[str, str, bytes]]) -> None:
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 
-def wait_all_ended(page, timeout: float = 90_000) -> None:
-    page.wait_for_function(
-        f"() => {{ const li = [...document.querySelectorAll('.file')];"
-        f" return li.length && li.every(x => {ENDED}.includes(x.dataset.state)); }}",
-        timeout=timeout)
+def wait_all_ended(page, timeout: float = 240_000) -> None:
+    try:
+        page.wait_for_function(
+            f"() => {{ const li = [...document.querySelectorAll('.file')];"
+            f" return li.length && li.every(x => {ENDED}.includes(x.dataset.state)); }}",
+            timeout=timeout)
+    except Exception as exc:  # say which files had not ended, and where they stood
+        states = page.evaluate("[...document.querySelectorAll('.file')].map(li =>"
+                               " li.querySelector('.name').textContent + ': ' + li.dataset.state"
+                               " + ' ' + li.querySelector('.status').textContent)")
+        raise AssertionError(f"files still busy after {timeout / 1000:.0f} s: {states}") from exc
 
 
 def wait_state(page, li, states: str, timeout: float = 60_000) -> None:
@@ -277,16 +284,23 @@ def _wav() -> bytes:
     return buf.getvalue()
 
 
-def _mp4() -> bytes:
-    """Two seconds of ffmpeg's test pattern (from imageio-ffmpeg, the media engine's ffmpeg)."""
-    import imageio_ffmpeg  # the media engine's dependency: there whenever mp4 is supported
+def _ffmpeg(*args: str, suffix: str) -> bytes:
+    """A file made by the media engine's own ffmpeg (there whenever video and audio are)."""
+    from squeezer.engines.media import ffmpeg
 
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    done = subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-                           "-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "10",
-                           "-f", "mp4", "-movflags", "+faststart", "pipe:1"],
-                          capture_output=True, check=True, timeout=120)
-    return done.stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / ("made" + suffix)
+        subprocess.run([ffmpeg.executable(), "-hide_banner", "-nostdin", "-v", "error", *args,
+                        str(out)], capture_output=True, check=True, timeout=120)
+        return out.read_bytes()
+
+
+def _mp4() -> bytes:
+    """A second of ffmpeg's test pattern with a tone, H.264 at a high quality (room to shrink)."""
+    return _ffmpeg("-f", "lavfi", "-i", "testsrc=size=240x180:rate=25", "-f", "lavfi", "-i",
+                   "sine=frequency=440:sample_rate=44100", "-t", "1", "-pix_fmt", "yuv420p",
+                   "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-c:a", "aac",
+                   "-b:a", "192k", "-movflags", "+faststart", suffix=".mp4")
 
 
 #: sniffed format -> (file name, bytes maker); a family the server gains needs at least one
@@ -463,7 +477,7 @@ def test_every_format(service, fx, page, tmp_path):
     every family has at least one (a family the server gains needs a sample in MAKERS)."""
     described = httpx.get(service.url + "/v1/options").json()
     makers = {**MAKERS, "pdf": ("document.pdf", lambda: fx.text().read_bytes())}
-    files, families = [], {}
+    files, families, media = [], {}, []
     for family in described["formats"]:
         made = [fmt for fmt in family["formats"] if fmt in makers]
         assert made, f"no sample for any format of the {family['name']} family: add one to MAKERS"
@@ -473,7 +487,7 @@ def test_every_format(service, fx, page, tmp_path):
             families[name] = family["name"]
     sign_in(page, service.url, service.key)
     drop(page, files)
-    wait_all_ended(page, timeout=240_000)
+    wait_all_ended(page, timeout=600_000)  # one worker, 17 files, a video's VMAF search
     with service.client() as api:
         for name, _, data in files:
             li = item(page, name)
@@ -492,7 +506,28 @@ def test_every_format(service, fx, page, tmp_path):
                 wait_previews(page, li)
             elif mime.split("/")[0] in ("video", "audio"):
                 assert li.get_by_role("button", name="Play before and after").is_visible()
+                media.append((name, mime.split("/")[0]))
     shot(page, "formats", full_page=True)
+
+    # video and audio play full screen, before and after side by side, from signed links;
+    # playing one plays the other
+    for name, kind in media:
+        item(page, name).get_by_role("button", name="Play before and after").click()
+        page.wait_for_function(
+            "kind => { const m = [...document.querySelectorAll('#viewer .vmedia')];"
+            " return document.querySelector('#viewer').open && m.length === 2"
+            " && m.every(x => x.tagName.toLowerCase() === kind && x.readyState >= 1"
+            " && x.duration > 0.5); }", arg=kind, timeout=60_000)
+        before, after = page.locator("#viewer .vmedia").all()
+        after.evaluate("m => { m.muted = true; return m.play(); }")
+        page.wait_for_function("m => !m.paused && m.currentTime > 0", arg=before.element_handle(),
+                               timeout=30_000)
+        after.evaluate("m => m.pause()")
+        page.wait_for_function("m => m.paused", arg=before.element_handle())
+        shot(page, f"play-{kind}")
+        page.keyboard.press("Escape")
+        assert not page.locator("#viewer").evaluate("d => d.open")
+    assert {kind for _, kind in media} == {f["name"] for f in described["formats"]} & {"video", "audio"}
 
 
 def _big_pdf(path: Path, pages: int = 8, side: int = 2048) -> Path:
@@ -588,11 +623,14 @@ def test_progress_moves_and_estimates_time(service, page, tmp_path):
     """A document with many pictures: the card's percentage moves with the engine's images step
     (not 20 % -> done), and says about how long is left."""
     pdf = pikepdf.new()
-    base = np.asarray(photo((1000, 1000)))
-    for i in range(16):
+    # long enough (~10 s on a fast machine) for several 0.5 s progress writes in the images
+    # step and for the page to estimate the time left
+    side = 2000
+    base = np.asarray(photo((side, side)))
+    for i in range(32):
         stream = pikepdf.Stream(pdf, zlib.compress(np.roll(base, i * 31, axis=0).tobytes(), 1))
         stream.stream_dict = pikepdf.Dictionary(
-            Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=1000, Height=1000,
+            Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=side, Height=side,
             ColorSpace=pikepdf.Name.DeviceRGB, BitsPerComponent=8, Filter=pikepdf.Name.FlateDecode)
         pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
             Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, 612, 612]),
@@ -681,7 +719,7 @@ def test_phone(service, fx, pages, tmp_path):
     assert page.evaluate("document.scrollingElement.scrollHeight > innerHeight")
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.wheel(0, 600)
-    page.wait_for_function("window.scrollY > 0")  # the page scrolls
+    page.wait_for_function("() => window.scrollY > 0")  # the page scrolls (a function: the CSP forbids eval)
     assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")  # no sideways
     wait_previews(page, first)
     first.scroll_into_view_if_needed()

@@ -203,6 +203,13 @@ class ServiceConfig(BaseSettings):
         "(shared by every API process); 0: none.")
     rate_window_seconds: int = Field(
         900, gt=0, description="The rate-limit window.")
+    direct_min_bytes: int = Field(
+        32 << 20, ge=0, description="With a bucket (S3/GCS/Azure) as storage: downloads of "
+        "files at least this large are redirected (307) to a presigned URL of the bucket, so "
+        "their bytes never pass through the API; 0: never.")
+    direct_upload_seconds: int = Field(
+        3600, ge=60, le=7 * 86400, description="How long a presigned upload URL "
+        "(POST /v1/uploads) stays valid.")
 
 
 class WorkerConfig(BaseSettings):
@@ -222,6 +229,11 @@ class WorkerConfig(BaseSettings):
     stalled_seconds: float = Field(
         30.0, gt=0, description="A worker silent this long is presumed dead and its jobs are "
         "requeued; /readyz wants a heartbeat this recent.")
+    child_jobs: int = Field(
+        1, ge=1, le=10_000, description="Jobs one engine child runs before it is replaced. 1 "
+        "(the default): every job in a fresh child, so nothing one file does to the process can "
+        "reach another client's file. More: less CPU per small job (no fork, no warm-up), "
+        "for deployments whose clients trust each other.")
 
 
 class EngineConfig(BaseSettings):

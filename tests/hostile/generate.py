@@ -187,6 +187,66 @@ def huge_png() -> bytes:
             + chunk(b"IEND", b""))
 
 
+def zip_archive(members: list[tuple[bytes, bytes, int, int, int]],
+                overlap: bool = False) -> bytes:
+    """A ZIP of ``(name, stored bytes, method, crc, declared size)`` members, written by hand
+    so its records can lie; ``overlap``: every central record points at the first entry
+    (the "non-recursive" zip bomb)."""
+    out, central = io.BytesIO(), []
+    for name, data, method, crc, size in members:
+        offset = out.tell()
+        if overlap and offset:
+            central.append((name, method, crc, len(data), size, 0))
+            continue
+        out.write(struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc,
+                              len(data), size, len(name), 0) + name + data)
+        central.append((name, method, crc, len(data), size, 0 if overlap else offset))
+    start = out.tell()
+    for name, method, crc, stored, size, offset in central:
+        out.write(struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21,
+                              crc, stored, size, len(name), 0, 0, 0, 0, 0, offset) + name)
+    end = out.tell()
+    out.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(central), len(central),
+                          end - start, start, 0))
+    return out.getvalue()
+
+
+def _deflated_zeros(mebibytes: int) -> tuple[bytes, int]:
+    """Raw deflate of ``mebibytes`` MiB of zeros, and their CRC-32."""
+    raw = zeros_bomb(mebibytes)[2:-4]  # the zlib stream without its header and Adler-32
+    crc, block = 0, bytes(1 << 20)
+    for _ in range(mebibytes):
+        crc = zlib.crc32(block, crc)
+    return raw, crc
+
+
+def zip_bomb() -> bytes:
+    """One member of 256 MiB of zeros in 260 KB, honestly declared (ratio ~1000:1)."""
+    data, crc = _deflated_zeros(256)
+    return zip_archive([(b"zeros.txt", data, 8, crc, 256 << 20)])
+
+
+def zip_lying_size() -> bytes:
+    """A member that declares 100 bytes and inflates to 64 MiB."""
+    data, crc = _deflated_zeros(64)
+    return zip_archive([(b"small.txt", data, 8, crc, 100)])
+
+
+def zip_overlap() -> bytes:
+    """500 central records all pointing at one stored member (CVE-2024-0450's shape: each
+    record is harmless, together they expand 500 times)."""
+    data = bytes((i * 7919 + 13) % 251 for i in range(1 << 16))
+    return zip_archive([(b"m%03d.bin" % i, data, 0, zlib.crc32(data), len(data))
+                        for i in range(500)], overlap=True)
+
+
+def zip_traversal() -> bytes:
+    """A member whose name climbs out of any directory it is extracted to."""
+    text = b"escaped " * 100
+    return zip_archive([(b"../../../escaped-by-traversal.txt", text, 0, zlib.crc32(text),
+                         len(text))])
+
+
 def eps_as_pdf() -> bytes:
     return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n(%pipe%id) (w) file\nshowpage\n"
 
@@ -207,6 +267,10 @@ HOSTILE_FILES: dict[str, tuple[Callable[[], bytes], set[str]]] = {
     "lying.jpg": (lying_jpeg, {"image_too_large"}),
     "huge.png": (huge_png, {"image_too_large"}),
     "eps-as.pdf": (eps_as_pdf, {"unsupported_format"}),
+    "zip-bomb.zip": (zip_bomb, {"archive_bomb"}),
+    "zip-lying-size.zip": (zip_lying_size, {"archive_invalid", "archive_bomb"}),
+    "zip-overlap.zip": (zip_overlap, {"archive_bomb", "archive_invalid", "archive_unsafe"}),
+    "zip-traversal.zip": (zip_traversal, {"archive_unsafe"}),
     "empty.pdf": (lambda: b"", {"unsupported_format"}),
     "truncated.pdf": (lambda: text_page()[:200], {"ok", "pdf_invalid", "unsupported_format",
                                                  "not_a_pdf"}),

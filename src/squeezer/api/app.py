@@ -20,7 +20,17 @@ from squeezer.api import errors, openapi
 from squeezer.api.auth import rate_headers
 from squeezer.api.bodylimit import BodyLimit
 from squeezer.api.compat import routers as compat_routers
-from squeezer.api.routes import account, compress, downloads, files, health, jobs, options, preview
+from squeezer.api.routes import (
+    account,
+    compress,
+    direct,
+    downloads,
+    files,
+    health,
+    jobs,
+    options,
+    preview,
+)
 from squeezer.api.state import ApiServices
 from squeezer.api.waiting import JobWaiter
 from squeezer.config import Config
@@ -102,7 +112,7 @@ def create_app(config: Config, database: Database | None = None) -> FastAPI:
                   lifespan=lifespan)
     errors.install(app)
     openapi.install(app)  # every error status documented, with its schema
-    for module in (files, preview, jobs, compress, downloads, account, health, options):
+    for module in (files, direct, preview, jobs, compress, downloads, account, health, options):
         app.include_router(module.router)
     app.include_router(web.router)
     for router in compat_routers():

@@ -21,7 +21,7 @@ from fastapi import Depends, Request
 
 from squeezer.api.errors import ApiError
 from squeezer.api.state import ApiServices, services
-from squeezer.db import keys, ratelimit
+from squeezer.db import ratelimit
 from squeezer.db.keys import ApiKey
 
 RATE_SCOPE = "squeezer.ratelimit"
@@ -55,19 +55,19 @@ async def authenticate(request: Request, svc: ApiServices, secret: str | None = 
     (e.g. ``X-PassportPDF-API-Key``); by default the accepted forms are read.
     """
     secret = secret if secret is not None else presented_key(request)
+    limit = svc.config.service.rate_limit
     async with svc.connection() as conn:
-        key = await keys.authenticate(conn, secret)
-        if key is None:
-            raise unauthorized()
-        if svc.config.service.rate_limit:
-            decision = await ratelimit.hit(conn, key.id, svc.config.service.rate_limit,
-                                           svc.config.service.rate_window_seconds)
-            request.scope[RATE_SCOPE] = decision
-            if not decision.allowed:
-                retry = decision.retry_after(datetime.now(UTC))
-                raise ApiError(429, f"rate limit of {decision.limit} requests per "
-                               f"{svc.config.service.rate_window_seconds} s exceeded; retry in {retry} s",
-                               headers={"Retry-After": str(retry)})
+        key, decision = await ratelimit.authenticate_and_hit(
+            conn, secret, limit, svc.config.service.rate_window_seconds)
+    if key is None:
+        raise unauthorized()
+    if decision is not None:
+        request.scope[RATE_SCOPE] = decision
+        if not decision.allowed:
+            retry = decision.retry_after(datetime.now(UTC))
+            raise ApiError(429, f"rate limit of {decision.limit} requests per "
+                           f"{svc.config.service.rate_window_seconds} s exceeded; retry in {retry} s",
+                           headers={"Retry-After": str(retry)})
     request.scope["squeezer.key"] = key
     return key
 

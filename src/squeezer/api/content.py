@@ -70,10 +70,11 @@ async def send_file(request: Request, store: BlobStore, row: FileRow,
         "Content-Length": str(reader.length),
         "Content-Disposition": content_disposition(row.name, disposition),
         "Accept-Ranges": "bytes",
-        "ETag": f'"{row.sha256}"',
         "Cache-Control": "private, no-store",
         "X-Content-Type-Options": "nosniff",
     }
+    if row.sha256:  # (empty for a direct upload until a worker has read it)
+        headers["ETag"] = f'"{row.sha256}"'
     status = 200
     if span is not None:
         status = 206

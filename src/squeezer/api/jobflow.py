@@ -19,6 +19,7 @@ from squeezer.api.errors import ApiError, gone, not_found, validation_errors
 from squeezer.api.state import ApiServices
 from squeezer.db import files as file_rows
 from squeezer.db import jobs as rows
+from squeezer.db.jobs import JobState
 from squeezer.db.keys import ApiKey
 from squeezer.engines.options import Options
 from squeezer.jobs import webhooks
@@ -81,12 +82,14 @@ async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None
                      url: str | None = None, options: dict[str, Any],
                      webhook_url: str | None = None, idempotency_key: str | None = None,
                      compare_input: bool = True, webhook_format: str = "native",
-                     export: dict[str, Any] | None = None) -> tuple[rows.JobRow, bool]:
+                     export: dict[str, Any] | None = None,
+                     fresh_upload: file_rows.FileRow | None = None) -> tuple[rows.JobRow, bool]:
     """A new queued job, or with a known ``idempotency_key`` the first one (``True``).
 
     ``compare_input=False`` is for keys that already name the input's content
     (a re-sent upload is a new file with the same bytes).  ``webhook_format``
-    and ``export`` go to :func:`squeezer.jobs.queue.submit_compress`.
+    and ``export`` go to :func:`squeezer.jobs.queue.submit_compress`.  ``fresh_upload`` is
+    the row of ``file_id`` when this request has just stored it (no need to look it up).
     """
     job_input = {"file_id": str(file_id)} if file_id else {"url": url}
     if idempotency_key is not None:
@@ -103,7 +106,8 @@ async def create_job(svc: ApiServices, key: ApiKey, *, file_id: uuid.UUID | None
             return earlier, True
     input_name = None
     if file_id is not None:
-        source = await _live_input(svc, key, file_id)
+        source = fresh_upload if fresh_upload is not None and fresh_upload.id == file_id \
+            else await _live_input(svc, key, file_id)
         input_name = source.name
     else:
         assert url is not None
@@ -157,22 +161,39 @@ async def owned_job(svc: ApiServices, key: ApiKey, job_id: uuid.UUID) -> rows.Jo
     return job
 
 
-async def wait_for(svc: ApiServices, job: rows.JobRow, seconds: float) -> rows.JobRow:
-    """The job once it has ended, or as it is after ``seconds`` (capped by the config)."""
+async def wait_for(svc: ApiServices, job: rows.JobRow, seconds: float, *,
+                   fresh: bool = False) -> rows.JobRow:
+    """The job once it has ended, or as it is after ``seconds`` (capped by the config).
+
+    The row is read again only when a notice says the job ended (or says nothing of its
+    state), at the deadline, and every RECHECK_SECONDS in case a notice was lost.  ``fresh``:
+    ``job`` was created by this request just now, so it is as read (queued) until a notice
+    says otherwise, and the first read is saved.
+    """
     seconds = min(max(0.0, seconds), svc.config.service.max_wait_seconds)
     if job.ended or seconds <= 0:
         return job
     deadline = time.monotonic() + seconds
-    async with svc.waiter.watch(job.id) as changed:
+    async with svc.waiter.watch(job.id) as watch:
+        stale = not fresh
+        current = job
         while True:
-            async with svc.connection() as conn:
-                current = await rows.get_job(conn, job.id)
-            if current is None or current.ended:
-                return current or job
+            if stale:
+                async with svc.connection() as conn:
+                    got = await rows.get_job(conn, job.id)
+                if got is None:  # expired and swept meanwhile
+                    return current
+                current = got
+                if current.ended:
+                    return current
             left = deadline - time.monotonic()
             if left <= 0:
                 return current
-            await svc.waiter.sleep(changed, left)
+            noticed = await svc.waiter.sleep(watch, left)
+            # progress ticks of a running job need no read; an end, an unknown state or a
+            # quiet RECHECK_SECONDS (a lost notice) do, and so does the deadline
+            stale = (not noticed or watch.state not in (JobState.queued, JobState.running)
+                     or time.monotonic() >= deadline)
 
 
 async def render(svc: ApiServices, request: Request, job: rows.JobRow) -> dict[str, Any]:

@@ -88,8 +88,18 @@ def error_statuses() -> list[int]:
     return sorted(set(HTTP_STATUSES) | declared)
 
 
+def _description(status: int) -> str:
+    """The status's reason phrase and the declared codes answered with it (a generated
+    client's documentation says what a 422 can mean)."""
+    from http import HTTPStatus
+
+    codes = sorted(code for code, cls in error_classes().items() if cls.http_status == status)
+    phrase = HTTPStatus(status).phrase
+    return f"{phrase}; codes: {', '.join(codes)}" if codes else phrase
+
+
 def _response(schema: str, status: int) -> dict[str, Any]:
-    return {"description": f"failure ({status})",
+    return {"description": _description(status),
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 

@@ -344,6 +344,24 @@ def _shorten(name: str, width: int = 40) -> str:
 
 # worker-process side of --jobs ------------------------------------------------------------------
 
+#: What a worker needs warm: the forkserver imports these once and every worker is forked from
+#: it, so N workers (and the fresh pool after a crash) pay for one import of the PDF engine
+#: (pikepdf, PDFium, numpy, Pillow: ~0.5 s of CPU each otherwise), and each worker then
+#: keeps it, and what its files load (PDFium's fonts, the JBIG2 coder), for every next file.
+WORKER_PRELOAD = ["squeezer.cli.compress", "squeezer.engines.dispatch",
+                  "squeezer.engines.pdf.pipeline", "squeezer.engines.pdf.images",
+                  "squeezer.engines.pdf.scans"]
+
+
+def _pool_context() -> Any:
+    """Forkserver with the engine preloaded where there is one (Linux, macOS), else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(WORKER_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 _PROGRESS_QUEUE: Any = None
 _IN_JOB = False
 
@@ -447,7 +465,7 @@ def sweep_partial(jobs: Iterable[Job]) -> None:
 def _run_pool(jobs: list[Job], workers: int, options: Any, limits: Any, display: BatchDisplay,
               progress_queue: Any, scratch: str, results: dict[int, dict[str, Any]]) -> list[Job]:
     """Run ``jobs`` on ``workers`` processes; return the jobs lost to a crashed worker."""
-    context = multiprocessing.get_context("spawn")
+    context = _pool_context()
     executor = futures.ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)), mp_context=context,
         initializer=_worker_init,
@@ -500,7 +518,7 @@ def run_parallel(jobs: list[Job], workers: int, options: Any, limits: Any,
     a fresh pool; those that were running are run again one by one, each in a
     fresh process, to find the one to blame.
     """
-    context = multiprocessing.get_context("spawn")
+    context = _pool_context()
     progress_queue = context.Queue()
     scratch = tempfile.mkdtemp(prefix="squeezer-batch-")
     results: dict[int, dict[str, Any]] = {}

@@ -75,6 +75,13 @@ async def set_sha1(conn: psycopg.AsyncConnection, file_id: uuid.UUID, sha1: str)
                        (sha1, file_id))
 
 
+async def set_sha256(conn: psycopg.AsyncConnection, file_id: uuid.UUID, sha256: str) -> None:
+    """Record the SHA-256 of a file uploaded straight to the bucket (routes.direct), once a
+    worker has read its bytes."""
+    await conn.execute("update files set sha256 = %s where id = %s and sha256 = ''",
+                       (sha256, file_id))
+
+
 async def mark_file_deleted(conn: psycopg.AsyncConnection, file_id: uuid.UUID) -> bool:
     cur = await conn.execute(
         "update files set deleted_at = now() where id = %s and deleted_at is null", (file_id,)

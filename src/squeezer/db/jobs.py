@@ -19,6 +19,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from squeezer.db.files import _FILE, FileRow
+
 
 class JobState(StrEnum):
     """Where a job is: ``queued`` → ``running`` → one of the three terminal states."""
@@ -158,6 +160,41 @@ async def start(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> JobRow | No
         return await cur.fetchone()
 
 
+@dataclass(frozen=True)
+class Started:
+    """What a worker needs to run a job, read with the state change that starts it."""
+
+    job: JobRow
+    #: the stored input's live row (None for a URL job, or an input deleted meanwhile)
+    input_file: FileRow | None
+    #: whether the job has an external storage target (:mod:`squeezer.db.exports`)
+    has_export: bool
+
+
+async def start_with_input(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> Started | None:
+    """:func:`start`, the input's file row and whether it has an export, in one round trip
+    (a small job's overhead is mostly round trips); None if the job has ended."""
+    job_columns = len(_JOB.split(","))
+    cur = await conn.execute(
+        f"""with j as (
+                update jobs set state = 'running', started_at = now(), attempts = attempts + 1,
+                                progress = 0
+                where id = %s and state not in ('succeeded', 'failed', 'cancelled')
+                returning {_JOB})
+            select j.*, {', '.join('f.' + c.strip() for c in _FILE.split(','))},
+                   exists(select 1 from job_exports e where e.job_id = j.id)
+            from j left join files f on f.id = j.input_file_id and f.deleted_at is null""",
+        (job_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    job = JobRow(*row[:job_columns])
+    file_values = row[job_columns:-1]
+    return Started(job=job, input_file=FileRow(*file_values) if file_values[0] else None,
+                   has_export=bool(row[-1]))
+
+
 async def set_progress(conn: psycopg.AsyncConnection, job_id: uuid.UUID, fraction: float) -> bool:
     """Record progress of a running job; False once it is no longer running (cancelled)."""
     cur = await conn.execute(
@@ -185,6 +222,36 @@ async def succeed(conn: psycopg.AsyncConnection, job_id: uuid.UUID, output_file_
         (output_file_id, Jsonb(report), job_id),
     )
     return cur.rowcount == 1
+
+
+async def succeed_with_output(conn: psycopg.AsyncConnection, job_id: uuid.UUID, *,
+                              output_file_id: uuid.UUID, report: dict[str, Any], name: str,
+                              size: int, mime: str, sha256: str, blob_key: str, ttl: timedelta,
+                              sha1: str | None = None) -> bool:
+    """End a running job as succeeded and record its result file, in one statement (one round
+    trip, atomic on its own); False, and nothing written, when the job is no longer running
+    (a cancel won the row lock).  A re-run's result file keeps its first row."""
+    cur = await conn.execute(
+        """with j as (
+               update jobs set state = 'succeeded', progress = 1, output_file_id = %(file)s,
+                               report = %(report)s, finished_at = now()
+               where id = %(job)s and state = 'running'
+               returning key_id),
+           f as (
+               insert into files (id, key_id, kind, name, size, mime, sha256, blob_key,
+                                  expires_at, sha1)
+               select %(file)s, j.key_id, 'result', %(name)s, %(size)s, %(mime)s, %(sha256)s,
+                      %(blob)s, now() + %(ttl)s, %(sha1)s
+               from j
+               on conflict (id) do update set sha1 = coalesce(files.sha1, excluded.sha1)
+               returning id)
+           select count(*) from f""",
+        {"file": output_file_id, "report": Jsonb(report), "job": job_id, "name": name,
+         "size": size, "mime": mime, "sha256": sha256, "blob": blob_key, "ttl": ttl,
+         "sha1": sha1},
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 async def fail(conn: psycopg.AsyncConnection, job_id: uuid.UUID, code: str, message: str) -> bool:

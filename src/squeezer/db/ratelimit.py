@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from squeezer.db.keys import _COLUMNS, _SHAPE, ApiKey, digest
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -103,3 +105,44 @@ async def forget_old_windows(conn: psycopg.AsyncConnection, window_seconds: int)
         (2 * window_seconds,),
     )
     return cur.rowcount
+
+
+#: ``last_used_at`` is written at most this often per key: a write per request would
+#: make every request of a key queue on that key's row in every API process
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+async def authenticate_and_hit(conn: psycopg.AsyncConnection, secret: str | None, limit: int,
+                               window_seconds: int) -> tuple[ApiKey | None, Decision | None]:
+    """The live key for ``secret`` and, when ``limit`` is set, its request counted: one
+    statement, one round trip (each authenticated request pays for it).  ``(None, None)`` for
+    an unknown, revoked or malformed key (nothing is counted)."""
+    if not secret or not _SHAPE.match(secret):
+        return None, None
+    counted = limit > 0
+    count_part = """,
+           r as (insert into rate_limit_windows as w (key_id, window_start, hits)
+                 select k.id, to_timestamp(floor(extract(epoch from now()) / %(win)s) * %(win)s), 1
+                 from k
+                 on conflict (key_id, window_start) do update set hits = w.hits + 1
+                 returning hits, window_start)""" if counted else ""
+    columns = len(_COLUMNS.split(","))
+    cur = await conn.execute(
+        f"""with k as (select {_COLUMNS} from api_keys
+                       where secret_hash = %(hash)s and revoked_at is null),
+           u as (update api_keys set last_used_at = now() from k
+                 where api_keys.id = k.id and (api_keys.last_used_at is null
+                       or api_keys.last_used_at < now() - make_interval(secs => %(every)s))){count_part}
+           select k.*{", r.hits, r.window_start" if counted else ""}
+           from k{" left join r on true" if counted else ""}""",
+        {"hash": digest(secret), "win": window_seconds, "every": LAST_USED_RESOLUTION_SECONDS},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None, None
+    key = ApiKey(*row[:columns])
+    if not counted:
+        return key, None
+    hits, start = int(row[columns]), row[columns + 1]
+    return key, Decision(allowed=hits <= limit, limit=limit, remaining=max(0, limit - hits),
+                         reset_at=start + timedelta(seconds=window_seconds))

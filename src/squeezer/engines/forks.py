@@ -90,6 +90,10 @@ def shared_map(
     finally:
         os.close(tickets_w)
     helpers: list[_Helper] = []
+    # freed heap kept for reuse would be mapped, and counted, in every child too
+    from squeezer.engines.malloc import release_freed_memory
+
+    release_freed_memory()
     try:
         for _ in range(min(processes, len(items)) - 1):
             helpers.append(_Helper.start(fn, items, batch, tickets_r, fork_guard))

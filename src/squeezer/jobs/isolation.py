@@ -22,7 +22,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
-import shutil
 import tempfile
 import time
 import traceback
@@ -45,7 +44,7 @@ from squeezer.engines.families import FAMILIES, report_from_json
 from squeezer.engines.limits import Limits
 from squeezer.engines.report import RunReport
 from squeezer.errors import InternalError, error_from_code
-from squeezer.jobs import scratch as scratch_dirs
+from squeezer.jobs import prefork
 from squeezer.jobs.errors import JobCancelled
 
 #: Seconds a child gets beyond its own time limit to notice it and report.
@@ -139,7 +138,8 @@ def supervise(ctx: Context, target: Callable[..., None],
               args: tuple[Any, ...], *, seconds: float | None, memory_bytes: int,
               on_message: Callable[[tuple[Any, ...]], None] | None = None,
               should_stop: Callable[[], bool] | None = None,
-              max_extension: float = 0.0) -> ChildRun:
+              max_extension: float = 0.0,
+              pool: prefork.WarmPool | None = None) -> ChildRun:
     """Run ``target(send, *args)`` in a child of ``ctx`` and watch it until it answers.
 
     The child sends ``("progress", ...)`` messages (handed to ``on_message``)
@@ -154,16 +154,20 @@ def supervise(ctx: Context, target: Callable[..., None],
 
     The child's temporary files go to a directory of its own, which is removed
     here once the child has ended: a killed child cannot clean up after itself.
+    With ``pool`` (a :class:`~squeezer.jobs.prefork.WarmPool` for ``target``) the
+    child is a warm one, started ahead of time, and a child that answered is
+    reaped in the background instead of being waited for here.
     """
-    scratch = scratch_dirs.child_directory()
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_in_scratch, args=(scratch, target, send, *args), daemon=True)
-    try:
-        process.start()
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    send.close()
+    if pool is not None and pool.target is target:
+        child = pool.take()
+        try:
+            child.send_job(args)
+        except BaseException:
+            child.discard()
+            raise
+    else:
+        child = prefork.start(ctx, target, args)
+    process, receive = child.process, child.results
     outcome, ended = None, ""
     deadline = time.monotonic() + seconds if seconds is not None else None
     try:
@@ -193,32 +197,58 @@ def supervise(ctx: Context, target: Callable[..., None],
                 break
     except EOFError:
         pass
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receive.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException:
+        child.discard()
+        raise
+    if outcome is not None and not ended and pool is not None:
+        # it has answered: parked for another job, or it exits (and is reaped, its directory
+        # removed) in the background
+        pool.release(child, _resident_bytes(process.pid) if child.left else 0)
+        return ChildRun(outcome, ended, None)
+    child.discard()
     return ChildRun(outcome, ended, process.exitcode)
-
-
-def _in_scratch(scratch: str, target: Callable[..., None], *args: Any) -> None:
-    """Runs in the child: every ``tempfile`` user (the engines' work directories) writes
-    under ``scratch``, which :func:`supervise` removes however the child ends."""
-    tempfile.tempdir = scratch
-    target(*args)
 
 
 #: Imported once by the forkserver, so that no child pays for it: the dispatcher and every
 #: family's engine (importing the image engine alone costs ~50 ms), then a warm-up run.
 PRELOAD = ["squeezer.engines.dispatch", *(family.engine for family in FAMILIES),
-           "squeezer.jobs.warmup"]
+           "squeezer.jobs.warmup",
+           # the children's own code (this module, jobs.prefork) comes from the forkserver's
+           # memory, as the worker's does, not from files that an upgrade may have replaced
+           "squeezer.jobs.isolation"]
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
+
+
+#: The worker's warm engine children (:func:`keep_warm`); None: each job starts its own.
+_pool: prefork.WarmPool | None = None
+
+
+def keep_warm(children: int, child_jobs: int = 1, memory_bytes: int = 0) -> None:
+    """Keep ``children`` engine children started ahead of need (a worker: one per job slot),
+    so that a job's child is already forked and initialised when it arrives; 0 stops.
+
+    ``child_jobs``: jobs one child runs before it is replaced (1: each job in a fresh child).
+    A child is reused only while it holds less than a quarter of ``memory_bytes``.
+    """
+    global _pool
+    if _pool is not None:
+        _pool.close()
+        _pool = None
+    if children > 0:
+        _pool = prefork.WarmPool(_context, _child, children, prepare=_rewarm,
+                                 child_jobs=child_jobs, reuse_below=memory_bytes // 4)
+
+
+def _rewarm() -> None:
+    """Runs in a parked child (imported there already by the forkserver's preload)."""
+    from squeezer.jobs import warmup
+
+    warmup.rewarm()
 
 
 def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits: dict[str, Any],
@@ -272,8 +302,7 @@ def _child(conn: Connection, src: str, dst: str, options: dict[str, Any], limits
             # a bug: the client gets a plain message, the traceback goes to the server log
             # (the parent logs it under the job's id; it never reaches job JSON or webhooks)
             conn.send(("error", InternalError.code, INTERNAL_MESSAGE, traceback.format_exc()))
-    finally:
-        conn.close()
+    # (the pipe stays open: a reused child answers its next job on it; it closes on exit)
 
 
 def compress_isolated(src: str | Path, dst: str | Path,
@@ -302,7 +331,7 @@ def compress_isolated(src: str | Path, dst: str | Path,
                     on_message=(lambda m: progress(m[1], m[2])) if progress else None,
                     should_stop=should_stop,
                     max_extension=limits.media_deadline_seconds(limits.max_media_seconds)
-                    + child.grace_seconds)
+                    + child.grace_seconds, pool=_pool)
     outcome, ended = run.outcome, run.ended
     if ended == "stopped":
         raise JobCancelled("stopped before the engine finished")

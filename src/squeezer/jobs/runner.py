@@ -36,7 +36,6 @@ from squeezer.config import Config
 from squeezer.db import exports as export_rows
 from squeezer.db import files as file_rows
 from squeezer.db import jobs as job_rows
-from squeezer.db import sweep as sweep_rows
 from squeezer.db.jobs import JobState
 from squeezer.db.server import Database
 from squeezer.engines.errors import (
@@ -253,13 +252,21 @@ def _internal(job_id: uuid.UUID, exc: BaseException) -> str:
 
 
 async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
-                        job: job_rows.JobRow, src: Path, watch: _Watch) -> file_rows.FileRow | None:
-    """Put the job's input at ``src``: the stored file, or the URL fetched and stored once."""
+                        job: job_rows.JobRow, src: Path, watch: _Watch,
+                        source: file_rows.FileRow | None
+                        ) -> tuple[file_rows.FileRow | None, Path]:
+    """The job's input file row and a local path to it: the stored file (read in place when
+    the store is a local directory, else downloaded to ``src``), or the URL fetched to ``src``
+    and stored once.  ``source`` is the stored input's row, read with the job's start."""
     if job.input_file_id is not None:
-        source = await file_rows.get_file(conn, job.input_file_id)
         if source is not None:
-            await _unless_stopped(services.store.get_to_file(source.blob_key, src), watch)
-        return source
+            in_place = services.store.local_path(source.blob_key)
+            if in_place is not None:
+                return source, in_place
+            got = await _unless_stopped(services.store.get_to_file(source.blob_key, src), watch)
+            if not source.sha256:  # uploaded straight to the bucket: now its bytes are known
+                await file_rows.set_sha256(conn, source.id, got.sha256)
+        return source, src
     url = job.input["url"]
     fetched = await _unless_stopped(fetch_to_file(url, src, services.fetch_policy), watch)
     name = sanitize_filename(job.input_name) or fetched.filename_hint or "input.pdf"
@@ -274,7 +281,7 @@ async def _obtain_input(services: Services, conn: psycopg.AsyncConnection,
         ttl=services.result_ttl,
     )
     await job_rows.set_input(conn, job.id, source.id, name)
-    return source
+    return source, src
 
 
 async def _compress(services: Services, job: job_rows.JobRow, src: Path, dst: Path,
@@ -310,18 +317,27 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
 
     job: job_rows.JobRow | None = None
     try:
-        job = await job_rows.start(conn, job_id)
-        if job is None:
+        started = await job_rows.start_with_input(conn, job_id)
+        if started is None:
             return "gone"  # ended already (cancelled while queued, a duplicate delivery) or deleted
+        job, stored_in = started.job, started.input_file
+        try:
+            job_dir = scratch.job_directory()
+        except OSError as exc:  # this machine's temporary disk: full, or not writable
+            log.warning("job %s: no temporary directory", job_id, exc_info=True)
+            if exc.errno in DISK_FULL_ERRNOS:
+                return await _end(services, app, conn, job, DiskFullError.code, DISK_FULL_MESSAGE)
+            return await _end(services, app, conn, job, InternalError.code,
+                              _internal(job_id, exc))
         watch = _Watch()
         watcher = asyncio.create_task(_watch(services, job_id, watch))
         try:
-            with scratch.job_directory() as tmp:
+            with job_dir as tmp:
                 src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
                 names = {str(src): job.input_name or "the input", str(dst): "the result",
                          str(tmp): "the job's directory"}
                 try:
-                    source = await _obtain_input(services, conn, job, src, watch)
+                    source, src = await _obtain_input(services, conn, job, src, watch, stored_in)
                     if source is None:
                         return await _end(services, app, conn, job, InputGone.code,
                                           "the input file has expired or was deleted")
@@ -353,7 +369,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 except Exception as exc:  # noqa: BLE001 - a bug must end the job, not strand it
                     return await _end(services, app, conn, job, InternalError.code,
                                       _internal(job_id, exc))
-                if watch.stop.is_set() or await job_rows.state_of(conn, job_id) != JobState.running:
+                if watch.stop.is_set():  # (a cancel after this is caught by the final statement)
                     return JobState.cancelled
                 fmt = output_format(report)
                 # a protocol that shows more hashes than the native sha256 gets them now,
@@ -361,13 +377,15 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                 sha1 = hooks_for(job.webhook_format).sha1
                 stored, out_sha1, in_sha1 = await asyncio.gather(
                     services.store.put_file(result_key(job_id, EXTENSIONS[fmt]), dst,
-                                            content_type=MIME[fmt]),
+                                            content_type=MIME[fmt], move=not sha1),
                     _maybe(_sha1, dst, sha1), _maybe(_sha1, src, sha1))
+                exported = None
                 try:  # the copy in the client's bucket, if the job has one (jobs.exports)
-                    exported = await _unless_stopped(exports.export_result(
-                        conn, store=services.store, signing_key=services.signing_key, job=job,
-                        blob_key=stored.key, input_name=source.name,
-                        policy=services.fetch_policy, mime=MIME[fmt]), watch)
+                    if started.has_export:
+                        exported = await _unless_stopped(exports.export_result(
+                            conn, store=services.store, signing_key=services.signing_key,
+                            job=job, blob_key=stored.key, input_name=source.name,
+                            policy=services.fetch_policy, mime=MIME[fmt]), watch)
                 except ExportFailed as exc:
                     await services.store.delete(stored.key)
                     return await _end(services, app, conn, job, exc.code, exc.message)
@@ -379,20 +397,21 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
             watcher.cancel()
             with contextlib.suppress(BaseException):
                 await watcher
-        async with conn.transaction():
-            if await sweep_rows.lock_state(conn, job_id) == JobState.running:
-                output = await file_rows.insert_file(
-                    conn, file_id=result_file_id(job_id), key_id=job.key_id, kind="result",
-                    name=result_name(source.name, fmt), size=stored.size, mime=MIME[fmt],
-                    sha256=stored.sha256, blob_key=stored.key, ttl=services.result_ttl,
-                    sha1=out_sha1,
-                )
+        # one statement ends the job and records its result; the rare extras (a webhook, an
+        # export's URL, a protocol's SHA-1) share its transaction
+        extras = in_sha1 is not None or exported is not None or (app is not None
+                                                                 and bool(job.webhook_url))
+        async with conn.transaction() if extras else contextlib.nullcontext():
+            if await job_rows.succeed_with_output(
+                    conn, job_id, output_file_id=result_file_id(job_id),
+                    report=_public(report.model_dump(mode="json"), names),
+                    name=result_name(source.name, fmt),
+                    size=stored.size, mime=MIME[fmt], sha256=stored.sha256,
+                    blob_key=stored.key, ttl=services.result_ttl, sha1=out_sha1):
                 if in_sha1 is not None:
                     await file_rows.set_sha1(conn, source.id, in_sha1)
                 if exported is not None:
                     await export_rows.record_url(conn, job_id, exported)
-                await job_rows.succeed(conn, job_id, output.id,
-                                       _public(report.model_dump(mode="json"), names))
                 if app is not None:
                     await defer_webhook(app, conn, job)
                 return JobState.succeeded

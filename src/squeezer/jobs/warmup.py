@@ -36,13 +36,19 @@ def _tiny_pdf(path: Path) -> None:
     pdf.save(path)
 
 
+#: the warm-up document, kept for :func:`rewarm` in each child
+SAMPLE = b""
+
+
 def warm() -> None:
+    global SAMPLE
     from squeezer.engines.dispatch import compress_any
 
     with (contextlib.suppress(Exception),
           tempfile.TemporaryDirectory(prefix="squeezer-warm-") as tmp):
         src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out"
         _tiny_pdf(src)
+        SAMPLE = src.read_bytes()
         for level in ("lossless", "medium"):
             compress_any(src, dst, {"level": level})
         # the JBIG2 coder is compiled on first use (from the shipped IR, ~0.1 s; numba: ~1 s)
@@ -57,4 +63,28 @@ def warm() -> None:
         # Importing it (the preload list) is safe and is most of its cold cost.
 
 
+def rewarm() -> None:
+    """In a freshly forked child parked for a job (:mod:`squeezer.jobs.prefork`): one small
+    compression, so that the pages every compression touches are copied (copy-on-write) now,
+    before the job; its first compression otherwise takes about twice as long as the next."""
+    from squeezer.engines.dispatch import compress_any
+
+    if not SAMPLE:
+        return
+    with tempfile.TemporaryDirectory(prefix="squeezer-warm-") as tmp:
+        src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out"
+        src.write_bytes(SAMPLE)
+        compress_any(src, dst, {"level": "lossless"})
+
+
+def freeze() -> None:
+    """Move everything imported and warmed so far out of the collector's sight: a child's
+    garbage collections then never walk (and so never copy-on-write) the forkserver's objects."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 warm()
+freeze()

@@ -22,7 +22,7 @@ import signal
 import procrastinate
 from procrastinate.worker import Worker
 
-from squeezer.jobs import scratch
+from squeezer.jobs import isolation, scratch
 from squeezer.jobs.queue import MAINTENANCE_QUEUE, QUEUE, WEBHOOK_QUEUE
 from squeezer.jobs.runner import Services
 
@@ -67,10 +67,15 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
         await _run(app, services, concurrency, wait, install_signal_handlers, common)
         return
     tidying = asyncio.create_task(_remove_orphans_every(scratch.ORPHAN_AGE / 4))
+    # engine children forked ahead of the jobs (jobs.prefork): a job's child is ready when it
+    # arrives, and the forkserver starts now rather than on the first job
+    isolation.keep_warm(concurrency, services.config.workers.child_jobs,
+                        services.config.workers.job_memory_bytes)
     try:
         await _run(app, services, concurrency, wait, install_signal_handlers, common)
     finally:
         tidying.cancel()
+        await asyncio.to_thread(isolation.keep_warm, 0)
 
 
 async def _run(app: procrastinate.App, services: Services, concurrency: int, wait: bool,

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from obstore.store import LocalStore
 
-from squeezer.storage._atomic import PART_SUFFIX, AtomicFile
+from squeezer.storage._atomic import PART_SUFFIX, AtomicFile, fsync_dir
 from squeezer.storage._translate import translate
 from squeezer.storage.keys import validate_key
 from squeezer.storage.store import READ_CHUNK, BlobStore, StoredBlob, metered
@@ -68,6 +68,10 @@ class LocalBlobStore(BlobStore):
         """The file holding ``key`` (for diagnostics and tests; read through the API)."""
         return self.root.joinpath(*validate_key(key).split("/"))
 
+    def local_path(self, key: str) -> Path | None:
+        path = self.path_of(key)
+        return path if path.is_file() else None
+
     async def _open_writer(self, key: str, op: str) -> AtomicFile:
         try:
             return await asyncio.to_thread(AtomicFile, self.path_of(key), self.partial_dir)
@@ -89,9 +93,14 @@ class LocalBlobStore(BlobStore):
             raise translate(exc, op=op, key=key) from exc
 
     async def put_file(
-        self, key: str, path: Path | str, *, content_type: str | None = None
+        self, key: str, path: Path | str, *, content_type: str | None = None,
+        move: bool = False,
     ) -> StoredBlob:
         validate_key(key)
+        if move:
+            moved = await asyncio.to_thread(self._move_in, key, Path(path))
+            if moved is not None:
+                return moved
         hasher = hashlib.sha256()
         src = await asyncio.to_thread(open, path, "rb")
         with src:
@@ -104,6 +113,33 @@ class LocalBlobStore(BlobStore):
                 writer.abort()
                 raise
         return StoredBlob(key=key, size=writer.size, sha256=hasher.hexdigest())
+
+    def _move_in(self, key: str, path: Path) -> StoredBlob | None:
+        """Hash, fsync and rename ``path`` to ``key`` (as :class:`AtomicFile` would commit it);
+        None when it lives on another file system (the caller copies instead)."""
+        dest = self.path_of(key)
+        if os.stat(path).st_dev != os.stat(self.root).st_dev:
+            return None
+        hasher = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as src:
+            while block := src.read(_COPY_BLOCK):
+                hasher.update(block)
+                size += len(block)
+            os.fsync(src.fileno())
+        try:
+            for attempt in range(3):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.replace(path, dest)
+                    break
+                except FileNotFoundError:  # a concurrent delete removed the empty directory
+                    if attempt == 2 or not path.exists():
+                        raise
+            fsync_dir(dest.parent)
+        except OSError as exc:
+            raise translate(exc, op="put_file", key=key) from exc
+        return StoredBlob(key=key, size=size, sha256=hasher.hexdigest())
 
     async def put_stream(
         self,

@@ -177,16 +177,32 @@ class BlobStore:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    @property
+    def can_sign(self) -> bool:
+        """Whether :meth:`signed_url` can hand out URLs (a bucket with signing credentials)."""
+        return self._can_sign and isinstance(self._store, (S3Store, GCSStore, AzureStore))
+
     # -- writes -------------------------------------------------------------
 
+    def local_path(self, key: str) -> Path | None:
+        """The local file holding ``key`` when the store is a local directory, else None.
+
+        A worker hands this path to the engine instead of copying the blob to a
+        temporary file first (the engine only reads its input).
+        """
+        return None
+
     async def put_file(
-        self, key: str, path: Path | str, *, content_type: str | None = None
+        self, key: str, path: Path | str, *, content_type: str | None = None,
+        move: bool = False,
     ) -> StoredBlob:
         """Upload a local file in parts (never read whole); returns its size and sha256.
 
         ``path`` is the caller's file (an engine output, a fetched input): an
         error opening or reading it is the caller's and propagates as
-        ``OSError``; errors of the store are :class:`StorageError`.
+        ``OSError``; errors of the store are :class:`StorageError`.  ``move``
+        says the caller is done with the file: a local store may then rename it
+        into place instead of copying it (an object store uploads it as always).
         """
         validate_key(key)
         file = await asyncio.to_thread(open, path, "rb")
@@ -442,24 +458,30 @@ class BlobStore:
 
     # -- sharing ------------------------------------------------------------
 
-    async def signed_url(self, key: str, expires: timedelta | float) -> str | None:
-        """A URL that lets anyone GET the blob until ``expires`` (seconds or a
-        timedelta, at most 7 days) passes — or ``None`` when the backend cannot
-        presign (local directory; GCS without a service-account key), in which
-        case the API serves the download itself.
+    async def signed_url(self, key: str, expires: timedelta | float,
+                         method: str = "GET") -> str | None:
+        """A URL that lets anyone GET the blob (or, with ``method="PUT"``, write it) until
+        ``expires`` (seconds or a timedelta, at most 7 days) passes — or ``None`` when the
+        backend cannot presign (local directory; GCS without a service-account key), in which
+        case the API serves the transfer itself.
 
         Signing is local computation with the store's credentials; it does not
-        check that the blob exists.
+        check that the blob exists.  A presigned PUT cannot bound the size: whoever
+        hands one out checks the blob (:meth:`head`) before trusting it.
         """
         validate_key(key)
+        if method not in ("GET", "PUT"):
+            raise ValueError(f"only GET and PUT URLs are signed, not {method}")
         if not isinstance(expires, timedelta):
             expires = timedelta(seconds=expires)
         if not timedelta(seconds=1) <= expires <= MAX_SIGNED_EXPIRY:
             raise ValueError(f"signed URL lifetime must be between 1 s and 7 days, not {expires}")
-        if not self._can_sign or not isinstance(self._store, (S3Store, GCSStore, AzureStore)):
+        store = self._store
+        if not self._can_sign or not isinstance(store, (S3Store, GCSStore, AzureStore)):
             return None
         try:
-            return await obstore.sign_async(self._store, "GET", key, expires)
+            return await obstore.sign_async(store, "PUT" if method == "PUT" else "GET", key,
+                                            expires)
         except oe.NotSupportedError:
             return None
         except Exception as exc:

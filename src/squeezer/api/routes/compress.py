@@ -115,12 +115,13 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
             job, replayed = await create_job(
                 svc, key, file_id=upload_row.id, options=options, webhook_url=webhook_url,
                 idempotency_key=_upload_idempotency(idempotency_key, upload_row),
-                compare_input=False)
+                compare_input=False, fresh_upload=upload_row)
         except ApiError:
             await forget_upload(svc, upload_row)
             raise
         if replayed:  # the first request's upload is the job's input; this copy is not needed
             await forget_upload(svc, upload_row)
+        created = not replayed
         size = upload_row.size
     elif content_type.startswith("application/json") or not content_type:
         try:
@@ -138,8 +139,10 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
         options = engine_options(body.options)
         wait = _wait_seconds(svc, body.wait)
         webhook_url = (body.webhook or {}).get("url")
-        job, _ = await create_job(svc, key, file_id=body.file_id, url=body.url, options=options,
-                                  webhook_url=webhook_url, idempotency_key=idempotency_key)
+        job, replayed = await create_job(svc, key, file_id=body.file_id, url=body.url,
+                                         options=options, webhook_url=webhook_url,
+                                         idempotency_key=idempotency_key)
+        created = not replayed
         if body.file_id:
             async with svc.connection() as conn:
                 source = await file_rows.get_file(conn, body.file_id)
@@ -150,7 +153,7 @@ async def compress(request: Request, svc: ApiServices = Depends(services),
 
     asynchronous = bool(webhook_url) or (size is not None and size > svc.config.service.sync_max_bytes)
     if not asynchronous:
-        job = await wait_for(svc, job, wait)
+        job = await wait_for(svc, job, wait, fresh=created)
     if job.state == JobState.failed:
         code = job.error_code or "failed"
         raise ApiError(status_of(code), job.error_message or "the job failed",

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from squeezer.api.content import send_file
 from squeezer.api.errors import ApiError, gone
+from squeezer.api.routes.direct import direct_download
 from squeezer.api.state import ApiServices, services
 from squeezer.db import files as file_rows
 from squeezer.jobs import download_urls
@@ -30,4 +31,4 @@ async def download(file_id: uuid.UUID, request: Request, expires: int = Query(..
         row = await file_rows.get_file(conn, file_id)
     if row is None or row.expires_at <= datetime.now(UTC):
         raise gone("file")
-    return await send_file(request, svc.store, row)
+    return await direct_download(request, svc, row) or await send_file(request, svc.store, row)

@@ -72,7 +72,10 @@ async def get_file(file_id: uuid.UUID, svc: ApiServices = Depends(services),
 @router.get("/{file_id}/content", summary="Download a stored file (Range requests supported)")
 async def get_content(file_id: uuid.UUID, request: Request, svc: ApiServices = Depends(services),
                       key: ApiKey = Depends(caller)) -> Response:
-    return await send_file(request, svc.store, await live_file(svc, key, file_id))
+    from squeezer.api.routes.direct import direct_download
+
+    row = await live_file(svc, key, file_id)
+    return await direct_download(request, svc, row) or await send_file(request, svc.store, row)
 
 
 @router.get("/{file_id}/link", summary="A signed link to a stored file, valid while it is kept")

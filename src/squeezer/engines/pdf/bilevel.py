@@ -6,6 +6,11 @@ libtiff about.  PDFium decodes whatever a reader shows, so the stream is
 copied, with only the entries that describe its samples, into a one-image
 PDF and PDFium hands back the bitmap.  The caller has bounded the pixel count
 (the engine's budget) before, as for every decoder here.
+
+Plain Group 4 (the usual scan) goes to libtiff first: the same samples for the
+same CPU, but outside PDFium's lock, so the image step's threads decode pages
+side by side (a 300-page scan's pages waited for each other there), and without
+writing a one-image PDF for each.  What libtiff refuses goes to PDFium.
 """
 
 from __future__ import annotations
@@ -38,6 +43,67 @@ def decode_gray(image: Stream) -> np.ndarray:
 
 
 def _decode(image: Stream) -> np.ndarray:
+    """The samples as an 8-bit H x W array, dark where the sample is 0 (libtiff for plain
+    Group 4, else PDFium)."""
+    width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
+    parms = _plain_g4(image, width, height)
+    data = image.read_raw_bytes() if parms is not None else b""
+    if parms is not None and _ends_with_eofb(data):
+        from squeezer.engines.pdf import ccitt
+
+        try:
+            gray = ccitt.decode(data, width, height, -1, parms)
+        except (OSError, ValueError, SyntaxError):
+            pass  # damaged or unusual: PDFium decodes what a reader shows
+        else:
+            if gray.size == (width, height):
+                return np.asarray(gray)
+    return _decode_pdfium(image)
+
+
+#: Group 4's end-of-facsimile-block: two end-of-line codes (000000000001), never in coded rows.
+_EOFB = "000000000001" * 2
+
+
+def _ends_with_eofb(data: bytes) -> bool:
+    """Whether the data ends with an EOFB (perhaps padded): it then holds every row.
+
+    libtiff fills the rows of cut-short data with paper where PDFium (what the
+    reader shows) leaves them ink, so only complete data is libtiff's.
+    """
+    tail = data[-8:]
+    return _EOFB in bin(int.from_bytes(tail, "big"))[2:].zfill(8 * len(tail)) if tail else False
+
+
+def _plain_g4(image: Stream, width: int, height: int) -> bool | None:
+    """/BlackIs1 when ``image`` is Group 4 data libtiff decodes as a reader does, else None."""
+    if image.get("/Filter") != Name.CCITTFaxDecode or width < 1 or height < 1:
+        return None
+    parms = image.get("/DecodeParms")
+    if isinstance(parms, pikepdf.Array):
+        parms = parms[0] if len(parms) == 1 else None
+    if parms is None:
+        parms = Dictionary()
+    if not isinstance(parms, Dictionary):
+        return None
+
+    def number(key: str, default: int) -> int | None:
+        value = parms.get(key, default)
+        return int(value) if isinstance(value, int) else None
+
+    k = number("/K", 0)
+    if k is None or k >= 0 or number("/Columns", 1728) != width:
+        return None
+    if number("/Rows", height) not in (0, height):
+        return None
+    for key in ("/EncodedByteAlign", "/EndOfLine"):
+        if parms.get(key, False) is not False:
+            return None
+    black = parms.get("/BlackIs1", False)
+    return black if isinstance(black, bool) else None
+
+
+def _decode_pdfium(image: Stream) -> np.ndarray:
     """PDFium's 8-bit rendering of the samples (dark where the sample is 0), H x W.
 
     /Decode, /ImageMask and the colour space are left out of the copy, so

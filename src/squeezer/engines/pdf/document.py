@@ -50,20 +50,35 @@ def apply_qpdf_limits(limits: Limits) -> None:
     )
 
 
-def open_document(path: Path, password: str | None = None) -> pikepdf.Pdf:
-    """Open ``path`` with recovery enabled, or raise a named error."""
+def open_document(path: Path, password: str | None = None,
+                  repairs: list[str] | None = None) -> pikepdf.Pdf:
+    """Open ``path`` with recovery enabled, or raise a named error.
+
+    ``repairs``, when given, receives a sentence for each repair the opening
+    needed (a rebuilt cross-reference table, a page tree with a loop), so the
+    report can say the input was damaged.
+    """
     if not looks_like_pdf(path):
         raise NotAPdfError("the file is not a PDF (no %PDF- header in its first kilobyte)")
+    notes = repairs if repairs is not None else []
     try:
         try:
-            return pikepdf.open(path, password=password or "", attempt_recovery=True)
+            pdf = pikepdf.open(path, password=password or "", attempt_recovery=True)
+            _note_recovery(pdf, notes)
+            return pdf
         except pikepdf.PdfError as exc:
             if "loop detected in /pages" not in str(exc).lower():
                 raise
         pdf = pikepdf.open(
             path, password=password or "", attempt_recovery=True, inherit_page_attributes=False
         )
-        rebuild_page_tree(pdf)
+        try:
+            _note_recovery(pdf, notes)
+            count = rebuild_page_tree(pdf)
+        except BaseException:
+            pdf.close()
+            raise
+        notes.append(f"the page tree had a loop; rebuilt flat with its {count} reachable page(s)")
         return pdf
     except pikepdf.PasswordError:
         if password:
@@ -75,16 +90,23 @@ def open_document(path: Path, password: str | None = None) -> pikepdf.Pdf:
         raise DamagedPdfError(f"the PDF is damaged beyond repair: {exc}") from None
 
 
+def _note_recovery(pdf: pikepdf.Pdf, notes: list[str]) -> None:
+    """Say so when qpdf had to rebuild the cross-reference table to open ``pdf``."""
+    if any("reconstruct cross-reference table" in w for w in pdf.get_warnings()):
+        notes.append("the cross-reference table was damaged; rebuilt from the objects in the file")
+
+
 #: Attributes a page inherits from its ancestors in the page tree (ISO 32000 §7.7.3.4).
 INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
 
 
-def rebuild_page_tree(pdf: pikepdf.Pdf) -> None:
+def rebuild_page_tree(pdf: pikepdf.Pdf) -> int:
     """Replace a cyclic page tree by a flat one holding each reachable page once.
 
     Readers (PDFium, pdf.js) skip the repeated branch of a /Kids cycle; qpdf
     refuses the file.  Walking the tree with a visited set and pushing the
     inheritable attributes down to the leaves gives the pages readers show.
+    Returns how many pages that is.
     """
     leaves: list[pikepdf.Dictionary] = []
     seen: set[tuple[int, int]] = set()
@@ -104,12 +126,18 @@ def rebuild_page_tree(pdf: pikepdf.Pdf) -> None:
             if key not in node:
                 node[key] = value
         leaves.append(node)
+    if not leaves:
+        # a cycle of /Pages nodes only (pdf.js' Pages-tree-refs): nothing a reader could show,
+        # and a zero-page rewrite no reader opens either; the input is not a usable document
+        raise DamagedPdfError("the PDF is damaged beyond repair: its page tree is a cycle "
+                              "with no page in it")
     root = pdf.make_indirect(
         pikepdf.Dictionary(Type=pikepdf.Name.Pages, Kids=pikepdf.Array(leaves), Count=len(leaves))
     )
     for leaf in leaves:
         leaf.Parent = root
     pdf.Root.Pages = root
+    return len(leaves)
 
 
 def map_qpdf_error(exc: Exception) -> Exception:
@@ -121,8 +149,9 @@ def map_qpdf_error(exc: Exception) -> Exception:
 
 
 @contextlib.contextmanager
-def opened(path: Path, password: str | None = None) -> Iterator[pikepdf.Pdf]:
-    pdf = open_document(path, password)
+def opened(path: Path, password: str | None = None,
+           repairs: list[str] | None = None) -> Iterator[pikepdf.Pdf]:
+    pdf = open_document(path, password, repairs)
     try:
         yield pdf
     finally:

@@ -72,6 +72,12 @@ REENCODE_MARGIN = 5
 MIN_REENCODE_BYTES = 4096
 #: Bitonal images are downsampled no lower than this (text must stay legible).
 MIN_BITONAL_DPI = 300
+#: Lossless graphics coded in more bits per pixel than this also get a JPEG candidate (a JPEG
+#: that keeps the floor rarely takes fewer).
+GRAPHICS_JPEG_BPP = 0.5
+#: Photographs go below the level's resolution (when their looks at it allow) no lower than
+#: this where they are drawn sharpest.
+MIN_PHOTO_DPI = 72
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
 #: images), beside plain Flate (:mod:`predictors` keeps the smaller).  ``pipeline.save`` keeps
 #: them: it does not let qpdf re-deflate Flate streams (which would drop the predictor);
@@ -90,6 +96,8 @@ class Candidate:
     codec: str  #: "jpeg", "jpeg-repack" (same coefficients), "flate", "ccitt", "jbig2"
     gray: bool = False
     downsampled: bool = False
+    #: a JPEG made of graphics (not a photograph): the full-size lossless coding may beat it
+    graphics: bool = False
 
 
 @dataclass
@@ -247,7 +255,7 @@ def _with_full_size(candidates: list, full_size) -> list:
     if not valid:
         return candidates
     best = min(valid, key=lambda c: len(c.data))
-    if not best.downsampled or best.codec == "jpeg":
+    if not best.downsampled or (best.codec == "jpeg" and not best.graphics):
         return candidates
     return valid + [c for c in full_size() if c is not None]
 
@@ -270,6 +278,39 @@ def _target(image: Stream, ctx: _Context, width: int, height: int,
     if new_w >= width and new_h >= height:
         return None
     return min(new_w, width), min(new_h, height)
+
+
+def _view(image: Stream, ctx: _Context, width: int, height: int) -> tuple[int, int] | None:
+    """The image's size in pixels as a reader sees it: drawn where it is drawn largest, at
+    the level's resolution, but no more than its own pixels (scaled up, an image shows no
+    more than it has, and JPEG's blocks only grow), or None when unknown or when no
+    resolution is set."""
+    s = ctx.settings
+    placement = ctx.placements.get(image.objgen)
+    if not (s.lossy_images and s.dpi) or placement is None:
+        return None
+    low_x = placement.min_dpi_x or placement.dpi_x
+    low_y = placement.min_dpi_y or placement.dpi_y
+    if low_x <= 0 or low_y <= 0:
+        return None
+    return (min(width, max(1, round(width * s.dpi / low_x))),
+            min(height, max(1, round(height * s.dpi / low_y))))
+
+
+def _options(base: tuple[int, int], image: Stream, ctx: _Context, width: int,
+             cap: int, first_cap: int | None = None) -> list[jpeg.Option]:
+    """Sizes for :func:`jpeg.choose_size_and_quality`: ``base`` (the largest allowed, with
+    ``first_cap``), then :data:`jpeg.SIZE_STEPS` of it, none below :data:`MIN_PHOTO_DPI`
+    where the image is drawn sharpest."""
+    placement = ctx.placements.get(image.objgen)
+    top_dpi = max(placement.dpi_x, placement.dpi_y) * base[0] / width if placement else 0.0
+    out = [jpeg.Option(base, cap if first_cap is None else first_cap)]
+    for step in jpeg.SIZE_STEPS[1:]:
+        size = (max(1, round(base[0] * step)), max(1, round(base[1] * step)))
+        if top_dpi * step < MIN_PHOTO_DPI or size[0] * size[1] < MIN_JPEG_PIXELS:
+            break
+        out.append(jpeg.Option(size, cap))
+    return out
 
 
 # --- DCT ---------------------------------------------------------------------------------
@@ -333,34 +374,67 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
     # worth it only when the perceptual search finds a quality well below the JPEG's own
     second_loss = size is None and not to_gray and not bitonal and (
         estimated is None or estimated <= s.image_quality)
-    if second_loss and (s.image_ssim is None or estimated is None
-                        or len(data) < MIN_REENCODE_BYTES
-                        or estimated - REENCODE_MARGIN < jpeg.SEARCH_LOWEST):
+    view = None if bitonal or s.image_ssim is None else _view(image, ctx, width, height)
+    smaller = view is not None and len(data) >= MIN_REENCODE_BYTES
+    # a second loss at the JPEG's own size must land REENCODE_MARGIN below its quality
+    own_size_ok = not second_loss or (
+        s.image_ssim is not None and estimated is not None and len(data) >= MIN_REENCODE_BYTES
+        and estimated - REENCODE_MARGIN >= jpeg.SEARCH_LOWEST)
+    if not own_size_ok and not smaller:
         return []  # at most the lossless optimisation: re-encoding would only lose
     if size is not None:
-        # DCT-domain scaling to at least twice the target, then Lanczos
-        im.draft(im.mode, (size[0] * 2, size[1] * 2))
+        # DCT-domain scaling (1/2, 1/4, 1/8) to no less than the largest size needed, then
+        # Lanczos: the scaled inverse DCT is a proper low-pass, within SSIM 0.996 of decoding
+        # whole and resampling, for a sixth of the time on a 300 dpi photo page (0.04 s
+        # against 0.23 s); bitonal output keeps twice the size for its threshold's edges
+        factor = 2 if bitonal else 1
+        need = (max(size[0] * factor, view[0] if view else 0),
+                max(size[1] * factor, view[1] if view else 0))
+        im.draft(im.mode, need)
     im = pixels.load(im)
     entries = _gray_entries(image, info) if to_gray else {}
     if to_gray:
         im = im.convert("L")
-    if size is not None:
-        im = pixels.resize(im, size)
     if bitonal:
+        if size is not None:
+            im = pixels.resize(im, size)
         ink = np.asarray(im) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray,
                         jbig2=s.jbig2)
+    if view is not None and s.image_ssim is not None:
+        # size and quality together, judged at the size the page shows the image
+        # (a re-encoding at the JPEG's own size must land REENCODE_MARGIN below its quality)
+        base = size or (width, height)
+        own = second_loss and base == (width, height)
+        first_cap = estimated - REENCODE_MARGIN + 1 \
+            if own and own_size_ok and estimated is not None else quality
+        options = _options(base, image, ctx, width, quality, first_cap)
+        if own and not own_size_ok:
+            options = options[1:]  # only smaller sizes may re-encode it
+        resized = {size: pixels.resize(im, size)} if size is not None else None
+        chosen = jpeg.choose_size_and_quality(im, options, view, s.image_ssim,
+                                              fallback=not own, resized=resized) \
+            if options else None
+        if chosen is None:
+            return []  # nothing smaller keeps the floor: at most the lossless optimisation
+        im, quality = chosen
+        resampled = im.size != (width, height)
+    else:
+        if size is not None:
+            im = pixels.resize(im, size)
+        if s.image_ssim is not None:
+            # a second loss must land at most estimated - REENCODE_MARGIN (below this cap)
+            # (second_loss has an estimate: it returned above without one)
+            cap = estimated - REENCODE_MARGIN + 1 if second_loss and estimated is not None \
+                else quality
+            quality = jpeg.choose_quality(im, s.image_ssim, cap)
+            if second_loss and quality >= cap:
+                return []  # nothing well below the JPEG's own quality keeps the floor
+        resampled = size is not None
     entries.update(_size_entries(im.size, 8))
-    if s.image_ssim is not None:
-        # a second loss must land at most estimated - REENCODE_MARGIN (below this cap)
-        # (second_loss has an estimate: it returned above without one)
-        cap = estimated - REENCODE_MARGIN + 1 if second_loss and estimated is not None else quality
-        quality = jpeg.choose_quality(im, s.image_ssim, cap)
-        if second_loss and quality >= cap:
-            return []  # nothing well below the JPEG's own quality keeps the floor
     encoded = jpeg.encode(im, quality)
     return [Candidate(encoded, Name.DCTDecode, None, entries, "jpeg",
-                      gray=to_gray, downsampled=size is not None)]
+                      gray=to_gray, downsampled=resampled)]
 
 
 # --- CCITT ------------------------------------------------------------------------------
@@ -374,7 +448,10 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
     keep their meaning, so /Decode and /ImageMask stay as they are.
     """
     size = _target(image, ctx, width, height, floor_dpi=MIN_BITONAL_DPI)
-    recode = ctx.settings.jbig2 and bitonal.jbig2.available()
+    # (a small image stays G4: bitonal.encode would not use JBIG2 for it, so its coder,
+    # LLVM and ~90 MB, is not loaded to find that out)
+    recode = ctx.settings.jbig2 and width * height >= bitonal.MIN_JBIG2_PIXELS \
+        and bitonal.jbig2.available()
     if (size is None and not recode) or image.objgen in ctx.smasks:
         return []
     if not image.get("/ImageMask", False) and _int(image.get("/BitsPerComponent"), 1) != 1:
@@ -564,6 +641,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=gray,
                         force=changed or size is not None, jbig2=s.jbig2)
     mode = {1: "L", 3: "RGB", 4: "CMYK"}[info.components]
+    full = arr  # (the photo path below chooses its size from the full samples)
     if size is not None:
         im = pixels.resize(Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode), size)
         arr = np.asarray(im)
@@ -582,22 +660,50 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     # colours it holds (up to 3 levels apart): such an image gets at least 2 bits per index
     min_bpc = 2 if image.get("/Interpolate") is True else 1
     out = []
-    photo = False
+    photo = jpeg_ok = False
     if s.lossy_images and not color_key and not is_smask \
             and info.kind in ("gray", "rgb", "cmyk") \
             and arr.shape[0] * arr.shape[1] >= MIN_JPEG_PIXELS:
+        jpeg_ok = True
         photo = _is_photo(arr)
-    if photo:
-        if mode == "CMYK":
-            # Pillow writes CMYK inverted (Adobe's convention) and PDF readers use the
-            # samples as stored, whatever the APP14 marker says: hand it the inverse
-            im = Image.fromarray(np.ascontiguousarray(255 - arr), mode)
+
+    def as_jpeg(fallback: bool, smaller: bool = True) -> Candidate | None:
+        """The samples as a JPEG: size and quality chosen together where the page shows
+        them (or the quality alone, without a known placement); ``smaller``: sizes below
+        the level's resolution may compete."""
+        def pillow(samples: np.ndarray) -> Image.Image:
+            if mode == "CMYK":
+                # Pillow writes CMYK inverted (Adobe's convention) and PDF readers use the
+                # samples as stored, whatever the APP14 marker says: hand it the inverse
+                return Image.fromarray(np.ascontiguousarray(255 - samples), mode)
+            return Image.fromarray(samples[:, :, 0] if mode == "L" else samples, mode)
+
+        im = pillow(arr)
+        view = _view(image, ctx, width, height) if s.image_ssim is not None and resample \
+            else None
+        jpeg_entries, downsampled = dict(entries), size is not None
+        if view is not None and s.image_ssim is not None:  # (view is only made with a floor)
+            base = (arr.shape[1], arr.shape[0])
+            source = im if full is arr else pillow(full)
+            options = _options(base, image, ctx, width, s.image_quality)
+            chosen = jpeg.choose_size_and_quality(
+                source, options if smaller else options[:1], view,
+                s.image_ssim, resized={base: im}, fallback=fallback)
+            if chosen is None:
+                return None
+            im, quality = chosen
+            downsampled = im.size != (width, height)
+            jpeg_entries.update(_size_entries(im.size, 8))
+        elif not fallback:
+            return None
         else:
-            im = Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode)
-        quality = s.image_quality if s.image_ssim is None else \
-            jpeg.choose_quality(im, s.image_ssim, s.image_quality)
-        out.append(Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
-                             dict(entries), "jpeg", gray=gray, downsampled=size is not None))
+            quality = s.image_quality if s.image_ssim is None else \
+                jpeg.choose_quality(im, s.image_ssim, s.image_quality)
+        return Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
+                         jpeg_entries, "jpeg", gray=gray, downsampled=downsampled)
+
+    if photo:
+        out.append(as_jpeg(fallback=True))
         if info.components > 1 and palette_ok:
             # a gradient quantised to a palette is "photographic" but may be smaller
             # as the palette it is
@@ -612,6 +718,17 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             out.append(palette)
     if changed or PNG_PREDICTORS:
         out.append(_flate(arr, entries, gray, size is not None))
+    if jpeg_ok and out and s.image_ssim is not None:
+        # graphics (screenshots, charts) may still look the same as a JPEG where the page
+        # shows them: one that keeps the level's floor there, at the level's resolution
+        # (their text and edges get no fewer pixels), competes on bytes; tried only when
+        # the lossless coding is not already well below what a JPEG takes
+        lossless = min(len(c.data) for c in out if c is not None)
+        if lossless * 8 >= GRAPHICS_JPEG_BPP * arr.shape[0] * arr.shape[1]:
+            candidate = as_jpeg(fallback=False, smaller=False)
+            if candidate is not None:
+                candidate.graphics = True
+                out.append(candidate)
     return out
 
 

@@ -37,6 +37,8 @@ quality than that would spend bytes on the previous encoder's artefacts.
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -219,6 +221,191 @@ def choose_quality(image: Image.Image, floor: float, cap: int,
         if similarity(references, _encode_plain(sample, quality)) >= floor:
             return quality
     return cap
+
+
+# --- size and quality together, judged where the image is seen (issue 18, item 6) ----------
+
+#: Fractions of the largest allowed size that :func:`choose_size_and_quality` also tries.
+SIZE_STEPS = (1.0, 0.7, 0.5)
+#: ... when the largest passes at this quality or below: an image that needs more at full
+#: size has detail fewer pixels would lose (measured on the corpus: the smaller sizes of
+#: such images almost never won, and tried for every image they cost a third more time).
+SMALLER_BELOW_QUALITY = 50
+
+
+@dataclass(frozen=True)
+class Option:
+    """One size an image may be encoded at, and the highest quality allowed there."""
+
+    size: tuple[int, int]
+    cap: int
+
+
+def choose_size_and_quality(
+    image: Image.Image,
+    options: list[Option],
+    view: tuple[int, int],
+    floor: float,
+    *,
+    fallback: bool = True,
+    lowest: int = SEARCH_LOWEST,
+    resized: dict[tuple[int, int], Image.Image] | None = None,
+) -> tuple[Image.Image, int] | None:
+    """The (resampled image, quality) of the fewest bytes that still looks like ``image``.
+
+    What a reader sees is the image drawn on the page: ``view`` is its size in pixels
+    at the level's resolution where it is drawn largest.  Each option (a size at or
+    below the largest allowed, largest first) is resampled from ``image``, and its
+    lowest quality up to its cap whose JPEG, decoded and scaled to ``view``, keeps
+    SSIM >= ``floor`` against ``image`` scaled to ``view``, is found as in
+    :func:`choose_quality` (tile mosaics, a ladder scanned upwards).  The bytes of each
+    pass are estimated from the mosaic's and the option with the fewest wins: a
+    smooth photo drawn small ends at a lower resolution and a quality that keeps its
+    looks, a detailed one at full size.
+
+    When no rung of the first option passes, it is taken at its cap if ``fallback``
+    (as :func:`choose_quality` does), else that option is out; None when no option is
+    left.  ``resized`` may hold sizes already resampled (saves their work).
+    """
+    best: tuple[float, tuple[int, int], int] | None = None
+    start = lowest
+    for i, option in enumerate(options):
+        sized = (resized or {}).get(option.size) or (image if option.size == image.size else None)
+        probe = _Probe(image, option.size, sized, view)
+        quality, data = probe.lowest_passing(max(lowest, min(start, option.cap)), option.cap,
+                                             floor, top_first=i > 0)
+        if quality is None and i == 0:
+            if not fallback:
+                continue  # (its cap may be the strict one: smaller sizes still compete)
+            quality, data = option.cap, probe.encode(option.cap)
+        if quality is None or data is None:
+            break  # smaller sizes lose more: they would not pass either
+        estimate = len(data) * probe.scale
+        if best is not None and estimate >= best[0]:
+            break  # bytes grew again as the size fell: smaller ones will not win
+        best = (estimate, option.size, quality)
+        if quality > SMALLER_BELOW_QUALITY:
+            break
+        start = max(lowest, quality - SEARCH_STEP)  # fewer pixels rarely need less quality
+    if best is None:
+        return None
+    _, size, quality = best
+    chosen = (resized or {}).get(size) or (image if size == image.size else _resize(image, size))
+    return chosen, quality
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    # (as pixels.resize: Lanczos after a box reduce by an integer factor when large)
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+class _Probe:
+    """Tiles of one candidate size, and the same places of the original as a reader sees them.
+
+    The tiles are cut from ``sized`` (``image`` resampled to ``size``), or, without it,
+    resampled from their own place in ``image`` (the same pixels: Lanczos reads the
+    neighbours beyond the tile), so a size that loses costs no whole resampling.  They
+    are block-aligned, as :func:`mosaic`'s; each tile's place in ``image`` is scaled
+    straight to the view, and so is the decoded mosaic (all tiles at once: they share
+    one scale), so both cover exactly the same part of the page.  A border of each view
+    tile is left out of the comparison: there the scaled mosaic mixes neighbouring tiles.
+    """
+
+    def __init__(self, image: Image.Image, size: tuple[int, int], sized: Image.Image | None,
+                 view: tuple[int, int]) -> None:
+        width, height = size
+        fx, fy = view[0] / width, view[1] / height  # view pixels per sized pixel
+        sx, sy = image.width / width, image.height / height  # source pixels per sized pixel
+        if width * height <= SAMPLE_PIXELS or width < 2 * TILE or height < 2 * TILE:
+            boxes = [(0, 0, width, height)]
+        else:
+            per_side = max(2, int((SAMPLE_PIXELS / (TILE * TILE)) ** 0.5))
+            cols, rows = min(per_side, width // TILE), min(per_side, height // TILE)
+            boxes = [((width - TILE) * c // max(1, cols - 1) // 16 * 16,
+                      (height - TILE) * r // max(1, rows - 1) // 16 * 16, TILE, TILE)
+                     for r in range(rows) for c in range(cols)]
+            boxes = [(x, y, x + w, y + h) for x, y, w, h in boxes]
+        tile_w, tile_h = boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]
+        self.view_tile = (max(1, round(tile_w * fx)), max(1, round(tile_h * fy)))
+        scaled = self.view_tile != (tile_w, tile_h)
+        #: view pixels left out on each side of a tile (Lanczos reaches 3 pixels each way)
+        self.margin = min(math.ceil(3 * max(fx, fy, 1.0)), min(self.view_tile) // 4) \
+            if scaled and len(boxes) > 1 else 0
+        self.boxes = boxes
+        self.cols = len({b[0] for b in boxes})
+        self.mosaic = Image.new(image.mode, (self.cols * tile_w, len(boxes) // self.cols * tile_h))
+        for k, box in enumerate(boxes):
+            tile = sized.crop(box) if sized is not None else image.resize(
+                (box[2] - box[0], box[3] - box[1]), Image.Resampling.LANCZOS,
+                box=(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
+            self.mosaic.paste(tile, self._slot(k, tile_w, tile_h))
+        self.tile = (tile_w, tile_h)
+        self.rows = len(boxes) // self.cols
+        self.scale = width * height / (self.mosaic.width * self.mosaic.height)
+        self.view_size = (self.cols * self.view_tile[0], self.rows * self.view_tile[1])
+        reference = Image.new(image.mode, self.view_size)
+        for k, b in enumerate(boxes):
+            reference.paste(image.resize(self.view_tile, Image.Resampling.LANCZOS,
+                                         box=(b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)),
+                            self._slot(k, *self.view_tile))
+        planes = self._interior(_planes(reference))
+        self.references = [Similarity(planes[:, :, c]) for c in range(planes.shape[2])]
+
+    def _slot(self, k: int, w: int, h: int) -> tuple[int, int]:
+        return (k % self.cols) * w, (k // self.cols) * h
+
+    def _interior(self, planes: np.ndarray) -> np.ndarray:
+        """A view mosaic's planes without the margin of each tile (H' x W' x C)."""
+        m = self.margin
+        if not m:
+            return planes
+        (tw, th), c = self.view_tile, planes.shape[2]
+        blocks = planes.reshape(self.rows, th, self.cols, tw, c)[:, m:th - m, :, m:tw - m, :]
+        return blocks.reshape(self.rows * (th - 2 * m), self.cols * (tw - 2 * m), c)
+
+    def encode(self, quality: int) -> bytes:
+        return _encode_plain(self.mosaic, quality)
+
+    def similarity(self, data: bytes) -> float:
+        decoded: Image.Image = Image.open(io.BytesIO(data))
+        decoded.load()
+        if decoded.mode != self.mosaic.mode:
+            return 0.0
+        if decoded.size != self.view_size:
+            decoded = decoded.resize(self.view_size, Image.Resampling.LANCZOS)
+        planes = self._interior(_planes(decoded))
+        if planes.shape[2] != len(self.references):
+            return 0.0
+        return float(np.mean([ref(planes[:, :, c]) for c, ref in enumerate(self.references)]))
+
+    def lowest_passing(self, start: int, cap: int, floor: float,
+                       top_first: bool = False) -> tuple[int | None, bytes | None]:
+        """The first rung from ``start`` up to (not including) ``cap`` that keeps ``floor``, and
+        its mosaic's JPEG; (None, None) when none does.
+
+        ``top_first``: try the highest rung first, and give up when even it falls short
+        (a smaller size usually does: one encode instead of the whole ladder).
+        """
+        rungs = list(range(start, cap, SEARCH_STEP))
+        if top_first and len(rungs) > 1:
+            top = self.encode(rungs[-1])
+            if self.similarity(top) < floor:
+                return None, None
+        # every other rung upwards, then the one skipped below the first that passes:
+        # half the encodes of a full scan for the same choice nearly always
+        for k in range(0, len(rungs), 2):
+            data = self.encode(rungs[k])
+            if self.similarity(data) >= floor:
+                if k > 0:
+                    below = self.encode(rungs[k - 1])
+                    if self.similarity(below) >= floor:
+                        return rungs[k - 1], below
+                return rungs[k], data
+            if k + 1 == len(rungs) - 1:  # the last rung is odd: it is tried too
+                data = self.encode(rungs[k + 1])
+                if self.similarity(data) >= floor:
+                    return rungs[k + 1], data
+        return None, None
 
 
 def optimize_losslessly(data: bytes) -> bytes:

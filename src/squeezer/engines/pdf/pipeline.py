@@ -33,21 +33,23 @@ from squeezer.engines.pdf import (
     flate,
     fontfiles,
     fonts,
-    images,
+    fonttables,
     inline,
-    jbig2,
     metadata,
     preflight,
     repair,
-    scans,
     structure,
     tags,
     verify,
 )
 from squeezer.engines.pdf.document import apply_qpdf_limits, map_qpdf_error, opened
-from squeezer.engines.pdf.options import Settings, resolve
-from squeezer.engines.pdf.target import search_target_size
+from squeezer.engines.pdf.options import ColorModel, Settings, resolve
 from squeezer.engines.report import ImageStats, Report
+
+# The steps a document may not need (images, scans, the JBIG2 coder, the target-size search)
+# are imported where they are used: numpy, Pillow and the codecs cost a small text PDF more
+# than its whole compression (issue 18, item 7).  (The font steps import fontTools only for a
+# font program.)
 
 #: Highest zlib level; qpdf applies it to every stream it (re)compresses.
 FLATE_LEVEL: Final = 9  # (Final: pikepdf takes the literal levels -1 to 9)
@@ -155,8 +157,19 @@ def compress(
 def _run(src: Path, settings: Settings, budget: Budget, report: Report, work: Path,
          notify: Progress, run: Callable) -> tuple[Path, Settings]:
     if settings.target_size:
+        from squeezer.engines.pdf.target import search_target_size
+
         return search_target_size(src, settings, budget, report, work, notify, run)
     return run(src, settings, budget, report, work / "out.pdf", notify), settings
+
+
+def _note_repairs(report: Report, repairs: list[str]) -> None:
+    """Add what opening the document repaired to ``report.repaired`` (once per run)."""
+    said = report.repaired.split("; ") if report.repaired else []
+    new = [r for r in repairs if r not in said]
+    if new:
+        report.repaired = "; ".join(said + new)
+        report.warnings.extend(f"the input was damaged and repaired: {r}" for r in new)
 
 
 def _repaired(src: Path, password: str | None, work: Path, report: Report) -> Path | None:
@@ -230,37 +243,59 @@ def build(
     report.fonts_kept_whole = []
     report.pages_classified, report.scan_pages = {}, []
     loader: threading.Thread | None = None
-    with opened(src, settings.password) as pdf:
+    repairs: list[str] = []
+    with opened(src, settings.password, repairs) as pdf:
         report.pages = len(pdf.pages)
+        _note_repairs(report, repairs)
+        if not report.pages:
+            # e.g. a /Kids cycle with no leaf: nothing a reader can show; the repair path
+            # (which rebuilds a page tree from the page objects it finds) gets its turn
+            raise DamagedPdfError("the document has no page a reader can reach")
         try:
             if not budget.scanned:
                 preflight.scan(pdf, budget)
                 budget.scanned = True
             if on_scanned is not None:
                 on_scanned()
-            loader = _prefetch_jbig2(pdf, settings)
+            has_images = _has_images(pdf)
+            loader = _prefetch_jbig2(pdf, settings) if has_images else None
             notify(0.1, "cleaning structure")
             structure.clean(pdf, settings, report)
             tags.prune(pdf, budget)
-            inline.externalize(pdf, budget)  # (the image step sees inline images as XObjects)
+            if inline.externalize(pdf, budget):  # (the image step sees inline images as XObjects)
+                has_images = True
             budget.check_time()
             written: set[tuple[int, int]] = set()
             images_from = 0.2
-            if scans.wanted(settings):
+            found = _find_scans(pdf) if has_images and scans_wanted(settings) else None
+            if found is not None and found[0]:
+                # (the scan step, numpy and the codecs are imported for a page that is a scan)
+                from squeezer.engines.pdf import scans
+
                 notify(0.15, "scanned pages")
                 budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
-                written = scans.optimize_scans(pdf, settings, budget, report)
+                written = scans.optimize_scans(pdf, settings, budget, report, found=found)
                 budget.check_time()
                 images_from = 0.45
+            elif scans_wanted(settings):
+                # no page is a scan (what the scan step would have found)
+                vector = report.pages if found is None else found[1]
+                report.pages_classified = {"scan": 0, "vector": vector}
+                report.steps["scans"] = 0
             notify(images_from, "images")
-            budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
-            images.optimize_images(pdf, settings, budget, report, skip=written)
-            budget.on_step = None
+            if has_images:
+                from squeezer.engines.pdf import images
+
+                budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
+                images.optimize_images(pdf, settings, budget, report, skip=written)
+                budget.on_step = None
+            else:
+                report.steps["images"] = report.steps.get("images", 0)
             budget.check_time()
-            notify(0.65, "attachments")
+            notify(0.7, "attachments")  # (the image step ends at 0.7)
             attachments.compress_embedded(pdf, settings, budget, report, out.parent)
             budget.check_time()
-            notify(0.7, "recompressing streams")
+            notify(0.72, "recompressing streams")
             flate.recompress(pdf, budget, report)
             notify(0.75, "deduplicating")
             structure.deduplicate_streams(pdf, report)
@@ -271,6 +306,7 @@ def build(
                 cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
                 cidfonts.subset_cid_fonts(pdf, budget, report)
+                fonttables.drop_layout_tables(pdf, budget, report)
                 fonts.note_form_fonts(pdf, report)
             notify(0.8, "writing")
             save(pdf, out, settings)
@@ -284,27 +320,46 @@ def build(
     return out
 
 
-#: An image this large may be a scan whose text mask the scan step codes as JBIG2.
-SCAN_PIXELS = 1_000_000
+def scans_wanted(settings: Settings) -> bool:
+    """Whether the scan step runs (:func:`scans.wanted`, without importing the step)."""
+    return settings.mrc or settings.scan_bitonal or settings.color_model == ColorModel.bitonal
+
+
+def _find_scans(pdf: pikepdf.Pdf) -> tuple[dict, int]:
+    """:func:`scanpages.find_scans` (content streams only, no pixels)."""
+    from squeezer.engines.pdf.scanpages import find_scans
+
+    return find_scans(pdf)
+
+
+def _has_images(pdf: pikepdf.Pdf) -> bool:
+    """Whether ``pdf`` has an image XObject: without one, the image and scan steps (and
+    numpy, Pillow and the codecs they import) have nothing to do.  (Inline images are
+    counted when :func:`inline.externalize` turns them into XObjects.)"""
+    for obj in pdf.objects:
+        if isinstance(obj, pikepdf.Stream) and obj.stream_dict.get("/Subtype") == "/Image":
+            return True
+    return False
 
 
 def _prefetch_jbig2(pdf: pikepdf.Pdf, settings: Settings) -> threading.Thread | None:
-    """Start loading the JBIG2 coder (:func:`jbig2.prefetch`) when this document will likely
-    use it: it has 1-bit images, or large ones the scan step may turn into layers."""
-    if not settings.jbig2 or jbig2.loaded():
+    """Start loading the JBIG2 coder (:func:`jbig2.prefetch`) when this document will use
+    it: it has 1-bit images.
+
+    Not for large 8-bit images the scan step might turn into 1-bit pages or masks: most
+    are photographs or colour pages that stay 8-bit, and the coder costs a process
+    ~90 MB (LLVM); the scan step loads it on first use instead (~0.1 s).
+    """
+    if not settings.jbig2:
         return None
-    scans_too = scans.wanted(settings)
     for obj in pdf.objects:
         if not (isinstance(obj, pikepdf.Stream) and obj.stream_dict.get("/Subtype") == "/Image"):
             continue
-        found = obj.stream_dict.get("/ImageMask", False) is True \
-            or obj.stream_dict.get("/BitsPerComponent") == 1
-        if not found and scans_too:
-            width, height = obj.stream_dict.get("/Width"), obj.stream_dict.get("/Height")
-            found = isinstance(width, int) and isinstance(height, int) \
-                and width * height >= SCAN_PIXELS
-        if found:
-            return jbig2.prefetch()
+        if obj.stream_dict.get("/ImageMask", False) is True \
+                or obj.stream_dict.get("/BitsPerComponent") == 1:
+            from squeezer.engines.pdf import jbig2
+
+            return None if jbig2.loaded() else jbig2.prefetch()
     return None
 
 
@@ -373,7 +428,7 @@ def _verified_or_fallback(
     if verdict.ok:
         return candidate
     report.warnings.append(f"result failed verification ({verdict.reason})")
-    if settings.lossy_images or settings.subset_fonts or scans.wanted(settings):
+    if settings.lossy_images or settings.subset_fonts or scans_wanted(settings):
         safe = settings.model_copy(update={"lossy_images": False, "dpi": None, "subset_fonts": False,
                                            "mrc": False, "scan_bitonal": False})
         try:

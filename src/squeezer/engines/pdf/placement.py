@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
@@ -68,6 +68,10 @@ class Placement:
     dpi_x: float  #: highest effective horizontal pixels per inch over every use
     dpi_y: float  #: highest effective vertical pixels per inch over every use
     uses: int  #: how many times it is drawn
+    #: lowest effective resolutions over every use: the largest it is drawn, which is where a
+    #: reader sees the most of it (the image step's quality search looks at it there)
+    min_dpi_x: float = field(default=0.0, compare=False)
+    min_dpi_y: float = field(default=0.0, compare=False)
 
 
 def image_placements(pdf: pikepdf.Pdf, budget: Budget | None = None) -> dict[ObjGen, Placement]:
@@ -614,7 +618,8 @@ class _Tally:
 
     def __init__(self, walker: _Walker) -> None:
         self.walker = walker
-        self.best: dict[ObjGen, list[float]] = {}  # objgen -> [dpi_x, dpi_y, uses]
+        # objgen -> [dpi_x, dpi_y, uses, min_dpi_x, min_dpi_y]
+        self.best: dict[ObjGen, list[float]] = {}
         self.unknown: set[ObjGen] = set()
 
     def add(self, uses: Uses, user_unit: float) -> None:
@@ -631,19 +636,24 @@ class _Tally:
                 if dpi is not None:
                     self._merge(objgen, dpi[0], dpi[1], count)
 
-    def _merge(self, objgen: ObjGen, dpi_x: float, dpi_y: float, uses: int) -> None:
+    def _merge(self, objgen: ObjGen, dpi_x: float, dpi_y: float, uses: int,
+               min_x: float | None = None, min_y: float | None = None) -> None:
+        low_x = dpi_x if min_x is None else min_x
+        low_y = dpi_y if min_y is None else min_y
         best = self.best.get(objgen)
         if best is None:
-            self.best[objgen] = [dpi_x, dpi_y, uses]
+            self.best[objgen] = [dpi_x, dpi_y, uses, low_x, low_y]
         else:
             best[0], best[1] = max(best[0], dpi_x), max(best[1], dpi_y)
             best[2] += uses
+            best[3], best[4] = min(best[3], low_x), min(best[4], low_y)
 
     def placements(self) -> dict[ObjGen, Placement]:
         self._masks()
         return {
-            objgen: Placement(dpi_x=dpi_x, dpi_y=dpi_y, uses=int(uses))
-            for objgen, (dpi_x, dpi_y, uses) in self.best.items()
+            objgen: Placement(dpi_x=dpi_x, dpi_y=dpi_y, uses=int(uses),
+                              min_dpi_x=min_x, min_dpi_y=min_y)
+            for objgen, (dpi_x, dpi_y, uses, min_x, min_y) in self.best.items()
             if objgen not in self.unknown
         }
 
@@ -653,7 +663,7 @@ class _Tally:
         A mask covers its parent's unit square, so it is drawn at the same size:
         its resolution is the parent's scaled by their pixel-count ratio (§11.6.5.3).
         """
-        for objgen, (dpi_x, dpi_y, uses) in list(self.best.items()):
+        for objgen, (dpi_x, dpi_y, uses, min_x, min_y) in list(self.best.items()):
             width, height, image = self.walker.images[objgen]
             for key in ("/SMask", "/Mask"):
                 mask = image.get(key)
@@ -667,7 +677,8 @@ class _Tally:
                 if objgen in self.unknown:
                     self.unknown.add(mask.objgen)
                 self._merge(mask.objgen, dpi_x * mask_width / width,
-                            dpi_y * mask_height / height, int(uses))
+                            dpi_y * mask_height / height, int(uses),
+                            min_x * mask_width / width, min_y * mask_height / height)
         for objgen in list(self.unknown):
             entry = self.walker.images.get(objgen)
             if entry is not None:

@@ -71,12 +71,19 @@ def levels(gray: np.ndarray) -> tuple[float, float]:
     return paper, min(ink, paper - 1)
 
 
-def is_colour(pixels: np.ndarray, image: Image.Image | None = None) -> bool:
-    """Whether enough of the image (4 x 4 block means) has channels :data:`CHROMA` apart."""
-    if pixels.shape[2] == 1:
+def is_colour(pixels: np.ndarray | None, image: Image.Image | None = None) -> bool:
+    """Whether enough of the image (4 x 4 block means) has channels :data:`CHROMA` apart.
+
+    ``pixels`` may be None when ``image`` is given."""
+    if image is not None:
+        if image.mode != "RGB":
+            return False
+    elif pixels is None or pixels.shape[2] == 1:
         return False
-    image = image or Image.fromarray(pixels)
-    small = np.asarray(image.reduce(4) if min(pixels.shape[:2]) >= 64 else image)
+    if image is None:
+        assert pixels is not None  # (returned above otherwise)
+        image = Image.fromarray(pixels)
+    small = np.asarray(image.reduce(4) if min(image.size) >= 64 else image)
     r, g, b = small[:, :, 0], small[:, :, 1], small[:, :, 2]
     # (element-wise: numpy's reductions over a 3-long last axis are 10x slower)
     spread = np.maximum(np.maximum(r, g), b).astype(np.int16) - np.minimum(np.minimum(r, g), b)
@@ -89,6 +96,28 @@ def mid_tones(gray: np.ndarray, paper: float, ink: float) -> np.ndarray:
     return (gray > lo) & (gray < hi)
 
 
+#: Rows of blocks whose mid-tone mask :func:`photo_blocks` makes at once.
+STRIP_BLOCKS = 8
+
+
+def photo_blocks(gray: np.ndarray, paper: float, ink: float, block: int) -> tuple[np.ndarray, float]:
+    """(share of mid-tones in each ``block`` x ``block`` tile, share over the whole image).
+
+    :func:`mid_tones` and :func:`block_share` a strip of block rows at a time: the same
+    numbers, without the full-page temporaries (a 300 dpi page has 8 MB of them per mask,
+    and the scan step classifies pages on several threads at once).
+    """
+    h = gray.shape[0]
+    rows, mid = [], 0
+    step = block * STRIP_BLOCKS
+    for top in range(0, h, step):
+        strip = mid_tones(gray[top:top + step], paper, ink)
+        mid += int(np.count_nonzero(strip))
+        rows.append(block_share(strip, block))
+    shares = np.concatenate(rows) if rows else np.zeros((0, 0))
+    return shares, mid / gray.size if gray.size else 0.0
+
+
 def block_share(mask: np.ndarray, block: int) -> np.ndarray:
     """Share of True in each ``block`` x ``block`` tile (edge tiles padded with False)."""
     h, w = mask.shape
@@ -99,18 +128,20 @@ def block_share(mask: np.ndarray, block: int) -> np.ndarray:
     return sums / float(block * block)
 
 
-def classify(pixels: np.ndarray, dpi: float, gray: np.ndarray | None = None,
+def classify(pixels: np.ndarray | None, dpi: float, gray: np.ndarray | None = None,
              image: Image.Image | None = None) -> Content:
     """The content class of a scanned page image (H x W x 1 or 3, uint8) drawn at ``dpi``
-    (``image``: the same pixels as a Pillow image, see :func:`luminance`)."""
-    gray = luminance(pixels, image) if gray is None else gray
+    (``image``: the same pixels as a Pillow image, see :func:`luminance`; with it and
+    ``gray``, ``pixels`` may be None)."""
+    if gray is None:
+        assert pixels is not None
+        gray = luminance(pixels, image)
     paper, ink = levels(gray)
     colour = is_colour(pixels, image)
-    mid = mid_tones(gray, paper, ink)
     block = max(8, round(dpi * BLOCK_INCHES))
-    photo = block_share(mid, block) > PHOTO_BLOCK_MID
+    shares, mid_share = photo_blocks(gray, paper, ink, block)
+    photo = shares > PHOTO_BLOCK_MID
     photo_share = float(photo.mean()) if photo.size else 0.0
-    mid_share = float(mid.mean())
     if photo_share > PHOTO_PAGE_SHARE or paper - ink < 48:
         kind = "photo"
     elif colour:

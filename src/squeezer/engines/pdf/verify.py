@@ -13,15 +13,17 @@ import os
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
 
 from squeezer.engines import forks
 from squeezer.engines.pdf.options import Settings
 from squeezer.engines.pdf.pdfium_lock import LOCK
-from squeezer.engines.ssim import ssim
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Every page is text-checked up to this many pages; longer documents are sampled.
 TEXT_SAMPLE_PAGES = 24
@@ -51,13 +53,50 @@ def visual_floor(settings: Settings) -> float:
     return floor
 
 
-def render_gray(page: pdfium.PdfPage, dpi: float = VISUAL_DPI) -> np.ndarray:
+@dataclass(frozen=True)
+class Render:
+    """A page rendered in gray: PDFium's bitmap bytes as they are (rows of ``stride`` bytes,
+    ``channels`` bytes a pixel).
+
+    Kept as bytes, not an array: two renders with equal bytes look the same, and for a
+    document whose pages the engine only re-packed that settles the visual check without
+    importing numpy or computing an SSIM.
+    """
+
+    data: bytes
+    width: int
+    height: int
+    stride: int
+    channels: int
+
+    def same_as(self, other: Render) -> bool:
+        return (self.width, self.height, self.stride, self.channels, self.data) == (
+            other.width, other.height, other.stride, other.channels, other.data)
+
+    def gray(self) -> np.ndarray:
+        """The first channel as an H x W uint8 array (a copy)."""
+        import numpy as np
+
+        rows = np.frombuffer(self.data, np.uint8).reshape(self.height, self.stride)
+        return np.ascontiguousarray(rows[:, : self.width * self.channels: self.channels])
+
+
+def render_gray(page: pdfium.PdfPage, dpi: float = VISUAL_DPI) -> Render:
     bitmap = page.render(scale=dpi / 72, grayscale=True)
     try:
-        array = np.array(bitmap.to_numpy(), copy=True)
+        return Render(bytes(bitmap.buffer), bitmap.width, bitmap.height, bitmap.stride,
+                      bitmap.n_channels)
     finally:
         bitmap.close()
-    return array.reshape(array.shape[0], array.shape[1], -1)[:, :, 0]
+
+
+def similarity(reference: Render, render: Render) -> float:
+    """SSIM of two renders of a page (1.0 without computing it when the bytes are equal)."""
+    if reference.same_as(render):
+        return 1.0
+    from squeezer.engines.ssim import ssim
+
+    return ssim(reference.gray(), render.gray())
 
 
 def sample_pages(count: int, limit: int = TEXT_SAMPLE_PAGES) -> list[int]:
@@ -84,7 +123,7 @@ class Reference:
 
     pages: int
     texts: dict[int, str] = field(default_factory=dict)
-    renders: dict[int, np.ndarray] = field(default_factory=dict)
+    renders: dict[int, Render] = field(default_factory=dict)
 
     @classmethod
     def of(cls, path: Path, password: str | None = None) -> Reference | None:
@@ -226,7 +265,7 @@ def _page_fault(doc: pdfium.PdfDocument, i: int, reference: Reference | None,
                 and page_text(page) != reference.texts[i]):
             return f"text of page {i + 1} changed"
         if compare_look and reference is not None:  # (it is: compare_look says so)
-            score = ssim(reference.renders[i], render_gray(page))
+            score = similarity(reference.renders[i], render_gray(page))
             if score < min_similarity:
                 return f"page {i + 1} looks different (SSIM {score:.3f} < {min_similarity})"
     except pdfium.PdfiumError as exc:

@@ -49,6 +49,7 @@ def test_every_hostile_file_gets_a_named_outcome_from_the_cli(tmp_path):
     assert not found, (found, proc.stderr[-2000:])
     assert temp_leftovers(tmp) == [] and list(tmp.iterdir()) == []
     assert not [p.name for p in out.iterdir() if p.name.endswith(".part")]
+    assert not list(tmp_path.parent.rglob("escaped-by-traversal*"))  # (zip-traversal.zip)
     assert peak < CAP, f"peak resident size {peak >> 20} MiB over the cap"
 
 

@@ -1,0 +1,64 @@
+"""The engine's start-up: what a cold process compressing a PDF imports (issue 18, item 7).
+
+A small text PDF must not pay for the image codecs: each test runs a fresh
+interpreter and looks at ``sys.modules`` afterwards (no timing: speed is in
+``bench/``).  (``squeezer --help`` is tests/test_startup.py's.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pdfgen
+
+#: Heavy modules a text-only document never needs.
+HEAVY = ("numpy", "PIL.Image", "fontTools.ttLib", "llvmlite", "numba", "scipy")
+
+
+def _fresh(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints a JSON object as its last line."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_cli_loads_no_engine_library() -> None:
+    loaded = _fresh(
+        "import sys, json\n"
+        "import squeezer.cli\n"
+        "print(json.dumps([m for m in ('numpy', 'pikepdf', 'pypdfium2', 'PIL.Image')"
+        " if m in sys.modules]))\n"
+    )
+    assert loaded == []
+
+
+def test_a_text_pdf_is_compressed_without_numpy_pillow_or_fonttools(tmp_path: Path) -> None:
+    src, dst = tmp_path / "text.pdf", tmp_path / "out.pdf"
+    pdfgen.uncompressed_text_pdf(src, pages=3)
+    result = _fresh(
+        "import sys, json\n"
+        "from squeezer.engines.options import Options\n"
+        "from squeezer.engines.pdf import compress\n"
+        f"report = compress({str(src)!r}, {str(dst)!r}, Options(level='medium'))\n"
+        "print(json.dumps({'saved': report.input_bytes - report.output_bytes,\n"
+        f"                  'loaded': [m for m in {HEAVY!r} if m in sys.modules]}}))\n"
+    )
+    assert result["saved"] > 0  # it did compress (and verify) the document
+    assert result["loaded"] == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_a_pdf_with_a_photo_still_gets_the_image_step(tmp_path: Path) -> None:
+    src, dst = tmp_path / "photo.pdf", tmp_path / "out.pdf"
+    pdfgen.photo_pdf(src, width=800, height=600, encoding="flate")
+    result = _fresh(
+        "import sys, json\n"
+        "from squeezer.engines.options import Options\n"
+        "from squeezer.engines.pdf import compress\n"
+        f"report = compress({str(src)!r}, {str(dst)!r}, Options(level='medium'))\n"
+        "print(json.dumps({'jpeg': report.images.to_jpeg, 'numpy': 'numpy' in sys.modules}))\n"
+    )
+    assert result == {"jpeg": 1, "numpy": True}
