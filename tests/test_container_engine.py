@@ -399,6 +399,46 @@ def test_odt_mimetype_first_stored_and_manifest_follows_a_rename(tmp_path: Path)
     assert any(v.startswith("odfpy: opens, 21 paragraphs") for v in report.verified)
 
 
+def test_odt_embedded_fonts_are_subset_to_the_documents_characters(tmp_path: Path) -> None:
+    from fontTools.ttLib import TTFont
+    from odf.opendocument import OpenDocumentText
+    from odf.style import FontFace
+    from odf.svg import FontFaceFormat, FontFaceSrc, FontFaceUri
+    from odf.text import P
+    from pdfgen import find_ttf
+
+    ttf = find_ttf()
+    if ttf is None:
+        pytest.skip("no TrueType font on this machine")
+    plain = ttf.read_bytes()
+    doc = OpenDocumentText()
+    for i in range(10):
+        doc.text.addElement(P(text=f"Paragraph {i}: pack my box with five dozen liquor jugs."))
+    # what LibreOffice's "Embed fonts in document" writes: Fonts/*.ttf named by a font-face-uri
+    href = doc.addPicture("Fonts/Embedded-1.ttf", "application/x-font-ttf", plain)
+    face = FontFace(name="Embedded", fontfamily="Embedded")
+    src_el = FontFaceSrc()
+    uri = FontFaceUri(href=href, type="simple")
+    uri.addElement(FontFaceFormat(string="truetype"))
+    src_el.addElement(uri)
+    face.addElement(src_el)
+    doc.fontfacedecls.addElement(face)
+    src = tmp_path / "fonts.odt"
+    doc.save(str(src))
+    lossless = tmp_path / "lossless.odt"
+    compress_any(src, lossless, {"level": "lossless"})
+    assert read(lossless, "Fonts/Embedded-1.ttf") == plain
+    out = tmp_path / "medium.odt"
+    report = compress_any(src, out, {"level": "medium"})
+    row = {m.name: m for m in report.members}["Fonts/Embedded-1.ttf"]
+    assert row.action == "subset" and row.size_after < len(plain) / 3
+    cmap = TTFont(io.BytesIO(read(out, "Fonts/Embedded-1.ttf"))).getBestCmap()
+    assert all(ord(c) in cmap for c in "Paragraph PACK MY BOX liquor 0123456789")
+    assert len(cmap) < len(TTFont(str(ttf)).getBestCmap()) / 3
+    assert "Fonts/Embedded-1.ttf" in read(out, "META-INF/manifest.xml").decode()
+    assert any(v.startswith("odfpy: opens, 10 paragraphs") for v in report.verified)
+
+
 def test_epub_keeps_its_packaging_and_caps_images(tmp_path: Path) -> None:
     src = corpus_file("docs", "unstructured__winter-sports.epub")
     out = tmp_path / "out.epub"

@@ -1,4 +1,4 @@
-"""Font subsetting for e-books and Word documents (fontTools, as the PDF engine's font step uses).
+"""Font subsetting for e-books, Word and OpenDocument documents (fontTools, as the PDF engine's font step uses).
 
 A font whose ``OS/2.fsType`` forbids subsetting (bit 8) is kept whole.  Every layout feature, hinting instruction, name record and the ``.notdef``
 glyph are kept; only glyphs no kept character reaches (through cmap and GSUB)

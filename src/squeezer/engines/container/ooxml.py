@@ -178,7 +178,7 @@ def _embedded_fonts(parts: dict[str, bytes | None], rels: list[Rel], p: Plan) ->
                 found[target] = key
     if not found:
         return
-    chars = _package_characters(parts)
+    chars = package_characters(parts)
     for target, key in found.items():
         p.fonts[target] = chars
         p.font_keys[target] = key
@@ -190,7 +190,7 @@ _ALWAYS = set(range(0x20, 0x7F)) | {0xA0, 0xAD, 0x2010, 0x2011, 0x2013, 0x2014, 
                                     0x201C, 0x201D, 0x2022, 0x2026, 0x20AC, 0xFFFD}
 
 
-def _package_characters(parts: dict[str, bytes | None]) -> set[int]:
+def package_characters(parts: dict[str, bytes | None]) -> set[int]:
     """Every character of every text node and attribute of the package's XML parts, in both
     cases (a superset of what the document shows, whatever the part)."""
     chars = set(_ALWAYS)
