@@ -156,6 +156,30 @@ def test_docx_medium_downscales_to_the_drawing_extent_and_renames_a_png_photo(
     assert len(python_docx.Document(str(out)).inline_shapes) == 1
 
 
+def test_a_drawing_shown_a_little_smaller_is_never_stored_above_lossless(tmp_path: Path) -> None:
+    """A palette drawing resampled to its box grows (new colours) and its JPEG conversion may
+    be refused: the member still gets the level's result at its own size, never less than
+    the lossless re-pack."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (600, 600), "white")
+    pen = ImageDraw.Draw(image)
+    for i in range(0, 600, 12):
+        pen.line([(0, i), (600, 600 - i)], fill=(200, 30, 30), width=1)
+        pen.line([(i, 0), (600 - i, 600)], fill=(30, 30, 200), width=1)
+    buf = io.BytesIO()
+    image.quantize(8).save(buf, "PNG", optimize=True)
+    src = docx(tmp_path / "drawing.docx", picture=buf.getvalue(), width_in=480 / 220)
+    sizes = {}
+    for level in ("lossless", "medium"):
+        report = compress_any(src, tmp_path / f"{level}.docx",
+                              {"level": level, "archive": {"render_check": False}})
+        [row] = [m for m in report.members if m.name.startswith("word/media/")]
+        assert not row.action.startswith("kept"), row.action
+        sizes[level] = row.bytes_after
+    assert sizes["medium"] <= sizes["lossless"] < len(buf.getvalue())
+
+
 def test_pptx_pictures_come_down_to_their_shape_size_on_the_slide(tmp_path: Path) -> None:
     import pptx
     from pptx.util import Inches
