@@ -38,7 +38,7 @@ def test_progress_moves_per_picture(tmp_path):
     # the step's start (after the scanned-pages step when the level has one), then one report
     # per picture, spread evenly over the step's range
     assert len(during) == 1 + 6
-    assert during == sorted(during) and during[0] in (0.2, 0.45) and during[-1] == 0.65
+    assert during == sorted(during) and during[0] in (0.2, 0.45) and during[-1] == 0.7
     steps = np.diff(during)
     assert np.allclose(steps, steps[0])
     fractions = [f for f, _ in seen]
