@@ -493,7 +493,43 @@ def _get(row: dict[str, Any], name: str, key: str) -> Any:
     return row["results"].get(name, {}).get(key)
 
 
+_SIGNATURE_NAMES = ("_xmlsignatures/", "META-INF/documentsignatures.xml",
+                    "META-INF/macrosignatures.xml", "META-INF/signatures.xml")
+
+
+def signed_input(path: Path) -> bool:
+    """A signed package (JAR/APK v1 signature files, an APK v2+ signing block, OOXML, ODF or
+    EPUB signatures): any re-pack invalidates it, so Squeezer returns it byte-identical."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    if any(n.startswith("META-INF/") and n.upper().endswith((".SF", ".RSA", ".DSA", ".EC"))
+           or n.startswith(_SIGNATURE_NAMES) for n in names):
+        return True
+    return b"APK Sig Block 42" in path.read_bytes()
+
+
+def mark_signed(rows: list[dict[str, Any]]) -> list[str]:
+    """Peers that re-packed a signed package broke its signature: counted as broken (their
+    bytes show as "-"); returns those files."""
+    signed = []
+    for r in rows:
+        path = CORPUS / r["category"] / r["file"]
+        if not path.is_file() or not signed_input(path):
+            continue
+        for name in ("advzip -4", "7z -mx=9", "by hand"):
+            res = r["results"].get(name)
+            if res and res.get("bytes") not in (None, r["bytes"]) and not res.get("broken"):
+                res["broken"] = "signature invalidated (the input is signed)"
+                if r["file"] not in signed:
+                    signed.append(r["file"])
+    return signed
+
+
 def report(rows: list[dict[str, Any]], levels: list[str], elapsed: float) -> str:
+    signed = mark_signed(rows)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = ["# Containers: squeezer vs re-packers and a by-hand lossy baseline", "",
              f"One run, `nice`, {len(rows)} files, {elapsed / 60:.1f} min, load average "
@@ -586,6 +622,10 @@ def report(rows: list[dict[str, Any]], levels: list[str], elapsed: float) -> str
                                "with a lower render SSIM than the baseline's")
             lines.append("")
     summary.append(f"- files grown: {grown}; squeezer outputs broken: {broken_ours}")
+    if signed:
+        summary.append("- signed packages the peers re-packed (their signature invalidated, so "
+                       "counted as broken; Squeezer returns them byte-identical unless "
+                       "`archive.drop_signatures`): " + ", ".join(signed))
     ran = {r["file"] for r in rows}
     missing = [f"{cat}/{p.name}" for cat, p in corpus(None) if p.name not in ran]
     if missing:
