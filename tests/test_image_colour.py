@@ -131,6 +131,44 @@ def test_cmyk_jpeg_converted_through_its_profile_and_the_profile_dropped(
     assert report.input is not None and report.input.icc_profile == "Squeezer test CMYK"
 
 
+def ycck_jpeg(path: Path, ink: np.ndarray, icc: bytes | None) -> Path:
+    """A YCCK JPEG as Photoshop writes one: Adobe APP14 with transform 2, the inks inverted
+    and C, M, Y stored as YCbCr.  libjpeg decodes YCCK to inverted CMYK and Pillow undoes
+    the inversion, so stored = (YCbCr of C M Y, 255 - K); Pillow's CMYK writer inverts what
+    it is given, and libjpeg's APP14 transform byte is then set to 2."""
+    c, m, y, k = (ink[..., i].astype(np.float64) for i in range(4))
+    stored = np.stack([0.299 * c + 0.587 * m + 0.114 * y,
+                       -0.168736 * c - 0.331264 * m + 0.5 * y + 128,
+                       0.5 * c - 0.418688 * m - 0.081312 * y + 128, 255 - k], -1)
+    given = np.clip(np.round(255 - stored), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(given, "CMYK").save(buf, "JPEG", quality=95,
+                                        **({"icc_profile": icc} if icc else {}))
+    data = bytearray(buf.getvalue())
+    at = data.index(b"Adobe") + 11
+    assert data[at] == 0
+    data[at] = 2
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_ycck_jpeg_converted_through_its_profile(tmp_path: Path) -> None:
+    ink = cmyk_photo()
+    src = ycck_jpeg(tmp_path / "ycck.jpg", ink, cmyk_profile())
+    with Image.open(src) as im:
+        assert im.mode == "CMYK" and im.info.get("adobe_transform") == 2
+        decoded_ink = np.asarray(im)
+    assert np.abs(decoded_ink.astype(np.float32) - ink).mean() < 2, "a faithful YCCK file"
+    report = compress(src, tmp_path / "out.jpg", Options())
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.mode == "RGB" and not out.info.get("icc_profile")
+        got = np.asarray(out).astype(np.float32)
+    expected = ink_to_srgb(decoded_ink.astype(np.float32) / 255) * 255
+    assert np.abs(got - expected).mean() < 4, "what the profile says"
+    assert any("through its ICC profile" in a for a in report.actions)
+    assert report.output_bytes < src.stat().st_size
+
+
 def test_cmyk_jpeg_without_a_profile_uses_the_formula(tmp_path: Path) -> None:
     ink = cmyk_photo()
     src = tmp_path / "plain.jpg"
@@ -257,6 +295,30 @@ def test_gray_alpha_and_palette_transparency_round_trip(tmp_path: Path) -> None:
     assert (want[..., 3] == 0).any()
     assert np.array_equal(got[..., 3] == 0, want[..., 3] == 0)
     assert np.array_equal(got[want[..., 3] > 0], want[want[..., 3] > 0])
+
+
+def test_antialiased_alpha_gets_a_palette_and_keeps_its_clear_pixels(tmp_path: Path) -> None:
+    """An exact alpha mask at 128 failed every palette of an anti-aliased logo (an edge pixel
+    of 126 became 130), so such logos stayed lossless; now only pixels clearly transparent
+    (alpha <= 63) or clearly opaque (>= 192) must stay on their side, and SSIMULACRA2 over a
+    dark and a light background judges the edge."""
+    big = Image.new("RGBA", (640, 480), (0, 0, 0, 0))
+    d = ImageDraw.Draw(big)
+    d.ellipse((40, 40, 600, 440), fill=(230, 80, 40, 255))
+    d.ellipse((200, 140, 440, 340), fill=(255, 255, 255, 200))
+    d.rectangle((80, 200, 560, 260), fill=(20, 90, 200, 255))
+    logo = big.resize((160, 120), Image.Resampling.LANCZOS)  # soft, anti-aliased edges
+    want = np.asarray(logo)[..., 3]
+    assert ((want > 63) & (want < 192)).any(), "the edges are half-transparent"
+    src = tmp_path / "logo.png"
+    logo.save(src, "PNG")
+    report = compress(src, tmp_path / "out.png", Options())
+    assert "palette" in report.actions[-1], report.actions
+    assert report.output_bytes < src.stat().st_size
+    assert report.score is not None and report.score >= LEVELS[Level.medium].score
+    with Image.open(tmp_path / "out.png") as out:
+        got = np.asarray(out.convert("RGBA"))[..., 3]
+    assert not ((want <= 63) & (got >= 128)).any() and not ((want >= 192) & (got < 128)).any()
 
 
 def _transparent_frames(n: int = 9) -> list[Image.Image]:

@@ -429,11 +429,15 @@ def _png_bomb(width: int, height: int) -> bytes:
 
 def test_limits_are_named_errors(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_bomb(30_000, 30_000))
-    assert bomb.stat().st_size < 10_000
-    with pytest.raises(ImageTooLargeError):
-        compress(bomb, tmp_path / "out.png")
-    assert not (tmp_path / "out.png").exists()
+    # 900 M pixels (Pillow's own refusal) and 256 M (between our 200 M and Pillow's
+    # default 2 x 89 M refusal): both quote our documented limit, not Pillow's
+    for side in (30_000, 16_000):
+        bomb.write_bytes(_png_bomb(side, side))
+        assert bomb.stat().st_size < 10_000
+        with pytest.raises(ImageTooLargeError, match="limit of 200000000 pixels") as caught:
+            compress(bomb, tmp_path / "out.png")
+        assert str(side * side) in str(caught.value)
+        assert not (tmp_path / "out.png").exists()
     src = save(line_art(), tmp_path / "a.png", "PNG")
     with pytest.raises(ImageTooLargeError):
         compress(src, tmp_path / "out.png", limits=Limits(max_image_pixels=1000))

@@ -15,9 +15,11 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from squeezer.engines.budget import Budget
@@ -45,6 +47,13 @@ LOSSY = ("jpeg", "webp", "avif", "heic")
 
 
 def engine_versions() -> dict[str, str]:
+    """The libraries' versions, for the report (a copy: the report may be changed)."""
+    return dict(_versions())
+
+
+@lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
+    """Read once per process: the package metadata look-ups cost 40 ms, a tenth of an image."""
     import PIL
     from PIL import features
 
@@ -96,6 +105,8 @@ class Context:
     budget: Budget
     changed: bool  #: resized, flattened or colour-converted
     kept: Kept
+    #: the frames' reference halves of the floor measure, built once per frame (by index)
+    checks: dict[int, quality.Check] = field(default_factory=dict)
 
     @property
     def pixels_changed(self) -> bool:
@@ -421,9 +432,15 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
 
         if way == "4:4:4" and (not out or (out[0].quality or 0) < FULL_CHROMA_FROM):
             break
-        q = quality.lowest_passing(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
-                                   ceiling, step=JPEG_STEP, start=start)
-        q, data, got = quality.verified(image, enc, jpeg.decode, floor, q, ceiling, step=1)
+        if way == "4:4:4":
+            start = out[0].quality or start  # 4:4:4 needs about what 4:2:0 needed
+        found = quality.search(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
+                               ceiling, start=start)
+        if found.data is not None:
+            q, data, got = found.quality, found.data, found.measure
+        else:  # searched on the check sample's tiles: the whole image, checked there
+            q, data, got = quality.verified(image, enc, jpeg.decode, floor, found.quality,
+                                            ceiling, step=1, reference=found.reference)
         data = jpeg.repacked(data)
         name = "libjpeg-turbo 4:4:4" if way == "4:4:4" else (
             "libjpeg-turbo gray" if encoded.mode == "L" else "jpegli")
@@ -438,8 +455,6 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
     return out
 
 
-#: Distance between the JPEG qualities the search tries on the sample (the final step is 1)
-JPEG_STEP = 2
 #: a lossy result under this fraction of the input JPEG: its lossless re-pack is not tried
 REPACK_CANNOT_WIN = 0.8
 
@@ -557,7 +572,7 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
             palette = gif.palette_frames(frames, q, dither)
             if palette is None:
                 break
-            got = _frames_measure(frames, palette)
+            got = _frames_measure(ctx, palette, floor)
             if floor is not None and not floor.holds(got):
                 continue  # the whole image is harder than its sample: the next rung is higher
             raw = png.save(palette, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
@@ -584,7 +599,8 @@ def _sampled_rungs(frame: Image.Image, ladder: list[int], start: int, dither: fl
 
     def passes(index: int) -> bool:
         quantized = png.palette_frame(sample_image, ladder[index], dither)
-        return quantized is not None and floor.holds(reference.measure(quantized, floor))
+        return (quantized is not None and floor.holds(reference.measure(quantized, floor))
+                and not _alpha_lost(sample_image, quantized))
 
     index = ladder.index(start) if start in ladder else 0
     if passes(index):
@@ -626,13 +642,19 @@ def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
 
 
 #: frames of an animation a lossy candidate is scored on (evenly spread, first and last
-#: included); every frame's transparency and the frame count are checked exactly
+#: included); every frame's transparency (:func:`_alpha_lost`) and the frame count are
+#: checked on every frame
 SCORED_FRAMES = 8
 
 
-def _frames_measure(reference: list[Image.Image], result: list[Image.Image]) -> quality.Measure:
-    """The worst floor measure over up to :data:`SCORED_FRAMES` frames, and 0 when the result
-    loses a frame or changes any frame's transparency."""
+def _frames_measure(ctx: Context, result: list[Image.Image],
+                    floor: quality.Floor | None = None) -> quality.Measure:
+    """The worst floor measure of ``result`` against ``ctx.frames`` over up to
+    :data:`SCORED_FRAMES` frames, and -1000 when the result loses a frame or any frame's
+    transparency (:func:`_alpha_lost`).  With a ``floor``, the first frame that fails it
+    ends the count (its measure is returned: the candidate is out whatever the others
+    score)."""
+    reference = ctx.frames
     if len(result) != len(reference):
         return quality.Measure(-1000.0, 1.0)
     n = len(reference)
@@ -640,23 +662,46 @@ def _frames_measure(reference: list[Image.Image], result: list[Image.Image]) -> 
                     for i in range(min(n, SCORED_FRAMES))})
     worst = quality.PERFECT
     for i in picks:
-        worst = min(worst, quality.measure(reference[i], result[i]))
-    if any(_alpha_mask(a) != _alpha_mask(b) for a, b in zip(reference, result, strict=True)):
+        check = ctx.checks.get(i)
+        if check is None:
+            check = ctx.checks[i] = quality.Check(reference[i])
+        got = check.measure(result[i], floor)
+        worst = min(worst, got)
+        if floor is not None and not floor.holds(got):
+            return worst
+    if any(_alpha_lost(a, b) for a, b in zip(reference, result, strict=True)):
         worst = min(worst, quality.Measure(-1000.0, 1.0))
     return worst
 
 
-def _alpha_mask(frame: Image.Image) -> bytes:
-    """Which pixels are transparent (alpha under 128), as bytes to compare."""
+#: alpha at most this is transparent, at least 255 minus it opaque: a pixel clearly one or
+#: the other in the source must stay on its side of 128 (half-transparent edge pixels are
+#: left to SSIMULACRA2, which sees them over a dark and a light background)
+CLEAR_ALPHA = 63
+
+
+def _alpha(frame: Image.Image) -> np.ndarray | None:
+    """The frame's alpha plane, or None when it has no transparency."""
     if frame.mode not in ("RGBA", "LA", "PA", "P") or (
             frame.mode == "P" and "transparency" not in frame.info
             and frame.palette is not None and frame.palette.mode != "RGBA"):
-        return b""
-    alpha = frame.convert("RGBA").getchannel("A")
-    low, _ = alpha.getextrema()
-    if isinstance(low, (int, float)) and low >= 128:
-        return b""
-    return alpha.point(lambda a: 255 if a >= 128 else 0).tobytes()
+        return None
+    return np.asarray(frame.convert("RGBA").getchannel("A"))
+
+
+def _alpha_lost(reference: Image.Image, result: Image.Image) -> bool:
+    """Whether ``result`` turned a clearly transparent pixel of ``reference`` opaque or a
+    clearly opaque one transparent (alpha across 128), or lost its transparency.  An exact
+    mask at 128 had failed every palette of anti-aliased logos (an edge pixel of 126 became
+    130) and left them lossless at 1.3-1.5 x pngquant's bytes at a higher score."""
+    want = _alpha(reference)
+    got = _alpha(result)
+    if want is None:
+        return got is not None and int(got.min()) < 128
+    if got is None:
+        return int(want.min()) <= CLEAR_ALPHA
+    return bool(((want <= CLEAR_ALPHA) & (got >= 128)).any()
+                or ((want >= 255 - CLEAR_ALPHA) & (got < 128)).any())
 
 
 # --- GIF -----------------------------------------------------------------------------------------
@@ -671,7 +716,7 @@ def _gif(ctx: Context) -> Candidate | None:
         palette = gif.palette_frames(frames, 100)
         if palette is not None:
             data = gif.save(palette, durations, ctx.decoded.loop)
-            candidates.append(_gif_candidate(frames, data, "gif: palette per frame, frame "
+            candidates.append(_gif_candidate(ctx, data, "gif: palette per frame, frame "
                                              "differencing", None))
     else:
         data = gif.save(frames, durations, ctx.decoded.loop)
@@ -684,11 +729,12 @@ def _gif(ctx: Context) -> Candidate | None:
     return _smallest(ctx, [c for c in candidates if c is not None])
 
 
-def _gif_candidate(frames: list[Image.Image], data: bytes, label: str,
-                   q: int | None) -> Candidate:
+def _gif_candidate(ctx: Context, data: bytes, label: str, q: int | None,
+                   floor: quality.Floor | None = None) -> Candidate:
     """A written GIF, measured as a browser would show it: its bytes decoded again."""
+    frames = ctx.frames
     decoded = gif.decode_frames(data)
-    got = _frames_measure(frames, decoded)
+    got = _frames_measure(ctx, decoded, floor)
     return Candidate(data, "gif", label, quality=q, score=got.score, banding=got.banding,
                      frames=frames, frame_count=len(decoded))
 
@@ -717,8 +763,8 @@ def _gif_palettes(ctx: Context) -> list[Candidate]:
                 break
             data = gif.save(palette, ctx.decoded.durations, ctx.decoded.loop)
             how = "dithered" if dither else "undithered"
-            candidate = _gif_candidate(frames, data, f"gif: {png.backend()} {name} q{q} {how}, "
-                                       "frame differencing", q)
+            candidate = _gif_candidate(ctx, data, f"gif: {png.backend()} {name} q{q} {how}, "
+                                       "frame differencing", q, floor)
             if floor is not None and not floor.holds(quality.Measure(candidate.score or 0,
                                                                      candidate.banding or 0)):
                 break  # lower rungs only lose more
@@ -743,6 +789,8 @@ def _few_colors(image: Image.Image, limit: int = 4096) -> bool:
 
 
 _MODERN = {"webp": webp_avif.webp, "avif": webp_avif.avif, "heic": webp_avif.heic}
+#: the highest quality a WebP/AVIF/HEIC search goes to when the level's cap fails the floor
+MODERN_CEILING = 95
 
 
 def _modern(ctx: Context, fmt: str) -> Candidate | None:
@@ -761,10 +809,13 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
         ctx.kind.format == "webp" and _webp_lossless(ctx.source))
     graphic = _few_colors(frames[0])
     if fmt == "webp" and not s.target_size and (graphic or (not s.lossy and not lossy_source)):
-        data = write(frames, None, d.durations, d.loop, exif, icc)
-        candidates.append(Candidate(data, "webp", "webp: lossless", score=100.0, frames=frames))
+        lossless = write(frames, None, d.durations, d.loop, exif, icc)
+        candidates.append(Candidate(lossless, "webp", "webp: lossless", score=100.0,
+                                    frames=frames))
     if s.lossy:
         first = frames[0]
+        data: bytes | None = None
+        got = quality.PERFECT
 
         def enc(img: Image.Image, q: int) -> bytes:
             return write([img], q, [], None, None, None)
@@ -777,31 +828,53 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
             q = s.quality_cap
         else:
             floor = quality.Floor(s.score, s.banding)
-            cap = s.quality_cap
-            if ctx.kind.format == "jpeg" and d.jpeg_quality:
-                cap = min(100, max(cap, d.jpeg_quality))
-            q = quality.bisect_passing(first, enc, webp_avif.decode, floor, s.quality_floor,
-                                       cap)
-            if len(frames) == 1:
-                q, _, _ = quality.verified(first, enc, webp_avif.decode, floor, q, cap)
-        data = write(frames, q, d.durations, d.loop, exif, icc)
-        got = _written_measure(frames, data)
-        candidates.append(Candidate(data, fmt, f"{fmt}: q{q}", quality=q, score=got.score,
-                                    banding=got.banding, frames=frames))
+            # like the JPEG search: when the level's cap cannot hold the floor, qualities
+            # above it (up to 95) are tried before the floor is given up
+            ceiling = max(s.quality_cap, MODERN_CEILING)
+
+            def probe_enc(img: Image.Image, q: int) -> bytes:
+                return write([img], q, [], None, None, None, fast=True)
+
+            found = quality.search(first, probe_enc, webp_avif.decode, floor,
+                                   min(s.quality_floor, s.quality_cap), ceiling,
+                                   start=min(s.quality_start, s.quality_cap))
+            q = found.quality
+            if len(frames) == 1:  # the whole image written as it will be, and checked
+
+                def written(img: Image.Image, q: int) -> bytes:
+                    return write([img], q, d.durations, d.loop, exif, icc)
+
+                q, data, got = quality.verified(first, written, webp_avif.decode, floor, q,
+                                                ceiling, step=1, reference=found.reference)
+        if data is None:
+            data = write(frames, q, d.durations, d.loop, exif, icc)
+            got = _written_measure(ctx, data)
+        kept_floor = _floor(s)
+        if kept_floor is None or kept_floor.holds(got):
+            candidates.append(Candidate(data, fmt, f"{fmt}: q{q}", quality=q, score=got.score,
+                                        banding=got.banding, frames=frames))
+        elif fmt == "webp" and not any(c.score == 100.0 for c in candidates):
+            # lossy WebP cannot hold the floor (alpha edges, fine graphics): lossless WebP
+            data = write(frames, None, d.durations, d.loop, exif, icc)
+            candidates.append(Candidate(data, "webp", "webp: lossless (no lossy quality "
+                                        "held the floor)", score=100.0, frames=frames))
+        elif not candidates:
+            candidates.append(Candidate(data, fmt, f"{fmt}: q{q}", quality=q, score=got.score,
+                                        banding=got.banding, frames=frames))
+            ctx.report.warnings.append(
+                f"SSIMULACRA2 {got.score:.1f} is below the level's floor {s.score:g} even at "
+                f"quality {q}")
     elif ctx.kind.format == fmt == "avif" or ctx.kind.format == fmt == "heic":
         ctx.report.warnings.append(f"{fmt.upper()} has no lossless re-pack; kept the input")
     elif fmt != "webp" and ctx.kind.format != fmt:
         data = write(frames, None, d.durations, d.loop, exif, icc)
-        got = _written_measure(frames, data)
+        got = _written_measure(ctx, data)
         candidates.append(Candidate(data, fmt, f"{fmt}: quality 100", quality=100,
                                     score=got.score, banding=got.banding, frames=frames))
     return _smallest(ctx, candidates)
 
 
-def _written_measure(frames: list[Image.Image], data: bytes) -> quality.Measure:
+def _written_measure(ctx: Context, data: bytes) -> quality.Measure:
     """The floor measure of a written WebP/AVIF/HEIC, decoded again (every frame of an
     animation, as :func:`_frames_measure` scores them)."""
-    decoded = webp_avif.decode_frames(data)
-    if len(frames) == 1 and decoded:
-        return quality.measure(frames[0], decoded[0])
-    return _frames_measure(frames, decoded)
+    return _frames_measure(ctx, webp_avif.decode_frames(data))

@@ -52,8 +52,9 @@ OXIPNG_LEVEL = 2
 #: target on a 0.7 Mpx screenshot's palette: level 4 saved 2.7 % for 5x level 2's time,
 #: zopfli 2.4 % more for 17x; on a 0.3 Mpx photo palette level 4 was 3 % *larger* than 2
 FINAL_LEVEL = 4
-#: the lossy levels pack harder only results up to this big (where it costs under 0.2 s)
-LOSSY_FINAL_MAX_BYTES = 32 * 1024
+#: (the lossy levels keep level 2's result: level 4's time grows with the pixels, not the
+#: bytes; a 1024 x 768 slide of 31 KB took 3.0 s at level 4 against 0.5 s at 2 for 4.3 %,
+#: and a 0.26 Mpx gray+alpha image came out 0.1 % *larger*)
 #: zopfli, at the lossless level only, for results up to this big (3-7 % smaller on graphics;
 #: a 57 KB screenshot took 24.6 s for 2.7 %)
 ZOPFLI_MAX_BYTES = 32 * 1024
@@ -82,7 +83,7 @@ def final_pack(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha
                lossless: bool = True) -> bytes:
     """The chosen PNG packed harder: oxipng :data:`FINAL_LEVEL`, then (lossless level) zopfli
     when small; bounded so that a packer is not re-run where it costs seconds for 2 %."""
-    if _oxipng is None or len(data) > (FINAL_MAX_BYTES if lossless else LOSSY_FINAL_MAX_BYTES):
+    if _oxipng is None or not lossless or len(data) > FINAL_MAX_BYTES:
         return data
     chunks = list(keep) + (_APNG_CHUNKS if animated else [])
     strip = _oxipng.StripChunks.keep(chunks) if chunks else _oxipng.StripChunks.all()

@@ -42,11 +42,14 @@ if njit is not None:
                 elif mode == 2:
                     v = v * b[i, j]
                 row[half + j] = v
+            # taps outside, pixels inside: the same sums in the same order per pixel, in a
+            # loop over contiguous pixels that the compiler vectorises (3x faster)
             for j in range(w):
-                acc = k[half] * row[half + j]
-                for t in range(1, half + 1):
-                    acc += k[half + t] * (row[half + j - t] + row[half + j + t])
-                out[i, j] = acc
+                out[i, j] = k[half] * row[half + j]
+            for t in range(1, half + 1):
+                kt = k[half + t]
+                for j in range(w):
+                    out[i, j] += kt * (row[half + j - t] + row[half + j + t])
 
     @njit(cache=True, nogil=True)
     def _vblur(src, k, out):  # pragma: no cover - compiled
@@ -136,21 +139,47 @@ if njit is not None:
 if njit is not None:
 
     @njit(cache=True, nogil=True)
+    def _cbrt_positive(flat, guess):  # pragma: no cover - compiled
+        """Cube roots in place of float32 values (negative ones clamped to 0): a bit-level
+        first guess (within 5 %) and two Halley steps in float64 (each triples the correct
+        digits), rounded once.  libm's cbrtf was two thirds of the colour transform's time;
+        this agrees with it to 1 ulp (and is the nearer of the two to the exact root)."""
+        bits = flat.view(np.int32)
+        for i in range(flat.shape[0]):
+            guess[i] = bits[i] // 3 + 709921077
+        start = guess.view(np.float32)
+        for i in range(flat.shape[0]):
+            x = np.float64(flat[i])
+            if x <= 0.0:
+                flat[i] = 0.0
+                continue
+            y = np.float64(start[i])
+            y3 = y * y * y
+            y = y * (y3 + 2.0 * x) / (2.0 * y3 + x)
+            y3 = y * y * y
+            y = y * (y3 + 2.0 * x) / (2.0 * y3 + x)
+            flat[i] = np.float32(y)
+
+    @njit(cache=True, nogil=True)
     def xyb(lin, m, bias, bias_cbrt):  # pragma: no cover - compiled
         """Linear RGB planes to the reference's positive XYB planes."""
         _, h, w = lin.shape
-        out = np.empty((3, h, w), np.float32)
+        mixed = np.empty((3, h, w), np.float32)
         for i in range(h):
             for j in range(w):
                 r = lin[0, i, j]
                 g = lin[1, i, j]
                 b = lin[2, i, j]
-                m0 = m[0, 0] * r + m[0, 1] * g + m[0, 2] * b + bias
-                m1 = m[1, 0] * r + m[1, 1] * g + m[1, 2] * b + bias
-                m2 = m[2, 0] * r + m[2, 1] * g + m[2, 2] * b + bias
-                m0 = np.cbrt(max(m0, np.float32(0.0))) - bias_cbrt
-                m1 = np.cbrt(max(m1, np.float32(0.0))) - bias_cbrt
-                m2 = np.cbrt(max(m2, np.float32(0.0))) - bias_cbrt
+                mixed[0, i, j] = m[0, 0] * r + m[0, 1] * g + m[0, 2] * b + bias
+                mixed[1, i, j] = m[1, 0] * r + m[1, 1] * g + m[1, 2] * b + bias
+                mixed[2, i, j] = m[2, 0] * r + m[2, 1] * g + m[2, 2] * b + bias
+        _cbrt_positive(mixed.reshape(-1), np.empty(3 * h * w, np.int32))
+        out = np.empty((3, h, w), np.float32)
+        for i in range(h):
+            for j in range(w):
+                m0 = mixed[0, i, j] - bias_cbrt
+                m1 = mixed[1, i, j] - bias_cbrt
+                m2 = mixed[2, i, j] - bias_cbrt
                 x = np.float32(0.5) * (m0 - m1)
                 y = np.float32(0.5) * (m0 + m1)
                 out[0, i, j] = x * np.float32(14.0) + np.float32(0.42)
