@@ -13,8 +13,14 @@ import io
 
 def subset(data: bytes, chars: set[int]) -> bytes | None:
     try:
+        import logging
+
         from fontTools import subset as ft_subset
         from fontTools.ttLib import TTFont
+
+        # its warnings ("FFTM NOT subset; don't know how to subset; dropped": FontForge's own
+        # tables, nothing a renderer reads) would land on the CLI's stderr
+        logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 
         font = TTFont(io.BytesIO(data), lazy=False, recalcBBoxes=False, recalcTimestamp=False)
         if "OS/2" in font and font["OS/2"].fsType & 0x0100:
