@@ -56,7 +56,8 @@ schemathesis: install
 	$(BIN)/python tests/hostile/schemathesis_run.py
 
 # the multi-process deployment (deploy/local-cluster: Debian's PostgreSQL, moto's S3 server,
-# 2 API and 3 worker processes) brought up, used through both APIs and torn down (~1 min)
+# 2 API and 3 worker processes, Debian's haproxy in front when installed) brought up, used
+# through both APIs and the proxy, and torn down (~1 min)
 cluster-test: install
 	SQUEEZER_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_cluster.py
 
@@ -65,8 +66,9 @@ cluster-test: install
 load: install
 	nice -n 10 $(BIN)/python bench/load.py --workers 1,2,3 --queue 10000
 
-# faults under load (kill -9 a worker and an API, PostgreSQL restart, bucket stopped 30 s,
-# a full temporary disk); exits non-zero if a job was lost or ran twice to a visible effect
+# faults under load (kill -9 a worker, an API process and the proxy, PostgreSQL restart, bucket
+# stopped 30 s, a full temporary disk; ~10 min); exits non-zero if a job was lost or ran twice
+# to a visible effect; writes bench/results/chaos.md
 chaos: install
 	nice -n 10 $(BIN)/python bench/chaos.py
 

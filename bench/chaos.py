@@ -7,15 +7,20 @@ after another with a quiet spell between them:
 
 1. a worker is killed with SIGKILL (it had a job in flight, most likely), and a new one started;
 2. an API process is killed with SIGKILL, and started again 5 s later;
-3. PostgreSQL restarts (``pg_ctl restart -m fast``: every connection is cut);
-4. the bucket stops answering for 30 s (the S3 server is SIGSTOPped, then continued);
-5. a worker's temporary directory fills up (a 2 MB tmpfs, when this machine lets us mount one).
+3. the reverse proxy in front of the APIs (haproxy, when installed) is killed with SIGKILL,
+   and started again 5 s later;
+4. PostgreSQL restarts (``pg_ctl restart -m fast``: every connection is cut);
+5. the bucket stops answering for 30 s (the S3 server is SIGSTOPped, then continued);
+6. a worker's temporary directory fills up (a 2 MB tmpfs, when this machine lets us mount one).
 
 Then the client waits for every job the service accepted to end, and checks: every
 accepted job ended (none lost), succeeded or failed with a named code; no job
 has two webhook delivery ids or two result blobs; every request got an answer,
-or a 503 with Retry-After, or a refused connection that a retry on the other
-API process served.  Writes ``bench/results/chaos.md``.
+or a 503 with Retry-After, or a refused connection that a retry served.  The
+client sends everything to the proxy (or, without one, to the API processes in
+turn) and retries a refused connection or a 503 for up to 30 s with the same
+Idempotency-Key.  Jobs that never ended are described from the database in the
+report, and the cluster's logs are kept in ``--keep-logs`` when the run fails.  Writes ``bench/results/chaos.md``.
 
     nice -n 10 .venv/bin/python bench/chaos.py [--rate 3] [--quiet 20]
 """
@@ -27,6 +32,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,12 +95,22 @@ async def faults(cluster: load.Cluster, quiet: float, log: list[tuple[str, str]]
     cluster.reload()
     note("api1 started again")
 
+    proxy = next((p for p in cluster.state["processes"] if p["name"] == "proxy"), None)
+    if proxy is not None:
+        await asyncio.sleep(quiet)
+        os.kill(proxy["pid"], signal.SIGKILL)
+        note("kill -9 the reverse proxy (haproxy)")
+        await asyncio.sleep(5)
+        _run(script, "restart", "proxy", "--dir", d)
+        cluster.reload()
+        note("reverse proxy started again")
+
     await asyncio.sleep(quiet)
     pg = cluster.state["postgres"]
     started = time.monotonic()
     out = _run(*(["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []),
                str(Path(pg["bindir"]) / "pg_ctl"), "-D", pg["data"], "-m", "fast", "-w",
-               "restart")
+               "-l", str(cluster.root / "logs" / "postgres.log"), "restart")
     note("PostgreSQL fast restart", f"exit {out.returncode}, {time.monotonic() - started:.1f} s")
 
     await asyncio.sleep(quiet)
@@ -112,12 +128,16 @@ async def faults(cluster: load.Cluster, quiet: float, log: list[tuple[str, str]]
     if mounted.returncode:
         note("temporary disk full", f"not run: cannot mount a tmpfs here ({mounted.stderr.strip()})")
     else:
-        with contextlib.suppress(OSError):
-            (tmp / "filler").write_bytes(b"\0" * (2 << 20))
-        note("worker2's temporary disk full (2 MB tmpfs, filled)")
-        _run(script, "restart", "worker2", "--dir", d)  # it takes its TMPDIR anew
+        # restarted onto the empty tmpfs first: Python's tempfile passes over a TMPDIR it
+        # cannot write at start (and uses /tmp), so the disk must fill under a running worker
+        _run(script, "restart", "worker2", "--dir", d)
         cluster.reload()
-        await asyncio.sleep(quiet)
+        await asyncio.sleep(25)
+        with contextlib.suppress(OSError), (tmp / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 65536)
+        note("worker2's temporary disk full (2 MB tmpfs, filled under the running worker)")
+        await asyncio.sleep(max(quiet, 45))
         worker = next(p for p in cluster.state["processes"] if p["name"] == "worker2")
         os.killpg(worker["pid"], signal.SIGKILL)
         _run("umount", "-l", str(tmp))
@@ -163,19 +183,41 @@ async def verify(client: load.Client, peers: load.Peers, cluster: load.Cluster,
         for obj in page.get("Contents", []):
             per_job[obj["Key"].split("/")[2]] += 1
     return {"accepted": len(client.accepted), "ended": Counter(states.values()),
-            "lost": len(pending), "webhook_jobs": len(webhook_jobs),
+            "lost": len(pending), "lost_rows": await _describe(cluster, sorted(pending)), "webhook_jobs": len(webhook_jobs),
             "webhooks_missing": sum(j not in hooks for j in webhook_jobs if
                                     states.get(j) == "succeeded"),
             "two_delivery_ids": two_ids, "redelivered_same_id": redelivered,
             "jobs_with_two_results": sum(n > 1 for n in per_job.values())}
 
 
+async def _describe(cluster: load.Cluster, job_ids: list[str]) -> list[str]:
+    """What the database says about jobs that never ended: their row and queue entries."""
+    if not job_ids:
+        return []
+    import psycopg
+
+    out = []
+    async with await psycopg.AsyncConnection.connect(cluster.state["db_url"],
+                                                     autocommit=True) as conn:
+        for job_id in job_ids:
+            row = await (await conn.execute(
+                "select state, attempts, error_code, created_at, started_at from jobs "
+                "where id = %s", (job_id,))).fetchone()
+            queue = await (await conn.execute(
+                "select p.id, p.status, p.attempts, (select string_agg(e.type::text, ',' "
+                "order by e.at) from procrastinate_events e where e.job_id = p.id) "
+                "from procrastinate_jobs p where p.args->>'job_id' = %s", (job_id,))).fetchall()
+            out.append(f"{job_id}: row {row}; queue {queue}")
+    return out
+
+
 async def main_async(args: argparse.Namespace, tmp: Path) -> tuple[dict, list, list, Counter]:
     files = load.make_inputs(tmp)
     peers = load.Peers(files)
     cluster = load.Cluster(tmp / "cluster", 3)
+    summary = None
     try:
-        client = load.Client(cluster.apis, cluster.key, files, peers)
+        client = load.Client(cluster.entry, cluster.key, files, peers)
         results: list[load.Result] = []
         stop = asyncio.Event()
         log: list[tuple[str, str]] = []
@@ -184,9 +226,15 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> tuple[dict, list, l
         stop.set()
         await traffic
         summary = await verify(client, peers, cluster, args.drain)
+        # what the service did to get there (jobs.queue.resume_orphans, retry_stalled)
+        logs = "".join(f.read_text(errors="replace") for f in (cluster.root / "logs").glob("*.log"))
+        summary["orphans_resumed"] = logs.count("its queue entry ended but the job did not")
         await client.http.aclose()
         return summary, log, results, client.events
     finally:
+        if summary is None or summary["lost"] and args.keep_logs:
+            shutil.rmtree(args.keep_logs, ignore_errors=True)
+            shutil.copytree(cluster.root / "logs", args.keep_logs, dirs_exist_ok=True)
         cluster.down()
         peers.close()
 
@@ -197,6 +245,8 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=20.0, help="seconds between faults")
     parser.add_argument("--drain", type=float, default=600.0, help="seconds to wait at the end")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "chaos.md")
+    parser.add_argument("--keep-logs", type=Path, default=Path("/tmp/squeezer-chaos-logs"),
+                        help="where the cluster's logs are copied when a job was lost")
     args = parser.parse_args()
     random.seed(11)
     about = load.machine()
@@ -212,8 +262,9 @@ def main() -> None:
              (f"`bench/chaos.py` run {started} on {about}: a 2-API, 3-worker "
               f"`deploy/local-cluster`, {args.rate:g} operations/s ("
               + ", ".join(f"{k} {v} %" for k, v in MIX.items())
-              + f"), faults {args.quiet:g} s apart. The client retries a refused connection "
-                "or a 503 on the other API process for up to 30 s, as a load balancer would."),
+              + f"), faults {args.quiet:g} s apart. The client sends every request to "
+                "haproxy in front of the two API processes and retries a refused connection "
+                "or a 503 for up to 30 s with the same Idempotency-Key."),
              "", "| fault | outcome |", "|---|---|"]
     lines += [f"| {what} | {outcome} |" for what, outcome in log]
     lines += ["", "| check | result |", "|---|---|",
@@ -228,8 +279,14 @@ def main() -> None:
               f"| jobs whose one delivery id arrived more than once (retries) | "
               f"{summary['redelivered_same_id']} |",
               f"| jobs with two result blobs | {summary['jobs_with_two_results']} |",
+              ("| jobs the sweep found with their queue entry ended (queued again) | "
+               f"{summary['orphans_resumed']} |"),
               f"| what clients saw before a retry | {dict(events) or 'nothing'} |",
               f"| verdict | {'pass' if passed else '**fail**'} |", ""]
+    if summary["lost_rows"]:
+        lines += ["Jobs that never ended, as the database has them (row: state, attempts, "
+                  "error, created, started; queue: id, status, attempts, events):", ""]
+        lines += [f"- `{line}`" for line in summary["lost_rows"]] + [""]
     ok_lat = sorted(r.seconds for r in ok)
     if ok_lat:
         lines += [f"Latency of completed operations through the faults: p50 "

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -153,6 +154,11 @@ class Cluster:
         if out.returncode:
             raise SystemExit(f"local-cluster up failed:\n{out.stdout}\n{out.stderr[-3000:]}")
         self.apis = re.findall(r"^api: (\S+)$", out.stdout, re.MULTILINE)
+        proxy = re.search(r"^proxy: (\S+)$", out.stdout, re.MULTILINE)
+        #: haproxy in front of the APIs, when deploy/local-cluster started one
+        self.proxy = proxy.group(1) if proxy else None
+        #: where clients send requests: the proxy, or the API processes in turn
+        self.entry = [self.proxy] if self.proxy else self.apis
         self.key = re.search(r"^key: (\S+)$", out.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
         self.state = json.loads((root / "cluster.json").read_text())
 
@@ -240,8 +246,10 @@ class Client:
             return Result(kind, False, time.monotonic() - started, type(exc).__name__)
 
     async def _sync(self) -> str:
+        # an Idempotency-Key: a POST retried on the other API process is the same request
         r = await self.request("POST", "/v1/compress",
-                               files={"file": ("tiny.pdf", self.blobs["tiny"], "application/pdf")})
+                               files={"file": ("tiny.pdf", self.blobs["tiny"], "application/pdf")},
+                               headers={"Idempotency-Key": uuid.uuid4().hex})
         if r.status_code == 202:
             return await self._poll_job(r.json()["id"])
         if r.status_code != 200:
@@ -256,12 +264,13 @@ class Client:
             raise OpError(str(r.status_code))
         return r.json()["id"]
 
-    async def _submit(self, body: dict) -> str:
-        r = await self.request("POST", "/v1/jobs", json=body)
+    async def _submit(self, body: dict, kind: str = "job") -> str:
+        r = await self.request("POST", "/v1/jobs", json=body,
+                               headers={"Idempotency-Key": uuid.uuid4().hex})
         if r.status_code not in (200, 201, 202):
             raise OpError(str(r.status_code))
         job_id = r.json()["id"]
-        self.accepted[job_id] = body.get("_kind", "job")
+        self.accepted[job_id] = kind
         return job_id
 
     async def _poll_job(self, job_id: str, limit: float = 600) -> str:
@@ -297,7 +306,7 @@ class Client:
     async def _webhook(self) -> str:
         file_id = await self._upload("tiny")
         job_id = await self._submit({"input": {"file_id": file_id},
-                                     "webhook": {"url": self.peers.url + "/hook"}})
+                                     "webhook": {"url": self.peers.url + "/hook"}}, "webhook")
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             if job_id in self.peers.arrived:
@@ -430,8 +439,9 @@ async def run_load(args: argparse.Namespace, files: dict[str, Path], peers: Peer
     for workers in args.workers:
         print(f"cluster with {workers} worker(s)", flush=True)
         cluster = Cluster(tmp / f"cluster-{workers}", workers)
+        args.front = " behind haproxy" if cluster.proxy else " (the client alternates)"
         try:
-            client = Client(cluster.apis, cluster.key, files, peers)
+            client = Client(cluster.entry, cluster.key, files, peers)
             for i, rate in enumerate(args.rates):
                 row = await rate_step(client, rate, args.step_seconds, large=i == len(args.rates) - 1)
                 row["workers"] = workers
@@ -448,7 +458,7 @@ async def run_load(args: argparse.Namespace, files: dict[str, Path], peers: Peer
         print(f"deep queue: {args.queue} jobs", flush=True)
         cluster = Cluster(tmp / "cluster-queue", 0)
         try:
-            client = Client(cluster.apis, cluster.key, files, peers)
+            client = Client(cluster.entry, cluster.key, files, peers)
             deep = await deep_queue(cluster, client, args.queue, max(args.workers))
             print(f"  {deep}", flush=True)
             await client.http.aclose()
@@ -474,9 +484,9 @@ def report(args: argparse.Namespace, rows: list[dict], deep: dict | None, about:
            started: str) -> str:
     out = ["# Load test: deploy/local-cluster", "",
            (f"`bench/load.py` run {started} on {about}. The cluster: Debian PostgreSQL 15, "
-            "moto's S3 server, 2 API processes, N worker processes, all on this machine with "
-            "the client; the machine is shared with other work, so compare rows of this run, "
-            "not absolute numbers with other runs."), "",
+            f"moto's S3 server, 2 API processes{args.front}, N worker processes, all on this "
+            "machine with the client; the machine is shared with other work, so compare rows "
+            "of this run, not absolute numbers with other runs."), "",
            (f"Arrivals are Poisson at the offered rate for {args.step_seconds:g} s per step "
             f"(at most {MAX_IN_FLIGHT} operations in flight); mix "
             + ", ".join(f"{k} {v} %" for k, v in MIX.items())
@@ -527,6 +537,7 @@ def main() -> None:
     parser.add_argument("--queue", type=int, default=0, help="jobs for the deep-queue run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.md")
     args = parser.parse_args()
+    args.front = ""
     random.seed(7)
     about = machine()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -9,13 +9,18 @@ What ``up`` starts, each a process of its own, sharing nothing but the network:
   configured by environment variables only (``SQUEEZER_DATABASE_URL``,
   ``SQUEEZER_STORAGE_URL`` + ``SQUEEZER_S3_ENDPOINT``, a shared ``SQUEEZER_SECRET_KEY``),
   each with its own data and temporary directory, so nothing works by the accident of a
-  shared file system.
+  shared file system;
+- when Debian's ``haproxy`` is installed (``--proxy auto``, the default), a reverse proxy
+  in front of the API processes: round robin, health checks on ``/healthz``, a request
+  whose connection to one API process fails is sent to the other.  Clients and the
+  ``SQUEEZER_PUBLIC_URL`` of every process use the proxy's address.
 
-It prints one ``api: URL`` line per API process and ``key: sqz_…`` (an admin key), and
+It prints one ``api: URL`` line per API process, ``proxy: URL`` when there is a proxy,
+and ``key: sqz_…`` (an admin key), and
 remembers what it started in ``<dir>/cluster.json``; ``down`` stops all of it (SIGTERM,
 then SIGKILL after a grace period) and removes the directory.  ``status`` says what runs.
 
-    deploy/local-cluster up [--dir DIR] [--apis 2] [--workers 3]
+    deploy/local-cluster up [--dir DIR] [--apis 2] [--workers 3] [--proxy auto|yes|no]
     deploy/local-cluster add-worker [--dir DIR] [--count 1]   # more workers, same settings
     deploy/local-cluster restart NAME [--dir DIR]             # e.g. after kill -9 of api1
     deploy/local-cluster down [--dir DIR] [--keep]
@@ -46,6 +51,34 @@ DEFAULT_DIR = Path(os.environ.get("SQUEEZER_CLUSTER_DIR", "/tmp/squeezer-local-c
 BUCKET = "squeezer"
 READY_SECONDS = 120.0
 STOP_SECONDS = 45.0  # > SQUEEZER_SHUTDOWN_GRACE_SECONDS (30 s): jobs in flight may finish
+
+#: haproxy in front of the API processes, as docs/deploy.md recommends: timeouts longer than
+#: the service's longest wait (sync 30 s, long polls 60 s), health checks on /healthz, and a
+#: request whose connection fails (the API process is gone) sent to the other one.  Only
+#: connection failures are retried: a request an API process received is never sent twice
+#: by the proxy (a client's Idempotency-Key covers its own retries).
+HAPROXY_CONFIG = """\
+global
+    maxconn 4000
+defaults
+    mode http
+    option forwardfor
+    option http-server-close
+    timeout connect 2s
+    timeout client 300s
+    timeout server 300s
+    timeout http-request 10s
+    retries 3
+    option redispatch 1
+    retry-on conn-failure
+frontend squeezer
+    bind 127.0.0.1:{port}
+    default_backend apis
+backend apis
+    balance roundrobin
+    option httpchk GET /healthz
+{servers}
+"""
 
 
 def free_port() -> int:
@@ -135,7 +168,7 @@ class Cluster:
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, apis: int, workers: int) -> None:
+    def up(self, apis: int, workers: int, proxy: str = "auto") -> None:
         if self.state_file.exists():
             raise SystemExit(f"local-cluster: {self.root} holds a cluster already "
                              "(deploy/local-cluster down first)")
@@ -144,7 +177,7 @@ class Cluster:
         try:
             db_url = self._postgres()
             s3 = self._s3()
-            self._squeezer(db_url, s3, apis, workers)
+            self._squeezer(db_url, s3, apis, workers, proxy)
         except BaseException:
             print("local-cluster: start failed; stopping what was started", file=sys.stderr)
             self.down(keep=True)
@@ -222,18 +255,27 @@ class Cluster:
                 env[knob] = os.environ[knob]
         return env, home
 
-    def _squeezer(self, db_url: str, s3: str, apis: int, workers: int) -> None:
+    def _squeezer(self, db_url: str, s3: str, apis: int, workers: int, proxy: str) -> None:
         self.state["secret"] = secrets.token_urlsafe(32)
         ports = [free_port() for _ in range(apis)]
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         self.state["apis"] = urls
+        haproxy = shutil.which("haproxy") or (
+            "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+        if proxy == "yes" and haproxy is None:
+            raise SystemExit("local-cluster: --proxy yes needs Debian's haproxy "
+                             "(apt-get install -y haproxy)")
+        if proxy != "no" and haproxy is not None and apis:
+            self.state["proxy"] = f"http://127.0.0.1:{free_port()}"
         squeezer = [sys.executable, "-m", "squeezer"]
         started = []
         for i, (port, url) in enumerate(zip(ports, urls, strict=True), start=1):
-            env, home = self._env(f"api{i}", db_url, s3, url)
-            proc = self.spawn(f"api{i}", [*squeezer, "api", "--port", str(port),
-                                          "--no-access-log", "--log-level", "warning"],
-                              env, home, kind="api", url=url)
+            env, home = self._env(f"api{i}", db_url, s3, self.state.get("proxy") or url)
+            argv = [*squeezer, "api", "--port", str(port), "--no-access-log",
+                    "--log-level", "warning"]
+            if "proxy" in self.state:
+                argv += ["--proxy-headers", "127.0.0.1"]
+            proc = self.spawn(f"api{i}", argv, env, home, kind="api", url=url)
             started.append((proc, url, f"api{i}"))
             if i == 1:  # the first one migrates the database and makes the first key
                 _wait_http(url + "/healthz", READY_SECONDS, proc, self.root / "logs" / "api1.log")
@@ -241,6 +283,10 @@ class Cluster:
         self.add_workers(workers)
         for proc, url, name in started:
             _wait_http(url + "/healthz", READY_SECONDS, proc, self.root / "logs" / f"{name}.log")
+        if "proxy" in self.state:
+            proc = self._haproxy(str(haproxy), urls)
+            _wait_http(self.state["proxy"] + "/healthz", READY_SECONDS, proc,
+                       self.root / "logs" / "proxy.log")
         if workers:
             _wait_http(urls[0] + "/readyz", READY_SECONDS)  # a worker heartbeats
         log = (self.root / "logs" / "api1.log").read_text()
@@ -250,12 +296,23 @@ class Cluster:
         self.state["key"] = match.group(1)
         self.save()
 
+    def _haproxy(self, binary: str, urls: list[str]) -> subprocess.Popen:
+        """haproxy in the foreground (``-db``) with the configuration of docs/deploy.md."""
+        port = self.state["proxy"].rsplit(":", 1)[1]
+        servers = "\n".join(
+            f"    server api{i} {url.removeprefix('http://')} check inter 1s fall 2 rise 1"
+            for i, url in enumerate(urls, start=1))
+        config = self.root / "haproxy.cfg"
+        config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers))
+        return self.spawn("proxy", [binary, "-db", "-f", str(config)], dict(os.environ),
+                          self.root, kind="proxy", url=self.state["proxy"])
+
     def add_workers(self, count: int) -> None:
         """Start ``count`` more worker processes (each with its own directories)."""
         have = sum(p.get("kind") == "worker" for p in self.state["processes"])
         for i in range(have + 1, have + count + 1):
             env, home = self._env(f"worker{i}", self.state["db_url"], self.state["s3_endpoint"],
-                                  self.state["apis"][0])
+                                  self.state.get("proxy") or self.state["apis"][0])
             self.spawn(f"worker{i}", [sys.executable, "-m", "squeezer", "worker",
                                       "--log-level", "warning"], env, home, kind="worker")
 
@@ -266,11 +323,12 @@ class Cluster:
             raise SystemExit(f"local-cluster: no process named {name!r}")
         if _alive(entry["pid"]):
             _signal(entry["pid"], signal.SIGKILL, group=True)
-        if entry.get("kind") == "s3":
+        if entry.get("kind") in ("s3", "proxy"):
             env = dict(os.environ)
         else:
             env, _ = self._env(name, self.state["db_url"], self.state["s3_endpoint"],
-                               entry.get("url") or self.state["apis"][0])
+                               self.state.get("proxy") or entry.get("url")
+                               or self.state["apis"][0])
         extra = {k: v for k, v in entry.items()
                  if k not in ("name", "pid", "log", "argv", "cwd")}
         self.spawn(name, entry["argv"], env, Path(entry["cwd"]), **extra)
@@ -278,6 +336,8 @@ class Cluster:
     def report(self) -> None:
         for url in self.state.get("apis", []):
             print(f"api: {url}")
+        if "proxy" in self.state:
+            print(f"proxy: {self.state['proxy']}")
         print(f"key: {self.state['key']}")
         print(f"dir: {self.root}")
 
@@ -285,9 +345,9 @@ class Cluster:
 
     def down(self, keep: bool = False) -> None:
         procs = self.state.get("processes", [])
-        order = {"api": 0, "worker": 1, "s3": 2}
-        for group in sorted({order.get(p.get("kind", ""), 3) for p in procs}):
-            members = [p for p in procs if order.get(p.get("kind", ""), 3) == group]
+        order = {"proxy": 0, "api": 1, "worker": 2, "s3": 3}
+        for group in sorted({order.get(p.get("kind", ""), 4) for p in procs}):
+            members = [p for p in procs if order.get(p.get("kind", ""), 4) == group]
             for p in members:
                 _signal(p["pid"], signal.SIGTERM)
             deadline = time.monotonic() + STOP_SECONDS
@@ -345,12 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"default {DEFAULT_DIR}")
     parser.add_argument("--apis", type=int, default=2)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--proxy", choices=["auto", "yes", "no"], default="auto",
+                        help="haproxy in front of the APIs (auto: when it is installed)")
     parser.add_argument("--count", type=int, default=1, help="add-worker: how many")
     parser.add_argument("--keep", action="store_true", help="down: keep the directory (logs)")
     args = parser.parse_args(argv)
     cluster = Cluster(args.dir.absolute())
     if args.action == "up":
-        cluster.up(args.apis, args.workers)
+        cluster.up(args.apis, args.workers, args.proxy)
         cluster.report()
         return 0
     cluster.load()

@@ -140,6 +140,28 @@ class MediaFiles:
                 "-c:a", "aac", "-b:a", "256k", "-brand", "isom", "-f", "mp4", str(path))
         return path
 
+    def multitrack(self) -> Path:
+        """2 s MP4 with two audio tracks (eng, fra), a text subtitle track, two chapters and a
+        timecode: what the defaults must all keep through a re-encode."""
+        path, done = self._path("multitrack.mp4")
+        if not done:
+            srt = self.root / "subs.srt"
+            srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nHello\n\n"
+                           "2\n00:00:01,000 --> 00:00:02,000\nWorld\n")
+            chapters = self.root / "chapters.txt"
+            chapters.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\n"
+                                "title=One\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\n"
+                                "END=2000\ntitle=Two\n")
+            run("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=2",
+                "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+                "-f", "lavfi", "-i", "sine=frequency=660:duration=2", "-i", str(srt),
+                "-i", str(chapters), "-map", "0", "-map", "1", "-map", "2", "-map", "3",
+                "-map_chapters", "4", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "8",
+                "-c:a", "aac", "-b:a", "256k", "-c:s", "mov_text",
+                "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
+                "-metadata:s:s:0", "language=eng", "-timecode", "01:02:03:04", str(path))
+        return path
+
     # --- hostile files ---------------------------------------------------------------------
 
     def truncated_mp4(self) -> Path:

@@ -247,6 +247,21 @@ def test_scan_note():
     assert _scan_note(pages) == "4 scan pages (2 mrc, 1 bitonal, 1 plain)"
 
 
+def test_the_summary_says_each_family_in_its_own_unit():
+    """The summary's extent column: pages, pixels, a running time or members (it said
+    ``0x0`` for archives and audio)."""
+    from squeezer.cli.compress import _extent
+
+    assert _extent({"pages": 1}) == "1 page"
+    assert _extent({"kind": "pdf", "pages": 12}) == "12 pages"
+    assert _extent({"kind": "image", "width": 800, "height": 600}) == "800x600"
+    assert _extent({"kind": "video", "width": 1920, "height": 1080, "duration": 62.4}) == "1920x1080 1:02"
+    assert _extent({"kind": "audio", "duration": 185.0}) == "3:05"
+    assert _extent({"kind": "archive", "members_total": 44, "members": []}) == "44 members"
+    assert _extent({"kind": "archive", "members_total": 0, "members": [{}]}) == "1 member"
+    assert _extent({"kind": "image"}) == ""
+
+
 def test_scan_options_go_to_the_server(cli, fx, service):
     src = put(fx.text(), cli.dir, "in.pdf")
     proc = cli("compress", src, "--json", "-o", "s.pdf", "--server", service.url,

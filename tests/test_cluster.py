@@ -55,7 +55,9 @@ def cluster(tmp_path_factory):
         apis = re.findall(r"^api: (\S+)$", up.stdout, re.MULTILINE)
         key = re.search(r"^key: (sqz_\S+)$", up.stdout, re.MULTILINE)
         assert len(apis) == 2 and key, up.stdout
-        yield {"apis": apis, "key": key.group(1), "root": root, "state": state}
+        proxy = re.search(r"^proxy: (\S+)$", up.stdout, re.MULTILINE)
+        yield {"apis": apis, "key": key.group(1), "root": root, "state": state,
+               "proxy": proxy.group(1) if proxy else None}
     finally:
         down = subprocess.run([str(SCRIPT), "down", "--dir", str(root)], env=env,
                               capture_output=True, text=True, timeout=300)
@@ -108,6 +110,15 @@ def test_jobs_run_through_both_apis_on_postgres_and_s3(cluster, tmp_path):
             assert len(result.content) == body["result"]["output"]["size"]
         metrics = second.get("/metrics").text
         assert 'squeezer_jobs{state="succeeded"}' in metrics
+    if cluster["proxy"]:  # haproxy in front (when installed): links name it, not an API port
+        with httpx.Client(base_url=cluster["proxy"], headers=headers, timeout=120) as front:
+            r = front.post("/v1/compress", files={"file": ("in.pdf", src.read_bytes())},
+                           headers={"Accept": "application/json"})
+            assert r.status_code == 200, r.text
+            link = r.json()["result"]["download_url"]
+            assert link.startswith(cluster["proxy"] + "/v1/downloads/"), link
+            got = front.get(link.removeprefix(cluster["proxy"]))
+            assert got.status_code == 200 and got.content.startswith(b"%PDF")
     # the blobs are in the bucket, not on any process's disk
     import boto3
 

@@ -5,7 +5,7 @@ input's own bytes) and decodes."""
 from __future__ import annotations
 
 import pytest
-from mediafx import AUDIO, VIDEO, decoded_frames, describe, pcm
+from mediafx import AUDIO, VIDEO, decoded_frames, describe, pcm, run
 
 from squeezer.engines.dispatch import compress_any
 from squeezer.engines.media.probe import probe
@@ -66,6 +66,20 @@ def test_lossless_remuxes_and_keeps_chapters_subtitles_and_every_stream(media, t
     assert "Subtitle: ass" in describe(tmp_path / "androidx-media__sample_with_ass_subtitles.mkv")
 
 
+def test_a_reencode_keeps_every_audio_track_subtitles_chapters_and_timecode(media, tmp_path):
+    src = media.multitrack()
+    out = tmp_path / "multi.mp4"
+    report = compress_any(src, out, {"video": {"crf": 30}})
+    assert report.method == "encode" and report.output_bytes < report.input_bytes
+    after = probe(out, "mov")
+    assert [(a.codec, a.language) for a in after.audio] == [("aac", "eng"), ("aac", "fra")]
+    assert [(s.codec, s.language) for s in after.of("subtitle")] == [("mov_text", "eng")]
+    assert after.chapters == 2
+    assert after.video[0].tags.get("timecode") == "01:02:03:04"
+    # the timecode and chapter tracks are written again, not "left out"
+    assert not any("left out" in a for a in report.actions), report.actions
+
+
 def test_fixed_crf_keeps_rotation_and_metadata(media, tmp_path):
     out = tmp_path / "rotated.mp4"
     report = compress_any(media.rotated(), out, {"video": {"crf": 30}})
@@ -92,6 +106,39 @@ def test_resize_modes(media, tmp_path):
     assert (report.width, report.height) == (100, 140)
     assert abs(report.duration - 1.0) <= 0.11 and report.fps == 10
     assert decoded_frames(tmp_path / "tall.mp4") == 10
+
+
+def test_crop_box_crop_and_scale_modes(media, tmp_path):
+    report = compress_any(media.film(), tmp_path / "box.mp4",
+                          {"video": {"crf": 30, "crop": "200x100+60+40"}})
+    assert (report.width, report.height) == (200, 100)
+    report = compress_any(media.film(), tmp_path / "window.mp4",
+                          {"video": {"crf": 30, "resize": "crop:120x120"}})
+    assert (report.width, report.height) == (120, 120)
+    report = compress_any(media.film(), tmp_path / "scaled.mp4",
+                          {"video": {"crf": 30, "resize": "scale:x90"}})
+    assert (report.width, report.height) == (160, 90)
+    assert probe(tmp_path / "scaled.mp4", "mov").video[0].display_size == (160, 90)
+    # through the CRF search, on a turned picture: the samples are cut as stored, like the
+    # output (they were turned first, and the crop did not fit them: media_invalid)
+    report = compress_any(media.rotated(), tmp_path / "turned.mp4",
+                          {"video": {"crop": "200x100+60+40"}})
+    assert report.crf is not None and report.vmaf >= 95
+    assert (report.width, report.height) == (100, 200)
+
+
+def test_a_trim_between_frames_and_inside_a_subtitle_starts_at_zero(media, tmp_path):
+    # 0.37 s falls between two frames and inside the first subtitle event (0-0.5 s): the
+    # output must still last the asked span, keep its streams and start at zero
+    src = media.subtitles_mkv()
+    out = tmp_path / "cut.mkv"
+    report = compress_any(src, out, {"video": {"crf": 36, "trim_start": 0.37,
+                                               "trim_end": 1.0}})
+    assert abs(report.duration - 0.63) <= 1 / 60 + 0.01
+    after = probe(out, "matroska")
+    assert [s.kind for s in after.streams] == [s.kind for s in probe(src, "matroska").streams]
+    assert "start 0.3" not in describe(out)
+    assert decoded_frames(out) > 0
 
 
 def test_the_seed_validation_of_video_resize():
@@ -154,6 +201,22 @@ def test_audio_codec_choice_and_pcm_to_aac(media, tmp_path):
                           {"audio": {"codec": "opus", "bitrate": 64}})
     assert report.format_out == "opus" and report.codec_out == "opus"
     assert abs(report.duration - 3.0) < 0.06
+
+
+def test_a_lossy_input_above_128k_gets_at_most_055_of_its_rate(media, tmp_path):
+    src = tmp_path / "192k.mp3"
+    run("-i", str(AUDIO / "learning-area__viper.mp3"), "-t", "4", "-map", "0:a",
+        "-c:a", "libmp3lame", "-b:a", "192k", str(src))
+    report = compress_any(src, tmp_path / "out.mp3", {"level": "medium"})
+    # the level's 112 kbit/s (56 per channel) would be 0.58 of the input's 192
+    assert "at 106 kbit/s" in report.actions[-1], report.actions
+    assert report.output_bytes <= 0.6 * report.input_bytes
+    # low keeps the level's rate (224 kbit/s: above the input's, so not re-encoded); an
+    # asked bitrate is the bitrate
+    low = compress_any(src, tmp_path / "low.mp3", {"level": "low"})
+    assert low.method in ("original", "remux"), low.actions
+    asked = compress_any(src, tmp_path / "asked.mp3", {"audio": {"bitrate": 128}})
+    assert "at 128 kbit/s" in asked.actions[-1], asked.actions
 
 
 def test_an_mp4_without_video_goes_to_the_audio_engine(media, tmp_path):

@@ -75,3 +75,43 @@ def test_a_dead_predecessors_directories_go_at_once(tmp_path):
     assert scratch.remove_orphans(tmp_path) == 3
     assert not any(path.exists() for path in orphans)
     assert all(path.exists() for path in kept)
+
+
+def test_a_tmpdir_python_passes_over_is_reported(tmp_path, monkeypatch):
+    """Python's tempfile silently moves on to /tmp when TMPDIR cannot be written (a full disk,
+    or, as here, not a directory): the worker says so at start instead of using another disk."""
+    import tempfile
+
+    from squeezer.jobs.scratch import fallback_warning
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    monkeypatch.setenv("TMPDIR", str(blocked))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # chosen again from the environment
+    warning = fallback_warning()
+    assert warning is not None and str(blocked) in warning
+    assert tempfile.gettempdir() in warning and tempfile.gettempdir() != str(blocked)
+    usable = tmp_path / "tmp"
+    usable.mkdir()
+    monkeypatch.setenv("TMPDIR", str(usable))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert fallback_warning() is None
+
+
+def test_a_worker_whose_disk_is_full_holds_its_slot_until_there_is_room():
+    """After a job found the temporary disk full the worker takes no next job while the disk
+    stays full (bounded), and not at all when the disk has room again or nothing was full."""
+    import asyncio
+    import time as clock
+
+    started = clock.monotonic()
+    assert asyncio.run(scratch.pause_while_full(started, max_seconds=5)) == 0.0  # nothing full
+    scratch.note_disk_full()
+    # the job's leftovers are gone and the disk has room: no pause
+    assert asyncio.run(scratch.pause_while_full(started, max_seconds=5, poll=0.05)) == 0.0
+    # still full (no disk has this much free): the slot is held, for at most max_seconds
+    paused = asyncio.run(scratch.pause_while_full(started, max_seconds=0.3, room=1 << 62,
+                                                  poll=0.05))
+    assert 0.3 <= paused < 5
+    # a job that started after the last full disk does not pause
+    assert asyncio.run(scratch.pause_while_full(clock.monotonic(), room=1 << 62)) == 0.0

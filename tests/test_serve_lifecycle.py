@@ -139,3 +139,14 @@ def test_a_crash_leaves_no_stale_handles_or_pid_file(tmp_path):
         for proc in (other, holder, server):
             proc.kill()
             proc.wait()
+
+
+def test_make_serve_takes_a_port_and_make_run_the_demo():
+    """The README's commands, as make would run them (``make -n``: nothing is started)."""
+    root = Path(__file__).resolve().parents[1]
+    serve = subprocess.run(["make", "-n", "serve", "PORT=9123"], cwd=root, capture_output=True,
+                           text=True, check=True, timeout=60).stdout
+    assert re.search(r"squeezer serve --port 9123$", serve, re.MULTILINE), serve
+    run = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert re.search(r"squeezer demo --out-dir out$", run, re.MULTILINE), run

@@ -102,6 +102,63 @@ def test_a_stalled_job_is_retried_by_the_sweep(env, fx):
     assert (job.state, job.attempts) == ("succeeded", 2)
 
 
+async def _orphan(env, job_id, attempts: int = 1):
+    """What a worker that loses its database as it ends a job leaves behind: Procrastinate's
+    entry failed (it could record that once the database was back), the row still running."""
+    from procrastinate.jobs import Status
+
+    app = make_app(env["db"].url)
+    conn = await jobenv.connect(env)
+    try:
+        async with app.open_async():
+            worker_id = await app.job_manager.register_worker()
+            taken = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker_id)
+            assert taken.task_name == COMPRESS_TASK and taken.task_kwargs["job_id"] == str(job_id)
+            await job_rows.start(conn, job_id)
+            await app.job_manager.finish_job_by_id_async(taken.id, Status.FAILED, False)
+            await app.job_manager.unregister_worker(worker_id)
+        await conn.execute("update jobs set attempts = %s, created_at = now() - interval"
+                           " '1 minute' where id = %s", (attempts, job_id))
+    finally:
+        await conn.close()
+
+
+def test_a_job_whose_queue_entry_ended_without_it_is_queued_again(env, fx):
+    """The sweep finds jobs that no queue entry will ever run again and queues them once more;
+    a job still waiting in the queue is left alone, however old."""
+    asyncio.run(jobenv.drain(env))
+    job_id = asyncio.run(jobenv.submit(env, path=fx.text()))
+    asyncio.run(_orphan(env, job_id))
+    waiting = asyncio.run(jobenv.submit(env, path=fx.text()))
+    asyncio.run(_age(env, waiting))
+    assert asyncio.run(jobenv.job(env, job_id)).state == "running"
+    counts = asyncio.run(_sweep(env))
+    assert counts["orphans_resumed"] == 1 and counts["errors"] == 0
+    assert asyncio.run(jobenv.job(env, job_id)).state == "queued"
+    assert asyncio.run(_sweep(env))["orphans_resumed"] == 0  # queued again: not twice
+    asyncio.run(jobenv.drain(env))
+    job, other = asyncio.run(jobenv.job(env, job_id)), asyncio.run(jobenv.job(env, waiting))
+    assert (job.state, job.attempts, other.state) == ("succeeded", 2, "succeeded")
+
+
+def test_an_orphan_that_keeps_coming_back_fails_with_a_named_code(env, fx):
+    job_id = asyncio.run(jobenv.submit(env, path=fx.text()))
+    asyncio.run(_orphan(env, job_id, attempts=3))
+    assert asyncio.run(_sweep(env))["orphans_resumed"] == 1
+    job = asyncio.run(jobenv.job(env, job_id))
+    assert (job.state, job.error_code) == ("failed", "internal_error")
+    assert "lost its database 3 times" in job.error_message
+
+
+async def _age(env, job_id):
+    conn = await jobenv.connect(env)
+    try:
+        await conn.execute("update jobs set created_at = now() - interval '1 minute'"
+                           " where id = %s", (job_id,))
+    finally:
+        await conn.close()
+
+
 def test_a_blob_store_outage_fails_only_the_file_part(env, fx, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -202,3 +259,22 @@ def test_cron_lines_for_sweep_periods():
     assert sweep_cron(1) == "* * * * * */1"
     assert sweep_cron(120) == "*/2 * * * *"
     assert sweep_cron(7200) == "0 */2 * * *"
+
+
+def test_a_database_outage_mid_job_is_retried_like_a_storage_outage():
+    """PostgreSQL restarting cuts the runner's connection: the queue runs the job again a little
+    later (a few times), while a bug is not retried."""
+    from types import SimpleNamespace
+
+    import psycopg
+
+    from squeezer.jobs.queue import STORAGE_ATTEMPTS, _CompressRetry
+
+    retry = _CompressRetry()
+    cut = psycopg.OperationalError("server closed the connection unexpectedly")
+    first = retry.get_retry_decision(exception=cut, job=SimpleNamespace(attempts=0))
+    assert first is not None and first.retry_at is not None
+    assert retry.get_retry_decision(exception=cut,
+                                    job=SimpleNamespace(attempts=STORAGE_ATTEMPTS - 1)) is None
+    assert retry.get_retry_decision(exception=ValueError("a bug"),
+                                    job=SimpleNamespace(attempts=0)) is None

@@ -238,3 +238,25 @@ def test_defer_is_part_of_the_callers_transaction(env, fx):
     assert asyncio.run(_queued_webhooks(env)) == before
     assert asyncio.run(jobenv.job(env, job_id)).state == "queued"
     asyncio.run(jobenv.drain(env, jobenv.services(env, webhooks={"attempts": 1})))
+
+
+def test_410_gone_stops_delivery_for_that_job_while_other_4xx_are_retried(env, fx):
+    """Standard Webhooks: a receiver answering ``410 Gone`` asks not to be sent to again; the
+    job's delivery log says ``endpoint_gone`` and nothing more is queued.  Any other 4xx keeps
+    the documented behaviour: retried with backoff up to ``webhook_attempts``."""
+    routes = {"/gone": jobenv.Answer(410), "/missing": jobenv.Answer(404)}
+    with jobenv.Server(routes) as receiver:
+        gone = asyncio.run(jobenv.submit(env, path=fx.text(), webhook_url=receiver.url("/gone")))
+        missing = asyncio.run(jobenv.submit(env, path=fx.text(),
+                                            webhook_url=receiver.url("/missing")))
+        svc = jobenv.services(env, webhooks={"attempts": 3, "backoff_seconds": 0})
+        _drain_until(env, missing, 3, svc)
+        asyncio.run(jobenv.drain(env, svc))  # nothing is left queued for either
+    assert len(receiver.hits("/gone")) == 1
+    assert len(receiver.hits("/missing")) == 3
+    gone_log = asyncio.run(_deliveries(env, gone))
+    assert [(d["attempt"], d["status"], d["error"]) for d in gone_log] == [
+        (1, 410, "endpoint_gone")]
+    missing_log = asyncio.run(_deliveries(env, missing))
+    assert [(d["attempt"], d["status"], d["error"]) for d in missing_log] == [
+        (1, 404, "http_status"), (2, 404, "http_status"), (3, 404, "http_status")]

@@ -46,7 +46,7 @@ def sources(limit_bytes: int = 1 << 20) -> list[Path]:
 def run_mutants(seconds: float, start_seed: int, out: Path) -> list[dict]:
     import generate
 
-    from squeezer.engines.errors import EngineError
+    from squeezer.engines.errors import EngineError, ProcessingCrashedError
     from squeezer.engines.limits import Limits
     from squeezer.errors import SqueezerError
     from squeezer.jobs.isolation import ChildLimits, compress_isolated
@@ -67,6 +67,11 @@ def run_mutants(seconds: float, start_seed: int, out: Path) -> list[dict]:
             try:
                 compress_isolated(src, dst, {}, limits, child)
                 outcome = "ok"
+            except ProcessingCrashedError as exc:  # (an EngineError, but a finding: the
+                outcome = exc.code                   # child died, e.g. a library's exit())
+                findings.append({"source": name, "seed": seed, "code": exc.code,
+                                 "message": exc.message, "detail": None})
+                print(f"FINDING {name} seed={seed}: {exc.code}: {exc.message}", flush=True)
             except EngineError as exc:
                 outcome = exc.code
             except SqueezerError as exc:

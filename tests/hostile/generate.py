@@ -247,6 +247,51 @@ def zip_traversal() -> bytes:
                          len(text))])
 
 
+def truncated_mp4() -> bytes:
+    """An MP4 that is its ``ftyp`` box and the start of a 2 GB ``mdat``: no index at all."""
+    ftyp = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 0x200) + b"isomiso2"
+    return ftyp + struct.pack(">I", 0x7FFFFFFF) + b"mdat" + bytes(2000)
+
+
+def lying_wav() -> bytes:
+    """A WAV header claiming 65 535 channels at 384 kHz and 4 GB of samples, over 1000 bytes."""
+    fmt = struct.pack("<HHIIHH", 1, 65535, 384000, (384000 * 65535 * 2) & 0xFFFFFFFF,
+                      (65535 * 2) & 0xFFFF, 16)
+    return (b"RIFF" + struct.pack("<I", 0xFFFFFFF0) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+            + b"data" + struct.pack("<I", 0xFFFFFFF0) + bytes(1000))
+
+
+def inline_image_without_data() -> bytes:
+    """A page that is a scan (one grey image as large as the page, at 200 dpi), then
+    ``BI EI``: an inline image with neither dictionary nor data, on which qpdf's content
+    parser raises IndexError (found by ``make fuzz``; the scan finder reads the content)."""
+    rows = b"".join(bytes((x + y) % 256 for x in range(1667)) for y in range(1667))
+    gray = stream(b"/Type /XObject /Subtype /Image /Width 1667 /Height 1667 "
+                  b"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode",
+                  zlib.compress(rows, 9))
+    return pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 600] "
+                b"/Resources << /XObject << /Im0 5 0 R >> >> /Contents 4 0 R >>",
+                stream(b"", b"q 600 0 0 600 0 0 cm /Im0 Do Q BI EI"), gray])
+
+
+def undecodable_name() -> bytes:
+    """A font dictionary with a key that is not UTF-8 (``/S`` and two raw high bytes), and an
+    XMP packet of its own (so the lean-metadata step walks every dictionary): pikepdf hands
+    the key back as a str its own ``get()`` refuses (found by ``make fuzz``)."""
+    content = b"BT /F1 24 Tf 72 700 Td (Hello, hostile world) Tj ET"
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    return pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+                stream(b"", content),
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /S\xaa\x97 1 "
+                b"/Metadata 6 0 R >>",
+                stream(b"/Type /Metadata /Subtype /XML", xmp)])
+
+
 def eps_as_pdf() -> bytes:
     return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n(%pipe%id) (w) file\nshowpage\n"
 
@@ -271,6 +316,10 @@ HOSTILE_FILES: dict[str, tuple[Callable[[], bytes], set[str]]] = {
     "zip-lying-size.zip": (zip_lying_size, {"archive_invalid", "archive_bomb"}),
     "zip-overlap.zip": (zip_overlap, {"archive_bomb", "archive_invalid", "archive_unsafe"}),
     "zip-traversal.zip": (zip_traversal, {"archive_unsafe"}),
+    "truncated.mp4": (truncated_mp4, {"media_invalid"}),
+    "lying.wav": (lying_wav, {"media_invalid", "too_many_streams"}),
+    "inline-image-without-data.pdf": (inline_image_without_data, {"ok"}),
+    "undecodable-name.pdf": (undecodable_name, {"ok"}),
     "empty.pdf": (lambda: b"", {"unsupported_format"}),
     "truncated.pdf": (lambda: text_page()[:200], {"ok", "pdf_invalid", "unsupported_format",
                                                  "not_a_pdf"}),

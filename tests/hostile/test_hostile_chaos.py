@@ -61,10 +61,15 @@ def _scratch(tmpfs: Path) -> list[str]:
     A warm engine child parked for the next job owns an empty directory there: that is not
     a leftover.  A finished child's directory is removed by the pool's reaper thread, a
     moment after the job's answer, so the check waits a little for it."""
+    def parked(name: str) -> bool:
+        try:
+            return (name.startswith("squeezer-child-") and (tmpfs / name).is_dir()
+                    and not any((tmpfs / name).iterdir()))
+        except FileNotFoundError:  # the reaper removed it between the listing and now
+            return True
+
     def left() -> list[str]:
-        return [name for name in temp_leftovers(tmpfs)
-                if not (name.startswith("squeezer-child-") and (tmpfs / name).is_dir()
-                        and not any((tmpfs / name).iterdir()))]
+        return [name for name in temp_leftovers(tmpfs) if not parked(name)]
 
     deadline = time.monotonic() + 15
     while (found := left()) and time.monotonic() < deadline:

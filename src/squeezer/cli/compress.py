@@ -603,6 +603,27 @@ def _scan_note(pages: list[dict[str, Any]]) -> str:
             + ", ".join(f"{methods[m]} {m}" for m in order) + ")")
 
 
+def _extent(report: dict[str, Any]) -> str:
+    """How much a file holds, in its family's own unit: ``12 pages``, ``1920x1080 0:42``,
+    ``3:05``, ``44 members``, ``800x600`` (empty when the report does not say)."""
+    kind = report.get("kind")
+    duration = report.get("duration") or 0.0
+    clock = f"{int(duration) // 60}:{int(duration) % 60:02d}" if duration else ""
+    if "pages" in report and kind in (None, "pdf"):
+        pages = int(report["pages"])
+        return f"{pages} page{'s' if pages != 1 else ''}"
+    if kind == "video":
+        return " ".join(x for x in (f"{report.get('width', 0)}x{report.get('height', 0)}", clock) if x)
+    if kind == "audio":
+        return clock
+    if kind == "archive":
+        members = int(report.get("members_total") or len(report.get("members") or []))
+        return f"{members} member{'s' if members != 1 else ''}"
+    if report.get("width") and report.get("height"):
+        return f"{report['width']}x{report['height']}"
+    return ""
+
+
 def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, Any]],
                   elapsed: float) -> None:
     from rich import box
@@ -610,7 +631,7 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("file", overflow="fold")
-    table.add_column("pages", justify="right")
+    table.add_column("extent", justify="right")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
     table.add_column("saved", justify="right")
@@ -625,8 +646,7 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
             r = outcome["report"]
             before += r["input_bytes"]
             after += r["output_bytes"]
-            size = (str(r["pages"]) if "pages" in r
-                     else f"{r.get('width', 0)}x{r.get('height', 0)}")
+            size = _extent(r)
             table.add_row(job.name, size, human_bytes(r["input_bytes"]),
                           human_bytes(r["output_bytes"]),
                           saved_percent(r["input_bytes"], r["output_bytes"]),

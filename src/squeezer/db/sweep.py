@@ -63,3 +63,39 @@ async def requeue(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> bool:
         (job_id,),
     )
     return cur.rowcount == 1
+
+
+async def requeue_orphan(conn: psycopg.AsyncConnection, job_id: uuid.UUID) -> bool:
+    """Put an orphaned job (:func:`orphaned_jobs`) back to queued; False if it ended meanwhile."""
+    cur = await conn.execute(
+        "update jobs set state = 'queued', progress = 0 where id = %s "
+        "and state in ('queued', 'running')", (job_id,))
+    return cur.rowcount == 1
+
+
+async def orphaned_jobs(conn: psycopg.AsyncConnection, task_name: str, *,
+                        older_than_seconds: float, limit: int = 100) -> list[tuple[uuid.UUID, int]]:
+    """Jobs still queued or running whose queue entry has ended or is gone: (id, attempts).
+
+    A job's row and its queue entry are written together, and a worker ends the row before
+    Procrastinate ends the entry; so once no entry of the job is ``todo`` or ``doing``, its
+    row should have ended too.  When it has not, the worker lost its database in between
+    (PostgreSQL restarted, the network cut) and nothing else would ever move the job again.
+    One statement sees both tables in one snapshot, so a row ended by a worker at that
+    moment is never taken for an orphan.  ``older_than_seconds`` spares jobs younger than a
+    sweep period (and keeps the scan to the few old open rows the partial index holds).
+    """
+    cur = await conn.execute(
+        # NOT IN over a subquery is planned as one hashed pass over the live entries (a
+        # correlated NOT EXISTS could become a scan of the queue per open job at 10,000 deep)
+        """select j.id, j.attempts from jobs j
+           where j.state in ('queued', 'running')
+             and j.created_at < now() - make_interval(secs => %s)
+             and j.id::text not in (select p.args ->> 'job_id' from procrastinate_jobs p
+                                    where p.task_name = %s and p.status in ('todo', 'doing')
+                                      and p.args ->> 'job_id' is not null)
+           order by j.created_at
+           limit %s""",
+        (older_than_seconds, task_name, limit),
+    )
+    return [(row[0], row[1]) for row in await cur.fetchall()]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from procrastinate.job_context import AbortReason
 from squeezer.db import exports as export_rows
 from squeezer.db import jobs as job_rows
 from squeezer.db import sweep as sweep_rows
-from squeezer.jobs import sweep, webhooks
+from squeezer.jobs import scratch, sweep, webhooks
 from squeezer.jobs.errors import WorkerShutdown
 from squeezer.jobs.runner import Services, run_compress_job
 from squeezer.storage import StorageUnavailable
@@ -45,17 +46,29 @@ STORAGE_ATTEMPTS = 5
 
 
 class _CompressRetry(BaseRetryStrategy):
-    """Storage outages: exponential backoff, a few times.  A worker shutdown: again at once."""
+    """Storage and database outages: exponential backoff, a few times.  A worker shutdown:
+    again at once."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Any) -> RetryDecision | None:
         if isinstance(exception, WorkerShutdown):
             return RetryDecision(retry_in={"seconds": 0})
-        if isinstance(exception, StorageUnavailable) and job.attempts + 1 < STORAGE_ATTEMPTS:
+        # the store or the database went away for a moment (PostgreSQL restarting cuts every
+        # connection): the runner can be run again harmlessly, so try again a little later
+        if (isinstance(exception, (StorageUnavailable, psycopg.OperationalError))
+                and job.attempts + 1 < STORAGE_ATTEMPTS):
             return RetryDecision(retry_in={"seconds": 2 ** (job.attempts + 1)})
         return None
 
 
 async def compress_task(context: procrastinate.JobContext, job_id: str) -> str:
+    started = time.monotonic()
+    state = await _compress(context, job_id)
+    # a full temporary disk: take no next job until it has room (the other workers will)
+    await scratch.pause_while_full(started)
+    return state
+
+
+async def _compress(context: procrastinate.JobContext, job_id: str) -> str:
     services: Services = context.additional_context["services"]
     job = uuid.UUID(job_id)
     try:
@@ -169,6 +182,40 @@ async def submit_compress(app: procrastinate.App, conn: psycopg.AsyncConnection,
         task = app.tasks[COMPRESS_TASK]
         await task.configure(connection=conn).defer_async(job_id=str(job.id))
     return job
+
+
+#: times a job is put back in the queue after its worker lost the database mid-job
+ORPHAN_ATTEMPTS = 3
+
+
+async def resume_orphans(app: procrastinate.App, conn: psycopg.AsyncConnection,
+                         older_than_seconds: float) -> int:
+    """Queue again every job whose queue entry ended without ending the job; how many.
+
+    The queue's own retries cover a worker that dies (heartbeats) and a short outage
+    (:class:`_CompressRetry`); this covers what falls between, e.g. a worker whose database
+    vanished as it ended a job, so Procrastinate recorded the entry as failed but the job
+    row stayed ``running``.  After :data:`ORPHAN_ATTEMPTS` runs the job fails with
+    ``internal_error`` (and its webhook is sent) instead of being tried for ever.
+    """
+    moved = 0
+    for job_id, attempts in await sweep_rows.orphaned_jobs(
+            conn, COMPRESS_TASK, older_than_seconds=older_than_seconds):
+        async with conn.transaction():
+            if attempts >= ORPHAN_ATTEMPTS:
+                row = await job_rows.get_job(conn, job_id)
+                if row and await job_rows.fail(
+                        conn, job_id, "internal_error",
+                        f"the job's worker lost its database {attempts} times; "
+                        "submit it again"):
+                    await webhooks.defer_webhook(app, conn, row)
+            elif await sweep_rows.requeue_orphan(conn, job_id):
+                task = app.tasks[COMPRESS_TASK]
+                await task.configure(connection=conn).defer_async(job_id=str(job_id))
+        moved += 1
+        log.warning("job %s: its queue entry ended but the job did not (attempts %d); %s",
+                    job_id, attempts, "failed" if attempts >= ORPHAN_ATTEMPTS else "requeued")
+    return moved
 
 
 async def retry_stalled(app: procrastinate.App, seconds_since_heartbeat: float = 30) -> int:

@@ -326,6 +326,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
         except OSError as exc:  # this machine's temporary disk: full, or not writable
             log.warning("job %s: no temporary directory", job_id, exc_info=True)
             if exc.errno in DISK_FULL_ERRNOS:
+                scratch.note_disk_full()
                 return await _end(services, app, conn, job, DiskFullError.code, DISK_FULL_MESSAGE)
             return await _end(services, app, conn, job, InternalError.code,
                               _internal(job_id, exc))
@@ -358,6 +359,7 @@ async def _run(services: Services, job_id: uuid.UUID, app: procrastinate.App | N
                     # disk, not the store (a store's own outage propagates, and is retried)
                     log.warning("job %s: no room for its files in %s", job_id, tmp,
                                 exc_info=True)
+                    scratch.note_disk_full()
                     return await _end(services, app, conn, job, DiskFullError.code,
                                       DISK_FULL_MESSAGE)
                 except (StorageError, asyncio.CancelledError):

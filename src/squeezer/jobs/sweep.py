@@ -1,7 +1,8 @@
 """The periodic sweep: what keeps a long-running service tidy and its jobs moving.
 
 One round (:func:`sweep_once`) deletes the blobs of expired files and marks
-their rows deleted, puts jobs of dead workers back in the queue, forgets
+their rows deleted, puts jobs of dead workers back in the queue (and jobs whose queue
+entry ended while their row did not: a worker that lost its database), forgets
 finished rate-limit windows, removes storage leftovers of crashed uploads and
 prunes Procrastinate's rows of jobs that ended more than a day ago.
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_FILES_PER_ROUND = 5000
 BATCH = 500
 QUEUE_ROWS_KEPT_HOURS = 24
+#: a queued or running job is looked at as a possible orphan only once it is this old
+ORPHAN_MIN_AGE_SECONDS = 30.0
 
 
 async def _expire_files(services: Services, conn: psycopg.AsyncConnection,
@@ -51,9 +54,10 @@ async def _expire_files(services: Services, conn: psycopg.AsyncConnection,
 
 async def sweep_once(services: Services, app: procrastinate.App) -> dict[str, int]:
     """One sweep round; how many of each thing it did (``errors``: parts that failed)."""
-    from squeezer.jobs.queue import retry_stalled
+    from squeezer.jobs.queue import resume_orphans, retry_stalled
 
-    counts = {"files_deleted": 0, "stalled_retried": 0, "rate_windows_forgotten": 0,
+    counts = {"files_deleted": 0, "stalled_retried": 0, "orphans_resumed": 0,
+              "rate_windows_forgotten": 0,
               "partials_swept": 0, "queue_rows_pruned": 0, "errors": 0, "skipped": 0}
     conn = await services.database.aconnect(autocommit=True)
     try:
@@ -72,6 +76,12 @@ async def sweep_once(services: Services, app: procrastinate.App) -> dict[str, in
             except Exception:
                 counts["errors"] += 1
                 log.warning("sweep: retrying stalled jobs failed", exc_info=True)
+            try:
+                counts["orphans_resumed"] = await resume_orphans(
+                    app, conn, max(ORPHAN_MIN_AGE_SECONDS, services.config.workers.stalled_seconds))
+            except psycopg.Error:
+                counts["errors"] += 1
+                log.warning("sweep: resuming orphaned jobs failed", exc_info=True)
             try:
                 counts["rate_windows_forgotten"] = await ratelimit.forget_old_windows(
                     conn, services.config.service.rate_window_seconds)

@@ -33,6 +33,8 @@ HEARTBEAT_SECONDS = 2.0
 STALLED_AFTER = 10.0
 #: webhook attempts and sweeps run side by side, apart from compressions
 SIDE_CONCURRENCY = 4
+#: seconds before the queue's workers start again after they stopped on their own
+RESTART_SECONDS = 2.0
 #: Procrastinate workers one worker process runs (compressions; webhooks and sweeps): each
 #: heartbeats as a worker of its own, so ``/metrics`` divides by this to count processes
 QUEUE_WORKERS_PER_PROCESS = 2
@@ -66,20 +68,56 @@ async def run_worker(app: procrastinate.App, services: Services, *, concurrency:
         await asyncio.to_thread(scratch.remove_orphans)
         await _run(app, services, concurrency, wait, install_signal_handlers, common)
         return
+    warning = scratch.fallback_warning()
+    if warning:
+        log.warning(warning)
     tidying = asyncio.create_task(_remove_orphans_every(scratch.ORPHAN_AGE / 4))
     # engine children forked ahead of the jobs (jobs.prefork): a job's child is ready when it
     # arrives, and the forkserver starts now rather than on the first job
     isolation.keep_warm(concurrency, services.config.workers.child_jobs,
                         services.config.workers.job_memory_bytes)
+    stop = _Stop()
     try:
-        await _run(app, services, concurrency, wait, install_signal_handlers, common)
+        # Procrastinate's workers stop by themselves when their database connection is cut
+        # (a PostgreSQL restart or failover: the heartbeat or the listener fails): start them
+        # again, rather than exit, until we are asked to stop
+        while True:
+            try:
+                await _run(app, services, concurrency, wait, install_signal_handlers, common,
+                           stop)
+            except Exception as exc:  # any failure to reach the database
+                if stop.requested:
+                    raise
+                log.warning("the queue stopped (%s); starting again in %g s", exc,
+                            RESTART_SECONDS)
+            else:
+                if stop.requested:
+                    return
+                log.warning("the queue's workers stopped on their own (database connection "
+                            "lost?); starting again in %g s", RESTART_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.event.wait(), RESTART_SECONDS)
+            if stop.requested:
+                return
     finally:
         tidying.cancel()
         await asyncio.to_thread(isolation.keep_warm, 0)
 
 
+class _Stop:
+    """Whether a stop was asked for (SIGTERM/SIGINT), across restarts of the queue's workers."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.event = asyncio.Event()
+
+    def set(self) -> None:
+        self.requested = True
+        self.event.set()
+
+
 async def _run(app: procrastinate.App, services: Services, concurrency: int, wait: bool,
-               install_signal_handlers: bool, common: dict) -> None:
+               install_signal_handlers: bool, common: dict, asked: _Stop | None = None) -> None:
     async with app.open_async():
         app.perform_import_paths()
         workers = [
@@ -90,17 +128,24 @@ async def _run(app: procrastinate.App, services: Services, concurrency: int, wai
         assert len(workers) == QUEUE_WORKERS_PER_PROCESS
 
         def stop() -> None:
-            log.info("stop requested: finishing jobs in flight (at most %g s)",
-                     services.config.workers.shutdown_grace_seconds)
             for worker in workers:
                 worker.stop()
+
+        def requested() -> None:
+            # only a signal is a request to stop; the clean-up below also stops the workers
+            # when one of them ended on its own, which the caller restarts instead
+            log.info("stop requested: finishing jobs in flight (at most %g s)",
+                     services.config.workers.shutdown_grace_seconds)
+            if asked is not None:
+                asked.set()
+            stop()
 
         loop = asyncio.get_running_loop()
         installed = []
         if install_signal_handlers:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(signum, stop)
+                    loop.add_signal_handler(signum, requested)
                     installed.append(signum)
         try:
             if wait:

@@ -28,6 +28,7 @@ from squeezer.engines.audio.options import CODEC_FORMAT, AudioCodec, AudioSettin
 from squeezer.engines.audio.report import AudioReport
 from squeezer.engines.errors import UnsupportedFormatError, VerificationError
 from squeezer.engines.files import atomic_copy, input_size
+from squeezer.engines.level import Level
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.media import ffmpeg, guard
 from squeezer.engines.media.probe import MediaInfo, Stream, probe, require
@@ -50,6 +51,13 @@ _PCM_PREFIX = ("pcm_",)
 _LOSSLESS_CODECS = {"flac", "alac", "wavpack", "ape", "tta", "mlp", "truehd"}
 #: output formats that carry a cover picture
 _COVER_FORMATS = {"mp3", "m4a", "flac", "mka"}
+#: a lossy input above this rate (bit/s) is re-encoded (above ``low``) at no more than
+#: INPUT_SHARE of its own rate, and no less than LEVEL_SHARE of the level's: a 192 kbit/s
+#: MP3 at medium becomes 106 kbit/s, not 112, a 160 kbit/s Vorbis 72 kbit/s Opus, not 96
+#: (their LSD: docs/audio.md); what was lost in the first encode needs no bits again
+HIGH_RATE = 128_000
+INPUT_SHARE = 0.55
+LEVEL_SHARE = 0.75
 #: output formats that hold one audio stream only
 _SINGLE = {"mp3", "m4a", "opus", "ogg", "flac", "aac", "wav", "aiff"}
 
@@ -124,8 +132,7 @@ class _Run:
                 return self._remux_or_keep(work, why="")
             out_fmt = self._format(codec)
             out = work / f"encoded.{out_fmt}"
-            kbps = None if codec == "flac" else s.kbps(codec, first.channels,
-                                                       has_lfe(first.channel_layout))
+            kbps = None if codec == "flac" else self._kbps(codec, first)
             if codec != "flac" and self._already_there(first, codec, kbps):
                 return self._remux_or_keep(
                     work, why=f"the input is already {first.codec} at "
@@ -167,6 +174,25 @@ class _Run:
             return "weba" if self.fmt == "weba" and codec == "opus" else "mka"
         return CODEC_FORMAT[codec]
 
+    def _kbps(self, codec: str, a: Stream) -> int:
+        """The rate for stream ``a`` in ``codec``: the level's, or less for a lossy input above
+        :data:`HIGH_RATE` (:data:`INPUT_SHARE`)."""
+        s, info = self.settings, self.info
+        rate = s.kbps(codec, a.channels, has_lfe(a.channel_layout))
+        lossless = a.codec.startswith(_PCM_PREFIX) or a.codec in _LOSSLESS_CODECS
+        if s.bitrate is not None or lossless or s.level is Level.low:
+            return rate
+        # "a 160 kbit/s Vorbis" is its declared rate; the share is of what it really spends
+        # (a VBR stream's header may say more: 160 declared, 127 spent)
+        declared = actual = a.bitrate
+        if len(info.audio) == 1 and info.duration:
+            whole = int(self.size * 8 / info.duration)
+            declared = declared or whole
+            actual = min(actual, whole) if actual else whole
+        if declared > HIGH_RATE:
+            rate = min(rate, max(round(INPUT_SHARE * actual / 1000), round(LEVEL_SHARE * rate)))
+        return rate
+
     @staticmethod
     def _already_there(first: Stream, codec: str, kbps: int | None) -> bool:
         same = first.codec == codec or (codec == "opus" and first.codec == "opus")
@@ -185,8 +211,7 @@ class _Run:
             if codec is None:
                 codecs += [f"-c:a:{k}", "copy"]
             else:
-                rate = None if codec == "flac" else \
-                    s.kbps(codec, a.channels, has_lfe(a.channel_layout))
+                rate = None if codec == "flac" else self._kbps(codec, a)
                 codecs += audio_args(codec, rate, index=k, rate=a.sample_rate,
                                      channels=a.channels)
         keep_meta = not s.remove_metadata

@@ -36,6 +36,7 @@ from pikepdf import Array, Dictionary, Name, Stream
 
 from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
+from squeezer.engines.pdf.contentstream import PARSE_ERRORS
 from squeezer.engines.report import Report
 
 if TYPE_CHECKING:
@@ -273,7 +274,7 @@ def codes_used(pdf: pikepdf.Pdf, wanted: set[tuple[int, int]], budget: Budget,
         fonts = resources.get("/Font") if isinstance(resources, Dictionary) else None
         try:
             instructions = pikepdf.parse_content_stream(content, _TEXT_OPERATORS)
-        except (pikepdf.PikepdfError, UnicodeDecodeError, TypeError, ValueError) as exc:
+        except PARSE_ERRORS as exc:
             # (pikepdf raises TypeError on a content stream holding a stream object)
             raise Unknowable(f"a content stream does not parse ({exc})") from None
         current: set[int] | None = None

@@ -118,8 +118,10 @@ def _containers(obj: Dictionary | Stream, depth: int = 0) -> Iterator[Dictionary
     yield obj
     if depth > 8:
         return
-    for key in list(obj.keys()):
-        value = obj.get(key)
+    # (items(), not keys() and get(): a damaged name that is not UTF-8 comes back as a str
+    # with surrogates, which get() refuses with a TypeError; pdfjs__prefilled_f1040.pdf,
+    # seed 1069 of make fuzz)
+    for _, value in list(obj.items()):
         if isinstance(value, pikepdf.Object) and not value.is_indirect:
             if isinstance(value, Dictionary):
                 yield from _containers(value, depth + 1)

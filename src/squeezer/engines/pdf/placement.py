@@ -31,6 +31,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
 from squeezer.engines.budget import Budget
+from squeezer.engines.pdf.contentstream import PARSE_ERRORS
 
 ObjGen = tuple[int, int]
 #: The linear part ``(a, b, c, d)`` of a PDF matrix ``[a b c d e f]`` (row-vector convention).
@@ -441,7 +442,7 @@ class _Walker:
         """
         try:
             return pikepdf.parse_content_stream(source, operators)
-        except (pikepdf.PdfError, TypeError):
+        except PARSE_ERRORS:
             pass
         contents = source.get("/Contents") if not isinstance(source, Stream) else None
         instructions: list = []
@@ -449,7 +450,7 @@ class _Walker:
             if isinstance(part, Stream):
                 try:
                     instructions.extend(pikepdf.parse_content_stream(part, operators))
-                except (pikepdf.PdfError, TypeError):
+                except PARSE_ERRORS:
                     continue
         return instructions
 

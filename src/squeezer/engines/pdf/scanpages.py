@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
+from squeezer.engines.pdf.contentstream import PARSE_ERRORS
+
 #: A PDF transformation matrix [a b c d e f] (§8.3.4); translation matters here (coverage).
 Matrix = tuple[float, float, float, float, float, float]
 IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
@@ -95,7 +97,7 @@ def _walk(source: pikepdf.Object, resources: Dictionary | None, ctm: Matrix, dra
           depth: int) -> None:
     try:
         instructions = pikepdf.parse_content_stream(source, _OPERATORS)
-    except (pikepdf.PdfError, TypeError, ValueError):
+    except PARSE_ERRORS:
         draw.other = True
         return
     xobjects = resources.get("/XObject") if resources is not None else None

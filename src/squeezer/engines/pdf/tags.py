@@ -24,6 +24,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
 from squeezer.engines.budget import Budget
+from squeezer.engines.pdf.contentstream import PARSE_ERRORS
 
 #: Trees with more elements per page than this are checked (real tagged pages hold a few
 #: hundred: the corpus' densest had 640 per page).
@@ -132,7 +133,7 @@ def _marked_content(pdf: pikepdf.Pdf, budget: Budget) -> set[tuple[tuple[int, in
         properties = resources.get("/Properties") if isinstance(resources, Dictionary) else None
         try:
             instructions = pikepdf.parse_content_stream(holder, "BDC")
-        except (pikepdf.PikepdfError, UnicodeDecodeError, TypeError, ValueError):
+        except PARSE_ERRORS:
             raise _Unreadable from None
         for instruction in instructions:
             operands = getattr(instruction, "operands", [])

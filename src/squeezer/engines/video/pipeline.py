@@ -170,6 +170,11 @@ class _Run:
 
     def go(self) -> VideoReport:
         s = self.settings
+        duration, fps = self.info.duration, self.info.video[0].fps
+        if s.trim_start and duration and s.trim_start > duration - (1 / fps if fps else 0):
+            # else every step after the seek finds nothing and fails with ffmpeg's words
+            raise InputError(f"video.trim_start {s.trim_start:g} s is at or past the end of "
+                             f"the {duration:.2f} s video")
         with tempfile.TemporaryDirectory(prefix="squeezer-video-") as tmp:
             work = Path(tmp)
             if not s.reencode:
@@ -270,7 +275,7 @@ class _Run:
                     plan.dropped.append(f"{sub.codec} subtitles ({fmt.upper()} cannot hold them)")
         if fmt == "mkv":
             plan.attachments = info.of("attachment")
-        data = info.of("data")
+        data = [d for d in info.of("data") if not _rewritten(d, info, fmt)]
         if data:
             plan.dropped.append(f"{len(data)} data track(s) ({', '.join(sorted({d.codec for d in data}))})")
         if fmt == "webm" and plan.covers:
@@ -443,6 +448,11 @@ class _Run:
                 codecs += [f"-c:v:{i}", "copy"]
             else:
                 filt, _ = self._filters(v) if i else (filters, None)
+                if s.trim_start:
+                    # the first frame after a start between two frames keeps its offset
+                    # (0.5 s at 25 fps: 0.52 s -> 0.04 s) and the output would outlast the
+                    # span by a frame: the trimmed video starts at zero
+                    filt = ",".join(f for f in (filt, "setpts=PTS-STARTPTS") if f)
                 if filt:
                     codecs += [f"-filter:v:{i}", filt]
                 vargs = encoders.video_args(
@@ -476,6 +486,10 @@ class _Run:
             mux_opts += ["-cues_to_front", "1"]
         if cap:
             mux_opts += ["-fs", str(cap)]
+        if codec is not None and s.trim_start:
+            # packets from before the start (a subtitle event the seek lands inside) would
+            # get negative times and the muxer would shift every stream to make room
+            mux_opts += ["-ss", "0"]
         passes = [0]
         if codec is not None and s.bitrate is not None and s.two_pass:
             passes = [1, 2]
@@ -591,6 +605,15 @@ class _Run:
                               "change was asked (" + ", ".join(r.requested_changes) + ")")
         self.say(1.0, "done")
         return r
+
+
+def _rewritten(data: Stream, info: MediaInfo, fmt: str) -> bool:
+    """A data track the MP4/MOV muxer writes again from what is kept: the QuickTime timecode
+    track (from the video's ``timecode`` tag) and the chapter text track (from the chapters).
+    Not "left out", though ffmpeg cannot copy it."""
+    if fmt not in ("mp4", "m4v", "mov", "3gp"):
+        return False
+    return "timecode" in data.tags or (data.codec == "bin_data" and info.chapters > 0)
 
 
 def _per_stream(args: list[str], spec: str) -> list[str]:

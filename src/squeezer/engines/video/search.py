@@ -39,6 +39,11 @@ MAX_SCENES = 8
 #: VMAF points lost per x264 CRF step near the floors (the prior of the second attempt)
 SLOPE = 1.2
 MAX_ATTEMPTS = 6
+#: VMAF scores every sampled frame up to this many, and every n-th frame beyond (libvmaf's
+#: ``n_subsample``, at most every 4th): scoring costs about twice the sample's encode, and
+#: neighbouring frames score alike, so a long video's 40 s of samples need not all be scored
+VMAF_FRAMES = 240
+MAX_SUBSAMPLE = 4
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,12 @@ def _seek(source: Sequence[str], scene: Scene) -> list[str]:
     if scene.length:
         extra += ["-t", f"{scene.length:.3f}"]
     return [*source[:at], *extra, *source[at:]]
+
+
+def _unturned(source: Sequence[str]) -> list[str]:
+    """``source`` decoded as stored (no rotation applied from the display matrix)."""
+    at = len(source) - 2
+    return [*source[:at], "-noautorotate", *source[at:]]
 
 
 def search(enc: Encoding, *, floor: float, crf_min: float, crf_max: float, start: float,
@@ -203,8 +214,14 @@ def _lerp(floor: float, worse: Attempt, better: Attempt) -> int:
     return max(better.crf + 1, min(worse.crf - 1, value))
 
 
+def subsample(frames: float) -> int:
+    """Score every n-th frame of ``frames`` sampled frames (:data:`VMAF_FRAMES`)."""
+    return max(1, min(MAX_SUBSAMPLE, int(frames // VMAF_FRAMES)))
+
+
 def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, deadline: float | None,
              duration: float, progress: Callable[[float], None]) -> Attempt:
+    every = subsample(sum(s.length or duration for s in scenes) * (enc.fps or 25.0))
     total_bytes = 0
     total_seconds = 0.0
     weighted: list[tuple[Score, int]] = []
@@ -212,7 +229,9 @@ def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, dea
     for i, scene in enumerate(scenes):
         length = scene.length or duration
         sample = work / f"sample-{crf}-{i}.mkv"
-        source = _seek(enc.source, scene)
+        # the stored picture, as the full encode sees it (``-noautorotate`` there too): the
+        # crop and scale steps are written for it, and a turned picture would not fit them
+        source = _unturned(_seek(enc.source, scene))
         vf = ["-vf", enc.filters] if enc.filters else []
 
         def encoding(f: float, i: int = i) -> None:
@@ -230,9 +249,10 @@ def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, dea
                    progress=encoding, what="encoding a sample")
         total_bytes += sample.stat().st_size
         total_seconds += length
-        score = measure(ffmpeg.input_args(sample, "matroska"), source,
+        score = measure(_unturned(ffmpeg.input_args(sample, "matroska")), source,
                         reference_filter=enc.filters, deadline=deadline,
-                        memory_bytes=enc.memory_bytes, duration=length, progress=scoring)
+                        memory_bytes=enc.memory_bytes, duration=length, progress=scoring,
+                        subsample=every)
         weighted.append((score, score.frames))
         sample.unlink(missing_ok=True)
     frames = sum(n for _, n in weighted)

@@ -566,7 +566,9 @@
           this.status("Cannot play: " + plainError(links.find((r) => r.status !== 200).status, null, this));
           return;
         }
-        V.open({ title: this.name, kind: media, sizes, opener, media: { before: local(links[0].data.url), after: local(links[1].data.url) } });
+        const r = res.report || {};
+        const formats = [r.format_in, r.format_out || r.format_in].map((f) => W.formatName(f));
+        V.open({ title: this.name, kind: media, sizes, opener, formats, media: { before: local(links[0].data.url), after: local(links[1].data.url) } });
         return;
       }
       const doc = this.isDocument(res);
@@ -962,6 +964,15 @@
   async function start() {
     C.build(await loadOptions());
     $("#accepts").textContent = C.accepts() ? "Takes " + C.accepts() + "." : "";
+    const families = C.formatsByFamily();
+    $("#formatlist").replaceChildren(...families.map(([title, names]) => {
+      const li = document.createElement("li");
+      const b = document.createElement("strong");
+      b.textContent = title + ": ";
+      li.append(b, names + ".");
+      return li;
+    }));
+    $("#formats").hidden = !families.length;
     setupDrop();
     setupKeyForm();
     $("#zipall").addEventListener("click", downloadZip);

@@ -268,10 +268,25 @@
     return model.formats.find((f) => f.name === major) || null;
   }
 
-  /** "PDF documents (PDF); Images (JPEG, PNG, …)" for the drop zone. */
+  /** "PDF documents, images, video, audio, documents, … and website bundles": what the
+   * families' titles name, in the model's words, as one list (a title that is itself a list,
+   * "Documents, e-books, archives and website bundles", is split into its parts). */
   function accepts() {
     if (!model || !model.formats.length) return "";
-    return model.formats.map((f) => f.title + " (" + f.formats.map((x) => window.SqueezerWords.formatName(x).replace(/ .*/, "")).join(", ") + ")").join("; ");
+    // "Images" -> "images" inside a sentence; "PDF documents" keeps its capitals
+    const lower = (t) => (/^.[a-z]/.test(t) ? t.charAt(0).toLowerCase() + t.slice(1) : t);
+    const words = model.formats.flatMap((f) => f.title.split(/, | and /).map((t) => lower(t.trim())));
+    return window.SqueezerWords.list([...new Set(words)]);
+  }
+
+  /** [[family title, "JPEG, PNG, …"], …]: every format each family takes, by its short name. */
+  function formatsByFamily() {
+    if (!model) return [];
+    const short = (x) => {
+      const name = window.SqueezerWords.formatName(x);
+      return name.includes(" ") ? x.toUpperCase() : name; // "Word document" -> DOCX
+    };
+    return model.formats.map((f) => [f.title, [...new Set(f.formats.map(short))].join(", ")]);
   }
 
   function build(described, hooks) {
@@ -285,7 +300,7 @@
   }
 
   window.SqueezerControls = {
-    build, value, familyOf, describeFor, accepts, splitSummary,
+    build, value, familyOf, describeFor, accepts, formatsByFamily, splitSummary,
     model: () => model,
   };
 })();

@@ -7,6 +7,7 @@
      pages: N (documents: a page picker; load(page) gives the page's two pictures),
      load(page) -> Promise<[beforeUrl, afterUrl]>  (pictures), or
      media: {before: url, after: url}  (video / audio, played from signed links),
+     formats: [beforeName, afterName]  (what a pane says when the browser cannot play it),
      sizes: [beforeBytes, afterBytes], opener: the element focus returns to,
    }) */
 (function () {
@@ -199,7 +200,16 @@
     };
     follow(players[0], players[1]);
     follow(players[1], players[0]);
-    for (const m of players) m.addEventListener("error", () => note("This browser cannot play this file."));
+    // a side this browser cannot play (an AVI original, say) says so in its own pane, in
+    // plain words; the other side still plays
+    const names = spec.formats || [];
+    players.forEach((m, i) => m.addEventListener("error", () => {
+      const p = document.createElement("p");
+      p.className = "vcannot";
+      p.textContent = "This browser cannot play " + (i ? "the result" : "the original") +
+        (names[i] ? " (" + names[i] + ")" : "") + ". Download it to play it in another player.";
+      m.replaceWith(p);
+    }));
   }
 
   /* ---------- input ---------- */

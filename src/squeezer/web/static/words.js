@@ -66,7 +66,7 @@
 
   const FORMAT_NAMES = {
     jpeg: "JPEG", png: "PNG", gif: "GIF", webp: "WebP", avif: "AVIF", heic: "HEIC", tiff: "TIFF",
-    bmp: "BMP", svg: "SVG", pdf: "PDF", mp4: "MP4", mov: "MOV", mkv: "MKV", webm: "WebM",
+    bmp: "BMP", svg: "SVG", pdf: "PDF", mp4: "MP4", mpegts: "MPEG-TS", mov: "MOV", mkv: "MKV", webm: "WebM",
     mp3: "MP3", m4a: "M4A", aac: "AAC", wav: "WAV", flac: "FLAC", ogg: "Ogg", opus: "Opus",
     docx: "Word document", xlsx: "Excel workbook", pptx: "PowerPoint presentation",
     odt: "OpenDocument text", ods: "OpenDocument spreadsheet", odp: "OpenDocument presentation",
