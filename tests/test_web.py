@@ -95,6 +95,10 @@ class Pages:
     def page(self, context=None, **kwargs):
         page = (context or self.context(**kwargs)).new_page()
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # intercept file choosers from the start: Playwright turns interception on when the
+        # first listener is added, asynchronously; a key press racing it (a loaded machine)
+        # opened a native dialog instead, and no chooser can open while one is showing
+        page.on("filechooser", lambda chooser: None)
         return page
 
 
@@ -187,16 +191,8 @@ def tab_to(page, selector: str, presses: int = 80) -> None:
 def open_chooser_with_enter(page):
     """Enter on the focused "Choose files" button opens the browser's file chooser."""
     assert page.evaluate("document.activeElement.id") == "pick"
-    try:
-        with page.expect_file_chooser(timeout=10_000) as chooser:
-            page.keyboard.press("Enter")
-    except Exception:
-        # seen once in a full run on a machine at load 50: no chooser event although the
-        # button had the focus; say what had the focus, and try the key once more
-        focused = page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
-        with page.expect_file_chooser(timeout=20_000) as chooser:
-            page.keyboard.press("Enter")
-        print(f"file chooser opened on the second Enter (focus was on {focused})")
+    with page.expect_file_chooser(timeout=60_000) as chooser:
+        page.keyboard.press("Enter")
     return chooser.value
 
 

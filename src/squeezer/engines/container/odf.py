@@ -17,6 +17,13 @@ with an identical one when its manifest entry and every ``xlink:href`` follow.
   ``draw:image``; frames whose style crops the picture (``fo:clip``) and pictures
   used as fills have no known size and are not resized.
 - **Unused pictures** and ``Thumbnails/`` are dropped above ``lossless``.
+- **Embedded fonts** (LibreOffice's "Embed fonts in document": ``Fonts/*.ttf``
+  named by a ``svg:font-face-uri`` in ``style:font-face``, ODF 1.2 part 1
+  §16.21) are subset above ``lossless`` to every character of the package's XML
+  text and attributes in both cases, plus ASCII and typographic characters (the
+  same set as Word's embedded fonts); fonts whose licence bits forbid it, and
+  encrypted ones, stay whole.  ODF has no "subsetted" flag: text typed later in
+  characters the subset lacks falls back to another font, as it does in Word.
 """
 
 from __future__ import annotations
@@ -96,7 +103,34 @@ def plan(parts: dict[str, bytes | None], settings: ArchiveSettings) -> Plan:
                 p.drop[name] = "unused picture (nothing refers to it)"
     if settings.display_dpi:
         p.display = display_sizes(parts)
+    if settings.subset_fonts:
+        _embedded_fonts(parts, p)
     return p
+
+
+def _embedded_fonts(parts: dict[str, bytes | None], p: Plan) -> None:
+    """Fonts named by a ``svg:font-face-uri`` that may be subset, with the characters to keep."""
+    found: set[str] = set()
+    for name in _xml_parts(parts):
+        data = parts[name]
+        if data is None or b"font-face-uri" not in data:
+            continue
+        try:
+            root = parse(data)
+        except Exception:  # noqa: BLE001, S112 - an unreadable part: its fonts stay whole
+            continue
+        for el in root.iter(f"{{{SVG_NS}}}font-face-uri"):  # type: ignore[attr-defined]
+            href = el.get(XLINK_HREF)
+            if href and "://" not in href:
+                target = _member(href, "")
+                if parts.get(target) is not None and target not in p.keep_raw:
+                    found.add(target)
+    if found:
+        from squeezer.engines.container.ooxml import package_characters
+
+        chars = package_characters(parts)
+        for target in found:
+            p.fonts[target] = chars
 
 
 def references(parts: dict[str, bytes | None]) -> set[str]:

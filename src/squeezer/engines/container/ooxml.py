@@ -21,6 +21,11 @@ media may be merged by pointing every relationship at one part.
   anywhere else (VML, charts, tiled fills) has no known size and is not resized.
 - **Unused media** (no relationship targets it) and the package **thumbnail**
   are dropped above ``lossless``.
+- **Embedded fonts** of a Word document (``w:embedRegular`` … in
+  ``word/fontTable.xml``, obfuscated ``.odttf`` parts keyed by ``w:fontKey``)
+  are subset above ``lossless`` to every character of the package's text (and
+  ASCII), and marked ``w:subsetted="1"``, as Word's own "embed only the
+  characters used" does; fonts whose licence bits forbid it stay whole.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 A_NS = "http://schemas.openxmlformats.org/drawingml/2006/main"
 WP_NS = "http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing"
 P_NS = "http://schemas.openxmlformats.org/presentationml/2006/main"
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_EMBEDS = ("embedRegular", "embedBold", "embedItalic", "embedBoldItalic")
 THUMBNAIL = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/thumbnail"
 SIGNATURE_ORIGIN = ("http://schemas.openxmlformats.org/package/2006/relationships/"
                     "digital-signature/origin")
@@ -142,7 +149,79 @@ def plan(parts: dict[str, bytes | None], settings: ArchiveSettings) -> Plan:
                 p.drop[name] = "unused media (no relationship targets it)"
     if settings.display_dpi:
         p.display = display_sizes(parts, rels)
+    if settings.subset_fonts:
+        _embedded_fonts(parts, rels, p)
     return p
+
+
+def _embed_elements(root: Any) -> Iterator[Any]:
+    for tag in _EMBEDS:
+        yield from root.iter(f"{{{W_NS}}}{tag}")
+
+
+def _embedded_fonts(parts: dict[str, bytes | None], rels: list[Rel], p: Plan) -> None:
+    """Word's embedded fonts that may be subset, with their keys and the characters to keep."""
+    from squeezer.engines.container import fonts
+
+    tables = [n for n in parts if n.endswith("fontTable.xml") and parts[n]]
+    found: dict[str, bytes] = {}
+    for table in tables:
+        targets = {r.rid: r.target for r in rels if r.source == table and r.target}
+        try:
+            root = parse(parts[table] or b"")
+        except Exception:  # noqa: BLE001, S112 - an unreadable font table: fonts stay whole
+            continue
+        for el in _embed_elements(root):
+            target = targets.get(el.get(f"{{{R_NS}}}id", ""))
+            key = fonts.font_key(el.get(f"{{{W_NS}}}fontKey", "{" + "0" * 32 + "}"))
+            if target in parts and key is not None and target not in p.keep_raw:
+                found[target] = key
+    if not found:
+        return
+    chars = package_characters(parts)
+    for target, key in found.items():
+        p.fonts[target] = chars
+        p.font_keys[target] = key
+
+
+#: kept in every subset: ASCII (fields such as page numbers and dates are laid out again by
+#: Word) and the typographic characters Word's AutoCorrect inserts
+_ALWAYS = set(range(0x20, 0x7F)) | {0xA0, 0xAD, 0x2010, 0x2011, 0x2013, 0x2014, 0x2018, 0x2019,
+                                    0x201C, 0x201D, 0x2022, 0x2026, 0x20AC, 0xFFFD}
+
+
+def package_characters(parts: dict[str, bytes | None]) -> set[int]:
+    """Every character of every text node and attribute of the package's XML parts, in both
+    cases (a superset of what the document shows, whatever the part)."""
+    chars = set(_ALWAYS)
+    for name, data in parts.items():
+        if data is None or not name.endswith(".xml"):
+            continue
+        try:
+            root: Any = parse(data)
+        except Exception:  # noqa: BLE001, S112 - not XML: no text of ours
+            continue
+        for el in root.iter():
+            for text in (el.text, el.tail, *el.attrib.values()):
+                if text:
+                    chars.update(map(ord, text))
+                    chars.update(map(ord, text.upper()))
+                    chars.update(map(ord, text.lower()))
+    return chars
+
+
+def mark_subsetted(table: str, data: bytes, subset: set[str],
+                   parts: dict[str, bytes | None]) -> bytes | None:
+    """``data`` (a font table) with ``w:subsetted="1"`` on the embeds of fonts now subset;
+    None when none of its embeds changed."""
+    targets = {r.rid: r.target for r in relationships(parts) if r.source == table}
+    root: Any = parse(data)
+    dirty = False
+    for el in _embed_elements(root):
+        if targets.get(el.get(f"{{{R_NS}}}id", "")) in subset:
+            el.set(f"{{{W_NS}}}subsetted", "1")
+            dirty = True
+    return _serialise(data, root) if dirty else None
 
 
 def _is_media(name: str, defaults: dict[str, str], overrides: dict[str, str]) -> bool:

@@ -44,6 +44,9 @@ class ArchiveLevel(BaseModel):
     #: a photo stored as PNG (or BMP/TIFF) becomes a JPEG where the format lets references
     #: follow the new name (OOXML, ODF)
     convert_photos: bool
+    #: office documents' first pages are drawn before and after by LibreOffice, when it is
+    #: installed, and compared (lossless changes no pixel: nothing to draw)
+    render_check: bool = True
 
 
 #: What each level means for a container (docs/containers.md has the measured numbers).
@@ -53,7 +56,7 @@ LEVELS: dict[Level, ArchiveLevel] = {
                 "images and PDFs optimised losslessly, duplicates merged, XML/JSON whitespace "
                 "the format ignores dropped.",
         lossy=False, display_dpi=None, ebook_max_side=None, drop_unused=False,
-        subset_fonts=False, minify=False, convert_photos=False),
+        subset_fonts=False, minify=False, convert_photos=False, render_check=False),
     Level.low: ArchiveLevel(
         summary="Members at their engines' low level, images brought down to 300 dpi of their "
                 "displayed size, unused media and thumbnails dropped, websites minified.",
@@ -106,6 +109,10 @@ class ArchiveOptions(OptionGroup):
     write_7z: bool = Field(
         False, description="Re-write 7z archives with their members compressed; off: a 7z is "
         "read, checked and kept as it is.")
+    render_check: bool | None = Field(
+        None, description="Draw the first page of office documents before and after with "
+        "LibreOffice, when it is installed, and keep the input if they differ (SSIM below 0.9) "
+        "(default: on above lossless).")
 
 
 class ArchiveSettings(BaseModel):
@@ -126,6 +133,7 @@ class ArchiveSettings(BaseModel):
     recurse: bool
     zopfli: bool
     write_7z: bool
+    render_check: bool = False
     remove_metadata: bool = False
 
 

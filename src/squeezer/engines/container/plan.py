@@ -35,6 +35,8 @@ class Plan:
     minify_parts: set[str] = field(default_factory=set)
     #: font member -> characters to keep
     fonts: dict[str, set[int]] = field(default_factory=dict)
+    #: font member -> its obfuscation key (OOXML embedded fonts, ECMA-376 part 1 §17.8.1)
+    font_keys: dict[str, bytes] = field(default_factory=dict)
     #: members written first and stored (EPUB/ODF ``mimetype``)
     first_stored: str | None = None
     #: identical media may be merged into one part (OOXML, ODF)

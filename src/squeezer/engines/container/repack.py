@@ -8,7 +8,8 @@ corpora's 1,700 text members (82 MB: office XML, HTML, CSS, JS, JSON) levels
 bytes next to its images.  ``archive.zopfli`` runs zopfli on text members up to
 :data:`STRONGEST_MAX` instead, for those who want the last percent.
 
-Members whose bytes are already entropy-coded (JPEG, PNG, fonts, nested
+TrueType/OpenType fonts are tables, not entropy-coded: :data:`FONT_LEVEL`.
+Members whose bytes are already entropy-coded (JPEG, PNG, WOFF fonts, nested
 archives) are deflated only when a fast trial on their first
 :data:`SAMPLE` bytes saves at least :data:`PACKED_GAIN`; else they are stored
 (ZIP method 0), as ``mimetype`` must be in EPUB and ODF.
@@ -43,10 +44,25 @@ def zopfli_raw(data: bytes) -> bytes:
     return bytes(compress(data, numiterations=15, gzip_mode=0))[2:-4]
 
 
+#: libdeflate's level for uncompressed fonts (TrueType/OpenType tables): near-optimal parsing
+#: gains 4.7 % over level 9 there (the web corpus's 638 KB of TTF: 624,499 -> 595,388 bytes),
+#: more than on text, and fonts are few
+FONT_LEVEL = 12
+#: the tags of a TrueType/OpenType font that is not itself compressed (WOFF/WOFF2 are)
+SFNT_TAGS = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
+
+
+def is_sfnt(data: bytes) -> bool:
+    return data[:4] in SFNT_TAGS
+
+
 def best_stored(data: bytes, packed: bool, zopfli: bool = False) -> tuple[int, bytes]:
     """``(method, stored bytes)``: deflated when that is smaller, else stored."""
     if not data:
         return STORED, data
+    if is_sfnt(data):
+        out = deflate_raw(data, FONT_LEVEL)
+        return (DEFLATED, out) if len(out) < len(data) else (STORED, data)
     if packed:
         head = data[:SAMPLE]
         if len(deflate_raw(head, 1)) > len(head) * (1 - 2 * PACKED_GAIN):

@@ -90,6 +90,8 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
         plan = _plan(report.container, fmt, parts, items, ctx, signed)
         report.warnings.extend(plan.notes)
         _optimise(items, plan, ctx, report, progress)
+        if report.container == "ooxml":
+            _mark_subset_fonts(items)
         progress(0.6, "re-packing")
         removed = set(plan.drop)
         renames, merges = _renames_and_merges(items, plan, report.container)
@@ -177,7 +179,7 @@ def _job(m: Member, plan: Plan) -> Job:
                may_rename=plan.may_rename,
                xml_mixed=plan.mixed if m.name in plan.xml_parts else None,
                json_ok=m.name in plan.json_parts, minify=m.name in plan.minify_parts,
-               chars=plan.fonts.get(m.name))
+               chars=plan.fonts.get(m.name), font_key=plan.font_keys.get(m.name))
 
 
 def _optimise(items: list[Member], plan: Plan, ctx: Context, report: ContainerReport,
@@ -211,6 +213,22 @@ def _apply(m: Member, outcome: Outcome, report: ContainerReport) -> None:
         m.content = outcome.data
         if outcome.kind and outcome.kind != m.kind:
             m.new_name = outcome.kind  # resolved into a name by _renames_and_merges
+
+
+def _mark_subset_fonts(items: list[Member]) -> None:
+    """Word's font table says which embedded fonts are subsets (``w:subsetted``), so that
+    Word does not offer their missing characters for editing."""
+    subset = {m.name for m in items if m.action == "subset"}
+    if not subset:
+        return
+    for m in items:
+        if m.data is not None and m.name.endswith("fontTable.xml"):
+            out = ooxml.mark_subsetted(m.name, m.content or m.data, subset,
+                                       {m.name: m.data for m in items})
+            if out is not None:
+                m.content = out
+                m.forced = True
+                m.action = "fonts marked as subsets"
 
 
 def _renames_and_merges(items: list[Member], plan: Plan,
@@ -366,6 +384,8 @@ def _verify(src: Path, out: Path, fmt: str, report: ContainerReport,
         if label_after != label or got != want:
             raise VerificationFailed(f"{label}: the output's content differs from the input's")
         report.verified.append(describe(label, want))
+        if ctx.settings.render_check:
+            _render_check(src, out, fmt, report, ctx)
     elif container == "epub":
         first = _first(out)
         try:
@@ -386,6 +406,26 @@ def _verify(src: Path, out: Path, fmt: str, report: ContainerReport,
                 website.references(before, kinds), website.references(after, kinds_after)))
         except ValueError as exc:
             raise VerificationFailed(str(exc)) from None
+
+
+def _render_check(src: Path, out: Path, fmt: str, report: ContainerReport,
+                  ctx: Context) -> None:
+    """The first pages by LibreOffice, before and after (:mod:`.render`), when installed."""
+    from squeezer.engines.container import render
+
+    if render.soffice() is None:
+        if ctx.options.archive.render_check:
+            report.warnings.append("render check asked for, but LibreOffice is not installed")
+        return
+    ctx.budget.check_time()
+    score = render.compare(fmt, src, out, ctx.scratch)
+    if score is None:
+        report.warnings.append("LibreOffice could not draw the document: render check not run")
+        return
+    if score < render.MIN_SSIM:
+        raise VerificationFailed(f"LibreOffice: the first page differs (SSIM {score:.3f} < "
+                                 f"{render.MIN_SSIM})")
+    report.verified.append(f"LibreOffice: first page drawn the same (SSIM {score:.4f})")
 
 
 def _first(path: Path) -> tuple[str, bool, bool]:
