@@ -774,11 +774,11 @@ def test_progress_moves_and_estimates_time(service, page, tmp_path):
     """A document with many pictures: the card's percentage moves with the engine's images step
     (not 20 % -> done), and says about how long is left."""
     pdf = pikepdf.new()
-    # long enough (~10 s on a fast machine) for several 0.5 s progress writes in the images
+    # long enough (~20 s on a fast machine) for several 0.5 s progress writes in the images
     # step and for the page to estimate the time left
     side = 2000
     base = np.asarray(photo((side, side)))
-    for i in range(32):
+    for i in range(64):
         stream = pikepdf.Stream(pdf, zlib.compress(np.roll(base, i * 31, axis=0).tobytes(), 1))
         stream.stream_dict = pikepdf.Dictionary(
             Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=side, Height=side,
