@@ -142,7 +142,6 @@ def test_client_progress_long_poll_and_cancel_stops_ffmpeg(service, media, tmp_p
         assert done.succeeded and done.result is not None
         assert done.result.report["kind"] == "video" and done.result.report["vmaf"] >= 93
         assert ("uploading", 1.0) in seen
-        assert any(s == "running" and 0 < f < 1 for s, f in seen), seen
         out = client.download(done, tmp_path / "out.mp4")
         assert decoded_frames(out) == decoded_frames(src)
         # a longer clip, so that its search is running when the job is cancelled
@@ -151,9 +150,13 @@ def test_client_progress_long_poll_and_cancel_stops_ffmpeg(service, media, tmp_p
         job = client.submit(longer, level="low")
         # generous bounds: they only matter on a machine loaded far past its two cores (this
         # test failed once at load average ~25, its output lost), never on a healthy one
+        # the engine's own progress reaches the client while ffmpeg runs (on the 2 s film a
+        # quiet machine finished between two long polls, so it is watched on this one)
         deadline = time.monotonic() + 300
-        while not ffmpegs_of("", under=service.server.proc.pid):
+        moving = False
+        while not (moving and ffmpegs_of("", under=service.server.proc.pid)):
             job = client.get_job(job, wait=0.2)
+            moving = moving or (job.state == "running" and 0 < job.progress < 1)
             assert not job.ended and time.monotonic() < deadline, job
         client.cancel(job)
         with pytest.raises(JobCancelled):

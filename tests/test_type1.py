@@ -47,7 +47,9 @@ def test_latex_type1_fonts_become_cff_and_render_identically(tmp_path):
 def test_whole_type1_fonts_are_cut_to_the_glyphs_drawn(tmp_path):
     src = pdfgen.corpus_file("camelot__assam.pdf")  # four whole Type 1 fonts, 85 % of the file
     dst = tmp_path / "out.pdf"
-    compress(src, dst, Options(level="medium"))
+    # (low: the lowest level that subsets; medium also rounds content-stream numbers, which
+    # may move a glyph by a fraction of a pixel, so its pages are not bit-identical)
+    compress(src, dst, Options(level="low"))
     assert dst.stat().st_size < 0.1 * src.stat().st_size
     with pikepdf.open(dst) as pdf:
         fonts = [o for o in pdf.objects if isinstance(o, pikepdf.Dictionary)
