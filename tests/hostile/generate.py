@@ -79,6 +79,34 @@ def lying_jpeg(width: int = 65000, height: int = 65000) -> bytes:
     return bytes(data)
 
 
+def coefficient_overflow_jpeg(blocks: int = 32) -> bytes:
+    """A 256 x 8 grey JPEG whose every block adds 2047 to the DC value: decoders wrap the sum
+    silently, and mozjpeg's re-pack, re-coding the wrapped values, called ``exit(1)``."""
+    def segment(marker: int, payload: bytes) -> bytes:
+        return b"\xff" + bytes([marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+    one_code = bytes([1] + [0] * 15)  # one Huffman code, of length 1
+    header = (segment(0xDB, b"\x00" + b"\x01" * 64)
+              + segment(0xC0, struct.pack(">BHHB", 8, 8, 8 * blocks, 1) + b"\x01\x11\x00")
+              + segment(0xC4, b"\x00" + one_code + b"\x0b" + b"\x10" + one_code + b"\x00")
+              + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00"))
+    bits = ("0" + "1" * 11 + "0") * blocks  # DC: size 11, value +2047; AC: end of block
+    bits += "1" * (-len(bits) % 8)
+    scan = int(bits, 2).to_bytes(len(bits) // 8, "big").replace(b"\xff", b"\xff\x00")
+    return b"\xff\xd8" + header + scan + b"\xff\xd9"
+
+
+def coefficient_overflow_pdf() -> bytes:
+    return one_image_page(stream(b"/Type /XObject /Subtype /Image /Width 256 /Height 8 "
+                                 b"/ColorSpace /DeviceGray /BitsPerComponent 8 "
+                                 b"/Filter /DCTDecode", coefficient_overflow_jpeg()))
+
+
+def coefficient_overflow_zip() -> bytes:
+    data = coefficient_overflow_jpeg()
+    return zip_archive([(b"photo.jpg", data, 0, zlib.crc32(data), len(data))])
+
+
 def page_tree_cycle() -> bytes:
     """/Pages -> 3 -> 4 -> 3: a /Kids cycle with no leaf (pdf.js Pages-tree-refs)."""
     return pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -310,6 +338,9 @@ HOSTILE_FILES: dict[str, tuple[Callable[[], bytes], set[str]]] = {
     "xref-loop.pdf": (xref_loop_pdf, {"ok", "pdf_invalid"}),
     "absurd-count.pdf": (absurd_count_pdf, {"ok", "pdf_invalid", "too_many_pages"}),
     "lying.jpg": (lying_jpeg, {"image_too_large"}),
+    "coefficient-overflow.jpg": (coefficient_overflow_jpeg, {"ok"}),
+    "coefficient-overflow.pdf": (coefficient_overflow_pdf, {"ok"}),
+    "coefficient-overflow.zip": (coefficient_overflow_zip, {"ok"}),
     "huge.png": (huge_png, {"image_too_large"}),
     "eps-as.pdf": (eps_as_pdf, {"unsupported_format"}),
     "zip-bomb.zip": (zip_bomb, {"archive_bomb"}),

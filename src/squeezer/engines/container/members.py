@@ -143,12 +143,10 @@ def _optimise(job: Job, ctx: Context) -> Outcome:
 def _lossless_image(job: Job, ctx: Context) -> Outcome:
     strip = ctx.settings.remove_metadata
     if job.kind == "jpeg":
-        import mozjpeg_lossless_optimization as moz
+        from squeezer.engines import mozjpeg
 
-        try:
-            out = moz.optimize(job.data, copy=moz.COPY_MARKERS.ICC if strip
-                               else moz.COPY_MARKERS.ALL)
-        except (ValueError, RuntimeError, OSError):
+        out = mozjpeg.repack(job.data, markers="icc" if strip else "all")
+        if out is None:
             return Outcome(action="kept: not a readable JPEG")
         if len(out) < len(job.data) and _adobe(out) == _adobe(job.data):
             return Outcome(out, "jpeg", "jpeg: re-packed losslessly (mozjpeg)")

@@ -50,12 +50,12 @@ def encode(image: Image.Image, quality: int, subsampling: str = "4:2:0", *,
         data = buf.getvalue()
     else:
         data = pdfjpeg._encode_plain(image, quality)
-    return pdfjpeg.optimize_losslessly(data) if repack else data
+    return pdfjpeg.optimize_losslessly(data, trusted=True) if repack else data
 
 
 def repacked(data: bytes) -> bytes:
     """mozjpeg's lossless re-pack of an encoder's output (the smaller of the two)."""
-    return pdfjpeg.optimize_losslessly(data)
+    return pdfjpeg.optimize_losslessly(data, trusted=True)
 
 
 def decode(data: bytes) -> Image.Image:

@@ -44,16 +44,13 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
+from squeezer.engines import mozjpeg
 from squeezer.engines.ssim import Similarity
 
 try:
     import pyjpegli as _jpegli
 except ImportError:  # pragma: no cover - the dependency is declared
     _jpegli = None
-try:  # lossless Huffman/progressive re-optimisation (jpegtran-like), optional
-    import mozjpeg_lossless_optimization as _moz
-except ImportError:  # pragma: no cover - the dependency is declared
-    _moz = None
 
 #: The IJG standard luminance quantisation table (ITU T.81 Annex K), natural order.
 STD_LUMINANCE = np.array([
@@ -128,7 +125,7 @@ def encode(image: Image.Image, quality: int) -> bytes:
     RGB: jpegli; otherwise Pillow (libjpeg-turbo) with optimised Huffman tables.
     Then mozjpeg's lossless re-optimisation when it is smaller.
     """
-    return optimize_losslessly(_encode_plain(image, quality))
+    return optimize_losslessly(_encode_plain(image, quality), trusted=True)
 
 
 def _encode_plain(image: Image.Image, quality: int) -> bytes:
@@ -408,15 +405,13 @@ class _Probe:
         return None, None
 
 
-def optimize_losslessly(data: bytes) -> bytes:
-    """Re-pack a JPEG's entropy coding without touching its coefficients; the smaller wins."""
-    if _moz is None:
-        return data
-    try:
-        out = _moz.optimize(data)
-    except (ValueError, RuntimeError):
-        return data
-    if len(out) >= len(data) or adobe_marker(out) != adobe_marker(data):
+def optimize_losslessly(data: bytes, *, trusted: bool = False) -> bytes:
+    """Re-pack a JPEG's entropy coding without touching its coefficients; the smaller wins.
+
+    ``trusted``: written by our own encoder (re-packed in process, see :mod:`..mozjpeg`).
+    """
+    out = mozjpeg.repack(data, trusted=trusted)
+    if out is None or len(out) >= len(data) or adobe_marker(out) != adobe_marker(data):
         return data
     return out
 
