@@ -454,6 +454,21 @@ def test_table_without_json_in_parallel(cli, fx):
     assert "total: 2 files compressed" in proc.stdout
 
 
+def test_parallel_workers_start_under_a_temporary_directory_too_long_for_a_socket(
+        cli, fx, tmp_path):
+    """The worker pool's forkserver listens on a UNIX socket (at most 107 bytes of path)
+    made under TMPDIR: Python 3.11 failed with "AF_UNIX path too long" under a deep one."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    for name in ("p1.pdf", "p2.pdf"):
+        put(fx.uncompressed(), cli.dir, name)
+    proc = squeezer("compress", "p1.pdf", "p2.pdf", "--jobs", "2", "--json", cwd=cli.dir,
+                    tmp=deep)
+    assert proc.returncode == 0, proc.stderr
+    assert [entry["ok"] for entry in json.loads(proc.stdout)] == [True, True]
+    assert list(deep.iterdir()) == []  # nothing left in the user's temporary directory
+
+
 def _wait_for(predicate, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+from squeezer import forkserver
 from squeezer.cli.base import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -356,7 +357,7 @@ WORKER_PRELOAD = ["squeezer.cli.compress", "squeezer.engines.dispatch",
 def _pool_context() -> Any:
     """Forkserver with the engine preloaded where there is one (Linux, macOS), else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
+        context = forkserver.context()
         context.set_forkserver_preload(WORKER_PRELOAD)
         return context
     return multiprocessing.get_context("spawn")

@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from squeezer import forkserver
 from squeezer.engines import runtime
 from squeezer.engines.errors import (
     EngineError,
@@ -219,7 +220,7 @@ PRELOAD = ["squeezer.engines.dispatch", *(family.engine for family in FAMILIES),
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
-    ctx = multiprocessing.get_context("forkserver")
+    ctx: multiprocessing.context.ForkServerContext = forkserver.context()
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from squeezer import forkserver
 from squeezer.engines.errors import MemoryLimitError, ProcessingCrashedError, TimeLimitError
 from squeezer.errors import SqueezerError, error_from_code
 from squeezer.jobs.isolation import ADDRESS_SPACE_FACTOR, PRELOAD, supervise
@@ -53,7 +54,7 @@ def _child(conn: Connection, path: str, page_number: int, width: int, password: 
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
-    ctx = multiprocessing.get_context("forkserver")
+    ctx: multiprocessing.context.ForkServerContext = forkserver.context()
     # One forkserver per process serves every user of the context, with the preload list
     # of whoever starts it first: name the engine's too (squeezer.jobs.isolation), so that
     # a process that also runs engine jobs (a test run) keeps its children warm either way.
