@@ -83,7 +83,10 @@ class GuardedWriter(io.RawIOBase):
     line, no clean-up.  This writer keeps the first ``OSError`` of the file it
     wraps, swallows the rest of the output, and :meth:`finish` raises
     :class:`DiskFullError` (or the ``OSError``) once the native call has
-    returned normally.
+    returned normally.  A Ctrl-C (``KeyboardInterrupt``) that arrives while qpdf
+    is inside one of these methods is kept the same way and raised by
+    :meth:`finish`: thrown through qpdf's C++ frames it ended the process with
+    ``terminate called after throwing an instance of 'nanobind::python_error'``.
     """
 
     def __init__(self, path: Path) -> None:
@@ -91,6 +94,10 @@ class GuardedWriter(io.RawIOBase):
         self.path = Path(path)
         self._file: Any = open(self.path, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in finish
         self.error: OSError | None = None
+        self.interrupted: KeyboardInterrupt | None = None
+
+    def _stopped(self) -> bool:
+        return self.error is not None or self.interrupted is not None
 
     def writable(self) -> bool:
         return True
@@ -100,30 +107,40 @@ class GuardedWriter(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         size = len(memoryview(data))
-        if self.error is None:
+        if not self._stopped():
             try:
                 self._file.write(data)
             except OSError as exc:
                 self.error = exc
+            except KeyboardInterrupt as exc:
+                self.interrupted = exc
         return size
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if self.error is None:
+        if not self._stopped():
             try:
                 return self._file.seek(offset, whence)
             except OSError as exc:
                 self.error = exc
+            except KeyboardInterrupt as exc:
+                self.interrupted = exc
         return 0
 
     def tell(self) -> int:
-        return self._file.tell() if self.error is None else 0
+        try:
+            return self._file.tell() if not self._stopped() else 0
+        except KeyboardInterrupt as exc:
+            self.interrupted = exc
+            return 0
 
     def flush(self) -> None:
-        if self.error is None and not self._file.closed:
+        if not self._stopped() and not self._file.closed:
             try:
                 self._file.flush()
             except OSError as exc:
                 self.error = exc
+            except KeyboardInterrupt as exc:
+                self.interrupted = exc
 
     @staticmethod
     def failure(error: OSError) -> Exception:
@@ -134,6 +151,9 @@ class GuardedWriter(io.RawIOBase):
 
     def finish(self) -> None:
         """Close the file; raise what went wrong (the partial file is removed)."""
+        if self.interrupted is not None:
+            self.abandon()
+            raise self.interrupted
         self.flush()
         try:
             self._file.close()

@@ -405,6 +405,8 @@ def save(pdf: pikepdf.Pdf, out: Path, settings: Settings) -> None:
         # qpdf's logic errors surface as ValueError/RuntimeError (a fuzzed number out of
         # range: "integer out of range converting 4294967295")
         sink.abandon()
+        if sink.interrupted is not None:  # Ctrl-C while qpdf was writing
+            raise sink.interrupted from None
         if sink.error is not None:  # the write failed first: that is the error
             raise GuardedWriter.failure(sink.error) from None
         raise map_qpdf_error(exc) from None
