@@ -71,6 +71,15 @@
     docx: "Word document", xlsx: "Excel workbook", pptx: "PowerPoint presentation",
     odt: "OpenDocument text", ods: "OpenDocument spreadsheet", odp: "OpenDocument presentation",
     epub: "EPUB e-book", zip: "ZIP archive",
+    docm: "Word document with macros", dotx: "Word template", xlsm: "Excel workbook with macros",
+    xltx: "Excel template", pptm: "PowerPoint presentation with macros", ppsx: "PowerPoint slide show",
+    potx: "PowerPoint template", odg: "OpenDocument drawing", ott: "OpenDocument text template",
+    ots: "OpenDocument spreadsheet template", otp: "OpenDocument presentation template",
+    jar: "Java archive (JAR)", apk: "Android app (APK)", "7z": "7-Zip archive",
+    tar: "tar archive", "tar.gz": "tar.gz archive", "tar.xz": "tar.xz archive",
+    "tar.zst": "tar.zst archive", "tar.bz2": "tar.bz2 archive", gz: "gzip file", xz: "xz file",
+    zst: "Zstandard file", m4v: "M4V", "3gp": "3GP", ogv: "Ogg video", avi: "AVI",
+    aiff: "AIFF", mka: "MKA", weba: "WebA",
   };
   const CODECS = {
     h264: "H.264", hevc: "H.265 (HEVC)", h265: "H.265 (HEVC)", av1: "AV1", vp9: "VP9", vp8: "VP8",
@@ -86,7 +95,10 @@
     const r = res.report || {};
     const lines = [];
     const kept = res.original_kept || r.original_kept;
-    if (kept) {
+    if (kept && r.signed) {
+      // not "as small as it gets": re-packing would have broken its signature
+      lines.push(["It is signed, so you get it back unchanged: re-packing it would break the signature.", "note"]);
+    } else if (kept) {
       lines.push(["Already as small as it gets: you get your original file back, unchanged.", "note"]);
     }
     const kind = r.kind || "pdf";
@@ -102,7 +114,9 @@
     if ((r.requested_changes || []).length) {
       lines.push(["Removed as you asked: " + list(r.requested_changes.map(humanize)) + ".", ""]);
     }
-    const warnings = (r.warnings || []).filter((w) => !(kept && /kept it\W*$/i.test(w)));
+    // what the first line already says is no warning to look up
+    const warnings = (r.warnings || []).filter((w) => !(kept && /kept it\W*$/i.test(w)) &&
+      !(kept && r.signed && /^the package is signed/i.test(w)));
     if (warnings.length) {
       lines.push([plural(warnings.length, "warning") + ": see the engine details.", "warn"]);
     }
