@@ -497,11 +497,15 @@ MAKERS = {
     "jar": ("library.jar", lambda: _written(containerfx.jar, ".jar")),
     # every APK in the wild is signed: the engine keeps a signed package byte-identical
     "apk": ("app.apk", lambda: _written(containerfx.signed_apk, ".apk")),
-    **{kind: (f"{kind}-sample.{kind}", lambda kind=kind: _written(
-        lambda path: containerfx.office(kind, path), "." + kind)) for kind in containerfx.OFFICE},
-    **{kind: (f"{kind}-sample.{kind}", lambda kind=kind: _written(
+    **{kind: (f"{name}.{kind}", lambda kind=kind: _written(
+        lambda path: containerfx.office(kind, path), "." + kind))
+       for kind, name in (("docm", "macros"), ("dotx", "letterhead"), ("xlsm", "budget"),
+                          ("xltx", "invoice"), ("pptm", "quiz"), ("ppsx", "kiosk"),
+                          ("potx", "theme"))},
+    **{kind: (f"{name}.{kind}", lambda kind=kind: _written(
         lambda path: containerfx.odf(kind, path), "." + kind))
-       for kind in containerfx.ODF if kind != "odt"},
+       for kind, name in (("ods", "table"), ("odp", "talk"), ("odg", "plan"),
+                          ("ott", "memo"), ("ots", "timesheet"), ("otp", "deck"))},
 }
 #: originals no Chromium plays (MPEG-4 part 2 in AVI, MPEG-TS, AIFF, H.263 + AMR in 3GP) -> the
 #: name the pane gives them; their results (MP4, M4A or Opus) play.  Debian's Chromium plays
@@ -597,6 +601,13 @@ def test_drop_compress_compare_download(service, fx, page, tmp_path):
     assert page.locator("#viewer .vpages-of").inner_text() == "of 2"
     page.locator("#viewer .vnext").click()
     viewer_page_shown(page, 2)
+    page.locator("#viewer .vprev").click()
+    viewer_page_shown(page, 1)
+    picker = page.locator("#viewer .vpage")  # the page picker: a number past the end -> the last
+    picker.fill("9")
+    picker.press("Enter")
+    viewer_page_shown(page, 2)
+    assert picker.input_value() == "2"
     page.locator("#viewer .vin").click()
     page.locator("#viewer .vin").click()
     assert zoom(page) == pytest.approx(1.5625, abs=1e-3)
@@ -724,6 +735,9 @@ def test_every_format(service, fx, page, tmp_path, group):
             assert li.locator(".kind").inner_text() != ""
             plain = li.locator(".plain").inner_text()
             assert li.locator(".plain li").count() >= 1, name  # something in plain words
+            if report.get("format_out", fmt) != fmt:  # a MOV comes back as MP4: it says so
+                assert "Converted from " in plain, (name, plain)
+            assert "as you asked" not in plain, (name, plain)  # nothing was asked here
             assert li.locator(".details .facts dt").count() >= 1, name
             mime = result["output"]["mime"]
             if family_of[name] == "archive":
