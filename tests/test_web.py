@@ -618,6 +618,15 @@ def test_drop_compress_compare_download(service, fx, page, tmp_path):
     page.mouse.move(stage["x"] + stage["width"] * 0.8 - 150, stage["y"] + 120, steps=5)
     page.mouse.up()
     assert page.locator("#viewer .vpane-after img").evaluate("i => i.style.transform") != before
+    # the wheel zooms about the pointer: up in, down out
+    page.mouse.move(stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    zoomed = zoom(page)
+    page.mouse.wheel(0, -240)
+    page.wait_for_function("z => Number(document.querySelector('#viewer').dataset.zoom) > z",
+                           arg=zoomed)
+    page.mouse.wheel(0, 240)
+    page.wait_for_function("z => Math.abs(Number(document.querySelector('#viewer').dataset.zoom)"
+                           " - z) < 1e-3", arg=zoomed)
     page.locator("#viewer .vsplit-input").fill("30")
     assert page.locator("#viewer .vstage").evaluate("s => s.style.getPropertyValue('--split')") \
         == "30%"
@@ -887,8 +896,12 @@ def test_big_upload_progress_reload_other_tab_and_cancel(service, fx, pages, tmp
     assert item(other, "big.pdf").get_attribute("data-job-id") == job_id
     assert item(other, "big.pdf").get_attribute("data-state") == "running"
 
-    # cancel mid-job, from the card; the other tab follows; the next file gets the worker
-    li.get_by_role("button", name="Cancel big.pdf").click()
+    # nothing has ended: nothing to clear
+    assert page.get_by_role("button", name="Clear finished").is_disabled()
+    # cancel mid-job, from the card, with the keyboard; the other tab follows; the next file
+    # gets the worker
+    tab_to(page, 'button.cancel[aria-label="Cancel big.pdf"]', presses=150)
+    page.keyboard.press("Enter")
     wait_state(page, li, "['cancelled']")
     assert "Cancelled" in li.locator(".error").inner_text()
     with service.client() as api:
@@ -896,6 +909,9 @@ def test_big_upload_progress_reload_other_tab_and_cancel(service, fx, pages, tmp
     assert job["state"] == "cancelled" and job["result"] is None
     wait_state(other, item(other, "big.pdf"), "['cancelled']")
     shot(page, "cancelled")
+    # "Clear finished" takes the cancelled card away and leaves the one still to do
+    page.get_by_role("button", name="Clear finished").click()
+    assert page.locator(".file .name").all_inner_texts() == ["text.pdf"]
     wait_state(page, item(page, "text.pdf"), "['done']", timeout=120_000)
     wait_state(other, item(other, "text.pdf"), "['done']", timeout=60_000)
 
@@ -1012,6 +1028,22 @@ def test_phone(service, fx, pages, tmp_path):
     page.locator("#viewer .vin").tap()
     assert zoom(page) == pytest.approx(1.25, abs=1e-3)
     shot(page, "phone-compare")
+    # two fingers moving apart zoom in, by the ratio of their distances (touch events as a
+    # touch screen sends them, through the DevTools protocol)
+    stage = page.locator("#viewer .vstage").bounding_box()
+    cx, cy = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
+    touch = page.context.new_cdp_session(page)
+
+    def fingers(kind: str, apart: float) -> None:
+        points = [] if kind == "touchEnd" else [
+            {"x": cx - apart, "y": cy, "id": 1}, {"x": cx + apart, "y": cy, "id": 2}]
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    fingers("touchStart", 40)
+    for apart in (50, 60, 70, 80):
+        fingers("touchMove", apart)
+    fingers("touchEnd", 80)
+    assert zoom(page) == pytest.approx(1.25 * 2, rel=0.1)  # 80 / 40
     page.locator("#viewer .vclose").tap()
     # the settings are under the list, folded to what matters
     page.locator("#options").scroll_into_view_if_needed()
