@@ -1223,6 +1223,27 @@ def test_open_mode(service, fx, page):
             time.sleep(0.2)
 
 
+def test_the_page_is_one_static_bundle(service):
+    """The page is plain files the API serves (no build step, nothing from another site):
+    everything index.html loads is under /web/, served with its type, and the package holds
+    exactly those files."""
+    from squeezer.web.routes import ASSETS, CSP, STATIC
+
+    page = httpx.get(service.url + "/")
+    assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
+    loads = set(re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', page.text))
+    assert loads == {f"/web/{name}" for name in ASSETS}
+    for name, media_type in ASSETS.items():
+        asset = httpx.get(f"{service.url}/web/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"] == media_type
+        assert asset.content == (STATIC / name).read_bytes()
+        if name.endswith(".js"):  # plain scripts: no modules to bundle, nothing fetched elsewhere
+            assert not re.search(r"^\s*(import|export) ", asset.text, re.MULTILINE), name
+            assert not re.search(r"""(fetch|src\s*=)\s*\(?\s*["']https?:""", asset.text), name
+    assert sorted(p.name for p in STATIC.iterdir()) == sorted({"index.html", *ASSETS})
+    assert httpx.get(service.url + "/web/package.json").status_code == 404
+
+
 def test_preview_renderer_limits(fx, tmp_path):
     png = render_page_png(fx.text(), 1, 200)
     assert png.startswith(b"\x89PNG")
