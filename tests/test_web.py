@@ -26,6 +26,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import containerfx
 import httpx
 import numpy as np
 import pikepdf
@@ -33,6 +34,7 @@ import pytest
 import zstandard
 from PIL import Image
 
+from squeezer.engines.container.formats import FORMATS as CONTAINER_FORMATS
 from squeezer.errors import SqueezerError as PreviewError
 from squeezer.jobs.preview import RenderLimits
 from squeezer.jobs.preview import render_isolated as render_page_png
@@ -157,7 +159,9 @@ def wait_state(page, li, states: str, timeout: float = 60_000) -> None:
 
 
 def item(page, name: str):
-    return page.locator(".file", has=page.locator(".name", has_text=name))
+    """The card of the file named exactly ``name``."""
+    return page.locator(".file", has=page.locator(".name", has_text=re.compile(
+        "^" + re.escape(name) + "$")))
 
 
 def wait_previews(page, li) -> None:
@@ -409,6 +413,41 @@ def _tar() -> bytes:
     return buf.getvalue()
 
 
+def _written(write, suffix: str) -> bytes:
+    """The bytes of a file that ``write(path)`` makes (containerfx's makers write files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(write(Path(tmp) / ("made" + suffix))).read_bytes()
+
+
+def _tar_zst() -> bytes:
+    return zstandard.ZstdCompressor(level=1).compress(_tar())
+
+
+def _m4v() -> bytes:
+    """H.264 + AAC in an MP4 branded ``M4V `` (what iTunes and Handbrake write)."""
+    return _ffmpeg("-f", "lavfi", "-i", "testsrc=size=240x180:rate=25", "-f", "lavfi", "-i",
+                   "sine=frequency=440:sample_rate=44100", "-t", "1", "-pix_fmt", "yuv420p",
+                   "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-c:a", "aac",
+                   "-b:a", "192k", "-f", "mp4", "-brand", "M4V ", "-movflags", "+faststart",
+                   suffix=".m4v")
+
+
+def _3gp() -> bytes:
+    """H.263 + AMR-NB at 176 x 144 in 3GP: what a feature phone records."""
+    return _ffmpeg("-f", "lavfi", "-i", "testsrc=size=176x144:rate=15", "-f", "lavfi", "-i",
+                   "sine=frequency=440:sample_rate=8000", "-t", "1", "-c:v", "h263", "-q:v", "2",
+                   "-c:a", "libopencore_amrnb", "-ar", "8000", "-ac", "1", "-b:a", "12.2k",
+                   suffix=".3gp")
+
+
+def _ogv() -> bytes:
+    """Theora + Vorbis in Ogg (the wheel's ffmpeg has libtheora)."""
+    return _ffmpeg("-f", "lavfi", "-i", "testsrc=size=240x180:rate=25", "-f", "lavfi", "-i",
+                   "sine=frequency=440:sample_rate=44100", "-t", "1", "-pix_fmt", "yuv420p",
+                   "-c:v", "libtheora", "-q:v", "9", "-c:a", "libvorbis", "-q:a", "6",
+                   suffix=".ogv")
+
+
 #: sniffed format -> (file name, bytes maker); a family the server gains needs at least one
 MAKERS = {
     "jpeg": ("photo.jpg", lambda: _image("JPEG", quality=95)),
@@ -451,10 +490,27 @@ MAKERS = {
     "mkv": ("clip.mkv", lambda: _h264(".mkv")),
     "avi": ("clip.avi", _avi),
     "mpegts": ("clip.ts", lambda: _h264(".ts")),
+    "m4v": ("clip.m4v", _m4v),
+    "3gp": ("phone.3gp", _3gp),
+    "ogv": ("clip.ogv", _ogv),
+    "tar.zst": ("bundle.tar.zst", _tar_zst),
+    "jar": ("library.jar", lambda: _written(containerfx.jar, ".jar")),
+    # every APK in the wild is signed: the engine keeps a signed package byte-identical
+    "apk": ("app.apk", lambda: _written(containerfx.signed_apk, ".apk")),
+    **{kind: (f"{name}.{kind}", lambda kind=kind: _written(
+        lambda path: containerfx.office(kind, path), "." + kind))
+       for kind, name in (("docm", "macros"), ("dotx", "letterhead"), ("xlsm", "budget"),
+                          ("xltx", "invoice"), ("pptm", "quiz"), ("ppsx", "kiosk"),
+                          ("potx", "theme"))},
+    **{kind: (f"{name}.{kind}", lambda kind=kind: _written(
+        lambda path: containerfx.odf(kind, path), "." + kind))
+       for kind, name in (("ods", "table"), ("odp", "talk"), ("odg", "plan"),
+                          ("ott", "memo"), ("ots", "timesheet"), ("otp", "deck"))},
 }
-#: originals no Chromium plays (AVI, MPEG-TS, AIFF) -> the name the pane gives them; their
-#: results (MP4, M4A or Opus) play
-UNPLAYABLE = {"clip.avi": "AVI", "clip.ts": "MPEG-TS", "tone.aiff": "AIFF"}
+#: originals no Chromium plays (MPEG-4 part 2 in AVI, MPEG-TS, AIFF, H.263 + AMR in 3GP) -> the
+#: name the pane gives them; their results (MP4, M4A or Opus) play.  Debian's Chromium plays
+#: Theora (the OGV) and M4V
+UNPLAYABLE = {"clip.avi": "AVI", "clip.ts": "MPEG-TS", "tone.aiff": "AIFF", "phone.3gp": "3GP"}
 
 
 # --- the tests ----------------------------------------------------------------------------------
@@ -545,6 +601,13 @@ def test_drop_compress_compare_download(service, fx, page, tmp_path):
     assert page.locator("#viewer .vpages-of").inner_text() == "of 2"
     page.locator("#viewer .vnext").click()
     viewer_page_shown(page, 2)
+    page.locator("#viewer .vprev").click()
+    viewer_page_shown(page, 1)
+    picker = page.locator("#viewer .vpage")  # the page picker: a number past the end -> the last
+    picker.fill("9")
+    picker.press("Enter")
+    viewer_page_shown(page, 2)
+    assert picker.input_value() == "2"
     page.locator("#viewer .vin").click()
     page.locator("#viewer .vin").click()
     assert zoom(page) == pytest.approx(1.5625, abs=1e-3)
@@ -555,6 +618,15 @@ def test_drop_compress_compare_download(service, fx, page, tmp_path):
     page.mouse.move(stage["x"] + stage["width"] * 0.8 - 150, stage["y"] + 120, steps=5)
     page.mouse.up()
     assert page.locator("#viewer .vpane-after img").evaluate("i => i.style.transform") != before
+    # the wheel zooms about the pointer: up in, down out
+    page.mouse.move(stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    zoomed = zoom(page)
+    page.mouse.wheel(0, -240)
+    page.wait_for_function("z => Number(document.querySelector('#viewer').dataset.zoom) > z",
+                           arg=zoomed)
+    page.mouse.wheel(0, 240)
+    page.wait_for_function("z => Math.abs(Number(document.querySelector('#viewer').dataset.zoom)"
+                           " - z) < 1e-3", arg=zoomed)
     page.locator("#viewer .vsplit-input").fill("30")
     assert page.locator("#viewer .vstage").evaluate("s => s.style.getPropertyValue('--split')") \
         == "30%"
@@ -607,55 +679,121 @@ def test_drop_compress_compare_download(service, fx, page, tmp_path):
     assert page.locator(".file").count() == 0
 
 
-def test_every_format(service, fx, page, tmp_path):
-    """Every format GET /v1/options lists that a sample can be made of here, through the page;
-    every family has at least one (a family the server gains needs a sample in MAKERS)."""
+#: the every-format test in parts xdist can run side by side: families -> the screenshot's name
+FORMAT_GROUPS = {"documents": (("pdf", "archive"), "formats"),
+                 "pictures": (("image",), "formats-pictures"),
+                 "media": (("video", "audio"), "formats-media")}
+
+
+def _samples(fx) -> dict[str, tuple[str, object]]:
+    return {**MAKERS, "pdf": ("document.pdf", lambda: fx.text().read_bytes())}
+
+
+def test_every_listed_format_has_a_sample(service, fx):
+    """Every format GET /v1/options lists has a sample, in exactly one part of the
+    every-format test (a format the server gains needs one in MAKERS)."""
     described = httpx.get(service.url + "/v1/options").json()
-    makers = {**MAKERS, "pdf": ("document.pdf", lambda: fx.text().read_bytes())}
-    files, families, media = [], {}, []
+    listed = [fmt for family in described["formats"] for fmt in family["formats"]]
+    assert len(listed) == len(set(listed))
+    assert sorted(_samples(fx)) == sorted(listed), "add a sample to MAKERS (or drop one)"
+    grouped = [f for families, _ in FORMAT_GROUPS.values() for f in families]
+    assert sorted(grouped) == sorted(f["name"] for f in described["formats"])
+    names = [name for name, _ in _samples(fx).values()]
+    assert len(names) == len(set(names))  # the test finds each file by its name
+
+
+def _member(data: bytes, name: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return z.read(name)
+
+
+@pytest.mark.parametrize("group", list(FORMAT_GROUPS))
+def test_every_format(service, fx, page, tmp_path, group):
+    """Every format GET /v1/options lists for the group's families, dropped on the page
+    together: each ends done, with its plain words, engine details and the right preview or
+    players; the result's bytes are checked through the API (smaller or the original, the
+    format kept or converted as the report says, signed and macro parts untouched)."""
+    described = httpx.get(service.url + "/v1/options").json()
+    families, shot_name = FORMAT_GROUPS[group]
+    samples = _samples(fx)
+    files, family_of, format_of, media = [], {}, {}, []
     for family in described["formats"]:
-        made = [fmt for fmt in family["formats"] if fmt in makers]
-        assert made, f"no sample for any format of the {family['name']} family: add one to MAKERS"
-        for fmt in made:
-            name, maker = makers[fmt]
+        if family["name"] not in families:
+            continue
+        for fmt in family["formats"]:
+            name, maker = samples[fmt]  # test_every_listed_format_has_a_sample: all there
             files.append((name, "", maker()))
-            families[name] = family["name"]
+            family_of[name], format_of[name] = family["name"], fmt
+    assert {family_of[n] for n, _, _ in files} == set(families)
     sign_in(page, service.url, service.key)
     drop(page, files)
-    wait_all_ended(page, timeout=900_000)  # one worker, 40 files, videos' VMAF searches
+    wait_all_ended(page, timeout=900_000)  # one worker; videos' VMAF searches
     with service.client() as api:
         for name, _, data in files:
             li = item(page, name)
             assert li.get_attribute("data-state") == "done", f"{name}: {li.inner_text()}"
             job = api.get(f"/v1/jobs/{li.get_attribute('data-job-id')}").json()
-            report = job["result"]["report"]
-            assert (report.get("kind") or "pdf") in (families[name], "archive", "audio", "video")
-            assert job["result"]["output"]["size"] <= len(data) or report.get("format_out") != \
-                report.get("format_in")
-            assert li.locator(".plain li").count() >= 1  # something in plain words
-            assert li.locator(".details .facts dt").count() >= 1
-            mime = job["result"]["output"]["mime"]
-            if mime in ("image/heic", "image/tiff"):  # Chromium shows neither
+            result, report, fmt = job["result"], job["result"]["report"], format_of[name]
+            assert (report.get("kind") or "pdf") in (family_of[name], "audio"), name  # a
+            # video file without moving pictures would go to the audio engine: none here
+            assert report.get("format_in", "pdf") == fmt, (name, report.get("format_in"))
+            output = api.get(f"/v1/files/{result['output']['file_id']}/content").content
+            assert len(output) == result["output"]["size"]
+            assert len(output) <= len(data), name  # never larger, converted or not
+            assert li.locator(".kind").inner_text() != ""
+            plain = li.locator(".plain").inner_text()
+            assert li.locator(".plain li").count() >= 1, name  # something in plain words
+            if report.get("format_out", fmt) != fmt:  # a MOV comes back as MP4: it says so
+                assert "Converted from " in plain, (name, plain)
+            assert "as you asked" not in plain, (name, plain)  # nothing was asked here
+            assert li.locator(".details .facts dt").count() >= 1, name
+            mime = result["output"]["mime"]
+            if family_of[name] == "archive":
+                assert mime == CONTAINER_FORMATS[fmt][1], (name, mime)  # the same kind back
+                if report.get("signed"):  # kept byte-identical unless asked (docs/containers.md)
+                    assert fmt == "apk" and output == data and result["original_kept"]
+                    assert plain.startswith("It is signed, so you get it back unchanged"), plain
+                    assert "warning" not in plain
+                elif result["original_kept"]:
+                    assert output == data and plain.startswith("Already as small"), plain
+                else:  # a tar's records keep its length whatever its members lose
+                    assert len(output) <= len(data), (name, len(output), len(data))
+                    assert re.match(r"(\d+ files? of \d+ inside made smaller|The files inside "
+                                    r"were packed more tightly)", plain), (name, plain)
+                    assert "Checked: it opens and reads the same." in plain, (name, plain)
+                assert li.locator(".details table.members tbody tr").count() >= 1, name
+                if fmt in ("docm", "xlsm", "pptm"):  # the macros are there, byte for byte
+                    folder = containerfx.OFFICE[fmt][1].split("/")[0]
+                    part = f"{folder}/vbaProject.bin"
+                    assert _member(output, part) == _member(data, part) == \
+                        containerfx.vba_project()
+            elif mime in ("image/heic", "image/tiff"):  # Chromium shows neither
                 assert "No preview" in li.locator(".preview-note").inner_text()
             elif mime.startswith("image/") or mime == "application/pdf":
                 wait_previews(page, li)
-            elif mime.split("/")[0] in ("video", "audio"):
+            else:
+                assert mime.split("/")[0] in ("video", "audio"), (name, mime)
                 assert li.get_by_role("button", name="Play before and after").is_visible()
                 media.append((name, mime.split("/")[0]))
-    shot(page, "formats", full_page=True)
+    shot(page, shot_name, full_page=True)
 
     # video and audio play full screen, before and after side by side, from signed links;
     # playing one plays the other; an original the browser cannot play says so in its pane
     for name, kind in media:
         item(page, name).get_by_role("button", name="Play before and after").click()
         playable = 1 if name in UNPLAYABLE else 2
-        page.wait_for_function(
-            "args => { const [kind, n] = args;"
-            " const m = [...document.querySelectorAll('#viewer .vmedia')];"
-            " return document.querySelector('#viewer').open && m.length === n"
-            " && m.every(x => x.tagName.toLowerCase() === kind && x.readyState >= 1"
-            " && x.duration > 0.5) && document.querySelectorAll('#viewer .vcannot').length"
-            " === 2 - n; }", arg=[kind, playable], timeout=60_000)
+        try:
+            page.wait_for_function(
+                "args => { const [kind, n] = args;"
+                " const m = [...document.querySelectorAll('#viewer .vmedia')];"
+                " return document.querySelector('#viewer').open && m.length === n"
+                " && m.every(x => x.tagName.toLowerCase() === kind && x.readyState >= 1"
+                " && x.duration > 0.5) && document.querySelectorAll('#viewer .vcannot').length"
+                " === 2 - n; }", arg=[kind, playable], timeout=60_000)
+        except Exception as exc:  # say which file, and what each pane shows
+            panes = page.locator("#viewer .vlayer").all_inner_texts()
+            raise AssertionError(f"{name}: {playable} of 2 players expected; panes: {panes}") \
+                from exc
         if name in UNPLAYABLE:
             cannot = page.locator("#viewer .vpane-before .vcannot").inner_text()
             assert f"cannot play the original ({UNPLAYABLE[name]})" in cannot, cannot
@@ -676,7 +814,7 @@ def test_every_format(service, fx, page, tmp_path):
                 shot(page, f"play-{kind}")
         page.keyboard.press("Escape")
         assert not page.locator("#viewer").evaluate("d => d.open")
-    assert {kind for _, kind in media} == {f["name"] for f in described["formats"]} & {"video", "audio"}
+    assert {kind for _, kind in media} == set(families) & {"video", "audio"}
 
 
 def _big_pdf(path: Path, pages: int = 12, side: int = 2048) -> Path:
@@ -757,8 +895,18 @@ def test_big_upload_progress_reload_other_tab_and_cancel(service, fx, pages, tmp
     assert item(other, "big.pdf").get_attribute("data-job-id") == job_id
     assert item(other, "big.pdf").get_attribute("data-state") == "running"
 
-    # cancel mid-job, from the card; the other tab follows; the next file gets the worker
-    li.get_by_role("button", name="Cancel big.pdf").click()
+    # nothing has ended: nothing to clear; a refused file ends at once, and "Clear finished"
+    # takes it away and leaves the running and the waiting one
+    assert page.get_by_role("button", name="Clear finished").is_disabled()
+    drop(page, [("notes.txt", "text/plain", b"just some words, not a document")])
+    wait_state(page, item(page, "notes.txt"), "['failed']")
+    page.get_by_role("button", name="Clear finished").click()
+    assert page.locator(".file .name").all_inner_texts() == ["big.pdf", "text.pdf"]
+    assert page.get_by_role("button", name="Clear finished").is_disabled()
+    # cancel mid-job, from the card, with the keyboard; the other tab follows; the next file
+    # gets the worker
+    tab_to(page, 'button.cancel[aria-label="Cancel big.pdf"]', presses=150)
+    page.keyboard.press("Enter")
     wait_state(page, li, "['cancelled']")
     assert "Cancelled" in li.locator(".error").inner_text()
     with service.client() as api:
@@ -882,6 +1030,22 @@ def test_phone(service, fx, pages, tmp_path):
     page.locator("#viewer .vin").tap()
     assert zoom(page) == pytest.approx(1.25, abs=1e-3)
     shot(page, "phone-compare")
+    # two fingers moving apart zoom in, by the ratio of their distances (touch events as a
+    # touch screen sends them, through the DevTools protocol)
+    stage = page.locator("#viewer .vstage").bounding_box()
+    cx, cy = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
+    touch = page.context.new_cdp_session(page)
+
+    def fingers(kind: str, apart: float) -> None:
+        points = [] if kind == "touchEnd" else [
+            {"x": cx - apart, "y": cy, "id": 1}, {"x": cx + apart, "y": cy, "id": 2}]
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    fingers("touchStart", 40)
+    for apart in (50, 60, 70, 80):
+        fingers("touchMove", apart)
+    fingers("touchEnd", 80)
+    assert zoom(page) == pytest.approx(1.25 * 2, rel=0.1)  # 80 / 40
     page.locator("#viewer .vclose").tap()
     # the settings are under the list, folded to what matters
     page.locator("#options").scroll_into_view_if_needed()
@@ -1059,6 +1223,27 @@ def test_open_mode(service, fx, page):
                       ).status_code != 401:
             assert time.monotonic() < deadline, "the open-mode key outlived its server"
             time.sleep(0.2)
+
+
+def test_the_page_is_one_static_bundle(service):
+    """The page is plain files the API serves (no build step, nothing from another site):
+    everything index.html loads is under /web/, served with its type, and the package holds
+    exactly those files."""
+    from squeezer.web.routes import ASSETS, CSP, STATIC
+
+    page = httpx.get(service.url + "/")
+    assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
+    loads = set(re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', page.text))
+    assert loads == {f"/web/{name}" for name in ASSETS}
+    for name, media_type in ASSETS.items():
+        asset = httpx.get(f"{service.url}/web/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"] == media_type
+        assert asset.content == (STATIC / name).read_bytes()
+        if name.endswith(".js"):  # plain scripts: no modules to bundle, nothing fetched elsewhere
+            assert not re.search(r"^\s*(import|export) ", asset.text, re.MULTILINE), name
+            assert not re.search(r"""(fetch|src\s*=)\s*\(?\s*["']https?:""", asset.text), name
+    assert sorted(p.name for p in STATIC.iterdir()) == sorted({"index.html", *ASSETS})
+    assert httpx.get(service.url + "/web/package.json").status_code == 404
 
 
 def test_preview_renderer_limits(fx, tmp_path):

@@ -71,11 +71,22 @@
     docx: "Word document", xlsx: "Excel workbook", pptx: "PowerPoint presentation",
     odt: "OpenDocument text", ods: "OpenDocument spreadsheet", odp: "OpenDocument presentation",
     epub: "EPUB e-book", zip: "ZIP archive",
+    docm: "Word document with macros", dotx: "Word template", xlsm: "Excel workbook with macros",
+    xltx: "Excel template", pptm: "PowerPoint presentation with macros", ppsx: "PowerPoint slide show",
+    potx: "PowerPoint template", odg: "OpenDocument drawing", ott: "OpenDocument text template",
+    ots: "OpenDocument spreadsheet template", otp: "OpenDocument presentation template",
+    jar: "Java archive (JAR)", apk: "Android app (APK)", "7z": "7-Zip archive",
+    tar: "tar archive", "tar.gz": "tar.gz archive", "tar.xz": "tar.xz archive",
+    "tar.zst": "tar.zst archive", "tar.bz2": "tar.bz2 archive", gz: "gzip file", xz: "xz file",
+    zst: "Zstandard file", m4v: "M4V", "3gp": "3GP", ogv: "Ogg video", avi: "AVI",
+    aiff: "AIFF", mka: "MKA", weba: "WebA",
   };
   const CODECS = {
     h264: "H.264", hevc: "H.265 (HEVC)", h265: "H.265 (HEVC)", av1: "AV1", vp9: "VP9", vp8: "VP8",
     mpeg4: "MPEG-4", aac: "AAC", opus: "Opus", mp3: "MP3", flac: "FLAC", vorbis: "Vorbis",
-    pcm_s16le: "uncompressed PCM", alac: "Apple Lossless",
+    pcm_s16le: "uncompressed PCM", alac: "Apple Lossless", h263: "H.263", theora: "Theora",
+    msmpeg4v3: "MPEG-4 (Microsoft)", mpeg2video: "MPEG-2", amr_nb: "AMR-NB", amr_wb: "AMR-WB",
+    ac3: "AC-3", eac3: "E-AC-3", pcm_s16be: "uncompressed PCM", pcm_s24le: "uncompressed PCM",
   };
   function formatName(f) { return f ? (FORMAT_NAMES[f] || f.toUpperCase()) : ""; }
   function codecName(c) { return c ? (CODECS[c] || c) : ""; }
@@ -86,7 +97,10 @@
     const r = res.report || {};
     const lines = [];
     const kept = res.original_kept || r.original_kept;
-    if (kept) {
+    if (kept && r.signed) {
+      // not "as small as it gets": re-packing would have broken its signature
+      lines.push(["It is signed, so you get it back unchanged: re-packing it would break the signature.", "note"]);
+    } else if (kept) {
       lines.push(["Already as small as it gets: you get your original file back, unchanged.", "note"]);
     }
     const kind = r.kind || "pdf";
@@ -99,15 +113,24 @@
         : "Could not get under " + fmtBytes(r.target_size) + " without visible damage: this is as small as it gets.",
       r.target_reached ? "" : "warn"]);
     }
-    if ((r.requested_changes || []).length) {
-      lines.push(["Removed as you asked: " + list(r.requested_changes.map(humanize)) + ".", ""]);
-    }
-    const warnings = (r.warnings || []).filter((w) => !(kept && /kept it\W*$/i.test(w)));
+    // requested_changes names what was done besides compressing: removals, and changes the
+    // kind's own lines already say (a conversion, a new size) or that are no removal
+    const changes = r.requested_changes || [];
+    const removed = changes.filter((c) => !NOT_REMOVALS.has(c));
+    if (removed.length) lines.push(["Removed as you asked: " + list(removed.map(humanize)) + ".", ""]);
+    if (changes.includes("linearize")) lines.push(["Arranged for fast web viewing, as you asked.", ""]);
+    if (changes.includes("precompress")) lines.push(["Ready-compressed copies (.br, .gz) of the text files added for your web server, as you asked.", ""]);
+    // what the first line already says is no warning to look up
+    const warnings = (r.warnings || []).filter((w) => !(kept && /kept it\W*$/i.test(w)) &&
+      !(kept && r.signed && /^the package is signed/i.test(w)));
     if (warnings.length) {
       lines.push([plural(warnings.length, "warning") + ": see the engine details.", "warn"]);
     }
     return lines;
   }
+
+  /** requested_changes that are not removals (see plain()). */
+  const NOT_REMOVALS = new Set(["convert", "resize", "linearize", "precompress"]);
 
   function humanize(name) { return String(name).replace(/^remove_/, "").replace(/_/g, " "); }
 
@@ -165,6 +188,7 @@
     },
     video(r, lines) {
       const out = [r.width && r.height ? r.width + " × " + r.height : "", r.duration ? fmtPlaytime(r.duration) + " long" : ""];
+      sayConverted(r, lines);
       if (r.method === "remux") {
         lines.push(["Re-packed without re-encoding: picture and sound are exactly the original's.", ""]);
       } else if (r.method === "encode") {
@@ -177,6 +201,7 @@
       if (out.some(Boolean)) lines.push([capitalize(out.filter(Boolean).join(", ")) + ".", "muted"]);
     },
     audio(r, lines) {
+      sayConverted(r, lines);
       if (r.method === "flac") lines.push(["Re-packed losslessly as FLAC: the sound is exactly the original's.", ""]);
       else if (r.method === "remux") lines.push(["Re-packed without re-encoding: the sound is exactly the original's.", ""]);
       else if (r.method === "encode") {
@@ -197,6 +222,13 @@
       if ((r.verified || []).length) lines.push(["Checked: it opens and reads the same.", "muted"]);
     },
   };
+
+  /** "Converted from MOV to MP4." when a media file comes back in another format. */
+  function sayConverted(r, lines) {
+    if (r.format_in && r.format_out && r.format_in !== r.format_out) {
+      lines.push(["Converted from " + formatName(r.format_in) + " to " + formatName(r.format_out) + ".", ""]);
+    }
+  }
 
   function sayOther(r, lines) {
     const acts = (r.actions || []).slice(0, 3);
