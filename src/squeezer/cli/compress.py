@@ -32,7 +32,7 @@ from squeezer.cli.base import (
     command,
     error_line,
     human_bytes,
-    load_config,
+    engine_limits,
     saved_percent,
 )
 
@@ -692,9 +692,8 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     # a server applies its own limits; here, the configuration's (and its engine choices)
     limits = None
     if not remote:
-        config = load_config(parser)
-        limits = config.limits.limits()
-        cap_memory(config.limits.cli_memory_bytes)  # this process and its worker processes
+        limits, memory = engine_limits(parser)
+        cap_memory(memory)  # this process and its worker processes
     jobs = plan_outputs(args, parser)
     if remote is not None:
         problem = remote.check()
