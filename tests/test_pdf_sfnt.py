@@ -4,6 +4,7 @@ whether a font is worth subsetting cost a cold start numpy and fontTools)."""
 from __future__ import annotations
 
 import io
+import itertools
 
 import pdfgen
 import pikepdf
@@ -17,7 +18,7 @@ def _fonttools_count(data: bytes) -> int:
     """Glyphs whose loca entry spans bytes, as fontTools reads the tables."""
     tt = TTFont(io.BytesIO(data))
     loca = list(tt["loca"])
-    return sum(1 for a, b in zip(loca, loca[1:]) if b > a)
+    return sum(1 for a, b in itertools.pairwise(loca) if b > a)
 
 
 def _programs(path) -> list[bytes]:

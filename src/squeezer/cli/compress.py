@@ -30,9 +30,9 @@ from squeezer.cli.base import (
     _stderr_line,
     cap_memory,
     command,
+    engine_limits,
     error_line,
     human_bytes,
-    engine_limits,
     saved_percent,
 )
 

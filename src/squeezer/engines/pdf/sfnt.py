@@ -7,6 +7,7 @@ fontTools and numpy cost a cold ``squeezer compress`` of a one-page text PDF ~0.
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 #: The first four bytes of the programs read here (TrueType, Apple TrueType, OpenType CFF).
@@ -41,7 +42,7 @@ def outlined_glyphs(data: bytes) -> int:
         if len(loca) % size:
             raise ValueError("loca table of a partial entry")
         offsets = struct.unpack(f">{len(loca) // size}{'I' if wide else 'H'}", loca)
-        return sum(1 for a, b in zip(offsets, offsets[1:]) if b > a)
+        return sum(1 for a, b in itertools.pairwise(offsets) if b > a)
     maxp = found.get(b"maxp")
     if maxp is None or len(maxp) < 6:
         raise ValueError("no glyph count")
