@@ -2277,7 +2277,7 @@ def main(argv: list[str]) -> int:
         ),
         "retimed_peer_results": sum(
             1 for e in ordered for t, r in e["results"].items()
-            if r.get("retimed") and t in PEER_TOOLS
+            if r.get("retimed") and not r.get("earlier_run") and t in PEER_TOOLS
         ),
         "earlier_peer_results": {
             "count": sum(1 for e in ordered for t, r in e["results"].items()
