@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -876,6 +877,13 @@ class Bench:
         }
         fresh = False  # a Squeezer result measured now: cached peers are retimed beside it
         for tool in self.tools:
+            earlier = getattr(self.args, "earlier", None)
+            if earlier is not None and tool in PEER_TOOLS:
+                found = earlier.results.get((digest, tool))
+                if found is not None:
+                    entry["results"][tool] = {**found, "cached": True, "earlier_run": True}
+                    self.log(f"  {path.name:<52} {tool:<17} {_brief(found)} (earlier run)")
+                    continue
             cached_path = None
             if tool in PEER_TOOLS or self.args.resume:
                 version = self.versions[tool]
@@ -911,6 +919,30 @@ class Bench:
                 cached_path.parent.mkdir(parents=True, exist_ok=True)
                 cached_path.write_text(json.dumps(res))
         return entry
+
+
+@dataclass
+class EarlierPeers:
+    """Peer results of an earlier run (``--peers-from``), by (file sha256, tool)."""
+
+    versions: dict[str, str]
+    results: dict[tuple[str, str], dict[str, Any]]
+    started: str | None
+
+
+def load_earlier_peers(path: Path) -> EarlierPeers:
+    """Read an earlier run's JSON; only peers measured at this run's DPI and sample pages."""
+    data = json.loads(path.read_text())
+    if data.get("dpi") != DPI or data.get("sample_pages") != SAMPLE_PAGES:
+        raise SystemExit(f"error: {path} was measured at another DPI or sample of pages")
+    machine = data.get("machine") or {}
+    names = {"gs-ebook": "gs", "gs-screen": "gs", "gs-printer": "gs", "qpdf": "qpdf",
+             "ocrmypdf": "ocrmypdf"}
+    versions = {t: f"{machine[k]} (earlier run)" for t, k in names.items()
+                if t in data.get("tools", []) and machine.get(k) not in (None, "missing")}
+    results = {(f["sha256"], t): r for f in data.get("files", [])
+               for t, r in f.get("results", {}).items() if t in PEER_TOOLS}
+    return EarlierPeers(versions, results, data.get("started"))
 
 
 def _brief(res: dict[str, Any]) -> str:
@@ -1801,6 +1833,14 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
             "(`bench/.cache/results/`): their seconds were measured in an earlier run; "
             "use `--no-cache` on a quiet machine for a like-for-like speed comparison"
         )
+    earlier = data.get("earlier_peer_results") or {}
+    if earlier.get("count"):
+        L.append(
+            f"- **{earlier['count']} peer results were taken from an earlier run** "
+            f"(`--peers-from {earlier['from']}`, started {earlier['started']}), not run now: "
+            "their bytes and SSIM are that run's, and so are their seconds (measured on that "
+            "run's machine load): compare Squeezer's CPU seconds with theirs with care"
+        )
     if data.get("retimed_peer_results"):
         L.append(
             f"- {data['retimed_peer_results']} cached peer results were timed again (`--retime`) "
@@ -2113,6 +2153,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="reuse Squeezer results cached by an earlier (interrupted) run of the same sources "
         "(keyed by file and the squeezer package's source hash), and cache new ones",
     )
+    ap.add_argument(
+        "--peers-from",
+        type=Path,
+        help="take each peer's result (bytes, SSIM, seconds, memory) from an earlier run's JSON "
+        "(bench/results/pdf.json), matched by the file's sha256, instead of running the peer: "
+        "for a Squeezer-only re-run on a machine without the peers or their cache; the report "
+        "says so, and the peers' seconds are that run's",
+    )
     ap.add_argument("--label", help="a line for the report's header (e.g. which engine ran)")
     ap.add_argument(
         "--keep-outputs",
@@ -2139,6 +2187,13 @@ def main(argv: list[str]) -> int:
             return 2
     wanted = select_tools(args.tools)
     versions, missing = detect_tools()
+    if args.peers_from:
+        earlier = load_earlier_peers(args.peers_from)
+        for tool in PEER_TOOLS:
+            if tool in earlier.versions and tool in wanted:
+                versions[tool] = earlier.versions[tool]
+                missing.pop(tool, None)
+        args.earlier = earlier
     tools = [t for t in wanted if t in versions]
     skipped = {t: why for t, why in missing.items() if t in wanted}
     for tool, why in skipped.items():
@@ -2217,12 +2272,19 @@ def main(argv: list[str]) -> int:
         "engine_source": {"start": source_before, "end": source_fingerprint()},
         "cached_peer_results": sum(
             1 for e in ordered for t, r in e["results"].items()
-            if r.get("cached") and not r.get("retimed") and t in PEER_TOOLS
+            if r.get("cached") and not r.get("retimed") and not r.get("earlier_run")
+            and t in PEER_TOOLS
         ),
         "retimed_peer_results": sum(
             1 for e in ordered for t, r in e["results"].items()
-            if r.get("retimed") and t in PEER_TOOLS
+            if r.get("retimed") and not r.get("earlier_run") and t in PEER_TOOLS
         ),
+        "earlier_peer_results": {
+            "count": sum(1 for e in ordered for t, r in e["results"].items()
+                         if r.get("earlier_run") and t in PEER_TOOLS),
+            "from": str(args.peers_from) if args.peers_from else None,
+            "started": getattr(getattr(args, "earlier", None), "started", None),
+        },
         "resumed_squeezer_results": sum(
             1 for e in ordered for t, r in e["results"].items()
             if r.get("cached") and t in SQUEEZER_TOOLS

@@ -8,6 +8,7 @@ interpreter and looks at ``sys.modules`` afterwards (no timing: speed is in
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,27 @@ def test_a_pdf_with_a_photo_still_gets_the_image_step(tmp_path: Path) -> None:
         "print(json.dumps({'jpeg': report.images.to_jpeg, 'numpy': 'numpy' in sys.modules}))\n"
     )
     assert result == {"jpeg": 1, "numpy": True}
+
+
+def test_a_cli_compress_of_a_word_pdf_reads_no_configuration_and_no_numpy(tmp_path: Path) -> None:
+    """Word's TrueType subsets are counted from their tables (no numpy); with no
+    ``SQUEEZER_*`` variable the defaults are used without importing the configuration, and the
+    default memory cap still applies; ``--json`` off a terminal loads no rich."""
+    src, dst = pdfgen.corpus_file("docling__right_to_left_01.pdf"), tmp_path / "out.pdf"
+    code = (
+        "import contextlib, io, json, resource, sys\n"
+        "from squeezer.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['compress', {str(src)!r}, '-o', {str(dst)!r}, '--json'])\n"
+        "print(json.dumps({'code': code, 'cap': resource.getrlimit(resource.RLIMIT_AS)[0],\n"
+        "    'loaded': [m for m in ('numpy', 'squeezer.config', 'pydantic_settings', 'rich')"
+        " if m in sys.modules]}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SQUEEZER_")
+           and k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True, env=env)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"code": 0, "cap": 4 << 30, "loaded": []}
+    assert dst.stat().st_size < src.stat().st_size
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

@@ -108,3 +108,28 @@ def test_the_engine_uses_the_shipped_ir() -> None:
     from squeezer.engines.pdf import mq_native
 
     assert engine._compiled() is mq_native.load()
+
+
+def test_the_compiled_coder_is_kept_on_disk_and_a_damaged_copy_is_ignored(
+        jbig2, tmp_path, monkeypatch) -> None:
+    """Compiling the IR cost each process ~0.06-0.1 s (issue 18): the machine code is kept in
+    the user's cache and loaded from there; a damaged file is recompiled, never loaded."""
+    from squeezer.engines.pdf import jbig2 as engine
+    from squeezer.engines.pdf import mq_native
+
+    monkeypatch.setattr(mq_native, "cache_dir", lambda: tmp_path / "cache")
+    ink = _hard_bitmap(jbig2)
+    header = 11 + 19 + 11 + 17 + 1 + 8
+    expected = jbig2.generic_region(ink)
+    compiled = mq_native._compile()
+    kept = list((tmp_path / "cache").glob("mq-*.o"))
+    assert compiled is not None and len(kept) == 1
+    whole = kept[0].read_bytes()
+    loaded = mq_native._compile()  # from the file
+    damaged = bytearray(whole)
+    damaged[len(damaged) // 2] ^= 0xFF
+    kept[0].write_bytes(bytes(damaged))
+    recompiled = mq_native._compile()
+    assert kept[0].read_bytes() == whole  # compiled again and rewritten
+    for coder in (compiled, loaded, recompiled):
+        assert engine.encode_generic(ink, coder=coder)[header:] == expected

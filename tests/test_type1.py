@@ -92,3 +92,45 @@ def test_eexec_decryption_matches_the_reference():
 def test_a_damaged_program_is_kept_as_it_is():
     with pytest.raises(type1.NotConvertible):
         type1.convert(b"%!PS-AdobeFont-1.0: Broken\n/FontName /Broken def currentfile eexec \x00\x01")
+
+
+def test_glyphs_are_interpreted_only_when_a_program_keeps_them():
+    """A whole font is cut before it is converted: a charstring that does not run in a glyph
+    the document never draws no longer keeps the font Type 1 (nor costs its interpretation)."""
+    from fontTools.misc.psCharStrings import T1CharString
+
+    src = pdfgen.corpus_file("camelot__assam.pdf")  # four whole Type 1 fonts
+    with pikepdf.open(src) as pdf:
+        data = next(o.FontFile.read_bytes() for o in pdf.objects
+                    if isinstance(o, pikepdf.Dictionary) and o.get("/Type") == Name.FontDescriptor
+                    and isinstance(o.get("/FontFile"), pikepdf.Stream))
+    program = type1.read(data)
+    names = sorted(n for n in program.glyphs if n != ".notdef")
+    assert len(names) > 100
+    keep = set(names[:8])
+    reference = type1.to_cff(type1.subset(type1.read(data), keep))
+    broken = names[-1]
+    program.font["CharStrings"][broken] = T1CharString(program=[0, 0, "nosuchop"])
+    cut = type1.subset(program, keep)
+    assert broken not in cut.glyphs
+    assert type1.to_cff(cut) == reference  # (checked glyph by glyph against the Type 1 program)
+    with pytest.raises(type1.NotConvertible):
+        type1.to_cff(program)  # the whole program holds the glyph that does not run
+
+
+def test_a_whole_font_whose_drawn_glyph_does_not_run_stays_type1(tmp_path):
+    """A tax form's whole Type 1 fonts: one draws a glyph whose charstring uses an operator
+    Type 1 does not have; that program stays as it is (named as it was), the others are cut."""
+    src = pdfgen.corpus_file("pdfminer__f1040nr.pdf")
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, Options(level="low"))
+    assert not report.original_kept
+    before, after = _programs(src), _programs(dst)
+    assert 0 < after["/FontFile"] < before["/FontFile"]  # the one kept, as Type 1
+    assert after.get("/FontFile3", 0) > 0  # the others converted
+    with pikepdf.open(dst) as pdf:
+        for d in pdf.objects:
+            if isinstance(d, pikepdf.Dictionary) and d.get("/Type") == Name.FontDescriptor \
+                    and isinstance(d.get("/FontFile"), pikepdf.Stream):
+                assert str(d.FontName)[7:8] != "+"  # not renamed as a subset
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from squeezer.engines.limits import Limits
+from squeezer.engines.limits import CLI_MEMORY_BYTES, Limits
 from squeezer.net.deliver import WEBHOOK_POLICY
 from squeezer.net.policy import UrlPolicy
 from squeezer.storage.settings import StorageSettings
@@ -65,7 +65,7 @@ class LimitsConfig(BaseSettings, Limits):
     model_config = _env("SQUEEZER_")
 
     cli_memory_bytes: int = Field(
-        4 << 30, ge=0, description="Address space of squeezer compress and analyze processes "
+        CLI_MEMORY_BYTES, ge=0, description="Address space of squeezer compress and analyze processes "
         "(RLIMIT_AS): an allocation past it fails as memory_limit; 0: none. Job children have "
         "SQUEEZER_JOB_MEMORY_BYTES.")
 

@@ -16,9 +16,9 @@ from squeezer.cli.base import (
     _stderr_line,
     cap_memory,
     command,
+    engine_limits,
     error_line,
     human_bytes,
-    load_config,
     saved_percent,
 )
 
@@ -49,9 +49,8 @@ def run_analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from squeezer.engines.errors import EngineError
     from squeezer.engines.pdf.analyze import analyze
 
-    config = load_config(parser)
-    limits = config.limits.limits()
-    cap_memory(config.limits.cli_memory_bytes)
+    limits, memory = engine_limits(parser)
+    cap_memory(memory)
     out, err = _consoles()
     path = Path(args.input)
     if not path.exists():

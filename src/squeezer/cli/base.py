@@ -236,6 +236,10 @@ def error_line(name: str, code: str, message: str) -> str:
     return f"{text}; {hint}" if hint else text
 
 
+#: Prefix of the configuration's environment variables (:mod:`squeezer.config`).
+CONFIG_PREFIX = "SQUEEZER_"
+
+
 def load_config(parser: argparse.ArgumentParser) -> Any:
     """The configuration (:func:`squeezer.config.load`: ``SQUEEZER_*`` variables), read once
     for the command; a value that does not parse is a usage error, like a bad flag."""
@@ -247,6 +251,23 @@ def load_config(parser: argparse.ArgumentParser) -> Any:
         return load()
     except ValidationError as exc:
         parser.error(f"invalid configuration: {config_problems(exc)}")
+
+
+def engine_limits(parser: argparse.ArgumentParser) -> tuple[Any, int]:
+    """The engines' limits and the CLI's memory cap: what ``compress`` and ``analyze`` need
+    of the configuration (its ``limits`` and ``engines`` sections, applied to the engines).
+
+    With no ``SQUEEZER_*`` variable set, every setting is its default and the full
+    configuration (pydantic-settings and the service's sections: ~0.1 s of a cold start,
+    issue 18) is not imported; with any set, :func:`load_config` reads it all, so an
+    invalid value is reported as before.
+    """
+    if not any(name.upper().startswith(CONFIG_PREFIX) for name in os.environ):
+        from squeezer.engines.limits import CLI_MEMORY_BYTES, Limits
+
+        return Limits(), CLI_MEMORY_BYTES
+    config = load_config(parser)
+    return config.limits.limits(), config.limits.cli_memory_bytes
 
 
 # --- formatting helpers -------------------------------------------------------------------------
@@ -270,6 +291,19 @@ def saved_percent(before: int, after: int) -> str:
     if not before:
         return "-"
     return f"{(1 - after / before) * 100:.1f}%"
+
+
+def stderr_is_plain() -> bool:
+    """True when rich would find no terminal on stderr: not a tty, and neither
+    ``TTY_COMPATIBLE=1`` nor ``FORCE_COLOR`` asks for one.  ``compress --json`` then needs no
+    rich console (no bars, error lines are plain), whose import cost a cold start ~0.05 s of
+    CPU (issue 18)."""
+    if os.environ.get("TTY_COMPATIBLE") == "1" or "FORCE_COLOR" in os.environ:
+        return False
+    try:
+        return not sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return True
 
 
 def _consoles() -> tuple[Any, Any]:

@@ -31,10 +31,11 @@ from squeezer.cli.base import (
     _stderr_line,
     cap_memory,
     command,
+    engine_limits,
     error_line,
     human_bytes,
-    load_config,
     saved_percent,
+    stderr_is_plain,
 )
 
 # --- squeezer compress --------------------------------------------------------------------------
@@ -569,7 +570,13 @@ def run_sequential(jobs: list[Job], options: Any, limits: Any,
         def progress(fraction: float, stage: str, i: int = job.index) -> None:
             display.update(i, fraction, stage)
 
-        outcome = compress_one(str(job.src), str(job.dst), options, limits, progress)
+        try:
+            outcome = compress_one(str(job.src), str(job.dst), options, limits, progress)
+        except BaseException:
+            # an interrupt between a temporary file's creation and the guard that removes it
+            # (seen once under load: tests/test_cli.py::test_ctrl_c_stops_cleanly)
+            sweep_partial([job])
+            raise
         results[job.index] = outcome
         display.finished(job.index, outcome)
     return results
@@ -693,9 +700,8 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     # a server applies its own limits; here, the configuration's (and its engine choices)
     limits = None
     if not remote:
-        config = load_config(parser)
-        limits = config.limits.limits()
-        cap_memory(config.limits.cli_memory_bytes)  # this process and its worker processes
+        limits, memory = engine_limits(parser)
+        cap_memory(memory)  # this process and its worker processes
     jobs = plan_outputs(args, parser)
     if remote is not None:
         problem = remote.check()
@@ -709,9 +715,14 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         except OSError as exc:
             _stderr_line(f"error: --out-dir {args.out_dir}: {_one_line(exc.strerror or exc)}")
             return EXIT_FAILED
-    out, err = _consoles()
+    if args.json and stderr_is_plain():
+        out = err = None  # (JSON on stdout, plain error lines on stderr: rich is not loaded)
+        live = False
+    else:
+        out, err = _consoles()
+        live = err.is_terminal
     started = time.monotonic()
-    with BatchDisplay(jobs, err, live=err.is_terminal) as display:
+    with BatchDisplay(jobs, err, live=live) as display:
         if remote is not None:
             try:
                 results = remote.run(jobs, args.jobs, display)

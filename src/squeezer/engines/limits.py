@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Default address-space cap of ``squeezer compress`` and ``analyze`` processes (RLIMIT_AS).
+CLI_MEMORY_BYTES = 4 << 30
+
 
 class Limits(BaseModel):
     """Upper bounds for one compression run. ``0`` disables a limit."""

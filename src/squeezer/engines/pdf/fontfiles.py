@@ -114,7 +114,12 @@ def _subset_whole_fonts(pdf: pikepdf.Pdf, found: dict[tuple[int, int], _Embedded
         keep: set[str] = set()
         for font in entry.fonts:
             keep |= _reachable(font, used.get(font.objgen, set()), builtin)
-        entry.program = type1.subset(entry.program, keep)
+        try:
+            entry.program = type1.subset(entry.program, keep)
+        except type1.NotConvertible as exc:  # a kept glyph's charstring does not run
+            log.debug("Type 1 program %s kept: %s", entry.stream.objgen, exc)
+            del found[entry.stream.objgen]
+            continue
         tag = fonts.subset_tag(entry.stream, keep)
         charset = _charset(entry.program)
         for font in entry.fonts:
@@ -149,7 +154,7 @@ def _groups(entries: list[_Embedded]) -> list[list[_Embedded]]:
     for entry in entries:
         groups = by_base.setdefault(type1.base_name(entry.program.name), [])
         for group in groups:
-            if type1.merge([e.program for e in group] + [entry.program]) is not None:
+            if _merged([e.program for e in group] + [entry.program]) is not None:
                 group.append(entry)
                 break
         else:
@@ -157,10 +162,19 @@ def _groups(entries: list[_Embedded]) -> list[list[_Embedded]]:
     return [group for groups in by_base.values() for group in groups]
 
 
+def _merged(programs: list[type1.Program]) -> type1.Program | None:
+    """:func:`type1.merge`, None also when a glyph it compares does not run (glyphs are
+    interpreted on first use: such a program is then converted alone, or kept)."""
+    try:
+        return type1.merge(programs)
+    except type1.NotConvertible:
+        return None
+
+
 def _replace(pdf: pikepdf.Pdf, group: list[_Embedded]) -> int:
     """Write the group's CFF program and point its descriptors at it; return bytes saved."""
     programs = [e.program for e in group]
-    merged = programs[0] if len(group) == 1 else type1.merge(programs)
+    merged = programs[0] if len(group) == 1 else _merged(programs)
     if merged is None:  # (cannot happen: the group was built by merging)
         return sum(_replace(pdf, [e]) for e in group) if len(group) > 1 else 0
     try:

@@ -1,0 +1,49 @@
+"""The table directory of a TrueType or OpenType program, read with :mod:`struct`.
+
+Counting a program's glyphs decides whether a font is worth subsetting at all; doing it with
+fontTools and numpy cost a cold ``squeezer compress`` of a one-page text PDF ~0.2 s of imports
+(issue 18) for a number that sits in two small tables.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+
+#: The first four bytes of the programs read here (TrueType, Apple TrueType, OpenType CFF).
+SFNT_VERSIONS = (b"\x00\x01\x00\x00", b"true", b"OTTO")
+
+
+def tables(data: bytes) -> dict[bytes, bytes]:
+    """Each table's bytes by tag (as far as the program has them; ValueError when the
+    directory does not parse)."""
+    if len(data) < 12 or data[:4] not in SFNT_VERSIONS:
+        raise ValueError("not a TrueType or OpenType program")
+    (count,) = struct.unpack_from(">H", data, 4)
+    if 12 + 16 * count > len(data):
+        raise ValueError("table directory runs past the end")
+    found = {}
+    for i in range(count):
+        tag, _checksum, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * i)
+        found[tag] = data[offset:offset + length]
+    return found
+
+
+def outlined_glyphs(data: bytes) -> int:
+    """How many glyphs have outline data: glyphs whose ``loca`` entry spans bytes (TrueType),
+    else ``maxp``'s glyph count (CFF flavoured OpenType).  ValueError when it cannot tell."""
+    found = tables(data)
+    loca, head = found.get(b"loca"), found.get(b"head")
+    if loca is not None and head is not None:
+        if len(head) < 54:
+            raise ValueError("head table too short")
+        (wide,) = struct.unpack_from(">h", head, 50)
+        size = 4 if wide else 2
+        if len(loca) % size:
+            raise ValueError("loca table of a partial entry")
+        offsets = struct.unpack(f">{len(loca) // size}{'I' if wide else 'H'}", loca)
+        return sum(1 for a, b in itertools.pairwise(offsets) if b > a)
+    maxp = found.get(b"maxp")
+    if maxp is None or len(maxp) < 6:
+        raise ValueError("no glyph count")
+    return int(struct.unpack_from(">H", maxp, 4)[0])
