@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -719,13 +720,17 @@ def _gif(ctx: Context) -> Candidate | None:
             candidates.append(_gif_candidate(ctx, data, "gif: palette per frame, frame "
                                              "differencing", None))
     else:
-        data = gif.save(frames, durations, ctx.decoded.loop)
-        if gif.frames_equal(data, frames):
+        # pack's frames are the input's by construction (tests/test_image_gif.py); Pillow's
+        # writer quantises RGB frames, so its result is compared
+        packed = gif.pack(frames, durations, ctx.decoded.loop)
+        exact = packed is not None
+        data = packed if packed is not None else gif.save(frames, durations, ctx.decoded.loop)
+        if exact or gif.frames_equal(data, frames):
             candidates.append(Candidate(data, "gif", "gif: frame differencing (lossless)",
                                         score=100.0, banding=0.0, frames=frames,
                                         frame_count=len(frames)))
     if s.lossy:
-        candidates += _gif_palettes(ctx)
+        candidates += _gif_palettes(ctx, min((len(c.data) for c in candidates), default=None))
     return _smallest(ctx, [c for c in candidates if c is not None])
 
 
@@ -739,13 +744,16 @@ def _gif_candidate(ctx: Context, data: bytes, label: str, q: int | None,
                      frames=frames, frame_count=len(decoded))
 
 
-def _gif_palettes(ctx: Context) -> list[Candidate]:
+def _gif_palettes(ctx: Context, smallest: int | None = None) -> list[Candidate]:
     """Lossy GIF candidates: a shared palette (opaque animations) and per-frame palettes, each
     undithered then dithered, downwards from the level's palette quality while the written
     file, decoded again, keeps the floor on every scored frame (and every frame's
-    transparency); the undithered shared-palette ladder goes lowest (it wins most often)."""
+    transparency); the undithered shared-palette ladder goes lowest (it wins most often).
+
+    A written file not smaller than ``smallest`` (the lossless candidate) or than a candidate
+    already found is not measured: the fewest bytes win, so it could not be kept."""
     s = ctx.settings
-    frames = ctx.frames
+    fewest = smallest
     pq = s.palette_quality
     floor = _floor(s)
     out: list[Candidate] = []
@@ -753,15 +761,21 @@ def _gif_palettes(ctx: Context) -> list[Candidate]:
             ("palette per frame", gif.palette_frames, 0.0),
             ("shared palette", gif.shared_palette_frames, 1.0),
             ("palette per frame", gif.palette_frames, 1.0)]
+    settled = False  #: an undithered palette was written and was larger than the best
     for index, (name, make, dither) in enumerate(ways):
         ladder = [pq] if floor is None or index else [pq] + [
             q for q in (pq - 20, pq - 40, pq - 60) if q >= 10]
         for q in ladder:
             ctx.budget.check_time()
-            palette = make(frames, q, dither)
+            palette = _first_frame_holds(ctx, make, q, dither, floor)
+            if palette is False:
+                break  # the first frame alone fails: lower rungs only lose more
             if palette is None:
                 break
             data = gif.save(palette, ctx.decoded.durations, ctx.decoded.loop)
+            if fewest is not None and len(data) >= fewest and not s.target_size:
+                settled = True
+                continue  # cannot win; a lower rung is smaller
             how = "dithered" if dither else "undithered"
             candidate = _gif_candidate(ctx, data, f"gif: {png.backend()} {name} q{q} {how}, "
                                        "frame differencing", q, floor)
@@ -769,11 +783,37 @@ def _gif_palettes(ctx: Context) -> list[Candidate]:
                                                                      candidate.banding or 0)):
                 break  # lower rungs only lose more
             out.append(candidate)
+            fewest = len(data) if fewest is None else min(fewest, len(data))
             if s.target_size and len(data) <= s.target_size:
                 return out
-        if out and index >= 1:
+        if (out or settled) and index >= 1:
             break  # an undithered candidate holds: dithering only adds noise and bytes
     return out
+
+
+def _first_frame_holds(ctx: Context, make: Callable[..., list[Image.Image] | None], q: int,
+                       dither: float, floor: quality.Floor | None
+                       ) -> list[Image.Image] | None | Literal[False]:
+    """The palette frames of one GIF way, or False when its first frame, as a decoder will
+    show it, already fails the floor (it is the first frame :func:`_frames_measure` scores):
+    a failing way then costs no GIF written and decoded again, and a palette per frame only
+    one frame quantised (on a gradient animation every way failed: 0.6 s spent writing and
+    decoding files that could not be kept)."""
+    frames = ctx.frames
+    per_frame = make is gif.palette_frames
+    first = make(frames[:1], q, dither) if per_frame else make(frames, q, dither)
+    if first is None:
+        return None
+    if floor is not None:
+        check = ctx.checks.get(0)
+        if check is None:
+            check = ctx.checks[0] = quality.Check(frames[0])
+        if not floor.holds(check.measure(gif.binary_alpha(first[0]), floor)):
+            return False
+    if not per_frame or len(frames) == 1:
+        return first
+    rest = make(frames[1:], q, dither)
+    return None if rest is None else first + rest
 
 
 def _webp_lossless(data: bytes) -> bool:
