@@ -422,6 +422,7 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
     ceiling = max(cap, min(95, ctx.decoded.jpeg_quality or 95))
     start = min(ceiling, s.quality_start)
     out: list[Candidate] = []
+    chroma_bytes = 0  #: bytes of the 4:2:0 search's chosen probe
     ways = ["4:2:0"] if encoded.mode == "L" else ["4:2:0", "4:4:4"]
     for way in ways:
         ctx.budget.check_time()
@@ -437,6 +438,13 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
             start = out[0].quality or start  # 4:4:4 needs about what 4:2:0 needed
         found = quality.search(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
                                ceiling, start=start)
+        if way == "4:2:0":
+            chroma_bytes = found.probe_bytes
+        elif found.probe_bytes >= chroma_bytes:
+            # on the same pixels libjpeg-turbo's 4:4:4 is no smaller than jpegli's 4:2:0, and
+            # mozjpeg's re-pack takes more off jpegli's (8.7 % against 4.4 % on a 2.5 Mpx
+            # photo): it cannot win, so neither the whole image nor its re-pack is written
+            break
         if found.data is not None:
             q, data, got = found.quality, found.data, found.measure
         else:  # searched on the check sample's tiles: the whole image, checked there
@@ -831,6 +839,9 @@ def _few_colors(image: Image.Image, limit: int = 4096) -> bool:
 _MODERN = {"webp": webp_avif.webp, "avif": webp_avif.avif, "heic": webp_avif.heic}
 #: the highest quality a WebP/AVIF/HEIC search goes to when the level's cap fails the floor
 MODERN_CEILING = 95
+#: SSIMULACRA2 points a search's fast probe at the ceiling may miss the floor by and the
+#: result still be written at full effort (libwebp's method 6 scores within a point of 4)
+HOPELESS = 1.0
 
 
 def _modern(ctx: Context, fmt: str) -> Candidate | None:
@@ -856,6 +867,7 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
         first = frames[0]
         data: bytes | None = None
         got = quality.PERFECT
+        hopeless = False
 
         def enc(img: Image.Image, q: int) -> bytes:
             return write([img], q, [], None, None, None)
@@ -879,18 +891,32 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
                                    min(s.quality_floor, s.quality_cap), ceiling,
                                    start=min(s.quality_start, s.quality_cap))
             q = found.quality
-            if len(frames) == 1:  # the whole image written as it will be, and checked
+            if fmt == "webp" and q >= ceiling and found.measure.score < floor.score - HOPELESS:
+                # even the ceiling's probe is far below the floor: the slow writer would not
+                # change that (an RGBA logo: method 6 spent 1.5 s on its alpha plane for a
+                # result that was then thrown away)
+                hopeless = True
+            elif len(frames) == 1:  # the whole image written as it will be, and checked
 
                 def written(img: Image.Image, q: int) -> bytes:
                     return write([img], q, d.durations, d.loop, exif, icc)
 
                 q, data, got = quality.verified(first, written, webp_avif.decode, floor, q,
                                                 ceiling, step=1, reference=found.reference)
-        if data is None:
-            data = write(frames, q, d.durations, d.loop, exif, icc)
+        if data is None and not hopeless:
+            # an animated WebP at libwebp's method 4: method 6 spent 19x the time (its alpha
+            # plane's exhaustive lossless search, per frame) for the same bytes on the bench's
+            # transparent animation
+            data = write(frames, q, d.durations, d.loop, exif, icc,
+                         fast=fmt == "webp" and len(frames) > 1)
             got = _written_measure(ctx, data)
         kept_floor = _floor(s)
-        if kept_floor is None or kept_floor.holds(got):
+        if data is None:
+            if not any(c.score == 100.0 for c in candidates):
+                data = write(frames, None, d.durations, d.loop, exif, icc)
+                candidates.append(Candidate(data, "webp", "webp: lossless (no lossy quality "
+                                            "held the floor)", score=100.0, frames=frames))
+        elif kept_floor is None or kept_floor.holds(got):
             candidates.append(Candidate(data, fmt, f"{fmt}: q{q}", quality=q, score=got.score,
                                         banding=got.banding, frames=frames))
         elif fmt == "webp" and not any(c.score == 100.0 for c in candidates):

@@ -295,6 +295,9 @@ class Found:
     #: what the probes were measured against: the same pixels :func:`verified` checks on, so
     #: it is handed on (building it again was a sixth of a photo's time)
     reference: Reference | None = None
+    #: bytes of the chosen quality's probe (the whole image or the check sample's mosaic), to
+    #: compare two encoders searched on the same pixels before either writes the whole image
+    probe_bytes: int = 0
 
 
 def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, lowest: int,
@@ -355,7 +358,7 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
     if chosen not in probes:
         probe(chosen)
     data, got = probes[chosen]
-    return Found(chosen, data if whole else None, got, reference)
+    return Found(chosen, data if whole else None, got, reference, len(data))
 
 
 def lowest_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor,
