@@ -108,6 +108,7 @@ class Context:
     kept: Kept
     #: the frames' reference halves of the floor measure, built once per frame (by index)
     checks: dict[int, quality.Check] = field(default_factory=dict)
+    _sample: tuple[Image.Image, quality.Reference] | None = None
 
     @property
     def pixels_changed(self) -> bool:
@@ -120,6 +121,22 @@ class Context:
     @property
     def has_alpha(self) -> bool:
         return any(f.mode in ("RGBA", "LA") for f in self.frames)
+
+    def check(self, index: int) -> quality.Check:
+        """Frame ``index``'s reference half of the floor measure, built once."""
+        check = self.checks.get(index)
+        if check is None:
+            check = self.checks[index] = quality.Check(self.frames[index])
+        return check
+
+    def sample(self) -> tuple[Image.Image, quality.Reference]:
+        """The first frame's search sample and its reference half, built once for every
+        search on it (the palette ladders, undithered and dithered, and the posterisation
+        steps each built their own: 20-40 ms apiece)."""
+        if self._sample is None:
+            image = quality.sample(self.frames[0])
+            self._sample = (image, quality.Reference(image))
+        return self._sample
 
 
 def compress(
@@ -423,6 +440,7 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
     start = min(ceiling, s.quality_start)
     out: list[Candidate] = []
     chroma_bytes = 0  #: bytes of the 4:2:0 search's chosen probe
+    reference: quality.Reference | None = None  #: the probes' pixels, for both searches
     ways = ["4:2:0"] if encoded.mode == "L" else ["4:2:0", "4:4:4"]
     for way in ways:
         ctx.budget.check_time()
@@ -437,7 +455,8 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
         if way == "4:4:4":
             start = out[0].quality or start  # 4:4:4 needs about what 4:2:0 needed
         found = quality.search(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
-                               ceiling, start=start)
+                               ceiling, start=start, reference=reference)
+        reference = found.reference
         if way == "4:2:0":
             chroma_bytes = found.probe_bytes
         elif found.probe_bytes >= chroma_bytes:
@@ -574,7 +593,7 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
         ctx.budget.check_time()
         rungs = ladder
         if floor is not None and not s.target_size:
-            rungs = _sampled_rungs(frames[0], ladder, s.palette_quality, dither, floor)
+            rungs = _sampled_rungs(ctx, ladder, s.palette_quality, dither, floor)
             if not rungs:
                 continue  # this dithering cannot hold the floor even at the top rung
         for q in rungs:
@@ -599,13 +618,12 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     return out
 
 
-def _sampled_rungs(frame: Image.Image, ladder: list[int], start: int, dither: float,
+def _sampled_rungs(ctx: Context, ladder: list[int], start: int, dither: float,
                    floor: quality.Floor) -> list[int]:
     """The rungs worth trying on the whole image (``ladder`` descending): from ``start``,
     down while the sample keeps the floor, or up until it does; the rung found and the one
     above it (in case the whole is harder); [] when even the top fails."""
-    sample_image = quality.sample(frame)
-    reference = quality.Reference(sample_image)
+    sample_image, reference = ctx.sample()
 
     def passes(index: int) -> bool:
         quantized = png.palette_frame(sample_image, ladder[index], dither)
@@ -634,14 +652,13 @@ def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     steps = png.posterize_steps(frame)
     if floor is None or not steps:
         return []
-    sample_image = quality.sample(frame)
-    reference = quality.Reference(sample_image)
+    sample_image, reference = ctx.sample()
     for step in steps:
         ctx.budget.check_time()
         if not floor.holds(reference.measure(png.posterize(sample_image, step), floor)):
             continue
         poster = png.posterize(frame, step)
-        got = quality.measure(frame, poster)
+        got = ctx.check(0).measure(poster)
         if not floor.holds(got):
             continue
         raw = png.save([poster], [], None, ctx.kept.exif, ctx.kept.icc, compress_level=1)
@@ -672,10 +689,7 @@ def _frames_measure(ctx: Context, result: list[Image.Image],
                     for i in range(min(n, SCORED_FRAMES))})
     worst = quality.PERFECT
     for i in picks:
-        check = ctx.checks.get(i)
-        if check is None:
-            check = ctx.checks[i] = quality.Check(reference[i])
-        got = check.measure(result[i], floor)
+        got = ctx.check(i).measure(result[i], floor)
         worst = min(worst, got)
         if floor is not None and not floor.holds(got):
             return worst
@@ -813,12 +827,9 @@ def _first_frame_holds(ctx: Context, make: Callable[..., list[Image.Image] | Non
     first = make(frames[:1], q, dither) if per_frame else make(frames, q, dither)
     if first is None:
         return None
-    if floor is not None:
-        check = ctx.checks.get(0)
-        if check is None:
-            check = ctx.checks[0] = quality.Check(frames[0])
-        if not floor.holds(check.measure(gif.binary_alpha(first[0]), floor)):
-            return False
+    if floor is not None and not floor.holds(ctx.check(0).measure(gif.binary_alpha(first[0]),
+                                                                  floor)):
+        return False
     if not per_frame or len(frames) == 1:
         return first
     rest = make(frames[1:], q, dither)

@@ -301,7 +301,7 @@ class Found:
 
 
 def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, lowest: int,
-           cap: int, start: int | None = None) -> Found:
+           cap: int, start: int | None = None, reference: Reference | None = None) -> Found:
     """The lowest quality in [``lowest``, ``cap``] whose result keeps the floor, probed on the
     image the floor is checked on (the whole image up to 1.5 x :data:`CHECK_PIXELS`, else
     the check sample's tiles, encoded as a mosaic: tiles start on multiples of 16, so the
@@ -313,10 +313,12 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
     replaced a walk on a 64 K pixel sample, which scored 1.5-6 points kinder than the check
     (its tiles' borders are structure the encoder keeps) and so was followed by up to 8
     whole-image steps; and a ladder walk that took 16 probes on a gray photo whose answer
-    was 30 qualities below the usual one."""
+    was 30 qualities below the usual one.  ``reference``: :attr:`Found.reference` of an earlier
+    search on the same image (another encoder), reused."""
     whole = image.width * image.height <= CHECK_PIXELS * 1.5
     probe_image = image if whole else sample(image, CHECK_PIXELS)
-    reference = Reference(probe_image)
+    if reference is None or reference.size != probe_image.size:
+        reference = Reference(probe_image)
     lowest = min(lowest, cap)
     probes: dict[int, tuple[bytes, Measure]] = {}
 
