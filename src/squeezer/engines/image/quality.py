@@ -301,7 +301,8 @@ class Found:
 
 
 def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, lowest: int,
-           cap: int, start: int | None = None, reference: Reference | None = None) -> Found:
+           cap: int, start: int | None = None, reference: Reference | None = None,
+           slope: float = SLOPE) -> Found:
     """The lowest quality in [``lowest``, ``cap``] whose result keeps the floor, probed on the
     image the floor is checked on (the whole image up to 1.5 x :data:`CHECK_PIXELS`, else
     the check sample's tiles, encoded as a mosaic: tiles start on multiples of 16, so the
@@ -314,7 +315,8 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
     (its tiles' borders are structure the encoder keeps) and so was followed by up to 8
     whole-image steps; and a ladder walk that took 16 probes on a gray photo whose answer
     was 30 qualities below the usual one.  ``reference``: :attr:`Found.reference` of an earlier
-    search on the same image (another encoder), reused."""
+    search on the same image (another encoder), reused.  ``slope``: the first guess of the
+    points one quality step buys (:data:`SLOPE`; an encoder's own where it is known)."""
     whole = image.width * image.height <= CHECK_PIXELS * 1.5
     probe_image = image if whole else sample(image, CHECK_PIXELS)
     if reference is None or reference.size != probe_image.size:
@@ -344,10 +346,10 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
         if got.score >= floor.score and not floor.holds(got):
             guess = q + 2  # banding the score does not show: higher, by a step
         else:
-            slope = SLOPE
+            step_gain = slope
             if last is not None and last[0] != q and (got.score - last[1]) / (q - last[0]) > 0.1:
-                slope = (got.score - last[1]) / (q - last[0])
-            guess = q + math.ceil((floor.score + AIM - got.score) / slope)
+                step_gain = (got.score - last[1]) / (q - last[0])
+            guess = q + math.ceil((floor.score + AIM - got.score) / step_gain)
         top = cap if passing is None else passing - 1
         guess = max(failing + 1, min(top, guess))
         if guess in probes:  # the line points at a probed quality: halve the bracket
