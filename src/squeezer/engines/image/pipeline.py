@@ -609,6 +609,8 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
                 break
             got = _frames_measure(ctx, palette, floor)
             if floor is not None and not floor.holds(got):
+                if all(png.palette_full(p) for p in palette):
+                    break  # every colour already used: a higher quality gives the same
                 continue  # the whole image is harder than its sample: the next rung is higher
             raw = png.save(palette, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
                            ctx.kept.icc)
@@ -632,10 +634,15 @@ def _sampled_rungs(ctx: Context, ladder: list[int], start: int, dither: float,
     and the one above it (in case the whole is harder); [] when even the top fails."""
     sample_image, reference = ctx.sample()
 
+    full = False  #: the last palette that failed used all 256 colours
+
     def passes_at(q: int) -> bool:
+        nonlocal full
         quantized = png.palette_frame(sample_image, q, dither)
-        return (quantized is not None and floor.holds(reference.measure(quantized, floor))
+        held = (quantized is not None and floor.holds(reference.measure(quantized, floor))
                 and not _alpha_lost(sample_image, quantized))
+        full = not held and quantized is not None and png.palette_full(quantized)
+        return held
 
     def passes(index: int) -> bool:
         return passes_at(ladder[index])
@@ -645,8 +652,12 @@ def _sampled_rungs(ctx: Context, ladder: list[int], start: int, dither: float,
         while index + 1 < len(ladder) and passes(index + 1):
             index += 1
     else:
-        while index > 0 and not passes(index - 1):
+        # a failing palette of all 256 colours: libimagequant cannot add one at a higher
+        # quality, and gives the same palette (a photo: 72.3 at 70, 90 and 100)
+        while index > 0 and not full and not passes(index - 1):
             index -= 1
+        if full:
+            return []
         if index == 0:
             return []
         index -= 1

@@ -257,5 +257,12 @@ def palette_frame(image: Image.Image, quality: int, dither: float = 1.0,
     return quantized
 
 
+def palette_full(image: Image.Image) -> bool:
+    """Whether a quantised frame's palette has all 256 entries."""
+    if image.mode != "P" or image.palette is None:
+        return False
+    return len(image.palette.palette) >= 256 * len(image.palette.mode)
+
+
 def backend() -> str:
     return {"pillow": "pillow-mediancut"}.get(quantizer(), quantizer())
