@@ -836,54 +836,54 @@ def _gif_palettes(ctx: Context, smallest: int | None = None) -> list[Candidate]:
     searched = 0  #: the way that walks the ladder (the next when the shared palette has none)
     for index, (name, make, dither) in enumerate(ways):
         how = "dithered" if dither else "undithered"
+        made: dict[int, list[Image.Image]] = {}  #: palettes whose first frame holds
+        missing = False  #: this way makes no palette for these frames
 
-        def attempt(q: int, name: str = name, make: Callable[..., list[Image.Image] | None]
-                    = make, dither: float = dither, how: str = how) -> str:
-            """held, failed, larger (written, not smaller than the best: not measured) or
-            none (this way makes no palette for these frames)."""
-            nonlocal fewest, settled
+        def first_holds(q: int, make: Callable[..., list[Image.Image] | None] = make,
+                        dither: float = dither, made: dict[int, list[Image.Image]] = made
+                        ) -> bool:
+            nonlocal missing
             ctx.budget.check_time()
             palette = _first_frame_holds(ctx, make, q, dither, floor)
-            if palette is False:
-                return "failed"  # the first frame alone fails the floor
             if palette is None:
-                return "none"
-            data = gif.save(palette, ctx.decoded.durations, ctx.decoded.loop)
+                missing = True
+            if palette is None or palette is False:
+                return False
+            made[q] = palette
+            return True
+
+        ladder = [pq] if floor is None or index != searched else [pq] + [
+            q for q in (pq - 20, pq - 40, pq - 60) if q >= 10]
+        lowest: int | None = None  #: the lowest rung whose first frame held
+        failed: int | None = None
+        for q in ladder:
+            if not first_holds(q):
+                failed = None if missing else q
+                break
+            lowest = q
+        if missing and not made and index == searched:
+            searched += 1  # frames with transparency: the palette per frame walks the ladder
+        if lowest is not None and failed is not None and not s.target_size:
+            _between(failed, lowest, first_holds)
+        # the whole file written and measured from the lowest quality up, until one holds
+        for q in sorted(made):
+            data = gif.save(made[q], ctx.decoded.durations, ctx.decoded.loop)
             if fewest is not None and len(data) >= fewest and not s.target_size:
                 settled = True
-                return "larger"
+                break  # cannot win, nor can a higher quality's larger file
             candidate = _gif_candidate(ctx, data, f"gif: {png.backend()} {name} q{q} {how}, "
                                        "frame differencing", q, floor)
             if floor is not None and not floor.holds(quality.Measure(candidate.score or 0,
                                                                      candidate.banding or 0)):
-                return "failed"
+                continue  # a later frame fails: the next quality up
             out.append(candidate)
             fewest = len(data) if fewest is None else min(fewest, len(data))
-            return "held"
-
-        ladder = [pq] if floor is None or index != searched else [pq] + [
-            q for q in (pq - 20, pq - 40, pq - 60) if q >= 10]
-        lowest: int | None = None  #: the lowest rung that held (or was larger)
-        failed: int | None = None
-        for q in ladder:
-            got = attempt(q)
-            if got == "none" and q == pq and index == searched:
-                searched += 1  # frames with transparency: the palette per frame walks
-            if got in ("none", "failed"):
-                failed = q if got == "failed" else None
-                break  # lower rungs only lose more
-            lowest = q
-            if s.target_size and out and len(out[-1].data) <= s.target_size:
+            if s.target_size and len(data) <= s.target_size:
                 return out
-        if lowest is not None and failed is not None and not s.target_size:
-            def holds(q: int, attempt: Callable[[int], str] = attempt) -> bool:
-                return attempt(q) in ("held", "larger")
-
-            _between(failed, lowest, holds)
+            break
         if (out or settled) and index >= 1:
             break  # an undithered candidate holds: dithering only adds noise and bytes
     return out
-
 
 def _first_frame_holds(ctx: Context, make: Callable[..., list[Image.Image] | None], q: int,
                        dither: float, floor: quality.Floor | None
