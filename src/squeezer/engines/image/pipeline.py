@@ -832,6 +832,11 @@ def _gif_palettes(ctx: Context, smallest: int | None = None) -> list[Candidate]:
             ("palette per frame", gif.palette_frames, 0.0),
             ("shared palette", gif.shared_palette_frames, 1.0),
             ("palette per frame", gif.palette_frames, 1.0)]
+    if len(ctx.frames) == 1:
+        # one frame: nothing to share, and libimagequant's own remapping beats Pillow's
+        # nearest-colour one onto the same palette (a chart GIF held the floor at 75, 4745 B,
+        # where the shared way needed 85, 5547 B)
+        ways = [w for w in ways if w[1] is gif.palette_frames]
     settled = False  #: an undithered palette was written and was larger than the best
     searched = 0  #: the way that walks the ladder (the next when the shared palette has none)
     for index, (name, make, dither) in enumerate(ways):
