@@ -359,6 +359,15 @@ def generated_gifs(side: int) -> list[tuple[str, bytes]]:
     return out
 
 
+_LOADS: list[float] = []
+
+
+def _load() -> str:
+    """The 1-minute load averages seen while the tables were written (lowest-highest)."""
+    _LOADS.append(os.getloadavg()[0])
+    return f"{min(_LOADS):.0f}-{max(_LOADS):.0f}"
+
+
 def _pct(values: list[float], p: float) -> float:
     return float(np.percentile(values, p)) if values else float("nan")
 
@@ -430,9 +439,9 @@ def write_report(rows: list[dict], out: Path, seconds: float, level: str,
               "score at least as high (interpolated on the peer's quality sweep). ratio < 1: "
               "Squeezer smaller. Issue 19's target: ratio <= 0.8 per type."), "",
              ("Seconds are CPU seconds of the compression (`time.process_time`; peers: their "
-              "processes' CPU time): the machine was shared with other benchmarks (load 15-20 "
-              "on 2 cores), so wall time measured mostly the queue; the `wall s` column is "
-              "kept for honesty."), ""]
+              "processes' CPU time): the machine was shared with other benchmarks (1-minute "
+              f"load average {_load()} on 2 cores), so wall time measured mostly the queue; "
+              "the `wall s` column is kept for honesty."), ""]
     by_type: dict[str, list[dict]] = {}
     for r in main_rows:
         by_type.setdefault(r["format"], []).append(r)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -107,6 +108,7 @@ class Context:
     kept: Kept
     #: the frames' reference halves of the floor measure, built once per frame (by index)
     checks: dict[int, quality.Check] = field(default_factory=dict)
+    _sample: tuple[Image.Image, quality.Reference] | None = None
 
     @property
     def pixels_changed(self) -> bool:
@@ -119,6 +121,22 @@ class Context:
     @property
     def has_alpha(self) -> bool:
         return any(f.mode in ("RGBA", "LA") for f in self.frames)
+
+    def check(self, index: int) -> quality.Check:
+        """Frame ``index``'s reference half of the floor measure, built once."""
+        check = self.checks.get(index)
+        if check is None:
+            check = self.checks[index] = quality.Check(self.frames[index])
+        return check
+
+    def sample(self) -> tuple[Image.Image, quality.Reference]:
+        """The first frame's search sample and its reference half, built once for every
+        search on it (the palette ladders, undithered and dithered, and the posterisation
+        steps each built their own: 20-40 ms apiece)."""
+        if self._sample is None:
+            image = quality.sample(self.frames[0])
+            self._sample = (image, quality.Reference(image))
+        return self._sample
 
 
 def compress(
@@ -405,6 +423,11 @@ def _jpeg(ctx: Context) -> Candidate | None:
     return _smallest(ctx, candidates)
 
 
+#: SSIMULACRA2 points one quality step of jpegli 4:2:0 (and libjpeg-turbo gray) buys near the
+#: default floor: 0.9-1.3 on the bench's 25 photos and gradients between q84 and q92.  With it
+#: the secant's first step lands nearer: 98 -> 84 probes on those 25 (each search's answer
+#: the same, replayed on their measured score curves)
+JPEG_SLOPE = 1.2
 #: 4:4:4 (libjpeg-turbo) is tried when jpegli 4:2:0 needs at least this quality: on colour
 #: detail (red fruit, flowers) 4:2:0 can reach a high floor only at high quality, where
 #: 4:4:4 was 0.6-6 % smaller; below it 4:2:0 was 10-60 % smaller on every bench photo.
@@ -421,6 +444,8 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
     ceiling = max(cap, min(95, ctx.decoded.jpeg_quality or 95))
     start = min(ceiling, s.quality_start)
     out: list[Candidate] = []
+    chroma_bytes = 0  #: bytes of the 4:2:0 search's chosen probe
+    reference: quality.Reference | None = None  #: the probes' pixels, for both searches
     ways = ["4:2:0"] if encoded.mode == "L" else ["4:2:0", "4:4:4"]
     for way in ways:
         ctx.budget.check_time()
@@ -435,7 +460,16 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
         if way == "4:4:4":
             start = out[0].quality or start  # 4:4:4 needs about what 4:2:0 needed
         found = quality.search(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
-                               ceiling, start=start)
+                               ceiling, start=start, reference=reference,
+                               slope=JPEG_SLOPE if way == "4:2:0" else quality.SLOPE)
+        reference = found.reference
+        if way == "4:2:0":
+            chroma_bytes = found.probe_bytes
+        elif found.probe_bytes >= chroma_bytes:
+            # on the same pixels libjpeg-turbo's 4:4:4 is no smaller than jpegli's 4:2:0, and
+            # mozjpeg's re-pack takes more off jpegli's (8.7 % against 4.4 % on a 2.5 Mpx
+            # photo): it cannot win, so neither the whole image nor its re-pack is written
+            break
         if found.data is not None:
             q, data, got = found.quality, found.data, found.measure
         else:  # searched on the check sample's tiles: the whole image, checked there
@@ -510,9 +544,13 @@ def _png(ctx: Context) -> Candidate | None:
     candidates: list[Candidate] = []
     if s.lossy:
         candidates += _png_palettes(ctx, keep)
+    if s.lossy and not s.target_size and s.score is not None and not animated and not any(
+            c.quality is not None for c in candidates):
+        candidates += _png_posterized(ctx, keep)
     # the lossless candidate, unless a palette holds the floor on an image of more than 256
     # colours: truecolour cannot be smaller than that palette (oxipng on a 0.7 Mpx
-    # screenshot: 0.4 s for 80 KB against the palette's 40 KB)
+    # screenshot: 0.4 s for 80 KB against the palette's 40 KB); nor than the same truecolour
+    # rounded to coarser steps (a 0.6 Mpx photo: 1.10 MB lossless, 0.60 MB posterised, 0.2 s)
     if not candidates or not png.many_colors(frames):
         if ctx.kind.format == "png" and not ctx.pixels_changed and not ctx.kept.exif:
             data = png.oxipng(ctx.source, keep=[b"iCCP"] if ctx.kept.icc else [],
@@ -523,9 +561,6 @@ def _png(ctx: Context) -> Candidate | None:
             data = png.oxipng(raw, keep=keep, animated=animated, optimize_alpha=s.lossy)
         candidates.append(Candidate(data, "png", "png: oxipng (lossless)", score=100.0,
                                     banding=0.0, frames=frames))
-    if s.lossy and not s.target_size and s.score is not None and not animated and not any(
-            c.quality is not None for c in candidates):
-        candidates += _png_posterized(ctx, keep)
     best = _smallest(ctx, candidates)
     if best is not None:
         best.data = png.final_pack(best.data, keep=keep, animated=animated,
@@ -564,7 +599,7 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
         ctx.budget.check_time()
         rungs = ladder
         if floor is not None and not s.target_size:
-            rungs = _sampled_rungs(frames[0], ladder, s.palette_quality, dither, floor)
+            rungs = _sampled_rungs(ctx, ladder, s.palette_quality, dither, floor)
             if not rungs:
                 continue  # this dithering cannot hold the floor even at the top rung
         for q in rungs:
@@ -574,6 +609,8 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
                 break
             got = _frames_measure(ctx, palette, floor)
             if floor is not None and not floor.holds(got):
+                if all(png.palette_full(p) for p in palette):
+                    break  # every colour already used: a higher quality gives the same
                 continue  # the whole image is harder than its sample: the next rung is higher
             raw = png.save(palette, ctx.decoded.durations, ctx.decoded.loop, ctx.kept.exif,
                            ctx.kept.icc)
@@ -589,30 +626,69 @@ def _png_palettes(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     return out
 
 
-def _sampled_rungs(frame: Image.Image, ladder: list[int], start: int, dither: float,
+def _sampled_rungs(ctx: Context, ladder: list[int], start: int, dither: float,
                    floor: quality.Floor) -> list[int]:
     """The rungs worth trying on the whole image (``ladder`` descending): from ``start``,
-    down while the sample keeps the floor, or up until it does; the rung found and the one
-    above it (in case the whole is harder); [] when even the top fails."""
-    sample_image = quality.sample(frame)
-    reference = quality.Reference(sample_image)
+    down while the sample keeps the floor, or up until it does; then between the rung found
+    and the failing one below it, halved to :data:`PALETTE_STEP`; the quality found, the rung
+    and the one above it (in case the whole is harder); [] when even the top fails."""
+    sample_image, reference = ctx.sample()
+
+    full = False  #: the last palette that failed used all 256 colours
+
+    def passes_at(q: int) -> bool:
+        nonlocal full
+        quantized = png.palette_frame(sample_image, q, dither)
+        held = (quantized is not None and floor.holds(reference.measure(quantized, floor))
+                and not _alpha_lost(sample_image, quantized))
+        full = not held and quantized is not None and png.palette_full(quantized)
+        return held
 
     def passes(index: int) -> bool:
-        quantized = png.palette_frame(sample_image, ladder[index], dither)
-        return (quantized is not None and floor.holds(reference.measure(quantized, floor))
-                and not _alpha_lost(sample_image, quantized))
+        return passes_at(ladder[index])
 
     index = ladder.index(start) if start in ladder else 0
     if passes(index):
         while index + 1 < len(ladder) and passes(index + 1):
             index += 1
     else:
-        while index > 0 and not passes(index - 1):
+        # a failing palette of all 256 colours: libimagequant cannot add one at a higher
+        # quality, and gives the same palette (a photo: 72.3 at 70, 90 and 100)
+        while index > 0 and not full and not passes(index - 1):
             index -= 1
+        if full:
+            return []
         if index == 0:
             return []
         index -= 1
-    return [ladder[i] for i in range(index, -1, -1)][:2]
+    rungs = [ladder[i] for i in range(index, -1, -1)][:2]
+    if index + 1 < len(ladder):
+        fine = _between(ladder[index + 1], ladder[index], passes_at)
+        if fine != ladder[index]:
+            rungs.insert(0, fine)
+    return rungs
+
+
+#: the finest palette quality step a search refines to (the ladder's rungs are 20 apart: an
+#: icon held the floor at 55, not 50, and took 7206 B at the rung of 70 against 6057 B at 55;
+#: a chart GIF 5646 B at 90 against 4745 B at 75)
+PALETTE_STEP = 5
+
+
+def _between(failing: int, passing: int, passes: Callable[[int], bool]) -> int:
+    """The lowest quality on a :data:`PALETTE_STEP` grid above ``failing`` that ``passes``,
+    by halving the gap (two probes for a gap of 20)."""
+    while passing - failing > PALETTE_STEP:
+        mid = (failing + passing) // 2 // PALETTE_STEP * PALETTE_STEP
+        if mid <= failing:
+            mid = failing + PALETTE_STEP
+        if mid >= passing:
+            break
+        if passes(mid):
+            passing = mid
+        else:
+            failing = mid
+    return passing
 
 
 def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
@@ -624,17 +700,16 @@ def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     steps = png.posterize_steps(frame)
     if floor is None or not steps:
         return []
-    sample_image = quality.sample(frame)
-    reference = quality.Reference(sample_image)
+    sample_image, reference = ctx.sample()
     for step in steps:
         ctx.budget.check_time()
         if not floor.holds(reference.measure(png.posterize(sample_image, step), floor)):
             continue
         poster = png.posterize(frame, step)
-        got = quality.measure(frame, poster)
+        got = ctx.check(0).measure(poster)
         if not floor.holds(got):
             continue
-        raw = png.save([poster], [], None, ctx.kept.exif, ctx.kept.icc)
+        raw = png.save([poster], [], None, ctx.kept.exif, ctx.kept.icc, compress_level=1)
         data = png.oxipng(raw, keep=keep, animated=False, optimize_alpha=True)
         return [Candidate(data, "png", f"png: posterised to steps of {step} + oxipng",
                           quality=None, score=got.score, banding=got.banding, frames=[frame])]
@@ -662,10 +737,7 @@ def _frames_measure(ctx: Context, result: list[Image.Image],
                     for i in range(min(n, SCORED_FRAMES))})
     worst = quality.PERFECT
     for i in picks:
-        check = ctx.checks.get(i)
-        if check is None:
-            check = ctx.checks[i] = quality.Check(reference[i])
-        got = check.measure(result[i], floor)
+        got = ctx.check(i).measure(result[i], floor)
         worst = min(worst, got)
         if floor is not None and not floor.holds(got):
             return worst
@@ -719,13 +791,17 @@ def _gif(ctx: Context) -> Candidate | None:
             candidates.append(_gif_candidate(ctx, data, "gif: palette per frame, frame "
                                              "differencing", None))
     else:
-        data = gif.save(frames, durations, ctx.decoded.loop)
-        if gif.frames_equal(data, frames):
+        # pack's frames are the input's by construction (tests/test_image_gif.py); Pillow's
+        # writer quantises RGB frames, so its result is compared
+        packed = gif.pack(frames, durations, ctx.decoded.loop)
+        exact = packed is not None
+        data = packed if packed is not None else gif.save(frames, durations, ctx.decoded.loop)
+        if exact or gif.frames_equal(data, frames):
             candidates.append(Candidate(data, "gif", "gif: frame differencing (lossless)",
                                         score=100.0, banding=0.0, frames=frames,
                                         frame_count=len(frames)))
     if s.lossy:
-        candidates += _gif_palettes(ctx)
+        candidates += _gif_palettes(ctx, min((len(c.data) for c in candidates), default=None))
     return _smallest(ctx, [c for c in candidates if c is not None])
 
 
@@ -739,13 +815,16 @@ def _gif_candidate(ctx: Context, data: bytes, label: str, q: int | None,
                      frames=frames, frame_count=len(decoded))
 
 
-def _gif_palettes(ctx: Context) -> list[Candidate]:
+def _gif_palettes(ctx: Context, smallest: int | None = None) -> list[Candidate]:
     """Lossy GIF candidates: a shared palette (opaque animations) and per-frame palettes, each
     undithered then dithered, downwards from the level's palette quality while the written
     file, decoded again, keeps the floor on every scored frame (and every frame's
-    transparency); the undithered shared-palette ladder goes lowest (it wins most often)."""
+    transparency); the undithered shared-palette ladder goes lowest (it wins most often).
+
+    A written file not smaller than ``smallest`` (the lossless candidate) or than a candidate
+    already found is not measured: the fewest bytes win, so it could not be kept."""
     s = ctx.settings
-    frames = ctx.frames
+    fewest = smallest
     pq = s.palette_quality
     floor = _floor(s)
     out: list[Candidate] = []
@@ -753,27 +832,84 @@ def _gif_palettes(ctx: Context) -> list[Candidate]:
             ("palette per frame", gif.palette_frames, 0.0),
             ("shared palette", gif.shared_palette_frames, 1.0),
             ("palette per frame", gif.palette_frames, 1.0)]
+    if len(ctx.frames) == 1:
+        # one frame: nothing to share, and libimagequant's own remapping beats Pillow's
+        # nearest-colour one onto the same palette (a chart GIF held the floor at 75, 4745 B,
+        # where the shared way needed 85, 5547 B)
+        ways = [w for w in ways if w[1] is gif.palette_frames]
+    settled = False  #: an undithered palette was written and was larger than the best
+    searched = 0  #: the way that walks the ladder (the next when the shared palette has none)
     for index, (name, make, dither) in enumerate(ways):
-        ladder = [pq] if floor is None or index else [pq] + [
-            q for q in (pq - 20, pq - 40, pq - 60) if q >= 10]
-        for q in ladder:
+        how = "dithered" if dither else "undithered"
+        made: dict[int, list[Image.Image]] = {}  #: palettes whose first frame holds
+        missing = False  #: this way makes no palette for these frames
+
+        def first_holds(q: int, make: Callable[..., list[Image.Image] | None] = make,
+                        dither: float = dither, made: dict[int, list[Image.Image]] = made
+                        ) -> bool:
+            nonlocal missing
             ctx.budget.check_time()
-            palette = make(frames, q, dither)
+            palette = _first_frame_holds(ctx, make, q, dither, floor)
             if palette is None:
+                missing = True
+            if palette is None or palette is False:
+                return False
+            made[q] = palette
+            return True
+
+        ladder = [pq] if floor is None or index != searched else [pq] + [
+            q for q in (pq - 20, pq - 40, pq - 60) if q >= 10]
+        lowest: int | None = None  #: the lowest rung whose first frame held
+        failed: int | None = None
+        for q in ladder:
+            if not first_holds(q):
+                failed = None if missing else q
                 break
-            data = gif.save(palette, ctx.decoded.durations, ctx.decoded.loop)
-            how = "dithered" if dither else "undithered"
+            lowest = q
+        if missing and not made and index == searched:
+            searched += 1  # frames with transparency: the palette per frame walks the ladder
+        if lowest is not None and failed is not None and not s.target_size:
+            _between(failed, lowest, first_holds)
+        # the whole file written and measured from the lowest quality up, until one holds
+        for q in sorted(made):
+            data = gif.save(made[q], ctx.decoded.durations, ctx.decoded.loop)
+            if fewest is not None and len(data) >= fewest and not s.target_size:
+                settled = True
+                break  # cannot win, nor can a higher quality's larger file
             candidate = _gif_candidate(ctx, data, f"gif: {png.backend()} {name} q{q} {how}, "
                                        "frame differencing", q, floor)
             if floor is not None and not floor.holds(quality.Measure(candidate.score or 0,
                                                                      candidate.banding or 0)):
-                break  # lower rungs only lose more
+                continue  # a later frame fails: the next quality up
             out.append(candidate)
+            fewest = len(data) if fewest is None else min(fewest, len(data))
             if s.target_size and len(data) <= s.target_size:
                 return out
-        if out and index >= 1:
+            break
+        if (out or settled) and index >= 1:
             break  # an undithered candidate holds: dithering only adds noise and bytes
     return out
+
+def _first_frame_holds(ctx: Context, make: Callable[..., list[Image.Image] | None], q: int,
+                       dither: float, floor: quality.Floor | None
+                       ) -> list[Image.Image] | None | Literal[False]:
+    """The palette frames of one GIF way, or False when its first frame, as a decoder will
+    show it, already fails the floor (it is the first frame :func:`_frames_measure` scores):
+    a failing way then costs no GIF written and decoded again, and a palette per frame only
+    one frame quantised (on a gradient animation every way failed: 0.6 s spent writing and
+    decoding files that could not be kept)."""
+    frames = ctx.frames
+    per_frame = make is gif.palette_frames
+    first = make(frames[:1], q, dither) if per_frame else make(frames, q, dither)
+    if first is None:
+        return None
+    if floor is not None and not floor.holds(ctx.check(0).measure(gif.binary_alpha(first[0]),
+                                                                  floor)):
+        return False
+    if not per_frame or len(frames) == 1:
+        return first
+    rest = make(frames[1:], q, dither)
+    return None if rest is None else first + rest
 
 
 def _webp_lossless(data: bytes) -> bool:
@@ -791,6 +927,9 @@ def _few_colors(image: Image.Image, limit: int = 4096) -> bool:
 _MODERN = {"webp": webp_avif.webp, "avif": webp_avif.avif, "heic": webp_avif.heic}
 #: the highest quality a WebP/AVIF/HEIC search goes to when the level's cap fails the floor
 MODERN_CEILING = 95
+#: SSIMULACRA2 points a search's fast probe at the ceiling may miss the floor by and the
+#: result still be written at full effort (libwebp's method 6 scores within a point of 4)
+HOPELESS = 1.0
 
 
 def _modern(ctx: Context, fmt: str) -> Candidate | None:
@@ -816,6 +955,7 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
         first = frames[0]
         data: bytes | None = None
         got = quality.PERFECT
+        hopeless = False
 
         def enc(img: Image.Image, q: int) -> bytes:
             return write([img], q, [], None, None, None)
@@ -839,18 +979,32 @@ def _modern(ctx: Context, fmt: str) -> Candidate | None:
                                    min(s.quality_floor, s.quality_cap), ceiling,
                                    start=min(s.quality_start, s.quality_cap))
             q = found.quality
-            if len(frames) == 1:  # the whole image written as it will be, and checked
+            if fmt == "webp" and q >= ceiling and found.measure.score < floor.score - HOPELESS:
+                # even the ceiling's probe is far below the floor: the slow writer would not
+                # change that (an RGBA logo: method 6 spent 1.5 s on its alpha plane for a
+                # result that was then thrown away)
+                hopeless = True
+            elif len(frames) == 1:  # the whole image written as it will be, and checked
 
                 def written(img: Image.Image, q: int) -> bytes:
                     return write([img], q, d.durations, d.loop, exif, icc)
 
                 q, data, got = quality.verified(first, written, webp_avif.decode, floor, q,
                                                 ceiling, step=1, reference=found.reference)
-        if data is None:
-            data = write(frames, q, d.durations, d.loop, exif, icc)
+        if data is None and not hopeless:
+            # an animated WebP at libwebp's method 4: method 6 spent 19x the time (its alpha
+            # plane's exhaustive lossless search, per frame) for the same bytes on the bench's
+            # transparent animation
+            data = write(frames, q, d.durations, d.loop, exif, icc,
+                         fast=fmt == "webp" and len(frames) > 1)
             got = _written_measure(ctx, data)
         kept_floor = _floor(s)
-        if kept_floor is None or kept_floor.holds(got):
+        if data is None:
+            if not any(c.score == 100.0 for c in candidates):
+                data = write(frames, None, d.durations, d.loop, exif, icc)
+                candidates.append(Candidate(data, "webp", "webp: lossless (no lossy quality "
+                                            "held the floor)", score=100.0, frames=frames))
+        elif kept_floor is None or kept_floor.holds(got):
             candidates.append(Candidate(data, fmt, f"{fmt}: q{q}", quality=q, score=got.score,
                                         banding=got.banding, frames=frames))
         elif fmt == "webp" and not any(c.score == 100.0 for c in candidates):

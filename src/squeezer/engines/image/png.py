@@ -101,7 +101,10 @@ def final_pack(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha
 
 
 def save(frames: list[Image.Image], durations: list[int], loop: int | None,
-         exif: bytes | None, icc: bytes | None) -> bytes:
+         exif: bytes | None, icc: bytes | None, compress_level: int = 6) -> bytes:
+    """The frames as a PNG for oxipng to pack.  ``compress_level`` 1 where Pillow's deflate
+    cannot beat oxipng's anyway (a posterised photo: 0.085 s at 6, 0.03 s at 1, the same
+    bytes after oxipng)."""
     buf = io.BytesIO()
     extra: dict = {}
     if exif:
@@ -110,9 +113,10 @@ def save(frames: list[Image.Image], durations: list[int], loop: int | None,
         extra["icc_profile"] = icc
     if len(frames) > 1:
         frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:], optimize=False,
-                       duration=durations or 100, loop=loop or 0, compress_level=6, **extra)
+                       duration=durations or 100, loop=loop or 0,
+                       compress_level=compress_level, **extra)
     else:
-        frames[0].save(buf, "PNG", compress_level=6, **extra)
+        frames[0].save(buf, "PNG", compress_level=compress_level, **extra)
     return buf.getvalue()
 
 
@@ -251,6 +255,13 @@ def palette_frame(image: Image.Image, quality: int, dither: float = 1.0,
     if image.mode in ("RGB", "L"):
         quantized.info.pop("transparency", None)
     return quantized
+
+
+def palette_full(image: Image.Image) -> bool:
+    """Whether a quantised frame's palette has all 256 entries."""
+    if image.mode != "P" or image.palette is None:
+        return False
+    return len(image.palette.palette) >= 256 * len(image.palette.mode)
 
 
 def backend() -> str:

@@ -295,10 +295,14 @@ class Found:
     #: what the probes were measured against: the same pixels :func:`verified` checks on, so
     #: it is handed on (building it again was a sixth of a photo's time)
     reference: Reference | None = None
+    #: bytes of the chosen quality's probe (the whole image or the check sample's mosaic), to
+    #: compare two encoders searched on the same pixels before either writes the whole image
+    probe_bytes: int = 0
 
 
 def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, lowest: int,
-           cap: int, start: int | None = None) -> Found:
+           cap: int, start: int | None = None, reference: Reference | None = None,
+           slope: float = SLOPE) -> Found:
     """The lowest quality in [``lowest``, ``cap``] whose result keeps the floor, probed on the
     image the floor is checked on (the whole image up to 1.5 x :data:`CHECK_PIXELS`, else
     the check sample's tiles, encoded as a mosaic: tiles start on multiples of 16, so the
@@ -310,10 +314,13 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
     replaced a walk on a 64 K pixel sample, which scored 1.5-6 points kinder than the check
     (its tiles' borders are structure the encoder keeps) and so was followed by up to 8
     whole-image steps; and a ladder walk that took 16 probes on a gray photo whose answer
-    was 30 qualities below the usual one."""
+    was 30 qualities below the usual one.  ``reference``: :attr:`Found.reference` of an earlier
+    search on the same image (another encoder), reused.  ``slope``: the first guess of the
+    points one quality step buys (:data:`SLOPE`; an encoder's own where it is known)."""
     whole = image.width * image.height <= CHECK_PIXELS * 1.5
     probe_image = image if whole else sample(image, CHECK_PIXELS)
-    reference = Reference(probe_image)
+    if reference is None or reference.size != probe_image.size:
+        reference = Reference(probe_image)
     lowest = min(lowest, cap)
     probes: dict[int, tuple[bytes, Measure]] = {}
 
@@ -339,10 +346,10 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
         if got.score >= floor.score and not floor.holds(got):
             guess = q + 2  # banding the score does not show: higher, by a step
         else:
-            slope = SLOPE
+            step_gain = slope
             if last is not None and last[0] != q and (got.score - last[1]) / (q - last[0]) > 0.1:
-                slope = (got.score - last[1]) / (q - last[0])
-            guess = q + math.ceil((floor.score + AIM - got.score) / slope)
+                step_gain = (got.score - last[1]) / (q - last[0])
+            guess = q + math.ceil((floor.score + AIM - got.score) / step_gain)
         top = cap if passing is None else passing - 1
         guess = max(failing + 1, min(top, guess))
         if guess in probes:  # the line points at a probed quality: halve the bracket
@@ -355,7 +362,7 @@ def search(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor, l
     if chosen not in probes:
         probe(chosen)
     data, got = probes[chosen]
-    return Found(chosen, data if whole else None, got, reference)
+    return Found(chosen, data if whole else None, got, reference, len(data))
 
 
 def lowest_passing(image: Image.Image, encode: Encoder, decode: Decoder, floor: Floor,
