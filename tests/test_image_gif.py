@@ -85,3 +85,26 @@ def test_lossless_gif_animation_shrinks_with_its_frames_intact(tmp_path: Path) -
     assert report.frames == len(got) == 8 and durations == [50] * 8
     for a, b in zip(got, frames, strict=True):
         assert np.array_equal(a, np.asarray(b))
+
+
+def test_a_play_once_animation_still_plays_once(tmp_path: Path) -> None:
+    """A GIF without a NETSCAPE loop block plays once; a written loop count of 0 would make it
+    loop forever.  Both writers (our packer for opaque frames, Pillow's for transparent ones)
+    and every level keep the source's choice."""
+    opaque = _ball_over_gradient(6)
+    transparent = [f.convert("RGBA") for f in opaque]
+    for frame in transparent:
+        frame.putpixel((0, 0), (0, 0, 0, 0))
+    for name, frames in (("opaque", opaque), ("transparent", transparent)):
+        src = tmp_path / f"{name}.gif"
+        frames[0].save(src, save_all=True, append_images=frames[1:], duration=80)
+        assert "loop" not in Image.open(src).info  # the source plays once
+        for level in ("lossless", "medium"):
+            dst = tmp_path / f"{name}-{level}.gif"
+            compress(src, dst, Options(level=level))
+            with Image.open(dst) as out:
+                assert out.n_frames == 6 and "loop" not in out.info, (name, level, out.info)
+        looped = tmp_path / f"{name}-looped.gif"
+        frames[0].save(looped, save_all=True, append_images=frames[1:], duration=80, loop=3)
+        compress(looped, tmp_path / "out.gif", Options(level="medium"))
+        assert Image.open(tmp_path / "out.gif").info.get("loop") == 3

@@ -52,7 +52,9 @@ def save(frames: list[Image.Image], durations: list[int], loop: int | None) -> b
     extra: dict = {"optimize": True}
     if len(frames) > 1:
         extra.update(save_all=True, append_images=frames[1:], duration=durations or 100,
-                     loop=0 if loop is None else loop, disposal=1 if not _alpha(frames) else 2)
+                     disposal=1 if not _alpha(frames) else 2)
+        if loop is not None:  # no NETSCAPE block: the animation plays once, as the source did
+            extra["loop"] = loop
     frames[0].save(buf, "GIF", **extra)
     data = buf.getvalue()
     smaller = min_code_size(data)
@@ -288,9 +290,8 @@ def pack(frames: list[Image.Image], durations: list[int], loop: int | None) -> b
     global_table = _table_bytes(first_colours, global_bits)
     out = [b"GIF89a", w.to_bytes(2, "little"), h.to_bytes(2, "little"),
            bytes([0x80 | 0x70 | (global_bits - 1), 0, 0]), global_table]
-    if len(kept) > 1:
-        count = 0 if loop is None else loop
-        out.append(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + count.to_bytes(2, "little") + b"\x00")
+    if len(kept) > 1 and loop is not None:  # none: the animation plays once, as the source did
+        out.append(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00")
     previous: np.ndarray | None = None
     for array, delay in zip(kept, times, strict=True):
         block = _frame_block(array, previous, first_colours, global_bits,
