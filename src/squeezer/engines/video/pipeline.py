@@ -60,7 +60,7 @@ from squeezer.engines.video.options import (
     resolve,
 )
 from squeezer.engines.video.report import SearchAttempt, VideoReport
-from squeezer.engines.video.search import Encoding, search
+from squeezer.engines.video.search import SATURATED_COST, Encoding, search
 
 Progress = Callable[[float, str], None]
 
@@ -390,7 +390,14 @@ class _Run:
                                  "predict no gain: the full encode was skipped")
                 return None
             best = outcome.best
-            if best is None:
+            if best is None and outcome.saturated:
+                best = min(outcome.attempts, key=lambda a: a.crf)
+                r.warnings.append(f"VMAF {s.vmaf:g} was not reached: on this video VMAF barely "
+                                  "rises as the CRF falls (grain or noise), and the rest of "
+                                  f"the way would cost more than {SATURATED_COST:g} x the "
+                                  f"bytes; CRF {best.crf} (VMAF {best.vmaf:.2f} on the "
+                                  "samples) was used")
+            elif best is None:
                 best = min(outcome.attempts, key=lambda a: a.crf)
                 r.warnings.append(f"no CRF in the level's range keeps VMAF {s.vmaf:g} on the "
                                   f"samples; the best quality tried (CRF {best.crf}) was used")
