@@ -457,7 +457,8 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
+def bench_long(with_peer: bool, time_factor: float, only: str | None = None,
+               previous: dict[str, Any] | None = None) -> dict[str, Any]:
     from squeezer.engines.limits import Limits
     from squeezer.jobs.isolation import ChildLimits, compress_isolated
 
@@ -471,8 +472,10 @@ def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
     if not audio.exists():
         ffmpeg("-stream_loop", "125", "-i", str(CORPUS / "audio" / "dom-examples__secret.mp3"),
                "-c", "copy", "-t", "7200", str(audio))
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = dict(previous or {})  # ``only``: the other input's entry is kept
     for name, src, ext in (("video 10 min 1080p", video, "mp4"), ("audio 2 h mp3", audio, "mp3")):
+        if only and only not in name:
+            continue
         out = WORK / f"long-out.{ext}"
         stamps: list[float] = []
         stages: list[str] = []
@@ -780,7 +783,8 @@ def main() -> None:
                                        results.get("audio"), WORK / "audio-partial.json")
         raw.write_text(json.dumps(results, indent=1))
     if args.long:
-        results["long"] = bench_long(args.long_peer, args.time_factor)
+        results["long"] = bench_long(args.long_peer, args.time_factor, args.only,
+                                     results.get("long"))
     raw.write_text(json.dumps(results, indent=1))
     write(results, out)
     print(out.read_text())

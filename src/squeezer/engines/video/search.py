@@ -335,7 +335,7 @@ def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, dea
         ffmpeg.run([*source, "-map", "0:v:0", *vf, "-an", "-sn", "-dn",
                     *video_args(enc.codec, crf=crf, pix_fmt=enc.pix_fmt, threads=enc.threads,
                                 max_bitrate_kbps=enc.max_bitrate, fps=enc.fps,
-                                gop_seconds=5.0),
+                                gop_seconds=5.0, vmaf_tuned=True),
                     *enc.colour, "-f", "matroska", "-y", ffmpeg.url(sample)],
                    deadline=deadline, memory_bytes=enc.memory_bytes, duration=length,
                    progress=encoding, what="encoding a sample")
