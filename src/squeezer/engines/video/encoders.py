@@ -66,11 +66,20 @@ def pixel_format(codec: VideoCodec, bit_depth: int, hdr: bool) -> str:
 def video_args(codec: VideoCodec, *, crf: int | None = None, bitrate_kbps: int | None = None,
                max_bitrate_kbps: int | None = None, pix_fmt: str = "yuv420p",
                threads: int = 0, pass_number: int = 0, passlog: str = "",
-               gop_seconds: float = 0.0, fps: float = 0.0) -> list[str]:
-    """Output arguments for the video stream (``-c:v …``) of one encode."""
+               gop_seconds: float = 0.0, fps: float = 0.0, vmaf_tuned: bool = False) -> list[str]:
+    """Output arguments for the video stream (``-c:v …``) of one encode.
+
+    ``vmaf_tuned``: the encode is held to a VMAF floor (the levels' search), so x264 gets
+    ``-tune ssim`` (variance AQ, psychovisual optimisations off), which VMAF rewards: on
+    2.5 s cuts of 13 kinds of clip it needed 0.90 x the bytes of x264's defaults at the VMAF
+    of their crf 23 (geometric mean; 0.68 to 1.06, larger on grainy film and a talking head),
+    at the same CPU time.  A CRF the caller gives (``video.crf``, ``video.quality``) keeps
+    x264's own meaning."""
     args = ["-c:v", ENCODER[codec], "-pix_fmt", pix_fmt]
     if codec is VideoCodec.h264:
         args += ["-preset", "medium"]
+        if vmaf_tuned:
+            args += ["-tune", "ssim"]
         if pix_fmt == "yuv420p10le":
             args += ["-profile:v", "high10"]
     elif codec is VideoCodec.h265:

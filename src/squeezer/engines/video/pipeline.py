@@ -60,7 +60,7 @@ from squeezer.engines.video.options import (
     resolve,
 )
 from squeezer.engines.video.report import SearchAttempt, VideoReport
-from squeezer.engines.video.search import Encoding, search
+from squeezer.engines.video.search import SATURATED_COST, Encoding, search
 
 Progress = Callable[[float, str], None]
 
@@ -362,6 +362,7 @@ class _Run:
             r.warnings.append("Dolby Vision metadata is not re-encoded; the HDR base layer "
                               "is kept")
         crf: int | None = None
+        searched = False  #: the CRF comes from the VMAF search (encoders.video_args)
         if s.crf is not None:
             crf = s.crf
             r.actions.append(f"fixed CRF {crf} (video.crf)")
@@ -390,11 +391,19 @@ class _Run:
                                  "predict no gain: the full encode was skipped")
                 return None
             best = outcome.best
-            if best is None:
+            if best is None and outcome.saturated:
+                best = min(outcome.attempts, key=lambda a: a.crf)
+                r.warnings.append(f"VMAF {s.vmaf:g} was not reached: on this video VMAF barely "
+                                  "rises as the CRF falls (grain or noise), and the rest of "
+                                  f"the way would cost more than {SATURATED_COST:g} x the "
+                                  f"bytes; CRF {best.crf} (VMAF {best.vmaf:.2f} on the "
+                                  "samples) was used")
+            elif best is None:
                 best = min(outcome.attempts, key=lambda a: a.crf)
                 r.warnings.append(f"no CRF in the level's range keeps VMAF {s.vmaf:g} on the "
                                   f"samples; the best quality tried (CRF {best.crf}) was used")
             crf = best.crf
+            searched = True
             r.crf = crf
             r.vmaf, r.vmaf_mean, r.vmaf_min = best.vmaf, best.vmaf_mean, best.vmaf_min
             r.vmaf_sampled_frames = best.frames
@@ -403,7 +412,7 @@ class _Run:
                              f"VMAF {best.vmaf:.2f} (floor {s.vmaf:g})")
         cap = self.limits.max_output_bytes if self._conversion() else self.size
         self._mux(plan, codec, out, crf=crf, cap=cap, progress_span=(0.33, 0.92),
-                  filters=filters, pix_fmt=pix_fmt, work=work)
+                  filters=filters, pix_fmt=pix_fmt, work=work, vmaf_tuned=searched)
         r.crf = crf
         if out.stat().st_size >= self.size and not self._conversion():
             return None
@@ -434,8 +443,10 @@ class _Run:
 
     def _mux(self, plan: Plan, codec: VideoCodec | None, out: Path, *, crf: int | None,
              cap: int, progress_span: tuple[float, float], filters: str = "",
-             pix_fmt: str = "yuv420p", work: Path | None = None) -> None:
-        """Write ``out``: a remux (``codec`` None) or the full encode."""
+             pix_fmt: str = "yuv420p", work: Path | None = None,
+             vmaf_tuned: bool = False) -> None:
+        """Write ``out``: a remux (``codec`` None) or the full encode (``vmaf_tuned``: at a
+        CRF the VMAF search chose, with the settings the samples had)."""
         s = self.settings
         source = self._trimmed(self.source) if codec is not None else self.source
         args = [*source[:-2], "-noautorotate", *source[-2:]] if codec is not None else \
@@ -458,7 +469,7 @@ class _Run:
                 vargs = encoders.video_args(
                     codec, crf=crf if s.bitrate is None else None, bitrate_kbps=s.bitrate,
                     max_bitrate_kbps=s.max_bitrate, pix_fmt=pix_fmt, threads=self.threads,
-                    gop_seconds=5.0, fps=v.fps)
+                    gop_seconds=5.0, fps=v.fps, vmaf_tuned=vmaf_tuned)
                 codecs += _per_stream(vargs, f"v:{i}")
                 codecs += _per_stream(self._colour(v), f"v:{i}")
         for j, cover in enumerate(plan.covers, start=len(plan.video)):

@@ -4,17 +4,30 @@ The method of ab-av1's ``crf-search``: encode short samples spread over the
 video at one CRF, measure their VMAF against the same frames of the input,
 and move the CRF by interpolating between the attempts that passed and
 failed, accepting a result that passes within a tolerance that widens with
-each attempt (0.5, 1, 2, 4 VMAF points above the floor).  Then one full
-encode at the chosen CRF (:mod:`~squeezer.engines.video.pipeline`).
+each attempt (1, 1.5, 3 VMAF points above the floor).  Then one full encode
+at the chosen CRF (:mod:`~squeezer.engines.video.pipeline`).
 
-Sized for two cores: about a tenth of the video is sampled (at least 1.5 s,
-at most 40 s, in up to 8 scenes of ~4 s), the first attempt starts from the
-level's usual CRF and the next from a slope prior (VMAF falls ~1.2 points per
-x264 CRF step near the floors), so two or three attempts usually decide.  When
-even the lowest-quality CRF that keeps the floor predicts a file larger than
-the input, the search says so and the full encode is skipped; so it does as soon as a CRF that
-fails the floor already predicts more bytes than the input's video (every CRF that
-passes would need more).
+Sized so that the search costs less than half of the full encode on two
+cores (docs/video.md has the measured split): about 8 % of the video is
+sampled (at least 1.5 s, at most 24 s, in up to 8 scenes of ~3 s), VMAF scores
+every 2nd to 5th sampled frame (neighbouring frames score alike; scoring, not
+encoding, was most of an attempt's CPU time on 1080p), the first attempt
+starts from the level's usual CRF and the next aims a little above the floor
+along the measured curve (the VMAF deficit 100 - VMAF grows ~1.2 x per x264
+CRF step: the prior), so one to three attempts decide.  When even the lowest-quality CRF that keeps
+the floor predicts a file larger than the input, the search says so and the
+full encode is skipped; so it does as soon as a CRF that fails the floor
+already predicts more bytes than the input's video (every CRF that passes
+would need more).
+
+Saturation: on grainy or noisy content VMAF barely rises as the CRF falls
+(0.3-0.4 points a step where 1.2 is usual) while the bytes grow 20 % a step,
+and chasing a floor a point away more than doubles the bytes (the
+surveillance clip of the corpus needed CRF 17 and 3.3 x x264 crf 23's bytes
+for 95).  When two failing attempts, the nearer one within
+:data:`SATURATED_REACH` of the floor, predict that the rest of the way costs
+more than :data:`SATURATED_COST` x the bytes, the search stops there and says
+so: the report carries the measured VMAF below the floor and a warning.
 """
 
 from __future__ import annotations
@@ -31,19 +44,43 @@ from squeezer.engines.video.encoders import crf_for, video_args, x264_scale
 from squeezer.engines.video.options import VideoCodec
 
 #: share of the video sampled, and the bounds of the sampled seconds
-SAMPLE_SHARE = 0.10
+SAMPLE_SHARE = 0.08
+#: a shorter sample misjudges short clips: on five 2.5 s clips the VMAF of the middle 1 s was
+#: -0.7..+1.6 from the whole clip's at the same CRF (+1.6 put a broadcast clip 0.9 under the
+#: floor), of the middle 1.5 s -0.5..+0.6; two or three scenes of 0.4-0.6 s were 0.2-2.8 low
+#: (each short encode starts cold), which costs bytes
 MIN_SAMPLE_SECONDS = 1.5
-MAX_SAMPLE_SECONDS = 40.0
-SCENE_SECONDS = 4.0
+MAX_SAMPLE_SECONDS = 24.0
+SCENE_SECONDS = 3.0
 MAX_SCENES = 8
-#: VMAF points lost per x264 CRF step near the floors (the prior of the second attempt)
-SLOPE = 1.2
-MAX_ATTEMPTS = 6
-#: VMAF scores every sampled frame up to this many, and every n-th frame beyond (libvmaf's
-#: ``n_subsample``, at most every 4th): scoring costs about twice the sample's encode, and
-#: neighbouring frames score alike, so a long video's 40 s of samples need not all be scored
-VMAF_FRAMES = 240
-MAX_SUBSAMPLE = 4
+#: the VMAF deficit (100 - VMAF) grows about geometrically with the CRF: by this factor per
+#: x264 CRF step near the floors (1.17-1.24 measured on film, a test pattern and a broadcast
+#: clip; the prior of the second attempt).  A straight slope overshoots above VMAF 96, where
+#: the curve flattens, and undershoots below 93
+DEFICIT_RATIO = 1.2
+MAX_ATTEMPTS = 4
+#: a passing attempt within this many VMAF points of the floor ends the search, by attempt
+TOLERANCE = (1.0, 1.5, 3.0, 6.0)
+#: the next attempt aims this far above the floor (a miss below it costs one more attempt)
+MARGIN = 0.4
+#: CRF steps a passing attempt may move up at most (far above the floor the curve is flat and
+#: its extrapolation unreliable: 99.1 at CRF 23 predicted CRF 31, which scored 88.5)
+MAX_JUMP_UP = 5
+#: the samples' bytes over the input's video bytes from which the full encode is skipped: a
+#: short sample starts on a keyframe and overstates the rate (a 0.8 s sample of a 2.6 s film
+#: predicted 1.0 x the input at a CRF whose full encode was 0.91 x); an encode that cannot win
+#: still stops at the input's size (``-fs``)
+NO_GAIN = 1.1
+#: VMAF scores every n-th sampled frame (libvmaf's ``n_subsample``): n = frames // this, from 2
+#: at 16 frames to :data:`MAX_SUBSAMPLE`.  Scoring decodes both sides and computes VIF/ADM on
+#: each scored frame: on 12 s of 1080p every 3rd frame took 4.2 CPU s instead of 9.5 and moved
+#: the harmonic mean by 0.02
+VMAF_FRAMES_PER_STEP = 16
+MAX_SUBSAMPLE = 5
+#: saturation (module docstring): the bytes factor the rest of the way to the floor may cost
+#: at most, and how far below the floor the search may stop for it (VMAF points)
+SATURATED_COST = 1.5
+SATURATED_REACH = 1.5
 
 
 @dataclass(frozen=True)
@@ -74,6 +111,8 @@ class Outcome:
     scenes: list[Scene] = field(default_factory=list)
     #: even the chosen CRF predicts an output at least as large as the input's video
     not_smaller: bool = False
+    #: the search stopped below the floor because VMAF barely rises as the CRF falls
+    saturated: bool = False
 
     @property
     def sampled_seconds(self) -> float:
@@ -146,7 +185,10 @@ def search(enc: Encoding, *, floor: float, crf_min: float, crf_max: float, start
         attempt = sample_attempt(enc, crf, scenes, work, deadline, duration, step)
         tried[crf] = attempt
         outcome.attempts.append(attempt)
-        tolerance = 0.5 * 2 ** (run - 1)
+        tolerance = TOLERANCE[min(run, len(TOLERANCE)) - 1]
+        # how fast the VMAF deficit grows a CRF step: measured when there are two attempts,
+        # never so flat that one noisy pair sends the next attempt to the end of the range
+        ratio = max(_measured_ratio(tried, crf) or _ratio(enc.codec), 1.08)
         if attempt.vmaf >= floor:
             passing_above = [c for c in tried if c > crf and tried[c].vmaf >= floor]
             if not passing_above:
@@ -154,15 +196,15 @@ def search(enc: Encoding, *, floor: float, crf_min: float, crf_max: float, start
             if attempt.vmaf < floor + tolerance:
                 break
             failed_above = sorted(c for c in tried if c > crf and tried[c].vmaf < floor)
-            if failed_above and failed_above[0] == crf + 1:
+            if failed_above and failed_above[0] <= crf + 1:
                 break
             if failed_above:
-                nxt = _lerp(floor, tried[failed_above[0]], attempt)
+                nxt = _lerp(floor + MARGIN / 2, tried[failed_above[0]], attempt)
             elif crf >= high:
                 break
             else:
-                jump = max(1, min(8, round((attempt.vmaf - floor) / _slope(enc.codec))))
-                nxt = min(high, crf + jump)
+                steps = _steps(attempt.vmaf, floor + MARGIN, ratio)
+                nxt = min(high, crf + max(1, min(MAX_JUMP_UP, math.floor(steps))))
         else:
             passed_below = sorted((c for c in tried if c < crf and tried[c].vmaf >= floor),
                                   reverse=True)
@@ -170,23 +212,21 @@ def search(enc: Encoding, *, floor: float, crf_min: float, crf_max: float, start
                 break
             if crf <= low:
                 break
-            if input_video_bytes and attempt.bytes_per_second * duration >= input_video_bytes:
+            if input_video_bytes and \
+                    attempt.bytes_per_second * duration >= NO_GAIN * input_video_bytes:
                 # a failing CRF already predicts more bytes than the input's video: every CRF
                 # that passes needs more still
                 outcome.not_smaller = True
                 break
+            if not passed_below and attempt.vmaf >= floor - SATURATED_REACH \
+                    and _cost_to_floor(tried, crf, floor + MARGIN) > SATURATED_COST:
+                outcome.saturated = True
+                break
             if passed_below:
-                nxt = _lerp(floor, attempt, tried[passed_below[0]])
+                nxt = _lerp(floor + MARGIN / 2, attempt, tried[passed_below[0]])
             else:
-                slope = _slope(enc.codec)
-                above = [c for c in tried if c > crf]
-                if above:  # the slope measured between this attempt and the one above it
-                    other = tried[min(above)]
-                    measured = (attempt.vmaf - other.vmaf) / (other.crf - crf)
-                    if measured > 0.2:
-                        slope = measured
-                jump = max(1, min(8, math.ceil((floor + 0.25 - attempt.vmaf) / slope)))
-                nxt = max(low, crf - jump)
+                steps = _steps(floor + MARGIN, attempt.vmaf, ratio)
+                nxt = max(low, crf - max(1, min(8, math.ceil(steps))))
         if nxt in tried:
             break
         crf = nxt
@@ -194,15 +234,76 @@ def search(enc: Encoding, *, floor: float, crf_min: float, crf_max: float, start
             predicted = outcome.best.bytes_per_second * duration
             if predicted >= 1.1 * input_video_bytes and crf < outcome.best.crf:
                 break
-    if outcome.best is not None and input_video_bytes:
+    if outcome.best is not None and input_video_bytes and _representative(scenes, duration):
         predicted = outcome.best.bytes_per_second * (duration or sampled)
-        outcome.not_smaller = outcome.not_smaller or predicted >= input_video_bytes
+        outcome.not_smaller = outcome.not_smaller or predicted >= NO_GAIN * input_video_bytes
     return outcome
 
 
-def _slope(codec: VideoCodec) -> float:
-    """VMAF points per step of ``codec``'s own CRF."""
-    return SLOPE / max(0.5, (crf_for(codec, 30) - crf_for(codec, 20)) / 10)
+def _representative(scenes: list[Scene], duration: float) -> bool:
+    """Whether the samples' rate may stand for the whole video's when it decides to skip the
+    full encode: three scenes or more, or half the video.  One 1.5 s scene of a 10 s film
+    predicted 1.2 x the input's video bytes at the CRF that keeps the floor, where the whole
+    film at a CRF two steps higher came to 0.95 x the input; the full encode stops at the
+    input's size (``-fs``) when it cannot win, so a wrong "go" costs less than a wrong
+    "skip"."""
+    sampled = sum(s.length for s in scenes)
+    return len(scenes) >= 3 or not sampled or sampled >= 0.5 * duration
+
+
+def _cost_to_floor(tried: dict[int, Attempt], crf: int, target: float) -> float:
+    """The bytes factor that going from the failing attempt at ``crf`` to VMAF ``target``
+    would cost, extrapolated from it and its nearest neighbour (1.0: unknown)."""
+    slope = _measured_slope(tried, crf)
+    others = [c for c in tried if c != crf]
+    if slope is None or not others:
+        return 1.0
+    other = min(others, key=lambda c: (abs(c - crf), c))
+    lo, hi = sorted((crf, other))
+    if tried[hi].bytes_per_second <= 0 or tried[lo].bytes_per_second <= tried[hi].bytes_per_second:
+        return 1.0
+    per_step = (tried[lo].bytes_per_second / tried[hi].bytes_per_second) ** (1 / (hi - lo))
+    steps = max(0.0, target - tried[crf].vmaf) / slope
+    return float(per_step ** steps)
+
+
+def _measured_slope(tried: dict[int, Attempt], crf: int) -> float | None:
+    """VMAF points per CRF step between the attempt at ``crf`` and its nearest neighbour
+    (None: no neighbour, or VMAF did not fall as the CRF rose: noise, not a slope)."""
+    others = [c for c in tried if c != crf]
+    if not others:
+        return None
+    other = min(others, key=lambda c: (abs(c - crf), c))
+    lo, hi = sorted((crf, other))
+    value = (tried[lo].vmaf - tried[hi].vmaf) / (hi - lo)
+    return value if value > 0.05 else None
+
+
+def _ratio(codec: VideoCodec) -> float:
+    """The prior factor of the VMAF deficit (100 - VMAF) per step of ``codec``'s own CRF."""
+    return float(DEFICIT_RATIO ** (1 / max(0.5, (crf_for(codec, 30) - crf_for(codec, 20)) / 10)))
+
+
+def _deficit(vmaf: float) -> float:
+    return max(0.05, 100.0 - vmaf)
+
+
+def _steps(better: float, worse: float, ratio: float) -> float:
+    """CRF steps from VMAF ``better`` down to ``worse`` when the deficit grows by ``ratio`` a
+    step (negative when ``worse`` is the higher)."""
+    return math.log(_deficit(worse) / _deficit(better)) / math.log(ratio)
+
+
+def _measured_ratio(tried: dict[int, Attempt], crf: int) -> float | None:
+    """The deficit factor per CRF step between the attempt at ``crf`` and its nearest
+    neighbour (None: no neighbour, or the deficit did not grow with the CRF)."""
+    others = [c for c in tried if c != crf]
+    if not others:
+        return None
+    other = min(others, key=lambda c: (abs(c - crf), c))
+    lo, hi = sorted((crf, other))
+    value = (_deficit(tried[hi].vmaf) / _deficit(tried[lo].vmaf)) ** (1 / (hi - lo))
+    return float(value) if value > 1.01 else None
 
 
 def _lerp(floor: float, worse: Attempt, better: Attempt) -> int:
@@ -215,8 +316,10 @@ def _lerp(floor: float, worse: Attempt, better: Attempt) -> int:
 
 
 def subsample(frames: float) -> int:
-    """Score every n-th frame of ``frames`` sampled frames (:data:`VMAF_FRAMES`)."""
-    return max(1, min(MAX_SUBSAMPLE, int(frames // VMAF_FRAMES)))
+    """Score every n-th frame of ``frames`` sampled frames (:data:`VMAF_FRAMES_PER_STEP`)."""
+    if frames < VMAF_FRAMES_PER_STEP:
+        return 1
+    return max(2, min(MAX_SUBSAMPLE, int(frames // VMAF_FRAMES_PER_STEP)))
 
 
 def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, deadline: float | None,
@@ -243,7 +346,7 @@ def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, dea
         ffmpeg.run([*source, "-map", "0:v:0", *vf, "-an", "-sn", "-dn",
                     *video_args(enc.codec, crf=crf, pix_fmt=enc.pix_fmt, threads=enc.threads,
                                 max_bitrate_kbps=enc.max_bitrate, fps=enc.fps,
-                                gop_seconds=5.0),
+                                gop_seconds=5.0, vmaf_tuned=True),
                     *enc.colour, "-f", "matroska", "-y", ffmpeg.url(sample)],
                    deadline=deadline, memory_bytes=enc.memory_bytes, duration=length,
                    progress=encoding, what="encoding a sample")
