@@ -80,6 +80,19 @@ def test_a_reencode_keeps_every_audio_track_subtitles_chapters_and_timecode(medi
     assert not any("left out" in a for a in report.actions), report.actions
 
 
+def test_the_automatic_container_is_not_reported_as_a_requested_conversion(media, tmp_path):
+    """A MOV comes out as MP4 by default: our choice, so the report does not list "convert"
+    among the changes the user asked for (the page said "Removed as you asked: convert");
+    a container the user names is such a change."""
+    mov = tmp_path / "film.mov"
+    run("-i", str(media.film()), "-c", "copy", "-f", "mov", str(mov))
+    auto = compress_any(mov, tmp_path / "auto.mp4", {"video": {"crf": 35}})
+    assert (auto.format_in, auto.format_out) == ("mov", "mp4")
+    assert "convert" not in auto.requested_changes
+    named = compress_any(mov, tmp_path / "named.mp4", {"video": {"crf": 35, "container": "mp4"}})
+    assert named.format_out == "mp4" and "convert" in named.requested_changes
+
+
 def test_fixed_crf_keeps_rotation_and_metadata(media, tmp_path):
     out = tmp_path / "rotated.mp4"
     report = compress_any(media.rotated(), out, {"video": {"crf": 30}})

@@ -607,7 +607,9 @@ class _Run:
             changes.append("resize" if s.resize or s.crop else "convert")
         if s.remove_metadata:
             changes.append("metadata")
-        if plan.fmt != self.fmt or (encoded and s.codec_given):
+        # the automatic container (MP4 for an AVI) is our choice, not a requested change
+        if (plan.fmt != self.fmt and s.container is not Container.auto) \
+                or (encoded and s.codec_given):
             changes.append("convert")
         r.requested_changes = sorted(set(changes))
         r.finish(out.stat().st_size)
