@@ -44,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -419,19 +420,28 @@ def bench_audio(levels: list[str], only: str | None, chosen: list[str] | None,
 
 # --- long inputs ---------------------------------------------------------------------------------
 
-def _tree_rss(pid: int) -> int:
-    total = 0
+def _tree(pid: int) -> Iterator[int]:
+    """``pid`` and its live descendants (each thread's ``children`` list in /proc)."""
     todo = [pid]
     while todo:
         p = todo.pop()
+        yield p
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            pass
+
+
+def _tree_rss(pid: int) -> int:
+    total = 0
+    for p in _tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1]) * 1024
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
         except (OSError, ValueError):
             pass
     return total
@@ -442,16 +452,11 @@ def _tree_cpu(pid: int) -> float:
     that of the children it has reaped (``/proc/<pid>/stat`` fields 14-17)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    todo = [pid]
-    while todo:
-        p = todo.pop()
+    for p in _tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             total += sum(int(x) for x in fields[11:15]) / tick
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
         except (OSError, ValueError, IndexError):
             pass
     return total
