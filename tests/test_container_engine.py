@@ -797,3 +797,44 @@ def test_a_video_inside_a_presentation_goes_to_the_media_engine(tmp_path: Path) 
     assert family_of(row.type).name == "video"  # sniffed as the media engine's own format
     assert "engine" in row.action or row.action.startswith("kept")
     assert row.bytes_after <= row.bytes_before
+
+
+def test_png_effort_follows_pixel_density_and_both_keep_every_pixel() -> None:
+    """A screenshot-like PNG (flat areas: few bytes per pixel) gets oxipng's fast setting, a
+    photo-like one -o2; both come back smaller with the same pixels."""
+    from squeezer.engines.container.members import png_effort, repack_png
+
+    flat = np.zeros((300, 400, 3), np.uint8)
+    flat[40:120, 50:350] = (30, 90, 200)
+    flat[150:260, :] = (250, 250, 240)
+    flat[::20, :] = 0  # ruled lines, like a form
+    screenshot = png_bytes(Image.fromarray(flat, "RGB"), level=1)
+    dense = png_bytes(photo(300, 200), level=1)
+    assert png_effort(screenshot) == "fast"
+    assert png_effort(dense) == "full"
+    assert png_effort(b"not a png") == "full"
+    for data in (screenshot, dense):
+        out = repack_png(data)
+        assert len(out) < len(data)
+        assert np.array_equal(pixels(out), pixels(data))
+
+
+def test_large_odf_content_is_compared_by_lxml_with_odfpys_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``ODFPY_MAX_BYTES`` the check reads content.xml with lxml: it must count the
+    paragraphs odfpy counts, and see a changed paragraph."""
+    from squeezer.engines.container import verify
+
+    src = odt(tmp_path / "doc.odt", png_bytes(photo(64, 48)))
+    with zipfile.ZipFile(src) as z:
+        parts: dict[str, bytes | None] = {n: z.read(n) for n in z.namelist()}
+    label, odfpy_sig = verify.document_signature("odt", src, parts)
+    assert label == "odfpy"
+    monkeypatch.setattr(verify, "ODFPY_MAX_BYTES", 0)
+    label, lxml_sig = verify.document_signature("odt", src, parts)
+    assert label.startswith("lxml")
+    assert lxml_sig["paragraphs"] == odfpy_sig["paragraphs"] == 21
+    assert lxml_sig["tables"] == odfpy_sig["tables"] == 0
+    changed = dict(parts, **{"content.xml": (parts["content.xml"] or b"").replace(
+        b"Paragraph 7:", b"Paragraph 8:")})
+    assert verify.document_signature("odt", src, changed)[1]["text"] != lxml_sig["text"]
