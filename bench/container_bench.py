@@ -578,8 +578,8 @@ def report(rows: list[dict[str, Any]], levels: list[str], elapsed: float) -> str
         if "lossless" in levels:
             lines += [f"## {cat}: lossless", "",
                       "| file | input | advzip -4 | 7z -mx=9 | squeezer lossless | x best "
-                      "re-packer | content | broken | s (squeezer / advzip) |",
-                      "|---|---:|---:|---:|---:|---:|---|---|---:|"]
+                      "re-packer | content | broken | s (squeezer / advzip) | squeezer CPU-s |",
+                      "|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
             tot_in = tot_ours = tot_best = 0
             t_ours = t_adv = t_cpu = 0.0
             for r in part:
@@ -605,10 +605,12 @@ def report(rows: list[dict[str, Any]], levels: list[str], elapsed: float) -> str
                     f"{_fmt(ours) if not err else 'error: ' + err[:40]} | {ratio} | "
                     f"{'same' if not content else content[:40]} | {bad or 'no'} | "
                     f"{_get(r, 'squeezer lossless', 'seconds')} / "
-                    f"{_get(r, 'advzip -4', 'seconds') or '-'} |")
+                    f"{_get(r, 'advzip -4', 'seconds') or '-'} | "
+                    f"{_get(r, 'squeezer lossless', 'cpu_seconds')} |")
             if tot_best:
                 lines.append(f"| **total** | {_fmt(tot_in)} | | | {_fmt(tot_ours)} | "
-                             f"**{tot_ours / tot_best:.3f}** | | | {t_ours:.0f} / {t_adv:.0f} |")
+                             f"**{tot_ours / tot_best:.3f}** | | | {t_ours:.0f} / {t_adv:.0f} | "
+                             f"{t_cpu:.1f} |")
                 summary.append(f"- {cat}, lossless: {tot_ours / tot_best:.3f} x the best "
                                f"re-packer's bytes per file (target <= 0.9); "
                                f"{tot_in / max(t_ours, 1e-9) / 1e6:.2f} MB/s of input on the "

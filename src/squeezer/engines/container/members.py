@@ -177,12 +177,15 @@ def repack_png(data: bytes, strip: bool = False) -> bytes:
 #: oxipng's time goes into deflating the raw pixels (libdeflate 11 at ``-o2``), not into
 #: choosing row filters, so it grows with the pixel count, while what it saves grows with the
 #: PNG's size.  On every other PNG of the three corpora (377 files, 7.69 MB; issue 17):
-#: ``-o2`` 5,101,752 B in 21.4 CPU-s; these two filters with libdeflate 9, 5,456,523 B in
-#: 7.0 s; ``-o2`` only where the PNG holds more than :data:`PNG_DENSE` bytes per raw pixel
+#: ``-o2`` 5,101,752 B in 21.4 CPU-s; filters NoOp and BigEnt with libdeflate 9, 5,456,523 B
+#: in 7.0 s; ``-o2`` only where the PNG holds more than :data:`PNG_DENSE` bytes per raw pixel
 #: byte, 5,336,469 B in 8.5 s.  Images at most that dense (screenshots, drawings: 249 of the
 #: 377, 86 % of ``-o2``'s time) gained 7.8 % from ``-o2`` at 18 KB per extra CPU-second; the
-#: denser ones 2-6 % at 36-195 KB per CPU-second.  NoOp keeps palette drawings small.
-PNG_FAST_FILTERS = ("NoOp", "BigEnt")
+#: denser ones 2-6 % at 36-195 KB per CPU-second.  On a third of the docs corpus's sparse PNGs
+#: (117, 2.93 MB) NoOp alone beat NoOp+BigEnt (the fast trial picks BigEnt where the final
+#: deflate does worse with it): 1,693,392 B in 1.0 s vs 1,697,047 B in 3.4 s (libdeflate 9);
+#: libdeflate 10 and 11 gave 1,636,547 B in 3.6 s and 1,567,886 B in 7.6 s.
+PNG_FAST_FILTERS = ("NoOp",)
 #: libdeflate's level for the pixels of a PNG re-packed fast
 PNG_FAST_LEVEL = 9
 #: compressed bytes per raw (unfiltered, uncompressed) pixel byte above which ``-o2`` runs
