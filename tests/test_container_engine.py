@@ -838,3 +838,20 @@ def test_large_odf_content_is_compared_by_lxml_with_odfpys_counts(
     changed = dict(parts, **{"content.xml": (parts["content.xml"] or b"").replace(
         b"Paragraph 7:", b"Paragraph 8:")})
     assert verify.document_signature("odt", src, changed)[1]["text"] != lxml_sig["text"]
+
+
+def test_xml_whitespace_is_dropped_only_where_the_bytes_show_a_gap_between_tags() -> None:
+    """An indented part loses its indentation (same infoset); a part written on one line is
+    left as it is without being parsed, as is one whose only blank is a character reference."""
+    from lxml import etree
+
+    from squeezer.engines.container.textmin import xml_whitespace
+
+    decl = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+    indented = decl + b'<r xmlns="urn:x">\n  <a>\n    <b>t t</b>\n  </a>\n  <c/>\n</r>'
+    out = xml_whitespace(indented)
+    assert out == decl + b'<r xmlns="urn:x"><a><b>t t</b></a><c/></r>'
+    assert etree.tostring(etree.fromstring(out), method="c14n") == etree.tostring(
+        etree.fromstring(indented, etree.XMLParser(remove_blank_text=True)), method="c14n")
+    assert xml_whitespace(decl + b'<r xmlns="urn:x"><a><b>t t</b></a><c/></r>') is None
+    assert xml_whitespace(decl + b"<r><a/>&#32;<c/></r>") is None
