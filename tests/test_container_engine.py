@@ -797,3 +797,61 @@ def test_a_video_inside_a_presentation_goes_to_the_media_engine(tmp_path: Path) 
     assert family_of(row.type).name == "video"  # sniffed as the media engine's own format
     assert "engine" in row.action or row.action.startswith("kept")
     assert row.bytes_after <= row.bytes_before
+
+
+def test_png_effort_follows_pixel_density_and_both_keep_every_pixel() -> None:
+    """A screenshot-like PNG (flat areas: few bytes per pixel) gets oxipng's fast setting, a
+    photo-like one -o2; both come back smaller with the same pixels."""
+    from squeezer.engines.container.members import png_effort, repack_png
+
+    flat = np.zeros((300, 400, 3), np.uint8)
+    flat[40:120, 50:350] = (30, 90, 200)
+    flat[150:260, :] = (250, 250, 240)
+    flat[::20, :] = 0  # ruled lines, like a form
+    screenshot = png_bytes(Image.fromarray(flat, "RGB"), level=1)
+    dense = png_bytes(photo(300, 200), level=1)
+    assert png_effort(screenshot) == "fast"
+    assert png_effort(dense) == "full"
+    assert png_effort(b"not a png") == "full"
+    for data in (screenshot, dense):
+        out = repack_png(data)
+        assert len(out) < len(data)
+        assert np.array_equal(pixels(out), pixels(data))
+
+
+def test_large_odf_content_is_compared_by_lxml_with_odfpys_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``ODFPY_MAX_BYTES`` the check reads content.xml with lxml: it must count the
+    paragraphs odfpy counts, and see a changed paragraph."""
+    from squeezer.engines.container import verify
+
+    src = odt(tmp_path / "doc.odt", png_bytes(photo(64, 48)))
+    with zipfile.ZipFile(src) as z:
+        parts: dict[str, bytes | None] = {n: z.read(n) for n in z.namelist()}
+    label, odfpy_sig = verify.document_signature("odt", src, parts)
+    assert label == "odfpy"
+    monkeypatch.setattr(verify, "ODFPY_MAX_BYTES", 0)
+    label, lxml_sig = verify.document_signature("odt", src, parts)
+    assert label.startswith("lxml")
+    assert lxml_sig["paragraphs"] == odfpy_sig["paragraphs"] == 21
+    assert lxml_sig["tables"] == odfpy_sig["tables"] == 0
+    changed = dict(parts, **{"content.xml": (parts["content.xml"] or b"").replace(
+        b"Paragraph 7:", b"Paragraph 8:")})
+    assert verify.document_signature("odt", src, changed)[1]["text"] != lxml_sig["text"]
+
+
+def test_xml_whitespace_is_dropped_only_where_the_bytes_show_a_gap_between_tags() -> None:
+    """An indented part loses its indentation (same infoset); a part written on one line is
+    left as it is without being parsed, as is one whose only blank is a character reference."""
+    from lxml import etree
+
+    from squeezer.engines.container.textmin import xml_whitespace
+
+    decl = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+    indented = decl + b'<r xmlns="urn:x">\n  <a>\n    <b>t t</b>\n  </a>\n  <c/>\n</r>'
+    out = xml_whitespace(indented)
+    assert out == decl + b'<r xmlns="urn:x"><a><b>t t</b></a><c/></r>'
+    assert etree.tostring(etree.fromstring(out), method="c14n") == etree.tostring(
+        etree.fromstring(indented, etree.XMLParser(remove_blank_text=True)), method="c14n")
+    assert xml_whitespace(decl + b'<r xmlns="urn:x"><a><b>t t</b></a><c/></r>') is None
+    assert xml_whitespace(decl + b"<r><a/>&#32;<c/></r>") is None

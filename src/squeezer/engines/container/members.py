@@ -151,17 +151,57 @@ def _lossless_image(job: Job, ctx: Context) -> Outcome:
         if len(out) < len(job.data) and _adobe(out) == _adobe(job.data):
             return Outcome(out, "jpeg", "jpeg: re-packed losslessly (mozjpeg)")
         return Outcome(action="kept: already optimal")
-    import oxipng
-
     try:
-        out = oxipng.optimize_from_memory(
-            job.data, level=2, strip=oxipng.StripChunks.safe() if strip
-            else oxipng.StripChunks.none())
+        out = repack_png(job.data, strip)
     except Exception:  # noqa: BLE001 - oxipng refusing a PNG leaves it as it is
         return Outcome(action="kept: oxipng refused it")
     if len(out) < len(job.data):
         return Outcome(out, "png", "png: re-packed losslessly (oxipng)")
     return Outcome(action="kept: already optimal")
+
+
+def repack_png(data: bytes, strip: bool = False) -> bytes:
+    """``data`` re-packed by oxipng, at an effort chosen by how dense its pixels are
+    (:func:`png_effort`); raises what oxipng raises."""
+    import oxipng
+
+    strip_chunks = oxipng.StripChunks.safe() if strip else oxipng.StripChunks.none()
+    if png_effort(data) == "full":
+        return oxipng.optimize_from_memory(data, level=2, strip=strip_chunks)
+    filters = [getattr(oxipng.RowFilter, name) for name in PNG_FAST_FILTERS]
+    return oxipng.optimize_from_memory(
+        data, level=2, filter=filters, deflate=oxipng.Deflaters.libdeflater(PNG_FAST_LEVEL),
+        strip=strip_chunks)
+
+
+#: oxipng's time goes into deflating the raw pixels (libdeflate 11 at ``-o2``), not into
+#: choosing row filters, so it grows with the pixel count, while what it saves grows with the
+#: PNG's size.  On every other PNG of the three corpora (377 files, 7.69 MB; issue 17):
+#: ``-o2`` 5,101,752 B in 21.4 CPU-s; filters NoOp and BigEnt with libdeflate 9, 5,456,523 B
+#: in 7.0 s; ``-o2`` only where the PNG holds more than :data:`PNG_DENSE` bytes per raw pixel
+#: byte, 5,336,469 B in 8.5 s.  Images at most that dense (screenshots, drawings: 249 of the
+#: 377, 86 % of ``-o2``'s time) gained 7.8 % from ``-o2`` at 18 KB per extra CPU-second; the
+#: denser ones 2-6 % at 36-195 KB per CPU-second.  On a third of the docs corpus's sparse PNGs
+#: (117, 2.93 MB) NoOp alone beat NoOp+BigEnt (the fast trial picks BigEnt where the final
+#: deflate does worse with it): 1,693,392 B in 1.0 s vs 1,697,047 B in 3.4 s (libdeflate 9);
+#: libdeflate 10 and 11 gave 1,636,547 B in 3.6 s and 1,567,886 B in 7.6 s.
+PNG_FAST_FILTERS = ("NoOp",)
+#: libdeflate's level for the pixels of a PNG re-packed fast
+PNG_FAST_LEVEL = 9
+#: compressed bytes per raw (unfiltered, uncompressed) pixel byte above which ``-o2`` runs
+PNG_DENSE = 0.1
+
+
+def png_effort(data: bytes) -> str:
+    """``"full"`` (oxipng ``-o2``) for a PNG whose pixels are dense, ``"fast"`` for one that
+    compresses over :data:`PNG_DENSE` times (see there), from its IHDR alone."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return "full"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    depth, color = data[24], data[25]
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color, 4)
+    raw = height * (1 + (width * channels * depth + 7) // 8)
+    return "full" if raw == 0 or len(data) > PNG_DENSE * raw else "fast"
 
 
 def _adobe(data: bytes) -> tuple[bool, int | None]:
@@ -182,9 +222,7 @@ def _to_png(job: Job) -> Outcome:
             im.save(buf, "PNG", optimize=True)
     except (OSError, ValueError, Image.DecompressionBombError):
         return Outcome(action="kept: not readable")
-    import oxipng
-
-    out = oxipng.optimize_from_memory(buf.getvalue(), level=2)
+    out = repack_png(buf.getvalue())
     if len(out) < len(job.data):
         return Outcome(out, "png", f"{job.kind} -> png (same pixels)")
     return Outcome(action="kept")
