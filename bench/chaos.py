@@ -77,33 +77,25 @@ async def faults(cluster: load.Cluster, quiet: float, log: list[tuple[str, str]]
         log.append((what, outcome))
         print(f"  fault: {what}: {outcome}", flush=True)
 
-    await asyncio.sleep(quiet)
-    victim = next(p for p in cluster.state["processes"] if p["name"] == "worker1")
-    os.killpg(victim["pid"], signal.SIGKILL)
-    note("kill -9 worker1 (and its engine children)")
-    await asyncio.sleep(5)
-    _run(script, "restart", "worker1", "--dir", d)
-    cluster.reload()
-    note("worker1 started again")
-
-    await asyncio.sleep(quiet)
-    api = next(p for p in cluster.state["processes"] if p["name"] == "api1")
-    os.kill(api["pid"], signal.SIGKILL)
-    note("kill -9 api1")
-    await asyncio.sleep(5)
-    _run(script, "restart", "api1", "--dir", d)
-    cluster.reload()
-    note("api1 started again")
-
-    proxy = next((p for p in cluster.state["processes"] if p["name"] == "proxy"), None)
-    if proxy is not None:
+    async def kill_and_restart(name: str, killed: str, restarted: str,
+                               group: bool = False) -> None:
+        """kill -9 the cluster's process ``name`` (its whole group: ``group``), then restart it."""
+        process = next((p for p in cluster.state["processes"] if p["name"] == name), None)
+        if process is None:
+            return
         await asyncio.sleep(quiet)
-        os.kill(proxy["pid"], signal.SIGKILL)
-        note("kill -9 the reverse proxy (haproxy)")
+        (os.killpg if group else os.kill)(process["pid"], signal.SIGKILL)
+        note(killed)
         await asyncio.sleep(5)
-        _run(script, "restart", "proxy", "--dir", d)
+        _run(script, "restart", name, "--dir", d)
         cluster.reload()
-        note("reverse proxy started again")
+        note(restarted)
+
+    await kill_and_restart("worker1", "kill -9 worker1 (and its engine children)",
+                           "worker1 started again", group=True)
+    await kill_and_restart("api1", "kill -9 api1", "api1 started again")
+    await kill_and_restart("proxy", "kill -9 the reverse proxy (haproxy)",
+                           "reverse proxy started again")
 
     await asyncio.sleep(quiet)
     pg = cluster.state["postgres"]

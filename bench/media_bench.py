@@ -426,12 +426,7 @@ def _tree(pid: int) -> Iterator[int]:
     while todo:
         p = todo.pop()
         yield p
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except (OSError, ValueError):
-            pass
+        todo += _children(p)
 
 
 def _tree_rss(pid: int) -> int:
@@ -568,7 +563,7 @@ def _children(pid: int) -> list[int]:
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children") as f:
                 found += [int(c) for c in f.read().split()]
-    except OSError:
+    except (OSError, ValueError):
         pass
     return found
 
