@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pdfgen
 import pytest
@@ -136,3 +138,21 @@ def media(tmp_path_factory: pytest.TempPathFactory):
     from mediafx import MediaFiles
 
     return MediaFiles(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium showing pictures in sRGB, as the image tests compare them."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = Path("/usr/bin/chromium")
+    if not executable.exists():
+        pytest.skip("no /usr/bin/chromium (.ci/run installs it with apt)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(executable), headless=True,
+                                    args=["--no-sandbox", "--disable-gpu",
+                                          "--force-color-profile=srgb",
+                                          "--allow-file-access-from-files"])
+        try:
+            yield browser
+        finally:
+            browser.close()

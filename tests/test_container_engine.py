@@ -9,7 +9,9 @@ import os
 import stat
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -292,8 +294,29 @@ FONT_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/
 FONT_KEY = "{6C1D9B1E-3F2A-4B5C-8D7E-0A1B2C3D4E5F}"
 
 
-def test_word_embedded_fonts_are_subset_obfuscated_and_marked(tmp_path: Path) -> None:
+def _assert_subset_at_medium_only(src: Path, member: str, stored: bytes, ttf: Path, text: str,
+                                  font_bytes: Callable[[bytes], bytes] = lambda b: b,
+                                  ) -> tuple[Path, Any]:
+    """``member`` (an embedded font, ``stored`` as it is in ``src``) is kept byte for byte at
+    lossless and subset at medium to a third of its size, keeping ``text``'s characters;
+    ``font_bytes`` turns the stored member into the font (Word's de-obfuscation).  The
+    medium output's path and report."""
     from fontTools.ttLib import TTFont
+
+    lossless = src.with_name("lossless" + src.suffix)
+    compress_any(src, lossless, {"level": "lossless"})
+    assert read(lossless, member) == stored
+    out = src.with_name("medium" + src.suffix)
+    report = compress_any(src, out, {"level": "medium"})
+    row = {m.name: m for m in report.members}[member]
+    assert row.action == "subset" and row.size_after < len(stored) / 3
+    cmap = TTFont(io.BytesIO(font_bytes(read(out, member)))).getBestCmap()
+    assert all(ord(c) in cmap for c in text)
+    assert len(cmap) < len(TTFont(str(ttf)).getBestCmap()) / 3
+    return out, report
+
+
+def test_word_embedded_fonts_are_subset_obfuscated_and_marked(tmp_path: Path) -> None:
     from pdfgen import find_ttf
 
     from squeezer.engines.container import fonts
@@ -322,17 +345,9 @@ def test_word_embedded_fonts_are_subset_obfuscated_and_marked(tmp_path: Path) ->
     src = rezip(base, tmp_path / "fonts.docx", replace={"word/fontTable.xml": table,
                                                        "[Content_Types].xml": types},
                 add={"word/_rels/fontTable.xml.rels": rels, "word/fonts/font1.odttf": odttf})
-    lossless = tmp_path / "lossless.docx"
-    compress_any(src, lossless, {"level": "lossless"})
-    assert read(lossless, "word/fonts/font1.odttf") == odttf
-    out = tmp_path / "medium.docx"
-    report = compress_any(src, out, {"level": "medium"})
-    row = {m.name: m for m in report.members}["word/fonts/font1.odttf"]
-    assert row.action == "subset" and row.size_after < len(odttf) / 3
-    font = TTFont(io.BytesIO(fonts.deobfuscate(read(out, "word/fonts/font1.odttf"), key)))
-    cmap = font.getBestCmap()
-    assert all(ord(c) in cmap for c in "Paragraph quick brown fox 0123456789")
-    assert len(cmap) < len(TTFont(str(ttf)).getBestCmap()) / 3
+    out, _ = _assert_subset_at_medium_only(src, "word/fonts/font1.odttf", odttf, ttf,
+                                           "Paragraph quick brown fox 0123456789",
+                                           lambda data: fonts.deobfuscate(data, key))
     assert b'w:subsetted="1"' in read(out, "word/fontTable.xml")
     assert docx_text(out) == docx_text(src)
 
@@ -424,7 +439,6 @@ def test_odt_mimetype_first_stored_and_manifest_follows_a_rename(tmp_path: Path)
 
 
 def test_odt_embedded_fonts_are_subset_to_the_documents_characters(tmp_path: Path) -> None:
-    from fontTools.ttLib import TTFont
     from odf.opendocument import OpenDocumentText
     from odf.style import FontFace
     from odf.svg import FontFaceFormat, FontFaceSrc, FontFaceUri
@@ -449,16 +463,8 @@ def test_odt_embedded_fonts_are_subset_to_the_documents_characters(tmp_path: Pat
     doc.fontfacedecls.addElement(face)
     src = tmp_path / "fonts.odt"
     doc.save(str(src))
-    lossless = tmp_path / "lossless.odt"
-    compress_any(src, lossless, {"level": "lossless"})
-    assert read(lossless, "Fonts/Embedded-1.ttf") == plain
-    out = tmp_path / "medium.odt"
-    report = compress_any(src, out, {"level": "medium"})
-    row = {m.name: m for m in report.members}["Fonts/Embedded-1.ttf"]
-    assert row.action == "subset" and row.size_after < len(plain) / 3
-    cmap = TTFont(io.BytesIO(read(out, "Fonts/Embedded-1.ttf"))).getBestCmap()
-    assert all(ord(c) in cmap for c in "Paragraph PACK MY BOX liquor 0123456789")
-    assert len(cmap) < len(TTFont(str(ttf)).getBestCmap()) / 3
+    out, report = _assert_subset_at_medium_only(src, "Fonts/Embedded-1.ttf", plain, ttf,
+                                                "Paragraph PACK MY BOX liquor 0123456789")
     assert "Fonts/Embedded-1.ttf" in read(out, "META-INF/manifest.xml").decode()
     assert any(v.startswith("odfpy: opens, 10 paragraphs") for v in report.verified)
 

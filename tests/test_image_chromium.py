@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image, ImageDraw
 
 from squeezer.engines.image import compress
@@ -31,7 +30,6 @@ from squeezer.engines.image.quality import score
 from squeezer.engines.level import Level
 from squeezer.engines.options import Options
 
-CHROMIUM = Path("/usr/bin/chromium")
 #: the default level's floor, less a little for Chromium's own resampling of 16-bit input
 FLOOR = LEVELS[Level.medium].score - 2.0
 
@@ -150,22 +148,6 @@ def _sources(tmp: Path) -> Iterator[tuple[str, Path, bool]]:
 
 
 # --- Chromium ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (.ci/run installs it with apt)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu",
-                                          "--force-color-profile=srgb",
-                                          "--allow-file-access-from-files"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _shown(page: Any, path: Path, animated: bool) -> list[tuple[float | None, list[np.ndarray]]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -183,7 +184,7 @@ def test_cmyk_jpeg_without_a_profile_uses_the_formula(tmp_path: Path) -> None:
 
 
 def test_cmyk_jpeg_in_chromium_looks_like_the_source(cmyk_jpeg: tuple[Path, np.ndarray],
-                                                     tmp_path: Path) -> None:
+                                                     chromium: Any, tmp_path: Path) -> None:
     """Chromium shows the source through its CMYK profile (skcms) and the output as sRGB.
 
     The old output (the formula's RGB with the CMYK profile still attached, which Chromium
@@ -192,10 +193,6 @@ def test_cmyk_jpeg_in_chromium_looks_like_the_source(cmyk_jpeg: tuple[Path, np.n
     differently where black ink is mixed in (measured: 7.5 levels mean on Ghostscript's SWOP
     profile, 15-19 on this test profile, 0-3 where there is no black), so the check is that
     the output is far closer to the source than the formula, and equal where K is 0."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("no /usr/bin/chromium (.ci/run installs it with apt)")
     src, _ = cmyk_jpeg
     out = tmp_path / "out.jpg"
     compress(src, out, Options())
@@ -209,20 +206,13 @@ def test_cmyk_jpeg_in_chromium_looks_like_the_source(cmyk_jpeg: tuple[Path, np.n
         im.convert("RGB").save(naive)
     page_file.write_text(page_file.read_text().replace(
         "</body>", f'<img id="c" src="{naive.as_uri()}" style="{style}"></body>'))
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu",
-                                          "--force-color-profile=srgb",
-                                          "--allow-file-access-from-files"])
-        try:
-            page = browser.new_page(viewport={"width": 400, "height": 500})
-            page.goto(page_file.as_uri())
-            page.wait_for_function("Array.from(document.images).every("
-                                   "i => i.complete && i.naturalWidth > 0)")
-            a, b, c = (np.asarray(Image.open(io.BytesIO(page.locator(f"#{i}").screenshot()))
-                                  .convert("RGB")).astype(np.float32) for i in ("a", "b", "c"))
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 400, "height": 500})
+    page.goto(page_file.as_uri())
+    page.wait_for_function("Array.from(document.images).every("
+                           "i => i.complete && i.naturalWidth > 0)")
+    a, b, c = (np.asarray(Image.open(io.BytesIO(page.locator(f"#{i}").screenshot()))
+                          .convert("RGB")).astype(np.float32) for i in ("a", "b", "c"))
+    page.close()
     assert a.shape == b.shape == c.shape
     assert np.abs(a - 255).mean() > 30, "the source was drawn (not an empty image)"
     ours, formula = np.abs(a - b).mean(), np.abs(a - c).mean()

@@ -5,6 +5,7 @@ the sweep running by itself in a real worker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 
@@ -73,25 +74,33 @@ async def _expire_now(env, *file_ids):
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def _started_by_a_worker(env, job_id):
+    """A worker of our own took the job's queue entry and started its row (as far as a real
+    worker gets before it is lost): ``(app, conn, worker id, entry)``."""
+    app = make_app(env["db"].url)
+    conn = await jobenv.connect(env)
+    try:
+        async with app.open_async():
+            worker_id = await app.job_manager.register_worker()
+            taken = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker_id)
+            assert taken.task_name == COMPRESS_TASK
+            await job_rows.start(conn, job_id)
+            yield app, conn, worker_id, taken
+    finally:
+        await conn.close()
+
+
 def test_a_stalled_job_is_retried_by_the_sweep(env, fx):
     """A worker took the job and went silent (its heartbeat is an hour old): the sweep hands the
     job back and the next worker runs it."""
     job_id = asyncio.run(jobenv.submit(env, path=fx.text()))
 
     async def orphan():
-        app = make_app(env["db"].url)
-        conn = await jobenv.connect(env)
-        try:
-            async with app.open_async():
-                worker_id = await app.job_manager.register_worker()
-                taken = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker_id)
-                assert taken.task_name == COMPRESS_TASK
-                await job_rows.start(conn, job_id)  # it got as far as starting the job
-                await conn.execute(
-                    "update procrastinate_workers set last_heartbeat = now() - interval '1 hour'"
-                    " where id = %s", (worker_id,))
-        finally:
-            await conn.close()
+        async with _started_by_a_worker(env, job_id) as (_, conn, worker_id, _):
+            await conn.execute(
+                "update procrastinate_workers set last_heartbeat = now() - interval '1 hour'"
+                " where id = %s", (worker_id,))
 
     asyncio.run(orphan())
     assert asyncio.run(jobenv.job(env, job_id)).state == "running"
@@ -107,20 +116,12 @@ async def _orphan(env, job_id, attempts: int = 1):
     entry failed (it could record that once the database was back), the row still running."""
     from procrastinate.jobs import Status
 
-    app = make_app(env["db"].url)
-    conn = await jobenv.connect(env)
-    try:
-        async with app.open_async():
-            worker_id = await app.job_manager.register_worker()
-            taken = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker_id)
-            assert taken.task_name == COMPRESS_TASK and taken.task_kwargs["job_id"] == str(job_id)
-            await job_rows.start(conn, job_id)
-            await app.job_manager.finish_job_by_id_async(taken.id, Status.FAILED, False)
-            await app.job_manager.unregister_worker(worker_id)
+    async with _started_by_a_worker(env, job_id) as (app, conn, worker_id, taken):
+        assert taken.task_kwargs["job_id"] == str(job_id)
+        await app.job_manager.finish_job_by_id_async(taken.id, Status.FAILED, False)
+        await app.job_manager.unregister_worker(worker_id)
         await conn.execute("update jobs set attempts = %s, created_at = now() - interval"
                            " '1 minute' where id = %s", (attempts, job_id))
-    finally:
-        await conn.close()
 
 
 def test_a_job_whose_queue_entry_ended_without_it_is_queued_again(env, fx):
