@@ -140,7 +140,7 @@ def supervise(ctx: Context, target: Callable[..., None],
               on_message: Callable[[tuple[Any, ...]], None] | None = None,
               should_stop: Callable[[], bool] | None = None,
               max_extension: float = 0.0,
-              pool: prefork.WarmPool | None = None) -> ChildRun:
+              pool: prefork.WarmPool | None = None, owner: str | None = None) -> ChildRun:
     """Run ``target(send, *args)`` in a child of ``ctx`` and watch it until it answers.
 
     The child sends ``("progress", ...)`` messages (handed to ``on_message``)
@@ -156,11 +156,12 @@ def supervise(ctx: Context, target: Callable[..., None],
     The child's temporary files go to a directory of its own, which is removed
     here once the child has ended: a killed child cannot clean up after itself.
     With ``pool`` (a :class:`~squeezer.jobs.prefork.WarmPool` for ``target``) the
-    child is a warm one, started ahead of time, and a child that answered is
-    reaped in the background instead of being waited for here.
+    child is a warm one, started ahead of time (or one kept from an earlier job of the
+    same ``owner``), and a child that answered is kept for ``owner`` (when it answered
+    ``"ok"``) or reaped in the background instead of being waited for here.
     """
     if pool is not None and pool.target is target:
-        child = pool.take()
+        child = pool.take(owner)
         try:
             child.send_job(args)
         except BaseException:
@@ -204,7 +205,8 @@ def supervise(ctx: Context, target: Callable[..., None],
     if outcome is not None and not ended and pool is not None:
         # it has answered: parked for another job, or it exits (and is reaped, its directory
         # removed) in the background
-        pool.release(child, _resident_bytes(process.pid) if child.left else 0)
+        pool.release(child, _resident_bytes(process.pid) if child.left else 0,
+                     reusable=outcome[0] == "ok")
         return ChildRun(outcome, ended, None)
     child.discard()
     return ChildRun(outcome, ended, process.exitcode)
@@ -229,12 +231,18 @@ def _context() -> multiprocessing.context.ForkServerContext:
 _pool: prefork.WarmPool | None = None
 
 
+#: a child is kept for its owner's next job only while it holds less than this (and less
+#: than a quarter of the job memory cap): reuse pays for small jobs, where a fork costs more
+#: than the compression; after a big one, a fresh child gives its memory back
+REUSE_BELOW_BYTES = 512 << 20
+
+
 def keep_warm(children: int, child_jobs: int = 1, memory_bytes: int = 0) -> None:
     """Keep ``children`` engine children started ahead of need (a worker: one per job slot),
     so that a job's child is already forked and initialised when it arrives; 0 stops.
 
-    ``child_jobs``: jobs one child runs before it is replaced (1: each job in a fresh child).
-    A child is reused only while it holds less than a quarter of ``memory_bytes``.
+    ``child_jobs``: jobs one child runs, all for one owner (an API key), before it is
+    replaced (1: each job in a fresh child; :mod:`squeezer.jobs.prefork`).
     """
     global _pool
     if _pool is not None:
@@ -242,7 +250,9 @@ def keep_warm(children: int, child_jobs: int = 1, memory_bytes: int = 0) -> None
         _pool = None
     if children > 0:
         _pool = prefork.WarmPool(_context, _child, children, prepare=_rewarm,
-                                 child_jobs=child_jobs, reuse_below=memory_bytes // 4)
+                                 child_jobs=child_jobs,
+                                 reuse_below=min(memory_bytes // 4 or REUSE_BELOW_BYTES,
+                                                 REUSE_BELOW_BYTES))
 
 
 def _rewarm() -> None:
@@ -312,12 +322,15 @@ def compress_isolated(src: str | Path, dst: str | Path,
                       child: ChildLimits | None = None, *,
                       progress: ProgressCallback | None = None,
                       should_stop: Callable[[], bool] | None = None,
+                      owner: str | None = None,
                       _fault: str | None = None) -> RunReport:
     """:func:`squeezer.engines.pdf.compress` in a child process under ``child``'s caps.
 
     ``progress(fraction, stage)`` receives the engine's progress (in this
     thread).  ``should_stop()`` is polled every :data:`WATCH_INTERVAL`; once it
-    returns True the child is killed and :class:`JobCancelled` raised.
+    returns True the child is killed and :class:`JobCancelled` raised.  ``owner`` (the
+    job's API key): a warm child that ran this owner's earlier jobs may run this one; no
+    other owner's job ever runs in it.
     """
     if isinstance(options, BaseModel):  # what differs from the defaults, nested
         options = options.model_dump(mode="json", exclude_defaults=True)
@@ -332,7 +345,7 @@ def compress_isolated(src: str | Path, dst: str | Path,
                     on_message=(lambda m: progress(m[1], m[2])) if progress else None,
                     should_stop=should_stop,
                     max_extension=limits.media_deadline_seconds(limits.max_media_seconds)
-                    + child.grace_seconds, pool=_pool)
+                    + child.grace_seconds, pool=_pool, owner=owner)
     outcome, ended = run.outcome, run.ended
     if ended == "stopped":
         raise JobCancelled("stopped before the engine finished")

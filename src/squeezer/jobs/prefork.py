@@ -1,20 +1,22 @@
-"""Engine children started before they are needed: a warm pool, one job per child.
+"""Engine children started before they are needed: a warm pool, reused only within one client.
 
 Why: a job's engine runs in a child of the forkserver (:mod:`squeezer.jobs.isolation`),
 and starting one costs far more than a small file's compression — the fork of a
-large process, the copy-on-write faults that follow, multiprocessing's start-up
-in the child (unpickling, re-running the main module).  Measured on a tiny PDF,
-a fresh child took longer than the engine itself (``bench/results/api.md``).
-A :class:`WarmPool` starts children ahead of time, each parked on a pipe; a job
-sends its arguments to a ready one and a replacement is started in the
-background while the job runs.  Isolation is unchanged: every child still runs
-exactly one job and is discarded (a crash, a leak or a hostile file never
-reaches the next job).
+large process, the copy-on-write faults that follow, the child's exit.  Measured on
+a tiny PDF, a fresh child per job cost ~28 ms of CPU against the engine's ~5 ms
+(``bench/results/api.md``).  A :class:`WarmPool` starts children ahead of time,
+each parked on a pipe; a job sends its arguments to a ready one and a replacement
+is started in the background while the job runs.
 
-With ``child_jobs`` above 1 (``SQUEEZER_CHILD_JOBS``, for deployments whose
-clients trust each other) a child that answered is parked again for its next
-job, up to that many, which saves the fork and warm-up of each: less
-isolation, less CPU per small job.
+A child that answered a job successfully may be parked again, with ``child_jobs``
+above 1 (``SQUEEZER_CHILD_JOBS``), but only for the next job of the same *owner*
+(the worker passes the job's API key): what one file does to a process — a leak,
+a corrupted heap, a hostile file that took control of native code — can reach only
+later files of the client who sent it, never another client's.  A child that
+failed, crashed, was stopped, or grew past ``reuse_below`` is never reused, a kept
+child is discarded after :data:`KEEP_SECONDS` without a job, and at most ``size``
+children are kept (the least recently used goes first).  With ``child_jobs=1``
+every job gets a fresh child.
 
 A parked child that loses its parent (the worker was killed) reads end-of-file
 on its pipe and exits; so does one whose pool is closed.
@@ -27,6 +29,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +39,8 @@ from typing import Any
 from squeezer.jobs import scratch as scratch_dirs
 
 log = logging.getLogger(__name__)
+#: a kept child (one that has served an owner) is discarded after this long without a job
+KEEP_SECONDS = 60.0
 
 
 @dataclass
@@ -48,6 +53,10 @@ class Started:
     scratch: str
     #: jobs this child may still be given (a parked child takes ``child_jobs`` in turn)
     left: int = 1
+    #: whose jobs this child has run (it runs no one else's); None while it is fresh
+    owner: str | None = None
+    #: when it was last parked (``time.monotonic()``), for :data:`KEEP_SECONDS`
+    parked_at: float = 0.0
 
     def send_job(self, args: tuple[Any, ...]) -> None:
         """Hand a parked child the arguments of its next job."""
@@ -153,10 +162,10 @@ class WarmPool:
     (touching the engine's memory, which a fresh fork must copy on write) is then
     done while the child waits, not while a client does.
 
-    :meth:`take` returns a ready child (or starts one, if none is ready: the
-    pool never makes a job wait for a refill).  Finished children are reaped
-    by the same background thread, so a job's answer never waits for its
-    child's exit.
+    :meth:`take` returns a child kept for the same owner, else a fresh ready one (or
+    starts one, if none is ready: the pool never makes a job wait for a refill).
+    Finished children are reaped by the same background thread, so a job's answer
+    never waits for its child's exit.
     """
 
     def __init__(self, ctx_factory: Callable[[], Any], target: Callable[..., None],
@@ -170,35 +179,49 @@ class WarmPool:
         #: below this (0: no bound): what one job left allocated must not starve the next
         self.reuse_below = reuse_below
         self.size = max(1, size)
-        self._ready: deque[Started] = deque()
+        self._ready: deque[Started] = deque()  # fresh: no owner yet
+        self._kept: deque[Started] = deque()  # served an owner, parked for its next job
         self._reap: deque[Started] = deque()
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="squeezer-warm-pool", daemon=True)
         self._thread.start()
 
-    def take(self) -> Started:
+    def take(self, owner: str | None = None) -> Started:
         with self._wake:
+            for child in list(self._kept):
+                if child.owner == owner:
+                    self._kept.remove(child)
+                    if child.process.is_alive():
+                        return child
+                    self._reap.append(child)
             while self._ready:
                 child = self._ready.popleft()
                 if child.process.is_alive():
                     self._wake.notify()
+                    child.owner = owner
                     return child
                 self._reap.append(child)  # died while parked (killed by someone): replace it
             self._wake.notify()
-        return start(self._ctx_factory(), self.target, None, self.prepare, self.child_jobs)
+        child = start(self._ctx_factory(), self.target, None, self.prepare, self.child_jobs)
+        child.owner = owner
+        return child
 
-    def release(self, child: Started, resident: int = 0) -> None:
-        """A child that has answered (``resident`` bytes now): parked again for its next job
-        if it has one left, else left to exit and be cleaned up in the background."""
+    def release(self, child: Started, resident: int = 0, *, reusable: bool = True) -> None:
+        """A child that has answered (``resident`` bytes now): kept for its owner's next job
+        if it answered well and has one left, else left to exit and be cleaned up in the
+        background."""
         with self._wake:
             if self._closed:
                 child.discard()
                 return
-            if (child.left > 0 and child.process.is_alive()
+            if (reusable and child.left > 0 and child.process.is_alive()
                     and (not self.reuse_below or resident < self.reuse_below)):
                 _empty(child.scratch)
-                self._ready.appendleft(child)
+                child.parked_at = time.monotonic()
+                self._kept.appendleft(child)
+                while len(self._kept) > self.size:  # the least recently used goes
+                    self._reap.append(self._kept.pop())
             else:
                 self._reap.append(child)
             self._wake.notify()
@@ -208,18 +231,30 @@ class WarmPool:
             self._closed = True
             self._wake.notify()
         self._thread.join(30)
-        for child in (*self._ready, *self._reap):
+        for child in (*self._ready, *self._kept, *self._reap):
             child.discard()
         self._ready.clear()
+        self._kept.clear()
         self._reap.clear()
+
+    def _expire_kept(self) -> float | None:
+        """Move kept children idle for KEEP_SECONDS to the reaper (holding the lock); the
+        seconds until the next one would expire, or None when none is kept."""
+        now = time.monotonic()
+        while self._kept and now - self._kept[-1].parked_at >= KEEP_SECONDS:
+            self._reap.append(self._kept.pop())
+        return KEEP_SECONDS - (now - self._kept[-1].parked_at) if self._kept else None
 
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._closed and not self._reap and len(self._ready) >= self.size:
-                    self._wake.wait()
-                if self._closed:
-                    return
+                while True:
+                    if self._closed:
+                        return
+                    next_expiry = self._expire_kept()
+                    if self._reap or len(self._ready) < self.size:
+                        break
+                    self._wake.wait(next_expiry)
                 finished = list(self._reap)
                 self._reap.clear()
                 wanted = self.size - len(self._ready)

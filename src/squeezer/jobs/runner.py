@@ -289,7 +289,7 @@ async def _compress(services: Services, job: job_rows.JobRow, src: Path, dst: Pa
     """The engine in its child; on cancellation of this task the child is killed first."""
     engine = asyncio.ensure_future(asyncio.to_thread(
         compress_isolated, src, dst, job.options, services.limits, services.child,
-        progress=watch.progress, should_stop=watch.stop.is_set,
+        progress=watch.progress, should_stop=watch.stop.is_set, owner=str(job.key_id),
     ))
     try:
         return await asyncio.shield(engine)
