@@ -9,6 +9,9 @@ $(BIN)/squeezer: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	@# byte-compile our sources now: with PYTHONDONTWRITEBYTECODE set (CI images, containers)
+	@# Python would otherwise compile ~60 modules on every start (~65 ms of a cold compress)
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $@
 
 install: $(BIN)/squeezer
