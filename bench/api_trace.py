@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import api_bench  # noqa: E402 - the benchmark's server and inputs
+import api_bench
 
 #: what each trace point means (the time is that since the previous point)
 STEPS = {
@@ -94,8 +94,8 @@ def table(found: list[list[tuple[float, str]]], warmup: int = 10) -> str:
             gaps.setdefault(step, []).append((stamp - previous) * 1000)
             previous = stamp
         totals.append((steps[-1][0] - steps[0][0]) * 1000)
-    lines = [f"{len(totals)} requests, whole request p50 {statistics.median(totals):.1f} ms, "
-             f"load average at the end {os.getloadavg()[0]:.2f}", "",
+    lines = [(f"{len(totals)} requests, whole request p50 {statistics.median(totals):.1f} ms, "
+             f"load average at the end {os.getloadavg()[0]:.2f}"), "",
              "| step | what | p50 ms | p90 ms |", "|---|---|---:|---:|"]
     for step, what in STEPS.items():
         if step in gaps:
