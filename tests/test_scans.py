@@ -329,28 +329,3 @@ def test_pages_without_a_scan_sized_image_are_not_scans_and_share_their_images(t
     assert {objgen: (s.pages, s.shared) for objgen, s in scans.items()} == {
         picture.objgen: ([1], True), big.objgen: ([2], False)}
     assert round(scans[big.objgen].dpi) == 300
-
-
-def test_a_colour_text_scan_left_to_the_image_step_keeps_a_legible_resolution(tmp_path):
-    """Medium has no MRC: a colour page of text goes to the image step, which may take a
-    photograph down to 72 dpi but not a page of text (strokes blur into the paper). A soft
-    200 dpi scan (as a sheet-fed scanner makes) passed the photo search at 75 dpi and then
-    rendered at SSIM 0.935."""
-    from PIL import ImageFilter
-
-    scan = scanfixtures.render_scan("color", 200, (8.5, 11), 0, False, False).image
-    soft = np.asarray(scan.convert("RGB").filter(ImageFilter.GaussianBlur(1.6)))
-    src = tmp_path / "in.pdf"
-    pdf = pikepdf.new()
-    pdfgen.add_page(pdf, b"q 612 0 0 792 0 0 cm /Im0 Do Q\n", pikepdf.Dictionary(
-        XObject=pikepdf.Dictionary(Im0=pdfgen.image_stream(pdf, soft, "jpeg"))),
-        mediabox=(612, 792))
-    pdf.save(src)
-    report = run(src, tmp_path / "out.pdf", preset="medium")
-    assert report.scan_pages[0].content in ("color_text", "gray_text")
-    assert report.scan_pages[0].method == "plain"
-    with pikepdf.open(tmp_path / "out.pdf") as out:
-        (image,) = out.pages[0].images.values()
-        assert image.Width / 8.5 >= 99  # (75 dpi before: 638 pixels across)
-    assert report.output_bytes < report.input_bytes
-    assert pdfgen.min_ssim(src, tmp_path / "out.pdf", pages=1, dpi=100) >= 0.95

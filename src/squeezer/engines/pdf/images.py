@@ -78,8 +78,6 @@ GRAPHICS_JPEG_BPP = 0.5
 #: Photographs go below the level's resolution (when their looks at it allow) no lower than
 #: this where they are drawn sharpest.
 MIN_PHOTO_DPI = 72
-#: ... and scanned pages of text no lower than this (strokes blur into their paper below it).
-MIN_TEXT_DPI = 100
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
 #: images), beside plain Flate (:mod:`predictors` keeps the smaller).  ``pipeline.save`` keeps
 #: them: it does not let qpdf re-deflate Flate streams (which would drop the predictor);
@@ -108,18 +106,13 @@ class _Context:
     budget: Budget
     placements: dict
     smasks: set[tuple[int, int]] = field(default_factory=set)
-    #: scanned text pages: no size below the level's resolution (:func:`_options`)
-    text: set[tuple[int, int]] = field(default_factory=set)
 
 
 def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
-                    skip: set[tuple[int, int]] | frozenset = frozenset(),
-                    text: set[tuple[int, int]] | frozenset = frozenset()) -> None:
+                    skip: set[tuple[int, int]] | frozenset = frozenset()) -> None:
     """Recompress every image XObject of ``pdf`` in place according to ``settings``.
 
     ``skip``: images another step (the scan step) has just written; left as they are.
-    ``text``: scanned pages of text (the scan step says which): never resampled below the
-    level's resolution, whatever a photograph's search would allow.
     """
     images = [obj for obj in pdf.objects
               if isinstance(obj, Stream) and obj.is_indirect
@@ -127,7 +120,7 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
     if not images:
         report.steps["images"] = report.steps.get("images", 0)
         return
-    ctx = _Context(settings, budget, _placements(pdf, settings, budget), text=set(text))
+    ctx = _Context(settings, budget, _placements(pdf, settings, budget))
     for image in images:
         smask = image.get("/SMask")
         if isinstance(smask, Stream) and smask.is_indirect:
@@ -312,10 +305,9 @@ def _options(base: tuple[int, int], image: Stream, ctx: _Context, width: int,
     placement = ctx.placements.get(image.objgen)
     top_dpi = max(placement.dpi_x, placement.dpi_y) * base[0] / width if placement else 0.0
     out = [jpeg.Option(base, cap if first_cap is None else first_cap)]
-    lowest_dpi = MIN_TEXT_DPI if image.objgen in ctx.text else MIN_PHOTO_DPI
     for step in jpeg.SIZE_STEPS[1:]:
         size = (max(1, round(base[0] * step)), max(1, round(base[1] * step)))
-        if top_dpi * step < lowest_dpi or size[0] * size[1] < MIN_JPEG_PIXELS:
+        if top_dpi * step < MIN_PHOTO_DPI or size[0] * size[1] < MIN_JPEG_PIXELS:
             break
         out.append(jpeg.Option(size, cap))
     return out

@@ -266,7 +266,6 @@ def build(
                 has_images = True
             budget.check_time()
             written: set[tuple[int, int]] = set()
-            text_scans: set[tuple[int, int]] = set()
             images_from = 0.2
             found = _find_scans(pdf) if has_images and scans_wanted(settings) else None
             if found is not None and found[0]:
@@ -275,8 +274,7 @@ def build(
 
                 notify(0.15, "scanned pages")
                 budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
-                written = scans.optimize_scans(pdf, settings, budget, report, found=found,
-                                               text_images=text_scans)
+                written = scans.optimize_scans(pdf, settings, budget, report, found=found)
                 budget.check_time()
                 images_from = 0.45
             elif scans_wanted(settings):
@@ -289,8 +287,7 @@ def build(
                 from squeezer.engines.pdf import images
 
                 budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
-                images.optimize_images(pdf, settings, budget, report, skip=written,
-                                       text=text_scans)
+                images.optimize_images(pdf, settings, budget, report, skip=written)
                 budget.on_step = None
             else:
                 report.steps["images"] = report.steps.get("images", 0)

@@ -50,8 +50,6 @@ MIN_SCAN_DPI = 100
 #: and MRC masks need no more (the image step's ``MIN_BITONAL_DPI``).
 MAX_SCAN_DPI = 300
 HYSTERESIS = 1.1
-#: Scan contents that are text: left to the image step, kept at the level's resolution.
-TEXT_CONTENT = ("gray_text", "color_text")
 
 
 class _Plain(Exception):
@@ -60,16 +58,12 @@ class _Plain(Exception):
 
 def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
                    found: tuple[dict[tuple[int, int], ScanImage], int] | None = None,
-                   text_images: set[tuple[int, int]] | None = None,
                    ) -> set[tuple[int, int]]:
     """Classify every page, re-encode the scans the settings ask for; return the objects
     (new layer images and 1-bit rewrites) the image step must leave as they are.
 
     ``found``: what :func:`scanpages.find_scans` returned for ``pdf``, when the caller
-    looked already.  ``text_images`` receives the scans of text (gray or colour) left to
-    the image step: it must not take them below the level's resolution as it may a
-    photograph, whose looks survive fewer pixels; a page of text does not (a colour
-    invoice scanned at 200 dpi and stored at 75 dpi rendered at SSIM 0.935)."""
+    looked already."""
     scans, vector = found if found is not None else find_scans(pdf)
     report.pages_classified = {"scan": sum(len(s.pages) for s in scans.values()),
                                "vector": vector}
@@ -89,8 +83,6 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report:
                     raise
                 except Exception as exc:  # noqa: BLE001 - one odd scan must not sink the document
                     _failed(entry, exc)
-            if made is None and text_images is not None and entry.content in TEXT_CONTENT:
-                text_images.add(scan.image.objgen)
             if made is not None:
                 done.update(made)
                 saved += entry.bytes_before - entry.bytes_after
