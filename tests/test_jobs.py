@@ -372,3 +372,40 @@ def test_services_from_config(env, tmp_path):
     assert (svc.child.seconds, svc.child.memory_bytes) == (90, 1 << 30)
     assert Services(Config(data_dir=tmp_path), env["db"],
                                 svc.store).base_url == "http://127.0.0.1:8000"
+
+
+def test_a_warm_engine_child_serves_only_the_key_whose_job_it_ran(env, fx, tmp_path):
+    """The runner hands each job's API key to the worker's warm pool: a child kept after a
+    job of one key never runs another key's job (docs/security.md)."""
+    from squeezer.db import keys
+    from squeezer.jobs import isolation
+
+    async def other_key():
+        conn = await jobenv.connect(env)
+        try:
+            return (await keys.create(conn, "another client"))[0]
+        finally:
+            await conn.close()
+
+    other = {**env, "key": asyncio.run(other_key())}
+    isolation.keep_warm(1, child_jobs=10)
+    try:
+        def kept() -> list[tuple[str | None, int]]:
+            assert isolation._pool is not None
+            return [(c.owner, c.process.pid) for c in isolation._pool._kept]
+
+        first = asyncio.run(_upload_and_submit(env, fx.uncompressed(), {"preset": "lossless"}))
+        asyncio.run(_drain(env))
+        ((owner, pid),) = kept()
+        assert owner == str(env["key"].id)
+        asyncio.run(_upload_and_submit(env, fx.uncompressed(), {"preset": "lossless"}))
+        asyncio.run(_drain(env))
+        assert kept() == [(owner, pid)]  # the same key's next job: the same child
+        theirs = asyncio.run(_upload_and_submit(other, fx.uncompressed(), {"preset": "lossless"}))
+        asyncio.run(_drain(other))
+        ((owner_b, pid_b),) = kept()
+        assert owner_b == str(other["key"].id) and pid_b != pid
+        for job_id in (first, theirs):
+            assert asyncio.run(_job(env, job_id)).state == "succeeded"
+    finally:
+        isolation.keep_warm(0)
