@@ -176,6 +176,20 @@ def _gids(kid: Dictionary, cids: set[int], count: int) -> set[int]:
 
 
 def _cut_truetype(original: bytes, kid: Dictionary, cids: set[int]) -> tuple[bytes | None, set]:
+    """The program cut to the glyphs ``cids`` reach, glyph ids kept: by :mod:`glyfcut` (a
+    table rewrite), or, for a program it does not read, by fontTools' subsetter."""
+    from squeezer.engines.pdf import glyfcut
+
+    try:
+        keep = _gids(kid, cids, glyfcut.glyph_count(original))
+        data, _ = glyfcut.cut(original, keep)
+        return data, keep
+    except glyfcut.Unreadable:
+        return _cut_truetype_fonttools(original, kid, cids)
+
+
+def _cut_truetype_fonttools(original: bytes, kid: Dictionary,
+                            cids: set[int]) -> tuple[bytes | None, set]:
     from fontTools import subset
 
     reference = fonts.open_truetype(original)
