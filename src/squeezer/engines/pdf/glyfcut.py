@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import struct
 
-from squeezer.engines.pdf.sfnt import SFNT_VERSIONS
+from squeezer.engines.pdf import sfnt
 
 #: Tables nothing draws with in a PDF: text shaping and math layout (OpenType, AAT and
 #: Graphite: a PDF's text is laid out already), the signature (which no longer matches a cut
@@ -46,18 +46,10 @@ class Unreadable(ValueError):
 
 
 def _directory(data: bytes) -> dict[bytes, tuple[int, int]]:
-    if len(data) < 12 or data[:4] not in SFNT_VERSIONS:
-        raise Unreadable("not a TrueType program")
-    (count,) = struct.unpack_from(">H", data, 4)
-    if 12 + 16 * count > len(data):
-        raise Unreadable("table directory runs past the end")
-    found = {}
-    for i in range(count):
-        tag, _checksum, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * i)
-        if offset + length > len(data):
-            raise Unreadable(f"table {tag!r} runs past the end")
-        found[tag] = (offset, length)
-    return found
+    try:
+        return sfnt.directory(data, strict=True)
+    except ValueError as exc:
+        raise Unreadable(str(exc)) from None
 
 
 def glyph_count(data: bytes) -> int:

@@ -14,9 +14,9 @@ import struct
 SFNT_VERSIONS = (b"\x00\x01\x00\x00", b"true", b"OTTO")
 
 
-def tables(data: bytes) -> dict[bytes, bytes]:
-    """Each table's bytes by tag (as far as the program has them; ValueError when the
-    directory does not parse)."""
+def directory(data: bytes, *, strict: bool = False) -> dict[bytes, tuple[int, int]]:
+    """Each table's (offset, length) by tag; ValueError when the directory does not parse
+    (``strict``: also when a table runs past the end of the program)."""
     if len(data) < 12 or data[:4] not in SFNT_VERSIONS:
         raise ValueError("not a TrueType or OpenType program")
     (count,) = struct.unpack_from(">H", data, 4)
@@ -25,8 +25,17 @@ def tables(data: bytes) -> dict[bytes, bytes]:
     found = {}
     for i in range(count):
         tag, _checksum, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * i)
-        found[tag] = data[offset:offset + length]
+        if strict and offset + length > len(data):
+            raise ValueError(f"table {tag!r} runs past the end")
+        found[tag] = (offset, length)
     return found
+
+
+def tables(data: bytes) -> dict[bytes, bytes]:
+    """Each table's bytes by tag (as far as the program has them; ValueError when the
+    directory does not parse)."""
+    return {tag: data[offset:offset + length]
+            for tag, (offset, length) in directory(data).items()}
 
 
 def outlined_glyphs(data: bytes) -> int:
