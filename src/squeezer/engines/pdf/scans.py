@@ -252,7 +252,10 @@ def _resample(arr: np.ndarray | None, im: Image.Image | None,
     image (its array is made by :func:`_samples` when needed)."""
     if im is None:
         assert arr is not None
-        im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+        height, width = arr.shape[:2]
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        # (band by band: no full-size Pillow copy of the samples)
+        return None, pixels.resized(arr, "L" if arr.shape[2] == 1 else "RGB", size)
     size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
     return None, pixels.resize(im, size)
 
