@@ -162,7 +162,8 @@ def _attempt(image: Stream, ctx: _Context) -> tuple[int, Candidate | None, str |
     ctx.budget.check_time()
     before = len(image.read_raw_bytes())
     try:
-        return before, _best(image, ctx, before), None
+        with ctx.budget.large_image(pixels.sample_bytes(image)):
+            return before, _best(image, ctx, before), None
     except EngineError:
         raise  # limits
     except DamagedImage as exc:

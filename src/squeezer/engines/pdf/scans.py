@@ -113,7 +113,8 @@ def _prepare(pdf: pikepdf.Pdf, scan: ScanImage, settings: Settings,
     entry = ScanPage(page=0, content="unknown", ocr_layer=scan.ocr_layer, dpi=round(scan.dpi, 1))
     try:
         entry.bytes_before = len(scan.image.read_raw_bytes())
-        return entry, _one(pdf, scan, settings, budget, entry)
+        with budget.large_image(pixels.sample_bytes(scan.image)):
+            return entry, _one(pdf, scan, settings, budget, entry)
     except EngineError:
         raise
     except _Plain as reason:
