@@ -459,11 +459,13 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
         return []
     ctx.budget.check_image(width, height, 8)
     try:
+        # (the samples as the one array each path needs: ink, or gray to resample)
+        if size is None:
+            return _bitonal(bilevel.decode_ink(image), downsampled=False, jbig2=True,
+                            force=False)
         gray = bilevel.decode_gray(image)
     except (OSError, ValueError, RuntimeError) as exc:
         raise DamagedImage(f"CCITT data does not decode ({exc})") from None
-    if size is None:
-        return _bitonal(gray == 0, downsampled=False, jbig2=True, force=False)
     zero = np.asarray(pixels.resized(gray, "L", size)) < 128
     return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2)
 
