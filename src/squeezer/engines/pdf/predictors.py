@@ -71,6 +71,28 @@ def smallest_flate(samples: np.ndarray) -> Encoded:
     return Encoded(libdeflate.compress(_encode(rows, components, best)), best != PLAIN)
 
 
+def _encode(rows: np.ndarray, bpp: int, method: int) -> memoryview:
+    """All rows as the bytes Flate gets: plain (the rows themselves, not a copy), or tagged
+    and filtered, written block by block into one buffer (a list of blocks joined took
+    twice the image)."""
+    if method == PLAIN:
+        return rows.data.cast("B")
+    height, row_bytes = rows.shape
+    out = np.empty((height, 1 + row_bytes), np.uint8)
+    for top, (x, above) in zip(range(0, height, BLOCK_ROWS), _blocks(rows, 0, height)):
+        tagged = out[top:top + x.shape[0]]
+        if method == ADAPTIVE:
+            residuals = _residuals(x, above, bpp)
+            scores = np.stack([_ABS[r].sum(axis=1, dtype=np.uint32) for r in residuals])
+            choice = scores.argmin(axis=0).astype(np.uint8)
+            tagged[:, 0] = choice
+            tagged[:, 1:] = np.stack(residuals)[choice, np.arange(x.shape[0])]
+        else:
+            tagged[:, 0] = method
+            tagged[:, 1:] = _residuals(x, above, bpp, only=method)[method]
+    return out.data.cast("B")
+
+
 #: |x| of each byte read as a signed residual (libpng's heuristic for the per-row choice).
 _ABS = np.abs(np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int16)).astype(np.uint8)
 
@@ -106,23 +128,6 @@ def _trial_encodings(rows: np.ndarray, bpp: int, ranges: list[tuple[int, int]]
     best_single = 1 + int(np.argmin(totals[1:]))
     return {PLAIN: b"".join(plain), ADAPTIVE: b"".join(adaptive),
             best_single: b"".join(single[best_single])}
-
-
-def _encode(rows: np.ndarray, bpp: int, method: int) -> bytes:
-    """All rows as the bytes Flate gets: plain, or tagged and filtered."""
-    if method == PLAIN:
-        return rows.tobytes()
-    out = []
-    for x, above in _blocks(rows, 0, rows.shape[0]):
-        if method == ADAPTIVE:
-            residuals = _residuals(x, above, bpp)
-            scores = np.stack([_ABS[r].sum(axis=1, dtype=np.uint32) for r in residuals])
-            choice = scores.argmin(axis=0).astype(np.uint8)
-            out.append(_tagged(choice, np.stack(residuals)[choice, np.arange(x.shape[0])]))
-        else:
-            out.append(_tagged(np.full(x.shape[0], method, np.uint8),
-                               _residuals(x, above, bpp, only=method)[method]))
-    return b"".join(out)
 
 
 def _residuals(x: np.ndarray, above: np.ndarray, bpp: int,
