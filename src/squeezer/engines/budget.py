@@ -102,15 +102,17 @@ class Budget:
         if nbytes < LARGE_IMAGE_BYTES:
             yield
             return
+        # Pillow allocates an image in blocks the heap serves and, set up for a process that
+        # compresses (engines.malloc), keeps when freed: what earlier images left there
+        # would stay resident beside a large image's arrays, and a large image's copies
+        # beside the next one's
+        from squeezer.engines.malloc import release_freed_memory
+
         with self._large:
+            release_freed_memory()
             try:
                 yield
             finally:
-                # Pillow allocates an image in blocks the heap serves and, set up for a
-                # process that compresses (engines.malloc), keeps when freed: a large
-                # image's copies would stay resident beside the next one's arrays
-                from squeezer.engines.malloc import release_freed_memory
-
                 release_freed_memory()
 
     def check_stream(self, nbytes: int) -> None:

@@ -610,7 +610,8 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         really_gray = info.obj == Name.DeviceRGB and s.color_detection and _is_gray(arr)
         if really_gray or s.color_model != ColorModel.keep:
             if _is_gray(arr):
-                arr = arr[:, :, :1]
+                # (a copy: a view would keep all three channels alive to the end)
+                arr = np.ascontiguousarray(arr[:, :, :1])
             else:
                 arr = pixels.converted(arr, "RGB", "L")[:, :, None]
             entries.update({"/ColorSpace": Name.DeviceGray} if expanded
@@ -813,25 +814,25 @@ def _palette(arr: np.ndarray, info: ColorInfo, entries: dict, gray: bool,
     if found is None:
         return None
     # the colours in the order of their packed values (big-endian components), each pixel
-    # its colour's index: band by band (packed values and sort indexes of a whole image
-    # took 12 bytes a pixel)
+    # its colour's index, packed: band by band (packed values and sort indexes of a whole
+    # image took 12 bytes a pixel, and packing three more copies of the indexes)
     table = np.array(sorted(found), np.uint8).reshape(len(found), arr.shape[2])
     colors = _packed(table)
-    height, width = arr.shape[:2]
-    index = np.empty((height, width), np.uint8)
-    step = pixels.bands(height, width * 8).step
-    for top in range(0, height, step):
-        index[top:top + step] = np.searchsorted(colors, _packed(arr[top:top + step]))
     bpc = max(min_bpc, 1 if len(colors) <= 2 else 2 if len(colors) <= 4 else 4 if len(colors) <= 16
               else 8)
-    data = _pack(index, bpc)
+    height, width = arr.shape[:2]
+    rows = np.empty((height, -(-width * bpc // 8)), np.uint8)
+    step = pixels.bands(height, width * 8).step
+    for top in range(0, height, step):
+        index = np.searchsorted(colors, _packed(arr[top:top + step])).astype(np.uint8)
+        rows[top:top + step] = _pack(index, bpc)
     new = dict(entries)
     space = new.get("/ColorSpace", info.obj)
     new.update({"/ColorSpace": Array([Name.Indexed, space, len(colors) - 1,
                                       pikepdf.String(table.tobytes())]),
                 "/BitsPerComponent": bpc, "/Decode": None})
-    return Candidate(zlib.compress(data, FLATE_LEVEL), Name.FlateDecode, None, new, "flate",
-                     gray=gray, downsampled=downsampled)
+    return Candidate(zlib.compress(rows.data.cast("B"), FLATE_LEVEL), Name.FlateDecode, None,
+                     new, "flate", gray=gray, downsampled=downsampled)
 
 
 def _packed(arr: np.ndarray) -> np.ndarray:
@@ -842,17 +843,17 @@ def _packed(arr: np.ndarray) -> np.ndarray:
     return packed
 
 
-def _pack(index: np.ndarray, bpc: int) -> bytes:
+def _pack(index: np.ndarray, bpc: int) -> np.ndarray:
     """Rows of ``bpc``-bit samples, each row padded to a byte."""
     if bpc == 8:
-        return index.tobytes()
+        return index
     height, width = index.shape
     per = 8 // bpc
     padded = np.zeros((height, -(-width // per) * per), np.uint8)
     padded[:, :width] = index
     groups = padded.reshape(height, -1, per)
     shifts = (bpc * np.arange(per - 1, -1, -1)).astype(np.uint8)
-    return (groups << shifts).sum(axis=2, dtype=np.uint8).tobytes()
+    return (groups << shifts).sum(axis=2, dtype=np.uint8)
 
 
 def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, pinned: bool) -> list:
