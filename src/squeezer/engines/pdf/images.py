@@ -565,11 +565,22 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     matte = _matte(image)
     decode = pixels.decode_array(image, info, bpc)
     forced = arr is not None
-    if arr is None:
-        arr = pixels.samples(image, width, height, info.components, bpc)
     changed = forced  # do the samples differ from the stream's (then a Flate candidate pays)
     gray = expanded = False
     entries = dict(entries or {})
+    if arr is None and info.kind == "rgb" and bpc == 8 and not color_key and not matte \
+            and (info.obj == Name.DeviceRGB and s.color_detection
+                 or s.color_model != ColorModel.keep) \
+            and _equal_decode_pairs(image, info):
+        # what the really-gray step below would make of a large gray image stored as RGB,
+        # straight from the stream (pixels.gray_samples: its three channels never whole)
+        arr = pixels.gray_samples(image, width, height)
+        if arr is not None:
+            entries.update(_gray_entries(image, info))
+            info = ColorInfo("gray", 1, Name.DeviceGray)
+            gray = changed = True
+    if arr is None:
+        arr = pixels.samples(image, width, height, info.components, bpc)
 
     if info.kind == "indexed":
         # a palette image stays as it is (qpdf re-packs its Flate) unless it must be

@@ -187,12 +187,7 @@ def _inflated(image: Stream, names: list[str], need: int) -> np.ndarray | None:
     Why: qpdf's decoded buffer and the Python bytes pikepdf copies it into both exist for
     a moment, so a 9000 x 9000 RGB page (243 MB of samples) briefly took twice that.
     """
-    if names not in (["/FlateDecode"], ["/Fl"]):
-        return None
-    parms = image.get("/DecodeParms")
-    if isinstance(parms, Array):
-        parms = parms[0] if len(parms) == 1 else None
-    if isinstance(parms, Dictionary) and _int(parms.get("/Predictor"), 1) > 1:
+    if not _plain_flate(image, names):
         return None
     out = np.empty(need, np.uint8)
     done = 0
@@ -211,6 +206,59 @@ def _inflated(image: Stream, names: list[str], need: int) -> np.ndarray | None:
     except zlib.error:
         return None
     return out if done >= need else None
+
+
+def _plain_flate(image: Stream, names: list[str]) -> bool:
+    """Whether ``image`` is Flate alone, without a predictor (its data are the samples)."""
+    if names not in (["/FlateDecode"], ["/Fl"]):
+        return False
+    parms = image.get("/DecodeParms")
+    if isinstance(parms, Array):
+        parms = parms[0] if len(parms) == 1 else None
+    return not (isinstance(parms, Dictionary) and _int(parms.get("/Predictor"), 1) > 1)
+
+
+def gray_samples(image: Stream, width: int, height: int) -> np.ndarray | None:
+    """The samples of a large plain-Flate 8-bit RGB image whose three channels are equal in
+    every pixel (a gray scan stored as colour), as H x W x 1: the first channel.  None when
+    any pixel has colour, or the image is small, or not plain Flate, or its data does not
+    inflate cleanly (the caller then decodes it whole, with :func:`samples`).
+
+    Why: the image step keeps such an image's one channel; inflated and checked a band
+    at a time, its three channels never exist whole (a 9000 x 9000 page: 81 MB instead of
+    243 MB and then 81 more).  A colour image costs the bands up to its first colour.
+    """
+    row = width * 3
+    if row * height < STREAM_MIN_BYTES or not _plain_flate(image, filters(image)):
+        return None
+    out = np.empty((height, width, 1), np.uint8)
+    rows_per = max(1, _INFLATE_PIECE // row)
+    band = np.empty(rows_per * row, np.uint8)
+    top = filled = 0
+    inflater = zlib.decompressobj()
+    raw = memoryview(image.read_raw_bytes())
+    try:
+        for start in range(0, len(raw), _INFLATE_SLICE):
+            data: bytes | memoryview = raw[start:start + _INFLATE_SLICE]
+            while data and top < height:
+                rows = min(rows_per, height - top)
+                piece = inflater.decompress(data, rows * row - filled)
+                band[filled:filled + len(piece)] = np.frombuffer(piece, np.uint8)
+                filled += len(piece)
+                data = inflater.unconsumed_tail
+                if filled == rows * row:
+                    pixels = band[:filled].reshape(rows, width, 3)
+                    first = pixels[:, :, 0]
+                    if not (np.array_equal(first, pixels[:, :, 1])
+                            and np.array_equal(first, pixels[:, :, 2])):
+                        return None
+                    out[top:top + rows, :, 0] = first
+                    top, filled = top + rows, 0
+            if top >= height or inflater.eof:
+                break
+    except zlib.error:
+        return None
+    return out if top >= height else None
 
 
 def unpack(data: bytes | np.ndarray, width: int, height: int, components: int, bpc: int) -> np.ndarray:
