@@ -387,7 +387,14 @@ def resized(arr: np.ndarray, mode: str, size: tuple[int, int]) -> Image.Image:
     fx = int(width / size[0] / REDUCING_GAP) or 1
     fy = int(height / size[1] / REDUCING_GAP) or 1
     if fx == 1 and fy == 1:
-        return resize(_image(arr, mode), size)
+        out = resize(_image(arr, mode), size)
+        if arr.size >= STREAM_MIN_BYTES:
+            # the whole-image Pillow copy was made of blocks the heap keeps when freed
+            # (engines.malloc): hand them back rather than hold them beside what follows
+            from squeezer.engines.malloc import release_freed_memory
+
+            release_freed_memory()
+        return out
     reduced = Image.new(mode, (-(-width // fx), -(-height // fy)))
     step = bands(height, width * 4, fy).step  # (Pillow's pixels take up to 4 bytes)
     for top in range(0, height, step):
