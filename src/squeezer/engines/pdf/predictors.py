@@ -37,8 +37,17 @@ SAMPLE_BYTES = 128 << 10
 BANDS = 8
 #: Deflate level of the sampled trials (the winner is deflated at :data:`libdeflate.BEST`).
 TRIAL_LEVEL = 6
-#: Rows filtered at a time.
+#: Rows filtered at a time, no more than :data:`BLOCK_BYTES` of them: each filter's
+#: residuals and Paeth's 16-bit predictions are a few copies of a block (~15 of them), so
+#: a wide image's blocks are fewer rows (a 7200-pixel RGB row is 21 KB: 256 rows were
+#: 80 MB of temporaries).  Rows are filtered from the row above whatever the block, so
+#: the size changes nothing in the output.
 BLOCK_ROWS = 256
+BLOCK_BYTES = 2 << 20
+
+
+def _block_rows(row_bytes: int) -> int:
+    return max(1, min(BLOCK_ROWS, BLOCK_BYTES // max(1, row_bytes)))
 
 
 @dataclass
@@ -79,7 +88,8 @@ def _encode(rows: np.ndarray, bpp: int, method: int) -> memoryview:
         return rows.data.cast("B")
     height, row_bytes = rows.shape
     out = np.empty((height, 1 + row_bytes), np.uint8)
-    for top, (x, above) in zip(range(0, height, BLOCK_ROWS), _blocks(rows, 0, height)):
+    for top, (x, above) in zip(range(0, height, _block_rows(row_bytes)),
+                               _blocks(rows, 0, height)):
         tagged = out[top:top + x.shape[0]]
         if method == ADAPTIVE:
             residuals = _residuals(x, above, bpp)
@@ -98,8 +108,9 @@ _ABS = np.abs(np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int16)).ast
 
 
 def _blocks(rows: np.ndarray, start: int, stop: int):
-    for block in range(start, stop, BLOCK_ROWS):
-        end = min(block + BLOCK_ROWS, stop)
+    step = _block_rows(rows.shape[1])
+    for block in range(start, stop, step):
+        end = min(block + step, stop)
         above = rows[block - 1] if block > 0 else np.zeros(rows.shape[1], np.uint8)
         yield rows[block:end], above
 
