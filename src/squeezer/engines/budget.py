@@ -10,8 +10,10 @@ which runs each engine call in a disposable child process.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from squeezer.engines.errors import (
     DecompressionLimitError,
@@ -21,6 +23,10 @@ from squeezer.engines.errors import (
 )
 from squeezer.engines.limits import DEFAULT_LIMITS, Limits
 from squeezer.engines.threads import thread_count
+
+#: An image whose samples take at least this many bytes is decoded and worked on by one
+#: thread of a run at a time (:meth:`Budget.large_image`).
+LARGE_IMAGE_BYTES = 32 << 20
 
 
 class Budget:
@@ -36,6 +42,9 @@ class Budget:
         #: long step, which maps it into the run's progress: a job's card moves while a
         #: document's images are worked on, instead of sitting at one number)
         self.on_step: Callable[[float], None] | None = None
+        #: the largest image (bytes of samples) :meth:`check_image` has seen
+        self.largest_image = 0
+        self._large = threading.Lock()
 
     def advance(self, done: int, total: int) -> None:
         """``done`` of the current step's ``total`` items are finished."""
@@ -70,12 +79,41 @@ class Budget:
         pre-flight scan, from each image's declared size.
         """
         pixels = int(width) * int(height)
+        self.largest_image = max(self.largest_image, pixels * max(bits_per_pixel, 1) // 8)
         if self.limits.max_image_pixels and pixels > self.limits.max_image_pixels:
             raise ImageTooLargeError(
                 f"an image of {width}x{height} pixels exceeds the limit of "
                 f"{self.limits.max_image_pixels} pixels"
             )
         self.check_stream(pixels * max(bits_per_pixel, 1) // 8)
+
+    @contextmanager
+    def large_image(self, nbytes: int) -> Iterator[None]:
+        """Hold the run's one place for work on a large image (of ``nbytes`` of samples)
+        while the block runs; smaller ones go straight in.
+
+        Why: the image and scan steps work on several images at once, and the reference
+        reader renders pages beside them; one large image already takes its samples, a
+        Pillow copy and a resampled one.  Two or three such pages at once (a 3-page
+        600 dpi colour scan: 100 MB of samples each) put the process over its memory
+        goal, where one at a time costs little time: a document's small images still
+        run side by side.  Leaving, the memory the work freed goes back to the kernel.
+        """
+        if nbytes < LARGE_IMAGE_BYTES:
+            yield
+            return
+        # Pillow allocates an image in blocks the heap serves and, set up for a process that
+        # compresses (engines.malloc), keeps when freed: what earlier images left there
+        # would stay resident beside a large image's arrays, and a large image's copies
+        # beside the next one's
+        from squeezer.engines.malloc import release_freed_memory
+
+        with self._large:
+            release_freed_memory()
+            try:
+                yield
+            finally:
+                release_freed_memory()
 
     def check_stream(self, nbytes: int) -> None:
         """Refuse one stream that decompresses to more than the per-stream limit."""

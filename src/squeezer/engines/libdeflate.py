@@ -20,6 +20,6 @@ import deflate as _libdeflate
 BEST = 9
 
 
-def compress(data: bytes, level: int = BEST) -> bytes:
+def compress(data: bytes | memoryview, level: int = BEST) -> bytes:
     """``data`` as a zlib stream (FlateDecode's format) at libdeflate's ``level`` (1-12)."""
     return bytes(_libdeflate.zlib_compress(data, level))

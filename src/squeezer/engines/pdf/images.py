@@ -162,7 +162,8 @@ def _attempt(image: Stream, ctx: _Context) -> tuple[int, Candidate | None, str |
     ctx.budget.check_time()
     before = len(image.read_raw_bytes())
     try:
-        return before, _best(image, ctx, before), None
+        with ctx.budget.large_image(pixels.sample_bytes(image)):
+            return before, _best(image, ctx, before), None
     except EngineError:
         raise  # limits
     except DamagedImage as exc:
@@ -458,12 +459,14 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
         return []
     ctx.budget.check_image(width, height, 8)
     try:
+        # (the samples as the one array each path needs: ink, or gray to resample)
+        if size is None:
+            return _bitonal(bilevel.decode_ink(image), downsampled=False, jbig2=True,
+                            force=False)
         gray = bilevel.decode_gray(image)
     except (OSError, ValueError, RuntimeError) as exc:
         raise DamagedImage(f"CCITT data does not decode ({exc})") from None
-    if size is None:
-        return _bitonal(gray == 0, downsampled=False, jbig2=True, force=False)
-    zero = np.asarray(pixels.resize(Image.fromarray(gray, "L"), size)) < 128
+    zero = np.asarray(pixels.resized(gray, "L", size)) < 128
     return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2)
 
 
@@ -562,11 +565,22 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     matte = _matte(image)
     decode = pixels.decode_array(image, info, bpc)
     forced = arr is not None
-    if arr is None:
-        arr = pixels.samples(image, width, height, info.components, bpc)
     changed = forced  # do the samples differ from the stream's (then a Flate candidate pays)
     gray = expanded = False
     entries = dict(entries or {})
+    if arr is None and info.kind == "rgb" and bpc == 8 and not color_key and not matte \
+            and (info.obj == Name.DeviceRGB and s.color_detection
+                 or s.color_model != ColorModel.keep) \
+            and _equal_decode_pairs(image, info):
+        # what the really-gray step below would make of a large gray image stored as RGB,
+        # straight from the stream (pixels.gray_samples: its three channels never whole)
+        arr = pixels.gray_samples(image, width, height)
+        if arr is not None:
+            entries.update(_gray_entries(image, info))
+            info = ColorInfo("gray", 1, Name.DeviceGray)
+            gray = changed = True
+    if arr is None:
+        arr = pixels.samples(image, width, height, info.components, bpc)
 
     if info.kind == "indexed":
         # a palette image stays as it is (qpdf re-packs its Flate) unless it must be
@@ -607,16 +621,17 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         really_gray = info.obj == Name.DeviceRGB and s.color_detection and _is_gray(arr)
         if really_gray or s.color_model != ColorModel.keep:
             if _is_gray(arr):
-                arr = arr[:, :, :1]
+                # (a copy: a view would keep all three channels alive to the end)
+                arr = np.ascontiguousarray(arr[:, :, :1])
             else:
-                arr = np.asarray(Image.fromarray(arr, "RGB").convert("L"))[:, :, None]
+                arr = pixels.converted(arr, "RGB", "L")[:, :, None]
             entries.update({"/ColorSpace": Name.DeviceGray} if expanded
                            else _gray_entries(image, info))
             info = ColorInfo("gray", 1, Name.DeviceGray)
             gray = changed = True
     if info.kind == "cmyk" and s.color_model != ColorModel.keep and not color_key \
             and decode is None and not is_smask and not matte:
-        arr = np.asarray(Image.fromarray(arr, "CMYK").convert("L"))[:, :, None]
+        arr = pixels.converted(arr, "CMYK", "L")[:, :, None]
         entries.update({"/ColorSpace": Name.DeviceGray})
         info = ColorInfo("gray", 1, Name.DeviceGray)
         gray = changed = True
@@ -636,15 +651,14 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
     if bitonal_now:
         ink = arr[:, :, 0] == 0
         if size is not None:
-            im = Image.fromarray(np.where(ink, 0, 255).astype(np.uint8), "L")
-            ink = np.asarray(pixels.resize(im, size)) < 128
+            paper = np.where(ink, np.uint8(0), np.uint8(255))
+            ink = np.asarray(pixels.resized(paper, "L", size)) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=gray,
                         force=changed or size is not None, jbig2=s.jbig2)
     mode = {1: "L", 3: "RGB", 4: "CMYK"}[info.components]
     full = arr  # (the photo path below chooses its size from the full samples)
     if size is not None:
-        im = pixels.resize(Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode), size)
-        arr = np.asarray(im)
+        arr = np.asarray(pixels.resized(arr, mode, size))
         if arr.ndim == 2:
             arr = arr[:, :, None]
         changed = True
@@ -754,15 +768,39 @@ def _matte(image: Stream) -> bool:
 def _is_gray(arr: np.ndarray) -> bool:
     if arr.shape[2] != 3:
         return False
-    r = arr[:, :, 0]
-    return bool(np.array_equal(r, arr[:, :, 1]) and np.array_equal(r, arr[:, :, 2]))
+    # band by band: the comparisons' boolean temporaries are a third of the samples each
+    step = pixels.bands(arr.shape[0], arr.shape[1] * 3).step
+    for top in range(0, arr.shape[0], step):
+        band = arr[top:top + step]
+        r = band[:, :, 0]
+        if not (np.array_equal(r, band[:, :, 1]) and np.array_equal(r, band[:, :, 2])):
+            return False
+    return True
 
 
 def _values(gray: np.ndarray, limit: int) -> list[int] | None:
     """The distinct values of a uint8 image when there are at most ``limit``, else None."""
-    colors = Image.fromarray(np.ascontiguousarray(gray), "L").getcolors(limit)
+    found = _colors(gray[:, :, None], "L", limit)
     # (one band's colours are numbers: Pillow types them for any band count)
-    return None if colors is None else [cast(int, v) for _, v in colors]
+    return None if found is None else [cast(int, v) for v in found]
+
+
+def _colors(arr: np.ndarray, mode: str, limit: int) -> set | None:
+    """The distinct colours of ``arr`` (H x W x C) when there are at most ``limit``, else
+    None: Pillow's getcolors(), band by band (a Pillow copy of a whole image is up to four
+    bytes a pixel)."""
+    found: set = set()
+    step = pixels.bands(arr.shape[0], arr.shape[1] * 4).step
+    for top in range(0, arr.shape[0], step):
+        part = arr[top:top + step]
+        colors = Image.fromarray(np.ascontiguousarray(part[:, :, 0] if mode == "L" else part),
+                                 mode).getcolors(limit)
+        if colors is None:
+            return None
+        found.update(c for _, c in colors)
+        if len(found) > limit:
+            return None
+    return found
 
 
 def _is_photo(arr: np.ndarray) -> bool:
@@ -783,39 +821,50 @@ def _palette(arr: np.ndarray, info: ColorInfo, entries: dict, gray: bool,
              downsampled: bool, min_bpc: int = 1) -> Candidate | None:
     """An /Indexed version of a colour image with at most 256 colours."""
     mode = {3: "RGB", 4: "CMYK"}[info.components]
-    if Image.fromarray(np.ascontiguousarray(arr), mode).getcolors(256) is None:
+    found = _colors(arr, mode, 256)
+    if found is None:
         return None
-    flat = np.ascontiguousarray(arr).reshape(-1, arr.shape[2])
-    packed = flat[:, 0].astype(np.uint32)
-    for c in range(1, flat.shape[1]):
-        packed = (packed << 8) | flat[:, c]
-    colors, first = np.unique(packed, return_index=True)
-    index = np.searchsorted(colors, packed).astype(np.uint8)
+    # the colours in the order of their packed values (big-endian components), each pixel
+    # its colour's index, packed: band by band (packed values and sort indexes of a whole
+    # image took 12 bytes a pixel, and packing three more copies of the indexes)
+    table = np.array(sorted(found), np.uint8).reshape(len(found), arr.shape[2])
+    colors = _packed(table)
     bpc = max(min_bpc, 1 if len(colors) <= 2 else 2 if len(colors) <= 4 else 4 if len(colors) <= 16
               else 8)
     height, width = arr.shape[:2]
-    data = _pack(index.reshape(height, width), bpc)
-    table = flat[first]
+    rows = np.empty((height, -(-width * bpc // 8)), np.uint8)
+    step = pixels.bands(height, width * 8).step
+    for top in range(0, height, step):
+        index = np.searchsorted(colors, _packed(arr[top:top + step])).astype(np.uint8)
+        rows[top:top + step] = _pack(index, bpc)
     new = dict(entries)
     space = new.get("/ColorSpace", info.obj)
     new.update({"/ColorSpace": Array([Name.Indexed, space, len(colors) - 1,
                                       pikepdf.String(table.tobytes())]),
                 "/BitsPerComponent": bpc, "/Decode": None})
-    return Candidate(zlib.compress(data, FLATE_LEVEL), Name.FlateDecode, None, new, "flate",
-                     gray=gray, downsampled=downsampled)
+    return Candidate(zlib.compress(rows.data.cast("B"), FLATE_LEVEL), Name.FlateDecode, None,
+                     new, "flate", gray=gray, downsampled=downsampled)
 
 
-def _pack(index: np.ndarray, bpc: int) -> bytes:
+def _packed(arr: np.ndarray) -> np.ndarray:
+    """Each pixel's components (the last axis) as one big-endian number."""
+    packed = arr[..., 0].astype(np.uint32)
+    for c in range(1, arr.shape[-1]):
+        packed = (packed << 8) | arr[..., c]
+    return packed
+
+
+def _pack(index: np.ndarray, bpc: int) -> np.ndarray:
     """Rows of ``bpc``-bit samples, each row padded to a byte."""
     if bpc == 8:
-        return index.tobytes()
+        return index
     height, width = index.shape
     per = 8 // bpc
     padded = np.zeros((height, -(-width // per) * per), np.uint8)
     padded[:, :width] = index
     groups = padded.reshape(height, -1, per)
     shifts = (bpc * np.arange(per - 1, -1, -1)).astype(np.uint8)
-    return (groups << shifts).sum(axis=2, dtype=np.uint8).tobytes()
+    return (groups << shifts).sum(axis=2, dtype=np.uint8)
 
 
 def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, pinned: bool) -> list:

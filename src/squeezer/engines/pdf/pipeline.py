@@ -102,7 +102,7 @@ def compress(
     chosen: Path | None  # None: no rewrite passed verification
 
     with tempfile.TemporaryDirectory(prefix="squeezer-") as tmp, \
-            _ReferenceReader(src, settings.password, budget.threads) as reader:
+            _ReferenceReader(src, settings.password, budget) as reader:
         work = Path(tmp)
         notify(0.02, "reading")
         run = functools.partial(build, on_scanned=reader.start)
@@ -200,13 +200,15 @@ class _ReferenceReader:
     reading then runs beside the compression (PDFium releases the GIL; its lock
     is taken page by page); otherwise it runs when :meth:`result` asks for it.
     Leaving the ``with`` block waits for the reading, so no thread outlives a
-    failed run.
+    failed run.  In a document with a large image (PDFium decodes it whole to render
+    its page) the reading takes the run's place for large images
+    (:meth:`Budget.large_image`), so that it never renders beside the steps' work on one.
     """
 
-    def __init__(self, src: Path, password: str | None, threads: int) -> None:
-        self.src, self.password = src, password
+    def __init__(self, src: Path, password: str | None, budget: Budget) -> None:
+        self.src, self.password, self.budget = src, password, budget
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="squeezer-reference") \
-            if threads > 1 else None
+            if budget.threads > 1 else None
         self.future: Future | None = None
 
     def __enter__(self) -> Self:
@@ -218,7 +220,11 @@ class _ReferenceReader:
 
     def start(self) -> None:
         if self.pool is not None and self.future is None:
-            self.future = self.pool.submit(verify.Reference.of, self.src, self.password)
+            self.future = self.pool.submit(self._read)
+
+    def _read(self) -> verify.Reference | None:
+        with self.budget.large_image(self.budget.largest_image):
+            return verify.Reference.of(self.src, self.password)
 
     def result(self) -> verify.Reference | None:
         if self.future is None:

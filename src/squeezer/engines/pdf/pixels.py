@@ -119,6 +119,18 @@ def space(cs: object, allow_indexed: bool) -> ColorInfo:
     raise Undecodable(f"colour space {family}")
 
 
+def sample_bytes(image: Stream) -> int:
+    """About how many bytes ``image``'s samples take decoded, at 8 bits a component (what
+    the engine's arrays and Pillow hold), from its dictionary alone: for deciding how
+    much may run at once (0 when the dictionary does not say)."""
+    width, height = _int(image.get("/Width")), _int(image.get("/Height"))
+    try:
+        components = 1 if image.get("/ImageMask", False) else color_info(image).components
+    except (Undecodable, pikepdf.PdfError, TypeError, ValueError):
+        components = 3  # (an unknown space: assume colour)
+    return max(0, width) * max(0, height) * components
+
+
 def default_decode(info: ColorInfo, bpc: int) -> list[float]:
     if info.kind == "indexed":
         return [0.0, float((1 << bpc) - 1)]
@@ -146,6 +158,10 @@ def samples(image: Stream, width: int, height: int, components: int, bpc: int) -
     names = filters(image)
     if any(f not in GENERAL_FILTERS for f in names):
         raise Undecodable(f"filter {' '.join(names)}")
+    need = (width * components * bpc + 7) // 8 * height
+    streamed = _inflated(image, names, need) if need >= STREAM_MIN_BYTES else None
+    if streamed is not None:
+        return unpack(streamed, width, height, components, bpc)
     try:
         # "specialized" adds RunLength to the general filters; DCT stays encoded
         data = image.read_bytes(pikepdf.StreamDecodeLevel.specialized)
@@ -154,7 +170,98 @@ def samples(image: Stream, width: int, height: int, components: int, bpc: int) -
     return unpack(data, width, height, components, bpc)
 
 
-def unpack(data: bytes, width: int, height: int, components: int, bpc: int) -> np.ndarray:
+#: Images whose samples take at least this many bytes are inflated by :func:`_inflated`.
+STREAM_MIN_BYTES = 16 << 20
+#: Compressed bytes handed to zlib at once by :func:`_inflated` (its unconsumed tail is
+#: copied on every call, so the input goes in slices), and the most it inflates at once
+#: (a flat image's megabyte inflates to hundreds).
+_INFLATE_SLICE = 1 << 20
+_INFLATE_PIECE = 4 << 20
+
+
+def _inflated(image: Stream, names: list[str], need: int) -> np.ndarray | None:
+    """The first ``need`` bytes of a plain Flate stream (no predictor), inflated straight
+    into one array; None when the stream is anything else or does not inflate cleanly to
+    ``need`` bytes (qpdf then decodes it, with its own recovery and errors).
+
+    Why: qpdf's decoded buffer and the Python bytes pikepdf copies it into both exist for
+    a moment, so a 9000 x 9000 RGB page (243 MB of samples) briefly took twice that.
+    """
+    if not _plain_flate(image, names):
+        return None
+    out = np.empty(need, np.uint8)
+    done = 0
+    inflater = zlib.decompressobj()
+    raw = memoryview(image.read_raw_bytes())
+    try:
+        for start in range(0, len(raw), _INFLATE_SLICE):
+            data: bytes | memoryview = raw[start:start + _INFLATE_SLICE]
+            while data and done < need:
+                piece = inflater.decompress(data, min(need - done, _INFLATE_PIECE))
+                out[done:done + len(piece)] = np.frombuffer(piece, np.uint8)
+                done += len(piece)
+                data = inflater.unconsumed_tail
+            if done >= need or inflater.eof:
+                break
+    except zlib.error:
+        return None
+    return out if done >= need else None
+
+
+def _plain_flate(image: Stream, names: list[str]) -> bool:
+    """Whether ``image`` is Flate alone, without a predictor (its data are the samples)."""
+    if names not in (["/FlateDecode"], ["/Fl"]):
+        return False
+    parms = image.get("/DecodeParms")
+    if isinstance(parms, Array):
+        parms = parms[0] if len(parms) == 1 else None
+    return not (isinstance(parms, Dictionary) and _int(parms.get("/Predictor"), 1) > 1)
+
+
+def gray_samples(image: Stream, width: int, height: int) -> np.ndarray | None:
+    """The samples of a large plain-Flate 8-bit RGB image whose three channels are equal in
+    every pixel (a gray scan stored as colour), as H x W x 1: the first channel.  None when
+    any pixel has colour, or the image is small, or not plain Flate, or its data does not
+    inflate cleanly (the caller then decodes it whole, with :func:`samples`).
+
+    Why: the image step keeps such an image's one channel; inflated and checked a band
+    at a time, its three channels never exist whole (a 9000 x 9000 page: 81 MB instead of
+    243 MB and then 81 more).  A colour image costs the bands up to its first colour.
+    """
+    row = width * 3
+    if row * height < STREAM_MIN_BYTES or not _plain_flate(image, filters(image)):
+        return None
+    out = np.empty((height, width, 1), np.uint8)
+    rows_per = max(1, _INFLATE_PIECE // row)
+    band = np.empty(rows_per * row, np.uint8)
+    top = filled = 0
+    inflater = zlib.decompressobj()
+    raw = memoryview(image.read_raw_bytes())
+    try:
+        for start in range(0, len(raw), _INFLATE_SLICE):
+            data: bytes | memoryview = raw[start:start + _INFLATE_SLICE]
+            while data and top < height:
+                rows = min(rows_per, height - top)
+                piece = inflater.decompress(data, rows * row - filled)
+                band[filled:filled + len(piece)] = np.frombuffer(piece, np.uint8)
+                filled += len(piece)
+                data = inflater.unconsumed_tail
+                if filled == rows * row:
+                    pixels = band[:filled].reshape(rows, width, 3)
+                    first = pixels[:, :, 0]
+                    if not (np.array_equal(first, pixels[:, :, 1])
+                            and np.array_equal(first, pixels[:, :, 2])):
+                        return None
+                    out[top:top + rows, :, 0] = first
+                    top, filled = top + rows, 0
+            if top >= height or inflater.eof:
+                break
+    except zlib.error:
+        return None
+    return out if top >= height else None
+
+
+def unpack(data: bytes | np.ndarray, width: int, height: int, components: int, bpc: int) -> np.ndarray:
     if bpc not in (1, 2, 4, 8, 16):
         raise Undecodable(f"{bpc} bits per component")
     row_bytes = (width * components * bpc + 7) // 8
@@ -228,7 +335,71 @@ def open_jpeg(data: bytes) -> Image.Image:
 
 def resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Downscale with Lanczos, after a box reduce() by an integer factor when it is large."""
-    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+#: Pillow's ``reducing_gap`` in :func:`resize` (and :func:`resized`, which repeats its steps).
+REDUCING_GAP = 2.0
+#: Bytes of samples the band-wise helpers (:func:`resized`, :func:`bands`) turn into a
+#: Pillow image at once.
+BAND_BYTES = 8 << 20
+
+
+def bands(height: int, row_bytes: int, multiple: int = 1) -> range:
+    """Start rows of bands of about :data:`BAND_BYTES`, each a multiple of ``multiple`` rows."""
+    rows = max(1, BAND_BYTES // max(1, row_bytes * multiple)) * multiple
+    return range(0, height, rows)
+
+
+def _image(arr: np.ndarray, mode: str) -> Image.Image:
+    """``arr`` (H x W x C, or H x W) as a Pillow image of ``mode``."""
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(arr), mode)
+
+
+def converted(arr: np.ndarray, mode: str, to: str) -> np.ndarray:
+    """``np.asarray(Image.fromarray(arr, mode).convert(to))`` made band by band (the same
+    per-pixel conversion, without a Pillow copy of the whole image)."""
+    height, width = arr.shape[:2]
+    out: np.ndarray | None = None
+    step = bands(height, width * 4).step
+    for top in range(0, height, step):
+        part = np.asarray(_image(arr[top:top + step], mode).convert(to))
+        if out is None:
+            out = np.empty((height, *part.shape[1:]), part.dtype)
+        out[top:top + step] = part
+    assert out is not None  # (an image has rows)
+    return out
+
+
+def resized(arr: np.ndarray, mode: str, size: tuple[int, int]) -> Image.Image:
+    """``resize(Image.fromarray(arr, mode), size)``, the same pixels, without a full-size
+    Pillow copy of ``arr``.
+
+    Pillow stores RGB in 4 bytes a pixel, so that copy was a third larger than the
+    samples themselves.  :func:`resize` box-reduces by an integer factor first, then
+    resamples the reduced image with Lanczos over the box the reduction maps the image
+    to; here the reduction runs band by band (bands a whole number of factors high, so
+    every box of pixels is the one Pillow averages) and the Lanczos step is Pillow's.
+    """
+    height, width = arr.shape[:2]
+    fx = int(width / size[0] / REDUCING_GAP) or 1
+    fy = int(height / size[1] / REDUCING_GAP) or 1
+    if fx == 1 and fy == 1:
+        out = resize(_image(arr, mode), size)
+        if arr.size >= STREAM_MIN_BYTES:
+            # the whole-image Pillow copy was made of blocks the heap keeps when freed
+            # (engines.malloc): hand them back rather than hold them beside what follows
+            from squeezer.engines.malloc import release_freed_memory
+
+            release_freed_memory()
+        return out
+    reduced = Image.new(mode, (-(-width // fx), -(-height // fy)))
+    step = bands(height, width * 4, fy).step  # (Pillow's pixels take up to 4 bytes)
+    for top in range(0, height, step):
+        reduced.paste(_image(arr[top:top + step], mode).reduce((fx, fy)), (0, top // fy))
+    return reduced.resize(size, Image.Resampling.LANCZOS, box=(0, 0, width / fx, height / fy))
 
 
 def load(im: Image.Image) -> Image.Image:

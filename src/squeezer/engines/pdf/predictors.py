@@ -37,8 +37,17 @@ SAMPLE_BYTES = 128 << 10
 BANDS = 8
 #: Deflate level of the sampled trials (the winner is deflated at :data:`libdeflate.BEST`).
 TRIAL_LEVEL = 6
-#: Rows filtered at a time.
+#: Rows filtered at a time, no more than :data:`BLOCK_BYTES` of them: each filter's
+#: residuals and Paeth's 16-bit predictions are a few copies of a block (~15 of them), so
+#: a wide image's blocks are fewer rows (a 7200-pixel RGB row is 21 KB: 256 rows were
+#: 80 MB of temporaries).  Rows are filtered from the row above whatever the block, so
+#: the size changes nothing in the output.
 BLOCK_ROWS = 256
+BLOCK_BYTES = 2 << 20
+
+
+def _block_rows(row_bytes: int) -> int:
+    return max(1, min(BLOCK_ROWS, BLOCK_BYTES // max(1, row_bytes)))
 
 
 @dataclass
@@ -71,13 +80,37 @@ def smallest_flate(samples: np.ndarray) -> Encoded:
     return Encoded(libdeflate.compress(_encode(rows, components, best)), best != PLAIN)
 
 
+def _encode(rows: np.ndarray, bpp: int, method: int) -> memoryview:
+    """All rows as the bytes Flate gets: plain (the rows themselves, not a copy), or tagged
+    and filtered, written block by block into one buffer (a list of blocks joined took
+    twice the image)."""
+    if method == PLAIN:
+        return rows.data.cast("B")
+    height, row_bytes = rows.shape
+    out = np.empty((height, 1 + row_bytes), np.uint8)
+    for top, (x, above) in zip(range(0, height, _block_rows(row_bytes)),
+                               _blocks(rows, 0, height)):
+        tagged = out[top:top + x.shape[0]]
+        if method == ADAPTIVE:
+            residuals = _residuals(x, above, bpp)
+            scores = np.stack([_ABS[r].sum(axis=1, dtype=np.uint32) for r in residuals])
+            choice = scores.argmin(axis=0).astype(np.uint8)
+            tagged[:, 0] = choice
+            tagged[:, 1:] = np.stack(residuals)[choice, np.arange(x.shape[0])]
+        else:
+            tagged[:, 0] = method
+            tagged[:, 1:] = _residuals(x, above, bpp, only=method)[method]
+    return out.data.cast("B")
+
+
 #: |x| of each byte read as a signed residual (libpng's heuristic for the per-row choice).
 _ABS = np.abs(np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int16)).astype(np.uint8)
 
 
 def _blocks(rows: np.ndarray, start: int, stop: int):
-    for block in range(start, stop, BLOCK_ROWS):
-        end = min(block + BLOCK_ROWS, stop)
+    step = _block_rows(rows.shape[1])
+    for block in range(start, stop, step):
+        end = min(block + step, stop)
         above = rows[block - 1] if block > 0 else np.zeros(rows.shape[1], np.uint8)
         yield rows[block:end], above
 
@@ -106,23 +139,6 @@ def _trial_encodings(rows: np.ndarray, bpp: int, ranges: list[tuple[int, int]]
     best_single = 1 + int(np.argmin(totals[1:]))
     return {PLAIN: b"".join(plain), ADAPTIVE: b"".join(adaptive),
             best_single: b"".join(single[best_single])}
-
-
-def _encode(rows: np.ndarray, bpp: int, method: int) -> bytes:
-    """All rows as the bytes Flate gets: plain, or tagged and filtered."""
-    if method == PLAIN:
-        return rows.tobytes()
-    out = []
-    for x, above in _blocks(rows, 0, rows.shape[0]):
-        if method == ADAPTIVE:
-            residuals = _residuals(x, above, bpp)
-            scores = np.stack([_ABS[r].sum(axis=1, dtype=np.uint32) for r in residuals])
-            choice = scores.argmin(axis=0).astype(np.uint8)
-            out.append(_tagged(choice, np.stack(residuals)[choice, np.arange(x.shape[0])]))
-        else:
-            out.append(_tagged(np.full(x.shape[0], method, np.uint8),
-                               _residuals(x, above, bpp, only=method)[method]))
-    return b"".join(out)
 
 
 def _residuals(x: np.ndarray, above: np.ndarray, bpp: int,

@@ -11,6 +11,8 @@ during image work would lose it all.
 
 from __future__ import annotations
 
+import zlib
+
 import pikepdf
 from pikepdf import Name, Stream
 
@@ -22,6 +24,11 @@ from squeezer.engines.pdf import lzw
 #: Filters whose output size is bounded by the image's declared size and which
 #: qpdf does not decode generically; their images are accounted from /Width x /Height.
 IMAGE_CODECS = {"/DCTDecode", "/JPXDecode", "/JBIG2Decode", "/CCITTFaxDecode"}
+#: Plain Flate images declaring at least this many bytes of samples are measured piece
+#: by piece (:func:`_inflated_length`), not decoded whole.
+COUNTED_IMAGE_BYTES = 16 << 20
+#: What :func:`_inflated_length` inflates at once.
+_PIECE = 4 << 20
 
 
 def _filters(stream: Stream) -> list[str]:
@@ -83,6 +90,12 @@ def scan(pdf: pikepdf.Pdf, budget: Budget) -> None:
             continue
         if "/LZWDecode" in filters:
             _check_lzw(obj, filters, budget)
+        if obj.stream_dict.get("/Subtype") == Name.Image \
+                and width * height * _bits_per_pixel(obj) // 8 >= COUNTED_IMAGE_BYTES:
+            length = _inflated_length(obj, filters, budget.limits.max_stream_bytes)
+            if length is not None:
+                budget.consume(length)
+                continue
         try:
             budget.consume(len(obj.read_bytes(pikepdf.StreamDecodeLevel.generalized)))
         except pikepdf.DataDecodingError as exc:
@@ -96,6 +109,40 @@ def scan(pdf: pikepdf.Pdf, budget: Budget) -> None:
             # qpdf's message may quote a non-UTF-8 byte of the file, which pikepdf
             # cannot turn into a str; either way the stream is corrupt, not a bomb.
             pass
+
+
+def _inflated_length(stream: Stream, filters: list[str], limit: int) -> int | None:
+    """The decoded length of a plain Flate stream (no predictor), inflated a few megabytes
+    at a time and forgotten; None for any other stream, or data that does not inflate
+    cleanly to its end (qpdf then decodes it, with its own recovery).
+
+    Why: qpdf's decoded buffer and the bytes pikepdf copies it into both exist for a
+    moment, so counting a 9000 x 9000 RGB page (243 MB) took twice that, just to learn
+    its length.  Past ``limit`` (0: none) it refuses the stream as qpdf's limit would.
+    """
+    parms = _parms(stream, 0)
+    if filters not in (["/FlateDecode"], ["/Fl"]) \
+            or parms is not None and _count(parms.get("/Predictor"), 1) > 1:
+        return None
+    inflater = zlib.decompressobj()
+    raw = memoryview(stream.read_raw_bytes())
+    length = 0
+    try:
+        for start in range(0, len(raw), 1 << 20):
+            data: bytes | memoryview = raw[start:start + (1 << 20)]
+            while data and not inflater.eof:
+                length += len(inflater.decompress(data, _PIECE))
+                data = inflater.unconsumed_tail
+                if limit and length > limit:
+                    raise DecompressionLimitError(
+                        f"a stream decompresses to more than the per-stream limit of "
+                        f"{limit} bytes"
+                    )
+            if inflater.eof:
+                break
+    except zlib.error:
+        return None
+    return length if inflater.eof else None
 
 
 def _parms(stream: Stream, index: int) -> pikepdf.Dictionary | None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from squeezer.engines.pdf.pixels import bands, converted
+
 #: Channel spread (max - min) above which a pixel is coloured.
 CHROMA = 48
 #: Share of coloured pixels above which the page is a colour page.
@@ -60,7 +62,10 @@ def luminance(pixels: np.ndarray, image: Image.Image | None = None) -> np.ndarra
     """
     if pixels.shape[2] == 1:
         return pixels[:, :, 0]
-    return np.asarray((image or Image.fromarray(pixels)).convert("L"))
+    if image is not None:
+        return np.asarray(image.convert("L"))
+    # band by band: a Pillow copy of a whole page is a third larger than its samples
+    return converted(pixels, "RGB", "L")
 
 
 def levels(gray: np.ndarray) -> tuple[float, float]:
@@ -80,14 +85,27 @@ def is_colour(pixels: np.ndarray | None, image: Image.Image | None = None) -> bo
             return False
     elif pixels is None or pixels.shape[2] == 1:
         return False
-    if image is None:
+    if image is not None:
+        small = np.asarray(image.reduce(4) if min(image.size) >= 64 else image)
+    else:
         assert pixels is not None  # (returned above otherwise)
-        image = Image.fromarray(pixels)
-    small = np.asarray(image.reduce(4) if min(image.size) >= 64 else image)
+        small = _reduced4(pixels)
     r, g, b = small[:, :, 0], small[:, :, 1], small[:, :, 2]
     # (element-wise: numpy's reductions over a 3-long last axis are 10x slower)
     spread = np.maximum(np.maximum(r, g), b).astype(np.int16) - np.minimum(np.minimum(r, g), b)
     return float(np.mean(spread > CHROMA)) > COLOUR_SHARE
+
+
+def _reduced4(pixels: np.ndarray) -> np.ndarray:
+    """``Image.fromarray(pixels).reduce(4)`` (or ``pixels`` when smaller than 64), as an
+    array, made band by band: the same 4 x 4 means without a Pillow copy of the page."""
+    height, width = pixels.shape[:2]
+    if min(height, width) < 64:
+        return pixels
+    step = bands(height, width * 4, 4).step
+    return np.concatenate([
+        np.asarray(Image.fromarray(np.ascontiguousarray(pixels[top:top + step])).reduce(4))
+        for top in range(0, height, step)])
 
 
 def mid_tones(gray: np.ndarray, paper: float, ink: float) -> np.ndarray:

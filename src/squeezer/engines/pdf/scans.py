@@ -113,7 +113,8 @@ def _prepare(pdf: pikepdf.Pdf, scan: ScanImage, settings: Settings,
     entry = ScanPage(page=0, content="unknown", ocr_layer=scan.ocr_layer, dpi=round(scan.dpi, 1))
     try:
         entry.bytes_before = len(scan.image.read_raw_bytes())
-        return entry, _one(pdf, scan, settings, budget, entry)
+        with budget.large_image(pixels.sample_bytes(scan.image)):
+            return entry, _one(pdf, scan, settings, budget, entry)
     except EngineError:
         raise
     except _Plain as reason:
@@ -131,10 +132,16 @@ def _failed(entry: ScanPage, exc: Exception) -> None:
     entry.reason = f"scan step failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
-def _pixels(image: Stream, budget: Budget) -> tuple[np.ndarray | None, Image.Image | None]:
+def _pixels(image: Stream, budget: Budget
+            ) -> tuple[np.ndarray | None, Image.Image | None, bool]:
     """The image's samples as H x W x C uint8 (C = 1 or 3), or None for a JPEG, whose
     decoded Pillow image comes second (:func:`_samples` makes its array when it is
-    needed: a page classified as a photograph never needs it); or :class:`_Plain`."""
+    needed: a page classified as a photograph never needs it); or :class:`_Plain`.
+
+    Third: True when the samples are the one channel of a large RGB image whose channels
+    are all equal (:func:`pixels.gray_samples`; a gray scan stored as colour): its three
+    channels are made again only for the MRC layers, which are the one step that needs
+    them (a 9000 x 9000 page was classified holding 243 MB of them and its 81 MB gray)."""
     if image.get("/ImageMask", False):
         raise _Plain("a stencil mask")
     if "/SMask" in image or "/Mask" in image:
@@ -154,8 +161,13 @@ def _pixels(image: Stream, budget: Budget) -> tuple[np.ndarray | None, Image.Ima
         im = pixels.load(pixels.open_jpeg(pixels.dct_data(image)))
         if im.mode not in ("L", "RGB") or im.size != (width, height):
             raise _Plain(f"a {im.mode} JPEG")
-        return None, im
-    return pixels.samples(image, width, height, info.components, 8).reshape(height, width, -1), None
+        return None, im, False
+    if info.kind == "rgb":
+        one = pixels.gray_samples(image, width, height)
+        if one is not None:
+            return one, None, True
+    samples = pixels.samples(image, width, height, info.components, 8)
+    return samples.reshape(height, width, -1), None, False
 
 
 #: :func:`_clearly_a_photo` looks at a JPEG page reduced to no less than this resolution...
@@ -215,18 +227,23 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
     if s.color_model != ColorModel.bitonal and _clearly_a_photo(image, scan.dpi, budget):
         entry.content = "photo"
         raise _Plain("a photograph: the image step encodes it")
-    arr, decoded = _pixels(image, budget)
+    arr, decoded, gray_rgb = _pixels(image, budget)
     dpi = scan.dpi
     if s.lossy_images and dpi > MAX_SCAN_DPI * HYSTERESIS:
         # text needs no more than 300 dpi; the image step does the same for 1-bit scans
         arr, decoded = _resample(arr, decoded, MAX_SCAN_DPI / dpi)
         dpi, entry.resampled = MAX_SCAN_DPI, True
+        if gray_rgb and decoded is not None:
+            # the RGB image the resampled channel stands for (Pillow resamples each
+            # channel of an RGB image as it does the one of an L image)
+            decoded, gray_rgb = decoded.convert("RGB"), False
     if decoded is not None:
         gray = np.asarray(decoded.convert("L") if decoded.mode != "L" else decoded)
     else:
         gray = luminance(_samples(arr, decoded))
     content = classify(arr, dpi, gray, decoded)
-    channels = arr.shape[2] if arr is not None else len(decoded.getbands())  # type: ignore[union-attr]
+    channels = 3 if gray_rgb else arr.shape[2] if arr is not None \
+        else len(decoded.getbands())  # type: ignore[union-attr]
     if not s.color_detection and channels == 3 and not content.colour:
         # colour detection is off: a colour scan keeps colour layers whatever it holds
         content.colour = True
@@ -242,8 +259,11 @@ def _one(pdf: pikepdf.Pdf, scan: ScanImage, s: Settings, budget: Budget,
         raise _Plain("a photograph: the image step encodes it")
     if not s.mrc:
         raise _Plain(f"{content.kind.replace('_', ' ')}: MRC is off at this level")
-    # only the MRC layers need the samples as an array (a JPEG's are made here)
-    return _mrc(pdf, image, _samples(arr, decoded), gray, content, dpi, s, entry)
+    # only the MRC layers need the samples as an array (a JPEG's are made here; a gray
+    # RGB image's three channels again)
+    samples = _samples(arr, decoded)
+    return _mrc(pdf, image, np.repeat(samples, 3, axis=2) if gray_rgb else samples, gray,
+                content, dpi, s, entry)
 
 
 def _resample(arr: np.ndarray | None, im: Image.Image | None,
@@ -252,7 +272,10 @@ def _resample(arr: np.ndarray | None, im: Image.Image | None,
     image (its array is made by :func:`_samples` when needed)."""
     if im is None:
         assert arr is not None
-        im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+        height, width = arr.shape[:2]
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        # (band by band: no full-size Pillow copy of the samples)
+        return None, pixels.resized(arr, "L" if arr.shape[2] == 1 else "RGB", size)
     size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
     return None, pixels.resize(im, size)
 
