@@ -106,13 +106,18 @@ class _Context:
     budget: Budget
     placements: dict
     smasks: set[tuple[int, int]] = field(default_factory=set)
+    #: scanned page images of text (the scan step's classes): never below the level's dpi
+    text_scans: set[tuple[int, int]] | frozenset = frozenset()
 
 
 def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
-                    skip: set[tuple[int, int]] | frozenset = frozenset()) -> None:
+                    skip: set[tuple[int, int]] | frozenset = frozenset(),
+                    text_scans: set[tuple[int, int]] | frozenset = frozenset()) -> None:
     """Recompress every image XObject of ``pdf`` in place according to ``settings``.
 
     ``skip``: images another step (the scan step) has just written; left as they are.
+    ``text_scans``: scanned pages of text the scan step left to this one; their size and
+    quality search keeps the level's resolution (:func:`_options`).
     """
     images = [obj for obj in pdf.objects
               if isinstance(obj, Stream) and obj.is_indirect
@@ -120,7 +125,7 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
     if not images:
         report.steps["images"] = report.steps.get("images", 0)
         return
-    ctx = _Context(settings, budget, _placements(pdf, settings, budget))
+    ctx = _Context(settings, budget, _placements(pdf, settings, budget), text_scans=text_scans)
     for image in images:
         smask = image.get("/SMask")
         if isinstance(smask, Stream) and smask.is_indirect:
@@ -305,6 +310,12 @@ def _options(base: tuple[int, int], image: Stream, ctx: _Context, width: int,
     placement = ctx.placements.get(image.objgen)
     top_dpi = max(placement.dpi_x, placement.dpi_y) * base[0] / width if placement else 0.0
     out = [jpeg.Option(base, cap if first_cap is None else first_cap)]
+    if image.objgen in ctx.text_scans:
+        # A scanned page of text keeps the level's resolution: strokes resampled below it
+        # blur and break, which a tile mosaic of mostly paper measures too kindly (a gray
+        # 200 dpi text scan taken to 75 dpi kept SSIM 0.96 on its mosaic and rendered at
+        # 0.951); photographs may go lower, where their looks allow.
+        return out
     for step in jpeg.SIZE_STEPS[1:]:
         size = (max(1, round(base[0] * step)), max(1, round(base[1] * step)))
         if top_dpi * step < MIN_PHOTO_DPI or size[0] * size[1] < MIN_JPEG_PIXELS:
@@ -341,12 +352,25 @@ def _dct_parms(image: Stream) -> Dictionary | None:
     return parms if isinstance(parms, Dictionary) else None
 
 
+def _color_transform(image: Stream, info: ColorInfo) -> bool:
+    """Whether the JPEG's /DecodeParms name a /ColorTransform for its colours.
+
+    Only /ColorTransform changes how a reader decodes a JPEG (ISO 32000-1 §7.4.8), and
+    the decoder here follows the JPEG's own markers, so such an image is not re-encoded.
+    The other entries some writers leave there (Ghostscript's /QFactor, /HSamples,
+    /VSamples, /Columns, /Rows, /Colors; /Quality) are its encoder's settings, ignored
+    by readers: a re-encoded image drops them with the old data.
+    """
+    parms = _dct_parms(image)
+    return parms is not None and "/ColorTransform" in parms and info.components > 1
+
+
 def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: int,
                data: bytes) -> list:
     s = ctx.settings
     if not s.lossy_images and s.color_model == ColorModel.keep:
         return []
-    if _dct_parms(image) is not None or image.objgen in ctx.smasks:
+    if _color_transform(image, info) or image.objgen in ctx.smasks:
         return []
     if isinstance(image.get("/Mask"), Array) or info.kind not in ("gray", "rgb", "cmyk"):
         return []
@@ -401,6 +425,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         ink = np.asarray(im) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray,
                         jbig2=s.jbig2)
+    encoder = jpeg.JPEGLI
     if view is not None and s.image_ssim is not None:
         # size and quality together, judged at the size the page shows the image
         # (a re-encoding at the JPEG's own size must land REENCODE_MARGIN below its quality)
@@ -417,7 +442,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
             if options else None
         if chosen is None:
             return []  # nothing smaller keeps the floor: at most the lossless optimisation
-        im, quality = chosen
+        im, quality, encoder = chosen
         resampled = im.size != (width, height)
     else:
         if size is not None:
@@ -427,12 +452,12 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
             # (second_loss has an estimate: it returned above without one)
             cap = estimated - REENCODE_MARGIN + 1 if second_loss and estimated is not None \
                 else quality
-            quality = jpeg.choose_quality(im, s.image_ssim, cap)
+            quality, encoder = jpeg.choose_encoding(im, s.image_ssim, cap)
             if second_loss and quality >= cap:
                 return []  # nothing well below the JPEG's own quality keeps the floor
         resampled = size is not None
     entries.update(_size_entries(im.size, 8))
-    encoded = jpeg.encode(im, quality)
+    encoded = jpeg.encode(im, quality, encoder)
     return [Candidate(encoded, Name.DCTDecode, None, entries, "jpeg",
                       gray=to_gray, downsampled=resampled)]
 
@@ -682,6 +707,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         view = _view(image, ctx, width, height) if s.image_ssim is not None and resample \
             else None
         jpeg_entries, downsampled = dict(entries), size is not None
+        encoder = jpeg.JPEGLI
         if view is not None and s.image_ssim is not None:  # (view is only made with a floor)
             base = (arr.shape[1], arr.shape[0])
             source = im if full is arr else pillow(full)
@@ -691,15 +717,16 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
                 s.image_ssim, resized={base: im}, fallback=fallback)
             if chosen is None:
                 return None
-            im, quality = chosen
+            im, quality, encoder = chosen
             downsampled = im.size != (width, height)
             jpeg_entries.update(_size_entries(im.size, 8))
         elif not fallback:
             return None
+        elif s.image_ssim is not None:
+            quality, encoder = jpeg.choose_encoding(im, s.image_ssim, s.image_quality)
         else:
-            quality = s.image_quality if s.image_ssim is None else \
-                jpeg.choose_quality(im, s.image_ssim, s.image_quality)
-        return Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
+            quality = s.image_quality
+        return Candidate(jpeg.encode(im, quality, encoder), Name.DCTDecode, None,
                          jpeg_entries, "jpeg", gray=gray, downsampled=downsampled)
 
     if photo:
