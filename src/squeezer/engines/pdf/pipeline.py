@@ -266,6 +266,7 @@ def build(
                 has_images = True
             budget.check_time()
             written: set[tuple[int, int]] = set()
+            text_scans: set[tuple[int, int]] = set()  # (plain text scans: the image step's)
             images_from = 0.2
             found = _find_scans(pdf) if has_images and scans_wanted(settings) else None
             if found is not None and found[0]:
@@ -274,7 +275,8 @@ def build(
 
                 notify(0.15, "scanned pages")
                 budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
-                written = scans.optimize_scans(pdf, settings, budget, report, found=found)
+                written = scans.optimize_scans(pdf, settings, budget, report, found=found,
+                                               text=text_scans)
                 budget.check_time()
                 images_from = 0.45
             elif scans_wanted(settings):
@@ -287,7 +289,8 @@ def build(
                 from squeezer.engines.pdf import images
 
                 budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
-                images.optimize_images(pdf, settings, budget, report, skip=written)
+                images.optimize_images(pdf, settings, budget, report, skip=written,
+                                       text_scans=text_scans)
                 budget.on_step = None
             else:
                 report.steps["images"] = report.steps.get("images", 0)
