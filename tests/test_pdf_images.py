@@ -463,6 +463,99 @@ def test_an_explicit_quality_is_a_fixed_quality(tmp_path):
         assert abs(jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"]))) - quality) <= 1
 
 
+def grainy_photo(width: int = 1200, height: int = 900, seed: int = 3) -> Image.Image:
+    """A photograph with sensor grain: a colour field whose spectrum falls as 1/f^1.5 (like
+    natural images) at half the size, scaled up, plus gray grain at the pixel scale (what a
+    camera adds and a page drawn at a lower resolution averages away)."""
+    rng = np.random.default_rng(seed)
+    half_w, half_h = width // 2, height // 2
+    f = np.hypot(np.fft.rfftfreq(half_w)[None, :], np.fft.fftfreq(half_h)[:, None])
+    f[0, 0] = 1.0
+    planes = []
+    for beta, amp in ((1.5, 45.0), (1.7, 22.0), (1.7, 22.0)):  # luma, then smoother chroma
+        spectrum = (rng.standard_normal(f.shape) + 1j * rng.standard_normal(f.shape)) / f ** beta
+        spectrum[0, 0] = 0
+        field = np.fft.irfft2(spectrum, s=(half_h, half_w))
+        planes.append(Image.fromarray(np.clip(128 + amp * field / field.std(), 0, 255)
+                                      .astype(np.uint8)))
+    image = Image.merge("YCbCr", planes).convert("RGB").resize((width, height),
+                                                                Image.Resampling.BICUBIC)
+    grain = rng.standard_normal((height, width, 1)) * 3.0
+    return Image.fromarray(np.clip(np.asarray(image) + grain, 0, 255).astype(np.uint8))
+
+
+def test_a_floor_out_of_reach_takes_the_encoder_that_keeps_as_much_in_fewer_bytes():
+    # grain at 150 dpi: no quality up to the cap keeps 0.96; the level's answer was jpegli at
+    # the cap, and libjpeg-turbo keeps as much where the image is seen for fewer bytes
+    image = grainy_photo()
+    size = (600, 450)
+    small = image.resize(size, Image.Resampling.LANCZOS)
+    chosen, quality, encoder = jpeg_codec.choose_size_and_quality(
+        image, [jpeg_codec.Option(size, 75)], size, 0.96, resized={size: small})
+    assert chosen.size == size
+    assert (encoder, quality) != (jpeg_codec.JPEGLI, 75)
+    ours, theirs = jpeg_codec.encode(chosen, quality, encoder), jpeg_codec.encode(small, 75)
+    assert len(ours) < 0.95 * len(theirs)
+    reference = np.asarray(small)
+    decoded = [np.asarray(Image.open(io.BytesIO(d))) for d in (ours, theirs)]
+    assert luma_ssim(reference, decoded[0]) >= luma_ssim(reference, decoded[1]) - 0.002
+    # a floor within reach: the lowest passing rung of either encoder, and the floor kept
+    chosen, quality, encoder = jpeg_codec.choose_size_and_quality(
+        image, [jpeg_codec.Option(size, 75)], size, 0.9, resized={size: small})
+    data = jpeg_codec.encode(chosen, quality, encoder)
+    assert quality < 75
+    # (measured on a tile mosaic: the whole image lands within a hundredth of it)
+    assert luma_ssim(reference, np.asarray(Image.open(io.BytesIO(data)))) >= 0.9 - 0.01
+    # gray images have one encoder
+    assert jpeg_codec.encoders("L") == (jpeg_codec.LIBJPEG,)
+
+
+def test_a_grainy_photo_page_is_smaller_than_jpegli_at_the_cap_and_keeps_its_looks(tmp_path):
+    photo = np.asarray(grainy_photo())  # 1200 x 900 drawn 4 x 3 in: 300 dpi
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, photo, encoding="jpeg", quality=92))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] == "/DCTDecode" and (out["width"], out["height"]) == (600, 450)
+    assert report.images.downsampled == 1
+    drawn = Image.fromarray(out["pixels"])
+    at_cap = jpeg_codec.encode(Image.fromarray(photo).resize((600, 450), Image.Resampling.LANCZOS),
+                               75)
+    assert len(out["raw"]) < 0.95 * len(at_cap)
+    assert drawn.mode == "RGB"
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.955
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_a_jpeg_whose_decode_parms_hold_encoder_settings_is_reencoded(tmp_path):
+    # Ghostscript writes its encoder's settings into /DecodeParms; readers ignore them, so the
+    # image is downsampled and re-encoded like any JPEG.  A /ColorTransform changes how the
+    # JPEG decodes: that one is left as it is.
+    photo = smooth_photo(1200, 900)  # drawn 4 x 3 in: 300 dpi
+    data = jpeg_bytes(photo, 90)
+    for name, parms in (
+            ("gs", Dictionary(QFactor=0.76, HSamples=Array([2, 1, 1, 2]),
+                              VSamples=Array([2, 1, 1, 2]), Columns=1200, Rows=900, Colors=3)),
+            ("quality", Dictionary(Quality=80)),
+            ("transform", Dictionary(ColorTransform=1))):
+        src = one_image_pdf(tmp_path / f"{name}.pdf", lambda pdf, p=parms: raw_image(
+            pdf, data, 1200, 900, Name.DeviceRGB, filt=Name.DCTDecode, DecodeParms=p))
+        dst = tmp_path / f"{name}-out.pdf"
+        run(src, dst, preset="medium")
+        out = the_image(dst)
+        assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.955
+        with pikepdf.open(dst) as pdf:
+            parms_out = pdfgen.image_xobjects(pdf)[0].get("/DecodeParms")
+        if name == "transform":
+            assert (out["width"], out["height"]) == (1200, 900)
+            assert parms_out is not None and int(parms_out.ColorTransform) == 1
+        else:
+            assert out["width"] <= 600 and out["height"] <= 450  # (smooth: maybe fewer pixels)
+            assert parms_out is None
+            assert len(out["raw"]) < len(data) / 3
+
+
 def test_a_jpeg_at_its_size_is_reencoded_only_well_below_its_own_quality(tmp_path):
     photo = smooth_photo(900, 675)
     data = jpeg_bytes(photo, 75)
