@@ -1158,3 +1158,68 @@ def test_a_raw_image_deflates_at_least_as_well_as_plain_flate(tmp_path):
     out = the_image(dst)
     assert np.array_equal(out["pixels"], logo)
     assert len(out["raw"]) <= len(zlib.compress(logo.tobytes(), 9))
+
+
+def _strips_pdf(path: Path, strips: int) -> Path:
+    """A 300 dpi page of 1-bit text cut into ``strips`` CCITT G4 images of 1980 x 132 pixels,
+    each drawn where it belongs (how some scanners and converters write a page)."""
+    import scanfixtures
+
+    from squeezer.engines.pdf.ccitt import encode_g4
+
+    ink = np.asarray(scanfixtures.scan_image("bitonal", dpi=300, size_in=(6.6, 0.44 * strips),
+                                             seed=7).convert("L")) < 128
+    pdf = pikepdf.new()
+    xobjects, content = Dictionary(), b""
+    height_pt = 72 * 0.44 * strips
+    for k in range(strips):
+        strip = ink[132 * k:132 * (k + 1)]
+        xobjects[f"/S{k}"] = raw_image(pdf, encode_g4(strip), 1980, 132, Name.DeviceGray, bpc=1,
+                                       filt=Name.CCITTFaxDecode,
+                                       DecodeParms=Dictionary(K=-1, Columns=1980, Rows=132,
+                                                              BlackIs1=False))
+        content += b"q 475.2 0 0 31.68 36 %g cm /S%d Do Q\n" % (700 - 31.68 * (k + 1), k)
+    assert height_pt > 0
+    pdfgen.add_page(pdf, content, Dictionary(XObject=xobjects))
+    pdf.save(path)
+    pdf.close()
+    return path
+
+
+def test_a_page_of_g4_strips_becomes_jbig2_where_that_is_smaller(tmp_path):
+    # 8 strips of 261 k pixels: each below the size that pays JBIG2's load on its own, 2 M
+    # pixels together; lossless, so the page renders the same
+    src = _strips_pdf(tmp_path / "in.pdf", 8)
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    assert report.images.to_jbig2 >= 3  # (the strips of margin are a few bytes of G4)
+    with pikepdf.open(src) as a, pikepdf.open(dst) as b:
+        before = sum(len(i.read_raw_bytes()) for i in pdfgen.image_xobjects(a))
+        after = sum(len(i.read_raw_bytes()) for i in pdfgen.image_xobjects(b))
+    assert after < 0.9 * before
+    assert same_render(src, dst, dpi=150)
+    # one strip alone stays G4: its few bytes would not pay for loading the JBIG2 coder
+    one = _strips_pdf(tmp_path / "one.pdf", 1)
+    report = run(one, tmp_path / "one-out.pdf", preset="lossless")
+    assert report.images.to_jbig2 == 0
+
+
+def test_the_quality_is_bisected_between_the_rungs():
+    # between a rung that fails and the next that passes, the lowest quality found to pass
+    calls: list[int] = []
+
+    def passes(q: int) -> bytes | None:
+        calls.append(q)
+        return b"%d" % q if q >= 52 else None
+
+    assert jpeg_codec.refine(passes, 50, 55, b"55") == (52, b"52")
+    assert len(calls) <= 3
+    assert jpeg_codec.refine(passes, 54, 55, b"55") == (55, b"55")  # nothing in between
+    # the searches land on single qualities, not only on the ladder's rungs, and keep the floor
+    image = Image.fromarray(smooth_photo(600, 450))
+    q = jpeg_codec.choose_quality(image, 0.985, 85)
+    sample = jpeg_codec.mosaic(image)  # (what the search measures)
+    refs = [Similarity(jpeg_codec._planes(sample)[:, :, 0])]
+    assert jpeg_codec.similarity(refs, jpeg_codec._encode_plain(sample, q)) >= 0.985
+    if q > jpeg_codec.SEARCH_LOWEST:
+        assert jpeg_codec.similarity(refs, jpeg_codec._encode_plain(sample, q - 1)) < 0.985

@@ -108,6 +108,8 @@ class _Context:
     smasks: set[tuple[int, int]] = field(default_factory=set)
     #: scanned page images of text (the scan step's classes): never below the level's dpi
     text_scans: set[tuple[int, int]] | frozenset = frozenset()
+    #: 1-bit images from this many pixels may be JBIG2 (:func:`_jbig2_min`)
+    jbig2_min: int = bitonal.MIN_JBIG2_PIXELS
 
 
 def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
@@ -125,7 +127,8 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
     if not images:
         report.steps["images"] = report.steps.get("images", 0)
         return
-    ctx = _Context(settings, budget, _placements(pdf, settings, budget), text_scans=text_scans)
+    ctx = _Context(settings, budget, _placements(pdf, settings, budget), text_scans=text_scans,
+                   jbig2_min=_jbig2_min(images))
     for image in images:
         smask = image.get("/SMask")
         if isinstance(smask, Stream) and smask.is_indirect:
@@ -156,6 +159,22 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
             elif candidate.codec == "flate":
                 stats.to_flate += 1
     report.steps["images"] = report.steps.get("images", 0) + saved
+
+
+def _jbig2_min(images: list[Stream]) -> int:
+    """The smallest 1-bit image worth a JBIG2 trial in this document.
+
+    :data:`bitonal.MIN_JBIG2_PIXELS` keeps a document with a few small masks from paying
+    the JBIG2 coder's load; when its 1-bit images add up to that many pixels (a scan cut
+    into strips, a book of line drawings) the load pays, and images from
+    :data:`bitonal.MIN_JBIG2_STRIP_PIXELS` on are tried too.
+    """
+    total = 0
+    for image in images:
+        if image.get("/ImageMask", False) or _int(image.get("/BitsPerComponent"), 8) == 1:
+            total += max(0, _int(image.get("/Width"))) * max(0, _int(image.get("/Height")))
+    return bitonal.MIN_JBIG2_STRIP_PIXELS if total >= bitonal.MIN_JBIG2_PIXELS \
+        else bitonal.MIN_JBIG2_PIXELS
 
 
 def _attempt(image: Stream, ctx: _Context) -> tuple[int, Candidate | None, str | None]:
@@ -239,7 +258,7 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
     if names and names[-1] in pixels.DCT_FILTERS:
         candidates = _dct(image, info, ctx, width, height)
     elif is_mask:
-        candidates = _stencil(image, width, height, ctx.settings.jbig2)
+        candidates = _stencil(image, width, height, ctx.settings.jbig2, ctx.jbig2_min)
     else:
         candidates = _sampled(image, info, ctx, width, height, bpc)
         if image.objgen not in ctx.smasks:  # (a soft mask is resampled with its image)
@@ -425,7 +444,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         ink = np.asarray(im) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray,
                         jbig2=s.jbig2)
-    encoder = jpeg.JPEGLI
+    encoder = jpeg.SMALLEST  # (a fixed quality; a search names its encoder)
     if view is not None and s.image_ssim is not None:
         # size and quality together, judged at the size the page shows the image
         # (a re-encoding at the JPEG's own size must land REENCODE_MARGIN below its quality)
@@ -475,7 +494,7 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
     size = _target(image, ctx, width, height, floor_dpi=MIN_BITONAL_DPI)
     # (a small image stays G4: bitonal.encode would not use JBIG2 for it, so its coder,
     # LLVM and ~90 MB, is not loaded to find that out)
-    recode = ctx.settings.jbig2 and width * height >= bitonal.MIN_JBIG2_PIXELS \
+    recode = ctx.settings.jbig2 and width * height >= ctx.jbig2_min \
         and bitonal.jbig2.available()
     if (size is None and not recode) or image.objgen in ctx.smasks:
         return []
@@ -487,9 +506,10 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
     except (OSError, ValueError, RuntimeError) as exc:
         raise DamagedImage(f"CCITT data does not decode ({exc})") from None
     if size is None:
-        return _bitonal(gray == 0, downsampled=False, jbig2=True, force=False)
+        return _bitonal(gray == 0, downsampled=False, jbig2=True, force=False,
+                        min_pixels=ctx.jbig2_min)
     zero = np.asarray(pixels.resize(Image.fromarray(gray, "L"), size)) < 128
-    return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2)
+    return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2, min_pixels=ctx.jbig2_min)
 
 
 # --- JPEG 2000 ---------------------------------------------------------------------------
@@ -542,11 +562,13 @@ def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
 # --- stencil masks -----------------------------------------------------------------------
 
 
-def _stencil(image: Stream, width: int, height: int, jbig2: bool) -> list:
+def _stencil(image: Stream, width: int, height: int, jbig2: bool,
+             min_pixels: int = bitonal.MIN_JBIG2_PIXELS) -> list:
     """/ImageMask: 1-bit stencil; G4 when smaller, /Decode and /ImageMask kept."""
     samples = pixels.samples(image, width, height, 1, 1)[:, :, 0]
     ink = samples == 0  # G4 (BlackIs1 false) decodes these back to 0
-    return [_one_bit(ink, {"/BitsPerComponent": 1}, jbig2=jbig2)] if ink.size else []
+    return [_one_bit(ink, {"/BitsPerComponent": 1}, jbig2=jbig2, min_pixels=min_pixels)] \
+        if ink.size else []
 
 
 # --- sampled images ----------------------------------------------------------------------
@@ -707,7 +729,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         view = _view(image, ctx, width, height) if s.image_ssim is not None and resample \
             else None
         jpeg_entries, downsampled = dict(entries), size is not None
-        encoder = jpeg.JPEGLI
+        encoder = jpeg.SMALLEST  # (a fixed quality; a search names its encoder)
         if view is not None and s.image_ssim is not None:  # (view is only made with a floor)
             base = (arr.shape[1], arr.shape[0])
             source = im if full is arr else pillow(full)
@@ -857,7 +879,8 @@ def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, pinned: bool) -> l
 
 
 def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
-             gray: bool = False, force: bool = True, jbig2: bool = False) -> list:
+             gray: bool = False, force: bool = True, jbig2: bool = False,
+             min_pixels: int = bitonal.MIN_JBIG2_PIXELS) -> list:
     """1-bit candidates (ink = sample value 0): G4 or JBIG2 (:mod:`bitonal`), and Flate of
     the packed bits.
 
@@ -866,7 +889,8 @@ def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
     """
     entries = dict(extra or {})
     entries.update(_size_entries((ink.shape[1], ink.shape[0]), 1))
-    out = [_one_bit(ink, entries, gray=gray, downsampled=downsampled, jbig2=jbig2)]
+    out = [_one_bit(ink, entries, gray=gray, downsampled=downsampled, jbig2=jbig2,
+                    min_pixels=min_pixels)]
     if force:
         packed = np.packbits(~ink, axis=1).tobytes()
         out.append(Candidate(zlib.compress(packed, FLATE_LEVEL), Name.FlateDecode, None,
@@ -875,7 +899,7 @@ def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
 
 
 def _one_bit(ink: np.ndarray, entries: dict, gray: bool = False, downsampled: bool = False,
-             jbig2: bool = False) -> Candidate:
-    coded = bitonal.encode(ink, use_jbig2=jbig2)
+             jbig2: bool = False, min_pixels: int = bitonal.MIN_JBIG2_PIXELS) -> Candidate:
+    coded = bitonal.encode(ink, use_jbig2=jbig2, min_pixels=min_pixels)
     return Candidate(coded.data, coded.filter, coded.decode_parms, dict(entries), coded.codec,
                      gray=gray, downsampled=downsampled)
