@@ -78,6 +78,8 @@ GRAPHICS_JPEG_BPP = 0.5
 #: Photographs go below the level's resolution (when their looks at it allow) no lower than
 #: this where they are drawn sharpest.
 MIN_PHOTO_DPI = 72
+#: ... and scanned pages of text (the scan step's classes) no lower than this.
+MIN_TEXT_SCAN_DPI = 100
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
 #: images), beside plain Flate (:mod:`predictors` keeps the smaller).  ``pipeline.save`` keeps
 #: them: it does not let qpdf re-deflate Flate streams (which would drop the predictor);
@@ -329,15 +331,14 @@ def _options(base: tuple[int, int], image: Stream, ctx: _Context, width: int,
     placement = ctx.placements.get(image.objgen)
     top_dpi = max(placement.dpi_x, placement.dpi_y) * base[0] / width if placement else 0.0
     out = [jpeg.Option(base, cap if first_cap is None else first_cap)]
-    if image.objgen in ctx.text_scans:
-        # A scanned page of text keeps the level's resolution: strokes resampled below it
-        # blur and break, which a tile mosaic of mostly paper measures too kindly (a gray
-        # 200 dpi text scan taken to 75 dpi kept SSIM 0.96 on its mosaic and rendered at
-        # 0.951); photographs may go lower, where their looks allow.
-        return out
+    # A scanned page of text goes no lower than MIN_TEXT_SCAN_DPI: strokes resampled below
+    # it blur and break, which a tile mosaic of mostly paper measures too kindly (a gray
+    # 200 dpi text scan taken to 75 dpi kept SSIM 0.96 on its mosaic and rendered at 0.951,
+    # at 105 dpi 0.968); photographs may go lower, where their looks allow.
+    floor_dpi = MIN_TEXT_SCAN_DPI if image.objgen in ctx.text_scans else MIN_PHOTO_DPI
     for step in jpeg.SIZE_STEPS[1:]:
         size = (max(1, round(base[0] * step)), max(1, round(base[1] * step)))
-        if top_dpi * step < MIN_PHOTO_DPI or size[0] * size[1] < MIN_JPEG_PIXELS:
+        if top_dpi * step < floor_dpi or size[0] * size[1] < MIN_JPEG_PIXELS:
             break
         out.append(jpeg.Option(size, cap))
     return out
