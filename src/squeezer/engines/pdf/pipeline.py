@@ -309,6 +309,7 @@ def build(
             if settings.subset_fonts:
                 # after deduplication: identical programs are one, cut once for all their users
                 notify(0.78, "fonts")
+                fonts.type_descriptors(pdf)  # (the steps below find descriptors by /Type)
                 fontfiles.convert_type1(pdf, budget, report)
                 cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)
