@@ -15,7 +15,7 @@ from test_fonts import FULL_ARIAL, arial_program, same_everywhere, truetype_font
 
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import compress
-from squeezer.engines.pdf.fonttables import DEVICE
+from squeezer.engines.pdf.fonttables import BITMAPS, DEVICE
 
 pytestmark = pytest.mark.skipif(not FULL_ARIAL.exists(), reason="needs ../shared/corpus")
 LAYOUT = {"GSUB", "GPOS", "GDEF"}
@@ -79,7 +79,7 @@ def test_layout_tables_leave_and_every_other_table_stays_byte_for_byte(tmp_path)
     assert report.steps["fonts"] > 1000 and dst.stat().st_size < src.stat().st_size
     after = tables(_program(dst))
     assert not LAYOUT & set(after)
-    assert set(after) == set(before) - LAYOUT - DEVICE
+    assert set(after) == set(before) - LAYOUT - DEVICE - BITMAPS
     for tag in set(after) - {"head"}:
         assert after[tag] == before[tag], tag
     same_everywhere(src, dst)
@@ -120,3 +120,21 @@ def test_a_font_the_form_types_with_keeps_its_layout_tables(tmp_path):
     _pdf(src, in_form=True)
     compress(src, dst, Options(level="lossless"))
     assert LAYOUT <= set(tables(_program(dst)))
+
+
+@pytest.mark.corpus
+def test_office_bitmap_strikes_and_math_tables_leave_and_pages_render_the_same(tmp_path):
+    # a PowerPoint deck's Calibri subsets carry EBDT/EBLC strikes, Cambria Math its MATH
+    # table: readers draw the outlines and never shape, so both go, pixel for pixel the same
+    src = pdfgen.corpus_file("cppcon2015__3D_Face_Tracking_and_Reconstruction_using_Modern_C_-_"
+                             "Patrik_Huber_-_CppCon_2015.pdf")
+    dst = tmp_path / "out.pdf"
+    compress(src, dst, Options(level="lossless"))
+    found: set[str] = set()
+    with pikepdf.open(dst) as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, Dictionary) and isinstance(obj.get("/FontFile2"), pikepdf.Stream):
+                found |= set(tables(obj.FontFile2.read_bytes()))
+    assert "glyf" in found and not (BITMAPS | {"MATH"}) & found
+    assert pdfgen.all_pages_identical(src, dst, scale=2.0) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

@@ -44,12 +44,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Tables no PDF reader uses.
-DROPPABLE = frozenset({"GSUB", "GPOS", "GDEF", "BASE", "JSTF", "kern", "DSIG"})
+DROPPABLE = frozenset({"GSUB", "GPOS", "GDEF", "BASE", "JSTF", "kern", "DSIG", "MATH"})
 #: Device tables: GDI's hinted advance widths per pixel size (hdmx), line heights per size
 #: (VDMX), the size from which hinting stops changing widths (LTSH), a printer's metrics
 #: (PCLT).  A PDF places every glyph by the font dictionary's /Widths, and FreeType's
 #: current interpreter (PDFium's, MuPDF's), pdf.js and Ghostscript draw outlines without them.
 DEVICE = frozenset({"hdmx", "VDMX", "LTSH", "PCLT"})
+#: Embedded bitmap strikes (Calibri's for small sizes on screen): PDFium, MuPDF and Poppler
+#: load glyphs with FreeType's FT_LOAD_NO_BITMAP and pdf.js draws outlines, so they go (as
+#: fontTools' subsetter drops them) from programs whose outlines draw every glyph anyway.
+BITMAPS = frozenset({"EBDT", "EBLC", "EBSC"})
+#: Outline tables: a program with one of them may lose its bitmaps.
+OUTLINES = frozenset({"glyf", "CFF ", "CFF2"})
 #: The platform and language whose name records are kept when present (Windows, US English).
 WINDOWS_ENGLISH = (3, 0x409)
 #: Programs whose droppable tables hold fewer bytes are left alone (not worth a rewrite).
@@ -124,9 +130,11 @@ def _drop(program: Stream) -> int:
 
     data = program.read_bytes()
     lengths = _table_lengths(data)
-    drop = (DROPPABLE | DEVICE) & set(lengths)
     if not lengths:
         return 0
+    drop = (DROPPABLE | DEVICE) & set(lengths)
+    if OUTLINES & set(lengths):
+        drop |= BITMAPS & set(lengths)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     font = TTFont(io.BytesIO(data), lazy=True, recalcBBoxes=False, recalcTimestamp=False)
     ids = _slim_names(font) if "name" in lengths else None
