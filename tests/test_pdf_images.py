@@ -1223,3 +1223,33 @@ def test_the_quality_is_bisected_between_the_rungs():
     assert jpeg_codec.similarity(refs, jpeg_codec._encode_plain(sample, q)) >= 0.985
     if q > jpeg_codec.SEARCH_LOWEST:
         assert jpeg_codec.similarity(refs, jpeg_codec._encode_plain(sample, q - 1)) < 0.985
+
+
+def test_a_jpx_soft_mask_drawn_far_above_the_target_becomes_smaller_lossless_flate(tmp_path):
+    # a 300 x 100 photo under a 1800 x 600 JPEG 2000 soft mask, drawn 2 x 0.67 in: the mask at
+    # 900 dpi; it is decoded, resampled by its placement and kept lossless (Flate)
+    photo = smooth_photo(300, 100)
+    y, x = np.mgrid[0:600, 0:1800]
+    alpha = np.clip(255 * (1 - np.hypot((x - 900) / 900, (y - 300) / 300)), 0, 255).astype(np.uint8)
+    alpha[::40, :] = 0  # fine stripes, so the mask has detail
+    mask_data = _jpx_bytes(alpha, "L")
+
+    def build(pdf):
+        mask = raw_image(pdf, mask_data, 1800, 600, Name.DeviceGray, filt=Name.JPXDecode)
+        return raw_image(pdf, photo.tobytes(), 300, 100, Name.DeviceRGB, SMask=mask)
+
+    src = one_image_pdf(tmp_path / "in.pdf", build, inches=(2, 2 / 3), background=True)
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="medium")
+    with pikepdf.open(dst) as pdf:
+        (image,) = [o for o in pdfgen.image_xobjects(pdf) if "/SMask" in o]
+        mask = image.SMask
+        assert mask.get("/Filter") == Name.FlateDecode
+        assert int(mask.Width) < 1800 and int(mask.Width) >= 300 - 1  # (150 dpi: 300 px)
+    assert dst.stat().st_size < src.stat().st_size
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.98
+    # the lossless preset keeps it as it is
+    run(src, tmp_path / "lossless.pdf", preset="lossless")
+    with pikepdf.open(tmp_path / "lossless.pdf") as pdf:
+        (image,) = [o for o in pdfgen.image_xobjects(pdf) if "/SMask" in o]
+        assert image.SMask.get("/Filter") == Name.JPXDecode
