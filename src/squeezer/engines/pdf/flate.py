@@ -26,7 +26,9 @@ from squeezer.engines.threads import ordered_map
 #: libdeflate's level here: these streams (content streams, fonts, XMP, plain images) are most
 #: of a text document's bytes.  On the corpus' medium outputs (14 MB of them) level 10 wrote
 #: 3.4 % fewer bytes than 9 for 4x the deflate time (5.7 s against 1.4 s of CPU over 89
-#: files), 11 3.9 % for 8x, 12 4.3 % for 12x (issue 18).
+#: files), 11 3.9 % for 8x, 12 4.3 % for 12x (issue 18).  Level 10's near-optimal parsing
+#: is not always smaller than 9's greedy one (a form's streams were 2 KB larger), so 9 is
+#: deflated too, for a quarter of 10's time, and the smaller kept.
 LEVEL = 10
 
 
@@ -66,7 +68,8 @@ def recompress(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
             data = obj.read_bytes()
         except (pikepdf.PikepdfError, UnicodeDecodeError):
             return raw, None  # corrupt: leave the bytes as they are, readers cope
-        return raw, libdeflate.compress(data, LEVEL)
+        return raw, min(libdeflate.compress(data, libdeflate.BEST),
+                        libdeflate.compress(data, LEVEL), key=len)
 
     saved = 0
     with closing(ordered_map(deflate, streams, budget.threads)) as results:
