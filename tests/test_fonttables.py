@@ -14,7 +14,7 @@ from pikepdf import Array, Dictionary, Name
 from test_fonts import FULL_ARIAL, arial_program, same_everywhere, truetype_font
 
 from squeezer.engines.options import Options
-from squeezer.engines.pdf import compress
+from squeezer.engines.pdf import compress, flate
 from squeezer.engines.pdf.fonttables import BITMAPS, DEVICE
 
 pytestmark = pytest.mark.skipif(not FULL_ARIAL.exists(), reason="needs ../shared/corpus")
@@ -113,6 +113,10 @@ def test_device_tables_and_duplicate_names_leave_and_every_name_stays_once(tmp_p
         assert tables(_program(dst))[tag] == tables(data)[tag], tag
     same_everywhere(src, dst)
     assert pdfgen.all_pages_identical(src, dst, scale=2.0) == []
+    # written as the flate step writes: the smaller of libdeflate's levels 9 and 10
+    with pikepdf.open(dst) as pdf:
+        (program,) = [o for o in pdf.objects if isinstance(o, pikepdf.Stream) and "/Length1" in o]
+        assert len(program.read_raw_bytes()) == len(flate.smallest(program.read_bytes()))
 
 
 def test_a_font_the_form_types_with_keeps_its_layout_tables(tmp_path):

@@ -32,6 +32,13 @@ from squeezer.engines.threads import ordered_map
 LEVEL = 10
 
 
+def smallest(data: bytes) -> bytes:
+    """``data`` as Flate: the smaller of libdeflate's level 9 and :data:`LEVEL`.  This step's
+    choice, and the font steps' for the programs they write after it."""
+    return min(libdeflate.compress(data, libdeflate.BEST), libdeflate.compress(data, LEVEL),
+               key=len)
+
+
 def _only_flate_without_predictor(stream: Stream) -> bool:
     filters = stream.stream_dict.get("/Filter")
     if isinstance(filters, pikepdf.Array):
@@ -68,8 +75,7 @@ def recompress(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:
             data = obj.read_bytes()
         except (pikepdf.PikepdfError, UnicodeDecodeError):
             return raw, None  # corrupt: leave the bytes as they are, readers cope
-        return raw, min(libdeflate.compress(data, libdeflate.BEST),
-                        libdeflate.compress(data, LEVEL), key=len)
+        return raw, smallest(data)
 
     saved = 0
     with closing(ordered_map(deflate, streams, budget.threads)) as results:

@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
-from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
-from squeezer.engines.pdf import sfnt
+from squeezer.engines.pdf import flate, sfnt
 from squeezer.engines.pdf.contentstream import PARSE_ERRORS
 from squeezer.engines.report import Report
 
@@ -485,7 +484,7 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     data = out.getvalue()
     if not _still_draws_the_same(reference, open_truetype(data), lookups):
         return 0  # the subsetter dropped a table or glyph a reader could use: keep the font whole
-    packed = libdeflate.compress(data)
+    packed = flate.smallest(data)
     if len(packed) >= before:
         return 0
     program.write(packed, filter=Name.FlateDecode)

@@ -33,9 +33,8 @@ from typing import TYPE_CHECKING
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
-from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
-from squeezer.engines.pdf import fonts
+from squeezer.engines.pdf import flate, fonts
 from squeezer.engines.report import Report
 
 if TYPE_CHECKING:
@@ -164,7 +163,7 @@ def _drop(program: Stream) -> int:
             a, b = a[:8] + a[12:], b[:8] + b[12:]
         if a != b:
             return 0
-    packed = libdeflate.compress(new)
+    packed = flate.smallest(new)
     if len(packed) >= before:
         return 0
     program.write(packed, filter=Name.FlateDecode)
