@@ -1,4 +1,5 @@
-"""Layout tables (GSUB, GPOS, …) leave embedded fonts no form types with; nothing else changes."""
+"""Layout tables (GSUB, GPOS, …), device tables (hdmx, VDMX, …) and duplicate names leave
+embedded fonts no form types with; nothing else changes."""
 
 from __future__ import annotations
 
@@ -13,18 +14,26 @@ from pikepdf import Array, Dictionary, Name
 from test_fonts import FULL_ARIAL, arial_program, same_everywhere, truetype_font
 
 from squeezer.engines.options import Options
-from squeezer.engines.pdf import compress
+from squeezer.engines.pdf import compress, flate
+from squeezer.engines.pdf.fonttables import BITMAPS, DEVICE
 
 pytestmark = pytest.mark.skipif(not FULL_ARIAL.exists(), reason="needs ../shared/corpus")
 LAYOUT = {"GSUB", "GPOS", "GDEF"}
 
 
-def shaped_subset() -> bytes:
-    """Arial cut to printable ASCII the way Word embeds it: its layout tables kept."""
+def shaped_subset(office_names: bool = False) -> bytes:
+    """Arial cut to printable ASCII the way Word embeds it: its layout tables kept, and with
+    ``office_names`` its device tables and every name record (three platforms, translated
+    style names) too."""
     font = TTFont(io.BytesIO(arial_program()))
     options = subset.Options()
     options.layout_features = ["*"]
     options.notdef_outline = True
+    if office_names:
+        options.name_IDs = ["*"]
+        options.name_languages = ["*"]
+        options.name_legacy = True
+        options.drop_tables = [t for t in options.drop_tables if t not in DEVICE]
     subsetter = subset.Subsetter(options)
     subsetter.populate(text="".join(chr(c) for c in range(32, 127)))
     subsetter.subset(font)
@@ -38,9 +47,9 @@ def tables(data: bytes) -> dict[str, bytes]:
     return {tag: reader[tag] for tag in reader.keys()}
 
 
-def _pdf(path, in_form: bool) -> None:
+def _pdf(path, in_form: bool, office_names: bool = False) -> None:
     pdf = pikepdf.new()
-    program = pdf.make_stream(shaped_subset())
+    program = pdf.make_stream(shaped_subset(office_names))
     program.Length1 = len(program.read_bytes())
     font = truetype_font(pdf, program)
     font.BaseFont = Name("/ABCDEF+Arial")
@@ -70,10 +79,44 @@ def test_layout_tables_leave_and_every_other_table_stays_byte_for_byte(tmp_path)
     assert report.steps["fonts"] > 1000 and dst.stat().st_size < src.stat().st_size
     after = tables(_program(dst))
     assert not LAYOUT & set(after)
-    assert set(after) == set(before) - LAYOUT
+    assert set(after) == set(before) - LAYOUT - DEVICE - BITMAPS
     for tag in set(after) - {"head"}:
         assert after[tag] == before[tag], tag
     same_everywhere(src, dst)
+
+
+def test_device_tables_and_duplicate_names_leave_and_every_name_stays_once(tmp_path):
+    # Word's subsets keep hdmx/VDMX/LTSH/PCLT and every name record on three platforms;
+    # a PDF reader uses none of them: each name id keeps its Windows English record
+    # (copyright, trademark and licence text included), the copies go
+    src, dst = tmp_path / "in.pdf", tmp_path / "out.pdf"
+    _pdf(src, in_form=False, office_names=True)
+    data = _program(src)
+    before = TTFont(io.BytesIO(data))
+    assert DEVICE & set(before.keys())
+    platforms = {r.platformID for r in before["name"].names}
+    assert {1, 3} <= platforms
+    report = compress(src, dst, Options(level="lossless"))
+    assert dst.stat().st_size < src.stat().st_size and report.steps["fonts"] > 0
+    after = TTFont(io.BytesIO(_program(dst)))
+    assert not DEVICE & set(after.keys())
+    ids = {r.nameID for r in before["name"].names}
+    kept = after["name"].names
+    assert {r.nameID for r in kept} == ids
+    assert len(kept) == len(ids)  # once each
+    for name_id in ids:
+        english = before["name"].getName(name_id, 3, 1, 0x409)
+        if english is not None:
+            assert after["name"].getName(name_id, 3, 1, 0x409).toUnicode() == english.toUnicode()
+    assert "Monotype" in after["name"].getName(0, 3, 1, 0x409).toUnicode()  # the copyright
+    for tag in set(tables(_program(dst))) - {"head", "name"}:
+        assert tables(_program(dst))[tag] == tables(data)[tag], tag
+    same_everywhere(src, dst)
+    assert pdfgen.all_pages_identical(src, dst, scale=2.0) == []
+    # written as the flate step writes: the smaller of libdeflate's levels 9 and 10
+    with pikepdf.open(dst) as pdf:
+        (program,) = [o for o in pdf.objects if isinstance(o, pikepdf.Stream) and "/Length1" in o]
+        assert len(program.read_raw_bytes()) == len(flate.smallest(program.read_bytes()))
 
 
 def test_a_font_the_form_types_with_keeps_its_layout_tables(tmp_path):
@@ -81,3 +124,21 @@ def test_a_font_the_form_types_with_keeps_its_layout_tables(tmp_path):
     _pdf(src, in_form=True)
     compress(src, dst, Options(level="lossless"))
     assert LAYOUT <= set(tables(_program(dst)))
+
+
+@pytest.mark.corpus
+def test_office_bitmap_strikes_and_math_tables_leave_and_pages_render_the_same(tmp_path):
+    # a PowerPoint deck's Calibri subsets carry EBDT/EBLC strikes, Cambria Math its MATH
+    # table: readers draw the outlines and never shape, so both go, pixel for pixel the same
+    src = pdfgen.corpus_file("cppcon2015__3D_Face_Tracking_and_Reconstruction_using_Modern_C_-_"
+                             "Patrik_Huber_-_CppCon_2015.pdf")
+    dst = tmp_path / "out.pdf"
+    compress(src, dst, Options(level="lossless"))
+    found: set[str] = set()
+    with pikepdf.open(dst) as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, Dictionary) and isinstance(obj.get("/FontFile2"), pikepdf.Stream):
+                found |= set(tables(obj.FontFile2.read_bytes()))
+    assert "glyf" in found and not (BITMAPS | {"MATH"}) & found
+    assert pdfgen.all_pages_identical(src, dst, scale=2.0) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

@@ -463,6 +463,99 @@ def test_an_explicit_quality_is_a_fixed_quality(tmp_path):
         assert abs(jpeg_codec.estimate_quality(Image.open(io.BytesIO(out["raw"]))) - quality) <= 1
 
 
+def grainy_photo(width: int = 1200, height: int = 900, seed: int = 3) -> Image.Image:
+    """A photograph with sensor grain: a colour field whose spectrum falls as 1/f^1.5 (like
+    natural images) at half the size, scaled up, plus gray grain at the pixel scale (what a
+    camera adds and a page drawn at a lower resolution averages away)."""
+    rng = np.random.default_rng(seed)
+    half_w, half_h = width // 2, height // 2
+    f = np.hypot(np.fft.rfftfreq(half_w)[None, :], np.fft.fftfreq(half_h)[:, None])
+    f[0, 0] = 1.0
+    planes = []
+    for beta, amp in ((1.5, 45.0), (1.7, 22.0), (1.7, 22.0)):  # luma, then smoother chroma
+        spectrum = (rng.standard_normal(f.shape) + 1j * rng.standard_normal(f.shape)) / f ** beta
+        spectrum[0, 0] = 0
+        field = np.fft.irfft2(spectrum, s=(half_h, half_w))
+        planes.append(Image.fromarray(np.clip(128 + amp * field / field.std(), 0, 255)
+                                      .astype(np.uint8)))
+    image = Image.merge("YCbCr", planes).convert("RGB").resize((width, height),
+                                                                Image.Resampling.BICUBIC)
+    grain = rng.standard_normal((height, width, 1)) * 3.0
+    return Image.fromarray(np.clip(np.asarray(image) + grain, 0, 255).astype(np.uint8))
+
+
+def test_a_floor_out_of_reach_takes_the_encoder_that_keeps_as_much_in_fewer_bytes():
+    # grain at 150 dpi: no quality up to the cap keeps 0.96; the level's answer was jpegli at
+    # the cap, and libjpeg-turbo keeps as much where the image is seen for fewer bytes
+    image = grainy_photo()
+    size = (600, 450)
+    small = image.resize(size, Image.Resampling.LANCZOS)
+    chosen, quality, encoder = jpeg_codec.choose_size_and_quality(
+        image, [jpeg_codec.Option(size, 75)], size, 0.96, resized={size: small})
+    assert chosen.size == size
+    assert (encoder, quality) != (jpeg_codec.JPEGLI, 75)
+    ours, theirs = jpeg_codec.encode(chosen, quality, encoder), jpeg_codec.encode(small, 75)
+    assert len(ours) < 0.95 * len(theirs)
+    reference = np.asarray(small)
+    decoded = [np.asarray(Image.open(io.BytesIO(d))) for d in (ours, theirs)]
+    assert luma_ssim(reference, decoded[0]) >= luma_ssim(reference, decoded[1]) - 0.002
+    # a floor within reach: the lowest passing rung of either encoder, and the floor kept
+    chosen, quality, encoder = jpeg_codec.choose_size_and_quality(
+        image, [jpeg_codec.Option(size, 75)], size, 0.9, resized={size: small})
+    data = jpeg_codec.encode(chosen, quality, encoder)
+    assert quality < 75
+    # (measured on a tile mosaic: the whole image lands within a hundredth of it)
+    assert luma_ssim(reference, np.asarray(Image.open(io.BytesIO(data)))) >= 0.9 - 0.01
+    # gray images have one encoder
+    assert jpeg_codec.encoders("L") == (jpeg_codec.LIBJPEG,)
+
+
+def test_a_grainy_photo_page_is_smaller_than_jpegli_at_the_cap_and_keeps_its_looks(tmp_path):
+    photo = np.asarray(grainy_photo())  # 1200 x 900 drawn 4 x 3 in: 300 dpi
+    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
+        pdf, photo, encoding="jpeg", quality=92))
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    out = the_image(dst)
+    assert out["filter"] == "/DCTDecode" and (out["width"], out["height"]) == (600, 450)
+    assert report.images.downsampled == 1
+    drawn = Image.fromarray(out["pixels"])
+    at_cap = jpeg_codec.encode(Image.fromarray(photo).resize((600, 450), Image.Resampling.LANCZOS),
+                               75)
+    assert len(out["raw"]) < 0.95 * len(at_cap)
+    assert drawn.mode == "RGB"
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.955
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_a_jpeg_whose_decode_parms_hold_encoder_settings_is_reencoded(tmp_path):
+    # Ghostscript writes its encoder's settings into /DecodeParms; readers ignore them, so the
+    # image is downsampled and re-encoded like any JPEG.  A /ColorTransform changes how the
+    # JPEG decodes: that one is left as it is.
+    photo = smooth_photo(1200, 900)  # drawn 4 x 3 in: 300 dpi
+    data = jpeg_bytes(photo, 90)
+    for name, parms in (
+            ("gs", Dictionary(QFactor=0.76, HSamples=Array([2, 1, 1, 2]),
+                              VSamples=Array([2, 1, 1, 2]), Columns=1200, Rows=900, Colors=3)),
+            ("quality", Dictionary(Quality=80)),
+            ("transform", Dictionary(ColorTransform=1))):
+        src = one_image_pdf(tmp_path / f"{name}.pdf", lambda pdf, p=parms: raw_image(
+            pdf, data, 1200, 900, Name.DeviceRGB, filt=Name.DCTDecode, DecodeParms=p))
+        dst = tmp_path / f"{name}-out.pdf"
+        run(src, dst, preset="medium")
+        out = the_image(dst)
+        assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.955
+        with pikepdf.open(dst) as pdf:
+            parms_out = pdfgen.image_xobjects(pdf)[0].get("/DecodeParms")
+        if name == "transform":
+            assert (out["width"], out["height"]) == (1200, 900)
+            assert parms_out is not None and int(parms_out.ColorTransform) == 1
+        else:
+            assert out["width"] <= 600 and out["height"] <= 450  # (smooth: maybe fewer pixels)
+            assert parms_out is None
+            assert len(out["raw"]) < len(data) / 3
+
+
 def test_a_jpeg_at_its_size_is_reencoded_only_well_below_its_own_quality(tmp_path):
     photo = smooth_photo(900, 675)
     data = jpeg_bytes(photo, 75)
@@ -1065,3 +1158,98 @@ def test_a_raw_image_deflates_at_least_as_well_as_plain_flate(tmp_path):
     out = the_image(dst)
     assert np.array_equal(out["pixels"], logo)
     assert len(out["raw"]) <= len(zlib.compress(logo.tobytes(), 9))
+
+
+def _strips_pdf(path: Path, strips: int) -> Path:
+    """A 300 dpi page of 1-bit text cut into ``strips`` CCITT G4 images of 1980 x 132 pixels,
+    each drawn where it belongs (how some scanners and converters write a page)."""
+    import scanfixtures
+
+    from squeezer.engines.pdf.ccitt import encode_g4
+
+    ink = np.asarray(scanfixtures.scan_image("bitonal", dpi=300, size_in=(6.6, 0.44 * strips),
+                                             seed=7).convert("L")) < 128
+    pdf = pikepdf.new()
+    xobjects, content = Dictionary(), b""
+    height_pt = 72 * 0.44 * strips
+    for k in range(strips):
+        strip = ink[132 * k:132 * (k + 1)]
+        xobjects[f"/S{k}"] = raw_image(pdf, encode_g4(strip), 1980, 132, Name.DeviceGray, bpc=1,
+                                       filt=Name.CCITTFaxDecode,
+                                       DecodeParms=Dictionary(K=-1, Columns=1980, Rows=132,
+                                                              BlackIs1=False))
+        content += b"q 475.2 0 0 31.68 36 %g cm /S%d Do Q\n" % (700 - 31.68 * (k + 1), k)
+    assert height_pt > 0
+    pdfgen.add_page(pdf, content, Dictionary(XObject=xobjects))
+    pdf.save(path)
+    pdf.close()
+    return path
+
+
+def test_a_page_of_g4_strips_becomes_jbig2_where_that_is_smaller(tmp_path):
+    # 8 strips of 261 k pixels: each below the size that pays JBIG2's load on its own, 2 M
+    # pixels together; lossless, so the page renders the same
+    src = _strips_pdf(tmp_path / "in.pdf", 8)
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="lossless")
+    assert report.images.to_jbig2 >= 3  # (the strips of margin are a few bytes of G4)
+    with pikepdf.open(src) as a, pikepdf.open(dst) as b:
+        before = sum(len(i.read_raw_bytes()) for i in pdfgen.image_xobjects(a))
+        after = sum(len(i.read_raw_bytes()) for i in pdfgen.image_xobjects(b))
+    assert after < 0.9 * before
+    assert same_render(src, dst, dpi=150)
+    # one strip alone stays G4: its few bytes would not pay for loading the JBIG2 coder
+    one = _strips_pdf(tmp_path / "one.pdf", 1)
+    report = run(one, tmp_path / "one-out.pdf", preset="lossless")
+    assert report.images.to_jbig2 == 0
+
+
+def test_the_quality_is_bisected_between_the_rungs():
+    # between a rung that fails and the next that passes, the lowest quality found to pass
+    calls: list[int] = []
+
+    def passes(q: int) -> bytes | None:
+        calls.append(q)
+        return b"%d" % q if q >= 52 else None
+
+    assert jpeg_codec.refine(passes, 50, 55, b"55") == (52, b"52")
+    assert len(calls) <= 3
+    assert jpeg_codec.refine(passes, 54, 55, b"55") == (55, b"55")  # nothing in between
+    # the searches land on single qualities, not only on the ladder's rungs, and keep the floor
+    image = Image.fromarray(smooth_photo(600, 450))
+    q = jpeg_codec.choose_quality(image, 0.985, 85)
+    sample = jpeg_codec.mosaic(image)  # (what the search measures)
+    refs = [Similarity(jpeg_codec._planes(sample)[:, :, 0])]
+    assert jpeg_codec.similarity(refs, jpeg_codec._encode_plain(sample, q)) >= 0.985
+    if q > jpeg_codec.SEARCH_LOWEST:
+        assert jpeg_codec.similarity(refs, jpeg_codec._encode_plain(sample, q - 1)) < 0.985
+
+
+def test_a_jpx_soft_mask_drawn_far_above_the_target_becomes_smaller_lossless_flate(tmp_path):
+    # a 300 x 100 photo under a 1800 x 600 JPEG 2000 soft mask, drawn 2 x 0.67 in: the mask at
+    # 900 dpi; it is decoded, resampled by its placement and kept lossless (Flate)
+    photo = smooth_photo(300, 100)
+    y, x = np.mgrid[0:600, 0:1800]
+    alpha = np.clip(255 * (1 - np.hypot((x - 900) / 900, (y - 300) / 300)), 0, 255).astype(np.uint8)
+    alpha[::40, :] = 0  # fine stripes, so the mask has detail
+    mask_data = _jpx_bytes(alpha, "L")
+
+    def build(pdf):
+        mask = raw_image(pdf, mask_data, 1800, 600, Name.DeviceGray, filt=Name.JPXDecode)
+        return raw_image(pdf, photo.tobytes(), 300, 100, Name.DeviceRGB, SMask=mask)
+
+    src = one_image_pdf(tmp_path / "in.pdf", build, inches=(2, 2 / 3), background=True)
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="medium")
+    with pikepdf.open(dst) as pdf:
+        (image,) = [o for o in pdfgen.image_xobjects(pdf) if "/SMask" in o]
+        mask = image.SMask
+        assert mask.get("/Filter") == Name.FlateDecode
+        assert int(mask.Width) < 1800 and int(mask.Width) >= 300 - 1  # (150 dpi: 300 px)
+    assert dst.stat().st_size < src.stat().st_size
+    assert pdfgen.min_ssim(src, dst, pages=1, dpi=100) >= 0.98
+    # the lossless preset keeps it as it is
+    run(src, tmp_path / "lossless.pdf", preset="lossless")
+    with pikepdf.open(tmp_path / "lossless.pdf") as pdf:
+        (image,) = [o for o in pdfgen.image_xobjects(pdf) if "/SMask" in o]
+        assert image.SMask.get("/Filter") == Name.JPXDecode

@@ -329,3 +329,62 @@ def test_pages_without_a_scan_sized_image_are_not_scans_and_share_their_images(t
     assert {objgen: (s.pages, s.shared) for objgen, s in scans.items()} == {
         picture.objgen: ([1], True), big.objgen: ([2], False)}
     assert round(scans[big.objgen].dpi) == 300
+
+
+def test_text_scans_left_to_the_image_step_stay_legible(tmp_path):
+    # the scan step hands the image step the text pages it leaves plain, and there the size
+    # search offers no size below 100 dpi (a mosaic of mostly paper judges strokes resampled
+    # below it too kindly); a photograph still gets the smaller sizes down to 72 dpi
+    from squeezer.engines.budget import Budget
+    from squeezer.engines.pdf import images, scans
+    from squeezer.engines.pdf import jpeg as jpeg_codec
+    from squeezer.engines.pdf.options import resolve
+    from squeezer.engines.report import Report
+
+    src = scanfixtures.scan_pdf(tmp_path / "in.pdf", [{"kind": "gray"}, {"kind": "photo"}],
+                                dpi=200, size_in=SMALL)
+    settings = resolve(Options(preset="medium"))
+    with pikepdf.open(src) as pdf:
+        text: set[tuple[int, int]] = set()
+        report = Report(input_bytes=src.stat().st_size)
+        written = scans.optimize_scans(pdf, settings, Budget(), report, text=text)
+        assert written == set()
+        assert [p.content for p in report.scan_pages] == ["gray_text", "photo"]
+        gray, photo = (page.Resources.XObject.Im0 for page in pdf.pages)
+        assert text == {gray.objgen}
+        ctx = images._Context(settings, Budget(), images._placements(pdf, settings, Budget()),
+                              text_scans=text)
+        # drawn at 200 dpi, offered from 150 dpi: 105 dpi (0.7) for both, 75 (0.5) for the photo
+        assert images.MIN_TEXT_SCAN_DPI == 100 and jpeg_codec.SIZE_STEPS == (1.0, 0.7, 0.5)
+        for image, sizes in ((gray, 2), (photo, 3)):
+            options = images._options((600, 450), image, ctx, 800, 75)
+            assert len(options) == sizes and options[0].size == (600, 450)
+    # the whole engine: the text page at 150 dpi, its look and its size kept in check
+    dst = tmp_path / "out.pdf"
+    run(src, dst, preset="medium")
+    with pikepdf.open(dst) as pdf:
+        assert int(pdf.pages[0].Resources.XObject.Im0.Width) == 600
+    text_page, photo_page = (pdfgen.ssim(pdfgen.render_gray(src, i, 100),
+                                         pdfgen.render_gray(dst, i, 100)) for i in range(2))
+    assert photo_page >= 0.955
+    assert text_page >= 0.9  # (the fixture's sensor noise is what a JPEG drops first)
+    assert dst.stat().st_size < src.stat().st_size
+
+
+@pytest.mark.corpus
+def test_a_gray_text_scan_with_encoder_parms_is_reencoded_and_stays_legible(tmp_path):
+    # paperless-ngx's rotated scan: 206 dpi gray JPEGs whose /DecodeParms hold /Quality 80
+    # (an encoder setting); at medium they come down, never below 100 dpi, and keep their
+    # look (at 75 dpi, which their tile mosaics allowed, two pages rendered at 0.951)
+    src = pdfgen.corpus_file("paperless-ngx__rotated.pdf")
+    dst = tmp_path / "out.pdf"
+    report = run(src, dst, preset="medium")
+    assert report.output_bytes < 0.4 * report.input_bytes
+    with pikepdf.open(src) as a, pikepdf.open(dst) as b:
+        for before, after in zip(a.pages, b.pages):
+            old, new = (next(iter(p.Resources.XObject.values())) for p in (before, after))
+            assert int(new.Width) < int(old.Width)
+            page_width = float(after.MediaBox[2]) - float(after.MediaBox[0])
+            assert int(new.Width) * 72 / page_width >= 99  # (rotated pages: width along width)
+            assert "/DecodeParms" not in new
+    assert pdfgen.min_ssim(src, dst, pages=4, dpi=100) >= 0.96

@@ -134,3 +134,22 @@ def test_a_whole_font_whose_drawn_glyph_does_not_run_stays_type1(tmp_path):
                     and isinstance(d.get("/FontFile"), pikepdf.Stream):
                 assert str(d.FontName)[7:8] != "+"  # not renamed as a subset
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_type1_programs_of_descriptors_without_a_type_become_cff(tmp_path):
+    # an old TeX toolchain wrote its font descriptors without /Type /FontDescriptor; readers
+    # find them through the fonts, and so do the font steps now (the programs shrink)
+    src = pdfgen.corpus_file("pdfcpu__go-lecture.pdf", wide=False)
+    with pikepdf.open(src) as pdf:
+        untyped = [o for o in pdf.objects if isinstance(o, pikepdf.Dictionary)
+                   and "/FontFile" in o and "/Type" not in o]
+        assert len(untyped) >= 10
+        before = sum(len(o.FontFile.read_raw_bytes()) for o in untyped)
+    dst = tmp_path / "out.pdf"
+    report = compress(src, dst, Options(level="lossless"))
+    assert not report.original_kept and report.warnings == []
+    after = _programs(dst)
+    assert "/FontFile" not in after  # every program converted, its descriptor typed
+    assert after["/FontFile3"] < 0.6 * before
+    assert pdfgen.all_pages_identical(src, dst) == []
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)

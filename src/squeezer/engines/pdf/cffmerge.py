@@ -28,9 +28,8 @@ from typing import Any
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
-from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
-from squeezer.engines.pdf import type1
+from squeezer.engines.pdf import flate, type1
 from squeezer.engines.report import Report
 
 log = logging.getLogger(__name__)
@@ -172,7 +171,7 @@ def _compatible(group: list[_Program]) -> bool:
 def _replace(pdf: pikepdf.Pdf, group: list[_Program]) -> int:
     data = _build(group)
     _check(group, data)
-    packed = libdeflate.compress(data)
+    packed = flate.smallest(data)
     before = sum(p.before for p in group)
     if len(packed) >= before:
         return 0

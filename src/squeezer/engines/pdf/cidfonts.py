@@ -28,9 +28,8 @@ import logging
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
-from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
-from squeezer.engines.pdf import fonts
+from squeezer.engines.pdf import flate, fonts
 from squeezer.engines.report import Report
 
 log = logging.getLogger(__name__)
@@ -146,7 +145,7 @@ def _cut(users: list[Dictionary], cids: set[int]) -> int:
         data, keep = _cut_cff(program.read_bytes(), cids)
     if data is None:
         return 0
-    packed = libdeflate.compress(data)
+    packed = flate.smallest(data)
     if len(packed) >= before:
         return 0
     program.write(packed, filter=Name.FlateDecode)

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
-from squeezer.engines import libdeflate
 from squeezer.engines.budget import Budget
-from squeezer.engines.pdf import fonts, type1
+from squeezer.engines.pdf import flate, fonts, type1
 from squeezer.engines.report import Report
 
 log = logging.getLogger(__name__)
@@ -184,7 +183,7 @@ def _replace(pdf: pikepdf.Pdf, group: list[_Embedded]) -> int:
         if len(group) > 1:
             return sum(_replace(pdf, [e]) for e in group)
         return 0
-    packed = libdeflate.compress(data)
+    packed = flate.smallest(data)
     before = sum(e.before for e in group)
     if len(packed) >= before:
         return 0

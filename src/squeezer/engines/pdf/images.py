@@ -78,6 +78,8 @@ GRAPHICS_JPEG_BPP = 0.5
 #: Photographs go below the level's resolution (when their looks at it allow) no lower than
 #: this where they are drawn sharpest.
 MIN_PHOTO_DPI = 72
+#: ... and scanned pages of text (the scan step's classes) no lower than this.
+MIN_TEXT_SCAN_DPI = 100
 #: Offer Flate with PNG predictors (26 % smaller than plain Flate on the corpus' lossless
 #: images), beside plain Flate (:mod:`predictors` keeps the smaller).  ``pipeline.save`` keeps
 #: them: it does not let qpdf re-deflate Flate streams (which would drop the predictor);
@@ -106,13 +108,20 @@ class _Context:
     budget: Budget
     placements: dict
     smasks: set[tuple[int, int]] = field(default_factory=set)
+    #: scanned page images of text (the scan step's classes): never below the level's dpi
+    text_scans: set[tuple[int, int]] | frozenset = frozenset()
+    #: 1-bit images from this many pixels may be JBIG2 (:func:`_jbig2_min`)
+    jbig2_min: int = bitonal.MIN_JBIG2_PIXELS
 
 
 def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
-                    skip: set[tuple[int, int]] | frozenset = frozenset()) -> None:
+                    skip: set[tuple[int, int]] | frozenset = frozenset(),
+                    text_scans: set[tuple[int, int]] | frozenset = frozenset()) -> None:
     """Recompress every image XObject of ``pdf`` in place according to ``settings``.
 
     ``skip``: images another step (the scan step) has just written; left as they are.
+    ``text_scans``: scanned pages of text the scan step left to this one; their size and
+    quality search keeps the level's resolution (:func:`_options`).
     """
     images = [obj for obj in pdf.objects
               if isinstance(obj, Stream) and obj.is_indirect
@@ -120,7 +129,8 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
     if not images:
         report.steps["images"] = report.steps.get("images", 0)
         return
-    ctx = _Context(settings, budget, _placements(pdf, settings, budget))
+    ctx = _Context(settings, budget, _placements(pdf, settings, budget), text_scans=text_scans,
+                   jbig2_min=_jbig2_min(images))
     for image in images:
         smask = image.get("/SMask")
         if isinstance(smask, Stream) and smask.is_indirect:
@@ -151,6 +161,22 @@ def optimize_images(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report
             elif candidate.codec == "flate":
                 stats.to_flate += 1
     report.steps["images"] = report.steps.get("images", 0) + saved
+
+
+def _jbig2_min(images: list[Stream]) -> int:
+    """The smallest 1-bit image worth a JBIG2 trial in this document.
+
+    :data:`bitonal.MIN_JBIG2_PIXELS` keeps a document with a few small masks from paying
+    the JBIG2 coder's load; when its 1-bit images add up to that many pixels (a scan cut
+    into strips, a book of line drawings) the load pays, and images from
+    :data:`bitonal.MIN_JBIG2_STRIP_PIXELS` on are tried too.
+    """
+    total = 0
+    for image in images:
+        if image.get("/ImageMask", False) or _int(image.get("/BitsPerComponent"), 8) == 1:
+            total += max(0, _int(image.get("/Width"))) * max(0, _int(image.get("/Height")))
+    return bitonal.MIN_JBIG2_STRIP_PIXELS if total >= bitonal.MIN_JBIG2_PIXELS \
+        else bitonal.MIN_JBIG2_PIXELS
 
 
 def _attempt(image: Stream, ctx: _Context) -> tuple[int, Candidate | None, str | None]:
@@ -235,7 +261,7 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
     if names and names[-1] in pixels.DCT_FILTERS:
         candidates = _dct(image, info, ctx, width, height)
     elif is_mask:
-        candidates = _stencil(image, width, height, ctx.settings.jbig2)
+        candidates = _stencil(image, width, height, ctx.settings.jbig2, ctx.jbig2_min)
     else:
         candidates = _sampled(image, info, ctx, width, height, bpc)
         if image.objgen not in ctx.smasks:  # (a soft mask is resampled with its image)
@@ -306,9 +332,14 @@ def _options(base: tuple[int, int], image: Stream, ctx: _Context, width: int,
     placement = ctx.placements.get(image.objgen)
     top_dpi = max(placement.dpi_x, placement.dpi_y) * base[0] / width if placement else 0.0
     out = [jpeg.Option(base, cap if first_cap is None else first_cap)]
+    # A scanned page of text goes no lower than MIN_TEXT_SCAN_DPI: strokes resampled below
+    # it blur and break, which a tile mosaic of mostly paper measures too kindly (a gray
+    # 200 dpi text scan taken to 75 dpi kept SSIM 0.96 on its mosaic and rendered at 0.951,
+    # at 105 dpi 0.968); photographs may go lower, where their looks allow.
+    floor_dpi = MIN_TEXT_SCAN_DPI if image.objgen in ctx.text_scans else MIN_PHOTO_DPI
     for step in jpeg.SIZE_STEPS[1:]:
         size = (max(1, round(base[0] * step)), max(1, round(base[1] * step)))
-        if top_dpi * step < MIN_PHOTO_DPI or size[0] * size[1] < MIN_JPEG_PIXELS:
+        if top_dpi * step < floor_dpi or size[0] * size[1] < MIN_JPEG_PIXELS:
             break
         out.append(jpeg.Option(size, cap))
     return out
@@ -342,12 +373,25 @@ def _dct_parms(image: Stream) -> Dictionary | None:
     return parms if isinstance(parms, Dictionary) else None
 
 
+def _color_transform(image: Stream, info: ColorInfo) -> bool:
+    """Whether the JPEG's /DecodeParms name a /ColorTransform for its colours.
+
+    Only /ColorTransform changes how a reader decodes a JPEG (ISO 32000-1 §7.4.8), and
+    the decoder here follows the JPEG's own markers, so such an image is not re-encoded.
+    The other entries some writers leave there (Ghostscript's /QFactor, /HSamples,
+    /VSamples, /Columns, /Rows, /Colors; /Quality) are its encoder's settings, ignored
+    by readers: a re-encoded image drops them with the old data.
+    """
+    parms = _dct_parms(image)
+    return parms is not None and "/ColorTransform" in parms and info.components > 1
+
+
 def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: int,
                data: bytes) -> list:
     s = ctx.settings
     if not s.lossy_images and s.color_model == ColorModel.keep:
         return []
-    if _dct_parms(image) is not None or image.objgen in ctx.smasks:
+    if _color_transform(image, info) or image.objgen in ctx.smasks:
         return []
     if isinstance(image.get("/Mask"), Array) or info.kind not in ("gray", "rgb", "cmyk"):
         return []
@@ -402,6 +446,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
         ink = np.asarray(im) < 128
         return _bitonal(ink, downsampled=size is not None, extra=entries, gray=to_gray,
                         jbig2=s.jbig2)
+    encoder = jpeg.SMALLEST  # (a fixed quality; a search names its encoder)
     if view is not None and s.image_ssim is not None:
         # size and quality together, judged at the size the page shows the image
         # (a re-encoding at the JPEG's own size must land REENCODE_MARGIN below its quality)
@@ -418,7 +463,7 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
             if options else None
         if chosen is None:
             return []  # nothing smaller keeps the floor: at most the lossless optimisation
-        im, quality = chosen
+        im, quality, encoder = chosen
         resampled = im.size != (width, height)
     else:
         if size is not None:
@@ -428,12 +473,12 @@ def _dct_lossy(image: Stream, info: ColorInfo, ctx: _Context, width: int, height
             # (second_loss has an estimate: it returned above without one)
             cap = estimated - REENCODE_MARGIN + 1 if second_loss and estimated is not None \
                 else quality
-            quality = jpeg.choose_quality(im, s.image_ssim, cap)
+            quality, encoder = jpeg.choose_encoding(im, s.image_ssim, cap)
             if second_loss and quality >= cap:
                 return []  # nothing well below the JPEG's own quality keeps the floor
         resampled = size is not None
     entries.update(_size_entries(im.size, 8))
-    encoded = jpeg.encode(im, quality)
+    encoded = jpeg.encode(im, quality, encoder)
     return [Candidate(encoded, Name.DCTDecode, None, entries, "jpeg",
                       gray=to_gray, downsampled=resampled)]
 
@@ -451,7 +496,7 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
     size = _target(image, ctx, width, height, floor_dpi=MIN_BITONAL_DPI)
     # (a small image stays G4: bitonal.encode would not use JBIG2 for it, so its coder,
     # LLVM and ~90 MB, is not loaded to find that out)
-    recode = ctx.settings.jbig2 and width * height >= bitonal.MIN_JBIG2_PIXELS \
+    recode = ctx.settings.jbig2 and width * height >= ctx.jbig2_min \
         and bitonal.jbig2.available()
     if (size is None and not recode) or image.objgen in ctx.smasks:
         return []
@@ -462,12 +507,12 @@ def _ccitt(image: Stream, ctx: _Context, width: int, height: int) -> list:
         # (the samples as the one array each path needs: ink, or gray to resample)
         if size is None:
             return _bitonal(bilevel.decode_ink(image), downsampled=False, jbig2=True,
-                            force=False)
+                            force=False, min_pixels=ctx.jbig2_min)
         gray = bilevel.decode_gray(image)
     except (OSError, ValueError, RuntimeError) as exc:
         raise DamagedImage(f"CCITT data does not decode ({exc})") from None
     zero = np.asarray(pixels.resized(gray, "L", size)) < 128
-    return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2)
+    return _bitonal(zero, downsampled=True, jbig2=ctx.settings.jbig2, min_pixels=ctx.jbig2_min)
 
 
 # --- JPEG 2000 ---------------------------------------------------------------------------
@@ -482,13 +527,14 @@ def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
     /ColorSpace in the dictionary wins over the JP2 header (an /Indexed space
     means the codestream holds palette indexes); without one, only the plain
     enumerated gray, sRGB and CMYK headers are understood.  Alpha in the data
-    (/SMaskInData), image masks and soft masks are kept as they are.
+    (/SMaskInData) and image masks are kept as they are.  A soft mask in JPX becomes
+    lossless Flate of its decoded samples, resampled by its placement like any soft mask
+    (a 2140 x 554 mask drawn at 893 dpi under a 360 x 94 image: 150 KB -> a few).
     """
     s = ctx.settings
     if not s.lossy_images:
         return []  # JPX is usually smaller than Flate for the same pixels
-    if image.get("/ImageMask", False) or _int(image.get("/SMaskInData"), 0) != 0 \
-            or image.objgen in ctx.smasks:
+    if image.get("/ImageMask", False) or _int(image.get("/SMaskInData"), 0) != 0:
         return []
     header = pixels.jpx_header(image.read_raw_bytes())
     if (header.width, header.height) != (width, height):
@@ -513,6 +559,8 @@ def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
     if info.kind == "indexed" and header.precision > 8:
         return []
     candidates = _sampled(image, info, ctx, width, height, bpc, arr=arr, entries=entries)
+    if image.objgen in ctx.smasks:
+        return candidates  # (lossless, and resampled as its placement says)
     return _with_full_size(candidates, lambda: _sampled(
         image, info, ctx, width, height, bpc, arr=arr, entries=entries, resample=False))
 
@@ -520,11 +568,13 @@ def _jpx(image: Stream, ctx: _Context, width: int, height: int) -> list:
 # --- stencil masks -----------------------------------------------------------------------
 
 
-def _stencil(image: Stream, width: int, height: int, jbig2: bool) -> list:
+def _stencil(image: Stream, width: int, height: int, jbig2: bool,
+             min_pixels: int = bitonal.MIN_JBIG2_PIXELS) -> list:
     """/ImageMask: 1-bit stencil; G4 when smaller, /Decode and /ImageMask kept."""
     samples = pixels.samples(image, width, height, 1, 1)[:, :, 0]
     ink = samples == 0  # G4 (BlackIs1 false) decodes these back to 0
-    return [_one_bit(ink, {"/BitsPerComponent": 1}, jbig2=jbig2)] if ink.size else []
+    return [_one_bit(ink, {"/BitsPerComponent": 1}, jbig2=jbig2, min_pixels=min_pixels)] \
+        if ink.size else []
 
 
 # --- sampled images ----------------------------------------------------------------------
@@ -696,6 +746,7 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
         view = _view(image, ctx, width, height) if s.image_ssim is not None and resample \
             else None
         jpeg_entries, downsampled = dict(entries), size is not None
+        encoder = jpeg.SMALLEST  # (a fixed quality; a search names its encoder)
         if view is not None and s.image_ssim is not None:  # (view is only made with a floor)
             base = (arr.shape[1], arr.shape[0])
             source = im if full is arr else pillow(full)
@@ -705,15 +756,16 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
                 s.image_ssim, resized={base: im}, fallback=fallback)
             if chosen is None:
                 return None
-            im, quality = chosen
+            im, quality, encoder = chosen
             downsampled = im.size != (width, height)
             jpeg_entries.update(_size_entries(im.size, 8))
         elif not fallback:
             return None
+        elif s.image_ssim is not None:
+            quality, encoder = jpeg.choose_encoding(im, s.image_ssim, s.image_quality)
         else:
-            quality = s.image_quality if s.image_ssim is None else \
-                jpeg.choose_quality(im, s.image_ssim, s.image_quality)
-        return Candidate(jpeg.encode(im, quality), Name.DCTDecode, None,
+            quality = s.image_quality
+        return Candidate(jpeg.encode(im, quality, encoder), Name.DCTDecode, None,
                          jpeg_entries, "jpeg", gray=gray, downsampled=downsampled)
 
     if photo:
@@ -879,7 +931,8 @@ def _sixteen(image: Stream, info: ColorInfo, arr: np.ndarray, pinned: bool) -> l
 
 
 def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
-             gray: bool = False, force: bool = True, jbig2: bool = False) -> list:
+             gray: bool = False, force: bool = True, jbig2: bool = False,
+             min_pixels: int = bitonal.MIN_JBIG2_PIXELS) -> list:
     """1-bit candidates (ink = sample value 0): G4 or JBIG2 (:mod:`bitonal`), and Flate of
     the packed bits.
 
@@ -888,7 +941,8 @@ def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
     """
     entries = dict(extra or {})
     entries.update(_size_entries((ink.shape[1], ink.shape[0]), 1))
-    out = [_one_bit(ink, entries, gray=gray, downsampled=downsampled, jbig2=jbig2)]
+    out = [_one_bit(ink, entries, gray=gray, downsampled=downsampled, jbig2=jbig2,
+                    min_pixels=min_pixels)]
     if force:
         packed = np.packbits(~ink, axis=1).tobytes()
         out.append(Candidate(zlib.compress(packed, FLATE_LEVEL), Name.FlateDecode, None,
@@ -897,7 +951,7 @@ def _bitonal(ink: np.ndarray, downsampled: bool, extra: dict | None = None,
 
 
 def _one_bit(ink: np.ndarray, entries: dict, gray: bool = False, downsampled: bool = False,
-             jbig2: bool = False) -> Candidate:
-    coded = bitonal.encode(ink, use_jbig2=jbig2)
+             jbig2: bool = False, min_pixels: int = bitonal.MIN_JBIG2_PIXELS) -> Candidate:
+    coded = bitonal.encode(ink, use_jbig2=jbig2, min_pixels=min_pixels)
     return Candidate(coded.data, coded.filter, coded.decode_parms, dict(entries), coded.codec,
                      gray=gray, downsampled=downsampled)

@@ -272,6 +272,7 @@ def build(
                 has_images = True
             budget.check_time()
             written: set[tuple[int, int]] = set()
+            text_scans: set[tuple[int, int]] = set()  # (plain text scans: the image step's)
             images_from = 0.2
             found = _find_scans(pdf) if has_images and scans_wanted(settings) else None
             if found is not None and found[0]:
@@ -280,7 +281,8 @@ def build(
 
                 notify(0.15, "scanned pages")
                 budget.on_step = lambda f: notify(0.15 + 0.3 * f, "scanned pages")
-                written = scans.optimize_scans(pdf, settings, budget, report, found=found)
+                written = scans.optimize_scans(pdf, settings, budget, report, found=found,
+                                               text=text_scans)
                 budget.check_time()
                 images_from = 0.45
             elif scans_wanted(settings):
@@ -293,7 +295,8 @@ def build(
                 from squeezer.engines.pdf import images
 
                 budget.on_step = lambda f: notify(images_from + (0.7 - images_from) * f, "images")
-                images.optimize_images(pdf, settings, budget, report, skip=written)
+                images.optimize_images(pdf, settings, budget, report, skip=written,
+                                       text_scans=text_scans)
                 budget.on_step = None
             else:
                 report.steps["images"] = report.steps.get("images", 0)
@@ -312,6 +315,7 @@ def build(
             if settings.subset_fonts:
                 # after deduplication: identical programs are one, cut once for all their users
                 notify(0.78, "fonts")
+                fonts.type_descriptors(pdf)  # (the steps below find descriptors by /Type)
                 fontfiles.convert_type1(pdf, budget, report)
                 cffmerge.merge_subsets(pdf, budget, report)
                 fonts.subset_fonts(pdf, budget, report)

@@ -50,6 +50,8 @@ MIN_SCAN_DPI = 100
 #: and MRC masks need no more (the image step's ``MIN_BITONAL_DPI``).
 MAX_SCAN_DPI = 300
 HYSTERESIS = 1.1
+#: Classes of page content (:mod:`scancontent`) that are text, not photographs.
+TEXT_CONTENT = frozenset({"bitonal", "gray_text", "color_text"})
 
 
 class _Plain(Exception):
@@ -58,12 +60,14 @@ class _Plain(Exception):
 
 def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report: Report,
                    found: tuple[dict[tuple[int, int], ScanImage], int] | None = None,
-                   ) -> set[tuple[int, int]]:
+                   text: set[tuple[int, int]] | None = None) -> set[tuple[int, int]]:
     """Classify every page, re-encode the scans the settings ask for; return the objects
     (new layer images and 1-bit rewrites) the image step must leave as they are.
 
     ``found``: what :func:`scanpages.find_scans` returned for ``pdf``, when the caller
-    looked already."""
+    looked already.  ``text``: gets the page images classified as text (gray, colour or
+    bitonal) that stay on the plain path, for the image step (which keeps them at the
+    level's resolution)."""
     scans, vector = found if found is not None else find_scans(pdf)
     report.pages_classified = {"scan": sum(len(s.pages) for s in scans.values()),
                                "vector": vector}
@@ -92,6 +96,8 @@ def optimize_scans(pdf: pikepdf.Pdf, settings: Settings, budget: Budget, report:
                 if entry.method == "bitonal":
                     report.images.to_ccitt += entry.codec == "ccitt"
                     report.images.to_jbig2 += entry.codec == "jbig2"
+            if made is None and text is not None and entry.content in TEXT_CONTENT:
+                text.add(scan.image.objgen)
             for index in scan.pages:
                 report.scan_pages.append(entry.model_copy(update={"page": index + 1}))
     report.scan_pages.sort(key=lambda e: e.page)
