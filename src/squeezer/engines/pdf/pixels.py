@@ -172,11 +172,38 @@ def samples(image: Stream, width: int, height: int, components: int, bpc: int) -
 
 #: Images whose samples take at least this many bytes are inflated by :func:`_inflated`.
 STREAM_MIN_BYTES = 16 << 20
-#: Compressed bytes handed to zlib at once by :func:`_inflated` (its unconsumed tail is
+#: Compressed bytes handed to zlib at once by :class:`_Inflater` (its unconsumed tail is
 #: copied on every call, so the input goes in slices), and the most it inflates at once
 #: (a flat image's megabyte inflates to hundreds).
 _INFLATE_SLICE = 1 << 20
 _INFLATE_PIECE = 4 << 20
+
+
+class _Inflater:
+    """A plain Flate stream's data inflated a piece at a time, straight from its raw bytes,
+    into arrays the caller owns (no whole decoded copy ever exists here)."""
+
+    def __init__(self, image: Stream) -> None:
+        self._raw = memoryview(image.read_raw_bytes())
+        self._at = 0
+        self._tail: bytes | memoryview = b""
+        self._zlib = zlib.decompressobj()
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Fill the 1-D uint8 ``out`` as far as the data go; how many bytes were written.
+        ``zlib.error`` propagates."""
+        filled = 0
+        while filled < len(out):
+            if not self._tail:
+                if self._at >= len(self._raw) or self._zlib.eof:
+                    break
+                self._tail = self._raw[self._at:self._at + _INFLATE_SLICE]
+                self._at += _INFLATE_SLICE
+            piece = self._zlib.decompress(self._tail, min(len(out) - filled, _INFLATE_PIECE))
+            self._tail = self._zlib.unconsumed_tail
+            out[filled:filled + len(piece)] = np.frombuffer(piece, np.uint8)
+            filled += len(piece)
+        return filled
 
 
 def _inflated(image: Stream, names: list[str], need: int) -> np.ndarray | None:
@@ -190,22 +217,10 @@ def _inflated(image: Stream, names: list[str], need: int) -> np.ndarray | None:
     if not _plain_flate(image, names):
         return None
     out = np.empty(need, np.uint8)
-    done = 0
-    inflater = zlib.decompressobj()
-    raw = memoryview(image.read_raw_bytes())
     try:
-        for start in range(0, len(raw), _INFLATE_SLICE):
-            data: bytes | memoryview = raw[start:start + _INFLATE_SLICE]
-            while data and done < need:
-                piece = inflater.decompress(data, min(need - done, _INFLATE_PIECE))
-                out[done:done + len(piece)] = np.frombuffer(piece, np.uint8)
-                done += len(piece)
-                data = inflater.unconsumed_tail
-            if done >= need or inflater.eof:
-                break
+        return out if _Inflater(image).read_into(out) >= need else None
     except zlib.error:
         return None
-    return out if done >= need else None
 
 
 def _plain_flate(image: Stream, names: list[str]) -> bool:
@@ -234,31 +249,21 @@ def gray_samples(image: Stream, width: int, height: int) -> np.ndarray | None:
     out = np.empty((height, width, 1), np.uint8)
     rows_per = max(1, _INFLATE_PIECE // row)
     band = np.empty(rows_per * row, np.uint8)
-    top = filled = 0
-    inflater = zlib.decompressobj()
-    raw = memoryview(image.read_raw_bytes())
+    inflater = _Inflater(image)
     try:
-        for start in range(0, len(raw), _INFLATE_SLICE):
-            data: bytes | memoryview = raw[start:start + _INFLATE_SLICE]
-            while data and top < height:
-                rows = min(rows_per, height - top)
-                piece = inflater.decompress(data, rows * row - filled)
-                band[filled:filled + len(piece)] = np.frombuffer(piece, np.uint8)
-                filled += len(piece)
-                data = inflater.unconsumed_tail
-                if filled == rows * row:
-                    pixels = band[:filled].reshape(rows, width, 3)
-                    first = pixels[:, :, 0]
-                    if not (np.array_equal(first, pixels[:, :, 1])
-                            and np.array_equal(first, pixels[:, :, 2])):
-                        return None
-                    out[top:top + rows, :, 0] = first
-                    top, filled = top + rows, 0
-            if top >= height or inflater.eof:
-                break
+        for top in range(0, height, rows_per):
+            rows = min(rows_per, height - top)
+            if inflater.read_into(band[:rows * row]) < rows * row:
+                return None
+            pixels = band[:rows * row].reshape(rows, width, 3)
+            first = pixels[:, :, 0]
+            if not (np.array_equal(first, pixels[:, :, 1])
+                    and np.array_equal(first, pixels[:, :, 2])):
+                return None
+            out[top:top + rows, :, 0] = first
     except zlib.error:
         return None
-    return out if top >= height else None
+    return out
 
 
 def unpack(data: bytes | np.ndarray, width: int, height: int, components: int, bpc: int) -> np.ndarray:
