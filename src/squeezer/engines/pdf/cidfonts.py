@@ -206,7 +206,7 @@ def _cut_truetype_fonttools(original: bytes, kid: Dictionary,
     options.name_languages = ["*"]
     options.glyph_names = True
     options.layout_features = []
-    options.drop_tables += [*fonts.LAYOUT_TABLES, "DSIG", "kern"]
+    options.drop_tables += [*fonts.LAYOUT_TABLES, "DSIG"]
     subsetter = subset.Subsetter(options)
     subsetter.populate(gids=sorted(keep))
     subsetter.subset(tt)

@@ -51,7 +51,7 @@ MIN_PROGRAM_BYTES = 20_000
 FULL_SUBSET_GLYPHS = 512
 #: OpenType layout tables: text shaping data, which PDF readers never use (the content
 #: stream already names the glyphs); subsetting drops them.
-LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "JSTF")
+LAYOUT_TABLES = tuple(sorted(sfnt.SHAPING))
 _TEXT_OPERATORS = "Tf Tj TJ ' \" Do"
 
 
@@ -466,7 +466,7 @@ def _subset(program: Stream, users: list[tuple[Dictionary, set[int]]]) -> int:
     options.glyph_names = True  # readers look glyphs up by name (post table) too
     options.symbol_cmap = True
     options.layout_features = []
-    options.drop_tables += [*LAYOUT_TABLES, "DSIG", "kern"]
+    options.drop_tables += [*LAYOUT_TABLES, "DSIG"]
     subsetter = subset.Subsetter(options)
     subsetter.populate(glyphs=sorted(keep))
     subsetter.subset(tt)

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import io
 import logging
-import struct
 from typing import TYPE_CHECKING
 
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
 from squeezer.engines.budget import Budget
-from squeezer.engines.pdf import flate, fonts
+from squeezer.engines.pdf import flate, fonts, sfnt
 from squeezer.engines.report import Report
 
 if TYPE_CHECKING:
@@ -42,19 +41,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Tables no PDF reader uses.
-DROPPABLE = frozenset({"GSUB", "GPOS", "GDEF", "BASE", "JSTF", "kern", "DSIG", "MATH"})
-#: Device tables: GDI's hinted advance widths per pixel size (hdmx), line heights per size
-#: (VDMX), the size from which hinting stops changing widths (LTSH), a printer's metrics
-#: (PCLT).  A PDF places every glyph by the font dictionary's /Widths, and FreeType's
-#: current interpreter (PDFium's, MuPDF's), pdf.js and Ghostscript draw outlines without them.
-DEVICE = frozenset({"hdmx", "VDMX", "LTSH", "PCLT"})
-#: Embedded bitmap strikes (Calibri's for small sizes on screen): PDFium, MuPDF and Poppler
-#: load glyphs with FreeType's FT_LOAD_NO_BITMAP and pdf.js draws outlines, so they go (as
-#: fontTools' subsetter drops them) from programs whose outlines draw every glyph anyway.
-BITMAPS = frozenset({"EBDT", "EBLC", "EBSC"})
-#: Outline tables: a program with one of them may lose its bitmaps.
-OUTLINES = frozenset({"glyf", "CFF ", "CFF2"})
+#: Tables no PDF reader uses (and a signature every rewrite invalidates).
+DROPPABLE = sfnt.SHAPING | {"DSIG"}
+#: Device tables and bitmap strikes (:mod:`sfnt` says why they go), and the outline tables
+#: whose presence lets the bitmaps go.
+DEVICE, BITMAPS, OUTLINES = sfnt.DEVICE, sfnt.BITMAPS, sfnt.OUTLINES
 #: The platform and language whose name records are kept when present (Windows, US English).
 WINDOWS_ENGLISH = (3, 0x409)
 #: Programs whose droppable tables hold fewer bytes are left alone (not worth a rewrite).
@@ -110,17 +101,11 @@ def _form_programs(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
 
 def _table_lengths(data: bytes) -> dict[str, int]:
     """Tag -> length from an sfnt's table directory ({} when it is not one)."""
-    if data[:4] not in (b"\x00\x01\x00\x00", b"true", b"OTTO") or len(data) < 12:
+    try:
+        directory = sfnt.directory(data)
+    except ValueError:
         return {}
-    (count,) = struct.unpack(">H", data[4:6])
-    tables = {}
-    for i in range(count):
-        entry = data[12 + 16 * i:28 + 16 * i]
-        if len(entry) < 16:
-            return {}
-        tag, _, _, length = struct.unpack(">4sIII", entry)
-        tables[tag.decode("latin-1")] = length
-    return tables
+    return {tag.decode("latin-1"): length for tag, (_, length) in directory.items()}
 
 
 def _drop(program: Stream) -> int:

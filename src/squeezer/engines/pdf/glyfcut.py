@@ -2,15 +2,16 @@
 
 A CID-keyed TrueType font (``CIDFontType2``) reaches its glyphs by id, through the
 font's ``/CIDToGIDMap``, so cutting it needs no renumbering: the glyphs no page
-draws are emptied in ``glyf`` (their ``loca`` entries span no bytes) and every other
-table stays as it was, but for the layout tables, which only text shaping reads
-(a PDF's text is shaped already).  That is a table rewrite with :mod:`struct`;
+draws are emptied in ``glyf`` (their ``loca`` entries span no bytes), the glyphs past
+the last one kept are cut off, the metrics, ``cmap`` and ``post`` names of the cut
+glyphs go, and so do the tables no PDF reader uses (:data:`DROPPED`); every other
+table stays byte for byte but ``name``, whose Macintosh records go.  That is a table rewrite with :mod:`struct`;
 fontTools' subsetter did the same job at ~70 ms of imports and ~100 ms of parsing
 and compiling per font, the largest part of a cold ``squeezer compress`` of a short
 Word document (issue 18).  A kept glyph's bytes are copied unchanged, so it draws
 the same outline by construction; a program this module cannot read plainly
-(offsets out of order or out of range, a composite glyph that runs past its end)
-is not cut here (``None``), and the caller falls back to fontTools.
+(offsets out of order or out of range, tables that disagree, a composite glyph that
+runs past its end) raises :class:`Unreadable`, and the caller falls back to fontTools.
 """
 
 from __future__ import annotations
@@ -20,14 +21,11 @@ import struct
 
 from squeezer.engines.pdf import sfnt
 
-#: Tables nothing draws with in a PDF: text shaping and math layout (OpenType, AAT and
-#: Graphite: a PDF's text is laid out already), the signature (which no longer matches a cut
-#: font), metadata, per-size caches of hinted advances (``hdmx``, ``LTSH``: a PDF's widths
-#: come from /W) and embedded bitmaps (the outlines are what a PDF renderer draws); the
-#: same list fontTools' subsetter dropped here before.
-DROPPED = (b"GSUB", b"GPOS", b"GDEF", b"BASE", b"JSTF", b"MATH", b"kern", b"morx", b"mort",
-           b"feat", b"Feat", b"Glat", b"Gloc", b"Silf", b"Sill", b"DSIG", b"meta", b"FFTM",
-           b"PCLT", b"hdmx", b"LTSH", b"EBDT", b"EBLC", b"EBSC")
+#: Tables dropped from a cut program: those no PDF reader uses (:mod:`sfnt`: shaping, device
+#: metrics, bitmap strikes; several index glyphs past the ones a cut keeps), AAT and Graphite
+#: shaping, the signature (which no longer matches), metadata.
+DROPPED = frozenset(tag.encode("latin-1") for tag in sfnt.SHAPING | sfnt.DEVICE | sfnt.BITMAPS | {
+    "morx", "mort", "feat", "Feat", "Glat", "Gloc", "Silf", "Sill", "DSIG", "meta", "FFTM"})
 #: Tables that index glyphs in ways this module does not rewrite: with any of them the
 #: program keeps its glyph count (the glyphs past the last one kept are emptied, not cut off).
 _COUNTED = (b"CBLC", b"CBDT", b"sbix", b"COLR", b"SVG ", b"VORG",
@@ -341,7 +339,10 @@ def _kept_glyph_names(post: bytes, kept: set[int], count: int) -> bytes:
 
 def _windows_names(name: bytes) -> bytes:
     """The ``name`` table with only its Unicode and Windows records (what fontTools' subsetter
-    keeps: the Macintosh ones repeat them in an old encoding); unchanged if it does not parse."""
+    keeps: the Macintosh ones repeat them in an old encoding); unchanged if it does not parse.
+
+    (:mod:`fonttables` slims every program's names further, but only where that and its
+    tables save :data:`fonttables.MIN_SAVING`, which a cut program's often do not.)"""
     if len(name) < 6:
         return name
     version, count, storage = struct.unpack_from(">HHH", name, 0)
@@ -364,6 +365,7 @@ def _windows_names(name: bytes) -> bytes:
         return name
     header = struct.pack(">HHH", 0, len(records), 6 + 12 * len(records))
     return header + b"".join(struct.pack(">HHHHHH", *r) for r in records) + bytes(strings)
+
 
 
 def _truncated(tables: dict[bytes, bytes], count: int,

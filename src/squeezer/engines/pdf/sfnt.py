@@ -13,6 +13,21 @@ import struct
 #: The first four bytes of the programs read here (TrueType, Apple TrueType, OpenType CFF).
 SFNT_VERSIONS = (b"\x00\x01\x00\x00", b"true", b"OTTO")
 
+# The tables no PDF reader uses, named once for every step that drops them (fonttables from
+# any embedded program, glyfcut from the programs it cuts, the fontTools subsetter's options):
+#: text shaping and math layout: a PDF content stream places glyphs already laid out
+SHAPING = frozenset({"GSUB", "GPOS", "GDEF", "BASE", "JSTF", "kern", "MATH"})
+#: GDI's hinted advances per pixel size (hdmx), line heights per size (VDMX), the size from
+#: which hinting stops changing widths (LTSH), a printer's metrics (PCLT): a PDF places every
+#: glyph by its /Widths, and FreeType's interpreter (PDFium, MuPDF), pdf.js and Ghostscript
+#: draw outlines without them
+DEVICE = frozenset({"hdmx", "VDMX", "LTSH", "PCLT"})
+#: embedded bitmap strikes: PDFium, MuPDF and Poppler load glyphs with FT_LOAD_NO_BITMAP and
+#: pdf.js draws outlines, so they go from programs whose outlines draw every glyph anyway
+BITMAPS = frozenset({"EBDT", "EBLC", "EBSC"})
+#: outline tables: a program with one of them may lose its bitmaps
+OUTLINES = frozenset({"glyf", "CFF ", "CFF2"})
+
 
 def directory(data: bytes, *, strict: bool = False) -> dict[bytes, tuple[int, int]]:
     """Each table's (offset, length) by tag; ValueError when the directory does not parse
