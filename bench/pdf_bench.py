@@ -878,7 +878,8 @@ class Bench:
         fresh = False  # a Squeezer result measured now: cached peers are retimed beside it
         for tool in self.tools:
             earlier = getattr(self.args, "earlier", None)
-            if earlier is not None and tool in PEER_TOOLS:
+            rerun_now = tool in (self.args.rerun or "").split(",")
+            if earlier is not None and tool in PEER_TOOLS and not rerun_now:
                 found = earlier.results.get((digest, tool))
                 if found is not None:
                     entry["results"][tool] = {**found, "cached": True, "earlier_run": True}
@@ -2128,8 +2129,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--no-cache", action="store_true", help="re-run peers even when cached")
     ap.add_argument(
         "--rerun",
-        help="comma-separated peers re-run even when cached (e.g. gs-ebook, so that the speed "
-        "target compares timings of one run while the other peers' bytes come from the cache)",
+        help="comma-separated peers re-run even when cached or given by --peers-from (e.g. "
+        "gs-ebook, so that the speed target compares timings of one run while the other peers' "
+        "bytes come from the cache or the earlier run)",
     )
     ap.add_argument(
         "--retime",
