@@ -173,6 +173,7 @@ class _Rounder:
         self.form_resources: dict[tuple[int, int], Any] = {}
         self.done: dict[tuple[int, int], float] = {}
         self.visits: dict[tuple[int, int], int] = {}
+        self._fast = _Tokenized(self)
 
     # --- streams ---------------------------------------------------------------------------
 
@@ -189,7 +190,7 @@ class _Rounder:
         if not worth_rounding(data):
             # not rewritten; the forms it draws are then not known, and stay as they are
             return 0
-        new = self._rewrite(page, 1.0, page.get("/Resources"))
+        new = self._rewrite(data, 1.0, page.get("/Resources"), page)
         if new is None or len(new) > (1 - MIN_SAVING) * len(data):
             return 0
         page.Contents = self.pdf.make_stream(new)
@@ -229,7 +230,7 @@ class _Rounder:
                 resources = form.stream_dict.get("/Resources", self.form_resources.get(key))
                 # (parsed from its original bytes: a second visit at a larger scale
                 # starts again from them)
-                new = self._rewrite(pikepdf.Stream(self.pdf, data), scale * stretch, resources)
+                new = self._rewrite(data, scale * stretch, resources)
                 if new is None:
                     continue
                 if len(new) <= (1 - MIN_SAVING) * len(data):
@@ -244,7 +245,19 @@ class _Rounder:
 
     # --- one stream --------------------------------------------------------------------------
 
-    def _rewrite(self, source: Any, ctm: float, resources: Any) -> bytes | None:
+    def _rewrite(self, data: bytes, ctm: float, resources: Any,
+                 page: Dictionary | None = None) -> bytes | None:
+        """``data`` (a form's bytes, or those of ``page``'s content streams joined) rewritten,
+        or None when it is kept."""
+        try:
+            return self._fast.rewrite(data, ctm, resources)
+        except _Unsure:
+            pass  # (something the tokenizer does not read the way qpdf does: ask qpdf)
+        return self._parsed(page if page is not None else pikepdf.Stream(self.pdf, data),
+                            ctm, resources)
+
+    def _parsed(self, source: Any, ctm: float, resources: Any) -> bytes | None:
+        """The rewrite through qpdf's parser: every instruction as pikepdf objects."""
         try:
             instructions = pikepdf.parse_content_stream(source)
             xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
@@ -383,3 +396,266 @@ def _array(array: pikepdf.Array, decimals: int) -> bytes:
 #: themselves (ISO 32000-1 §7.2.2 delimiters).
 _CLOSED = frozenset(b")>]}[")
 _OPENED = frozenset(b"(<[/{")
+
+
+# --- the tokenizer ---------------------------------------------------------------------------
+#
+# Parsing a stream into pikepdf objects and writing them back costs ~10 us an instruction
+# (three quarters of this step's time).  Most instructions are numbers and an operator,
+# so one compiled expression reads a whole instruction at a time, and only its numbers go
+# through Python.  It writes exactly what the parsed path writes (the qpdf spelling of every
+# operand: ``[ 1 2 ]``, sorted dictionary keys, strings re-escaped), and reads only the part
+# of the syntax where that is certain; anything else (an inline image, a comment, nested
+# arrays or dictionaries, a token qpdf reads as something else, operands with no operator)
+# raises :class:`_Unsure`, and the stream goes through qpdf's parser as before.
+
+_WS = rb"\x00\t\n\x0c\r "
+_DELIMITED = _WS + rb"()<>\[\]{}/%"
+_END = rb"(?=[" + _DELIMITED + rb"]|\Z)"
+_NUM = rb"[+-]?+(?:\d++(?:\.\d*+)?+|\.\d++)" + _END
+_NAME = rb"/[^" + _DELIMITED + rb"]*+"
+# a literal string with at most one level of balanced parentheses inside
+_STRING = rb"\((?:[^()\\]++|\\.|\((?:[^()\\]++|\\.)*+\))*+\)"
+_HEX = rb"<[0-9A-Fa-f" + _WS + rb"]*+>"
+_KEYWORD = rb"(?:true|false|null)" + _END
+_ELEMENT = b"|".join((_NUM, _NAME, _STRING, _HEX, _KEYWORD))
+_ARRAY = rb"\[(?:[" + _WS + rb"]++|" + _ELEMENT + rb")*+\]"
+_DICT = rb"<<(?:[" + _WS + rb"]++|" + _ELEMENT + b"|" + _ARRAY + rb")*+>>"
+_OPERAND = b"|".join((_NUM, _NAME, _STRING, _ARRAY, _HEX, _DICT, _KEYWORD))
+_OPERATOR = rb"(?!" + _KEYWORD + rb")[A-Za-z'\"][A-Za-z0-9*'\"]*+" + _END
+#: one instruction: (numbers, operator) when every operand is a number, else (operands,
+#: operator); or the first character of something else (the stream is then left to qpdf)
+_INSTRUCTION = re.compile(
+    rb"[" + _WS + rb"]*+(?:((?:" + _NUM + rb"[" + _WS + rb"]*+)*+)(" + _OPERATOR + rb")"
+    rb"|((?:(?:" + _OPERAND + rb")[" + _WS + rb"]*+)*+)(" + _OPERATOR + rb")"
+    rb"|([^" + _WS + rb"]))", re.DOTALL)
+#: the operands of one instruction, or the elements of an array
+_OPERANDS = re.compile(_OPERAND, re.DOTALL)
+#: names and literal strings qpdf writes back exactly as they were written
+_AS_WRITTEN = re.compile(rb"/[!\"$&'*-.0-;=?-Z\\^-z|~]+|\([ -'*-\[\]-~]*\)")
+_NUMBER_START = frozenset(b"+-.0123456789")
+
+# what an operator does to the numbers (and the state) of the fast path
+(_PLAIN, _K_PATH, _K_COLOUR, _K_CM, _K_TM, _K_BT, _K_TD, _K_STATE, _K_TF, _K_TJ, _K_DASH,
+ _K_DO, _K_PUSH, _K_POP, _K_UNSURE) = range(15)
+_KIND: dict[bytes, int] = {
+    **{op.encode(): _K_PATH for op in _PATH}, **{op.encode(): _K_COLOUR for op in _COLOUR},
+    **{op.encode(): _K_STATE for op in _STATE},
+    b"cm": _K_CM, b"Tm": _K_TM, b"BT": _K_BT, b"Td": _K_TD, b"Tf": _K_TF, b"TJ": _K_TJ,
+    b"d": _K_DASH, b"Do": _K_DO, b"q": _K_PUSH, b"Q": _K_POP,
+    # (inline images: binary data the expression must not read as tokens)
+    b"BI": _K_UNSURE, b"ID": _K_UNSURE, b"EI": _K_UNSURE,
+}
+#: entries a cache of written numbers may hold before it starts again
+_CACHE_LIMIT = 200_000
+
+
+class _Unsure(Exception):
+    """The tokenizer met something it does not read the way qpdf does."""
+
+
+def _integer(token: bytes) -> bool:
+    """Whether number token ``token`` is an integer qpdf reads as one (qpdf reads an integer
+    past 64 bits as null)."""
+    if b"." in token:
+        return False
+    if len(token.lstrip(b"+-")) > 18:
+        raise _Unsure
+    return True
+
+
+class _Fixed(dict[bytes, bytes]):
+    """Number tokens written with at most ``decimals`` decimals."""
+
+    def __init__(self, decimals: int) -> None:
+        super().__init__()
+        self.decimals = decimals
+
+    def __missing__(self, token: bytes) -> bytes:
+        _integer(token)
+        word = self[token] = fixed(float(token), self.decimals)
+        return word
+
+
+class _Significant(dict[bytes, bytes]):
+    """Number tokens written with :data:`SIGNIFICANT` significant digits."""
+
+    def __missing__(self, token: bytes) -> bytes:
+        _integer(token)
+        word = self[token] = significant(float(token))
+        return word
+
+
+class _Words(dict[bytes, bytes]):
+    """Operand tokens as the parsed path writes them back (:func:`_unparse` of what qpdf
+    reads), for the operands whose numbers are kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scratch: pikepdf.Pdf | None = None  # (its streams are not the document's objects)
+
+    def __missing__(self, token: bytes) -> bytes:
+        first = token[0]
+        if first in _NUMBER_START:
+            word = str(int(token)).encode() if _integer(token) else _plain(Decimal(token.decode()))
+        elif first in b"tfn" or _AS_WRITTEN.fullmatch(token):
+            word = token  # (true, false, null; plain names and strings)
+        else:
+            word = self._qpdf(token)
+        self[token] = word
+        return word
+
+    def _qpdf(self, token: bytes) -> bytes:
+        """How qpdf writes ``token`` back (escapes, hex strings, ``#`` in names, arrays,
+        dictionaries)."""
+        if self.scratch is None:
+            self.scratch = pikepdf.new()
+        try:
+            parsed = pikepdf.parse_content_stream(pikepdf.Stream(self.scratch, token + b" n"))
+        except Exception as error:
+            raise _Unsure from error
+        if len(parsed) != 1 or str(parsed[0].operator) != "n" or len(parsed[0].operands) != 1:
+            raise _Unsure
+        return _unparse(parsed[0].operands[0])
+
+
+class _Tokenized:
+    """The rounding of :class:`_Rounder`, read with :data:`_INSTRUCTION` rather than
+    through pikepdf objects; its output is byte for byte what :meth:`_Rounder._parsed`
+    writes."""
+
+    def __init__(self, rounder: _Rounder) -> None:
+        self.rounder = rounder
+        self.fixed = [_Fixed(d) for d in range(MAX_DECIMALS + 1)]
+        self.significant = _Significant()
+        self.words = _Words()
+        self.decimals: dict[tuple[float, float], int] = {}
+
+    def _places(self, scale: float, epsilon: float) -> int:
+        key = (scale, epsilon)
+        places = self.decimals.get(key)
+        if places is None:
+            places = self.decimals[key] = _decimals(scale, epsilon)
+        return places
+
+    def rewrite(self, data: bytes, ctm: float, resources: Any) -> bytes:
+        """``data`` rewritten at scale ``ctm``; raises :class:`_Unsure` when qpdf's parser
+        has to read it."""
+        if b"\x00" in data:
+            raise _Unsure  # (whitespace to qpdf, not to bytes.split)
+        try:
+            xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        except Exception as error:
+            raise _Unsure from error
+        for cache in (*self.fixed, self.significant, self.words):
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+        if len(self.decimals) > _CACHE_LIMIT:
+            self.decimals.clear()
+        fixed_in, sig, words, places = self.fixed, self.significant, self.words, self._places
+        kinds = _KIND
+        text = size = horizontal = 1.0
+        stack: list[tuple[float, float, float, float]] = []
+        drawn: list[tuple[Any, float]] = []
+        out: list[bytes] = []
+        append = out.append
+        for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
+            if op:
+                tokens = numbers.split()
+                kind = kinds.get(op, _PLAIN)
+                if kind == _K_PATH:
+                    cache = fixed_in[places(ctm, EPSILON)]
+                elif kind == _K_COLOUR:
+                    cache = fixed_in[COLOUR_DECIMALS]
+                elif kind == _K_STATE:
+                    if op == b"Tz" and tokens:
+                        horizontal = abs(float(tokens[0])) / 100
+                    cache = sig
+                elif kind == _K_TD:
+                    cache = fixed_in[places(ctm * text, TEXT_EPSILON)]
+                elif (kind == _K_CM or kind == _K_TM) and len(tokens) == 6:
+                    a, b, c, d = (float(t) for t in tokens[:4])
+                    place = fixed_in[places(ctm, EPSILON if kind == _K_CM else TEXT_EPSILON)]
+                    append(b" ".join((sig[tokens[0]], sig[tokens[1]], sig[tokens[2]],
+                                      sig[tokens[3]], place[tokens[4]], place[tokens[5]], op)))
+                    if kind == _K_CM:
+                        ctm *= _scale(a, b, c, d)
+                    else:
+                        text = _scale(a, b, c, d)
+                    continue
+                else:
+                    cache = words
+                    if kind == _K_BT:
+                        text = 1.0
+                    elif kind == _K_PUSH:
+                        stack.append((ctm, text, size, horizontal))
+                    elif kind == _K_POP:
+                        if stack:
+                            ctm, text, size, horizontal = stack.pop()
+                    elif kind == _K_UNSURE or (kind == _K_DO and len(tokens) == 1
+                                               and isinstance(xobjects, Dictionary)):
+                        raise _Unsure
+                append(b" ".join([*map(cache.__getitem__, tokens), op]) if tokens else op)
+                continue
+            if stray:
+                raise _Unsure
+            op = other_op
+            tokens = _OPERANDS.findall(operands)
+            kind = kinds.get(op, _PLAIN)
+            written: list[bytes] | None = None
+            if kind == _K_COLOUR:
+                cache = fixed_in[COLOUR_DECIMALS]
+                written = [cache[t] if t[0] in _NUMBER_START else words[t] for t in tokens]
+            elif kind == _K_TF:
+                if len(tokens) == 2 and tokens[0][0] not in _NUMBER_START \
+                        and tokens[1][0] in _NUMBER_START:
+                    size = abs(float(tokens[1]))
+                    written = [words[tokens[0]], sig[tokens[1]]]
+            elif kind == _K_TJ:
+                if len(tokens) == 1 and tokens[0][0] == 91:  # [
+                    written = [self._array(tokens[0], fixed_in[places(
+                        ctm * text * size * horizontal / 1000, TEXT_EPSILON)])]
+            elif kind == _K_DASH:
+                if len(tokens) == 2 and tokens[0][0] == 91 and tokens[1][0] in _NUMBER_START:
+                    written = [words[tokens[0]], sig[tokens[1]]]
+            elif kind == _K_DO:
+                if len(tokens) == 1 and isinstance(xobjects, Dictionary):
+                    name = tokens[0]
+                    if name[0] != 47 or not _AS_WRITTEN.fullmatch(name):  # (/)
+                        raise _Unsure
+                    try:
+                        drawn.append((xobjects.get(name.decode()), ctm))
+                    except Exception as error:
+                        raise _Unsure from error
+            elif kind == _K_BT:
+                text = 1.0
+            elif kind == _K_PUSH:
+                stack.append((ctm, text, size, horizontal))
+            elif kind == _K_POP:
+                if stack:
+                    ctm, text, size, horizontal = stack.pop()
+            elif kind == _K_UNSURE:
+                raise _Unsure
+            if written is None:
+                written = [words[t] for t in tokens]
+            written.append(op)
+            append(b" ".join(written))
+        for xobject, scale in drawn:
+            self.rounder._drawn(xobject, scale, resources)
+        return b"\n".join(out)
+
+    def _array(self, array: bytes, numbers: _Fixed) -> bytes:
+        """A ``TJ`` array as :func:`_array` writes it."""
+        parts: list[bytes] = [b"["]
+        last = b"["
+        words = self.words
+        for token in _OPERANDS.findall(array, 1, len(array) - 1):
+            word = numbers[token] if token[0] in _NUMBER_START else words[token]
+            if not word:
+                continue
+            if last[-1] not in _CLOSED and word[0] not in _OPENED:
+                parts.append(b" ")
+            parts.append(word)
+            last = word
+        parts.append(b"]")
+        return b"".join(parts)
