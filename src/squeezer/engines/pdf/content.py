@@ -423,12 +423,16 @@ _ARRAY = rb"\[(?:[" + _WS + rb"]++|" + _ELEMENT + rb")*+\]"
 _DICT = rb"<<(?:[" + _WS + rb"]++|" + _ELEMENT + b"|" + _ARRAY + rb")*+>>"
 _OPERAND = b"|".join((_NUM, _NAME, _STRING, _ARRAY, _HEX, _DICT, _KEYWORD))
 _OPERATOR = rb"(?!" + _KEYWORD + rb")[A-Za-z'\"][A-Za-z0-9*'\"]*+" + _END
-#: one instruction: (numbers, operator) when every operand is a number, else (operands,
-#: operator); or the first character of something else (the stream is then left to qpdf)
+#: one instruction: (numbers, operator) when every operand is a number (and no NUL, which
+#: is whitespace to qpdf but not to bytes.split, stands between them), else (operands,
+#: operator); or, from the first character of something else, the rest of the stream
+#: (which is then left to qpdf)
 _INSTRUCTION = re.compile(
-    rb"[" + _WS + rb"]*+(?:((?:" + _NUM + rb"[" + _WS + rb"]*+)*+)(" + _OPERATOR + rb")"
+    rb"[" + _WS + rb"]*+(?:((?:" + _NUM + rb"[\t\n\x0c\r ]*+)*+)(" + _OPERATOR + rb")"
     rb"|((?:(?:" + _OPERAND + rb")[" + _WS + rb"]*+)*+)(" + _OPERATOR + rb")"
-    rb"|([^" + _WS + rb"]))", re.DOTALL)
+    # (the rest of the stream: findall stops there, instead of trying again at every
+    # following character, which is quadratic in a long run of operands)
+    rb"|([^" + _WS + rb"].*))", re.DOTALL)
 #: the operands of one instruction, or the elements of an array
 _OPERANDS = re.compile(_OPERAND, re.DOTALL)
 #: names and literal strings qpdf writes back exactly as they were written
@@ -529,20 +533,27 @@ class _Tokenized:
         self.fixed = [_Fixed(d) for d in range(MAX_DECIMALS + 1)]
         self.significant = _Significant()
         self.words = _Words()
-        self.decimals: dict[tuple[float, float], int] = {}
+        #: the numbers at each scale, by scale
+        self.path: dict[float, _Fixed] = {}
+        self.text: dict[float, _Fixed] = {}
 
-    def _places(self, scale: float, epsilon: float) -> int:
-        key = (scale, epsilon)
-        places = self.decimals.get(key)
-        if places is None:
-            places = self.decimals[key] = _decimals(scale, epsilon)
-        return places
+    def _at_path(self, scale: float) -> _Fixed:
+        """The numbers of paths drawn at ``scale`` (:data:`EPSILON`)."""
+        numbers = self.path.get(scale)
+        if numbers is None:
+            numbers = self.path[scale] = self.fixed[_decimals(scale, EPSILON)]
+        return numbers
+
+    def _at_text(self, scale: float) -> _Fixed:
+        """The numbers of text placed at ``scale`` (:data:`TEXT_EPSILON`)."""
+        numbers = self.text.get(scale)
+        if numbers is None:
+            numbers = self.text[scale] = self.fixed[_decimals(scale, TEXT_EPSILON)]
+        return numbers
 
     def rewrite(self, data: bytes, ctm: float, resources: Any) -> bytes:
         """``data`` rewritten at scale ``ctm``; raises :class:`_Unsure` when qpdf's parser
         has to read it."""
-        if b"\x00" in data:
-            raise _Unsure  # (whitespace to qpdf, not to bytes.split)
         try:
             xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
         except Exception as error:
@@ -550,11 +561,14 @@ class _Tokenized:
         for cache in (*self.fixed, self.significant, self.words):
             if len(cache) > _CACHE_LIMIT:
                 cache.clear()
-        if len(self.decimals) > _CACHE_LIMIT:
-            self.decimals.clear()
-        fixed_in, sig, words, places = self.fixed, self.significant, self.words, self._places
+        if len(self.path) + len(self.text) > _CACHE_LIMIT:
+            self.path.clear()
+            self.text.clear()
+        fixed_in, sig, words = self.fixed, self.significant, self.words
+        at_text = self._at_text
         kinds = _KIND
         text = size = horizontal = 1.0
+        path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
         stack: list[tuple[float, float, float, float]] = []
         drawn: list[tuple[Any, float]] = []
         out: list[bytes] = []
@@ -562,84 +576,92 @@ class _Tokenized:
         for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
             if op:
                 tokens = numbers.split()
-                kind = kinds.get(op, _PLAIN)
-                if kind == _K_PATH:
-                    cache = fixed_in[places(ctm, EPSILON)]
-                elif kind == _K_COLOUR:
-                    cache = fixed_in[COLOUR_DECIMALS]
-                elif kind == _K_STATE:
-                    if op == b"Tz" and tokens:
-                        horizontal = abs(float(tokens[0])) / 100
-                    cache = sig
-                elif kind == _K_TD:
-                    cache = fixed_in[places(ctm * text, TEXT_EPSILON)]
-                elif (kind == _K_CM or kind == _K_TM) and len(tokens) == 6:
-                    a, b, c, d = (float(t) for t in tokens[:4])
-                    place = fixed_in[places(ctm, EPSILON if kind == _K_CM else TEXT_EPSILON)]
-                    append(b" ".join((sig[tokens[0]], sig[tokens[1]], sig[tokens[2]],
-                                      sig[tokens[3]], place[tokens[4]], place[tokens[5]], op)))
-                    if kind == _K_CM:
-                        ctm *= _scale(a, b, c, d)
-                    else:
-                        text = _scale(a, b, c, d)
-                    continue
-                else:
-                    cache = words
-                    if kind == _K_BT:
+            elif stray:
+                raise _Unsure
+            else:
+                op = other_op
+                tokens = _OPERANDS.findall(operands)
+                if not all(t[0] in _NUMBER_START for t in tokens):  # (else: as below)
+                    kind = kinds.get(op, _PLAIN)
+                    written: list[bytes] | None = None
+                    if kind == _K_COLOUR:
+                        cache = fixed_in[COLOUR_DECIMALS]
+                        written = [cache[t] if t[0] in _NUMBER_START else words[t]
+                                   for t in tokens]
+                    elif kind == _K_TF:
+                        if len(tokens) == 2 and tokens[0][0] not in _NUMBER_START \
+                                and tokens[1][0] in _NUMBER_START:
+                            size = abs(float(tokens[1]))
+                            written = [words[tokens[0]], sig[tokens[1]]]
+                    elif kind == _K_TJ:
+                        if len(tokens) == 1 and tokens[0][0] == 91:  # [
+                            written = [self._array(
+                                tokens[0], at_text(ctm * text * size * horizontal / 1000))]
+                    elif kind == _K_DASH:
+                        if len(tokens) == 2 and tokens[0][0] == 91 \
+                                and tokens[1][0] in _NUMBER_START:
+                            written = [words[tokens[0]], sig[tokens[1]]]
+                    elif kind == _K_DO:
+                        if len(tokens) == 1 and isinstance(xobjects, Dictionary):
+                            name = tokens[0]
+                            if name[0] != 47 or not _AS_WRITTEN.fullmatch(name):  # (/)
+                                raise _Unsure
+                            try:
+                                drawn.append((xobjects.get(name.decode()), ctm))
+                            except Exception as error:
+                                raise _Unsure from error
+                    elif kind == _K_BT:
                         text = 1.0
                     elif kind == _K_PUSH:
                         stack.append((ctm, text, size, horizontal))
                     elif kind == _K_POP:
                         if stack:
                             ctm, text, size, horizontal = stack.pop()
-                    elif kind == _K_UNSURE or (kind == _K_DO and len(tokens) == 1
-                                               and isinstance(xobjects, Dictionary)):
+                            path = self._at_path(ctm)
+                    elif kind == _K_UNSURE:
                         raise _Unsure
-                append(b" ".join([*map(cache.__getitem__, tokens), op]) if tokens else op)
-                continue
-            if stray:
-                raise _Unsure
-            op = other_op
-            tokens = _OPERANDS.findall(operands)
+                    if written is None:
+                        written = [words[t] for t in tokens]
+                    written.append(op)
+                    append(b" ".join(written))
+                    continue
+            # every operand a number
             kind = kinds.get(op, _PLAIN)
-            written: list[bytes] | None = None
-            if kind == _K_COLOUR:
+            if kind == _K_PATH:
+                cache = path
+            elif kind == _K_COLOUR:
                 cache = fixed_in[COLOUR_DECIMALS]
-                written = [cache[t] if t[0] in _NUMBER_START else words[t] for t in tokens]
-            elif kind == _K_TF:
-                if len(tokens) == 2 and tokens[0][0] not in _NUMBER_START \
-                        and tokens[1][0] in _NUMBER_START:
-                    size = abs(float(tokens[1]))
-                    written = [words[tokens[0]], sig[tokens[1]]]
-            elif kind == _K_TJ:
-                if len(tokens) == 1 and tokens[0][0] == 91:  # [
-                    written = [self._array(tokens[0], fixed_in[places(
-                        ctm * text * size * horizontal / 1000, TEXT_EPSILON)])]
-            elif kind == _K_DASH:
-                if len(tokens) == 2 and tokens[0][0] == 91 and tokens[1][0] in _NUMBER_START:
-                    written = [words[tokens[0]], sig[tokens[1]]]
-            elif kind == _K_DO:
-                if len(tokens) == 1 and isinstance(xobjects, Dictionary):
-                    name = tokens[0]
-                    if name[0] != 47 or not _AS_WRITTEN.fullmatch(name):  # (/)
-                        raise _Unsure
-                    try:
-                        drawn.append((xobjects.get(name.decode()), ctm))
-                    except Exception as error:
-                        raise _Unsure from error
-            elif kind == _K_BT:
-                text = 1.0
-            elif kind == _K_PUSH:
-                stack.append((ctm, text, size, horizontal))
-            elif kind == _K_POP:
-                if stack:
-                    ctm, text, size, horizontal = stack.pop()
-            elif kind == _K_UNSURE:
-                raise _Unsure
-            if written is None:
-                written = [words[t] for t in tokens]
-            written.append(op)
-            append(b" ".join(written))
+            elif kind == _K_STATE:
+                if op == b"Tz" and tokens:
+                    horizontal = abs(float(tokens[0])) / 100
+                cache = sig
+            elif kind == _K_TD:
+                cache = at_text(ctm * text)
+            elif (kind == _K_CM or kind == _K_TM) and len(tokens) == 6:
+                a, b, c, d = (float(t) for t in tokens[:4])
+                place = path if kind == _K_CM else at_text(ctm)
+                append(b" ".join((sig[tokens[0]], sig[tokens[1]], sig[tokens[2]],
+                                  sig[tokens[3]], place[tokens[4]], place[tokens[5]], op)))
+                if kind == _K_CM:
+                    ctm *= _scale(a, b, c, d)
+                    path = self._at_path(ctm)
+                else:
+                    text = _scale(a, b, c, d)
+                continue
+            else:
+                cache = words
+                if kind == _K_BT:
+                    text = 1.0
+                elif kind == _K_PUSH:
+                    stack.append((ctm, text, size, horizontal))
+                elif kind == _K_POP:
+                    if stack:
+                        ctm, text, size, horizontal = stack.pop()
+                        path = self._at_path(ctm)
+                elif kind == _K_UNSURE or (kind == _K_DO and len(tokens) == 1
+                                           and isinstance(xobjects, Dictionary)):
+                    raise _Unsure
+            append(b" ".join([*map(cache.__getitem__, tokens), op]) if tokens else op)
         for xobject, scale in drawn:
             self.rounder._drawn(xobject, scale, resources)
         return b"\n".join(out)
