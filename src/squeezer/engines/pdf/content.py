@@ -438,6 +438,10 @@ _OPERANDS = re.compile(_OPERAND, re.DOTALL)
 #: names and literal strings qpdf writes back exactly as they were written
 _AS_WRITTEN = re.compile(rb"/[!\"$&'*-.0-;=?-Z\\^-z|~]+|\([ -'*-\[\]-~]*\)")
 _NUMBER_START = frozenset(b"+-.0123456789")
+#: two tokens that end and start with a regular character (numbers, names, keywords) with
+#: only white space between them: written with a space between them (or characters of a
+#: string that look so)
+_ADJACENT = re.compile(rb"[^" + _DELIMITED + rb"][" + _WS + rb"]+[^" + _DELIMITED + rb"]")
 
 # what an operator does to the numbers (and the state) of the fast path
 (_PLAIN, _K_PATH, _K_COLOUR, _K_CM, _K_TM, _K_BT, _K_TD, _K_STATE, _K_TF, _K_TJ, _K_DASH,
@@ -450,6 +454,9 @@ _KIND: dict[bytes, int] = {
     # (inline images: binary data the expression must not read as tokens)
     b"BI": _K_UNSURE, b"ID": _K_UNSURE, b"EI": _K_UNSURE,
 }
+#: operators whose numbers are written at a fixed precision, whatever the state
+_COLOURS = [op.encode() for op in _COLOUR]
+_STATES = [op.encode() for op in _STATE if op != "Tz"]
 #: entries a cache of written numbers may hold before it starts again
 _CACHE_LIMIT = 200_000
 
@@ -504,6 +511,10 @@ class _Words(dict[bytes, bytes]):
             word = str(int(token)).encode() if _integer(token) else _plain(Decimal(token.decode()))
         elif first in b"tfn" or _AS_WRITTEN.fullmatch(token):
             word = token  # (true, false, null; plain names and strings)
+        elif first == 40:  # (
+            word = string_word(literal_value(token))
+        elif first == 60 and token[1] != 60:  # < not <<
+            word = string_word(hex_value(token))
         else:
             word = self._qpdf(token)
         self[token] = word
@@ -521,6 +532,62 @@ class _Words(dict[bytes, bytes]):
         if len(parsed) != 1 or str(parsed[0].operator) != "n" or len(parsed[0].operands) != 1:
             raise _Unsure
         return _unparse(parsed[0].operands[0])
+
+
+def literal_value(token: bytes) -> bytes:
+    """The bytes of literal string ``token`` (parentheses included, balanced), read as qpdf
+    reads them: the escapes of ISO 32000-1 §7.3.4.2, an octal code past 255 taken modulo
+    256, a backslash before any other character dropped, a backslash before an end of line
+    joining the lines, an end of line (CR, LF or CR LF) read as LF."""
+    return _STRING_ESCAPE.sub(_unescape, token[1:-1])
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    escaped = match[1]
+    if escaped is None:
+        return b"\n"  # (CR or CR LF in the string)
+    first = escaped[0]
+    if 48 <= first <= 55:  # 0-7
+        return bytes((int(escaped, 8) % 256,))
+    if first == 13 or first == 10:
+        return b""  # (a line continued)
+    return _ESCAPED.get(first, escaped)
+
+
+_STRING_ESCAPE = re.compile(rb"\\([0-7]{1,3}|\r\n?|.)|\r\n?", re.DOTALL)
+_ESCAPED = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f"}
+
+
+def hex_value(token: bytes) -> bytes:
+    """The bytes of hex string ``token`` (``<...>``, white space inside, an odd last digit
+    read as followed by 0)."""
+    digits = token[1:-1].translate(None, _WS_BYTES)
+    return bytes.fromhex((digits + b"0" if len(digits) % 2 else digits).decode())
+
+
+_WS_BYTES = b"\x00\t\n\x0c\r "
+
+
+def string_word(value: bytes) -> bytes:
+    """String ``value`` as qpdf writes it (``QPDF_String::unparse``): in hex when it holds a
+    control character with no escape or more than a fifth of it is not ASCII, else literal
+    with ``\\n``-style escapes and octal for what ISO Latin-1 does not print."""
+    if _UNPRINTABLE.search(value) or \
+            5 * (len(value) - len(value.translate(None, _NOT_ASCII))) > len(value):
+        return b"<" + value.hex().encode() + b">"
+    return b"(" + _TO_ESCAPE.sub(_escape, value) + b")"
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    return _ESCAPES[match[0][0]]
+
+
+_UNPRINTABLE = re.compile(rb"[\x00-\x07\x0b\x0e-\x17]")
+_NOT_ASCII = bytes(range(24, 32)) + bytes(range(127, 256))
+_TO_ESCAPE = re.compile(rb"[\n\r\t\x08\x0c()\\\x18-\x1f\x7f-\x9f]")
+_ESCAPES = {**{c: b"\\%03o" % c for c in range(256)},
+            10: b"\\n", 13: b"\\r", 9: b"\\t", 8: b"\\b", 12: b"\\f",
+            40: b"\\(", 41: b"\\)", 92: b"\\\\"}
 
 
 class _Tokenized:
@@ -564,11 +631,16 @@ class _Tokenized:
         if len(self.path) + len(self.text) > _CACHE_LIMIT:
             self.path.clear()
             self.text.clear()
-        fixed_in, sig, words = self.fixed, self.significant, self.words
+        colour, sig, words = self.fixed[COLOUR_DECIMALS], self.significant, self.words
         at_text = self._at_text
         kinds = _KIND
+        # the number caches of operators whose numbers do not depend on the state (words: as
+        # they were); None for those that do
+        static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
+        static |= dict.fromkeys(_COLOURS, colour) | dict.fromkeys(_STATES, sig)
         text = size = horizontal = 1.0
         path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
+        placed: _Fixed | None = None  # (those of Td: at_text(ctm * text) when known)
         stack: list[tuple[float, float, float, float]] = []
         drawn: list[tuple[Any, float]] = []
         out: list[bytes] = []
@@ -581,13 +653,13 @@ class _Tokenized:
             else:
                 op = other_op
                 tokens = _OPERANDS.findall(operands)
-                if not all(t[0] in _NUMBER_START for t in tokens):  # (else: as below)
+                if tokens and (tokens[0][0] not in _NUMBER_START
+                               or not all(t[0] in _NUMBER_START for t in tokens)):
+                    # (with numbers only: as below)
                     kind = kinds.get(op, _PLAIN)
                     written: list[bytes] | None = None
-                    if kind == _K_COLOUR:
-                        cache = fixed_in[COLOUR_DECIMALS]
-                        written = [cache[t] if t[0] in _NUMBER_START else words[t]
-                                   for t in tokens]
+                    if kind == _PLAIN:
+                        pass
                     elif kind == _K_TF:
                         if len(tokens) == 2 and tokens[0][0] not in _NUMBER_START \
                                 and tokens[1][0] in _NUMBER_START:
@@ -597,6 +669,9 @@ class _Tokenized:
                         if len(tokens) == 1 and tokens[0][0] == 91:  # [
                             written = [self._array(
                                 tokens[0], at_text(ctm * text * size * horizontal / 1000))]
+                    elif kind == _K_COLOUR:
+                        written = [colour[t] if t[0] in _NUMBER_START else words[t]
+                                   for t in tokens]
                     elif kind == _K_DASH:
                         if len(tokens) == 2 and tokens[0][0] == 91 \
                                 and tokens[1][0] in _NUMBER_START:
@@ -612,69 +687,82 @@ class _Tokenized:
                                 raise _Unsure from error
                     elif kind == _K_BT:
                         text = 1.0
+                        placed = None
                     elif kind == _K_PUSH:
                         stack.append((ctm, text, size, horizontal))
                     elif kind == _K_POP:
                         if stack:
                             ctm, text, size, horizontal = stack.pop()
                             path = self._at_path(ctm)
+                            placed = None
                     elif kind == _K_UNSURE:
                         raise _Unsure
                     if written is None:
-                        written = [words[t] for t in tokens]
-                    written.append(op)
-                    append(b" ".join(written))
+                        append(b" ".join(map(words.__getitem__, tokens)) + b" " + op)
+                    else:
+                        written.append(op)
+                        append(b" ".join(written))
                     continue
-            # every operand a number
-            kind = kinds.get(op, _PLAIN)
-            if kind == _K_PATH:
-                cache = path
-            elif kind == _K_COLOUR:
-                cache = fixed_in[COLOUR_DECIMALS]
-            elif kind == _K_STATE:
-                if op == b"Tz" and tokens:
-                    horizontal = abs(float(tokens[0])) / 100
-                cache = sig
-            elif kind == _K_TD:
-                cache = at_text(ctm * text)
-            elif (kind == _K_CM or kind == _K_TM) and len(tokens) == 6:
-                a, b, c, d = (float(t) for t in tokens[:4])
-                place = path if kind == _K_CM else at_text(ctm)
-                append(b" ".join((sig[tokens[0]], sig[tokens[1]], sig[tokens[2]],
-                                  sig[tokens[3]], place[tokens[4]], place[tokens[5]], op)))
-                if kind == _K_CM:
-                    ctm *= _scale(a, b, c, d)
-                    path = self._at_path(ctm)
-                else:
-                    text = _scale(a, b, c, d)
-                continue
-            else:
-                cache = words
-                if kind == _K_BT:
-                    text = 1.0
-                elif kind == _K_PUSH:
-                    stack.append((ctm, text, size, horizontal))
-                elif kind == _K_POP:
-                    if stack:
-                        ctm, text, size, horizontal = stack.pop()
+            # every operand a number (or none)
+            cache: dict[bytes, bytes] | None = static.get(op, words)
+            if cache is None:
+                kind = kinds[op]
+                if kind == _K_PATH:
+                    cache = path
+                elif kind == _K_TD:
+                    if placed is None:
+                        placed = at_text(ctm * text)
+                    cache = placed
+                elif (kind == _K_CM or kind == _K_TM) and len(tokens) == 6:
+                    a, b, c, d = (float(t) for t in tokens[:4])
+                    place = path if kind == _K_CM else at_text(ctm)
+                    append(b" ".join((sig[tokens[0]], sig[tokens[1]], sig[tokens[2]],
+                                      sig[tokens[3]], place[tokens[4]], place[tokens[5]], op)))
+                    if kind == _K_CM:
+                        ctm *= _scale(a, b, c, d)
                         path = self._at_path(ctm)
-                elif kind == _K_UNSURE or (kind == _K_DO and len(tokens) == 1
-                                           and isinstance(xobjects, Dictionary)):
-                    raise _Unsure
-            append(b" ".join([*map(cache.__getitem__, tokens), op]) if tokens else op)
+                    else:
+                        text = _scale(a, b, c, d)
+                    placed = None
+                    continue
+                elif kind == _K_STATE:  # (Tz)
+                    if tokens:
+                        horizontal = abs(float(tokens[0])) / 100
+                    cache = sig
+                else:
+                    cache = words
+                    if kind == _K_PUSH:
+                        stack.append((ctm, text, size, horizontal))
+                    elif kind == _K_POP:
+                        if stack:
+                            ctm, text, size, horizontal = stack.pop()
+                            path = self._at_path(ctm)
+                            placed = None
+                    elif kind == _K_BT:
+                        text = 1.0
+                        placed = None
+                    elif kind == _K_UNSURE or (kind == _K_DO and len(tokens) == 1
+                                               and isinstance(xobjects, Dictionary)):
+                        raise _Unsure
+            if tokens:
+                append(b" ".join(map(cache.__getitem__, tokens)) + b" " + op)
+            else:
+                append(op)
         for xobject, scale in drawn:
             self.rounder._drawn(xobject, scale, resources)
         return b"\n".join(out)
 
     def _array(self, array: bytes, numbers: _Fixed) -> bytes:
         """A ``TJ`` array as :func:`_array` writes it."""
+        words = self.words
+        written = [numbers[t] if t[0] in _NUMBER_START else words[t]
+                   for t in _OPERANDS.findall(array, 1, len(array) - 1)]
+        if _ADJACENT.search(array) is None:
+            # no two tokens that need a space between them (strings between numbers)
+            return b"[" + b"".join(written) + b"]"
         parts: list[bytes] = [b"["]
         last = b"["
-        words = self.words
-        for token in _OPERANDS.findall(array, 1, len(array) - 1):
-            word = numbers[token] if token[0] in _NUMBER_START else words[token]
-            if not word:
-                continue
+        for word in written:
             if last[-1] not in _CLOSED and word[0] not in _OPENED:
                 parts.append(b" ")
             parts.append(word)
