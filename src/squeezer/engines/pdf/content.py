@@ -625,9 +625,9 @@ class _Tokenized:
             xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
         except Exception as error:
             raise _Unsure from error
-        for cache in (*self.fixed, self.significant, self.words):
-            if len(cache) > _CACHE_LIMIT:
-                cache.clear()
+        for kept in (*self.fixed, self.significant, self.words):
+            if len(kept) > _CACHE_LIMIT:
+                kept.clear()
         if len(self.path) + len(self.text) > _CACHE_LIMIT:
             self.path.clear()
             self.text.clear()
