@@ -98,7 +98,8 @@ def worth_rounding(data: bytes) -> bool:
     """Whether ``data`` has enough digits past the second decimal to be worth parsing."""
     if len(data) < 256:
         return False
-    excess = sum(len(m) - 2 for m in _LONG_FRACTION.findall(data))
+    fractions = _LONG_FRACTION.findall(data)
+    excess = sum(map(len, fractions)) - 2 * len(fractions)
     return excess >= MIN_EXCESS * len(data)
 
 
@@ -603,6 +604,8 @@ class _Tokenized:
         #: the numbers at each scale, by scale
         self.path: dict[float, _Fixed] = {}
         self.text: dict[float, _Fixed] = {}
+        #: the stretch of matrices, by the tokens of their linear part
+        self.stretches: dict[tuple[bytes, bytes, bytes, bytes], float] = {}
 
     def _at_path(self, scale: float) -> _Fixed:
         """The numbers of paths drawn at ``scale`` (:data:`EPSILON`)."""
@@ -628,11 +631,12 @@ class _Tokenized:
         for kept in (*self.fixed, self.significant, self.words):
             if len(kept) > _CACHE_LIMIT:
                 kept.clear()
-        if len(self.path) + len(self.text) > _CACHE_LIMIT:
+        if len(self.path) + len(self.text) + len(self.stretches) > _CACHE_LIMIT:
             self.path.clear()
             self.text.clear()
+            self.stretches.clear()
         colour, sig, words = self.fixed[COLOUR_DECIMALS], self.significant, self.words
-        at_text = self._at_text
+        at_text, stretches = self._at_text, self.stretches
         kinds = _KIND
         # the number caches of operators whose numbers do not depend on the state (words: as
         # they were); None for those that do
@@ -714,15 +718,18 @@ class _Tokenized:
                         placed = at_text(ctm * text)
                     cache = placed
                 elif (kind == _K_CM or kind == _K_TM) and len(tokens) == 6:
-                    a, b, c, d = (float(t) for t in tokens[:4])
                     place = path if kind == _K_CM else at_text(ctm)
                     append(b" ".join((sig[tokens[0]], sig[tokens[1]], sig[tokens[2]],
                                       sig[tokens[3]], place[tokens[4]], place[tokens[5]], op)))
+                    linear = (tokens[0], tokens[1], tokens[2], tokens[3])
+                    stretch = stretches.get(linear)
+                    if stretch is None:
+                        stretch = stretches[linear] = _scale(*map(float, linear))
                     if kind == _K_CM:
-                        ctm *= _scale(a, b, c, d)
+                        ctm *= stretch
                         path = self._at_path(ctm)
                     else:
-                        text = _scale(a, b, c, d)
+                        text = stretch
                     placed = None
                     continue
                 elif kind == _K_STATE:  # (Tz)
