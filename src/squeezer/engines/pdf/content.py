@@ -646,7 +646,8 @@ class _Tokenized:
         path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
         placed: _Fixed | None = None  # (those of Td: at_text(ctm * text) when known)
         stack: list[tuple[float, float, float, float]] = []
-        drawn: list[tuple[Any, float]] = []
+        drawn: list[tuple[Any, float]] = []  # (the forms drawn, in order: _Rounder._drawn)
+        widest: dict[bytes, float] = {}  # (the largest scale each name is drawn at)
         out: list[bytes] = []
         append = out.append
         for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
@@ -683,12 +684,16 @@ class _Tokenized:
                     elif kind == _K_DO:
                         if len(tokens) == 1 and isinstance(xobjects, Dictionary):
                             name = tokens[0]
-                            if name[0] != 47 or not _AS_WRITTEN.fullmatch(name):  # (/)
-                                raise _Unsure
-                            try:
-                                drawn.append((xobjects.get(name.decode()), ctm))
-                            except Exception as error:
-                                raise _Unsure from error
+                            largest = widest.get(name)
+                            # (drawn before at a scale as large: noting it changes nothing)
+                            if largest is None or not largest >= ctm:
+                                if name[0] != 47 or not _AS_WRITTEN.fullmatch(name):  # (/)
+                                    raise _Unsure
+                                try:
+                                    drawn.append((xobjects.get(name.decode()), ctm))
+                                except Exception as error:
+                                    raise _Unsure from error
+                                widest[name] = ctm if largest is None else max(largest, ctm)
                     elif kind == _K_BT:
                         text = 1.0
                         placed = None
