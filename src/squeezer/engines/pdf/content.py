@@ -98,7 +98,8 @@ def worth_rounding(data: bytes) -> bool:
     """Whether ``data`` has enough digits past the second decimal to be worth parsing."""
     if len(data) < 256:
         return False
-    excess = sum(len(m) - 2 for m in _LONG_FRACTION.findall(data))
+    fractions = _LONG_FRACTION.findall(data)
+    excess = sum(map(len, fractions)) - 2 * len(fractions)
     return excess >= MIN_EXCESS * len(data)
 
 
@@ -173,6 +174,7 @@ class _Rounder:
         self.form_resources: dict[tuple[int, int], Any] = {}
         self.done: dict[tuple[int, int], float] = {}
         self.visits: dict[tuple[int, int], int] = {}
+        self._fast = _Tokenized(self)
 
     # --- streams ---------------------------------------------------------------------------
 
@@ -189,7 +191,7 @@ class _Rounder:
         if not worth_rounding(data):
             # not rewritten; the forms it draws are then not known, and stay as they are
             return 0
-        new = self._rewrite(page, 1.0, page.get("/Resources"))
+        new = self._rewrite(data, 1.0, page.get("/Resources"), page)
         if new is None or len(new) > (1 - MIN_SAVING) * len(data):
             return 0
         page.Contents = self.pdf.make_stream(new)
@@ -229,7 +231,7 @@ class _Rounder:
                 resources = form.stream_dict.get("/Resources", self.form_resources.get(key))
                 # (parsed from its original bytes: a second visit at a larger scale
                 # starts again from them)
-                new = self._rewrite(pikepdf.Stream(self.pdf, data), scale * stretch, resources)
+                new = self._rewrite(data, scale * stretch, resources)
                 if new is None:
                     continue
                 if len(new) <= (1 - MIN_SAVING) * len(data):
@@ -244,7 +246,19 @@ class _Rounder:
 
     # --- one stream --------------------------------------------------------------------------
 
-    def _rewrite(self, source: Any, ctm: float, resources: Any) -> bytes | None:
+    def _rewrite(self, data: bytes, ctm: float, resources: Any,
+                 page: Dictionary | None = None) -> bytes | None:
+        """``data`` (a form's bytes, or those of ``page``'s content streams joined) rewritten,
+        or None when it is kept."""
+        try:
+            return self._fast.rewrite(data, ctm, resources)
+        except _Unsure:
+            pass  # (something the tokenizer does not read the way qpdf does: ask qpdf)
+        return self._parsed(page if page is not None else pikepdf.Stream(self.pdf, data),
+                            ctm, resources)
+
+    def _parsed(self, source: Any, ctm: float, resources: Any) -> bytes | None:
+        """The rewrite through qpdf's parser: every instruction as pikepdf objects."""
         try:
             instructions = pikepdf.parse_content_stream(source)
             xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
@@ -383,3 +397,387 @@ def _array(array: pikepdf.Array, decimals: int) -> bytes:
 #: themselves (ISO 32000-1 §7.2.2 delimiters).
 _CLOSED = frozenset(b")>]}[")
 _OPENED = frozenset(b"(<[/{")
+
+
+# --- the tokenizer ---------------------------------------------------------------------------
+#
+# Parsing a stream into pikepdf objects and writing them back costs ~10 us an instruction
+# (three quarters of this step's time).  Most instructions are numbers and an operator,
+# so one compiled expression reads a whole instruction at a time, and only its numbers go
+# through Python.  It writes exactly what the parsed path writes (the qpdf spelling of every
+# operand: ``[ 1 2 ]``, sorted dictionary keys, strings re-escaped), and reads only the part
+# of the syntax where that is certain; anything else (an inline image, a comment, nested
+# arrays or dictionaries, a token qpdf reads as something else, operands with no operator)
+# raises :class:`_Unsure`, and the stream goes through qpdf's parser as before.
+
+_WS = rb"\x00\t\n\x0c\r "
+_DELIMITED = _WS + rb"()<>\[\]{}/%"
+_END = rb"(?=[" + _DELIMITED + rb"]|\Z)"
+_NUM = rb"[+-]?+(?:\d++(?:\.\d*+)?+|\.\d++)" + _END
+_NAME = rb"/[^" + _DELIMITED + rb"]*+"
+# a literal string with at most one level of balanced parentheses inside
+_STRING = rb"\((?:[^()\\]++|\\.|\((?:[^()\\]++|\\.)*+\))*+\)"
+_HEX = rb"<[0-9A-Fa-f" + _WS + rb"]*+>"
+_KEYWORD = rb"(?:true|false|null)" + _END
+_ELEMENT = b"|".join((_NUM, _NAME, _STRING, _HEX, _KEYWORD))
+_ARRAY = rb"\[(?:[" + _WS + rb"]++|" + _ELEMENT + rb")*+\]"
+_DICT = rb"<<(?:[" + _WS + rb"]++|" + _ELEMENT + b"|" + _ARRAY + rb")*+>>"
+_OPERAND = b"|".join((_NUM, _NAME, _STRING, _ARRAY, _HEX, _DICT, _KEYWORD))
+_OPERATOR = rb"(?!" + _KEYWORD + rb")[A-Za-z'\"][A-Za-z0-9*'\"]*+" + _END
+#: one instruction: (numbers, operator) when every operand is a number (and no NUL, which
+#: is whitespace to qpdf but not to bytes.split, stands between them), else (operands,
+#: operator); or, from the first character of something else, the rest of the stream
+#: (which is then left to qpdf)
+_INSTRUCTION = re.compile(
+    rb"[" + _WS + rb"]*+(?:((?:" + _NUM + rb"[\t\n\x0c\r ]*+)*+)(" + _OPERATOR + rb")"
+    rb"|((?:(?:" + _OPERAND + rb")[" + _WS + rb"]*+)*+)(" + _OPERATOR + rb")"
+    # (the rest of the stream: findall stops there, instead of trying again at every
+    # following character, which is quadratic in a long run of operands)
+    rb"|([^" + _WS + rb"].*))", re.DOTALL)
+#: the operands of one instruction, or the elements of an array
+_OPERANDS = re.compile(_OPERAND, re.DOTALL)
+#: names and literal strings qpdf writes back exactly as they were written
+_AS_WRITTEN = re.compile(rb"/[!\"$&'*-.0-;=?-Z\\^-z|~]+|\([ -'*-\[\]-~]*\)")
+_NUMBER_START = frozenset(b"+-.0123456789")
+#: two tokens that end and start with a regular character (numbers, names, keywords) with
+#: only white space between them: written with a space between them (or characters of a
+#: string that look so)
+_ADJACENT = re.compile(rb"[^" + _DELIMITED + rb"][" + _WS + rb"]+[^" + _DELIMITED + rb"]")
+
+# what an operator does to the numbers (and the state) of the fast path
+(_PLAIN, _K_PATH, _K_COLOUR, _K_CM, _K_TM, _K_BT, _K_TD, _K_STATE, _K_TF, _K_TJ, _K_DASH,
+ _K_DO, _K_PUSH, _K_POP, _K_UNSURE) = range(15)
+_KIND: dict[bytes, int] = {
+    **{op.encode(): _K_PATH for op in _PATH}, **{op.encode(): _K_COLOUR for op in _COLOUR},
+    **{op.encode(): _K_STATE for op in _STATE},
+    b"cm": _K_CM, b"Tm": _K_TM, b"BT": _K_BT, b"Td": _K_TD, b"Tf": _K_TF, b"TJ": _K_TJ,
+    b"d": _K_DASH, b"Do": _K_DO, b"q": _K_PUSH, b"Q": _K_POP,
+    # (inline images: binary data the expression must not read as tokens)
+    b"BI": _K_UNSURE, b"ID": _K_UNSURE, b"EI": _K_UNSURE,
+}
+#: operators whose numbers are written at a fixed precision, whatever the state
+_COLOURS = [op.encode() for op in _COLOUR]
+_STATES = [op.encode() for op in _STATE if op != "Tz"]
+#: entries a cache of written numbers may hold before it starts again
+_CACHE_LIMIT = 200_000
+
+
+class _Unsure(Exception):
+    """The tokenizer met something it does not read the way qpdf does."""
+
+
+def _integer(token: bytes) -> bool:
+    """Whether number token ``token`` is an integer qpdf reads as one (qpdf reads an integer
+    past 64 bits as null)."""
+    if b"." in token:
+        return False
+    if len(token.lstrip(b"+-")) > 18:
+        raise _Unsure
+    return True
+
+
+class _Fixed(dict[bytes, bytes]):
+    """Number tokens written with at most ``decimals`` decimals."""
+
+    def __init__(self, decimals: int) -> None:
+        super().__init__()
+        self.decimals = decimals
+
+    def __missing__(self, token: bytes) -> bytes:
+        _integer(token)
+        word = self[token] = fixed(float(token), self.decimals)
+        return word
+
+
+class _Significant(dict[bytes, bytes]):
+    """Number tokens written with :data:`SIGNIFICANT` significant digits."""
+
+    def __missing__(self, token: bytes) -> bytes:
+        _integer(token)
+        word = self[token] = significant(float(token))
+        return word
+
+
+class _Words(dict[bytes, bytes]):
+    """Operand tokens as the parsed path writes them back (:func:`_unparse` of what qpdf
+    reads), for the operands whose numbers are kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scratch: pikepdf.Pdf | None = None  # (its streams are not the document's objects)
+
+    def __missing__(self, token: bytes) -> bytes:
+        first = token[0]
+        if first in _NUMBER_START:
+            word = str(int(token)).encode() if _integer(token) else _plain(Decimal(token.decode()))
+        elif first in b"tfn" or _AS_WRITTEN.fullmatch(token):
+            word = token  # (true, false, null; plain names and strings)
+        elif first == 40:  # (
+            word = string_word(literal_value(token))
+        elif first == 60 and token[1] != 60:  # < not <<
+            word = string_word(hex_value(token))
+        else:
+            word = self._qpdf(token)
+        self[token] = word
+        return word
+
+    def _qpdf(self, token: bytes) -> bytes:
+        """How qpdf writes ``token`` back (escapes, hex strings, ``#`` in names, arrays,
+        dictionaries)."""
+        if self.scratch is None:
+            self.scratch = pikepdf.new()
+        try:
+            parsed = pikepdf.parse_content_stream(pikepdf.Stream(self.scratch, token + b" n"))
+        except Exception as error:
+            raise _Unsure from error
+        if len(parsed) != 1 or str(parsed[0].operator) != "n" or len(parsed[0].operands) != 1:
+            raise _Unsure
+        return _unparse(parsed[0].operands[0])
+
+
+def literal_value(token: bytes) -> bytes:
+    """The bytes of literal string ``token`` (parentheses included, balanced), read as qpdf
+    reads them: the escapes of ISO 32000-1 §7.3.4.2, an octal code past 255 taken modulo
+    256, a backslash before any other character dropped, a backslash before an end of line
+    joining the lines, an end of line (CR, LF or CR LF) read as LF."""
+    return _STRING_ESCAPE.sub(_unescape, token[1:-1])
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    escaped = match[1]
+    if escaped is None:
+        return b"\n"  # (CR or CR LF in the string)
+    first = escaped[0]
+    if 48 <= first <= 55:  # 0-7
+        return bytes((int(escaped, 8) % 256,))
+    if first == 13 or first == 10:
+        return b""  # (a line continued)
+    return _ESCAPED.get(first, escaped)
+
+
+_STRING_ESCAPE = re.compile(rb"\\([0-7]{1,3}|\r\n?|.)|\r\n?", re.DOTALL)
+_ESCAPED = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f"}
+
+
+def hex_value(token: bytes) -> bytes:
+    """The bytes of hex string ``token`` (``<...>``, white space inside, an odd last digit
+    read as followed by 0)."""
+    digits = token[1:-1].translate(None, _WS_BYTES)
+    return bytes.fromhex((digits + b"0" if len(digits) % 2 else digits).decode())
+
+
+_WS_BYTES = b"\x00\t\n\x0c\r "
+
+
+def string_word(value: bytes) -> bytes:
+    """String ``value`` as qpdf writes it (``QPDF_String::unparse``): in hex when it holds a
+    control character with no escape or more than a fifth of it is not ASCII, else literal
+    with ``\\n``-style escapes and octal for what ISO Latin-1 does not print."""
+    if _UNPRINTABLE.search(value) or \
+            5 * (len(value) - len(value.translate(None, _NOT_ASCII))) > len(value):
+        return b"<" + value.hex().encode() + b">"
+    return b"(" + _TO_ESCAPE.sub(_escape, value) + b")"
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    return _ESCAPES[match[0][0]]
+
+
+_UNPRINTABLE = re.compile(rb"[\x00-\x07\x0b\x0e-\x17]")
+_NOT_ASCII = bytes(range(24, 32)) + bytes(range(127, 256))
+_TO_ESCAPE = re.compile(rb"[\n\r\t\x08\x0c()\\\x18-\x1f\x7f-\x9f]")
+_ESCAPES = {**{c: b"\\%03o" % c for c in range(256)},
+            10: b"\\n", 13: b"\\r", 9: b"\\t", 8: b"\\b", 12: b"\\f",
+            40: b"\\(", 41: b"\\)", 92: b"\\\\"}
+
+
+class _Tokenized:
+    """The rounding of :class:`_Rounder`, read with :data:`_INSTRUCTION` rather than
+    through pikepdf objects; its output is byte for byte what :meth:`_Rounder._parsed`
+    writes."""
+
+    def __init__(self, rounder: _Rounder) -> None:
+        self.rounder = rounder
+        self.fixed = [_Fixed(d) for d in range(MAX_DECIMALS + 1)]
+        self.significant = _Significant()
+        self.words = _Words()
+        #: the numbers at each scale, by scale
+        self.path: dict[float, _Fixed] = {}
+        self.text: dict[float, _Fixed] = {}
+        #: the stretch of matrices, by the tokens of their linear part
+        self.stretches: dict[tuple[bytes, bytes, bytes, bytes], float] = {}
+
+    def _at_path(self, scale: float) -> _Fixed:
+        """The numbers of paths drawn at ``scale`` (:data:`EPSILON`)."""
+        numbers = self.path.get(scale)
+        if numbers is None:
+            numbers = self.path[scale] = self.fixed[_decimals(scale, EPSILON)]
+        return numbers
+
+    def _at_text(self, scale: float) -> _Fixed:
+        """The numbers of text placed at ``scale`` (:data:`TEXT_EPSILON`)."""
+        numbers = self.text.get(scale)
+        if numbers is None:
+            numbers = self.text[scale] = self.fixed[_decimals(scale, TEXT_EPSILON)]
+        return numbers
+
+    def rewrite(self, data: bytes, ctm: float, resources: Any) -> bytes:
+        """``data`` rewritten at scale ``ctm``; raises :class:`_Unsure` when qpdf's parser
+        has to read it."""
+        try:
+            xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        except Exception as error:
+            raise _Unsure from error
+        for kept in (*self.fixed, self.significant, self.words):
+            if len(kept) > _CACHE_LIMIT:
+                kept.clear()
+        if len(self.path) + len(self.text) + len(self.stretches) > _CACHE_LIMIT:
+            self.path.clear()
+            self.text.clear()
+            self.stretches.clear()
+        colour, sig, words = self.fixed[COLOUR_DECIMALS], self.significant, self.words
+        at_text, stretches = self._at_text, self.stretches
+        kinds = _KIND
+        # the number caches of operators whose numbers do not depend on the state (words: as
+        # they were); None for those that do
+        static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
+        static |= dict.fromkeys(_COLOURS, colour) | dict.fromkeys(_STATES, sig)
+        text = size = horizontal = 1.0
+        path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
+        placed: _Fixed | None = None  # (those of Td: at_text(ctm * text) when known)
+        stack: list[tuple[float, float, float, float]] = []
+        drawn: list[tuple[Any, float]] = []  # (the forms drawn, in order: _Rounder._drawn)
+        widest: dict[bytes, float] = {}  # (the largest scale each name is drawn at)
+        out: list[bytes] = []
+        append = out.append
+        for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
+            if op:
+                tokens = numbers.split()
+            elif stray:
+                raise _Unsure
+            else:
+                op = other_op
+                tokens = _OPERANDS.findall(operands)
+                if tokens and (tokens[0][0] not in _NUMBER_START
+                               or not all(t[0] in _NUMBER_START for t in tokens)):
+                    # (with numbers only: as below)
+                    kind = kinds.get(op, _PLAIN)
+                    written: list[bytes] | None = None
+                    if kind == _PLAIN:
+                        pass
+                    elif kind == _K_TF:
+                        if len(tokens) == 2 and tokens[0][0] not in _NUMBER_START \
+                                and tokens[1][0] in _NUMBER_START:
+                            size = abs(float(tokens[1]))
+                            written = [words[tokens[0]], sig[tokens[1]]]
+                    elif kind == _K_TJ:
+                        if len(tokens) == 1 and tokens[0][0] == 91:  # [
+                            written = [self._array(
+                                tokens[0], at_text(ctm * text * size * horizontal / 1000))]
+                    elif kind == _K_COLOUR:
+                        written = [colour[t] if t[0] in _NUMBER_START else words[t]
+                                   for t in tokens]
+                    elif kind == _K_DASH:
+                        if len(tokens) == 2 and tokens[0][0] == 91 \
+                                and tokens[1][0] in _NUMBER_START:
+                            written = [words[tokens[0]], sig[tokens[1]]]
+                    elif kind == _K_DO:
+                        if len(tokens) == 1 and isinstance(xobjects, Dictionary):
+                            name = tokens[0]
+                            largest = widest.get(name)
+                            # (drawn before at a scale as large: noting it changes nothing)
+                            if largest is None or not largest >= ctm:
+                                if name[0] != 47 or not _AS_WRITTEN.fullmatch(name):  # (/)
+                                    raise _Unsure
+                                try:
+                                    drawn.append((xobjects.get(name.decode()), ctm))
+                                except Exception as error:
+                                    raise _Unsure from error
+                                widest[name] = ctm if largest is None else max(largest, ctm)
+                    elif kind == _K_BT:
+                        text = 1.0
+                        placed = None
+                    elif kind == _K_PUSH:
+                        stack.append((ctm, text, size, horizontal))
+                    elif kind == _K_POP:
+                        if stack:
+                            ctm, text, size, horizontal = stack.pop()
+                            path = self._at_path(ctm)
+                            placed = None
+                    elif kind == _K_UNSURE:
+                        raise _Unsure
+                    if written is None:
+                        append(b" ".join(map(words.__getitem__, tokens)) + b" " + op)
+                    else:
+                        written.append(op)
+                        append(b" ".join(written))
+                    continue
+            # every operand a number (or none)
+            cache: dict[bytes, bytes] | None = static.get(op, words)
+            if cache is None:
+                kind = kinds[op]
+                if kind == _K_PATH:
+                    cache = path
+                elif kind == _K_TD:
+                    if placed is None:
+                        placed = at_text(ctm * text)
+                    cache = placed
+                elif (kind == _K_CM or kind == _K_TM) and len(tokens) == 6:
+                    place = path if kind == _K_CM else at_text(ctm)
+                    append(b" ".join((sig[tokens[0]], sig[tokens[1]], sig[tokens[2]],
+                                      sig[tokens[3]], place[tokens[4]], place[tokens[5]], op)))
+                    linear = (tokens[0], tokens[1], tokens[2], tokens[3])
+                    stretch = stretches.get(linear)
+                    if stretch is None:
+                        stretch = stretches[linear] = _scale(*map(float, linear))
+                    if kind == _K_CM:
+                        ctm *= stretch
+                        path = self._at_path(ctm)
+                    else:
+                        text = stretch
+                    placed = None
+                    continue
+                elif kind == _K_STATE:  # (Tz)
+                    if tokens:
+                        horizontal = abs(float(tokens[0])) / 100
+                    cache = sig
+                else:
+                    cache = words
+                    if kind == _K_PUSH:
+                        stack.append((ctm, text, size, horizontal))
+                    elif kind == _K_POP:
+                        if stack:
+                            ctm, text, size, horizontal = stack.pop()
+                            path = self._at_path(ctm)
+                            placed = None
+                    elif kind == _K_BT:
+                        text = 1.0
+                        placed = None
+                    elif kind == _K_UNSURE or (kind == _K_DO and len(tokens) == 1
+                                               and isinstance(xobjects, Dictionary)):
+                        raise _Unsure
+            if tokens:
+                append(b" ".join(map(cache.__getitem__, tokens)) + b" " + op)
+            else:
+                append(op)
+        for xobject, scale in drawn:
+            self.rounder._drawn(xobject, scale, resources)
+        return b"\n".join(out)
+
+    def _array(self, array: bytes, numbers: _Fixed) -> bytes:
+        """A ``TJ`` array as :func:`_array` writes it."""
+        words = self.words
+        written = [numbers[t] if t[0] in _NUMBER_START else words[t]
+                   for t in _OPERANDS.findall(array, 1, len(array) - 1)]
+        if _ADJACENT.search(array) is None:
+            # no two tokens that need a space between them (strings between numbers)
+            return b"[" + b"".join(written) + b"]"
+        parts: list[bytes] = [b"["]
+        last = b"["
+        for word in written:
+            if last[-1] not in _CLOSED and word[0] not in _OPENED:
+                parts.append(b" ")
+            parts.append(word)
+            last = word
+        parts.append(b"]")
+        return b"".join(parts)
