@@ -153,3 +153,48 @@ def test_type1_programs_of_descriptors_without_a_type_become_cff(tmp_path):
     assert after["/FontFile3"] < 0.6 * before
     assert pdfgen.all_pages_identical(src, dst) == []
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def _corpus_charstrings(name: str) -> list[bytes]:
+    """The decrypted charstrings and subroutines of every Type 1 program of a corpus file."""
+    out = []
+    with pikepdf.open(pdfgen.corpus_file(name)) as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Dictionary) and isinstance(obj.get("/FontFile"),
+                                                                  pikepdf.Stream):
+                font = type1.parse(obj.FontFile.read_bytes())
+                for charstring in [*font["CharStrings"].values(), *font["Private"]["Subrs"]]:
+                    out.append(charstring.bytecode)
+    return out
+
+
+def test_charstrings_decode_to_the_tokens_fonttools_reads():
+    """The one-loop decoder gives exactly fontTools' program (values and their types) for
+    every charstring of real LaTeX and Distiller fonts and for odd and truncated bytes."""
+    import struct
+
+    from fontTools.misc.psCharStrings import T1CharString
+
+    def reference(data: bytes) -> list:
+        charstring = T1CharString(data)
+        charstring.decompile()
+        return charstring.program
+
+    datas = _corpus_charstrings("pdfminer__naacl06-shinyama.pdf") \
+        + _corpus_charstrings("camelot__assam.pdf")
+    assert len(datas) > 2000
+    for data in datas:
+        tokens = type1._t1_tokens(data)
+        assert tokens == reference(data)
+        assert [type(t) for t in tokens] == [type(t) for t in reference(data)]
+    # every number form, an unknown operator, an unknown escape, seac, div
+    data = bytes([32, 139, 246, 247, 0, 250, 255, 251, 0, 254, 255, 255, 0x80, 0, 0, 0,
+                  255, 0x7F, 0xFF, 0xFF, 0xFF, 15, 12, 99, 12, 6, 12, 12, 13])
+    assert type1._t1_tokens(data) == reference(data) == [
+        -107, 0, 107, 108, 1131, -108, -1131, -2 ** 31, 2 ** 31 - 1, "unknown_15",
+        "unknown_12_99", "seac", "div", "hsbw"]
+    for truncated in (bytes([247]), bytes([12]), bytes([255, 1, 2])):
+        with pytest.raises((IndexError, struct.error)) as ours:
+            type1._t1_tokens(truncated)
+        with pytest.raises(ours.type):
+            reference(truncated)
