@@ -198,3 +198,118 @@ def test_charstrings_decode_to_the_tokens_fonttools_reads():
             type1._t1_tokens(truncated)
         with pytest.raises(ours.type):
             reference(truncated)
+
+
+def _cff_charstrings(data: bytes) -> list:
+    import io
+
+    from fontTools.cffLib import CFFFontSet
+
+    cff = CFFFontSet()
+    cff.decompile(io.BytesIO(data), None)
+    top = cff[cff.fontNames[0]]
+    return list(top.CharStrings.values())
+
+
+def _fonttools_t2(charstring) -> tuple[list, list, float]:
+    """What fontTools' own T2 drawing decodes and draws (a fresh copy of the charstring)."""
+    from fontTools.misc.psCharStrings import T2CharString
+    from fontTools.pens.recordingPen import RecordingPen
+
+    copy = T2CharString(bytecode=charstring.bytecode, private=charstring.private,
+                        globalSubrs=charstring.globalSubrs)
+    pen = RecordingPen()
+    copy.draw(pen)
+    return copy.program, pen.value, copy.width
+
+
+def test_type2_charstrings_decode_and_draw_as_fonttools_draws_them():
+    """The check's Type 2 side: the decoder gives fontTools' program (hint mask lengths
+    included), and the extractor loop draws what fontTools draws, on the CFF programs
+    converted from a document's Type 1 fonts (seac accents, flex, hint replacement) and on
+    other producers' CFF fonts (whose subroutine calls the decoder leaves to fontTools)."""
+    from fontTools.pens.recordingPen import RecordingPen
+
+    charstrings = []
+    for name, key in (("tika__testPDF_bad_page_303226.pdf", "/FontFile"),
+                      ("camelot__eu-019.pdf", "/FontFile3")):
+        with pikepdf.open(pdfgen.corpus_file(name)) as pdf:
+            for obj in pdf.objects:
+                if isinstance(obj, pikepdf.Dictionary) and isinstance(obj.get(key), pikepdf.Stream):
+                    data = obj[key].read_bytes()
+                    charstrings += _cff_charstrings(
+                        type1.convert(data) if key == "/FontFile" else data)
+    decoded = left = 0
+    for charstring in charstrings:
+        program, outline, width = _fonttools_t2(charstring)
+        ours = type1._t2_tokens(charstring.bytecode)
+        if ours is None:
+            left += 1
+        else:
+            decoded += 1
+            assert ours == program and [type(t) for t in ours] == [type(t) for t in program]
+        pen = RecordingPen()
+        assert type1._draw_t2(charstring, pen) == width
+        assert pen.value == outline
+    assert (decoded, left) == (346, 278)
+    # width, two stems, hintmask (1 byte), vstemhm after it, a second hintmask, a 16.16
+    # and a 16-bit operand, flex, endchar
+    data = bytes([139 + 50, 139, 139 + 10, 139 + 20, 139 + 5, 18, 19, 0b11000000,
+                  139 + 1, 139 + 2, 23, 19, 0b01000000, 255, 0, 1, 0x80, 0, 28, 0x80, 0,
+                  21]) + bytes([139] * 13) + b"\x0c\x23\x0e"
+    program = type1._t2_tokens(data)
+    assert program == [50, 0, 10, 20, 5, "hstemhm", "hintmask", b"\xc0", 1, 2, "vstemhm",
+                       "hintmask", b"\x40", 1.5, -32768, "rmoveto", *[0] * 13, "flex",
+                       "endchar"]
+    assert type1._t2_tokens(b"\x8b\x0a") is None  # callsubr: left to fontTools
+    assert type1._t2_tokens(bytes([139, 139, 18, 19])) is None  # the mask's byte is missing
+
+
+def test_the_check_draws_as_fonttools_draws_the_type1_glyphs():
+    """The check's Type 1 side (fontTools' extractor in a plain loop) draws every glyph of
+    LaTeX and Distiller fonts (flex, hint replacement, seac accents) as ``T1CharString.draw``
+    does."""
+    from fontTools.pens.recordingPen import DecomposingRecordingPen
+
+    drawn = 0
+    for file in ("ghostpdl__ghostpdl.pdf", "tika__testPDF_bad_page_303226.pdf"):
+        pdf = pikepdf.open(pdfgen.corpus_file(file))
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Dictionary) and isinstance(obj.get("/FontFile"),
+                                                                  pikepdf.Stream):
+                program = type1.read(obj.FontFile.read_bytes())
+                dict(program.glyphs)  # (interpreted: the programs are decoded, as in the check)
+                charstrings = program.font["CharStrings"]
+                for charstring in charstrings.values():
+                    ours, theirs = (DecomposingRecordingPen(charstrings) for _ in range(2))
+                    width = type1._draw_t1(charstring, ours)
+                    charstring.draw(theirs)
+                    assert ours.value == theirs.value and width == charstring.width
+                    drawn += 1
+    assert drawn == 585
+
+
+def test_a_converted_glyph_that_draws_differently_is_refused():
+    """The check still compares each glyph drawn from the written CFF with the Type 1 glyph:
+    a point moved by one unit, or another advance, refuses the conversion."""
+    import dataclasses
+
+    src = pdfgen.corpus_file("pdfminer__naacl06-shinyama.pdf")
+    with pikepdf.open(src) as pdf:
+        program = next(type1.read(o.FontFile.read_bytes()) for o in pdf.objects
+                       if isinstance(o, pikepdf.Dictionary) and o.get("/Type") == Name.FontDescriptor
+                       and str(o.get("/FontName")).endswith("NimbusRomNo9L-Regu"))
+    glyphs = dict(program.glyphs)
+    type1._check(program.font, type1._build(program.font, dict(glyphs)), set(glyphs))
+    moved = dict(glyphs)
+    path = list(glyphs["a"].path)
+    at = next(i for i, (command, _) in enumerate(path) if command == "L")
+    x, y = path[at][1]
+    path[at] = ("L", (x + 1, y))
+    moved["a"] = dataclasses.replace(glyphs["a"], path=path)
+    with pytest.raises(type1.NotConvertible, match="glyph a draws differently"):
+        type1._check(program.font, type1._build(program.font, moved), set(moved))
+    wider = dict(glyphs)
+    wider["a"] = dataclasses.replace(glyphs["a"], width=glyphs["a"].width + 1)
+    with pytest.raises(type1.NotConvertible, match="glyph a draws differently"):
+        type1._check(program.font, type1._build(program.font, wider), set(wider))

@@ -30,6 +30,7 @@ import re
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 #: Type 1 private-dictionary keys CFF keeps (Adobe TN 5176, Table 23), by their CFF names.
 _PRIVATE = ("BlueValues", "OtherBlues", "FamilyBlues", "FamilyOtherBlues", "BlueScale",
@@ -1028,10 +1029,10 @@ def _check(font: dict, data: bytes, names: set[str]) -> None:
         if name not in new:
             raise NotConvertible(f"glyph {name} missing")
         a, b = DecomposingRecordingPen(old), DecomposingRecordingPen(new)
-        old[name].draw(a)
-        new[name].draw(b)
+        old_width = _draw_t1(old[name], a)
+        new_width = _draw_t2(new[name], b)
         if not _same_outline(a.value, b.value) or not math.isclose(
-                old[name].width, new[name].width, abs_tol=_TOLERANCE):
+                old_width, new_width, abs_tol=_TOLERANCE):
             raise NotConvertible(f"glyph {name} draws differently")
     encoding = font.get("Encoding")
     if isinstance(encoding, (list, tuple)) and isinstance(top.Encoding, list):
@@ -1039,6 +1040,159 @@ def _check(font: dict, data: bytes, names: set[str]) -> None:
         for code, name in enumerate(encoding):
             if name in old and name in names and name != ".notdef" and built.get(code) != name:
                 raise NotConvertible("the built-in encoding changed")
+
+
+def _draw_t1(charstring: object, pen: object) -> float:
+    """``T1CharString.draw``: fontTools' outline extractor, run by :func:`_extractors`' loop."""
+    t1, _ = _extractors()
+    machine = t1(pen, charstring.subrs)  # type: ignore[attr-defined]
+    machine.execute(charstring)
+    charstring.width = machine.width  # type: ignore[attr-defined]
+    return float(machine.width)
+
+
+def _draw_t2(charstring: object, pen: object) -> float:
+    """``T2CharString.draw`` of a charstring :func:`_t2_tokens` decodes first where it can."""
+    _, t2 = _extractors()
+    bytecode = charstring.bytecode  # type: ignore[attr-defined]
+    if bytecode is not None:
+        program = _t2_tokens(bytecode)
+        if program is not None:
+            charstring.setProgram(program)  # type: ignore[attr-defined]
+    private = charstring.private  # type: ignore[attr-defined]
+    machine = t2(pen, getattr(private, "Subrs", []), charstring.globalSubrs,  # type: ignore[attr-defined]
+                 private.nominalWidthX, private.defaultWidthX, private)
+    machine.execute(charstring)
+    charstring.width = machine.width  # type: ignore[attr-defined]
+    return float(machine.width)
+
+
+@functools.cache
+def _extractors() -> tuple[type, type]:
+    """fontTools' Type 1 and Type 2 outline extractors, running a decoded program in a plain
+    loop (the check's reference stays fontTools' operators: only the dispatch is ours).
+
+    fontTools' loop asks ``getToken`` for each token and looks its operator's method up by
+    name each time; here a method is looked up once per operator name and the program is
+    read as a list.  A charstring still in bytes goes through fontTools' own loop.
+    """
+    from fontTools.misc.psCharStrings import (
+        SimpleT2Decompiler,
+        T1OutlineExtractor,
+        T2OutlineExtractor,
+    )
+
+    missing = object()
+
+    class Loop(SimpleT2Decompiler):
+        handlers: ClassVar[dict]
+
+        def execute(self, charString, *, pushToStack=None):
+            if charString.needsDecompilation() or pushToStack is not None:
+                return super().execute(charString, pushToStack=pushToStack)
+            self.callingStack.append(charString)
+            push = self.operandStack.append
+            handlers = self.handlers
+            program = charString.program
+            index, end = 0, len(program)
+            while index < end:
+                token = program[index]
+                index += 1
+                if isinstance(token, str):
+                    handler = handlers.get(token, missing)
+                    if handler is missing:
+                        handler = handlers[token] = getattr(type(self), "op_" + token, None)
+                    if handler is not None:
+                        rv = handler(self, index)
+                        if rv:
+                            index = rv[1]  # (a hint mask's bytes were read)
+                    else:
+                        self.popall()
+                else:
+                    push(token)
+            del self.callingStack[-1]
+            return None
+
+    class T1(T1OutlineExtractor, Loop):
+        handlers: ClassVar[dict] = {}
+
+    class T2(T2OutlineExtractor, Loop):
+        handlers: ClassVar[dict] = {}
+
+    return T1, T2
+
+
+#: Type 2 operators of the charstrings :func:`_charstring` writes, by code.
+_T2_WRITTEN = {1: "hstem", 3: "vstem", 4: "vmoveto", 5: "rlineto", 6: "hlineto", 7: "vlineto",
+               8: "rrcurveto", 14: "endchar", 18: "hstemhm", 19: "hintmask", 21: "rmoveto",
+               22: "hmoveto", 23: "vstemhm", 30: "vhcurveto", 31: "hvcurveto"}
+
+
+def _t2_tokens(data: bytes) -> list | None:
+    """The program fontTools' Type 2 outline extractor decodes from ``data`` (TN 5177), or
+    None for a charstring using an operator :func:`_charstring` does not write (subroutines,
+    arithmetic, other flexes): fontTools then decodes it itself.
+
+    A hint mask's length depends on the stems declared before it: as in fontTools, the
+    operands before each stem operator, and before the first ``hintmask``, count a stem per
+    two (an odd one is the width); its length is fixed at the first ``hintmask``.
+    """
+    out: list = []
+    append = out.append
+    i, n = 0, len(data)
+    depth = hints = mask = 0  # operands on the stack; stems declared; hint mask bytes
+    while i < n:
+        b0 = data[i]
+        i += 1
+        if b0 >= 32:
+            if b0 <= 246:
+                append(b0 - 139)
+            elif b0 <= 254:
+                if i >= n:
+                    return None
+                if b0 <= 250:
+                    append((b0 - 247) * 256 + data[i] + 108)
+                else:
+                    append(-(b0 - 251) * 256 - data[i] - 108)
+                i += 1
+            else:
+                if i + 4 > n:
+                    return None
+                append(int.from_bytes(data[i:i + 4], "big", signed=True) / 65536)
+                i += 4
+            depth += 1
+        elif b0 == 28:
+            if i + 2 > n:
+                return None
+            append(int.from_bytes(data[i:i + 2], "big", signed=True))
+            i += 2
+            depth += 1
+        elif b0 == 12:
+            if i >= n or data[i] != 35:
+                return None
+            append("flex")
+            i += 1
+            depth = 0
+        else:
+            name = _T2_WRITTEN.get(b0)
+            if name is None:
+                return None
+            append(name)
+            if b0 == 19:  # hintmask
+                if not mask:
+                    hints += depth // 2
+                    depth = 0
+                    mask = (hints + 7) // 8
+                if i + mask > n:
+                    return None
+                append(data[i:i + mask])
+                i += mask
+            elif b0 in (1, 3, 18, 23):  # stems
+                hints += depth // 2
+                depth = 0
+            else:
+                depth = 0
+    return out
 
 
 def _read_encoding(data: bytes, offset: int, charset: list[str]) -> dict[int, str]:
