@@ -313,3 +313,19 @@ def test_a_converted_glyph_that_draws_differently_is_refused():
     wider["a"] = dataclasses.replace(glyphs["a"], width=glyphs["a"].width + 1)
     with pytest.raises(type1.NotConvertible, match="glyph a draws differently"):
         type1._check(program.font, type1._build(program.font, wider), set(wider))
+
+
+def test_type2_operands_are_written_in_their_shortest_form():
+    def put(value: float) -> bytes:
+        out = bytearray()
+        type1._put(out, value)
+        return bytes(out)
+
+    assert [put(v) for v in (0, 107, -107, 108, 1131, -108, -1131, 1132, 32767, -32767)] == [
+        b"\x8b", b"\xf6", b"\x20", b"\xf7\x00", b"\xfa\xff", b"\xfb\x00", b"\xfe\xff",
+        b"\x1c\x04\x6c", b"\x1c\x7f\xff", b"\x1c\x80\x01"]
+    assert put(2.0) == put(2) == b"\x8d"  # an integral quotient is an integer
+    assert put(-0.5) == b"\xff\xff\xff\x80\x00" and put(1 + 1 / 65536) == b"\xff\x00\x01\x00\x01"
+    for value in (32768, -32768, 40000.0, 0.1):  # beyond CFF's range, or not 16.16
+        with pytest.raises(type1.NotConvertible):
+            put(value)

@@ -488,16 +488,19 @@ class _Interpreter:
         self.depth += 1
         if self.depth > 10:
             raise NotConvertible("subroutines nested too deep")
+        operators = _OPERATORS
+        push = self.stack.append
         for token in program:
             if self.ended:
                 break
             if isinstance(token, str):
-                if getattr(self, "op_" + token, None) is None:
+                operator = operators.get(token)
+                if operator is None:
                     raise NotConvertible(f"operator {token}")
-                if getattr(self, "op_" + token)() == "return":
+                if operator(self) == "return":
                     break
             elif isinstance(token, (int, float)):
-                self.stack.append(token)
+                push(token)
             else:
                 raise NotConvertible("unexpected charstring token")
         self.depth -= 1
@@ -707,6 +710,11 @@ class _Interpreter:
         self.stack.clear()
 
 
+#: The interpreter's operators by name (``op_<name>`` methods), looked up once.
+_OPERATORS = {name[3:]: method for name, method in vars(_Interpreter).items()
+              if name.startswith("op_")}
+
+
 def _exact(value: float) -> float:
     return int(value) if float(value).is_integer() else value
 
@@ -890,7 +898,8 @@ def _charstring(glyph: _Glyph) -> bytes:
 
 def _put(out: bytearray, value: float) -> None:
     """One Type 2 operand: an integer in 1, 2, 3 bytes, else a 16.16 fixed number."""
-    value = _number(value)
+    if value.__class__ is not int:  # (a plain int is already what _number makes of it)
+        value = _number(value)
     if isinstance(value, int):
         if -107 <= value <= 107:
             out.append(value + 139)
@@ -900,8 +909,10 @@ def _put(out: bytearray, value: float) -> None:
         elif -1131 <= value <= -108:
             value = -value - 108
             out += bytes(((value >> 8) + 251, value & 0xFF))
-        else:
+        elif -_MAX_FIXED <= value <= _MAX_FIXED:
             out += b"\x1c" + value.to_bytes(2, "big", signed=True)
+        else:
+            raise NotConvertible("a number beyond CFF's range")
         return
     out += b"\xff" + round(value * 65536).to_bytes(4, "big", signed=True)
 
@@ -1226,6 +1237,8 @@ def _same_outline(a: list, b: list) -> bool:
         return [(op, args) for op, args in value if op not in ("closePath", "endPath")]
 
     sa, sb = segments(a), segments(b)
+    if sa == sb:
+        return True  # (the same points exactly: most glyphs)
     if len(sa) != len(sb):
         return False
     for (op_a, args_a), (op_b, args_b) in zip(sa, sb):
