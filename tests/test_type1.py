@@ -239,7 +239,7 @@ def test_type2_charstrings_decode_and_draw_as_fonttools_draws_them():
                     data = obj[key].read_bytes()
                     charstrings += _cff_charstrings(
                         type1.convert(data) if key == "/FontFile" else data)
-    decoded = left = 0
+    decoded = left = drawn = 0
     for charstring in charstrings:
         program, outline, width = _fonttools_t2(charstring)
         ours = type1._t2_tokens(charstring.bytecode)
@@ -248,10 +248,15 @@ def test_type2_charstrings_decode_and_draw_as_fonttools_draws_them():
         else:
             decoded += 1
             assert ours == program and [type(t) for t in ours] == [type(t) for t in program]
+            private = charstring.private
+            fast = type1._t2_outline(ours, private.nominalWidthX, private.defaultWidthX)
+            if fast is not None:
+                drawn += 1
+                assert fast == (outline, width)
         pen = RecordingPen()
         assert type1._draw_t2(charstring, pen) == width
         assert pen.value == outline
-    assert (decoded, left) == (346, 278)
+    assert (decoded, left, drawn) == (346, 278, 288)  # (58 accented glyphs: fontTools draws)
     # width, two stems, hintmask (1 byte), vstemhm after it, a second hintmask, a 16.16
     # and a 16-bit operand, flex, endchar
     data = bytes([139 + 50, 139, 139 + 10, 139 + 20, 139 + 5, 18, 19, 0b11000000,
@@ -329,3 +334,51 @@ def test_type2_operands_are_written_in_their_shortest_form():
     for value in (32768, -32768, 40000.0, 0.1):  # beyond CFF's range, or not 16.16
         with pytest.raises(type1.NotConvertible):
             put(value)
+
+
+def test_type2_outlines_are_drawn_as_fonttools_draws_them():
+    """:func:`type1._t2_outline` on random programs of the operators the writer uses, with
+    operand counts right and wrong: where it draws, fontTools draws the same points and
+    advance; where fontTools fails, it declines (fontTools then draws and fails as before)."""
+    import random
+
+    from fontTools.cffLib import PrivateDict
+    from fontTools.misc.psCharStrings import T2CharString
+    from fontTools.pens.recordingPen import RecordingPen
+
+    rnd = random.Random(18)
+    counts = {1: [0, 2, 3, 4], 3: [2, 3], 18: [2, 4, 5], 23: [1, 2], 19: [0, 1, 2], 21: [1, 2, 3],
+              22: [0, 1, 2], 4: [1, 2], 5: [1, 2, 4], 6: [1, 2, 3], 7: [0, 1, 5], 8: [5, 6, 12],
+              30: [3, 4, 5, 8, 9, 13], 31: [4, 5, 6, 12], 14: [0, 1, 4], 35: [12, 13]}
+    private = PrivateDict()
+    private.nominalWidthX, private.defaultWidthX = 17, 500
+    outcomes = {"same": 0, "declined": 0, "both refuse": 0}
+    for _ in range(3000):
+        data = bytearray()
+        for _ in range(rnd.randrange(1, 12)):
+            op = rnd.choice(list(counts))
+            for _ in range(rnd.choice(counts[op])):
+                value = rnd.choice([rnd.randint(-1131, 1131), rnd.randint(-32767, 32767),
+                                    rnd.randint(-2 ** 20, 2 ** 20) / 65536])
+                type1._put(data, value)
+            data += b"\x0c\x23" if op == 35 else bytes([op])
+            if op == 19:
+                data += bytes(rnd.randrange(256) for _ in range(rnd.randrange(3)))
+        program = type1._t2_tokens(bytes(data))
+        if program is None:
+            continue
+        ours = type1._t2_outline(program, 17, 500)
+        charstring = T2CharString(bytecode=bytes(data), private=private, globalSubrs=[])
+        pen = RecordingPen()
+        try:
+            charstring.draw(pen)
+        except (IndexError, ValueError, TypeError, AssertionError):
+            assert ours is None
+            outcomes["both refuse"] += 1
+            continue
+        if ours is None:
+            outcomes["declined"] += 1
+        else:
+            assert ours == (pen.value, charstring.width)
+            outcomes["same"] += 1
+    assert outcomes == {"same": 840, "declined": 209, "both refuse": 1816}

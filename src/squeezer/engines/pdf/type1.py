@@ -1039,10 +1039,10 @@ def _check(font: dict, data: bytes, names: set[str]) -> None:
             continue
         if name not in new:
             raise NotConvertible(f"glyph {name} missing")
-        a, b = DecomposingRecordingPen(old), DecomposingRecordingPen(new)
+        a = DecomposingRecordingPen(old)
         old_width = _draw_t1(old[name], a)
-        new_width = _draw_t2(new[name], b)
-        if not _same_outline(a.value, b.value) or not math.isclose(
+        drawn, new_width = _outline_t2(new[name], new)
+        if not _same_outline(a.value, drawn) or not math.isclose(
                 old_width, new_width, abs_tol=_TOLERANCE):
             raise NotConvertible(f"glyph {name} draws differently")
     encoding = font.get("Encoding")
@@ -1062,14 +1062,157 @@ def _draw_t1(charstring: object, pen: object) -> float:
     return float(machine.width)
 
 
-def _draw_t2(charstring: object, pen: object) -> float:
-    """``T2CharString.draw`` of a charstring :func:`_t2_tokens` decodes first where it can."""
-    _, t2 = _extractors()
+def _outline_t2(charstring: object, glyphs: object) -> tuple[list, float]:
+    """What a ``DecomposingRecordingPen`` over ``glyphs`` records of the Type 2 ``charstring``
+    drawn by fontTools, and its advance: the written bytes decoded by :func:`_t2_tokens` and
+    drawn by :func:`_t2_outline` (tested equal to fontTools' drawing), else by fontTools."""
+    from fontTools.pens.recordingPen import DecomposingRecordingPen
+
     bytecode = charstring.bytecode  # type: ignore[attr-defined]
+    private = charstring.private  # type: ignore[attr-defined]
     if bytecode is not None:
         program = _t2_tokens(bytecode)
         if program is not None:
+            drawn = _t2_outline(program, private.nominalWidthX, private.defaultWidthX)
+            if drawn is not None:
+                return drawn
             charstring.setProgram(program)  # type: ignore[attr-defined]
+    pen = DecomposingRecordingPen(glyphs)
+    return pen.value, _draw_t2(charstring, pen)
+
+
+#: Type 2 operators whose operands may begin with the advance (fontTools' popallWidth).
+_T2_WIDTH_FIRST = frozenset(("rmoveto", "hmoveto", "vmoveto", "endchar", "hstem", "vstem",
+                             "hstemhm", "vstemhm", "hintmask"))
+#: Operators declaring stems (the first ``hintmask`` declares those before it).
+_T2_STEMS = frozenset(("hstem", "vstem", "hstemhm", "vstemhm", "hintmask"))
+
+
+def _t2_outline(program: list, nominal: float, default: float) -> tuple[list, float] | None:
+    """The pen calls (as a ``RecordingPen`` records them) and the advance of fontTools'
+    ``T2OutlineExtractor`` running ``program``, a :func:`_t2_tokens` program; None for one
+    that is not regular (an operator with operands it does not take, an accented glyph's
+    ``endchar``): fontTools then draws it.
+
+    The same arithmetic in the same order as fontTools (``_nextPoint``, ``vcurveto``,
+    ``hcurveto``, ``alternatingLineto``, ``popallWidth``), without a method call per
+    operand and per point: the check draws every glyph of every converted program.
+    """
+    value: list = []
+    record = value.append
+    x = y = 0
+    open_path = False  # fontTools' sawMoveTo
+    width, got_width = 0.0, False  # (fontTools' reset: no advance until one is read)
+    stack: list = []
+    i, n = 0, len(program)
+    hints = mask = 0  # fontTools' hintCount and hintMaskBytes
+    while i < n:
+        token = program[i]
+        i += 1
+        if not isinstance(token, str):
+            stack.append(token)
+            continue
+        if token == "hintmask":
+            i += 1  # (its bytes)
+            if mask:
+                continue  # (the mask's length is known: fontTools pops nothing)
+        args, stack = stack, []
+        if token in _T2_WIDTH_FIRST and not got_width:
+            # popallWidth: an operand beyond what the operator takes is the advance
+            if (token in ("hmoveto", "vmoveto")) ^ (len(args) % 2 == 1):
+                if not args:
+                    return None
+                width = nominal + args[0]
+                args = args[1:]
+            else:
+                width = default
+            got_width = True
+        if token in _T2_STEMS:
+            hints += len(args) // 2
+            if token == "hintmask":
+                mask = (hints + 7) // 8
+            continue
+        if token in ("rmoveto", "hmoveto", "vmoveto"):
+            if len(args) != (2 if token == "rmoveto" else 1):
+                return None
+            if open_path:
+                record(("closePath", ()))
+            if token == "rmoveto":
+                x, y = x + args[0], y + args[1]
+            elif token == "hmoveto":
+                x, y = x + args[0], y + 0
+            else:
+                x, y = x + 0, y + args[0]
+            record(("moveTo", ((x, y),)))
+            open_path = True
+            continue
+        if token == "endchar":
+            if args:
+                return None  # seac: fontTools resolves the components
+            if open_path:
+                record(("closePath", ()))
+            open_path = False
+            continue
+        # lines and curves: a path without a moveto starts where the point is
+        if token in ("rlineto", "hlineto", "vlineto"):
+            if token == "rlineto":
+                if len(args) % 2:
+                    return None
+                deltas = [(args[k], args[k + 1]) for k in range(0, len(args), 2)]
+            else:
+                horizontal = token == "hlineto"
+                deltas = []
+                for arg in args:
+                    deltas.append((arg, 0) if horizontal else (0, arg))
+                    horizontal = not horizontal
+            for dx, dy in deltas:
+                if not open_path:
+                    record(("moveTo", ((x + 0, y + 0),)))
+                    x, y = x + 0, y + 0
+                    open_path = True
+                x, y = x + dx, y + dy
+                record(("lineTo", ((x, y),)))
+            continue
+        if token == "rrcurveto":
+            if len(args) % 6:
+                return None
+            curves = [args[k:k + 6] for k in range(0, len(args), 6)]
+        elif token in ("vhcurveto", "hvcurveto"):
+            if len(args) < 4 or len(args) % 4 > 1:
+                return None
+            curves = []
+            vertical = token == "vhcurveto"
+            while args:
+                a, b, c, d = args[:4]
+                args = args[4:]
+                last = 0
+                if len(args) == 1:
+                    last, args = args[0], []
+                curves.append([0, a, b, c, d, last] if vertical else [a, 0, b, c, last, d])
+                vertical = not vertical
+        elif token == "flex":
+            if len(args) != 13:
+                return None
+            curves = [args[0:6], args[6:12]]
+        else:
+            return None
+        for dxa, dya, dxb, dyb, dxc, dyc in curves:
+            if not open_path:
+                record(("moveTo", ((x + 0, y + 0),)))
+                x, y = x + 0, y + 0
+                open_path = True
+            x1, y1 = x + dxa, y + dya
+            x2, y2 = x1 + dxb, y1 + dyb
+            x, y = x2 + dxc, y2 + dyc
+            record(("curveTo", ((x1, y1), (x2, y2), (x, y))))
+    if open_path:
+        record(("closePath", ()))
+    return value, float(width)
+
+
+def _draw_t2(charstring: object, pen: object) -> float:
+    """``T2CharString.draw``, run by :func:`_extractors`' loop."""
+    _, t2 = _extractors()
     private = charstring.private  # type: ignore[attr-defined]
     machine = t2(pen, getattr(private, "Subrs", []), charstring.globalSubrs,  # type: ignore[attr-defined]
                  private.nominalWidthX, private.defaultWidthX, private)
