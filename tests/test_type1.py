@@ -4,6 +4,8 @@ LaTeX and Distiller files cut from the corpus (skipped without it)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pdfgen
 import pikepdf
@@ -87,6 +89,14 @@ def test_eexec_decryption_matches_the_reference():
     assert type1._decrypt(data, 55665) == eexec.decrypt(data, 55665)[0]
     pieces = eexec.decrypt(data[:1234], 4330)[0] + eexec.decrypt(data[1234:], 4330)[0]
     assert type1._decrypt(data, 4330, [0, 1234]) == pieces
+    # every length up to a few bytes, and many pieces (some a byte long, one empty)
+    for length in range(6):
+        assert type1._decrypt(data[:length], 55665) == eexec.decrypt(data[:length], 55665)[0]
+    starts = [0, 1, 2, 3, 3, 10, 700, 701, 4999]
+    bounds = [*starts, 5000]
+    pieces = b"".join(eexec.decrypt(data[a:b], 4330)[0] for a, b in itertools.pairwise(bounds))
+    assert type1._decrypt(data, 4330, starts) == pieces
+    assert type1._decrypt(b"", 4330, [0]) == b""
 
 
 def test_a_damaged_program_is_kept_as_it_is():
