@@ -339,6 +339,9 @@ def test_type2_operands_are_written_in_their_shortest_form():
     assert [put(v) for v in (0, 107, -107, 108, 1131, -108, -1131, 1132, 32767, -32767)] == [
         b"\x8b", b"\xf6", b"\x20", b"\xf7\x00", b"\xfa\xff", b"\xfb\x00", b"\xfe\xff",
         b"\x1c\x04\x6c", b"\x1c\x7f\xff", b"\x1c\x80\x01"]
+    from fontTools.misc.psCharStrings import encodeIntT2
+
+    assert all(put(v) == encodeIntT2(v) for v in range(-32767, 32768))  # fontTools' encoding
     assert put(2.0) == put(2) == b"\x8d"  # an integral quotient is an integer
     assert put(-0.5) == b"\xff\xff\xff\x80\x00" and put(1 + 1 / 65536) == b"\xff\x00\x01\x00\x01"
     for value in (32768, -32768, 40000.0, 0.1):  # beyond CFF's range, or not 16.16

@@ -495,14 +495,15 @@ class _Interpreter:
         operators = _OPERATORS
         push = self.stack.append
         for token in program:
-            if self.ended:
-                break
-            if isinstance(token, str):
+            kind = token.__class__
+            if kind is int:  # (most tokens)
+                push(token)
+            elif kind is str:
                 operator = operators.get(token)
                 if operator is None:
                     raise NotConvertible(f"operator {token}")
-                if operator(self) == "return":
-                    break
+                if operator(self) == "return" or self.ended:
+                    break  # (the glyph ends inside a subroutine too: every caller stops)
             elif isinstance(token, (int, float)):
                 push(token)
             else:
@@ -510,10 +511,13 @@ class _Interpreter:
         self.depth -= 1
 
     def pop(self, count: int) -> list:
-        if len(self.stack) < count:
+        stack = self.stack
+        if len(stack) < count:
             raise NotConvertible("stack underflow")
-        values = self.stack[-count:] if count else []
-        del self.stack[len(self.stack) - count:]
+        if not count:
+            return []
+        values = stack[-count:]
+        del stack[-count:]
         return values
 
     # metrics
@@ -826,17 +830,46 @@ def _charstring(glyph: _Glyph) -> bytes:
     x = y = 0
     run_op: int = 0
     run_args: list[float] = []  # a run of rlineto (5) or rrcurveto (8) being gathered
+    put = _put
 
     def flush() -> None:
         nonlocal run_op, run_args
         if run_op:
             for value in run_args:
-                _put(out, value)
+                put(out, value)
             out.append(run_op)
         run_op, run_args = 0, []
 
     for command, points in glyph.path:
-        if command == "H":
+        # (the deltas from point to point, as a cursor walking the path computes them)
+        if command == "L":
+            px, py = points
+            deltas: tuple = (px - x, py - y)
+            x, y = px, py
+            if (deltas[0] == 0) != (deltas[1] == 0):
+                flush()
+                put(out, deltas[1] if deltas[0] == 0 else deltas[0])
+                out.append(7 if deltas[0] == 0 else 6)  # vlineto / hlineto
+                continue
+            op = 5
+        elif command == "C":
+            x1, y1, x2, y2, x3, y3 = points
+            deltas = (x1 - x, y1 - y, x2 - x1, y2 - y1, x3 - x2, y3 - y2)
+            x, y = x3, y3
+            if deltas[0] == 0 and deltas[5] == 0:
+                flush()
+                for value in (deltas[1], deltas[2], deltas[3], deltas[4]):
+                    put(out, value)
+                out.append(30)  # vhcurveto
+                continue
+            if deltas[1] == 0 and deltas[4] == 0:
+                flush()
+                for value in (deltas[0], deltas[2], deltas[3], deltas[5]):
+                    put(out, value)
+                out.append(31)  # hvcurveto
+                continue
+            op = 8
+        elif command == "H":
             if masks:
                 flush()
                 active = set(glyph.hint_sets[points])
@@ -845,52 +878,32 @@ def _charstring(glyph: _Glyph) -> bytes:
                 out.append(19)  # hintmask
                 out += bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
             continue
-        if command == "F":
+        elif command == "F":
             flush()
             curve_points, height = points
             for px, py in curve_points:
-                _put(out, px - x)
-                _put(out, py - y)
+                put(out, px - x)
+                put(out, py - y)
                 x, y = px, py
-            _put(out, height)
+            put(out, height)
             out += b"\x0c\x23"  # flex
             continue
-        deltas = []
-        for i in range(0, len(points), 2):
-            deltas += [points[i] - x, points[i + 1] - y]
-            x, y = points[i], points[i + 1]
-        if command == "M":
+        else:  # "M"
+            px, py = points
+            dx, dy = px - x, py - y
+            x, y = px, py
             flush()
-            dx, dy = deltas
             if dx == 0:
-                _put(out, dy)
+                put(out, dy)
                 out.append(4)  # vmoveto
             elif dy == 0:
-                _put(out, dx)
+                put(out, dx)
                 out.append(22)  # hmoveto
             else:
-                _put(out, dx)
-                _put(out, dy)
+                put(out, dx)
+                put(out, dy)
                 out.append(21)  # rmoveto
             continue
-        if command == "L" and (deltas[0] == 0) != (deltas[1] == 0):
-            flush()
-            _put(out, deltas[1] if deltas[0] == 0 else deltas[0])
-            out.append(7 if deltas[0] == 0 else 6)  # vlineto / hlineto
-            continue
-        if command == "C" and deltas[0] == 0 and deltas[5] == 0:
-            flush()
-            for value in (deltas[1], deltas[2], deltas[3], deltas[4]):
-                _put(out, value)
-            out.append(30)  # vhcurveto
-            continue
-        if command == "C" and deltas[1] == 0 and deltas[4] == 0:
-            flush()
-            for value in (deltas[0], deltas[2], deltas[3], deltas[5]):
-                _put(out, value)
-            out.append(31)  # hvcurveto
-            continue
-        op = 5 if command == "L" else 8
         if op != run_op or len(run_args) + len(deltas) > 48:
             flush()
             run_op = op
@@ -902,6 +915,10 @@ def _charstring(glyph: _Glyph) -> bytes:
 
 def _put(out: bytearray, value: float) -> None:
     """One Type 2 operand: an integer in 1, 2, 3 bytes, else a 16.16 fixed number."""
+    short = _SHORT.get(value)  # (an integral float finds its integer: 2.0 == 2)
+    if short is not None:
+        out += short
+        return
     if value.__class__ is not int:  # (a plain int is already what _number makes of it)
         value = _number(value)
     if isinstance(value, int):
@@ -919,6 +936,25 @@ def _put(out: bytearray, value: float) -> None:
             raise NotConvertible("a number beyond CFF's range")
         return
     out += b"\xff" + round(value * 65536).to_bytes(4, "big", signed=True)
+
+
+def _short_operands() -> dict[int, bytes]:
+    """The 1- and 2-byte Type 2 encodings of -1131..1131, by value."""
+    out: dict[int, bytes] = {}
+    for value in range(-1131, 1132):
+        encoded = bytearray()
+        if -107 <= value <= 107:
+            encoded.append(value + 139)
+        elif value >= 108:
+            encoded += bytes((((value - 108) >> 8) + 247, (value - 108) & 0xFF))
+        else:
+            encoded += bytes((((-value - 108) >> 8) + 251, (-value - 108) & 0xFF))
+        out[value] = bytes(encoded)
+    return out
+
+
+#: Most operands (outline coordinates' deltas) are small integers: their bytes, looked up.
+_SHORT = _short_operands()
 
 
 def _build(font: dict, glyphs: dict[str, _Glyph]) -> bytes:
