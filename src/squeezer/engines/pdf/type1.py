@@ -938,9 +938,9 @@ def _put(out: bytearray, value: float) -> None:
     out += b"\xff" + round(value * 65536).to_bytes(4, "big", signed=True)
 
 
-def _short_operands() -> dict[int, bytes]:
+def _short_operands() -> dict[float, bytes]:
     """The 1- and 2-byte Type 2 encodings of -1131..1131, by value."""
-    out: dict[int, bytes] = {}
+    out: dict[float, bytes] = {}
     for value in range(-1131, 1132):
         encoded = bytearray()
         if -107 <= value <= 107:
