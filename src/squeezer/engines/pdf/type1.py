@@ -87,6 +87,15 @@ _NAME = rb"[^\s/\[\]{}()<>%]+"
 _ARRAY = rb"[\[{]([^\]}]*)[\]}]"
 
 
+_SUBRS = re.compile(rb"/Subrs\s+(\d+)\s+array")
+_SUBR = re.compile(rb"\s*dup\s+(\d+)\s+(\d+)\s+\S+ ")
+_SUBR_END = re.compile(rb"\s*(?:NP|\||noaccess\s+put|put)")
+_CHARSTRINGS = re.compile(rb"/CharStrings\s+\d+\s+dict\s+dup\s+begin")
+_CHARSTRING = re.compile(rb"\s*/(" + _NAME + rb")\s+(\d+)\s+\S+ ")
+_CHARSTRING_END = re.compile(rb"\s*(?:ND|\|-|noaccess\s+def|def)")
+_END = re.compile(rb"\s*end")
+
+
 def _numbers(text: bytes) -> list:
     return [_num(t) for t in re.findall(_NUM, text)]
 
@@ -246,40 +255,39 @@ def _read_fast(program: bytes) -> dict:
     len_iv = int(entries.get("lenIV", 4))
 
     pieces: list[tuple[object, int, int]] = []  # (subr index or glyph name, start, end)
+    # (patterns matched in place, from a position: the program is not sliced per entry)
     if 0 <= subrs_at < chars_at:
-        count = re.match(rb"/Subrs\s+(\d+)\s+array", private[subrs_at:])
+        count = _SUBRS.match(private, subrs_at)
         if count is None:
             raise _Layout("Subrs")
-        pos = subrs_at + count.end()
-        subr = re.compile(rb"\s*dup\s+(\d+)\s+(\d+)\s+\S+ ")
+        pos = count.end()
         while True:
-            m = subr.match(private, pos)
+            m = _SUBR.match(private, pos)
             if m is None:
                 break
             begin = m.end()
             pieces.append((int(m.group(1)), begin, begin + int(m.group(2))))
             pos = begin + int(m.group(2))
-            tail = re.match(rb"\s*(?:NP|\||noaccess\s+put|put)", private[pos:pos + 32])
+            tail = _SUBR_END.match(private, pos, pos + 32)
             if tail is None:
                 raise _Layout("Subrs entry")
-            pos += tail.end()
-    head_match = re.match(rb"/CharStrings\s+\d+\s+dict\s+dup\s+begin", private[chars_at:])
+            pos = tail.end()
+    head_match = _CHARSTRINGS.match(private, chars_at)
     if head_match is None:
         raise _Layout("CharStrings")
-    pos = chars_at + head_match.end()
-    glyph = re.compile(rb"\s*/(" + _NAME + rb")\s+(\d+)\s+\S+ ")
+    pos = head_match.end()
     while True:
-        m = glyph.match(private, pos)
+        m = _CHARSTRING.match(private, pos)
         if m is None:
             break
         begin = m.end()
         pieces.append((m.group(1).decode("latin-1"), begin, begin + int(m.group(2))))
         pos = begin + int(m.group(2))
-        tail = re.match(rb"\s*(?:ND|\|-|noaccess\s+def|def)", private[pos:pos + 32])
+        tail = _CHARSTRING_END.match(private, pos, pos + 32)
         if tail is None:
             raise _Layout("CharStrings entry")
-        pos += tail.end()
-    if not re.match(rb"\s*end", private[pos:pos + 16]):
+        pos = tail.end()
+    if not _END.match(private, pos, pos + 16):
         raise _Layout("CharStrings end")
     if any(end > len(private) for _, _, end in pieces):
         raise _Layout("truncated")
