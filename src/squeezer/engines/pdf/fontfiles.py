@@ -86,6 +86,9 @@ MIN_GLYPHS_TO_SUBSET = 64
 def _subset_whole_fonts(pdf: pikepdf.Pdf, found: dict[tuple[int, int], _Embedded],
                         budget: Budget) -> None:
     """Cut each whole (untagged) program down to the glyphs its fonts can draw."""
+    if not any(type1.base_name(e.program.name) == e.program.name.lstrip("/")
+               and len(e.program.glyphs) >= MIN_GLYPHS_TO_SUBSET for e in found.values()):
+        return  # (only subsets, as LaTeX embeds: no need to look for their font dictionaries)
     by_descriptor = {d.objgen: e for e in found.values() for d in e.descriptors if d.is_indirect}
     for obj in pdf.objects:
         if isinstance(obj, Dictionary) and obj.get("/Type") == Name.Font and obj.is_indirect:
