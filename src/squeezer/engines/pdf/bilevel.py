@@ -39,12 +39,19 @@ def _copy(value: pikepdf.Object) -> object:
 
 def decode_ink(image: Stream) -> np.ndarray:
     """The samples of a 1-bit image as a boolean H x W array, True where the sample is 0."""
-    return _released(_banded(_decode(image), np.bool_, lambda dark: dark < 128))
+    ink = _libtiff_ink(image)
+    if ink is None:
+        ink = _banded(_decode_pdfium(image), np.bool_, lambda dark: dark < 128)
+    return _released(ink)
 
 
 def decode_gray(image: Stream) -> np.ndarray:
     """The samples of a 1-bit image as an H x W uint8 array: 0 where the sample is 0, else 255."""
-    return _released(_banded(_decode(image), np.uint8,
+    ink = _libtiff_ink(image)
+    if ink is not None:
+        return _released(_banded(ink, np.uint8,
+                                 lambda ink: (~ink).view(np.uint8) * np.uint8(255)))
+    return _released(_banded(_decode_pdfium(image), np.uint8,
                              lambda dark: (dark >= 128).view(np.uint8) * np.uint8(255)))
 
 
@@ -90,23 +97,23 @@ def _banded(decoded: np.ndarray | Image.Image, dtype: type,
     return out
 
 
-def _decode(image: Stream) -> np.ndarray | Image.Image:
-    """The samples as an 8-bit H x W array or L image, dark where the sample is 0 (libtiff
-    for plain Group 4, else PDFium)."""
+def _libtiff_ink(image: Stream) -> np.ndarray | None:
+    """The ink of plain Group 4 data libtiff decodes as a reader does (:func:`ccitt.decode_ink`),
+    or None: anything else, or what libtiff refuses, is PDFium's."""
     width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
     parms = _plain_g4(image, width, height)
-    data = image.read_raw_bytes() if parms is not None else b""
-    if parms is not None and _ends_with_eofb(data):
-        from squeezer.engines.pdf import ccitt
+    if parms is None:
+        return None
+    data = image.read_raw_bytes()
+    if not _ends_with_eofb(data):
+        return None
+    from squeezer.engines.pdf import ccitt
 
-        try:
-            gray = ccitt.decode(data, width, height, -1, parms)
-        except (OSError, ValueError, SyntaxError):
-            pass  # damaged or unusual: PDFium decodes what a reader shows
-        else:
-            if gray.size == (width, height):
-                return gray
-    return _decode_pdfium(image)
+    try:
+        ink = ccitt.decode_ink(data, width, height, -1, parms)
+    except (OSError, ValueError, SyntaxError):
+        return None  # damaged or unusual: PDFium decodes what a reader shows
+    return ink if ink.shape == (height, width) else None
 
 
 #: Group 4's end-of-facsimile-block: two end-of-line codes (000000000001), never in coded rows.
