@@ -75,3 +75,19 @@ def test_windows_do_not_wrap_across_rows():
     b[:, 25:] = 0
     assert Similarity(a)(b) == _ssim_2d(a, b)
     assert abs(Similarity(a)(b) - pdfgen.ssim(a, b)) < 1e-6
+
+
+def test_a_page_compared_band_by_band_gives_the_whole_comparison_bit_for_bit():
+    rng = np.random.default_rng(9)
+    yy, xx = np.mgrid[0:600, 0:500]
+    page = np.clip(128 + 80 * np.sin(xx / 13) * np.cos(yy / 29) + rng.normal(0, 10, xx.shape),
+                   0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(page).save(buf, "JPEG", quality=30)
+    render = np.asarray(Image.open(buf))
+    assert 600 - 6 > 2 * (65536 // 500)  # (several bands)
+    banded = ssim(page, render)
+    assert banded == Similarity(page)(render) == _ssim_2d(page, render)
+    assert abs(banded - pdfgen.ssim(page, render)) < 1e-6
+    # cropped to the common size, as before
+    assert ssim(page, np.pad(render, ((0, 3), (0, 5)))) == banded
