@@ -39,18 +39,20 @@ def _copy(value: pikepdf.Object) -> object:
 
 def decode_ink(image: Stream) -> np.ndarray:
     """The samples of a 1-bit image as a boolean H x W array, True where the sample is 0."""
-    ink = _libtiff_ink(image)
-    if ink is None:
-        ink = _banded(_decode_pdfium(image), np.bool_, lambda dark: dark < 128)
-    return _released(ink)
+    found = _libtiff_dark(image)
+    if found is not None:
+        dark, black_is_1 = found
+        return _released(dark != 0 if black_is_1 else dark == 0)
+    return _released(_banded(_decode_pdfium(image), np.bool_, lambda dark: dark < 128))
 
 
 def decode_gray(image: Stream) -> np.ndarray:
-    """The samples of a 1-bit image as an H x W uint8 array: 0 where the sample is 0, else 255."""
-    ink = _libtiff_ink(image)
-    if ink is not None:
-        return _released(_banded(ink, np.uint8,
-                                 lambda ink: (~ink).view(np.uint8) * np.uint8(255)))
+    """The samples of a 1-bit image as an H x W uint8 array: 0 where the sample is 0, else 255
+    (read-only when it comes from libtiff as it is)."""
+    found = _libtiff_dark(image)
+    if found is not None:
+        dark, black_is_1 = found
+        return _released(255 - dark if black_is_1 else dark)
     return _released(_banded(_decode_pdfium(image), np.uint8,
                              lambda dark: (dark >= 128).view(np.uint8) * np.uint8(255)))
 
@@ -97,12 +99,13 @@ def _banded(decoded: np.ndarray | Image.Image, dtype: type,
     return out
 
 
-def _libtiff_ink(image: Stream) -> np.ndarray | None:
-    """The ink of plain Group 4 data libtiff decodes as a reader does (:func:`ccitt.decode_ink`),
-    or None: anything else, or what libtiff refuses, is PDFium's."""
+def _libtiff_dark(image: Stream) -> tuple[np.ndarray, bool] | None:
+    """libtiff's pixels of plain Group 4 data it decodes as a reader does
+    (:func:`ccitt.decode_dark`) and its /BlackIs1, or None: anything else, or what libtiff
+    refuses, is PDFium's."""
     width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
-    parms = _plain_g4(image, width, height)
-    if parms is None:
+    black_is_1 = _plain_g4(image, width, height)
+    if black_is_1 is None:
         return None
     data = image.read_raw_bytes()
     if not _ends_with_eofb(data):
@@ -110,10 +113,10 @@ def _libtiff_ink(image: Stream) -> np.ndarray | None:
     from squeezer.engines.pdf import ccitt
 
     try:
-        ink = ccitt.decode_ink(data, width, height, -1, parms)
+        dark = ccitt.decode_dark(data, width, height, -1)
     except (OSError, ValueError, SyntaxError):
         return None  # damaged or unusual: PDFium decodes what a reader shows
-    return ink if ink.shape == (height, width) else None
+    return (dark, black_is_1) if dark.shape == (height, width) else None
 
 
 #: Group 4's end-of-facsimile-block: two end-of-line codes (000000000001), never in coded rows.

@@ -54,16 +54,20 @@ def decode_ink(data: bytes, width: int, height: int, k: int = -1,
                black_is_1: bool = False) -> np.ndarray:
     """:func:`decode`'s samples as an H x W boolean array, True where the sample is 0 (ink).
 
-    Straight from libtiff's image: its pixels (a byte each, 0 black, 255 white) are
-    compared with black, or with white when the sample 0 is white; no 8-bit gray copy of
-    the page (nor, for ``black_is_1``, an inverted one) is made.  A third of the time of
-    thresholding :func:`decode`'s image on a 300 dpi page.
+    Straight from libtiff's pixels (:func:`decode_dark`): one comparison, no 8-bit gray
+    copy of the page (nor, for ``black_is_1``, an inverted one).  A quarter less time
+    than thresholding :func:`decode`'s image on a 300 dpi page.
     """
+    dark = decode_dark(data, width, height, k)
+    return dark != 0 if black_is_1 else dark == 0
+
+
+def decode_dark(data: bytes, width: int, height: int, k: int = -1) -> np.ndarray:
+    """libtiff's pixels of G4 ``data`` as a read-only H x W uint8 array: 0 where it decodes a
+    black run, 255 elsewhere (which of them is the sample 0 is ``/BlackIs1``'s to say)."""
     image = _decoded(data, width, height, k)
     # ("raw", "L": Pillow's bytes as they are; its default packs 8 pixels a byte, 6x slower)
-    dark = np.frombuffer(image.tobytes("raw", "L"), np.uint8).reshape(height, width)
-    del image  # (a byte a pixel: gone before the booleans are made)
-    return dark != 0 if black_is_1 else dark == 0
+    return np.frombuffer(image.tobytes("raw", "L"), np.uint8).reshape(height, width)
 
 
 def _decoded(data: bytes, width: int, height: int, k: int) -> Image.Image:
