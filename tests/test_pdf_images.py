@@ -510,6 +510,36 @@ def test_a_floor_out_of_reach_takes_the_encoder_that_keeps_as_much_in_fewer_byte
     assert jpeg_codec.encoders("L") == (jpeg_codec.LIBJPEG,)
 
 
+def test_a_search_measures_each_quality_of_each_encoder_once(monkeypatch):
+    # the floor out of reach: both encoders' ladders fail, then the second encoder's ladder
+    # against what the first keeps at its cap (_at_cap) asks again for the rungs it has
+    # measured; they are not encoded again, and the answer is the same
+    image = grainy_photo()
+    size = (600, 450)
+    small = image.resize(size, Image.Resampling.LANCZOS)
+    search = lambda: jpeg_codec.choose_size_and_quality(
+        image, [jpeg_codec.Option(size, 75)], size, 0.96, resized={size: small})
+    chosen, quality, encoder = search()
+    encoded: list[tuple[int, str]] = []
+    plain = jpeg_codec._Probe
+
+    class Counting(plain):
+        def encode(self, quality, encoder=jpeg_codec.JPEGLI):
+            encoded.append((quality, encoder))
+            return super().encode(quality, encoder)
+
+    monkeypatch.setattr(jpeg_codec, "_Probe", Counting)
+    again, quality_again, encoder_again = search()
+    assert (quality_again, encoder_again) == (quality, encoder) != (75, jpeg_codec.JPEGLI)
+    assert again.tobytes() == chosen.tobytes()
+    assert len(encoded) == len(set(encoded))
+    probe = plain(image, size, small, size)
+    for q, e in sorted(set(encoded))[:4]:
+        data, kept = probe.trial(q, e)
+        assert probe.trial(q, e)[0] is data
+        assert data == probe.encode(q, e) and kept == probe.similarity(data)
+
+
 def test_a_grainy_photo_page_is_smaller_than_jpegli_at_the_cap_and_keeps_its_looks(tmp_path):
     photo = np.asarray(grainy_photo())  # 1200 x 900 drawn 4 x 3 in: 300 dpi
     src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: pdfgen.image_stream(
