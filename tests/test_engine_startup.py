@@ -67,7 +67,8 @@ def test_a_pdf_with_a_photo_still_gets_the_image_step(tmp_path: Path) -> None:
 
 
 def test_a_cli_compress_of_a_word_pdf_reads_no_configuration_and_no_numpy(tmp_path: Path) -> None:
-    """Word's TrueType subsets are counted from their tables (no numpy); with no
+    """Word's TrueType subsets are counted from their tables (no numpy) and lose their layout
+    tables by a table rewrite (no fontTools, issue 18); with no
     ``SQUEEZER_*`` variable the defaults are used without importing the configuration, and the
     default memory cap still applies; ``--json`` off a terminal loads no rich."""
     src, dst = pdfgen.corpus_file("docling__right_to_left_01.pdf"), tmp_path / "out.pdf"
@@ -77,7 +78,8 @@ def test_a_cli_compress_of_a_word_pdf_reads_no_configuration_and_no_numpy(tmp_pa
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    code = main(['compress', {str(src)!r}, '-o', {str(dst)!r}, '--json'])\n"
         "print(json.dumps({'code': code, 'cap': resource.getrlimit(resource.RLIMIT_AS)[0],\n"
-        "    'loaded': [m for m in ('numpy', 'squeezer.config', 'pydantic_settings', 'rich')"
+        "    'loaded': [m for m in ('numpy', 'squeezer.config', 'pydantic_settings', 'rich',"
+        "                           'fontTools.ttLib')"
         " if m in sys.modules]}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SQUEEZER_")
