@@ -353,10 +353,19 @@ def stderr_is_plain() -> bool:
     ``TTY_COMPATIBLE=1`` nor ``FORCE_COLOR`` asks for one.  ``compress --json`` then needs no
     rich console (no bars, error lines are plain), whose import cost a cold start ~0.05 s of
     CPU (issue 18)."""
+    return _is_plain(sys.stderr)
+
+
+def stdout_is_plain() -> bool:
+    """:func:`stderr_is_plain` for stdout: ``compress``'s summary is then plain text."""
+    return _is_plain(sys.stdout)
+
+
+def _is_plain(stream: Any) -> bool:
     if os.environ.get("TTY_COMPATIBLE") == "1" or "FORCE_COLOR" in os.environ:
         return False
     try:
-        return not sys.stderr.isatty()
+        return not stream.isatty()
     except (AttributeError, ValueError):
         return True
 
