@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import multiprocessing
 import os
 import queue as queues
 import shutil
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from squeezer import forkserver
 from squeezer.cli.base import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -357,7 +355,15 @@ WORKER_PRELOAD = ["squeezer.cli.compress", "squeezer.engines.dispatch",
 
 
 def _pool_context() -> Any:
-    """Forkserver with the engine preloaded where there is one (Linux, macOS), else spawn."""
+    """Forkserver with the engine preloaded where there is one (Linux, macOS), else spawn.
+
+    (multiprocessing is imported here, for ``--jobs N``: one file in this process needs none
+    of it, issue 18.)
+    """
+    import multiprocessing
+
+    from squeezer import forkserver
+
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = forkserver.context()
         context.set_forkserver_preload(WORKER_PRELOAD)
