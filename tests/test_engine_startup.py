@@ -79,7 +79,8 @@ def test_a_cli_compress_of_a_word_pdf_reads_no_configuration_and_no_numpy(tmp_pa
         f"    code = main(['compress', {str(src)!r}, '-o', {str(dst)!r}, '--json'])\n"
         "print(json.dumps({'code': code, 'cap': resource.getrlimit(resource.RLIMIT_AS)[0],\n"
         "    'loaded': [m for m in ('numpy', 'squeezer.config', 'pydantic_settings', 'rich',"
-        "                           'fontTools.ttLib', 'multiprocessing')"
+        "                           'fontTools.ttLib', 'multiprocessing',"
+        "                           'squeezer.engines.image.report')"
         " if m in sys.modules]}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SQUEEZER_")
