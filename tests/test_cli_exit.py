@@ -84,3 +84,36 @@ def test_main_in_process_leaves_the_callers_collector_alone(capsys) -> None:
     assert main(["options"]) == 0
     assert gc.isenabled() and gc.get_freeze_count() == frozen
     assert "level" in capsys.readouterr().out
+
+
+def _loader_probe(tmp_path: Path, env: dict[str, str]) -> dict:
+    src, dst, marker = tmp_path / "in.pdf", tmp_path / "out.pdf", tmp_path / "probe.json"
+    pdfgen.uncompressed_text_pdf(src, pages=1)
+    code = (
+        "import atexit, json, sys\n"
+        "from pathlib import Path\n"
+        "def probe():\n"
+        "    loader = sys.modules.get('pydantic.plugin._loader')\n"
+        f"    Path({str(marker)!r}).write_text(json.dumps({{\n"
+        "        'metadata': 'importlib.metadata' in sys.modules,\n"
+        "        'real_loader': hasattr(loader, 'entry_points')}))\n"
+        "atexit.register(probe)\n"
+        "sys.argv = ['squeezer'] + sys.argv[1:]\n"
+        "from squeezer.cli import run\n"
+        "run()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, "compress", str(src), "-o", str(dst)],
+                          capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+    return json.loads(marker.read_text())
+
+
+def test_compress_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    assert _loader_probe(tmp_path, env) == {"metadata": False, "real_loader": False}
+    # set to anything, the variable hands the decision back to pydantic
+    env["PYDANTIC_DISABLE_PLUGINS"] = ""
+    assert _loader_probe(tmp_path, env) == {"metadata": True, "real_loader": True}

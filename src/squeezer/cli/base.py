@@ -182,6 +182,8 @@ def run() -> None:
     A command that ended normally exits through :func:`_quick_exit`.
     """
     gc.disable()
+    if next((a for a in sys.argv[1:] if a in SUBCOMMANDS), None) in ONE_SHOT:
+        skip_pydantic_plugins()
     try:
         code = main()
     finally:
@@ -195,6 +197,31 @@ def run() -> None:
     else:
         _quick_exit(code)
     raise SystemExit(code)
+
+
+#: Subcommands that read files and end (no server): pydantic's plugins are not looked for.
+ONE_SHOT = ("compress", "analyze")
+
+
+def skip_pydantic_plugins() -> None:
+    """Let pydantic find no plugins without looking for them, unless
+    ``PYDANTIC_DISABLE_PLUGINS`` is set (to anything: pydantic then decides, as always).
+
+    Before it builds its first validator, pydantic imports :mod:`importlib.metadata` and
+    reads every installed distribution's entry points for plugins (observability tools that
+    watch validation): ~20 ms of a cold ``squeezer compress`` (issue 18), for the options
+    and reports of a process that reads a file and ends.  Its one function is answered here
+    with pydantic's own answer for no plugins (``()``).  Not for the servers (``serve``,
+    ``worker``), whose validation a plugin may well be there to watch.
+    """
+    name = "pydantic.plugin._loader"
+    if name in sys.modules or "PYDANTIC_DISABLE_PLUGINS" in os.environ:
+        return
+    import types
+
+    loader = types.ModuleType(name, "pydantic's plugin loader, finding no plugins (squeezer.cli)")
+    loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
+    sys.modules[name] = loader
 
 
 def end_of_startup() -> None:
