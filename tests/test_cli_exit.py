@@ -68,13 +68,12 @@ def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
         "    time.sleep(0.5)\n"
         f"    Path({str(marker)!r}).write_text('done')\n"
         "threading.Thread(target=late).start()\n"
-        "sys.argv = ['squeezer', 'options']\n"
+        "sys.argv = ['squeezer'] + sys.argv[1:]\n"
         "from squeezer.cli import run\n"
         "run()\n"
     )
-    proc = _script(code)
-    assert proc.returncode == 0, proc.stderr
-    assert "level" in proc.stdout
+    proc = _script(code, "compress", str(tmp_path / "missing.pdf"), "-o", str(tmp_path / "o.pdf"))
+    assert proc.returncode == 1 and "file_not_found" in proc.stderr
     assert marker.read_text() == "done"
 
 

@@ -179,10 +179,13 @@ def run() -> None:
     out: an interpreter shutdown in the middle of native work lets libraries
     print teardown noise (pikepdf's object tracker) that would follow it.
     Shutdown itself runs normally, so worker pools and semaphores are released.
-    A command that ended normally exits through :func:`_quick_exit`.
+    A one-shot command (:data:`ONE_SHOT`) that ended normally exits through
+    :func:`_quick_exit`; the servers' shutdown stays the interpreter's (connections and
+    pools their objects close as they go).
     """
+    one_shot = next((a for a in sys.argv[1:] if a in SUBCOMMANDS), None) in ONE_SHOT
     gc.disable()
-    if next((a for a in sys.argv[1:] if a in SUBCOMMANDS), None) in ONE_SHOT:
+    if one_shot:
         skip_pydantic_plugins()
     try:
         code = main()
@@ -194,12 +197,13 @@ def run() -> None:
             sys.stderr.flush()
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stderr.fileno())
-    else:
+    elif one_shot:
         _quick_exit(code)
     raise SystemExit(code)
 
 
-#: Subcommands that read files and end (no server): pydantic's plugins are not looked for.
+#: Subcommands that read files and end (no server): pydantic's plugins are not looked for,
+#: and a normal end skips the interpreter's teardown.
 ONE_SHOT = ("compress", "analyze")
 
 
