@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pdfgen
+import pikepdf
 
 #: Heavy modules a text-only document never needs.
 HEAVY = ("numpy", "PIL.Image", "fontTools.ttLib", "llvmlite", "numba", "scipy")
@@ -66,7 +67,8 @@ def test_a_pdf_with_a_photo_still_gets_the_image_step(tmp_path: Path) -> None:
 
 
 def test_a_cli_compress_of_a_word_pdf_reads_no_configuration_and_no_numpy(tmp_path: Path) -> None:
-    """Word's TrueType subsets are counted from their tables (no numpy); with no
+    """Word's TrueType subsets are counted from their tables (no numpy) and lose their layout
+    tables by a table rewrite (no fontTools, issue 18); with no
     ``SQUEEZER_*`` variable the defaults are used without importing the configuration, and the
     default memory cap still applies; ``--json`` off a terminal loads no rich."""
     src, dst = pdfgen.corpus_file("docling__right_to_left_01.pdf"), tmp_path / "out.pdf"
@@ -76,7 +78,9 @@ def test_a_cli_compress_of_a_word_pdf_reads_no_configuration_and_no_numpy(tmp_pa
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    code = main(['compress', {str(src)!r}, '-o', {str(dst)!r}, '--json'])\n"
         "print(json.dumps({'code': code, 'cap': resource.getrlimit(resource.RLIMIT_AS)[0],\n"
-        "    'loaded': [m for m in ('numpy', 'squeezer.config', 'pydantic_settings', 'rich')"
+        "    'loaded': [m for m in ('numpy', 'squeezer.config', 'pydantic_settings', 'rich',"
+        "                           'fontTools.ttLib', 'multiprocessing',"
+        "                           'squeezer.engines.image.report')"
         " if m in sys.modules]}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SQUEEZER_")
@@ -87,3 +91,21 @@ def test_a_cli_compress_of_a_word_pdf_reads_no_configuration_and_no_numpy(tmp_pa
     assert result == {"code": 0, "cap": 4 << 30, "loaded": []}
     assert dst.stat().st_size < src.stat().st_size
     assert pdfgen.page_texts(dst) == pdfgen.page_texts(src)
+
+
+def test_a_latex_pdf_type1_fonts_convert_without_numpy(tmp_path: Path) -> None:
+    """Type 1 programs of a LaTeX paper are decrypted without importing numpy (issue 18)."""
+    src = pdfgen.corpus_file("pdfminer__naacl06-shinyama.pdf")
+    dst = tmp_path / "out.pdf"
+    result = _fresh(
+        "import sys, json\n"
+        "from squeezer.engines.options import Options\n"
+        "from squeezer.engines.pdf import compress\n"
+        f"report = compress({str(src)!r}, {str(dst)!r}, Options(level='lossless'))\n"
+        "print(json.dumps({'warnings': report.warnings, 'kept': report.original_kept,\n"
+        "                  'numpy': 'numpy' in sys.modules}))\n"
+    )
+    assert result == {"warnings": [], "kept": False, "numpy": False}
+    with pikepdf.open(dst) as pdf:
+        assert not any(isinstance(o, pikepdf.Dictionary) and "/FontFile" in o
+                       for o in pdf.objects)  # every Type 1 program became CFF

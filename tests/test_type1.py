@@ -99,6 +99,21 @@ def test_eexec_decryption_matches_the_reference():
     assert type1._decrypt(b"", 4330, [0]) == b""
 
 
+def test_the_plain_decryption_gives_the_vectorised_ones_bytes():
+    """Small programs in a process without numpy are decrypted byte by byte (issue 18):
+    the same bytes as the vectorised scan, restarts included (at 0, repeated, at the end)."""
+    from fontTools.misc import eexec
+
+    data = bytes(np.random.default_rng(7).integers(0, 256, 6000, dtype=np.uint8))
+    assert type1._decrypt_plain(data, 55665) == eexec.decrypt(data, 55665)[0]
+    starts = [0, 17, 17, 900, 901, 5999, 6000]
+    assert type1._decrypt_plain(data, 4330, starts) == type1._decrypt(data, 4330, starts)
+    pieces = b"".join(eexec.decrypt(data[a:b], 4330)[0]
+                      for a, b in zip([0, 17, 900, 901, 5999], [17, 900, 901, 5999, 6000]))
+    assert type1._decrypt_plain(data, 4330, starts) == pieces
+    assert type1._decrypt_plain(b"", 4330, [0]) == b""
+
+
 def test_a_damaged_program_is_kept_as_it_is():
     with pytest.raises(type1.NotConvertible):
         type1.convert(b"%!PS-AdobeFont-1.0: Broken\n/FontName /Broken def currentfile eexec \x00\x01")

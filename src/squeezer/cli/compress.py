@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import multiprocessing
 import os
 import queue as queues
 import shutil
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from squeezer import forkserver
 from squeezer.cli.base import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -36,6 +34,7 @@ from squeezer.cli.base import (
     human_bytes,
     saved_percent,
     stderr_is_plain,
+    stdout_is_plain,
 )
 
 # --- squeezer compress --------------------------------------------------------------------------
@@ -356,7 +355,15 @@ WORKER_PRELOAD = ["squeezer.cli.compress", "squeezer.engines.dispatch",
 
 
 def _pool_context() -> Any:
-    """Forkserver with the engine preloaded where there is one (Linux, macOS), else spawn."""
+    """Forkserver with the engine preloaded where there is one (Linux, macOS), else spawn.
+
+    (multiprocessing is imported here, for ``--jobs N``: one file in this process needs none
+    of it, issue 18.)
+    """
+    import multiprocessing
+
+    from squeezer import forkserver
+
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = forkserver.context()
         context.set_forkserver_preload(WORKER_PRELOAD)
@@ -632,19 +639,23 @@ def _extent(report: dict[str, Any]) -> str:
     return ""
 
 
+#: The summary's columns: header and justification.
+SUMMARY_COLUMNS = (("file", "left"), ("extent", "right"), ("before", "right"),
+                   ("after", "right"), ("saved", "right"), ("time", "right"), ("note", "left"))
+#: Width of the text a plain (not terminal) stdout gets, as :func:`~squeezer.cli.base._consoles`.
+PLAIN_WIDTH = 240
+
+
 def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, Any]],
                   elapsed: float) -> None:
-    from rich import box
-    from rich.table import Table
+    """The table of files and the total line on stdout.
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("file", overflow="fold")
-    table.add_column("extent", justify="right")
-    table.add_column("before", justify="right")
-    table.add_column("after", justify="right")
-    table.add_column("saved", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("note")
+    ``console`` None (stdout is no terminal): the table is written as plain text, the
+    text rich would write there, without importing rich (~25 ms of a cold run, issue 18);
+    rich still writes what plain text would not say the same (markup-like or non-ASCII
+    names, a table wider than the page).
+    """
+    rows: list[tuple[list[str], bool]] = []
     before = after = failed = 0
     for job in jobs:
         outcome = results.get(job.index)
@@ -654,24 +665,67 @@ def print_summary(console: Any, jobs: list[Job], results: dict[int, dict[str, An
             r = outcome["report"]
             before += r["input_bytes"]
             after += r["output_bytes"]
-            size = _extent(r)
-            table.add_row(job.name, size, human_bytes(r["input_bytes"]),
+            rows.append(([job.name, _extent(r), human_bytes(r["input_bytes"]),
                           human_bytes(r["output_bytes"]),
                           saved_percent(r["input_bytes"], r["output_bytes"]),
-                          f"{r['elapsed_seconds']:.1f} s", _note(r))
+                          f"{r['elapsed_seconds']:.1f} s", _note(r)], False))
         else:
             failed += 1
             src_bytes = job.src.stat().st_size if job.src.is_file() else None
-            table.add_row(job.name, "", human_bytes(src_bytes), "", "", "",
-                          f"failed: {outcome['error']['code']}", style="red")
-    console.print(table)
+            rows.append(([job.name, "", human_bytes(src_bytes), "", "", "",
+                          f"failed: {outcome['error']['code']}"], True))
     ok = len(results) - failed
+    plain = _plain_table(rows) if console is None else None
+    if console is None and plain is None:
+        console, _ = _consoles()
+    arrow = _arrow(console) if console is not None else (
+        "→" if (getattr(sys.stdout, "encoding", "utf-8") or "utf-8").lower().startswith("utf")
+        else "->")
     line = (f"total: {ok} file{'s' if ok != 1 else ''} compressed, {human_bytes(before)} "
-            f"{_arrow(console)} {human_bytes(after)}, saved {saved_percent(before, after)} "
+            f"{arrow} {human_bytes(after)}, saved {saved_percent(before, after)} "
             f"in {elapsed:.1f} s")
     if failed:
         line = f"{line}; {failed} failed" if ok else f"total: {failed} failed, none compressed"
+    if plain is not None:
+        sys.stdout.write(plain + line + "\n")
+        sys.stdout.flush()
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("file", overflow="fold")
+    for name, justify in SUMMARY_COLUMNS[1:]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for cells, failure in rows:
+        table.add_row(*cells, style="red" if failure else None)
+    console.print(table)
     console.print(line, markup=False, soft_wrap=True)
+
+
+def _plain_table(rows: list[tuple[list[str], bool]]) -> str | None:
+    """The summary table as rich lays it out for a plain stdout (:data:`PLAIN_WIDTH`
+    columns, no colour), or None when rich's rendering could differ from this: a cell
+    that is not printable ASCII or that rich would read as markup or an emoji code,
+    or a table wider than the page (rich folds the file column)."""
+    for cells, _ in rows:
+        for cell in cells:
+            if not (cell.isascii() and cell.isprintable()) or "[" in cell \
+                    or cell.count(":") > 1:
+                return None
+    widths = [max([len(name)] + [len(cells[i]) for cells, _ in rows])
+              for i, (name, _) in enumerate(SUMMARY_COLUMNS)]
+    total = sum(widths) + 3 * (len(widths) - 1)  # (one space of padding, one of divider, one)
+    if total > PLAIN_WIDTH:
+        return None
+
+    def line(cells: list[str]) -> str:
+        return "   ".join(cell.ljust(width) if justify == "left" else cell.rjust(width)
+                          for cell, width, (_, justify) in zip(cells, widths, SUMMARY_COLUMNS))
+
+    out = [line([name for name, _ in SUMMARY_COLUMNS]), "─" * total]
+    out += [line(cells) for cells, _ in rows]
+    return "\n".join(out) + "\n"
 
 
 @command(
@@ -715,8 +769,9 @@ def run_compress(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         except OSError as exc:
             _stderr_line(f"error: --out-dir {args.out_dir}: {_one_line(exc.strerror or exc)}")
             return EXIT_FAILED
-    if args.json and stderr_is_plain():
-        out = err = None  # (JSON on stdout, plain error lines on stderr: rich is not loaded)
+    if stderr_is_plain() and (args.json or stdout_is_plain()):
+        # JSON or a plain table on stdout, plain error lines on stderr: rich is not loaded
+        out = err = None
         live = False
     else:
         out, err = _consoles()

@@ -10,7 +10,7 @@ output family (jpeg, png, gif, webp_avif, legacy, svg), tied together by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from squeezer.engines.image.options import (
     ImageOptions,
@@ -20,7 +20,9 @@ from squeezer.engines.image.options import (
     Resize,
     ResizeMode,
 )
-from squeezer.engines.image.report import ImageInfo, ImageReport
+
+if TYPE_CHECKING:
+    from squeezer.engines.image.report import ImageInfo, ImageReport
 
 __all__ = ["ImageInfo", "ImageOptions", "ImageReport", "ImageSettings", "Keep",
            "OutputFormat", "Resize", "ResizeMode", "compress"]
@@ -31,4 +33,10 @@ def __getattr__(name: str) -> Any:
         from squeezer.engines.image.pipeline import compress
 
         return compress
+    if name in ("ImageInfo", "ImageReport"):
+        # (the report's models are built on first use: a PDF's cold run never needs them,
+        # issue 18)
+        from squeezer.engines.image import report
+
+        return getattr(report, name)
     raise AttributeError(f"module 'squeezer.engines.image' has no attribute {name!r}")

@@ -8,7 +8,9 @@ keep all of them: a 163 KB subset of Segoe UI held 244 KB of ``GPOS``
 (uncompressed) for 35 KB of outlines.  :mod:`fonts` drops these tables from
 the fonts it cuts; here they go from every other program too, without
 subsetting: the table directory is rewritten and every other table is kept
-byte for byte (checked after the rewrite).
+byte for byte.  The rewrite is done with :mod:`struct` (:func:`_rewritten`, fontTools'
+own layout); fontTools, whose import a cold run would otherwise pay, reads only the
+programs that one does not read plainly (and checks its result after the rewrite).
 
 The device tables of Windows' hinted rendering go too (:data:`DEVICE`), and
 the ``name`` table keeps each of its strings once: Office writes every record
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 from typing import TYPE_CHECKING
 
 import pikepdf
@@ -110,8 +113,6 @@ def _table_lengths(data: bytes) -> dict[str, int]:
 
 def _drop(program: Stream) -> int:
     """Rewrite ``program`` without its droppable tables; return the bytes saved."""
-    from fontTools.ttLib import TTFont
-
     data = program.read_bytes()
     lengths = _table_lengths(data)
     if not lengths:
@@ -119,13 +120,151 @@ def _drop(program: Stream) -> int:
     drop = (DROPPABLE | DEVICE) & set(lengths)
     if OUTLINES & set(lengths):
         drop |= BITMAPS & set(lengths)
+    try:
+        new = _rewritten(data, lengths, drop)
+    except _Unusual:
+        new = _rewritten_by_fonttools(data, lengths, drop)
+    if new is None:
+        return 0
+    before = len(program.read_raw_bytes())
+    packed = flate.smallest(new)
+    if len(packed) >= before:
+        return 0
+    program.write(packed, filter=Name.FlateDecode)
+    if "/Length1" in program.stream_dict:
+        program.Length1 = len(new)
+    return before - len(packed)
+
+
+class _Unusual(Exception):
+    """A program :func:`_rewritten` does not read plainly (fontTools' reading then decides)."""
+
+
+#: One record of a ``name`` table: platform, encoding, language, name id, and its bytes.
+_NameRecord = tuple[int, int, int, int, bytes]
+
+
+def _rewritten(data: bytes, lengths: dict[str, int], drop: frozenset[str]) -> bytes | None:
+    """``data`` without the ``drop`` tables and with a slimmer ``name`` table, written with
+    :mod:`struct` exactly as :func:`_rewritten_by_fonttools` writes it (None: not worth it,
+    or a ``name`` table fontTools would not give back byte for byte).
+
+    fontTools' import (its table modules included) cost a cold run ~50 ms of CPU for
+    a one-page Word document (issue 18); a plain program needs none of it.  Raises
+    :class:`_Unusual` for anything else: duplicate or truncated tables, a short ``head``,
+    a ``name`` table whose records fontTools would skip or could not write.
+    """
+    (count,) = struct.unpack_from(">H", data, 4)
+    try:
+        directory = sfnt.directory(data, strict=True)
+    except ValueError:
+        raise _Unusual from None
+    if len(directory) != count:
+        raise _Unusual  # a tag listed twice
+    tables = {tag.decode("latin-1"): data[offset:offset + length]
+              for tag, (offset, length) in directory.items()}
+    if "head" in tables and len(tables["head"]) < 54:
+        raise _Unusual
+    names_saved = 0
+    if "name" in tables:
+        records = _name_records(tables["name"])
+        slim = _slim_records(records)
+        compiled = _compile_names(records if slim is None else slim)
+        if slim is None and compiled != tables["name"]:
+            return None  # (every table but a slimmed name must stay byte for byte)
+        if slim is not None:
+            names_saved = len(tables["name"]) - len(compiled)
+        tables["name"] = compiled
+    if sum(lengths[t] for t in drop) + names_saved < MIN_SAVING:
+        return None
+    # the tables in the program's own order (by offset), the directory sorted by tag, each
+    # table padded to 4 bytes, head's checkSumAdjustment set for the whole: fontTools' layout
+    # for TTFont.save(reorderTables=False)
+    order = [tag for tag, _ in sorted(directory.items(), key=lambda item: item[1][0])]
+    kept = [tag.decode("latin-1") for tag in order if tag.decode("latin-1") not in drop]
+    start = 12 + 16 * len(kept)
+    offsets: dict[str, int] = {}
+    body = bytearray()
+    for tag in kept:
+        offsets[tag] = start + len(body)
+        body += tables[tag] + bytes(-len(tables[tag]) % 4)
+    exponent = max(len(kept).bit_length() - 1, 0)
+    header = struct.pack(">4sHHHH", data[:4], len(kept), 16 << exponent, exponent,
+                         max(0, 16 * len(kept) - (16 << exponent)))
+    sums = {}
+    for tag in kept:
+        table = tables[tag]
+        sums[tag] = _checksum(table[:8] + bytes(4) + table[12:] if tag == "head" else table)
+    entries = b"".join(struct.pack(">4sIII", tag.encode("latin-1"), sums[tag], offsets[tag],
+                                   len(tables[tag])) for tag in sorted(kept))
+    if "head" in offsets:
+        total = (sum(sums.values()) + _checksum(header + entries)) & 0xFFFFFFFF
+        at = offsets["head"] - start + 8
+        body[at:at + 4] = struct.pack(">I", (0xB1B0AFBA - total) & 0xFFFFFFFF)
+    return header + entries + bytes(body)
+
+
+def _checksum(data: bytes) -> int:
+    """The sfnt table checksum: the sum of big-endian 32-bit words, zero-padded."""
+    data += bytes(-len(data) % 4)
+    return sum(struct.unpack(f">{len(data) // 4}I", data)) & 0xFFFFFFFF
+
+
+def _name_records(table: bytes) -> list[_NameRecord]:
+    """The records of a ``name`` table (format 0 or 1: language-tag records are not read,
+    as fontTools does not); :class:`_Unusual` where fontTools would log a damaged table."""
+    if len(table) < 6:
+        raise _Unusual
+    _format, count, string_offset = struct.unpack_from(">HHH", table)
+    if string_offset != 6 + 12 * count or len(table) < string_offset:
+        raise _Unusual
+    strings = table[string_offset:]
+    records = []
+    for i in range(count):
+        platform, encoding, language, name_id, length, offset = struct.unpack_from(
+            ">6H", table, 6 + 12 * i)
+        if offset + length > len(strings):
+            raise _Unusual
+        records.append((platform, encoding, language, name_id, strings[offset:offset + length]))
+    return records
+
+
+def _slim_records(records: list[_NameRecord]) -> list[_NameRecord] | None:
+    """:func:`_slim_names` on plain records (None when no record goes)."""
+    kept = {r[3] for r in records if (r[0], r[2]) == WINDOWS_ENGLISH}
+    slim = [r for r in records if (r[0], r[2]) == WINDOWS_ENGLISH or r[3] not in kept]
+    return None if len(slim) == len(records) else slim
+
+
+def _compile_names(records: list[_NameRecord]) -> bytes:
+    """A format 0 ``name`` table as fontTools compiles it: records sorted by platform,
+    encoding, language and name id (ties in their order), each distinct string stored once."""
+    ordered = sorted(records, key=lambda r: r[:4])
+    strings = bytearray()
+    where: dict[bytes, int] = {}
+    head = [struct.pack(">HHH", 0, len(ordered), 6 + 12 * len(ordered))]
+    for platform, encoding, language, name_id, text in ordered:
+        if text not in where:
+            where[text] = len(strings)
+            strings += text
+        if where[text] > 0xFFFF or len(text) > 0xFFFF:
+            raise _Unusual  # (fontTools fails to write it)
+        head.append(struct.pack(">6H", platform, encoding, language, name_id, len(text),
+                                where[text]))
+    return b"".join(head) + bytes(strings)
+
+
+def _rewritten_by_fonttools(data: bytes, lengths: dict[str, int],
+                            drop: frozenset[str]) -> bytes | None:
+    """:func:`_rewritten` by fontTools, for the programs that one does not read plainly."""
+    from fontTools.ttLib import TTFont
+
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     font = TTFont(io.BytesIO(data), lazy=True, recalcBBoxes=False, recalcTimestamp=False)
     ids = _slim_names(font) if "name" in lengths else None
     names_saved = lengths["name"] - len(font["name"].compile(font)) if ids is not None else 0
     if sum(lengths[t] for t in drop) + names_saved < MIN_SAVING:
-        return 0
-    before = len(program.read_raw_bytes())
+        return None
     for tag in drop:
         del font[tag]
     out = io.BytesIO()
@@ -137,9 +276,9 @@ def _drop(program: Stream) -> int:
     written = TTFont(io.BytesIO(new), lazy=True)
     check = written.reader
     if set(check.keys()) != set(lengths) - drop:
-        return 0
+        return None
     if ids is not None and {r.nameID for r in written["name"].names} != ids:
-        return 0
+        return None
     for tag in check.keys():  # noqa: SIM118 - (the reader has no __iter__)
         if tag == "name" and ids is not None:
             continue
@@ -147,14 +286,8 @@ def _drop(program: Stream) -> int:
         if tag == "head":  # (its checkSumAdjustment, bytes 8-12, covers the whole file)
             a, b = a[:8] + a[12:], b[:8] + b[12:]
         if a != b:
-            return 0
-    packed = flate.smallest(new)
-    if len(packed) >= before:
-        return 0
-    program.write(packed, filter=Name.FlateDecode)
-    if "/Length1" in program.stream_dict:
-        program.Length1 = len(new)
-    return before - len(packed)
+            return None
+    return new
 
 
 def _slim_names(font: TTFont) -> set[int] | None:
