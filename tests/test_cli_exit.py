@@ -89,13 +89,14 @@ def _loader_probe(tmp_path: Path, env: dict[str, str]) -> dict:
     src, dst, marker = tmp_path / "in.pdf", tmp_path / "out.pdf", tmp_path / "probe.json"
     pdfgen.uncompressed_text_pdf(src, pages=1)
     code = (
-        "import atexit, json, sys\n"
+        "import atexit, json, os, sys\n"
         "from pathlib import Path\n"
         "def probe():\n"
         "    loader = sys.modules.get('pydantic.plugin._loader')\n"
         f"    Path({str(marker)!r}).write_text(json.dumps({{\n"
         "        'metadata': 'importlib.metadata' in sys.modules,\n"
-        "        'real_loader': hasattr(loader, 'entry_points')}))\n"
+        "        'real_loader': hasattr(loader, 'entry_points'),\n"
+        "        'blas': os.environ.get('OPENBLAS_NUM_THREADS')}))\n"
         "atexit.register(probe)\n"
         "sys.argv = ['squeezer'] + sys.argv[1:]\n"
         "from squeezer.cli import run\n"
@@ -108,11 +109,15 @@ def _loader_probe(tmp_path: Path, env: dict[str, str]) -> dict:
     return json.loads(marker.read_text())
 
 
-def test_compress_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
+def test_compress_does_not_look_for_pydantic_plugins_and_keeps_openblas_to_one_thread(tmp_path: Path) -> None:
     import os
 
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    assert _loader_probe(tmp_path, env) == {"metadata": False, "real_loader": False}
-    # set to anything, the variable hands the decision back to pydantic
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYDANTIC_DISABLE_PLUGINS", "OPENBLAS_NUM_THREADS")}
+    assert _loader_probe(tmp_path, env) == {"metadata": False, "real_loader": False,
+                                            "blas": "1"}
+    # set to anything, the variable hands the decision back to pydantic; the user's OpenBLAS
+    # threads stand
     env["PYDANTIC_DISABLE_PLUGINS"] = ""
-    assert _loader_probe(tmp_path, env) == {"metadata": True, "real_loader": True}
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    assert _loader_probe(tmp_path, env) == {"metadata": True, "real_loader": True, "blas": "2"}

@@ -114,6 +114,32 @@ def test_the_plain_decryption_gives_the_vectorised_ones_bytes():
     assert type1._decrypt_plain(b"", 4330, [0]) == b""
 
 
+def test_decryption_imports_numpy_only_past_the_plain_budget():
+    """In a process without numpy, programs are decrypted plainly until
+    PLAIN_DECRYPT_BYTES are done; the next one imports numpy (same bytes either way)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, os, sys\n"
+        "from squeezer.engines.pdf import type1\n"
+        "small = os.urandom(1000)\n"
+        "first = type1._decrypt(small, 4330, [0, 500])\n"
+        "before = 'numpy' in sys.modules\n"
+        "big = os.urandom(type1.PLAIN_DECRYPT_BYTES)\n"
+        "second = type1._decrypt(big, 55665)\n"
+        "after = 'numpy' in sys.modules\n"
+        "import numpy\n"
+        "same = first == type1._decrypt(small, 4330, [0, 500]) "
+        "and second == type1._decrypt_plain(big, 55665)\n"
+        "print(json.dumps([before, after, same]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == [False, True, True]
+
+
 def test_a_damaged_program_is_kept_as_it_is():
     with pytest.raises(type1.NotConvertible):
         type1.convert(b"%!PS-AdobeFont-1.0: Broken\n/FontName /Broken def currentfile eexec \x00\x01")

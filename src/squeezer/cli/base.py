@@ -187,6 +187,10 @@ def run() -> None:
     gc.disable()
     if one_shot:
         skip_pydantic_plugins()
+        # numpy's OpenBLAS starts a thread per core when it loads (~25 ms of CPU, issue 18) for
+        # the matrix products an engine does not use on PDFs (the image engine's are 3 x N);
+        # the user's own setting stands
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         code = main()
     finally:

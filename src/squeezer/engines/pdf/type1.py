@@ -141,10 +141,14 @@ def _ps_string(data: bytes, start: int) -> str:
     raise _Layout("unterminated string")
 
 
-#: Up to this many bytes, :func:`_decrypt` runs as a plain loop when numpy is not loaded yet:
-#: ~0.15 us a byte (a 30 KB subset's charstrings in ~5 ms) against numpy's import, ~60-100 ms
-#: of a cold run's CPU that a LaTeX document's Type 1 fonts alone would otherwise pay (issue 18).
+#: Up to this many bytes in all (per process), :func:`_decrypt` runs as a plain loop when numpy
+#: is not loaded yet: ~0.15 us a byte (a 30 KB subset's charstrings in ~5 ms) against numpy's
+#: import, ~40-100 ms of a cold run's CPU that a LaTeX document's Type 1 fonts alone would
+#: otherwise pay (issue 18).  Past it numpy is imported: many or large programs decrypt faster
+#: vectorised.
 PLAIN_DECRYPT_BYTES = 256 << 10
+#: What is left of :data:`PLAIN_DECRYPT_BYTES` in this process.
+_plain_left = [PLAIN_DECRYPT_BYTES]
 
 
 def _decrypt(data: bytes, key: int, starts: list[int] | None = None) -> bytes:
@@ -158,7 +162,8 @@ def _decrypt(data: bytes, key: int, starts: list[int] | None = None) -> bytes:
     themselves (a fifth of the time of 32-bit ones masked after each step).
     (Small programs in a process without numpy: :func:`_decrypt_plain`, the same bytes.)
     """
-    if len(data) <= PLAIN_DECRYPT_BYTES and "numpy" not in sys.modules:
+    if len(data) <= _plain_left[0] and "numpy" not in sys.modules:
+        _plain_left[0] -= len(data)
         return _decrypt_plain(data, key, starts)
     import numpy as np
 
