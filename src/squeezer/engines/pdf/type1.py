@@ -344,7 +344,7 @@ class _Glyphs(Mapping):
             charstring = self._charstrings[name]
             try:
                 glyph = _interpret(charstring, self._subrs)
-            except (IndexError, TypeError, ValueError, AttributeError) as exc:
+            except (IndexError, TypeError, ValueError, AttributeError, struct.error) as exc:
                 raise NotConvertible(
                     f"a charstring does not run ({type(exc).__name__})") from None
             self._done[name] = glyph
