@@ -181,3 +181,25 @@ def test_a_large_font_named_as_a_subset_is_cut_again(tmp_path):
         names = (str(font.BaseFont), str(font.FontDescriptor.FontName))
     assert all(n[7] == "+" and n.endswith("+Arial") and n.count("+") == 1 for n in names), names
     assert names[0] != "/QWERTY+Arial"
+
+
+def test_the_form_fonts_are_those_a_default_appearance_names():
+    """form_fonts (one pass over the objects) finds on a real tax form exactly the fonts its
+    fields' /DA strings name, wherever a font table lists them under that name."""
+    from squeezer.engines.pdf import fonts
+
+    with pikepdf.open(pdfgen.corpus_file("pdfjs__prefilled_f1040.pdf", wide=False)) as pdf:
+        names = {token.decode() for obj in pdf.objects if isinstance(obj, Dictionary)
+                 and isinstance(obj.get("/DA"), pikepdf.String)
+                 for token in bytes(obj.DA).split() if token.startswith(b"/")}
+        expected = {value.objgen for obj in pdf.objects if isinstance(obj, Dictionary)
+                    and isinstance(obj.get("/Font"), Dictionary)
+                    and not isinstance(obj.get("/Font"), pikepdf.Stream)
+                    for key, value in obj.Font.items()
+                    if key in names and isinstance(value, Dictionary) and value.is_indirect}
+        dr = pdf.Root.AcroForm.get("/DR")
+        if isinstance(dr, Dictionary) and isinstance(dr.get("/Font"), Dictionary):
+            expected |= {v.objgen for k, v in dr.Font.items()
+                         if k in names and isinstance(v, Dictionary) and v.is_indirect}
+        assert len(expected) == 3
+        assert fonts.form_fonts(pdf) == expected

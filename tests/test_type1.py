@@ -436,3 +436,19 @@ def test_type2_outlines_are_drawn_as_fonttools_draws_them():
             assert ours == (pen.value, charstring.width)
             outcomes["same"] += 1
     assert outcomes == {"same": 840, "declined": 209, "both refuse": 1816}
+
+
+def test_a_charstring_cut_inside_a_number_keeps_the_program_type1():
+    """A charstring ending inside a 5-byte number (a damaged program) raised struct.error out
+    of the font step; the program is now kept as it is, as any charstring that does not run."""
+    from fontTools.misc.psCharStrings import T1CharString
+
+    with pikepdf.open(pdfgen.corpus_file("pdfminer__naacl06-shinyama.pdf")) as pdf:
+        data = next(o.FontFile.read_bytes() for o in pdf.objects
+                    if isinstance(o, pikepdf.Dictionary) and isinstance(o.get("/FontFile"),
+                                                                        pikepdf.Stream))
+    program = type1.read(data)
+    name = next(n for n in program.font["CharStrings"] if n != ".notdef")
+    program.font["CharStrings"][name] = T1CharString(bytes([139, 139, 13, 255, 0, 1]))
+    with pytest.raises(type1.NotConvertible, match="does not run"):
+        type1.to_cff(program)

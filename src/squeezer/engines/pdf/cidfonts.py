@@ -98,12 +98,14 @@ def _program(font: Dictionary) -> Stream | None:
 
 
 def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
-    excluded = fonts.form_fonts(pdf)
+    excluded: set[tuple[int, int]] | None = None  # (the form's fonts: looked for at the first)
     found: dict[tuple[int, int], Dictionary] = {}
     for obj in pdf.objects:
         if not (isinstance(obj, Dictionary) and obj.get("/Type") == Name.Font
                 and obj.get("/Subtype") == Name.Type0 and obj.is_indirect):
             continue
+        if excluded is None:
+            excluded = fonts.form_fonts(pdf)
         if obj.objgen in excluded or obj.get("/Encoding") not in _IDENTITY:
             continue
         program = _program(obj)

@@ -196,12 +196,14 @@ def _programs(pdf: pikepdf.Pdf, candidates: dict[tuple[int, int], Dictionary]
 
 
 def _candidates(pdf: pikepdf.Pdf) -> dict[tuple[int, int], Dictionary]:
-    excluded = form_fonts(pdf)
+    excluded: set[tuple[int, int]] | None = None  # (the form's fonts: looked for at the first)
     found: dict[tuple[int, int], Dictionary] = {}
     for obj in pdf.objects:
         if not (isinstance(obj, Dictionary) and obj.get("/Type") == Name.Font
                 and obj.get("/Subtype") == Name.TrueType and obj.is_indirect):
             continue
+        if excluded is None:
+            excluded = form_fonts(pdf)
         if obj.objgen in excluded:
             continue
         descriptor = obj.get("/FontDescriptor")
@@ -236,16 +238,19 @@ def form_fonts(pdf: pikepdf.Pdf) -> set[tuple[int, int]]:
                 fonts.add(value.objgen)
     # A /DA may name a font that is not in /DR; readers then look for it among
     # the field's own resources.  Keep whole every font listed under such a name.
+    # (one pass over the objects gathers both the /DA names and the font tables)
     names: set[str] = set()
+    tables = [table] if isinstance(table, Dictionary) else []
     for obj in [acroform, *pdf.objects]:
-        if isinstance(obj, Dictionary) and isinstance(obj.get("/DA"), pikepdf.String):
+        if not isinstance(obj, Dictionary):
+            continue
+        if isinstance(obj.get("/DA"), pikepdf.String):
             names.update(t.decode("latin-1") for t in bytes(obj.DA).split() if t.startswith(b"/"))
-    if names:
-        tables = [table] if isinstance(table, Dictionary) else []
-        for obj in pdf.objects:
-            found = obj.get("/Font") if isinstance(obj, Dictionary) else None
+        if obj is not acroform:
+            found = obj.get("/Font")
             if isinstance(found, Dictionary) and not isinstance(found, Stream):
                 tables.append(found)
+    if names:
         for found in tables:
             for key, value in found.items():
                 if str(key) in names and isinstance(value, Dictionary) and value.is_indirect:

@@ -16,7 +16,10 @@ box and built-in encoding, and each glyph's advance.  Accented glyphs built by
 
 Every converted program is checked before it is used: each glyph of the new
 CFF, drawn, must give exactly the outline the Type 1 glyph gives (components
-resolved).  A program that does not parse, uses what this module does not
+resolved).  The Type 1 glyph is drawn by fontTools' own outline extractor (an
+interpreter independent of this module's); the CFF glyph is decoded from the
+written bytes and drawn with fontTools' Type 2 arithmetic (:func:`_t2_outline`,
+tested equal to fontTools' drawing), or by fontTools where it is not regular.  A program that does not parse, uses what this module does not
 convert (multiple-master othersubrs, ``sbw`` fonts with vertical metrics, numbers
 out of CFF's range), or draws anything differently is left as it is.
 """
@@ -370,7 +373,7 @@ class _Glyphs(Mapping):
             charstring = self._charstrings[name]
             try:
                 glyph = _interpret(charstring, self._subrs)
-            except (IndexError, TypeError, ValueError, AttributeError) as exc:
+            except (IndexError, TypeError, ValueError, AttributeError, struct.error) as exc:
                 raise NotConvertible(
                     f"a charstring does not run ({type(exc).__name__})") from None
             self._done[name] = glyph
