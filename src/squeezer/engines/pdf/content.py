@@ -489,6 +489,46 @@ class _Fixed(dict[bytes, bytes]):
         return word
 
 
+class _Numbers(dict[bytes, bytes | None]):
+    """What stands between two strings of a ``TJ`` array, when it is numbers only:
+    those numbers as :class:`_Fixed` writes them, a space between two (else None)."""
+
+    def __init__(self, numbers: _Fixed) -> None:
+        super().__init__()
+        self.numbers = numbers
+
+    def __missing__(self, between: bytes) -> bytes | None:
+        # (anything but digits, signs, points and white space, i.e. a name or a keyword: the
+        # array is read token by token)
+        word = self[between] = b" ".join(map(self.numbers.__getitem__, between.split())) \
+            if _NUMBERS_ONLY.fullmatch(between) else None
+        return word
+
+
+#: a plain literal string (written as it was: :data:`_AS_WRITTEN`), or another literal or
+#: hex string, as the groups re.split keeps (in an array :data:`_ARRAY` read, the first
+#: parenthesis or angle bracket starts a string)
+_ARRAY_STRING = re.compile(rb"(\([ -'*-\[\]-~]*\))|(" + _STRING + b"|" + _HEX + b")", re.DOTALL)
+_NUMBERS_ONLY = re.compile(rb"[0-9+\-.\t\n\x0c\r ]*")
+
+
+class _Strings(dict[bytes | None, bytes]):
+    """:class:`_Words` of strings, and nothing (an empty word) for None."""
+
+    def __init__(self, words: _Words) -> None:
+        super().__init__()
+        self.words = words
+        self.clear()
+
+    def clear(self) -> None:
+        super().clear()
+        self[None] = b""
+
+    def __missing__(self, token: bytes | None) -> bytes:
+        word = self[token] = self.words[token] if token is not None else b""
+        return word
+
+
 class _Significant(dict[bytes, bytes]):
     """Number tokens written with :data:`SIGNIFICANT` significant digits."""
 
@@ -599,8 +639,10 @@ class _Tokenized:
     def __init__(self, rounder: _Rounder) -> None:
         self.rounder = rounder
         self.fixed = [_Fixed(d) for d in range(MAX_DECIMALS + 1)]
+        self.runs = [_Numbers(numbers) for numbers in self.fixed]
         self.significant = _Significant()
         self.words = _Words()
+        self.strings = _Strings(self.words)
         #: the numbers at each scale, by scale
         self.path: dict[float, _Fixed] = {}
         self.text: dict[float, _Fixed] = {}
@@ -628,7 +670,9 @@ class _Tokenized:
             xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
         except Exception as error:
             raise _Unsure from error
-        for kept in (*self.fixed, self.significant, self.words):
+        caches: list[dict[Any, Any]] = [*self.fixed, *self.runs, self.significant, self.words,
+                                        self.strings]
+        for kept in caches:
             if len(kept) > _CACHE_LIMIT:
                 kept.clear()
         if len(self.path) + len(self.text) + len(self.stretches) > _CACHE_LIMIT:
@@ -766,6 +810,17 @@ class _Tokenized:
 
     def _array(self, array: bytes, numbers: _Fixed) -> bytes:
         """A ``TJ`` array as :func:`_array` writes it."""
+        # most arrays hold strings and numbers only: split at the strings (which need no
+        # space around them); the numbers between two are written through a cache
+        # (pieces: numbers, a plain string or None, another string or None, numbers, ...)
+        pieces = _ARRAY_STRING.split(array[1:-1])
+        between = list(map(self.runs[numbers.decimals].__getitem__, pieces[0::3]))
+        if None not in between:
+            pieces[0::3] = between
+            others = pieces[2::3]
+            if any(others):
+                pieces[2::3] = map(self.strings.__getitem__, others)
+            return b"[" + b"".join(filter(None, pieces)) + b"]"
         words = self.words
         written = [numbers[t] if t[0] in _NUMBER_START else words[t]
                    for t in _OPERANDS.findall(array, 1, len(array) - 1)]
