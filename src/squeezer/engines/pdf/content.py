@@ -436,6 +436,8 @@ _INSTRUCTION = re.compile(
     rb"|([^" + _WS + rb"].*))", re.DOTALL)
 #: the operands of one instruction, or the elements of an array
 _OPERANDS = re.compile(_OPERAND, re.DOTALL)
+#: the operator that starts an inline image (or those letters alone in a string)
+_INLINE_IMAGE = re.compile(rb"(?<![^" + _WS + rb"()<>\[\]{}%])BI(?![^" + _DELIMITED + rb"])")
 #: names and literal strings qpdf writes back exactly as they were written
 _AS_WRITTEN = re.compile(rb"/[!\"$&'*-.0-;=?-Z\\^-z|~]+|\([ -'*-\[\]-~]*\)")
 _NUMBER_START = frozenset(b"+-.0123456789")
@@ -666,6 +668,8 @@ class _Tokenized:
     def rewrite(self, data: bytes, ctm: float, resources: Any) -> bytes:
         """``data`` rewritten at scale ``ctm``; raises :class:`_Unsure` when qpdf's parser
         has to read it."""
+        if b"BI" in data and _INLINE_IMAGE.search(data):
+            raise _Unsure  # (at once: the tokenizer would stop there, its work lost)
         try:
             xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
         except Exception as error:
