@@ -250,12 +250,20 @@ class _Rounder:
                  page: Dictionary | None = None) -> bytes | None:
         """``data`` (a form's bytes, or those of ``page``'s content streams joined) rewritten,
         or None when it is kept."""
+        source: Any = page
         try:
             return self._fast.rewrite(data, ctm, resources)
+        except _InlineImage:
+            source = page if page is not None else pikepdf.Stream(self.pdf, data)
+            try:
+                return self._fast.with_images(source, ctm, resources)
+            except _Unsure:
+                pass
         except _Unsure:
             pass  # (something the tokenizer does not read the way qpdf does: ask qpdf)
-        return self._parsed(page if page is not None else pikepdf.Stream(self.pdf, data),
-                            ctm, resources)
+        if source is None:
+            source = pikepdf.Stream(self.pdf, data)
+        return self._parsed(source, ctm, resources)
 
     def _parsed(self, source: Any, ctm: float, resources: Any) -> bytes | None:
         """The rewrite through qpdf's parser: every instruction as pikepdf objects."""
@@ -468,6 +476,11 @@ class _Unsure(Exception):
     """The tokenizer met something it does not read the way qpdf does."""
 
 
+class _InlineImage(_Unsure):
+    """The stream holds an inline image (whose data only qpdf's parser delimits as the
+    parsed path does)."""
+
+
 def _integer(token: bytes) -> bool:
     """Whether number token ``token`` is an integer qpdf reads as one (qpdf reads an integer
     past 64 bits as null)."""
@@ -667,13 +680,68 @@ class _Tokenized:
 
     def rewrite(self, data: bytes, ctm: float, resources: Any) -> bytes:
         """``data`` rewritten at scale ``ctm``; raises :class:`_Unsure` when qpdf's parser
-        has to read it."""
+        has to read it (:class:`_InlineImage` when it holds an inline image)."""
         if b"BI" in data and _INLINE_IMAGE.search(data):
-            raise _Unsure  # (at once: the tokenizer would stop there, its work lost)
+            raise _InlineImage  # (at once: the tokenizer would stop there, its work lost)
+        out: list[bytes] = []
+        drawn: list[tuple[Any, float]] = []  # (the forms drawn, in order: _Rounder._drawn)
+        self._run(data, (ctm, 1.0, 1.0, 1.0), [], self._xobjects(resources), out, drawn, {})
+        for xobject, scale in drawn:
+            self.rounder._drawn(xobject, scale, resources)
+        return b"\n".join(out)
+
+    def with_images(self, source: Any, ctm: float, resources: Any) -> bytes | None:
+        """The rewrite of a stream with inline images: qpdf's parser reads it (it alone
+        knows where it takes an image's data to end), its instructions between the images
+        are written back by qpdf and rounded by the tokenizer, the images written as the
+        parsed path writes them.  None when qpdf cannot read the stream (as
+        :meth:`_Rounder._parsed`); raises :class:`_Unsure` for what the tokenizer does not
+        read."""
         try:
-            xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+            instructions = pikepdf.parse_content_stream(source)
+        except Exception:  # noqa: BLE001 - as the parsed path: the stream is kept
+            return None
+        xobjects = self._xobjects(resources)
+        state = (ctm, 1.0, 1.0, 1.0)
+        stack: list[tuple[float, float, float, float]] = []
+        out: list[bytes] = []
+        drawn: list[tuple[Any, float]] = []
+        widest: dict[bytes, float] = {}
+        between: list[Any] = []
+        try:
+            for item in [*instructions, None]:
+                if item is not None and not isinstance(item, pikepdf.ContentStreamInlineImage):
+                    between.append(item)
+                    continue
+                if between:
+                    state = self._run(pikepdf.unparse_content_stream(between), state, stack,
+                                      xobjects, out, drawn, widest)
+                    between = []
+                if item is not None:
+                    out.append(pikepdf.unparse_content_stream([item]))
+        except _Unsure:
+            raise
+        except Exception as error:  # (what unparsing refuses): the parsed path
+            raise _Unsure from error
+        for xobject, scale in drawn:
+            self.rounder._drawn(xobject, scale, resources)
+        return b"\n".join(out)
+
+    @staticmethod
+    def _xobjects(resources: Any) -> Any:
+        try:
+            return resources.get("/XObject") if isinstance(resources, Dictionary) else None
         except Exception as error:
             raise _Unsure from error
+
+    def _run(self, data: bytes, state: tuple[float, float, float, float],
+             stack: list[tuple[float, float, float, float]], xobjects: Any, out: list[bytes],
+             drawn: list[tuple[Any, float]],
+             widest: dict[bytes, float]) -> tuple[float, float, float, float]:
+        """Append the instructions of ``data`` to ``out``, rounded, starting from ``state``
+        (scales: current transformation, text matrix, font size, horizontal scaling) and
+        ``stack`` (those that ``q`` saved); return the state at the end.  The forms drawn go
+        to ``drawn``, in order, and the largest scale of each name to ``widest``."""
         caches: list[dict[Any, Any]] = [*self.fixed, *self.runs, self.significant, self.words,
                                         self.strings]
         for kept in caches:
@@ -690,13 +758,9 @@ class _Tokenized:
         # they were); None for those that do
         static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
         static |= dict.fromkeys(_COLOURS, colour) | dict.fromkeys(_STATES, sig)
-        text = size = horizontal = 1.0
+        ctm, text, size, horizontal = state
         path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
         placed: _Fixed | None = None  # (those of Td: at_text(ctm * text) when known)
-        stack: list[tuple[float, float, float, float]] = []
-        drawn: list[tuple[Any, float]] = []  # (the forms drawn, in order: _Rounder._drawn)
-        widest: dict[bytes, float] = {}  # (the largest scale each name is drawn at)
-        out: list[bytes] = []
         append = out.append
         for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
             if op:
@@ -808,9 +872,7 @@ class _Tokenized:
                 append(b" ".join(map(cache.__getitem__, tokens)) + b" " + op)
             else:
                 append(op)
-        for xobject, scale in drawn:
-            self.rounder._drawn(xobject, scale, resources)
-        return b"\n".join(out)
+        return ctm, text, size, horizontal
 
     def _array(self, array: bytes, numbers: _Fixed) -> bytes:
         """A ``TJ`` array as :func:`_array` writes it."""
