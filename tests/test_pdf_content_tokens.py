@@ -222,3 +222,21 @@ def test_forms_are_found_and_rounded_as_through_qpdf(tmp_path: Path,
     assert rounded() == fast
     # (the inner form is drawn at 10 x: 3 decimals; the page's own paths 2)
     assert b"\n12.346 76.543 l\n" in fast[2] and b"\n12.35 76.54 l\n" in fast[0]
+
+
+def test_streams_with_inline_images_are_read_by_qpdf_and_rounded_between() -> None:
+    """qpdf alone tells where an inline image's data ends; the instructions between the
+    images are rounded with the state (q/Q, cm, Tf) carried across the images."""
+    data = (b"q 1000 0 0 1000 0 0 cm BI /W 1 /H 1 /BPC 8 /CS /G ID \x00 EI "
+            b"0.123456789 0.987654321 m Q 0.123456789 0.987654321 l\n"
+            b"BI /W 2 /H 1 /BPC 8 /CS /G /F /AHx ID 0102> EI BT /F1 10 Tf [(a)-1.23456] TJ ET")
+    written = (b"q\n1000 0 0 1000 0 0 cm\nBI\n/W 1 /H 1 /BPC 8 /CS /G\nID\n\x00 EI\n"
+               b".12346 .98765 m\nQ\n.12 .99 l\nBI\n/W 2 /H 1 /BPC 8 /CS /G /F /AHx\nID\n"
+               b"0102> EI\nBT\n/F1 10 Tf\n[(a)-1.2] TJ\nET")
+    with pytest.raises(content._InlineImage):
+        _fast(data)
+    with pikepdf.new() as pdf:
+        rounder = content._Rounder(pdf)
+        assert rounder._fast.with_images(pikepdf.Stream(pdf, data), 1.0, None) == written
+        assert rounder._rewrite(data, 1.0, None) == written
+    assert _parsed(data) == written

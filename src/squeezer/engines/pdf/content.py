@@ -250,12 +250,20 @@ class _Rounder:
                  page: Dictionary | None = None) -> bytes | None:
         """``data`` (a form's bytes, or those of ``page``'s content streams joined) rewritten,
         or None when it is kept."""
+        source: Any = page
         try:
             return self._fast.rewrite(data, ctm, resources)
+        except _InlineImage:
+            source = page if page is not None else pikepdf.Stream(self.pdf, data)
+            try:
+                return self._fast.with_images(source, ctm, resources)
+            except _Unsure:
+                pass
         except _Unsure:
             pass  # (something the tokenizer does not read the way qpdf does: ask qpdf)
-        return self._parsed(page if page is not None else pikepdf.Stream(self.pdf, data),
-                            ctm, resources)
+        if source is None:
+            source = pikepdf.Stream(self.pdf, data)
+        return self._parsed(source, ctm, resources)
 
     def _parsed(self, source: Any, ctm: float, resources: Any) -> bytes | None:
         """The rewrite through qpdf's parser: every instruction as pikepdf objects."""
@@ -436,6 +444,8 @@ _INSTRUCTION = re.compile(
     rb"|([^" + _WS + rb"].*))", re.DOTALL)
 #: the operands of one instruction, or the elements of an array
 _OPERANDS = re.compile(_OPERAND, re.DOTALL)
+#: the operator that starts an inline image (or those letters alone in a string)
+_INLINE_IMAGE = re.compile(rb"(?<![^" + _WS + rb"()<>\[\]{}%])BI(?![^" + _DELIMITED + rb"])")
 #: names and literal strings qpdf writes back exactly as they were written
 _AS_WRITTEN = re.compile(rb"/[!\"$&'*-.0-;=?-Z\\^-z|~]+|\([ -'*-\[\]-~]*\)")
 _NUMBER_START = frozenset(b"+-.0123456789")
@@ -466,6 +476,11 @@ class _Unsure(Exception):
     """The tokenizer met something it does not read the way qpdf does."""
 
 
+class _InlineImage(_Unsure):
+    """The stream holds an inline image (whose data only qpdf's parser delimits as the
+    parsed path does)."""
+
+
 def _integer(token: bytes) -> bool:
     """Whether number token ``token`` is an integer qpdf reads as one (qpdf reads an integer
     past 64 bits as null)."""
@@ -486,6 +501,46 @@ class _Fixed(dict[bytes, bytes]):
     def __missing__(self, token: bytes) -> bytes:
         _integer(token)
         word = self[token] = fixed(float(token), self.decimals)
+        return word
+
+
+class _Numbers(dict[bytes, bytes | None]):
+    """What stands between two strings of a ``TJ`` array, when it is numbers only:
+    those numbers as :class:`_Fixed` writes them, a space between two (else None)."""
+
+    def __init__(self, numbers: _Fixed) -> None:
+        super().__init__()
+        self.numbers = numbers
+
+    def __missing__(self, between: bytes) -> bytes | None:
+        # (anything but digits, signs, points and white space, i.e. a name or a keyword: the
+        # array is read token by token)
+        word = self[between] = b" ".join(map(self.numbers.__getitem__, between.split())) \
+            if _NUMBERS_ONLY.fullmatch(between) else None
+        return word
+
+
+#: a plain literal string (written as it was: :data:`_AS_WRITTEN`), or another literal or
+#: hex string, as the groups re.split keeps (in an array :data:`_ARRAY` read, the first
+#: parenthesis or angle bracket starts a string)
+_ARRAY_STRING = re.compile(rb"(\([ -'*-\[\]-~]*\))|(" + _STRING + b"|" + _HEX + b")", re.DOTALL)
+_NUMBERS_ONLY = re.compile(rb"[0-9+\-.\t\n\x0c\r ]*")
+
+
+class _Strings(dict[bytes | None, bytes]):
+    """:class:`_Words` of strings, and nothing (an empty word) for None."""
+
+    def __init__(self, words: _Words) -> None:
+        super().__init__()
+        self.words = words
+        self.clear()
+
+    def clear(self) -> None:
+        super().clear()
+        self[None] = b""
+
+    def __missing__(self, token: bytes | None) -> bytes:
+        word = self[token] = self.words[token] if token is not None else b""
         return word
 
 
@@ -599,8 +654,10 @@ class _Tokenized:
     def __init__(self, rounder: _Rounder) -> None:
         self.rounder = rounder
         self.fixed = [_Fixed(d) for d in range(MAX_DECIMALS + 1)]
+        self.runs = [_Numbers(numbers) for numbers in self.fixed]
         self.significant = _Significant()
         self.words = _Words()
+        self.strings = _Strings(self.words)
         #: the numbers at each scale, by scale
         self.path: dict[float, _Fixed] = {}
         self.text: dict[float, _Fixed] = {}
@@ -623,12 +680,71 @@ class _Tokenized:
 
     def rewrite(self, data: bytes, ctm: float, resources: Any) -> bytes:
         """``data`` rewritten at scale ``ctm``; raises :class:`_Unsure` when qpdf's parser
-        has to read it."""
+        has to read it (:class:`_InlineImage` when it holds an inline image)."""
+        if b"BI" in data and _INLINE_IMAGE.search(data):
+            raise _InlineImage  # (at once: the tokenizer would stop there, its work lost)
+        out: list[bytes] = []
+        drawn: list[tuple[Any, float]] = []  # (the forms drawn, in order: _Rounder._drawn)
+        self._run(data, (ctm, 1.0, 1.0, 1.0), [], self._xobjects(resources), out, drawn, {})
+        for xobject, scale in drawn:
+            self.rounder._drawn(xobject, scale, resources)
+        return b"\n".join(out)
+
+    def with_images(self, source: Any, ctm: float, resources: Any) -> bytes | None:
+        """The rewrite of a stream with inline images: qpdf's parser reads it (it alone
+        knows where it takes an image's data to end), its instructions between the images
+        are written back by qpdf and rounded by the tokenizer, the images written as the
+        parsed path writes them.  None when qpdf cannot read the stream (as
+        :meth:`_Rounder._parsed`); raises :class:`_Unsure` for what the tokenizer does not
+        read."""
         try:
-            xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+            instructions = pikepdf.parse_content_stream(source)
+        except Exception:  # noqa: BLE001 - as the parsed path: the stream is kept
+            return None
+        xobjects = self._xobjects(resources)
+        state = (ctm, 1.0, 1.0, 1.0)
+        stack: list[tuple[float, float, float, float]] = []
+        out: list[bytes] = []
+        drawn: list[tuple[Any, float]] = []
+        widest: dict[bytes, float] = {}
+        between: list[Any] = []
+        try:
+            for item in [*instructions, None]:
+                if item is not None and not isinstance(item, pikepdf.ContentStreamInlineImage):
+                    between.append(item)
+                    continue
+                if between:
+                    state = self._run(pikepdf.unparse_content_stream(between), state, stack,
+                                      xobjects, out, drawn, widest)
+                    between = []
+                if item is not None:
+                    out.append(pikepdf.unparse_content_stream([item]))
+        except _Unsure:
+            raise
+        except Exception as error:  # (what unparsing refuses): the parsed path
+            raise _Unsure from error
+        for xobject, scale in drawn:
+            self.rounder._drawn(xobject, scale, resources)
+        return b"\n".join(out)
+
+    @staticmethod
+    def _xobjects(resources: Any) -> Any:
+        try:
+            return resources.get("/XObject") if isinstance(resources, Dictionary) else None
         except Exception as error:
             raise _Unsure from error
-        for kept in (*self.fixed, self.significant, self.words):
+
+    def _run(self, data: bytes, state: tuple[float, float, float, float],
+             stack: list[tuple[float, float, float, float]], xobjects: Any, out: list[bytes],
+             drawn: list[tuple[Any, float]],
+             widest: dict[bytes, float]) -> tuple[float, float, float, float]:
+        """Append the instructions of ``data`` to ``out``, rounded, starting from ``state``
+        (scales: current transformation, text matrix, font size, horizontal scaling) and
+        ``stack`` (those that ``q`` saved); return the state at the end.  The forms drawn go
+        to ``drawn``, in order, and the largest scale of each name to ``widest``."""
+        caches: list[dict[Any, Any]] = [*self.fixed, *self.runs, self.significant, self.words,
+                                        self.strings]
+        for kept in caches:
             if len(kept) > _CACHE_LIMIT:
                 kept.clear()
         if len(self.path) + len(self.text) + len(self.stretches) > _CACHE_LIMIT:
@@ -642,13 +758,9 @@ class _Tokenized:
         # they were); None for those that do
         static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
         static |= dict.fromkeys(_COLOURS, colour) | dict.fromkeys(_STATES, sig)
-        text = size = horizontal = 1.0
+        ctm, text, size, horizontal = state
         path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
         placed: _Fixed | None = None  # (those of Td: at_text(ctm * text) when known)
-        stack: list[tuple[float, float, float, float]] = []
-        drawn: list[tuple[Any, float]] = []  # (the forms drawn, in order: _Rounder._drawn)
-        widest: dict[bytes, float] = {}  # (the largest scale each name is drawn at)
-        out: list[bytes] = []
         append = out.append
         for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
             if op:
@@ -760,12 +872,21 @@ class _Tokenized:
                 append(b" ".join(map(cache.__getitem__, tokens)) + b" " + op)
             else:
                 append(op)
-        for xobject, scale in drawn:
-            self.rounder._drawn(xobject, scale, resources)
-        return b"\n".join(out)
+        return ctm, text, size, horizontal
 
     def _array(self, array: bytes, numbers: _Fixed) -> bytes:
         """A ``TJ`` array as :func:`_array` writes it."""
+        # most arrays hold strings and numbers only: split at the strings (which need no
+        # space around them); the numbers between two are written through a cache
+        # (pieces: numbers, a plain string or None, another string or None, numbers, ...)
+        pieces = _ARRAY_STRING.split(array[1:-1])
+        between = list(map(self.runs[numbers.decimals].__getitem__, pieces[0::3]))
+        if None not in between:
+            pieces[0::3] = between
+            others = pieces[2::3]
+            if any(others):
+                pieces[2::3] = map(self.strings.__getitem__, others)
+            return b"[" + b"".join(filter(None, pieces)) + b"]"
         words = self.words
         written = [numbers[t] if t[0] in _NUMBER_START else words[t]
                    for t in _OPERANDS.findall(array, 1, len(array) - 1)]

@@ -162,11 +162,16 @@ def encode(image: Image.Image, quality: int, encoder: str = JPEGLI) -> bytes:
     return optimize_losslessly(_encode_plain(image, quality, encoder), trusted=True)
 
 
-def _encode_plain(image: Image.Image, quality: int, encoder: str = JPEGLI) -> bytes:
-    """:func:`encode` without the lossless re-optimisation (the same pixels, more bytes)."""
+def _encode_plain(image: Image.Image, quality: int, encoder: str = JPEGLI,
+                  samples: bytes | None = None) -> bytes:
+    """:func:`encode` without the lossless re-optimisation (the same pixels, more bytes).
+
+    ``samples``: ``image.tobytes()`` when the caller has them (a search encodes one mosaic
+    many times)."""
     if image.mode == "RGB" and encoder == JPEGLI and _jpegli is not None:
         try:
-            return _jpegli.encode(image.tobytes(), image.width, image.height, quality)
+            return _jpegli.encode(samples if samples is not None else image.tobytes(),
+                                  image.width, image.height, quality)
         except (ValueError, RuntimeError):
             pass  # fall back to libjpeg-turbo
     buf = io.BytesIO()
@@ -454,6 +459,7 @@ class _Probe:
         planes = self._interior(_planes(reference))
         self.references = [Similarity(planes[:, :, c]) for c in range(planes.shape[2])]
         self._trials: dict[tuple[int, str], tuple[bytes, float]] = {}
+        self._samples: bytes | None = None
 
     def _slot(self, k: int, w: int, h: int) -> tuple[int, int]:
         return (k % self.cols) * w, (k // self.cols) * h
@@ -468,7 +474,9 @@ class _Probe:
         return blocks.reshape(self.rows * (th - 2 * m), self.cols * (tw - 2 * m), c)
 
     def encode(self, quality: int, encoder: str = JPEGLI) -> bytes:
-        return _encode_plain(self.mosaic, quality, encoder)
+        if self.mosaic.mode == "RGB" and encoder == JPEGLI and self._samples is None:
+            self._samples = self.mosaic.tobytes()  # (what jpegli reads, made once)
+        return _encode_plain(self.mosaic, quality, encoder, self._samples)
 
     def similarity(self, data: bytes) -> float:
         decoded: Image.Image = Image.open(io.BytesIO(data))
