@@ -34,17 +34,19 @@ BOUND = 2.0
 
 #: Runs the CLI in this process (as `python -m squeezer` does) and prints its peak RSS in KiB:
 #: VmHWM, which starts afresh at exec (``ru_maxrss`` keeps the forking parent's, pytest's).
+#: Runs the CLI and prints the process's peak resident memory at exit (from an ``atexit``
+#: function: a one-shot command ends without the interpreter's teardown, running them).
 _PEAK = """
-import runpy, sys
+import atexit, runpy, sys
+
+def peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    print("PEAK", kib, file=sys.stderr)
+
+atexit.register(peak)
 sys.argv = ["squeezer", *sys.argv[1:]]
-try:
-    runpy.run_module("squeezer", run_name="__main__")
-except SystemExit as exc:
-    if exc.code:
-        raise
-with open("/proc/self/status") as status:
-    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-print("PEAK", peak, file=sys.stderr)
+runpy.run_module("squeezer", run_name="__main__")
 """
 
 

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -120,6 +121,11 @@ def test_a_crash_leaves_no_stale_handles_or_pid_file(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     # a live process by PostgreSQL's name (its command line says so, as the postmaster's does)
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "postgres"])
+    # (Popen returns once exec began; the kernel fills in /proc/PID/cmdline a moment later,
+    # which a loaded machine makes visible)
+    deadline = time.monotonic() + 10
+    while "postgres" not in psutil.Process(server.pid).cmdline() and time.monotonic() < deadline:
+        time.sleep(0.01)
     try:
         pgdata = tmp_path / "postgres"
         pgdata.mkdir()
