@@ -665,6 +665,11 @@ class _Tokenized:
         self.significant = _Significant()
         self.words = _Words()
         self.strings = _Strings(self.words)
+        #: the number caches of operators whose numbers do not depend on the state (words: as
+        #: they were); None for those that do
+        self.static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
+        self.static |= dict.fromkeys(_COLOURS, self.fixed[COLOUR_DECIMALS]) \
+            | dict.fromkeys(_STATES, self.significant)
         #: the numbers at each scale, by scale
         self.path: dict[float, _Fixed] = {}
         self.text: dict[float, _Fixed] = {}
@@ -761,15 +766,15 @@ class _Tokenized:
         colour, sig, words = self.fixed[COLOUR_DECIMALS], self.significant, self.words
         at_text, stretches = self._at_text, self.stretches
         kinds = _KIND
-        # the number caches of operators whose numbers do not depend on the state (words: as
-        # they were); None for those that do
-        static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
-        static |= dict.fromkeys(_COLOURS, colour) | dict.fromkeys(_STATES, sig)
+        static = self.static
         ctm, text, size, horizontal = state
         path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
         placed: _Fixed | None = None  # (those of Td: at_text(ctm * text) when known)
         append = out.append
-        for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
+        found = _INSTRUCTION.findall(data)
+        if found and found[-1][4]:
+            raise _Unsure  # (before any work: the stray character is in the last match)
+        for numbers, op, operands, other_op, stray in found:
             if op:
                 tokens = numbers.split()
             elif stray:
