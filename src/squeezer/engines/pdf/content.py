@@ -438,7 +438,8 @@ _ELEMENT = b"|".join((_NUM, _NAME, _STRING, _HEX, _KEYWORD))
 _ARRAY = rb"\[(?:[" + _WS + rb"]++|" + _ELEMENT + rb")*+\]"
 _DICT = rb"<<(?:[" + _WS + rb"]++|" + _ELEMENT + b"|" + _ARRAY + rb")*+>>"
 _OPERAND = b"|".join((_NUM, _NAME, _STRING, _ARRAY, _HEX, _DICT, _KEYWORD))
-_OPERATOR = rb"(?!" + _KEYWORD + rb")[A-Za-z'\"][A-Za-z0-9*'\"]*+" + _END
+#: (any other word of printable ASCII is an operator to qpdf: ``1.2.3``, ``1e5``, ``-``)
+_OPERATOR = rb"(?!" + _KEYWORD + rb")[!-$&-'*-.0-;=?-Z\\^-z|~]++" + _END
 #: one instruction: (numbers, operator) when every operand is a number (and no NUL, which
 #: is whitespace to qpdf but not to bytes.split, stands between them), else (operands,
 #: operator); or, from the first character of something else, the rest of the stream
