@@ -64,6 +64,8 @@ READ = [
     # keywords are operands; numbers an operator does not round are written as qpdf reads them
     (b"true false null 1.123456 Tj", b"true false null 1.123456 Tj"),
     (b"0.000 -0.0 +.5 007 -.0 1. J", b"0 -0 0.5 7 -0 1 J"),
+    # words that are no numbers are operators to qpdf (malformed streams)
+    (b"1.2.3 m 7 . 8 1e5 43.5255.752 1.123456 m -", b"1.2.3\nm\n7 .\n8 1e5\n43.5255.752\n1.12 m\n-"),
     # no white space where none is needed; kerns at font size 1 are whole
     (b"[(a)-1.5 2.25(b)/N 3]TJ(x)Tj", b"[(a)-2 2(b)/N 3] TJ\n(x) Tj"),
 ]
@@ -76,8 +78,6 @@ UNSURE = [
     # an inline image: binary data
     (b"BI /W 1 /H 1 /BPC 8 /CS /G ID \x00\xff EI 1.123456 2.123456 m",
      b"BI\n/W 1 /H 1 /BPC 8 /CS /G\nID\n\x00\xff EI\n1.12 2.12 m"),
-    # a word that is no number (qpdf makes it an operator)
-    (b"1.2.3 m", b"1.2.3\nm"),
     # operands with no operator, an unbalanced string (qpdf drops them)
     (b"1.123456 2.123456", b""),
     (b"(unbalanced Tj 1.123456 w", b""),

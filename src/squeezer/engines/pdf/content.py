@@ -31,6 +31,11 @@ alone.  A stream is rewritten only when it has digits to lose
 (:data:`MIN_EXCESS`), and kept when the result is not :data:`MIN_SAVING` smaller; one that does
 not parse is kept as it is.  The pipeline runs this from ``medium`` on
 (``lossless`` and ``low`` keep every number; the safe fallback too).
+
+Streams are read by a tokenizer of compiled expressions (:class:`_Tokenized`, a third of
+the time of parsing them into pikepdf objects) that writes byte for byte what the
+parsed path (:meth:`_Rounder._parsed`) writes; what it does not read exactly as qpdf
+does goes through qpdf's parser, as before.
 """
 
 from __future__ import annotations
@@ -414,9 +419,11 @@ _OPENED = frozenset(b"(<[/{")
 # so one compiled expression reads a whole instruction at a time, and only its numbers go
 # through Python.  It writes exactly what the parsed path writes (the qpdf spelling of every
 # operand: ``[ 1 2 ]``, sorted dictionary keys, strings re-escaped), and reads only the part
-# of the syntax where that is certain; anything else (an inline image, a comment, nested
-# arrays or dictionaries, a token qpdf reads as something else, operands with no operator)
-# raises :class:`_Unsure`, and the stream goes through qpdf's parser as before.
+# of the syntax where that is certain; anything else (a comment, nested arrays or
+# dictionaries, a token qpdf reads as something else, operands with no operator) raises
+# :class:`_Unsure`, and the stream goes through qpdf's parser as before.  A stream with
+# inline images is parsed by qpdf (which alone says where their data ends as the parsed
+# path does), and the instructions between the images are rounded by the tokenizer.
 
 _WS = rb"\x00\t\n\x0c\r "
 _DELIMITED = _WS + rb"()<>\[\]{}/%"
@@ -431,7 +438,8 @@ _ELEMENT = b"|".join((_NUM, _NAME, _STRING, _HEX, _KEYWORD))
 _ARRAY = rb"\[(?:[" + _WS + rb"]++|" + _ELEMENT + rb")*+\]"
 _DICT = rb"<<(?:[" + _WS + rb"]++|" + _ELEMENT + b"|" + _ARRAY + rb")*+>>"
 _OPERAND = b"|".join((_NUM, _NAME, _STRING, _ARRAY, _HEX, _DICT, _KEYWORD))
-_OPERATOR = rb"(?!" + _KEYWORD + rb")[A-Za-z'\"][A-Za-z0-9*'\"]*+" + _END
+#: (any other word of printable ASCII is an operator to qpdf: ``1.2.3``, ``1e5``, ``-``)
+_OPERATOR = rb"(?!" + _KEYWORD + rb")[!-$&-'*-.0-;=?-Z\\^-z|~]++" + _END
 #: one instruction: (numbers, operator) when every operand is a number (and no NUL, which
 #: is whitespace to qpdf but not to bytes.split, stands between them), else (operands,
 #: operator); or, from the first character of something else, the rest of the stream
@@ -658,6 +666,11 @@ class _Tokenized:
         self.significant = _Significant()
         self.words = _Words()
         self.strings = _Strings(self.words)
+        #: the number caches of operators whose numbers do not depend on the state (words: as
+        #: they were); None for those that do
+        self.static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
+        self.static |= dict.fromkeys(_COLOURS, self.fixed[COLOUR_DECIMALS]) \
+            | dict.fromkeys(_STATES, self.significant)
         #: the numbers at each scale, by scale
         self.path: dict[float, _Fixed] = {}
         self.text: dict[float, _Fixed] = {}
@@ -754,15 +767,15 @@ class _Tokenized:
         colour, sig, words = self.fixed[COLOUR_DECIMALS], self.significant, self.words
         at_text, stretches = self._at_text, self.stretches
         kinds = _KIND
-        # the number caches of operators whose numbers do not depend on the state (words: as
-        # they were); None for those that do
-        static: dict[bytes, dict[bytes, bytes] | None] = {op: None for op in _KIND}
-        static |= dict.fromkeys(_COLOURS, colour) | dict.fromkeys(_STATES, sig)
+        static = self.static
         ctm, text, size, horizontal = state
         path = self._at_path(ctm)  # (the numbers of path operators, kept up to date)
         placed: _Fixed | None = None  # (those of Td: at_text(ctm * text) when known)
         append = out.append
-        for numbers, op, operands, other_op, stray in _INSTRUCTION.findall(data):
+        found = _INSTRUCTION.findall(data)
+        if found and found[-1][4]:
+            raise _Unsure  # (before any work: the stray character is in the last match)
+        for numbers, op, operands, other_op, stray in found:
             if op:
                 tokens = numbers.split()
             elif stray:
