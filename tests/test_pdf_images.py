@@ -20,7 +20,6 @@ from PIL import Image
 
 from squeezer.engines.options import Options
 from squeezer.engines.pdf import compress
-from squeezer.engines.pdf import images as images_mod
 from squeezer.engines.pdf import jpeg as jpeg_codec
 from squeezer.engines.pdf.options import resolve
 from squeezer.engines.ssim import Similarity, ssim
@@ -509,36 +508,6 @@ def test_a_floor_out_of_reach_takes_the_encoder_that_keeps_as_much_in_fewer_byte
     assert luma_ssim(reference, np.asarray(Image.open(io.BytesIO(data)))) >= 0.9 - 0.01
     # gray images have one encoder
     assert jpeg_codec.encoders("L") == (jpeg_codec.LIBJPEG,)
-
-
-def test_a_search_measures_each_quality_of_each_encoder_once(monkeypatch):
-    # the floor out of reach: both encoders' ladders fail, then the second encoder's ladder
-    # against what the first keeps at its cap (_at_cap) asks again for the rungs it has
-    # measured; they are not encoded again, and the answer is the same
-    image = grainy_photo()
-    size = (600, 450)
-    small = image.resize(size, Image.Resampling.LANCZOS)
-    search = lambda: jpeg_codec.choose_size_and_quality(
-        image, [jpeg_codec.Option(size, 75)], size, 0.96, resized={size: small})
-    chosen, quality, encoder = search()
-    encoded: list[tuple[int, str]] = []
-    plain = jpeg_codec._Probe
-
-    class Counting(plain):
-        def encode(self, quality, encoder=jpeg_codec.JPEGLI):
-            encoded.append((quality, encoder))
-            return super().encode(quality, encoder)
-
-    monkeypatch.setattr(jpeg_codec, "_Probe", Counting)
-    again, quality_again, encoder_again = search()
-    assert (quality_again, encoder_again) == (quality, encoder) != (75, jpeg_codec.JPEGLI)
-    assert again.tobytes() == chosen.tobytes()
-    assert len(encoded) == len(set(encoded))
-    probe = plain(image, size, small, size)
-    for q, e in sorted(set(encoded))[:4]:
-        data, kept = probe.trial(q, e)
-        assert probe.trial(q, e)[0] is data
-        assert data == probe.encode(q, e) and kept == probe.similarity(data)
 
 
 def test_a_grainy_photo_page_is_smaller_than_jpegli_at_the_cap_and_keeps_its_looks(tmp_path):
@@ -1097,41 +1066,6 @@ def test_medium_never_larger_than_lossless_on_line_art_drawn_small(tmp_path):
     assert len(the_image(medium)["raw"]) <= len(the_image(lossless)["raw"])
     assert medium.stat().st_size <= lossless.stat().st_size
     assert pdfgen.min_ssim(src, medium, pages=1, dpi=100) >= 0.95
-
-
-def test_full_size_candidates_reuse_the_decoded_samples(tmp_path, monkeypatch):
-    """The line art above gets the full-size lossless candidates too (_with_full_size); they
-    are made from the samples the resampled ones were decoded into, not inflated again,
-    and the result is the same."""
-    from squeezer.engines.pdf import pixels
-
-    rng = np.random.default_rng(11)
-    art = np.full((335, 1255, 3), 255, np.uint8)
-    for k in range(40):
-        y = rng.integers(5, 330)
-        x0, x1 = sorted(rng.integers(0, 1255, 2))
-        art[y:y + 2, x0:x1] = (0, 0, 0) if k % 2 else (31, 119, 180)
-    src = one_image_pdf(tmp_path / "in.pdf", lambda pdf: raw_image(
-        pdf, art.tobytes(), 1255, 335, Name.DeviceRGB), inches=(1255 / 280, 335 / 280))
-    first, second = tmp_path / "first.pdf", tmp_path / "second.pdf"
-    run(src, first, preset="medium")
-    decodes: list[tuple[int, int]] = []
-    samples, rerun = pixels.samples, images_mod._with_full_size
-    reran: list[bool] = []
-
-    def counting(image, *args, **kwargs):
-        decodes.append(image.objgen)
-        return samples(image, *args, **kwargs)
-
-    def with_full_size(candidates, full_size):
-        return rerun(candidates, lambda: (reran.append(True), full_size())[1])
-
-    monkeypatch.setattr(pixels, "samples", counting)
-    monkeypatch.setattr(images_mod, "_with_full_size", with_full_size)
-    run(src, second, preset="medium")
-    assert reran == [True]  # (the full-size candidates were made)
-    assert len(decodes) == len(set(decodes)) == 1
-    assert first.read_bytes() == second.read_bytes()
 
 
 @pytest.mark.corpus

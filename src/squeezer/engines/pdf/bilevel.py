@@ -39,21 +39,12 @@ def _copy(value: pikepdf.Object) -> object:
 
 def decode_ink(image: Stream) -> np.ndarray:
     """The samples of a 1-bit image as a boolean H x W array, True where the sample is 0."""
-    found = _libtiff_dark(image)
-    if found is not None:
-        dark, black_is_1 = found
-        return _released(dark != 0 if black_is_1 else dark == 0)
-    return _released(_banded(_decode_pdfium(image), np.bool_, lambda dark: dark < 128))
+    return _released(_banded(_decode(image), np.bool_, lambda dark: dark < 128))
 
 
 def decode_gray(image: Stream) -> np.ndarray:
-    """The samples of a 1-bit image as an H x W uint8 array: 0 where the sample is 0, else 255
-    (read-only when it comes from libtiff as it is)."""
-    found = _libtiff_dark(image)
-    if found is not None:
-        dark, black_is_1 = found
-        return _released(255 - dark if black_is_1 else dark)
-    return _released(_banded(_decode_pdfium(image), np.uint8,
+    """The samples of a 1-bit image as an H x W uint8 array: 0 where the sample is 0, else 255."""
+    return _released(_banded(_decode(image), np.uint8,
                              lambda dark: (dark >= 128).view(np.uint8) * np.uint8(255)))
 
 
@@ -99,24 +90,23 @@ def _banded(decoded: np.ndarray | Image.Image, dtype: type,
     return out
 
 
-def _libtiff_dark(image: Stream) -> tuple[np.ndarray, bool] | None:
-    """libtiff's pixels of plain Group 4 data it decodes as a reader does
-    (:func:`ccitt.decode_dark`) and its /BlackIs1, or None: anything else, or what libtiff
-    refuses, is PDFium's."""
+def _decode(image: Stream) -> np.ndarray | Image.Image:
+    """The samples as an 8-bit H x W array or L image, dark where the sample is 0 (libtiff
+    for plain Group 4, else PDFium)."""
     width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
-    black_is_1 = _plain_g4(image, width, height)
-    if black_is_1 is None:
-        return None
-    data = image.read_raw_bytes()
-    if not _ends_with_eofb(data):
-        return None
-    from squeezer.engines.pdf import ccitt
+    parms = _plain_g4(image, width, height)
+    data = image.read_raw_bytes() if parms is not None else b""
+    if parms is not None and _ends_with_eofb(data):
+        from squeezer.engines.pdf import ccitt
 
-    try:
-        dark = ccitt.decode_dark(data, width, height, -1)
-    except (OSError, ValueError, SyntaxError):
-        return None  # damaged or unusual: PDFium decodes what a reader shows
-    return (dark, black_is_1) if dark.shape == (height, width) else None
+        try:
+            gray = ccitt.decode(data, width, height, -1, parms)
+        except (OSError, ValueError, SyntaxError):
+            pass  # damaged or unusual: PDFium decodes what a reader shows
+        else:
+            if gray.size == (width, height):
+                return gray
+    return _decode_pdfium(image)
 
 
 #: Group 4's end-of-facsimile-block: two end-of-line codes (000000000001), never in coded rows.

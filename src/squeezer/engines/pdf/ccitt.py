@@ -46,32 +46,6 @@ def decode(data: bytes, width: int, height: int, k: int = -1, black_is_1: bool =
     the sample 0 unless ``black_is_1``.  Pixel counts are the caller's to
     bound (the engine's budget), so Pillow's own bomb check is not made.
     """
-    gray = _decoded(data, width, height, k).convert("L")
-    return gray.point(lambda v: 255 - v) if black_is_1 else gray
-
-
-def decode_ink(data: bytes, width: int, height: int, k: int = -1,
-               black_is_1: bool = False) -> np.ndarray:
-    """:func:`decode`'s samples as an H x W boolean array, True where the sample is 0 (ink).
-
-    Straight from libtiff's pixels (:func:`decode_dark`): one comparison, no 8-bit gray
-    copy of the page (nor, for ``black_is_1``, an inverted one).  A quarter less time
-    than thresholding :func:`decode`'s image on a 300 dpi page.
-    """
-    dark = decode_dark(data, width, height, k)
-    return dark != 0 if black_is_1 else dark == 0
-
-
-def decode_dark(data: bytes, width: int, height: int, k: int = -1) -> np.ndarray:
-    """libtiff's pixels of G4 ``data`` as a read-only H x W uint8 array: 0 where it decodes a
-    black run, 255 elsewhere (which of them is the sample 0 is ``/BlackIs1``'s to say)."""
-    image = _decoded(data, width, height, k)
-    # ("raw", "L": Pillow's bytes as they are; its default packs 8 pixels a byte, 6x slower)
-    return np.frombuffer(image.tobytes("raw", "L"), np.uint8).reshape(height, width)
-
-
-def _decoded(data: bytes, width: int, height: int, k: int) -> Image.Image:
-    """libtiff's 1-bit image of G4 ``data`` (black runs black), loaded."""
     if k >= 0:
         raise ValueError("only Group 4 (K < 0) is decoded")
     tags = sorted([
@@ -92,6 +66,5 @@ def _decoded(data: bytes, width: int, height: int, k: int) -> Image.Image:
     out += data
     image = open_as(bytes(out), TiffImagePlugin.TiffImageFile)
     image.load()
-    if image.mode != "1" or image.size != (width, height):
-        raise ValueError(f"libtiff decoded a {image.mode} image of {image.size}")
-    return image
+    gray = image.convert("L")
+    return gray.point(lambda v: 255 - v) if black_is_1 else gray

@@ -263,11 +263,10 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
     elif is_mask:
         candidates = _stencil(image, width, height, ctx.settings.jbig2, ctx.jbig2_min)
     else:
-        decoded: dict[str, np.ndarray | None] = {}  # (the samples, decoded once for both)
-        candidates = _sampled(image, info, ctx, width, height, bpc, decoded=decoded)
+        candidates = _sampled(image, info, ctx, width, height, bpc)
         if image.objgen not in ctx.smasks:  # (a soft mask is resampled with its image)
             candidates = _with_full_size(candidates, lambda: _sampled(
-                image, info, ctx, width, height, bpc, resample=False, decoded=decoded))
+                image, info, ctx, width, height, bpc, resample=False))
     candidates = [c for c in candidates if c is not None and len(c.data) < before]
     return min(candidates, key=lambda c: len(c.data)) if candidates else None
 
@@ -603,16 +602,12 @@ def _size_entries(size: tuple[int, int], bpc: int) -> dict[str, object]:
 
 def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: int,
              bpc: int, *, resample: bool = True, arr: np.ndarray | None = None,
-             entries: dict | None = None,
-             decoded: dict[str, np.ndarray | None] | None = None) -> list:
+             entries: dict | None = None) -> list:
     """Candidates for a sampled image.
 
     ``arr`` gives samples decoded elsewhere (JPX): the stream's own encoding
     is then not one this function can write, so a lossless candidate is always
     made, and ``entries`` holds what the dictionary must change anyway.
-    ``decoded``: where a first call for the same image leaves the stream's samples (they
-    are never changed in place) and a second one (the full-size candidates of
-    :func:`_with_full_size`) finds them, instead of inflating the stream again.
     """
     s = ctx.settings
     color_key = isinstance(image.get("/Mask"), Array)
@@ -629,20 +624,13 @@ def _sampled(image: Stream, info: ColorInfo, ctx: _Context, width: int, height: 
             and _equal_decode_pairs(image, info):
         # what the really-gray step below would make of a large gray image stored as RGB,
         # straight from the stream (pixels.gray_samples: its three channels never whole)
-        arr = decoded["gray"] if decoded is not None and "gray" in decoded \
-            else pixels.gray_samples(image, width, height)
-        if decoded is not None:
-            decoded["gray"] = arr
+        arr = pixels.gray_samples(image, width, height)
         if arr is not None:
             entries.update(_gray_entries(image, info))
             info = ColorInfo("gray", 1, Name.DeviceGray)
             gray = changed = True
     if arr is None:
-        arr = decoded.get("samples") if decoded is not None else None
-        if arr is None:
-            arr = pixels.samples(image, width, height, info.components, bpc)
-        if decoded is not None:
-            decoded["samples"] = arr
+        arr = pixels.samples(image, width, height, info.components, bpc)
 
     if info.kind == "indexed":
         # a palette image stays as it is (qpdf re-packs its Flate) unless it must be

@@ -107,16 +107,11 @@ def encode_generic(ink: np.ndarray, coder=None) -> bytes:
         raise RuntimeError("JBIG2 encoding needs llvmlite or numba")
     height, width = ink.shape
     stride = (width + 8 + 7) // 8 * 8  # rows of whole uint64 words, 4 or more 0s on the right
-    # (0s only around the ink: a page's bits are written once, not zeroed first)
-    bits = np.empty((height + 2, stride), np.uint8)
-    bits[:2] = 0
-    bits[2:, :4] = 0
-    bits[2:, width + 4:] = 0
+    bits = np.zeros((height + 2, stride), np.uint8)
     bits[2:, 4:width + 4] = ink
     z = np.zeros(stride, np.uint8)
-    # an MQ coder emits at most about one byte per 8 symbols of worst-case input, plus slack;
-    # it only writes there, so the buffer is not zeroed
-    out = np.empty(height * (width + 1) // 4 + 64, np.uint8)
+    # an MQ coder emits at most about one byte per 8 symbols of worst-case input, plus slack
+    out = np.zeros(height * (width + 1) // 4 + 64, np.uint8)
     length = kernel(bits, bits.view(np.uint64), width, QE_TABLE, out, z, z.view(np.uint64))
     coded = out[:length].tobytes()
     page = struct.pack(">IIIIBH", width, height, 0, 0, 0x01, 0)

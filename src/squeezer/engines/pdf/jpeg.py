@@ -162,16 +162,11 @@ def encode(image: Image.Image, quality: int, encoder: str = JPEGLI) -> bytes:
     return optimize_losslessly(_encode_plain(image, quality, encoder), trusted=True)
 
 
-def _encode_plain(image: Image.Image, quality: int, encoder: str = JPEGLI,
-                  samples: bytes | None = None) -> bytes:
-    """:func:`encode` without the lossless re-optimisation (the same pixels, more bytes).
-
-    ``samples``: ``image.tobytes()`` when the caller has them (a search encodes one mosaic
-    many times)."""
+def _encode_plain(image: Image.Image, quality: int, encoder: str = JPEGLI) -> bytes:
+    """:func:`encode` without the lossless re-optimisation (the same pixels, more bytes)."""
     if image.mode == "RGB" and encoder == JPEGLI and _jpegli is not None:
         try:
-            return _jpegli.encode(samples if samples is not None else image.tobytes(),
-                                  image.width, image.height, quality)
+            return _jpegli.encode(image.tobytes(), image.width, image.height, quality)
         except (ValueError, RuntimeError):
             pass  # fall back to libjpeg-turbo
     buf = io.BytesIO()
@@ -390,9 +385,10 @@ def _at_cap(probe: _Probe, among: tuple[str, ...], lowest: int,
     resolution: libjpeg-turbo at quality 55 keeps what jpegli keeps at 75 in 6 % fewer
     bytes).
     """
-    data, kept = probe.trial(cap, among[0])
+    data = probe.encode(cap, among[0])
     best = (len(optimize_losslessly(data, trusted=True)) if len(among) > 1 else len(data),
             cap, among[0])
+    kept = probe.similarity(data)
     for encoder in among[1:]:
         quality, other = probe.lowest_passing(lowest, cap, kept, encoder=encoder)
         if quality is not None and other is not None:
@@ -458,8 +454,6 @@ class _Probe:
                             self._slot(k, *self.view_tile))
         planes = self._interior(_planes(reference))
         self.references = [Similarity(planes[:, :, c]) for c in range(planes.shape[2])]
-        self._trials: dict[tuple[int, str], tuple[bytes, float]] = {}
-        self._samples: bytes | None = None
 
     def _slot(self, k: int, w: int, h: int) -> tuple[int, int]:
         return (k % self.cols) * w, (k // self.cols) * h
@@ -474,9 +468,7 @@ class _Probe:
         return blocks.reshape(self.rows * (th - 2 * m), self.cols * (tw - 2 * m), c)
 
     def encode(self, quality: int, encoder: str = JPEGLI) -> bytes:
-        if self.mosaic.mode == "RGB" and encoder == JPEGLI and self._samples is None:
-            self._samples = self.mosaic.tobytes()  # (what jpegli reads, made once)
-        return _encode_plain(self.mosaic, quality, encoder, self._samples)
+        return _encode_plain(self.mosaic, quality, encoder)
 
     def similarity(self, data: bytes) -> float:
         decoded: Image.Image = Image.open(io.BytesIO(data))
@@ -504,44 +496,31 @@ class _Probe:
         (a smaller size usually does: one encode instead of the whole ladder).
         """
         rungs = list(range(start, cap, SEARCH_STEP))
-        if top_first and len(rungs) > 1 and self.trial(rungs[-1], encoder)[1] < floor:
-            return None, None
+        if top_first and len(rungs) > 1:
+            top = self.encode(rungs[-1], encoder)
+            if self.similarity(top) < floor:
+                return None, None
         passes = lambda q: self._passing(q, floor, encoder)
         # every other rung upwards, then the one skipped below the first that passes:
         # half the encodes of a full scan for the same choice nearly always
         for k in range(0, len(rungs), 2):
-            data, kept = self.trial(rungs[k], encoder)
-            if kept >= floor:
+            data = self.encode(rungs[k], encoder)
+            if self.similarity(data) >= floor:
                 if k > 0:
-                    below, kept = self.trial(rungs[k - 1], encoder)
-                    if kept >= floor:
+                    below = self.encode(rungs[k - 1], encoder)
+                    if self.similarity(below) >= floor:
                         return refine(passes, rungs[k - 2], rungs[k - 1], below)  # (k >= 2)
                     return refine(passes, rungs[k - 1], rungs[k], data)
                 return rungs[k], data
             if k + 1 == len(rungs) - 1:  # the last rung is odd: it is tried too
-                data, kept = self.trial(rungs[k + 1], encoder)
-                if kept >= floor:
+                data = self.encode(rungs[k + 1], encoder)
+                if self.similarity(data) >= floor:
                     return refine(passes, rungs[k], rungs[k + 1], data)
         return None, None
 
-    def trial(self, quality: int, encoder: str = JPEGLI) -> tuple[bytes, float]:
-        """The mosaic's JPEG at ``quality`` and its :meth:`similarity`, each made once.
-
-        A search asks again for what it measured before: the highest rung tried first and
-        then reached by the ladder, and when no rung keeps the floor, the second encoder's
-        ladder against what the first keeps at its cap (:func:`_at_cap`), whose lower rungs
-        it has measured already (a third of a 300 dpi photo page's encodes).
-        """
-        key = (quality, encoder)
-        found = self._trials.get(key)
-        if found is None:
-            data = self.encode(quality, encoder)
-            found = self._trials[key] = (data, self.similarity(data))
-        return found
-
     def _passing(self, quality: int, floor: float, encoder: str) -> bytes | None:
-        data, kept = self.trial(quality, encoder)
-        return data if kept >= floor else None
+        data = self.encode(quality, encoder)
+        return data if self.similarity(data) >= floor else None
 
 
 def refine(passes: Callable[[int], bytes | None], failing: int, passing: int,
