@@ -177,37 +177,11 @@ def _rewritten(data: bytes, lengths: dict[str, int], drop: frozenset[str]) -> by
         tables["name"] = compiled
     if sum(lengths[t] for t in drop) + names_saved < MIN_SAVING:
         return None
-    # the tables in the program's own order (by offset), the directory sorted by tag, each
-    # table padded to 4 bytes, head's checkSumAdjustment set for the whole: fontTools' layout
-    # for TTFont.save(reorderTables=False)
-    order = [tag for tag, _ in sorted(directory.items(), key=lambda item: item[1][0])]
-    kept = [tag.decode("latin-1") for tag in order if tag.decode("latin-1") not in drop]
-    start = 12 + 16 * len(kept)
-    offsets: dict[str, int] = {}
-    body = bytearray()
-    for tag in kept:
-        offsets[tag] = start + len(body)
-        body += tables[tag] + bytes(-len(tables[tag]) % 4)
-    exponent = max(len(kept).bit_length() - 1, 0)
-    header = struct.pack(">4sHHHH", data[:4], len(kept), 16 << exponent, exponent,
-                         max(0, 16 * len(kept) - (16 << exponent)))
-    sums = {}
-    for tag in kept:
-        table = tables[tag]
-        sums[tag] = _checksum(table[:8] + bytes(4) + table[12:] if tag == "head" else table)
-    entries = b"".join(struct.pack(">4sIII", tag.encode("latin-1"), sums[tag], offsets[tag],
-                                   len(tables[tag])) for tag in sorted(kept))
-    if "head" in offsets:
-        total = (sum(sums.values()) + _checksum(header + entries)) & 0xFFFFFFFF
-        at = offsets["head"] - start + 8
-        body[at:at + 4] = struct.pack(">I", (0xB1B0AFBA - total) & 0xFFFFFFFF)
-    return header + entries + bytes(body)
-
-
-def _checksum(data: bytes) -> int:
-    """The sfnt table checksum: the sum of big-endian 32-bit words, zero-padded."""
-    data += bytes(-len(data) % 4)
-    return sum(struct.unpack(f">{len(data) // 4}I", data)) & 0xFFFFFFFF
+    # the tables in the program's own order (by offset): fontTools' layout for
+    # TTFont.save(reorderTables=False)
+    order = [tag for tag, _ in sorted(directory.items(), key=lambda item: item[1][0])
+             if tag.decode("latin-1") not in drop]
+    return sfnt.assemble(data[:4], {tag: tables[tag.decode("latin-1")] for tag in order}, order)
 
 
 def _name_records(table: bytes) -> list[_NameRecord]:

@@ -79,11 +79,6 @@ def _components(glyph: bytes) -> list[int]:
             return found
 
 
-def _checksum(table: bytes) -> int:
-    padded = table + b"\0" * (-len(table) % 4)
-    return sum(struct.unpack(f">{len(padded) // 4}I", padded)) & 0xFFFFFFFF
-
-
 def cut(data: bytes, keep: set[int]) -> tuple[bytes, set[int]]:
     """``data`` with only the glyphs ``keep`` (plus .notdef and the parts of kept composite
     glyphs) left in ``glyf``, every glyph id unchanged; and the ids kept.
@@ -165,10 +160,9 @@ def cut(data: bytes, keep: set[int]) -> tuple[bytes, set[int]]:
     if b"cmap" in tables:
         tables[b"cmap"] = _kept_cmap(tables[b"cmap"], kept)
     head = bytearray(tables[b"head"])
-    struct.pack_into(">I", head, 8, 0)  # checkSumAdjustment: set below
     struct.pack_into(">h", head, 50, 0 if short else 1)  # indexToLocFormat
     tables[b"head"] = bytes(head)
-    return _assemble(data[:4], tables), kept
+    return sfnt.assemble(data[:4], tables), kept
 
 
 def _zero_metrics(header: bytes | None, metrics: bytes | None, kept: set[int],
@@ -406,28 +400,3 @@ def _truncated(tables: dict[bytes, bytes], count: int,
         elif version != 0x00030000:
             return None  # (format 1 is the 258 standard glyphs; 2.5 and 4 count glyphs too)
     return out, count
-
-
-def _assemble(version: bytes, tables: dict[bytes, bytes]) -> bytes:
-    """An sfnt of ``tables`` (sorted by tag, 4-byte aligned), with its checksums."""
-    tags = sorted(tables)
-    count = len(tags)
-    power = 1
-    while power * 2 <= count:
-        power *= 2
-    search_range = power * 16
-    header = bytearray(version + struct.pack(">HHHH", count, search_range,
-                                             power.bit_length() - 1, count * 16 - search_range))
-    body = bytearray()
-    at = 12 + 16 * count
-    head_offset = 0
-    for tag in tags:
-        table = tables[tag]
-        if tag == b"head":
-            head_offset = at + len(body)
-        header += struct.pack(">4sIII", tag, _checksum(table), at + len(body), len(table))
-        body += table + b"\0" * (-len(table) % 4)
-    font = bytearray(header + body)
-    if head_offset:
-        struct.pack_into(">I", font, head_offset + 8, (0xB1B0AFBA - _checksum(bytes(font))) & 0xFFFFFFFF)
-    return bytes(font)

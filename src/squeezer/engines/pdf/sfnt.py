@@ -1,4 +1,4 @@
-"""The table directory of a TrueType or OpenType program, read with :mod:`struct`.
+"""The table directory of a TrueType or OpenType program, read and written with :mod:`struct`.
 
 Counting a program's glyphs decides whether a font is worth subsetting at all; doing it with
 fontTools and numpy cost a cold ``squeezer compress`` of a one-page text PDF ~0.2 s of imports
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from collections.abc import Sequence
 
 #: The first four bytes of the programs read here (TrueType, Apple TrueType, OpenType CFF).
 SFNT_VERSIONS = (b"\x00\x01\x00\x00", b"true", b"OTTO")
@@ -44,6 +45,42 @@ def directory(data: bytes, *, strict: bool = False) -> dict[bytes, tuple[int, in
             raise ValueError(f"table {tag!r} runs past the end")
         found[tag] = (offset, length)
     return found
+
+
+def checksum(data: bytes) -> int:
+    """The sfnt table checksum: the sum of big-endian 32-bit words, zero-padded."""
+    data += bytes(-len(data) % 4)
+    return sum(struct.unpack(f">{len(data) // 4}I", data)) & 0xFFFFFFFF
+
+
+def assemble(version: bytes, tables: dict[bytes, bytes],
+             order: Sequence[bytes] | None = None) -> bytes:
+    """An sfnt program of ``tables``: the directory sorted by tag, the tables in ``order``
+    (by tag when None; fontTools' ``save(reorderTables=False)`` keeps the program's own
+    order), each padded to 4 bytes, and ``head``'s checkSumAdjustment set for the whole
+    (the ``head`` checksum taken with it zero, as the spec says)."""
+    if b"head" in tables:
+        head = tables[b"head"]
+        tables = {**tables, b"head": head[:8] + bytes(4) + head[12:]}
+    tags = sorted(tables)
+    count = len(tags)
+    exponent = max(count.bit_length() - 1, 0)
+    search_range = 16 << exponent
+    header = version + struct.pack(">HHHH", count, search_range, exponent,
+                                   max(0, 16 * count - search_range))
+    start = 12 + 16 * count
+    offsets: dict[bytes, int] = {}
+    body = bytearray()
+    for tag in tags if order is None else order:
+        offsets[tag] = start + len(body)
+        body += tables[tag] + bytes(-len(tables[tag]) % 4)
+    entries = b"".join(struct.pack(">4sIII", tag, checksum(tables[tag]), offsets[tag],
+                                   len(tables[tag])) for tag in tags)
+    font = bytearray(header + entries + body)
+    if b"head" in tables:
+        struct.pack_into(">I", font, offsets[b"head"] + 8,
+                         (0xB1B0AFBA - checksum(bytes(font))) & 0xFFFFFFFF)
+    return bytes(font)
 
 
 def tables(data: bytes) -> dict[bytes, bytes]:
