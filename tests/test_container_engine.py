@@ -438,6 +438,28 @@ def test_odt_mimetype_first_stored_and_manifest_follows_a_rename(tmp_path: Path)
     assert any(v.startswith("odfpy: opens, 21 paragraphs") for v in report.verified)
 
 
+def test_odt_whose_manifest_names_an_external_dtd_is_compressed(tmp_path: Path) -> None:
+    """OpenOffice 1.x/2.x wrote ``<!DOCTYPE manifest:manifest … "Manifest.dtd">``: odfpy (through
+    defusedxml) refuses the input, while the output's rewritten manifest has no DOCTYPE and
+    opens; both sides must still be compared the same way (the input was returned whole,
+    tika's testODT-TIKA-6000.odt: 3.89 MB kept against 1.49 MB)."""
+    plain = odt(tmp_path / "plain.odt", png_bytes(photo(1000, 750)))
+    manifest = read(plain, "META-INF/manifest.xml")
+    head, _, body = manifest.partition(b"?>")
+    doctype = (b'\n<!DOCTYPE manifest:manifest PUBLIC "-//OpenOffice.org//DTD Manifest 1.0//EN" '
+               b'"Manifest.dtd">')
+    src = rezip(plain, tmp_path / "doc.odt",
+                replace={"META-INF/manifest.xml": head + b"?>" + doctype + body},
+                stored={"mimetype"})
+    out = tmp_path / "out.odt"
+    report = compress_any(src, out, {"level": "medium"})
+    assert not report.original_kept, report.warnings
+    assert report.output_bytes < src.stat().st_size * 0.3
+    assert "xml text: opens, 3 parts; same text" in report.verified
+    [picture] = [n for n in members(out) if n.startswith("Pictures/")]
+    assert picture.endswith(".jpg") and picture in read(out, "content.xml").decode()
+
+
 def test_odt_embedded_fonts_are_subset_to_the_documents_characters(tmp_path: Path) -> None:
     from odf.opendocument import OpenDocumentText
     from odf.style import FontFace

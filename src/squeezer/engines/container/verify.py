@@ -34,6 +34,8 @@ from squeezer.engines.limits import Limits
 #: Python object per element, 4-15 CPU-s per load of a 7.5 MB content.xml (done twice, before
 #: and after), more than the rest of the run on such a file (issue 17)
 ODFPY_MAX_BYTES = 1 << 20
+#: the label of the last-resort comparison: every XML part's text, when a reader refuses the file
+XML_TEXT = "xml text"
 TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 
 
@@ -84,7 +86,7 @@ def document_signature(fmt: str, path: Path, parts: dict[str, bytes | None]) -> 
             return "lxml (content.xml too large for odfpy)", _odf_lxml(parts)
     except Exception:  # noqa: BLE001, S110 - the reader refuses it: compare the XML text
         pass
-    return "xml text", _xml_text(parts)
+    return XML_TEXT, xml_text(parts)
 
 
 def _family(fmt: str) -> str:
@@ -171,7 +173,7 @@ def _odf_lxml(parts: dict[str, bytes | None]) -> Any:
             "pages": sum(1 for _ in root.iter(f"{{{DRAW_NS}}}page"))}
 
 
-def _xml_text(parts: dict[str, bytes | None]) -> Any:
+def xml_text(parts: dict[str, bytes | None]) -> Any:
     from lxml import etree
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
