@@ -547,6 +547,25 @@ def test_png_photo_posterised_only_where_noise_hides_it(tmp_path: Path) -> None:
     assert banding(np.asarray(clean), np.asarray(pngmod.posterize(clean, 4))) > 0.05
 
 
+def test_png_cut_out_photo_is_posterised_by_its_opaque_noise(tmp_path: Path) -> None:
+    """A photo on a transparent surround (product shots in slides): the flat hidden colour of
+    the surround is not the photo's noise, so it does not forbid posterising the photo."""
+    from squeezer.engines.image import png as pngmod
+
+    noisy = np.asarray(photo(384, 288, noise=10.0).convert("RGBA")).copy()
+    noisy[:, :200, 3] = 0  # the left half and more transparent
+    noisy[:, :200, :3] = 255
+    cut_out = Image.fromarray(noisy)
+    assert pngmod.posterize_steps(cut_out) == pngmod.posterize_steps(
+        Image.fromarray(noisy[:, 200:]))  # the opaque part decides
+    assert pngmod.posterize_steps(cut_out)
+    src = save(cut_out, tmp_path / "cut.png", "PNG", compress_level=6)
+    report = compress(src, tmp_path / "cut.out.png", Options())
+    out = np.asarray(decoded(tmp_path / "cut.out.png").convert("RGBA"))
+    assert report.output_bytes < src.stat().st_size * 0.9, report.actions
+    assert np.array_equal(out[..., 3], noisy[..., 3])
+
+
 def test_png_pillow_quantizer_is_selectable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from squeezer.config import Config
     from squeezer.engines import runtime
