@@ -158,6 +158,24 @@ def test_docx_medium_downscales_to_the_drawing_extent_and_renames_a_png_photo(
     assert len(python_docx.Document(str(out)).inline_shapes) == 1
 
 
+def test_docx_png_photo_with_an_unused_alpha_channel_becomes_a_jpeg(tmp_path: Path) -> None:
+    """Screenshots and renders are often saved RGBA with every pixel opaque: a JPEG holds
+    them; a picture with any transparent pixel stays PNG."""
+    opaque = photo(1200, 900).convert("RGBA")
+    src = docx(tmp_path / "rgba.docx", picture=png_bytes(opaque), width_in=4.0)
+    report = compress_any(src, tmp_path / "out.docx", {"level": "medium"})
+    [(old, new)] = report.renamed.items()
+    assert old.endswith(".png") and new.endswith(".jpeg"), report.renamed
+    assert Image.open(io.BytesIO(read(tmp_path / "out.docx", new))).mode in ("RGB", "L")
+    holed = np.asarray(opaque).copy()
+    holed[:40, :40, 3] = 0
+    src = docx(tmp_path / "holed.docx", picture=png_bytes(Image.fromarray(holed)), width_in=4.0)
+    report = compress_any(src, tmp_path / "out2.docx", {"level": "medium"})
+    assert not report.renamed
+    [png] = [n for n in members(tmp_path / "out2.docx") if n.startswith("word/media/")]
+    assert Image.open(io.BytesIO(read(tmp_path / "out2.docx", png))).mode in ("RGBA", "P")
+
+
 def test_a_drawing_shown_a_little_smaller_is_never_stored_above_lossless(tmp_path: Path) -> None:
     """A palette drawing resampled to its box grows (new colours) and its JPEG conversion may
     be refused: the member still gets the level's result at its own size, never less than
