@@ -596,6 +596,26 @@ def test_jpeg_high_never_below_its_floor_even_above_the_cap(tmp_path: Path) -> N
     assert report.score is None or report.score >= floor - 0.01
 
 
+def test_jpeg_fine_colour_detail_falls_back_to_full_chroma(tmp_path: Path) -> None:
+    """Red type on blue: no 4:2:0 quality keeps the floor (chroma is halved), 4:4:4 does; the
+    result must not be the input kept whole (two q99 photo-book JPEGs were)."""
+    rng = np.random.default_rng(3)
+    image = Image.new("RGB", (480, 360), (40, 60, 200))
+    draw = ImageDraw.Draw(image)
+    for _ in range(220):
+        draw.text((int(rng.integers(0, 480)), int(rng.integers(0, 360))), "Map",
+                  fill=(230, 30, 30))
+    noisy = np.asarray(image).astype(np.int16) + rng.normal(0, 3, (360, 480, 3)).astype(np.int16)
+    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    src = save(image, tmp_path / "map.jpg", "JPEG", quality=99, subsampling=0)
+    reference = decoded(src).convert("RGB")
+    report = compress(src, tmp_path / "map.out.jpg", Options())
+    out = decoded(tmp_path / "map.out.jpg")
+    assert report.output_bytes < src.stat().st_size * 0.8, report.actions
+    assert "4:4:4" in report.actions[-1] and not report.warnings
+    assert score(reference, out.convert("RGB")) >= LEVELS[Level.medium].score - 0.01
+
+
 def animation(n: int = 8, w: int = 200, h: int = 150) -> list[Image.Image]:
     """A gradient background (more than 256 colours) with a ball moving across it."""
     y, x = np.mgrid[0:h, 0:w]

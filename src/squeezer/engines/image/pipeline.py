@@ -438,12 +438,14 @@ FULL_CHROMA_FROM = 90
 def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: quality.Floor,
                  cap: int, same_pixels: bool) -> list[Candidate]:
     """The lowest quality whose result keeps the floor, for jpegli 4:2:0 (or gray) and, where
-    it needs a high quality, libjpeg-turbo 4:4:4.  When the level's cap cannot hold the
-    floor, qualities above it (up to a JPEG source's own, else 95) are tried first."""
+    it needs a high quality or cannot keep the floor at all, libjpeg-turbo 4:4:4.  When the
+    level's cap cannot hold the floor, qualities above it (up to a JPEG source's own, else
+    95) are tried first."""
     s = ctx.settings
     ceiling = max(cap, min(95, ctx.decoded.jpeg_quality or 95))
     start = min(ceiling, s.quality_start)
     out: list[Candidate] = []
+    short: Candidate | None = None  #: 4:2:0's best try when it cannot keep the floor
     chroma_bytes = 0  #: bytes of the 4:2:0 search's chosen probe
     reference: quality.Reference | None = None  #: the probes' pixels, for both searches
     ways = ["4:2:0"] if encoded.mode == "L" else ["4:2:0", "4:4:4"]
@@ -455,17 +457,21 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
                                (img.convert("L") if encoded.mode == "L" else img), q, way,
                                repack=False)
 
-        if way == "4:4:4" and (not out or (out[0].quality or 0) < FULL_CHROMA_FROM):
+        if way == "4:4:4" and out and (out[0].quality or 0) < FULL_CHROMA_FROM:
             break
         if way == "4:4:4":
-            start = out[0].quality or start  # 4:4:4 needs about what 4:2:0 needed
+            # 4:4:4 needs about what 4:2:0 needed; where 4:2:0 fell short of the floor even at
+            # the ceiling (fine colour detail: red type on a map, coloured symbols), 4:4:4
+            # is the way left (two q99 RGB JPEGs of a photo book: 82.5 at 4:2:0 q95, 86.0 at
+            # 4:4:4 q88, 0.44 x their bytes)
+            start = (out[0].quality or start) if out else ceiling
         found = quality.search(image, enc, jpeg.decode, floor, min(s.quality_floor, cap),
                                ceiling, start=start, reference=reference,
                                slope=JPEG_SLOPE if way == "4:2:0" else quality.SLOPE)
         reference = found.reference
         if way == "4:2:0":
             chroma_bytes = found.probe_bytes
-        elif found.probe_bytes >= chroma_bytes:
+        elif out and found.probe_bytes >= chroma_bytes:
             # on the same pixels libjpeg-turbo's 4:4:4 is no smaller than jpegli's 4:2:0, and
             # mozjpeg's re-pack takes more off jpegli's (8.7 % against 4.4 % on a 2.5 Mpx
             # photo): it cannot win, so neither the whole image nor its re-pack is written
@@ -481,11 +487,13 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
         if floor.holds(got):
             out.append(_jpeg_candidate(ctx, image, data, q, name, got))
         elif way == "4:2:0" and not same_pixels:
-            # nothing else to offer (the input's own pixels cannot be re-packed)
-            out.append(_jpeg_candidate(ctx, image, data, q, name, got))
-            ctx.report.warnings.append(
-                f"SSIMULACRA2 {got.score:.1f} is below the level's floor {floor.score:g} even "
-                f"at quality {q}")
+            short = _jpeg_candidate(ctx, image, data, q, name, got)
+    if not out and short is not None:
+        # nothing else to offer (the input's own pixels cannot be re-packed)
+        out.append(short)
+        ctx.report.warnings.append(
+            f"SSIMULACRA2 {short.score:.1f} is below the level's floor {floor.score:g} even "
+            f"at quality {short.quality}")
     return out
 
 
