@@ -547,6 +547,26 @@ def test_png_photo_posterised_only_where_noise_hides_it(tmp_path: Path) -> None:
     assert banding(np.asarray(clean), np.asarray(pngmod.posterize(clean, 4))) > 0.05
 
 
+def test_png_render_too_clean_to_posterise_loses_only_its_lowest_bit(tmp_path: Path) -> None:
+    """A render whose lowest bit is noise-like (a dithered gradient, noise under one level)
+    has no noise to hide a coarse step, but rounding to even values costs nothing visible and
+    is a fifth of its bytes; a flat screenshot's lowest bit is not noise and is not tried."""
+    from squeezer.engines.image import png as pngmod
+
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:300, 0:400]
+    smooth = np.stack([x * 0.6, y * 0.8, (x + y) * 0.3], -1) + rng.normal(0, 0.6, (300, 400, 3))
+    render = Image.fromarray(np.clip(smooth + 20, 0, 255).astype(np.uint8))
+    assert pngmod.posterize_steps(render) == [] and pngmod.lowest_bit_pays(render)
+    src = save(render, tmp_path / "render.png", "PNG", compress_level=9)
+    report = compress(src, tmp_path / "render.out.png", Options())
+    assert "posterised to steps of 2" in report.actions[-1], report.actions
+    out = np.asarray(decoded(tmp_path / "render.out.png").convert("RGB")).astype(np.int16)
+    assert np.abs(out - np.asarray(render)).max() <= 1
+    assert report.output_bytes < src.stat().st_size * 0.9
+    assert not pngmod.lowest_bit_pays(ui_screenshot(gradient=False))
+
+
 def test_png_cut_out_photo_is_posterised_by_its_opaque_noise(tmp_path: Path) -> None:
     """A photo on a transparent surround (product shots in slides): the flat hidden colour of
     the surround is not the photo's noise, so it does not forbid posterising the photo."""

@@ -705,10 +705,14 @@ def _png_posterized(ctx: Context, keep: list[bytes]) -> list[Candidate]:
     s = ctx.settings
     floor = _floor(s)
     frame = ctx.frames[0]
-    steps = png.posterize_steps(frame)
-    if floor is None or not steps:
+    if floor is None:
         return []
+    steps = png.posterize_steps(frame)
     sample_image, reference = ctx.sample()
+    if not steps and png.lowest_bit_pays(sample_image):
+        steps = [png.FINEST_STEP]
+    if not steps:
+        return []
     for step in steps:
         ctx.budget.check_time()
         if not floor.holds(reference.measure(png.posterize(sample_image, step), floor)):
