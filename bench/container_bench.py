@@ -50,7 +50,7 @@ CATEGORIES = ("docs", "archives", "web")
 sys.path.insert(0, str(ROOT / "src"))
 
 from squeezer.engines.container.kinds import IMAGES, member_kind  # noqa: E402
-from squeezer.engines.container.verify import document_signature  # noqa: E402
+from squeezer.engines.container.verify import same_document  # noqa: E402
 from squeezer.engines.dispatch import compress_any  # noqa: E402
 from squeezer.engines.sniff import sniff_file  # noqa: E402
 
@@ -197,7 +197,7 @@ def broken(src: Path, out: Path, fmt: str) -> str | None:
         if fmt in ("docx", "xlsx", "pptx", "docm", "xlsm", "pptm", "odt", "ods", "odp", "odg"):
             before = _parts(src)
             after = _parts(out)
-            if document_signature(fmt, src, before) != document_signature(fmt, out, after):
+            if not same_document(fmt, src, before, out, after)[2]:
                 return "content differs or does not open"
     except Exception as exc:  # noqa: BLE001 - any failure is a broken file
         return f"{type(exc).__name__}: {exc}"[:120]
