@@ -23,7 +23,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from squeezer.engines.container import detect, epub, members, odf, ooxml, repack, website
+from squeezer.engines.container import (
+    detect,
+    epub,
+    members,
+    odf,
+    ooxml,
+    repack,
+    website,
+    zipmethods,
+)
 from squeezer.engines.container.formats import family
 from squeezer.engines.container.kinds import IMAGES, member_kind
 from squeezer.engines.container.members import Context, Job, Outcome
@@ -38,6 +47,7 @@ from squeezer.engines.container.verify import (
     zip_members,
 )
 from squeezer.engines.container.zipread import (
+    DEFLATED,
     STORED,
     ZipArchive,
     ZipEntry,
@@ -312,6 +322,9 @@ def _entries(items: list[Member], plan: Plan, archive: ZipArchive, ctx: Context,
         if not m.forced and name is None and len(stored) >= e.csize:
             if m.content is not None:
                 m.action = "kept: no smaller result"
+            elif e.method not in (STORED, DEFLATED) and m.action in ("kept", "recompressed"):
+                m.action = (f"kept: its {zipmethods.NAMES.get(e.method, str(e.method))} data is "
+                            "no larger than deflate's")
             m.content = None
             return _raw(archive, e)
         if m.content is None and m.action == "kept":
