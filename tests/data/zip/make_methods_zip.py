@@ -75,7 +75,7 @@ def write(path: Path, members: list) -> None:
         for head, rest, info in members:
             offset = f.tell()
             f.write(head + rest)
-            (_, needed, flags, method, mtime, mdate, crc, csize, usize, n, m) = struct.unpack(
+            (_, needed, flags, method, mtime, mdate, crc, csize, usize, n, _m) = struct.unpack(
                 "<4sHHHHHIIIHH", head)
             name = rest[:n]
             central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 63, needed, flags,
