@@ -22,7 +22,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from containerfx import corpus_file
+from containerfx import corpus_file, docx, photo, png_bytes
 
 from squeezer.engines.container import pkzip_legacy, zipmethods
 from squeezer.engines.container.budget import ArchiveBudget
@@ -106,6 +106,27 @@ def test_a_nested_zip_of_legacy_members_is_recursed_into(tmp_path: Path) -> None
         inner = tmp_path / "inner.zip"
         inner.write_bytes(z.read("inner/methods.zip"))
     assert contents(inner) == contents(METHODS_ZIP)
+
+
+def test_an_lzma_docx_is_known_as_a_document_and_checked_as_one(tmp_path: Path) -> None:
+    """Python's zipfile writes LZMA members: the package's content types are read to tell a
+    DOCX from a plain ZIP (it was taken for a ZIP and kept whole), and python-docx opens
+    the output with the same text."""
+    made = docx(tmp_path / "made.docx", picture=png_bytes(photo(400, 300)))
+    src = tmp_path / "lzma.docx"
+    with zipfile.ZipFile(made) as a, zipfile.ZipFile(src, "w", zipfile.ZIP_LZMA) as b:
+        for info in a.infolist():
+            b.writestr(info.filename, a.read(info))
+    out = tmp_path / "out.docx"
+    report = compress_any(src, out, {"level": "lossless"})
+    assert report.format_out == "docx" and report.container == "ooxml"
+    assert not report.original_kept and report.output_bytes < src.stat().st_size
+    assert any(v.startswith("python-docx: opens") for v in report.verified)
+    rows = {m.name: m.action for m in report.members}
+    for info in zipfile.ZipFile(out).infolist():
+        assert info.compress_type in (0, 8) or rows[info.filename] in (
+            "kept: its LZMA data is no larger than deflate's", "kept: no smaller result"), \
+            info.filename
 
 
 def test_moby_is_no_longer_kept_whole(tmp_path: Path) -> None:

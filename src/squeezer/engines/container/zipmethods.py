@@ -45,7 +45,7 @@ NAMES = {0: "stored", 8: "deflate", 12: "bzip2", DEFLATE64: "Deflate64", LZMA: "
          **{m: f"Reduce (factor {m - 1})" for m in pkzip_legacy.REDUCED},
          pkzip_legacy.IMPLODED: "Implode"}
 #: XZ members whose decoder would need more memory than this are refused (xz -9 needs 65 MiB)
-XZ_MEMLIMIT = 1 << 30
+XZ_MEMLIMIT = 1 << 28
 #: Deflate64's best case: 65,538 bytes from 18 bits, about 2^15 bytes for each input byte
 _DEFLATE64_RATIO_BITS = 16
 
