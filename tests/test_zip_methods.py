@@ -15,6 +15,7 @@ import heapq
 import json
 import os
 import random
+import struct
 import subprocess
 import sys
 import zipfile
@@ -519,3 +520,42 @@ def test_shrink_grows_to_13_bits_and_clears_partly() -> None:
     assert pkzip_legacy.decompress(1, packed, len(data), 0, "x") == data
     with pytest.raises(DamagedArchiveError):
         pkzip_legacy.decompress(1, packed[:len(packed) // 2], len(data), 0, "x")
+
+
+def _zip_of(members: list[tuple[bytes, bytes, bytes, int, int]]) -> bytes:
+    """A ZIP of ``(name, content, stored bytes, method, flags)`` members, written by hand."""
+    out = bytearray()
+    central = bytearray()
+    for name, content, packed, method, flags in members:
+        fields = (10, flags, method, 0, 0x1021, zlib.crc32(content), len(packed), len(content),
+                  len(name))
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 10, *fields, 0, 0, 0, 0,
+                               0, len(out)) + name
+        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", *fields, 0) + name + packed
+    return bytes(out + central + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members),
+                                             len(members), len(central), len(out), 0))
+
+
+def test_reduced_and_pkzip101_imploded_members_go_through_the_engine(tmp_path: Path) -> None:
+    """Reduce (every factor) end to end; and an Implode member whose minimum match length
+    follows PKZIP 1.01's rule (from the window size: 3 with 8 KiB and no literal tree) is read
+    by the second try the CRC asks for."""
+    members = []
+    for factor in (1, 2, 3, 4):
+        data = _sample(20 + factor)
+        members.append((f"reduced{factor}.txt".encode(), data, _reduce(data, factor),
+                        1 + factor, 0))
+    data = _sample(30)
+    packed = _implode(data, True, False, seed=3)  # min length 2 (APPNOTE) ...
+    members.append((b"implode.txt", data, packed, 6, 0x2))
+    # ... and the same stream read as PKZIP 1.01 would write it: min length 3
+    old = pkzip_legacy.explode(packed, len(data), True, False, pkzip101=True)
+    assert old != data
+    members.append((b"pkzip101.txt", old, packed, 6, 0x2))
+    src = tmp_path / "old.zip"
+    src.write_bytes(_zip_of(members))
+    out = tmp_path / "out.zip"
+    report = compress_any(src, out, {"level": "lossless"})
+    assert not report.original_kept and out.stat().st_size < src.stat().st_size
+    assert {m.action for m in report.members} == {"recompressed"}
+    assert contents(out) == {n.decode(): c for n, c, *_ in members}

@@ -11,7 +11,9 @@ The three methods are specified by PKWARE's APPNOTE.TXT, section 5.1 (Shrink), 5
 ``unreduce.c`` and ``explode.c`` (which read every such archive in the wild) decide:
 
 - a back-reference reaching before the start of the output reads zero bytes;
-- Implode's minimum match length is 3 with a literal tree and 2 without.
+- Implode's minimum match length is 3 with a literal tree and 2 without (PKZIP 1.01 and
+  1.02 took it from the window size instead: 3 with the 8 KiB window; the reader tries
+  that when a member with one of the two flags fails its CRC, :func:`has_pkzip101_variant`).
 
 None of the streams has an end marker: each decoder stops at the member's declared
 uncompressed size, and never produces more than that.  Damaged input (bits run out
@@ -251,7 +253,7 @@ def _tree(data: bytes, pos: int, count: int, name: str) -> tuple[list[int], int,
     lengths: list[int] = []
     for b in record:
         lengths += [(b & 0xF) + 1] * ((b >> 4) + 1)
-    if len(lengths) != count or sum(1 << (16 - n) for n in lengths) != 1 << 16:
+    if len(lengths) != count or sum(1 << (16 - b) for b in lengths) != 1 << 16:
         raise DamagedArchiveError(f"{name}: an Implode code tree is broken (the member is "
                                   "damaged)")
     top = max(lengths)
@@ -268,14 +270,21 @@ def _tree(data: bytes, pos: int, count: int, name: str) -> tuple[list[int], int,
     return table, top, pos + 1 + n
 
 
+def has_pkzip101_variant(method: int, flags: int) -> bool:
+    """An Implode member PKZIP 1.01/1.02 may have written with another minimum match length
+    (one of the 8 KiB window and literal tree flags set, not both)."""
+    return method == IMPLODED and bool(flags & 0x2) != bool(flags & 0x4)
+
+
 def explode(data: bytes, usize: int, large_window: bool, literal_tree: bool,
-            name: str = "member") -> bytes:
+            name: str = "member", pkzip101: bool = False) -> bytes:
     """Implode: LZ77 over a 4 or 8 KiB window, with Shannon-Fano coded lengths and
     distances and, optionally, literals (APPNOTE 5.3).
 
     A 1 bit starts a literal (coded by the literal tree, or 8 plain bits); a 0 bit a
     match: 6 (4 KiB) or 7 (8 KiB) plain low distance bits, the coded high distance bits,
-    then the coded length, 8 plain bits more when it is 63.
+    then the coded length, 8 plain bits more when it is 63.  The minimum match length is
+    3 with a literal tree, else 2; ``pkzip101``: 3 with the 8 KiB window, else 2.
     """
     pos = 0
     lit: list[int] = []
@@ -289,7 +298,7 @@ def explode(data: bytes, usize: int, large_window: bool, literal_tree: bool,
     dist_mask = (1 << dist_bits) - 1
     low_bits = 7 if large_window else 6
     low_mask = (1 << low_bits) - 1
-    min_length = 3 if literal_tree else 2
+    min_length = 3 if (large_window if pkzip101 else literal_tree) else 2
     end = len(data)
     buf = cnt = 0
     out = bytearray()

@@ -93,7 +93,7 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
                                   for e in archive.entries]
                 return False
         check_names(archive.entries)
-        parts, items = _read(archive)
+        parts, items = _read(archive, ctx)
         progress(0.15, "reading members")
         report.container = rules if rules != "zip" else fmt
         if rules == "zip" and fmt == "zip" and detect.is_website(
@@ -117,10 +117,11 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
     return True
 
 
-def _read(archive: ZipArchive) -> tuple[dict[str, bytes | None], list[Member]]:
+def _read(archive: ZipArchive, ctx: Context) -> tuple[dict[str, bytes | None], list[Member]]:
     parts: dict[str, bytes | None] = {}
     items: list[Member] = []
     for e in archive.entries:
+        ctx.budget.check_time()  # PKZIP 1.x's members decode at a few MB/s (pure Python)
         name = e.name
         if e.is_dir:
             items.append(Member(e, name, "directory", None, action="kept"))

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Self
 
-from squeezer.engines.container import zipmethods
+from squeezer.engines.container import pkzip_legacy, zipmethods
 from squeezer.engines.container.budget import ArchiveBudget
 from squeezer.engines.errors import (
     ArchiveBombError,
@@ -179,10 +179,22 @@ class ZipArchive:
         if entry.encrypted:
             raise DamagedArchiveError(f"{entry.name}: the member is encrypted")
         data = self.raw(entry)
-        out = inflate(entry.method, data, entry.usize, entry.name, entry.flags)
-        if zlib.crc32(out) != entry.crc:
-            raise DamagedArchiveError(f"{entry.name}: CRC-32 mismatch (the member is damaged)")
-        return out
+        try:
+            out = inflate(entry.method, data, entry.usize, entry.name, entry.flags)
+            if zlib.crc32(out) == entry.crc:
+                return out
+            error = DamagedArchiveError(f"{entry.name}: CRC-32 mismatch (the member is damaged)")
+        except DamagedArchiveError as exc:
+            error = exc
+        if pkzip_legacy.has_pkzip101_variant(entry.method, entry.flags):
+            try:
+                out = pkzip_legacy.explode(data, entry.usize, bool(entry.flags & 0x2),
+                                           bool(entry.flags & 0x4), entry.name, pkzip101=True)
+            except DamagedArchiveError:
+                raise error from None
+            if zlib.crc32(out) == entry.crc:
+                return out
+        raise error
 
 
 def inflate(method: int, data: bytes, usize: int, name: str, flags: int = 0) -> bytes:
