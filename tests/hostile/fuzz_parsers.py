@@ -18,6 +18,7 @@ with atheris.instrument_imports(include=["squeezer"]):
     from squeezer.api import jsonbody
     from squeezer.api.uploads import _PartsParser
     from squeezer.engines import declared
+    from squeezer.engines.container import pkzip_legacy
     from squeezer.errors import public_message
     from squeezer.net import sanitize_filename
     from squeezer.net.errors import NetError
@@ -25,13 +26,14 @@ with atheris.instrument_imports(include=["squeezer"]):
     from squeezer.storage import connectors
 
 from squeezer.api.errors import ApiError
+from squeezer.engines.errors import DamagedArchiveError
 
 POLICY = UrlPolicy()
 
 
 def one(data: bytes) -> None:
     provider = atheris.FuzzedDataProvider(data)
-    which = provider.ConsumeIntInRange(0, 7)
+    which = provider.ConsumeIntInRange(0, 8)
     rest = provider.ConsumeBytes(len(data))
     text = rest.decode("utf-8", errors="replace")
     if which == 0:
@@ -69,6 +71,14 @@ def one(data: bytes) -> None:
             parser.write(b"--boundary\r\n" + rest)
         except ApiError:
             pass
+    elif which == 8:
+        # PKZIP 1.x's Shrink, Reduce, Implode: our own pure-Python decoders (issue 17)
+        method, flags, usize = 1 + len(rest) % 6, len(rest) % 8, 4 * len(rest) + 100
+        try:
+            out = pkzip_legacy.decompress(method, rest, usize, flags, "fuzz")
+        except DamagedArchiveError:
+            return
+        assert len(out) == usize
     else:
         try:
             connectors.canonical_endpoint(text)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from squeezer.engines.container.formats import ODF_MIMETYPES, OOXML_MAIN
+from squeezer.engines.errors import DamagedArchiveError
 
 _OOXML_OVERRIDE = re.compile(rb'ContentType="([^"]+\.main\+xml)"')
 #: how much of a compressed stream is decompressed to look for a tar header
@@ -166,19 +167,19 @@ def _directory(path: Path) -> tuple[set[str], Callable[[str], bytes]]:
             raise ValueError("no plausible central directory")
         f.seek(cd_offset)
         cd = f.read(cd_size)
-    members: dict[str, tuple[int, int, int, int]] = {}
+    members: dict[str, tuple[int, int, int, int, int]] = {}
     p = 0
     while p + 46 <= len(cd) and cd[p:p + 4] == b"PK\x01\x02":
-        method, = struct.unpack_from("<H", cd, p + 10)
+        flags, method = struct.unpack_from("<HH", cd, p + 8)
         csize, usize = struct.unpack_from("<II", cd, p + 20)
         n, m, k = struct.unpack_from("<HHH", cd, p + 28)
         offset, = struct.unpack_from("<I", cd, p + 42)
         name = cd[p + 46:p + 46 + n].decode("utf-8", "replace")
-        members[name] = (method, csize, usize, offset)
+        members[name] = (method, csize, usize, offset, flags)
         p += 46 + n + m + k
 
     def read(name: str) -> bytes:
-        method, csize, usize, offset = members[name]
+        method, csize, usize, offset, flags = members[name]
         if csize > 4 << 20 or usize > 16 << 20:
             return b""
         with open(path, "rb") as f:
@@ -189,7 +190,14 @@ def _directory(path: Path) -> tuple[set[str], Callable[[str], bytes]]:
             data = f.read(csize)
         if method == 8:
             return zlib.decompressobj(-15).decompress(data, usize)
-        return data if method == 0 else b""
+        if method == 0 or flags & 1:
+            return data if method == 0 else b""
+        from squeezer.engines.container.zipread import inflate
+
+        try:  # LZMA, PPMd... (engines/container/zipmethods.py)
+            return inflate(method, data, usize, name, flags)
+        except DamagedArchiveError:
+            return b""
 
     return set(members), read
 

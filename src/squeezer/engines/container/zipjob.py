@@ -23,7 +23,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from squeezer.engines.container import detect, epub, members, odf, ooxml, repack, website
+from squeezer.engines.container import (
+    detect,
+    epub,
+    members,
+    odf,
+    ooxml,
+    repack,
+    website,
+    zipmethods,
+)
 from squeezer.engines.container.formats import family
 from squeezer.engines.container.kinds import IMAGES, member_kind
 from squeezer.engines.container.members import Context, Job, Outcome
@@ -36,6 +45,7 @@ from squeezer.engines.container.verify import (
     zip_members,
 )
 from squeezer.engines.container.zipread import (
+    DEFLATED,
     STORED,
     ZipArchive,
     ZipEntry,
@@ -81,7 +91,7 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
                                   for e in archive.entries]
                 return False
         check_names(archive.entries)
-        parts, items = _read(archive)
+        parts, items = _read(archive, ctx)
         progress(0.15, "reading members")
         report.container = rules if rules != "zip" else fmt
         if rules == "zip" and fmt == "zip" and detect.is_website(
@@ -105,10 +115,11 @@ def run(src: Path, out: Path, fmt: str, ctx: Context, report: ContainerReport,
     return True
 
 
-def _read(archive: ZipArchive) -> tuple[dict[str, bytes | None], list[Member]]:
+def _read(archive: ZipArchive, ctx: Context) -> tuple[dict[str, bytes | None], list[Member]]:
     parts: dict[str, bytes | None] = {}
     items: list[Member] = []
     for e in archive.entries:
+        ctx.budget.check_time()  # PKZIP 1.x's members decode at a few MB/s (pure Python)
         name = e.name
         if e.is_dir:
             items.append(Member(e, name, "directory", None, action="kept"))
@@ -310,6 +321,9 @@ def _entries(items: list[Member], plan: Plan, archive: ZipArchive, ctx: Context,
         if not m.forced and name is None and len(stored) >= e.csize:
             if m.content is not None:
                 m.action = "kept: no smaller result"
+            elif e.method not in (STORED, DEFLATED) and m.action in ("kept", "recompressed"):
+                m.action = (f"kept: its {zipmethods.NAMES.get(e.method, str(e.method))} data is "
+                            "no larger than deflate's")
             m.content = None
             return _raw(archive, e)
         if m.content is None and m.action == "kept":

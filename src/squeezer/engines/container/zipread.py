@@ -23,6 +23,9 @@ What is checked (each failure a named error, before any member is inflated):
 
 Inflating is bounded by the declared size (a member that inflates past it is
 damaged, whatever its CRC) and the CRC-32 is checked for every member read.
+Members stored by methods other than stored, deflate and bzip2 (Deflate64, LZMA,
+Zstandard, XZ, PPMd, PKZIP 1.x's Shrink, Reduce and Implode) are decoded by
+:mod:`~squeezer.engines.container.zipmethods`, bounded the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Self
 
+from squeezer.engines.container import pkzip_legacy, zipmethods
 from squeezer.engines.container.budget import ArchiveBudget
 from squeezer.engines.errors import (
     ArchiveBombError,
@@ -53,8 +57,9 @@ EOCD64_LOCATOR = b"PK\x06\x07"
 APK_SIG_MAGIC = b"APK Sig Block 42"
 
 STORED, DEFLATED, BZIP2 = 0, 8, 12
-#: methods this module inflates; others are copied as they are, never read
-READABLE = {STORED, DEFLATED, BZIP2}
+#: methods this module reads (the output is written with stored and deflate only); members
+#: stored by others are copied as they are, never read
+READABLE = {STORED, DEFLATED, BZIP2, *zipmethods.METHODS}
 FLAG_ENCRYPTED = 0x1
 FLAG_DESCRIPTOR = 0x8
 FLAG_UTF8 = 0x800
@@ -174,14 +179,27 @@ class ZipArchive:
         if entry.encrypted:
             raise DamagedArchiveError(f"{entry.name}: the member is encrypted")
         data = self.raw(entry)
-        out = inflate(entry.method, data, entry.usize, entry.name)
-        if zlib.crc32(out) != entry.crc:
-            raise DamagedArchiveError(f"{entry.name}: CRC-32 mismatch (the member is damaged)")
-        return out
+        try:
+            out = inflate(entry.method, data, entry.usize, entry.name, entry.flags)
+            if zlib.crc32(out) == entry.crc:
+                return out
+            error = DamagedArchiveError(f"{entry.name}: CRC-32 mismatch (the member is damaged)")
+        except DamagedArchiveError as exc:
+            error = exc
+        if pkzip_legacy.has_pkzip101_variant(entry.method, entry.flags):
+            try:
+                out = pkzip_legacy.explode(data, entry.usize, bool(entry.flags & 0x2),
+                                           bool(entry.flags & 0x4), entry.name, pkzip101=True)
+            except DamagedArchiveError:
+                raise error from None
+            if zlib.crc32(out) == entry.crc:
+                return out
+        raise error
 
 
-def inflate(method: int, data: bytes, usize: int, name: str) -> bytes:
-    """``data`` decompressed by ``method``, refusing anything past ``usize`` bytes."""
+def inflate(method: int, data: bytes, usize: int, name: str, flags: int = 0) -> bytes:
+    """``data`` decompressed by ``method``, refusing anything past ``usize`` bytes
+    (``flags``, the entry's general-purpose bits, tell Implode's window and trees)."""
     try:
         if method == STORED:
             out = data
@@ -194,7 +212,7 @@ def inflate(method: int, data: bytes, usize: int, name: str) -> bytes:
             b = bz2.BZ2Decompressor()
             out = b.decompress(data, usize + 1)
         else:
-            raise DamagedArchiveError(f"{name}: compression method {method} is not supported")
+            out = zipmethods.decompress(method, flags, data, usize, name)
     except (zlib.error, OSError, EOFError, ValueError) as exc:
         raise DamagedArchiveError(f"{name}: the member does not decompress ({exc})") from None
     if len(out) != usize:
