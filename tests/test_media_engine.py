@@ -289,3 +289,25 @@ At least one output file must be specified
                                                                                48000, "eng")
     assert cover.attached_pic and not cover.is_video and info.video == [video]
     assert sub.kind == "subtitle" and sub.codec == "ass"
+
+
+def test_ffmpeg_runs_report_progress_even_between_its_progress_blocks(media, monkeypatch):
+    """ffmpeg writes a progress block every PROGRESS_PERIOD; while it opens, seeks or is slowed
+    by a loaded machine, the run says its last fraction again every HEARTBEAT, so a job's
+    progress never pauses for long (issue 16: at least every 2 s)."""
+    import time
+
+    from squeezer.engines.media import ffmpeg
+
+    monkeypatch.setattr(ffmpeg, "PROGRESS_PERIOD", 30.0)  # no block before the end
+    monkeypatch.setattr(ffmpeg, "HEARTBEAT", 0.3)
+    stamps: list[tuple[float, float]] = []
+    started = time.monotonic()
+    # read at the clip's own speed: 2 s of film take 2 s whatever the machine
+    ffmpeg.run(["-re", *ffmpeg.input_args(media.film(), None), "-f", "null", "-"],
+               duration=2.0, progress=lambda f: stamps.append((time.monotonic(), f)),
+               deadline=started + 60)
+    times = [started] + [t for t, _ in stamps]
+    assert len(stamps) >= 3 and stamps[0][1] == 0.0
+    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 0.3 + 0.5
+    assert [f for _, f in stamps] == sorted(f for _, f in stamps)

@@ -64,6 +64,10 @@ DEMUXERS = ("mov", "matroska", "avi", "mpegts", "mp3", "aac", "wav", "flac", "og
 PROTOCOLS = "file,pipe"
 #: How often ffmpeg writes its progress block (seconds).
 PROGRESS_PERIOD = 0.5
+#: A run says its last fraction again after this long without a progress block, so that a
+#: job's progress never pauses for long (issue 16: at least every 2 s; a 10-minute input's
+#: search went 2.19 s without one on a loaded machine, while ffmpeg opened and seeked)
+HEARTBEAT = 1.0
 #: Bytes of ffmpeg's log kept for error messages.
 LOG_TAIL = 16_384
 
@@ -206,6 +210,9 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
                             stderr=subprocess.PIPE, env=_environment(), close_fds=True,
                             preexec_fn=_Limits(memory_bytes))  # noqa: PLW1509 - see _Limits
     timed_out = False
+    reported = started  #: when ``progress`` was last called
+    if progress and duration:
+        progress(0.0)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         with selectors.DefaultSelector() as sel:
@@ -238,6 +245,12 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
                         *lines, pending = pending.split(b"\n")
                         if _progress_lines(lines, state) and progress and duration:
                             progress(min(1.0, max(0.0, state.out_seconds / duration)))
+                            reported = time.monotonic()
+                if progress and duration and time.monotonic() - reported >= HEARTBEAT:
+                    # no line yet (ffmpeg opening, seeking into a long input, loading the
+                    # VMAF model) or late ones on a loaded machine: the last fraction again
+                    progress(min(1.0, max(0.0, state.out_seconds / duration)))
+                    reported = time.monotonic()
         if timed_out:
             proc.kill()
         peak = _reap(proc)
