@@ -459,12 +459,6 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
 
         if way == "4:4:4" and out and (out[0].quality or 0) < FULL_CHROMA_FROM:
             break
-        if way == "4:4:4" and not out and same_pixels and \
-                (ctx.decoded.jpeg_quality or 100) < FULL_CHROMA_FROM:
-            # a JPEG source of lower quality whose 4:2:0 re-encodes cannot hold the floor
-            # is held back by its own losses: 4:4:4 cannot take the fifth off it that the
-            # fallback must (the ibis, about q75: 0.31 CPU-s of 4:4:4 search for nothing)
-            break
         if way == "4:4:4":
             # 4:4:4 needs about what 4:2:0 needed; where 4:2:0 fell short of the floor even at
             # the ceiling (fine colour detail: red type on a map, coloured symbols), 4:4:4
