@@ -309,5 +309,6 @@ def test_ffmpeg_runs_report_progress_even_between_its_progress_blocks(media, mon
                deadline=started + 60)
     times = [started] + [t for t, _ in stamps]
     assert len(stamps) >= 3 and stamps[0][1] == 0.0
-    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 0.3 + 0.5
+    # far under the 30 s between blocks (a loaded CI machine may wake the loop late)
+    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 1.5
     assert [f for _, f in stamps] == sorted(f for _, f in stamps)
