@@ -260,15 +260,14 @@ def _image_size(data: bytes, *, look: bool = False,
     ``max_pixels`` (the image engine refuses those with its own error)."""
     from PIL import Image
 
+    from squeezer.engines.image.decode import uses_alpha
+
     try:
         with Image.open(io.BytesIO(data)) as im:
             alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
             too_big = bool(max_pixels) and im.size[0] * im.size[1] > max_pixels
             if alpha and look and not too_big and not getattr(im, "is_animated", False):
-                band = im.convert("RGBA").getchannel("A") if im.mode not in ("RGBA", "LA") \
-                    else im.getchannel("A")
-                low = band.getextrema()[0]
-                alpha = not isinstance(low, (int, float)) or low < 255
+                alpha = uses_alpha(im if im.mode in ("RGBA", "LA") else im.convert("RGBA"))
             return im.size[0], im.size[1], alpha
     except (OSError, ValueError, Image.DecompressionBombError):
         return None

@@ -211,7 +211,7 @@ def decode(image: Image.Image, kind: Kind, budget: Budget) -> Decoded:
         decoded.icc = None  # the profile described the CMYK pixels, which are gone
     if orientation != 1:
         decoded.frames = [_oriented(f, orientation) for f in decoded.frames]
-    decoded.has_alpha = any(_uses_alpha(f) for f in decoded.frames)
+    decoded.has_alpha = any(uses_alpha(f) for f in decoded.frames)
     if not decoded.has_alpha:
         decoded.frames = [f.convert("RGB" if f.mode == "RGBA" else "L") if f.mode in ("RGBA", "LA")
                           else f for f in decoded.frames]
@@ -253,7 +253,8 @@ def _oriented(frame: Image.Image, orientation: int) -> Image.Image:
     return frame.transpose(method) if method is not None else frame
 
 
-def _uses_alpha(frame: Image.Image) -> bool:
+def uses_alpha(frame: Image.Image) -> bool:
+    """Whether any pixel of an RGBA or LA ``frame`` is not opaque (other modes: False)."""
     if frame.mode not in ("RGBA", "LA"):
         return False
     # (Pillow types extrema for any band count; one band's are two numbers)
@@ -261,4 +262,5 @@ def _uses_alpha(frame: Image.Image) -> bool:
     return lo < 255
 
 
-__all__ = ["Decoded", "ImageOps", "decode", "map_pillow_error", "open_checked", "pillow_limits"]
+__all__ = ["Decoded", "ImageOps", "decode", "map_pillow_error", "open_checked", "pillow_limits",
+           "uses_alpha"]

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import cast
 
 import numpy as np
 from PIL import Image, features
 
 from squeezer.engines import runtime
+from squeezer.engines.image.decode import uses_alpha
 
 try:
     import oxipng as _oxipng
@@ -165,8 +165,7 @@ def pillow_quantize(rgba: Image.Image, colors: int, dither: float) -> Image.Imag
     """Pillow's own quantizers (no libimagequant): median cut for opaque images, fast octree
     (the only one of Pillow's that keeps alpha) for transparent ones."""
     flag = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
-    # (Pillow types extrema for any band count; one band's are two numbers)
-    if cast("tuple[float, float]", rgba.getchannel("A").getextrema())[0] < 255:
+    if uses_alpha(rgba):
         return rgba.quantize(colors, method=Image.Quantize.FASTOCTREE, dither=flag)
     return rgba.convert("RGB").quantize(colors, method=Image.Quantize.MEDIANCUT, dither=flag)
 
