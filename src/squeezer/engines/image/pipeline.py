@@ -395,6 +395,10 @@ def _jpeg(ctx: Context) -> Candidate | None:
     candidates: list[Candidate] = []
     same_pixels = ctx.kind.format == "jpeg" and not ctx.pixels_changed_except_orientation()
     floor = _floor(s)
+    #: only the 4:4:4 fallback held the floor: a source whose 4:2:0 re-encodes fall short is
+    #: often near its floor already, and its re-pack (which drops metadata too) can be the
+    #: smaller (a 9.2 KB re-pack at 100 against 4:4:4 q73's 9.5 KB at 85.7)
+    fallback = False
     if s.lossy:
         cap = s.quality_cap
         if ctx.kind.format == "jpeg":
@@ -406,16 +410,13 @@ def _jpeg(ctx: Context) -> Candidate | None:
             candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(encoded, cap), cap,
                                               "jpegli"))
         else:
-            candidates += _jpeg_search(ctx, image, encoded, floor, cap, same_pixels)
+            found, fallback = _jpeg_search(ctx, image, encoded, floor, cap, same_pixels)
+            candidates += found
     elif not same_pixels:
         q = 95 if ctx.kind.format != "jpeg" else (ctx.decoded.jpeg_quality or 95)
         candidates.append(_jpeg_candidate(ctx, image, jpeg.encode(encoded, q), q, "jpegli",
                                           note=" (lossless asked, but the pixels changed)"))
     smallest = min((len(c.data) for c in candidates), default=len(ctx.source))
-    #: only the 4:4:4 fallback held the floor: a source whose 4:2:0 re-encodes fall short is
-    #: often near its floor already, and its re-pack (which drops metadata too) can be the
-    #: smaller (a 9.2 KB re-pack at 100 against 4:4:4 q73's 9.5 KB at 85.7)
-    fallback = bool(candidates) and all("4:4:4" in c.label for c in candidates)
     if same_pixels and (fallback or smallest > REPACK_CANNOT_WIN * len(ctx.source)):
         # mozjpeg's lossless re-pack saves 2-10 % of a JPEG: below that it cannot win, and
         # it costs as much as the whole search on a large photo
@@ -440,16 +441,17 @@ FULL_CHROMA_FROM = 90
 
 
 def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: quality.Floor,
-                 cap: int, same_pixels: bool) -> list[Candidate]:
+                 cap: int, same_pixels: bool) -> tuple[list[Candidate], bool]:
     """The lowest quality whose result keeps the floor, for jpegli 4:2:0 (or gray) and, where
     it needs a high quality or cannot keep the floor at all, libjpeg-turbo 4:4:4.  When the
     level's cap cannot hold the floor, qualities above it (up to a JPEG source's own, else
-    95) are tried first."""
+    95) are tried first.  Also whether the candidate is that fallback (4:2:0 held nothing)."""
     s = ctx.settings
     ceiling = max(cap, min(95, ctx.decoded.jpeg_quality or 95))
     start = min(ceiling, s.quality_start)
     out: list[Candidate] = []
     short: Candidate | None = None  #: 4:2:0's best try when it cannot keep the floor
+    fallback = False  #: 4:4:4 holds the floor where 4:2:0 held nothing
     chroma_bytes = 0  #: bytes of the 4:2:0 search's chosen probe
     reference: quality.Reference | None = None  #: the probes' pixels, for both searches
     ways = ["4:2:0"] if encoded.mode == "L" else ["4:2:0", "4:4:4"]
@@ -494,6 +496,7 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
             # held the floor only at 4:4:4 q65, 3 % under its re-pack, for 85 points of 100
             break
         if floor.holds(got):
+            fallback = way == "4:4:4" and not out
             out.append(_jpeg_candidate(ctx, image, data, q, name, got))
         elif way == "4:2:0" and not same_pixels:
             short = _jpeg_candidate(ctx, image, data, q, name, got)
@@ -503,7 +506,7 @@ def _jpeg_search(ctx: Context, image: Image.Image, encoded: Image.Image, floor: 
         ctx.report.warnings.append(
             f"SSIMULACRA2 {short.score:.1f} is below the level's floor {floor.score:g} even "
             f"at quality {short.quality}")
-    return out
+    return out, fallback
 
 
 #: a lossy result under this fraction of the input JPEG: its lossless re-pack is not tried
