@@ -211,8 +211,14 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
                             preexec_fn=_Limits(memory_bytes))  # noqa: PLW1509 - see _Limits
     timed_out = False
     reported = started  #: when ``progress`` was last called
-    if progress and duration:
-        progress(0.0)
+
+    def report() -> None:
+        nonlocal reported
+        if progress and duration:
+            progress(min(1.0, max(0.0, state.out_seconds / duration)))
+            reported = time.monotonic()
+
+    report()
     try:
         assert proc.stdout is not None and proc.stderr is not None
         with selectors.DefaultSelector() as sel:
@@ -243,14 +249,12 @@ def run(args: Sequence[str], *, deadline: float | None = None, memory_bytes: int
                     else:
                         pending += chunk
                         *lines, pending = pending.split(b"\n")
-                        if _progress_lines(lines, state) and progress and duration:
-                            progress(min(1.0, max(0.0, state.out_seconds / duration)))
-                            reported = time.monotonic()
-                if progress and duration and time.monotonic() - reported >= HEARTBEAT:
+                        if _progress_lines(lines, state):
+                            report()
+                if time.monotonic() - reported >= HEARTBEAT:
                     # no line yet (ffmpeg opening, seeking into a long input, loading the
                     # VMAF model) or late ones on a loaded machine: the last fraction again
-                    progress(min(1.0, max(0.0, state.out_seconds / duration)))
-                    reported = time.monotonic()
+                    report()
         if timed_out:
             proc.kill()
         peak = _reap(proc)
