@@ -190,8 +190,10 @@ def _directory(path: Path) -> tuple[set[str], Callable[[str], bytes]]:
             data = f.read(csize)
         if method == 8:
             return zlib.decompressobj(-15).decompress(data, usize)
-        if method == 0 or flags & 1:
-            return data if method == 0 else b""
+        if method == 0:
+            return data
+        if flags & 1:  # encrypted
+            return b""
         from squeezer.engines.container.zipread import inflate
 
         try:  # LZMA, PPMd... (engines/container/zipmethods.py)

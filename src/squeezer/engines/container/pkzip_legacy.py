@@ -34,18 +34,21 @@ IMPLODED = 6
 METHODS = frozenset({SHRUNK, *REDUCED, IMPLODED})
 
 
-def decompress(method: int, data: bytes, usize: int, flags: int, name: str) -> bytes:
+def decompress(method: int, data: bytes, usize: int, flags: int, name: str,
+               pkzip101: bool = False) -> bytes:
     """``data`` of a member stored by ``method``, decoded to exactly ``usize`` bytes.
 
     ``flags`` is the entry's general-purpose bit flag: Implode's bit 1 selects the 8 KiB
-    window (else 4 KiB) and bit 2 the literal tree (APPNOTE 4.4.4).
+    window (else 4 KiB) and bit 2 the literal tree (APPNOTE 4.4.4).  ``pkzip101``: Implode
+    read with PKZIP 1.01/1.02's minimum match length (:func:`has_pkzip101_variant`).
     """
     if method == SHRUNK:
         return unshrink(data, usize, name)
     if method in REDUCED:
         return unreduce(data, usize, method - 1, name)
     if method == IMPLODED:
-        return explode(data, usize, bool(flags & 0x2), bool(flags & 0x4), name)
+        return explode(data, usize, bool(flags & 0x2), bool(flags & 0x4), name,
+                       pkzip101=pkzip101)
     raise DamagedArchiveError(f"{name}: compression method {method} is not a PKZIP 1.x method")
 
 

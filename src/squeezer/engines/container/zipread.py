@@ -188,8 +188,8 @@ class ZipArchive:
             error = exc
         if pkzip_legacy.has_pkzip101_variant(entry.method, entry.flags):
             try:
-                out = pkzip_legacy.explode(data, entry.usize, bool(entry.flags & 0x2),
-                                           bool(entry.flags & 0x4), entry.name, pkzip101=True)
+                out = pkzip_legacy.decompress(entry.method, data, entry.usize, entry.flags,
+                                              entry.name, pkzip101=True)
             except DamagedArchiveError:
                 raise error from None
             if zlib.crc32(out) == entry.crc:
