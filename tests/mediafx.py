@@ -85,6 +85,16 @@ class MediaFiles:
                 "-b:a", "192k", "-metadata", "title=Chaplin test", str(path))
         return path
 
+    def hd(self) -> Path:
+        """2 s of a 1280x720 test pattern at 25 fps, H.264 at CRF 10: enough frames to fill
+        x264's lookahead, whose memory grows with the picture."""
+        path, done = self._path("hd.mp4")
+        if not done:
+            run("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=2",
+                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-pix_fmt", "yuv420p",
+                str(path))
+        return path
+
     def rotated(self) -> Path:
         """:meth:`film` with a 90° display matrix (a phone held upright)."""
         path, done = self._path("rotated.mov")

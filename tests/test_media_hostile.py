@@ -89,8 +89,76 @@ def test_limits_are_enforced(media, tmp_path):
 
 
 def test_ffmpeg_memory_cap_is_a_memory_error(media, tmp_path):
+    # VP9: no estimate refuses it before ffmpeg starts (x264 and x265 have one, below)
     refused(media.film(), tmp_path, "memory_limit", Limits(max_media_memory_bytes=8 << 20),
-            {"video": {"crf": 30}})
+            {"video": {"crf": 30, "codec": "vp9"}})
+
+
+def test_x264_running_out_of_memory_is_a_memory_error():
+    """x264 reports a failed allocation in its own words and exits with status 187: that is
+    the memory limit, not a damaged file (a 4K video was reported as ``media_invalid``)."""
+    result = ffmpeg.Result(187, "x264 [error]: malloc of size 26999616 failed\n"
+                           "[vost#0:0/libx264] Error while encoding a frame\n", ffmpeg.Progress(),
+                           1.0)
+    assert ffmpeg.failure(result, "encoding").code == "memory_limit"
+
+
+def test_large_frames_are_encoded_with_leaner_settings_under_the_memory_limit(media, tmp_path):
+    """x264's lookahead and frame threads hold whole frames: with its preset's settings a 4K
+    video needed 1.9 GB and failed under the 1.5 GiB cap of the time.  Under a cap that those
+    settings exceed (shown first, on the same 720p clip), the encode picks a shorter
+    lookahead and fewer threads, says so, and delivers every frame."""
+    from squeezer.engines.errors import MemoryLimitError
+    from squeezer.engines.video.encoders import video_args
+    from squeezer.engines.video.options import VideoCodec
+
+    src = media.hd()
+    cap = 400 << 20
+    with pytest.raises(MemoryLimitError):
+        ffmpeg.run([*ffmpeg.input_args(src, "mov"), *video_args(VideoCodec.h264, crf=23),
+                    "-f", "matroska", "-y", ffmpeg.url(tmp_path / "default.mkv")],
+                   memory_bytes=cap, what="encoding")
+    out = tmp_path / "out.mp4"
+    report = compress_any(src, out, {"level": "medium"},
+                          limits=Limits(max_media_memory_bytes=cap))
+    assert any("lookahead of 20 frames" in a for a in report.actions), report.actions
+    assert report.output_bytes < src.stat().st_size
+    from mediafx import decoded_frames
+    assert decoded_frames(out) == 50
+
+
+def test_an_encode_the_memory_limit_cannot_hold_is_refused_before_it_starts(media, tmp_path):
+    err = refused(media.hd(), tmp_path, "memory_limit", Limits(max_media_memory_bytes=150 << 20))
+    assert "1280x720" in err.message and "video.resize" in err.message
+
+
+def test_leaner_settings_are_tried_until_none_is_left():
+    from squeezer.engines.errors import MemoryLimitError
+    from squeezer.engines.video.encoders import MEMORY_STEPS
+    from squeezer.engines.video.options import VideoCodec
+    from squeezer.engines.video.search import leaner
+
+    tried: list[int] = []
+
+    def runs_out_above_step_2(step: int) -> None:
+        tried.append(step)
+        if step < 2:
+            raise MemoryLimitError("out")
+
+    assert leaner(VideoCodec.h264, 0, runs_out_above_step_2) == 2 and tried == [0, 1, 2]
+
+    def always_out(step: int) -> None:
+        tried.append(step)
+        raise MemoryLimitError("out")
+
+    tried.clear()
+    with pytest.raises(MemoryLimitError):
+        leaner(VideoCodec.h265, 1, always_out)
+    assert tried == list(range(1, len(MEMORY_STEPS)))
+    tried.clear()
+    with pytest.raises(MemoryLimitError):
+        leaner(VideoCodec.vp9, 0, always_out)  # no leaner VP9 settings: not retried
+    assert tried == [0]
 
 
 def test_a_cancelled_job_takes_ffmpeg_with_it(media, tmp_path):

@@ -64,7 +64,7 @@ class Limits(BaseModel):
         4.0, ge=0, description="Processing time a video or audio may take per second of its "
         "duration, when that is more than max_seconds (a 10-minute video: up to 40 minutes).")
     max_media_memory_bytes: int = Field(
-        1536 << 20, ge=0, description="Memory (data segment) the ffmpeg program may use.")
+        3 << 30, ge=0, description="Memory (data segment) the ffmpeg program may use.")
 
     def media_deadline_seconds(self, duration: float) -> float:
         """The time budget of a media file ``duration`` seconds long (0: no limit)."""

@@ -75,7 +75,9 @@ _PR_SET_PDEATHSIG = 1
 #: what ffmpeg logs when the file tried to open another format, protocol or playlist
 _REFUSED = re.compile(r"not on whitelist|Protocol '[^']*' not on|Not detecting m3u8/hls",
                       re.IGNORECASE)
-_NO_MEMORY = re.compile(r"Cannot allocate memory|out of memory|std::bad_alloc", re.IGNORECASE)
+#: (x264 says "malloc of size 26999616 failed" and exits with status 187)
+_NO_MEMORY = re.compile(r"Cannot allocate memory|out of memory|std::bad_alloc|"
+                        r"malloc of size \d+ failed", re.IGNORECASE)
 _PATH = re.compile(r"(?:file:)?/[^\s'\"]+")
 
 

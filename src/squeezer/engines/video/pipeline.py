@@ -31,6 +31,7 @@ from squeezer.engines.errors import (
     DamagedMediaError,
     InputError,
     MediaRefusedError,
+    MemoryLimitError,
     OutputTooLargeError,
     UnsupportedFormatError,
     VerificationError,
@@ -60,7 +61,7 @@ from squeezer.engines.video.options import (
     resolve,
 )
 from squeezer.engines.video.report import SearchAttempt, VideoReport
-from squeezer.engines.video.search import SATURATED_COST, Encoding, search
+from squeezer.engines.video.search import SATURATED_COST, Encoding, leaner, search
 
 Progress = Callable[[float, str], None]
 
@@ -79,6 +80,10 @@ AUDIO_FITS = {
 }
 #: a remux must save at least this share of the input to be returned instead of its bytes
 MIN_REMUX_GAIN = 0.005
+#: an encode whose leanest settings' estimated peak (encoders.memory_needed) is more than this
+#: times the memory limit is refused before it starts; nearer, it is tried (the estimate is
+#: rough, and ffmpeg running out is still reported as the limit)
+MEMORY_SLACK = 1.25
 #: the level's usual x264 CRF, where the search starts
 START_CRF = {Level.low: 20.0, Level.medium: 23.0, Level.high: 26.0, Level.extreme: 29.0}
 
@@ -356,8 +361,18 @@ class _Run:
     def _encode(self, plan: Plan, codec: VideoCodec, out: Path, work: Path) -> Path | None:
         s, r = self.settings, self.report
         v = self.info.video[0]
-        filters, _ = self._filters(v)
+        filters, (width, height) = self._filters(v)
         pix_fmt = encoders.pixel_format(codec, v.bit_depth, v.hdr)
+        memory = encoders.memory_step(codec, width * height, self.memory)
+        needed = encoders.memory_needed(codec, width * height, memory)
+        if self.memory and needed > MEMORY_SLACK * self.memory:
+            # refused before the work: the leanest settings would still run out
+            raise MemoryLimitError(
+                f"encoding {width}x{height} frames as {codec.value} needs about "
+                f"{needed / 2**30:.1f} GiB, more than the memory limit of "
+                f"{self.memory / 2**30:.1f} GiB (limits.max_media_memory_bytes, "
+                "SQUEEZER_MAX_MEDIA_MEMORY_BYTES); raise it or make the video smaller "
+                "(video.resize)")
         if v.dolby_vision:
             r.warnings.append("Dolby Vision metadata is not re-encoded; the HDR base layer "
                               "is kept")
@@ -372,7 +387,8 @@ class _Run:
         elif s.bitrate is None and s.vmaf is not None:
             enc = Encoding(codec=codec, source=self._trimmed(self.source), filters=filters,
                            pix_fmt=pix_fmt, colour=self._colour(v), max_bitrate=s.max_bitrate,
-                           threads=self.threads, memory_bytes=self.memory, fps=v.fps)
+                           threads=self.threads, memory_bytes=self.memory, fps=v.fps,
+                           memory=memory)
             self.say(0.02, "searching")
             outcome = search(
                 enc, floor=s.vmaf, crf_min=s.crf_min, crf_max=s.crf_max,
@@ -383,6 +399,7 @@ class _Run:
             r.vmaf_floor = s.vmaf
             r.vmaf_scenes = len(outcome.scenes)
             r.vmaf_sampled_seconds = round(outcome.sampled_seconds or self._span(), 3)
+            memory = enc.memory
             if outcome.not_smaller and not self._conversion():
                 last = outcome.best or outcome.attempts[-1]
                 r.actions.append(f"CRF search: {len(outcome.attempts)} attempt(s) on "
@@ -411,8 +428,19 @@ class _Run:
                              f"{len(outcome.scenes)} sampled scene(s); CRF {crf} keeps "
                              f"VMAF {best.vmaf:.2f} (floor {s.vmaf:g})")
         cap = self.limits.max_output_bytes if self._conversion() else self.size
-        self._mux(plan, codec, out, crf=crf, cap=cap, progress_span=(0.33, 0.92),
-                  filters=filters, pix_fmt=pix_fmt, work=work, vmaf_tuned=searched)
+
+        def full(step: int) -> None:
+            self._mux(plan, codec, out, crf=crf, cap=cap, progress_span=(0.33, 0.92),
+                      filters=filters, pix_fmt=pix_fmt, work=work, vmaf_tuned=searched,
+                      memory=step)
+
+        memory = leaner(codec, memory, full)
+        if memory and encoders.lean_settings(codec):
+            lean = encoders.MEMORY_STEPS[memory]
+            r.actions.append(f"{encoders.ENCODER[codec]} with a lookahead of {lean.lookahead} "
+                             f"frames and {lean.threads} frame thread(s): the default "
+                             f"settings' frames of {width}x{height} would not fit the memory "
+                             f"limit of {self.memory >> 20} MiB")
         r.crf = crf
         if out.stat().st_size >= self.size and not self._conversion():
             return None
@@ -444,7 +472,7 @@ class _Run:
     def _mux(self, plan: Plan, codec: VideoCodec | None, out: Path, *, crf: int | None,
              cap: int, progress_span: tuple[float, float], filters: str = "",
              pix_fmt: str = "yuv420p", work: Path | None = None,
-             vmaf_tuned: bool = False) -> None:
+             vmaf_tuned: bool = False, memory: int = 0) -> None:
         """Write ``out``: a remux (``codec`` None) or the full encode (``vmaf_tuned``: at a
         CRF the VMAF search chose, with the settings the samples had)."""
         s = self.settings
@@ -469,7 +497,7 @@ class _Run:
                 vargs = encoders.video_args(
                     codec, crf=crf if s.bitrate is None else None, bitrate_kbps=s.bitrate,
                     max_bitrate_kbps=s.max_bitrate, pix_fmt=pix_fmt, threads=self.threads,
-                    gop_seconds=5.0, fps=v.fps, vmaf_tuned=vmaf_tuned)
+                    gop_seconds=5.0, fps=v.fps, vmaf_tuned=vmaf_tuned, memory=memory)
                 codecs += _per_stream(vargs, f"v:{i}")
                 codecs += _per_stream(self._colour(v), f"v:{i}")
         for j, cover in enumerate(plan.covers, start=len(plan.video)):

@@ -38,9 +38,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from squeezer.engines.errors import MemoryLimitError
 from squeezer.engines.media import ffmpeg
 from squeezer.engines.media.vmaf import Score, measure
-from squeezer.engines.video.encoders import crf_for, video_args, x264_scale
+from squeezer.engines.video.encoders import (
+    MEMORY_STEPS,
+    crf_for,
+    lean_settings,
+    video_args,
+    x264_scale,
+)
 from squeezer.engines.video.options import VideoCodec
 
 #: share of the video sampled, and the bounds of the sampled seconds
@@ -146,6 +153,9 @@ class Encoding:
     threads: int = 0
     memory_bytes: int = 0
     fps: float = 0.0
+    #: the :data:`~squeezer.engines.video.encoders.MEMORY_STEPS` index the encodes use: moved
+    #: down when a sample runs out of memory, so that the full encode starts from there
+    memory: int = 0
 
 
 def _seek(source: Sequence[str], scene: Scene) -> list[str]:
@@ -343,13 +353,19 @@ def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, dea
         def scoring(f: float, i: int = i) -> None:
             progress((i + 0.6 + 0.4 * f) / count)
 
-        ffmpeg.run([*source, "-map", "0:v:0", *vf, "-an", "-sn", "-dn",
-                    *video_args(enc.codec, crf=crf, pix_fmt=enc.pix_fmt, threads=enc.threads,
-                                max_bitrate_kbps=enc.max_bitrate, fps=enc.fps,
-                                gop_seconds=5.0, vmaf_tuned=True),
-                    *enc.colour, "-f", "matroska", "-y", ffmpeg.url(sample)],
-                   deadline=deadline, memory_bytes=enc.memory_bytes, duration=length,
-                   progress=encoding, what="encoding a sample")
+        def encode(memory: int, source: list[str] = source, vf: list[str] = vf,
+                   sample: Path = sample, length: float = length,
+                   encoding: Callable[[float], None] = encoding) -> None:
+            ffmpeg.run([*source, "-map", "0:v:0", *vf, "-an", "-sn", "-dn",
+                        *video_args(enc.codec, crf=crf, pix_fmt=enc.pix_fmt,
+                                    threads=enc.threads, max_bitrate_kbps=enc.max_bitrate,
+                                    fps=enc.fps, gop_seconds=5.0, vmaf_tuned=True,
+                                    memory=memory),
+                        *enc.colour, "-f", "matroska", "-y", ffmpeg.url(sample)],
+                       deadline=deadline, memory_bytes=enc.memory_bytes, duration=length,
+                       progress=encoding, what="encoding a sample")
+
+        enc.memory = leaner(enc.codec, enc.memory, encode)
         total_bytes += sample.stat().st_size
         total_seconds += length
         score = measure(_unturned(ffmpeg.input_args(sample, "matroska")), source,
@@ -364,6 +380,21 @@ def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, dea
     return Attempt(crf=crf, vmaf=round(harmonic, 3), vmaf_mean=round(mean, 3),
                    vmaf_min=min(s.minimum for s, _ in weighted), frames=frames,
                    bytes_per_second=total_bytes / max(total_seconds, 1e-3))
+
+
+def leaner(codec: VideoCodec, memory: int, run: Callable[[int], None]) -> int:
+    """``run(memory)``, again with the next leaner
+    :data:`~squeezer.engines.video.encoders.MEMORY_STEPS` settings while it runs out of
+    memory and leaner ones are left (the frame-size estimate is a guess: the decoder's and
+    the filters' share varies); the step that ran."""
+    while True:
+        try:
+            run(memory)
+            return memory
+        except MemoryLimitError:
+            if memory + 1 >= len(MEMORY_STEPS) or not lean_settings(codec):
+                raise
+            memory += 1
 
 
 def work_directory() -> tempfile.TemporaryDirectory[str]:
