@@ -85,6 +85,16 @@ class MediaFiles:
                 "-b:a", "192k", "-metadata", "title=Chaplin test", str(path))
         return path
 
+    def unseekable(self) -> Path:
+        """The first 10 s of a real 1280x720 4:4:4 H.264 clip (stream copy, no audio) whose
+        IDR picture at 3.8 s still references earlier ones: decoded from the start it is
+        clean, decoded from a seek past 3.8 s every picture is corrupt."""
+        path, done = self._path("unseekable.mp4")
+        if not done:
+            run("-i", str(VIDEO / "imageio-test_images__cockatoo.mp4"), "-map", "0:v:0",
+                "-c", "copy", "-t", "10", str(path))
+        return path
+
     def hd(self) -> Path:
         """2 s of a 1280x720 test pattern at 25 fps, H.264 at CRF 10: enough frames to fill
         x264's lookahead, whose memory grows with the picture."""

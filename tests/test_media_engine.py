@@ -312,3 +312,23 @@ def test_ffmpeg_runs_report_progress_even_between_its_progress_blocks(media, mon
     # far under the 30 s between blocks (a loaded CI machine may wake the loop late)
     assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 1.5
     assert [f for _, f in stamps] == sorted(f for _, f in stamps)
+
+
+def test_samples_of_a_stream_that_cannot_be_decoded_from_a_seek_are_cut_from_the_start(
+        media, tmp_path):
+    """A real clip's later IDR picture still references earlier ones: every picture decoded
+    after a seek is corrupt, so every sample scored VMAF 46-54 against an equally corrupt
+    reference and the search ran to the lowest CRF.  The corrupt seek is seen in ffmpeg's
+    log and the samples are cut from a decode that starts at the beginning."""
+    from squeezer.engines.media import ffmpeg
+    from squeezer.engines.video.search import broken_seek
+
+    src = media.unseekable()
+    seeked = ffmpeg.run([*ffmpeg.input_args(src, "mov", extra=["-ss", "4.25", "-t", "1.5"]),
+                         "-f", "null", "-"], what="decoding")
+    assert broken_seek(seeked.log)
+    whole = ffmpeg.run([*ffmpeg.input_args(src, "mov"), "-f", "null", "-"], what="decoding")
+    assert not broken_seek(whole.log)
+    report = compress_any(src, tmp_path / "out.mp4", {"level": "medium"})
+    first = report.search[0]
+    assert first.crf == 23 and first.vmaf > 90, report.search

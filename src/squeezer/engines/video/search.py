@@ -33,6 +33,7 @@ so: the report carries the measured VMAF below the floor and a warning.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,8 @@ class Encoding:
     #: the :data:`~squeezer.engines.video.encoders.MEMORY_STEPS` index the encodes use: moved
     #: down when a sample runs out of memory, so that the full encode starts from there
     memory: int = 0
+    #: samples are cut from a decode that starts at the beginning (:func:`broken_seek`)
+    decode_from_start: bool = False
 
 
 def _seek(source: Sequence[str], scene: Scene) -> list[str]:
@@ -341,45 +344,93 @@ def sample_attempt(enc: Encoding, crf: int, scenes: list[Scene], work: Path, dea
     count = len(scenes)
     for i, scene in enumerate(scenes):
         length = scene.length or duration
-        sample = work / f"sample-{crf}-{i}.mkv"
-        # the stored picture, as the full encode sees it (``-noautorotate`` there too): the
-        # crop and scale steps are written for it, and a turned picture would not fit them
-        source = _unturned(_seek(enc.source, scene))
-        vf = ["-vf", enc.filters] if enc.filters else []
 
-        def encoding(f: float, i: int = i) -> None:
-            progress((i + 0.6 * f) / count)
+        def step(f: float, i: int = i) -> None:
+            progress((i + f) / count)
 
-        def scoring(f: float, i: int = i) -> None:
-            progress((i + 0.6 + 0.4 * f) / count)
-
-        def encode(memory: int, source: list[str] = source, vf: list[str] = vf,
-                   sample: Path = sample, length: float = length,
-                   encoding: Callable[[float], None] = encoding) -> None:
-            ffmpeg.run([*source, "-map", "0:v:0", *vf, "-an", "-sn", "-dn",
-                        *video_args(enc.codec, crf=crf, pix_fmt=enc.pix_fmt,
-                                    threads=enc.threads, max_bitrate_kbps=enc.max_bitrate,
-                                    fps=enc.fps, gop_seconds=5.0, vmaf_tuned=True,
-                                    memory=memory),
-                        *enc.colour, "-f", "matroska", "-y", ffmpeg.url(sample)],
-                       deadline=deadline, memory_bytes=enc.memory_bytes, duration=length,
-                       progress=encoding, what="encoding a sample")
-
-        enc.memory = leaner(enc.codec, enc.memory, encode)
-        total_bytes += sample.stat().st_size
+        size, score = _sample_scene(enc, crf, scene, work / f"sample-{crf}-{i}.mkv",
+                                    deadline, length, every, step)
+        total_bytes += size
         total_seconds += length
-        score = measure(_unturned(ffmpeg.input_args(sample, "matroska")), source,
-                        reference_filter=enc.filters, deadline=deadline,
-                        memory_bytes=enc.memory_bytes, duration=length, progress=scoring,
-                        subsample=every)
         weighted.append((score, score.frames))
-        sample.unlink(missing_ok=True)
     frames = sum(n for _, n in weighted)
     harmonic = frames / sum(n / (s.harmonic_mean + 1.0) for s, n in weighted) - 1.0
     mean = sum(s.mean * n for s, n in weighted) / frames
     return Attempt(crf=crf, vmaf=round(harmonic, 3), vmaf_mean=round(mean, 3),
                    vmaf_min=min(s.minimum for s, _ in weighted), frames=frames,
                    bytes_per_second=total_bytes / max(total_seconds, 1e-3))
+
+
+def _sample_scene(enc: Encoding, crf: int, scene: Scene, sample: Path, deadline: float | None,
+                  length: float, every: int, progress: Callable[[float], None]
+                  ) -> tuple[int, Score]:
+    """Encode one scene at ``crf`` and score it against the same frames of the input: its
+    bytes and VMAF.  A seek whose pictures decode corrupt (:func:`broken_seek`) is done
+    again, and every later one too, by decoding from the start."""
+    logs: list[str] = []
+
+    def encoding(f: float) -> None:
+        progress(0.6 * f)
+
+    def scoring(f: float) -> None:
+        progress(0.6 + 0.4 * f)
+
+    while True:
+        if enc.decode_from_start and scene.start:
+            # read up to the scene's end and cut it out by time: the filter sees the frames
+            # the whole decode produces (the encode's own filters come after the cut)
+            at = len(enc.source) - 2
+            source = _unturned([*enc.source[:at], "-t", f"{scene.start + length:.3f}",
+                                *enc.source[at:]])
+            cut = f"trim=start={scene.start:.3f}:duration={length:.3f},setpts=PTS-STARTPTS"
+        else:
+            # the stored picture, as the full encode sees it (``-noautorotate`` there too):
+            # the crop and scale steps are written for it, and a turned picture would not fit
+            source = _unturned(_seek(enc.source, scene))
+            cut = ""
+        chain = ",".join(f for f in (cut, enc.filters) if f)
+        vf = ["-vf", chain] if chain else []
+
+        def encode(memory: int, source: list[str] = source, vf: list[str] = vf) -> None:
+            result = ffmpeg.run(
+                [*source, "-map", "0:v:0", *vf, "-an", "-sn", "-dn",
+                 *video_args(enc.codec, crf=crf, pix_fmt=enc.pix_fmt, threads=enc.threads,
+                             max_bitrate_kbps=enc.max_bitrate, fps=enc.fps, gop_seconds=5.0,
+                             vmaf_tuned=True, memory=memory),
+                 *enc.colour, "-f", "matroska", "-y", ffmpeg.url(sample)],
+                deadline=deadline, memory_bytes=enc.memory_bytes, duration=length,
+                progress=encoding, what="encoding a sample")
+            logs.append(result.log)
+
+        enc.memory = leaner(enc.codec, enc.memory, encode)
+        if not enc.decode_from_start and scene.start and broken_seek(logs[-1]):
+            enc.decode_from_start = True
+            sample.unlink(missing_ok=True)
+            continue
+        try:
+            size = sample.stat().st_size
+            score = measure(_unturned(ffmpeg.input_args(sample, "matroska")), source,
+                            reference_filter=chain, deadline=deadline,
+                            memory_bytes=enc.memory_bytes, duration=length,
+                            progress=scoring, subsample=every)
+        finally:
+            sample.unlink(missing_ok=True)
+        return size, score
+
+
+#: what ffmpeg logs for a picture its decoder marks corrupt (decoded without its references)
+_CORRUPT = re.compile(r"corrupt decoded frame")
+#: corrupt pictures after a seek that make it broken: an open GOP's leading pictures (two or
+#: three, before the seek point and dropped) are no sign of it
+BROKEN_SEEK_FRAMES = 5
+
+
+def broken_seek(log: str) -> bool:
+    """Whether a run's log says its seek landed on a picture the stream cannot be decoded
+    from.  A 4:4:4 H.264 clip's later IDR pictures still referenced earlier ones: every
+    picture after a seek decoded corrupt and every sample scored VMAF 46-54, so the clip was
+    kept whole; decoded from the start it is clean."""
+    return len(_CORRUPT.findall(log)) >= BROKEN_SEEK_FRAMES
 
 
 def leaner(codec: VideoCodec, memory: int, run: Callable[[int], None]) -> int:
