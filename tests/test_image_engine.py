@@ -774,3 +774,53 @@ def test_gif_frames_recoded_at_the_smallest_lzw_code_size(tmp_path: Path) -> Non
     src.write_bytes(plain)
     report = compress(src, tmp_path / "anim.out.gif", Options(level="lossless"))
     assert report.output_bytes <= len(smaller) and report.frames == 6
+
+
+def test_png_raw_bytes_is_what_the_deflate_stream_holds() -> None:
+    """The bound on the lossless level's slow packers is the inflated size of the rows (what
+    zopfli has to work through), read from the header; checked against the real stream."""
+    from squeezer.engines.image import png as pngmod
+
+    rng = np.random.default_rng(5)
+    for mode, shape in (("RGB", (37, 53, 3)), ("RGBA", (20, 31, 4)), ("L", (9, 70)),
+                        ("LA", (16, 16, 2))):
+        image = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        data = buf.getvalue()
+        idat, pos = b"", 8
+        while pos < len(data):
+            size = struct.unpack(">I", data[pos:pos + 4])[0]
+            if data[pos + 4:pos + 8] == b"IDAT":
+                idat += data[pos + 8:pos + 8 + size]
+            pos += 12 + size
+        assert pngmod.raw_bytes(data) == len(zlib.decompress(idat)), mode
+    assert pngmod.raw_bytes(b"not a png") > pngmod.FINAL_MAX_RAW
+
+
+def test_png_lossless_leaves_zopfli_to_small_images(tmp_path: Path) -> None:
+    """zopfli's time grows with the rows it deflates: 1024 x 768 slides took 9-13 s each for
+    4-6 % (11-15 s in all at ``lossless``).  Past :data:`png.ZOPFLI_MAX_RAW` the final pack
+    is oxipng's level 4 alone; a small image still gets zopfli's smaller stream."""
+    import oxipng
+
+    from squeezer.engines.image import png as pngmod
+
+    strip = oxipng.StripChunks.all()
+    big = ui_screenshot(gradient=False).resize((1024, 768))
+    data = pngmod.oxipng(save_bytes(big), keep=[], animated=False, optimize_alpha=False)
+    assert pngmod.raw_bytes(data) > pngmod.ZOPFLI_MAX_RAW
+    assert pngmod.final_pack(data, keep=[], animated=False, optimize_alpha=False) == min(
+        data, oxipng.optimize_from_memory(data, level=pngmod.FINAL_LEVEL, strip=strip), key=len)
+    small = pngmod.oxipng(save_bytes(ui_screenshot(gradient=False).crop((100, 50, 400, 300))),
+                          keep=[], animated=False, optimize_alpha=False)
+    assert pngmod.raw_bytes(small) <= pngmod.ZOPFLI_MAX_RAW
+    level4 = oxipng.optimize_from_memory(small, level=pngmod.FINAL_LEVEL, strip=strip)
+    assert len(pngmod.final_pack(small, keep=[], animated=False, optimize_alpha=False)) < \
+        min(len(small), len(level4))
+
+
+def save_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()

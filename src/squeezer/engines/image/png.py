@@ -4,7 +4,8 @@ Lossless: the input's own bytes through oxipng (``pyoxipng``: filter, bit depth,
 colour type and palette reductions, libdeflate), so a PNG input is re-packed
 without a single pixel decoded and re-encoded; any other source is first
 written by Pillow.  Candidates are compared at oxipng level 2; the one kept is
-packed again at :data:`FINAL_LEVEL` (up to :data:`FINAL_MAX_BYTES`) and, when small, with zopfli
+packed again at :data:`FINAL_LEVEL` (up to :data:`FINAL_MAX_BYTES` and
+:data:`FINAL_MAX_RAW`) and, when small, with zopfli
 (``bench/image_bench.py``: level 4 is 1-20 % smaller than 2 on palette images,
 zopfli another 3-7 % on images under :data:`ZOPFLI_MAX_BYTES`).
 
@@ -59,9 +60,17 @@ FINAL_LEVEL = 4
 #: zopfli, at the lossless level only, for results up to this big (3-7 % smaller on graphics;
 #: a 57 KB screenshot took 24.6 s for 2.7 %)
 ZOPFLI_MAX_BYTES = 32 * 1024
+#: ... and only for images of at most this many filtered bytes (:func:`raw_bytes`): zopfli's
+#: time grows with what it deflates, not with what it writes.  On 45 PNGs of the document
+#: corpora, 250 KB of rows took 0.65-0.8 s for 3-7 %; 1024 x 768 slides (2.4 MB of rows,
+#: results of 24-31 KB) 9-13 s each for 4-6 %, which made them take 11-15 s at ``lossless``
+ZOPFLI_MAX_RAW = 512 * 1024
 #: the lossless level's final pack only for results up to this big (a 1 MB photo: 0.3 %
 #: smaller for 2 s)
 FINAL_MAX_BYTES = 256 * 1024
+#: ... and of at most this many filtered bytes (level 4 took 1.6-2.8 s on the 2.4 MB slides
+#: for 2-9 %; 2876 x 2875 pixels of a slide background took 18 s in all)
+FINAL_MAX_RAW = 4 * 1024 * 1024
 _APNG_CHUNKS = [b"acTL", b"fcTL", b"fdAT"]
 
 
@@ -84,7 +93,8 @@ def final_pack(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha
                lossless: bool = True) -> bytes:
     """The chosen PNG packed harder: oxipng :data:`FINAL_LEVEL`, then (lossless level) zopfli
     when small; bounded so that a packer is not re-run where it costs seconds for 2 %."""
-    if _oxipng is None or not lossless or len(data) > FINAL_MAX_BYTES:
+    raw = raw_bytes(data)
+    if _oxipng is None or not lossless or len(data) > FINAL_MAX_BYTES or raw > FINAL_MAX_RAW:
         return data
     chunks = list(keep) + (_APNG_CHUNKS if animated else [])
     strip = _oxipng.StripChunks.keep(chunks) if chunks else _oxipng.StripChunks.all()
@@ -92,13 +102,24 @@ def final_pack(data: bytes, *, keep: list[bytes], animated: bool, optimize_alpha
     try:
         best = min(best, _oxipng.optimize_from_memory(
             data, level=FINAL_LEVEL, optimize_alpha=optimize_alpha, strip=strip), key=len)
-        if lossless and len(best) <= ZOPFLI_MAX_BYTES:
+        if lossless and len(best) <= ZOPFLI_MAX_BYTES and raw <= ZOPFLI_MAX_RAW:
             best = min(best, _oxipng.optimize_from_memory(
                 best, level=2, optimize_alpha=optimize_alpha, strip=strip,
                 deflate=_oxipng.Deflaters.zopfli(5)), key=len)
     except Exception:  # noqa: BLE001 - oxipng refusing a file leaves it as it is
         return best
     return best
+
+
+def raw_bytes(data: bytes) -> int:
+    """The bytes a PNG's deflate stream holds once inflated (its filtered rows, one filter
+    byte each), from its header; a huge number when there is no readable header."""
+    if len(data) < 29 or data[12:16] != b"IHDR":
+        return 1 << 62
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    depth, colour = data[24], data[25]
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
+    return height * (1 + (width * channels * depth + 7) // 8)
 
 
 def save(frames: list[Image.Image], durations: list[int], loop: int | None,
