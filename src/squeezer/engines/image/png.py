@@ -63,8 +63,9 @@ ZOPFLI_MAX_BYTES = 32 * 1024
 #: ... and only for images of at most this many filtered bytes (:func:`raw_bytes`): zopfli's
 #: time grows with what it deflates, not with what it writes.  On 45 PNGs of the document
 #: corpora, 250 KB of rows took 0.65-0.8 s for 3-7 %; 1024 x 768 slides (2.4 MB of rows,
-#: results of 24-31 KB) 9-13 s each for 4-6 %, which made them take 11-15 s at ``lossless``
-ZOPFLI_MAX_RAW = 512 * 1024
+#: results of 24-31 KB) 9-13 s each for 4-6 %, which made them take 11-15 s at ``lossless``,
+#: and 514 KB of a chart's rows 5 s (zopfli is slowest on long repeats)
+ZOPFLI_MAX_RAW = 256 * 1024
 #: the lossless level's final pack only for results up to this big (a 1 MB photo: 0.3 %
 #: smaller for 2 s)
 FINAL_MAX_BYTES = 256 * 1024
