@@ -95,6 +95,18 @@ class MediaFiles:
                 "-c", "copy", "-t", "10", str(path))
         return path
 
+    def easy_then_hard(self) -> Path:
+        """2 s of flat gray, then 2 s of a test pattern under heavy moving noise (320x240,
+        25 fps, H.264 at CRF 5): the two halves need very different rates."""
+        path, done = self._path("easy-then-hard.mp4")
+        if not done:
+            run("-f", "lavfi", "-i", "color=c=gray:s=320x240:r=25:d=2",
+                "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2,noise=alls=40:allf=t",
+                "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
+                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "5", "-pix_fmt", "yuv420p",
+                str(path))
+        return path
+
     def hd(self) -> Path:
         """2 s of a 1280x720 test pattern at 25 fps, H.264 at CRF 10: enough frames to fill
         x264's lookahead, whose memory grows with the picture."""

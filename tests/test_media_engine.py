@@ -332,3 +332,17 @@ def test_samples_of_a_stream_that_cannot_be_decoded_from_a_seek_are_cut_from_the
     report = compress_any(src, tmp_path / "out.mp4", {"level": "medium"})
     first = report.search[0]
     assert first.crf == 23 and first.vmaf > 90, report.search
+
+
+def test_a_trimmed_videos_samples_come_from_inside_the_trim(media, tmp_path):
+    """The search's samples seek with ``-ss`` before ``-i``; a trim's own ``-ss`` came first,
+    and ffmpeg keeps the last value given, so a trimmed video was sampled from before its
+    trim: here the flat half, whose rate says nothing of the noisy half that is encoded."""
+    src = media.easy_then_hard()
+    hard = compress_any(src, tmp_path / "hard.mp4",
+                        {"level": "medium", "video": {"trim_start": 2.0}})
+    easy = compress_any(src, tmp_path / "easy.mp4",
+                        {"level": "medium", "video": {"trim_end": 2.0}})
+    assert hard.search[0].crf == easy.search[0].crf == 23
+    assert hard.search[0].kbit_per_second > 20 * easy.search[0].kbit_per_second, \
+        (hard.search, easy.search)

@@ -161,16 +161,38 @@ class Encoding:
     decode_from_start: bool = False
 
 
-def _seek(source: Sequence[str], scene: Scene) -> list[str]:
-    """``source`` with ``-ss``/``-t`` before its ``-i`` (accurate seek, decoded from the
-    keyframe before)."""
+def _window(source: Sequence[str]) -> tuple[list[str], float, float | None]:
+    """``source`` without the ``-ss``/``-t`` of a trim before its ``-i``, and their values
+    (0 and None when it has none).  A scene's own ``-ss`` after the trim's would not add to
+    it: ffmpeg keeps the last value given, so a trimmed video's samples were taken from
+    before the trim."""
     at = len(source) - 2
+    head: list[str] = []
+    offset, limit = 0.0, None
+    options = iter(source[:at])
+    for arg in options:
+        if arg == "-ss":
+            offset = float(next(options))
+        elif arg == "-t":
+            limit = float(next(options))
+        else:
+            head.append(arg)
+    return [*head, *source[at:]], offset, limit
+
+
+def _seek(source: Sequence[str], scene: Scene) -> list[str]:
+    """``source`` with ``-ss``/``-t`` before its ``-i`` for ``scene`` (accurate seek, decoded
+    from the keyframe before), within the trim ``source`` already has."""
+    bare, offset, limit = _window(source)
+    at = len(bare) - 2
     extra = []
-    if scene.start:
-        extra += ["-ss", f"{scene.start:.3f}"]
+    if offset + scene.start:
+        extra += ["-ss", f"{offset + scene.start:.3f}"]
     if scene.length:
         extra += ["-t", f"{scene.length:.3f}"]
-    return [*source[:at], *extra, *source[at:]]
+    elif limit is not None:
+        extra += ["-t", f"{max(0.0, limit - scene.start):.3f}"]
+    return [*bare[:at], *extra, *bare[at:]]
 
 
 def _unturned(source: Sequence[str]) -> list[str]:
@@ -376,13 +398,14 @@ def _sample_scene(enc: Encoding, crf: int, scene: Scene, sample: Path, deadline:
         progress(0.6 + 0.4 * f)
 
     while True:
-        if enc.decode_from_start and scene.start:
+        bare, offset, _ = _window(enc.source)
+        start = offset + scene.start  #: where the scene starts in the input
+        if enc.decode_from_start and start:
             # read up to the scene's end and cut it out by time: the filter sees the frames
             # the whole decode produces (the encode's own filters come after the cut)
-            at = len(enc.source) - 2
-            source = _unturned([*enc.source[:at], "-t", f"{scene.start + length:.3f}",
-                                *enc.source[at:]])
-            cut = f"trim=start={scene.start:.3f}:duration={length:.3f},setpts=PTS-STARTPTS"
+            at = len(bare) - 2
+            source = _unturned([*bare[:at], "-t", f"{start + length:.3f}", *bare[at:]])
+            cut = f"trim=start={start:.3f}:duration={length:.3f},setpts=PTS-STARTPTS"
         else:
             # the stored picture, as the full encode sees it (``-noautorotate`` there too):
             # the crop and scale steps are written for it, and a turned picture would not fit
@@ -403,7 +426,7 @@ def _sample_scene(enc: Encoding, crf: int, scene: Scene, sample: Path, deadline:
             logs.append(result.log)
 
         enc.memory = leaner(enc.codec, enc.memory, encode)
-        if not enc.decode_from_start and scene.start and broken_seek(logs[-1]):
+        if not enc.decode_from_start and start and broken_seek(logs[-1]):
             enc.decode_from_start = True
             sample.unlink(missing_ok=True)
             continue
