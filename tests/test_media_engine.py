@@ -346,3 +346,25 @@ def test_a_trimmed_videos_samples_come_from_inside_the_trim(media, tmp_path):
     assert hard.search[0].crf == easy.search[0].crf == 23
     assert hard.search[0].kbit_per_second > 20 * easy.search[0].kbit_per_second, \
         (hard.search, easy.search)
+
+
+def test_a_trim_that_starts_where_the_video_cannot_be_decoded_from(media, tmp_path):
+    """A trim starting at 4.5 s of the clip above: a seek there gives corrupt pictures, so the
+    output began with garbage whatever CRF was chosen.  Read from the beginning, its first
+    frames are the source's own, frame for frame (against the source cut by time)."""
+    from mediafx import run
+
+    src = media.unseekable()
+    out = tmp_path / "trimmed.mp4"
+    report = compress_any(src, out, {"level": "medium",
+                                     "video": {"crf": 18, "trim_start": 4.5, "trim_end": 6.5}})
+    assert any("read from the beginning" in a for a in report.actions), report.actions
+    reference = tmp_path / "reference.mkv"
+    run("-i", str(src), "-vf", "trim=start=4.5:duration=2,setpts=PTS-STARTPTS", "-c:v",
+        "ffv1", str(reference))
+    stats = tmp_path / "psnr.log"
+    run("-i", str(out), "-i", str(reference), "-lavfi", f"[0:v][1:v]psnr=stats_file={stats}",
+        "-f", "null", "-")
+    frames = [float(line.split("psnr_avg:")[1].split()[0])
+              for line in stats.read_text().splitlines() if "psnr_avg:" in line]
+    assert len(frames) == 40 and min(frames) > 30, frames[:5]  # 2 s at 20 fps

@@ -61,7 +61,13 @@ from squeezer.engines.video.options import (
     resolve,
 )
 from squeezer.engines.video.report import SearchAttempt, VideoReport
-from squeezer.engines.video.search import SATURATED_COST, Encoding, leaner, search
+from squeezer.engines.video.search import (
+    SATURATED_COST,
+    Encoding,
+    broken_seek,
+    leaner,
+    search,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -378,6 +384,7 @@ class _Run:
                               "is kept")
         crf: int | None = None
         searched = False  #: the CRF comes from the VMAF search (encoders.video_args)
+        whole_decode = False  #: the search found that seeks into this video decode corrupt
         if s.crf is not None:
             crf = s.crf
             r.actions.append(f"fixed CRF {crf} (video.crf)")
@@ -400,6 +407,7 @@ class _Run:
             r.vmaf_scenes = len(outcome.scenes)
             r.vmaf_sampled_seconds = round(outcome.sampled_seconds or self._span(), 3)
             memory = enc.memory
+            whole_decode = enc.decode_from_start
             if outcome.not_smaller and not self._conversion():
                 last = outcome.best or outcome.attempts[-1]
                 r.actions.append(f"CRF search: {len(outcome.attempts)} attempt(s) on "
@@ -432,7 +440,7 @@ class _Run:
         def full(step: int) -> None:
             self._mux(plan, codec, out, crf=crf, cap=cap, progress_span=(0.33, 0.92),
                       filters=filters, pix_fmt=pix_fmt, work=work, vmaf_tuned=searched,
-                      memory=step)
+                      memory=step, whole_decode=whole_decode)
 
         memory = leaner(codec, memory, full)
         if memory and encoders.lean_settings(codec):
@@ -451,13 +459,17 @@ class _Run:
         end = min(s.trim_end, duration) if s.trim_end is not None else duration
         return max(0.0, end - (s.trim_start or 0.0))
 
-    def _trimmed(self, source: list[str]) -> list[str]:
+    def _trimmed(self, source: list[str], *, from_start: bool = False) -> list[str]:
+        """``source`` read from ``video.trim_start`` (a seek) to ``video.trim_end``; with
+        ``from_start``, read from the beginning up to the end of the trim (the caller cuts
+        the start with an output ``-ss``)."""
         s = self.settings
         extra = []
-        if s.trim_start:
+        if s.trim_start and not from_start:
             extra += ["-ss", f"{s.trim_start:.3f}"]
         if s.trim_end is not None:
-            extra += ["-t", f"{self._span():.3f}"]
+            end = self._span() + (s.trim_start or 0.0 if from_start else 0.0)
+            extra += ["-t", f"{end:.3f}"]
         at = len(source) - 2
         return [*source[:at], *extra, *source[at:]]
 
@@ -472,11 +484,18 @@ class _Run:
     def _mux(self, plan: Plan, codec: VideoCodec | None, out: Path, *, crf: int | None,
              cap: int, progress_span: tuple[float, float], filters: str = "",
              pix_fmt: str = "yuv420p", work: Path | None = None,
-             vmaf_tuned: bool = False, memory: int = 0) -> None:
+             vmaf_tuned: bool = False, memory: int = 0, whole_decode: bool = False) -> None:
         """Write ``out``: a remux (``codec`` None) or the full encode (``vmaf_tuned``: at a
-        CRF the VMAF search chose, with the settings the samples had)."""
+        CRF the VMAF search chose, with the settings the samples had).  ``whole_decode``:
+        a trim is cut from a decode that starts at the beginning, not seeked to (done when
+        the seek's pictures decode corrupt: :func:`~squeezer.engines.video.search.broken_seek`)."""
         s = self.settings
-        source = self._trimmed(self.source) if codec is not None else self.source
+        source = self._trimmed(self.source, from_start=whole_decode) if codec is not None \
+            else self.source
+        if whole_decode and codec is not None and s.trim_start:
+            self.report.actions.append(
+                f"video.trim_start {s.trim_start:g} s is not a point this video decodes from "
+                "(a seek there gives corrupt pictures): it was read from the beginning")
         args = [*source[:-2], "-noautorotate", *source[-2:]] if codec is not None else \
             list(source)
         maps: list[str] = []
@@ -527,8 +546,9 @@ class _Run:
             mux_opts += ["-fs", str(cap)]
         if codec is not None and s.trim_start:
             # packets from before the start (a subtitle event the seek lands inside) would
-            # get negative times and the muxer would shift every stream to make room
-            mux_opts += ["-ss", "0"]
+            # get negative times and the muxer would shift every stream to make room; read
+            # from the beginning, everything before the trim's start is dropped here
+            mux_opts += ["-ss", f"{s.trim_start:.3f}" if whole_decode else "0"]
         passes = [0]
         if codec is not None and s.bitrate is not None and s.two_pass:
             passes = [1, 2]
@@ -552,6 +572,13 @@ class _Run:
                 deadline=self.deadline, memory_bytes=self.memory, duration=span,
                 progress=self._stage(stage, part),
                 what="encoding" if codec is not None else "remuxing")
+            if codec is not None and s.trim_start and not whole_decode \
+                    and broken_seek(result.log):
+                # the seek to the trim's start decoded corrupt pictures: read from the start
+                self._mux(plan, codec, out, crf=crf, cap=cap, progress_span=progress_span,
+                          filters=filters, pix_fmt=pix_fmt, work=work, vmaf_tuned=vmaf_tuned,
+                          memory=memory, whole_decode=True)
+                return
             if plan.video and result.progress.frame == 0 and codec is not None:
                 raise DamagedMediaError("the video stream has no frames to encode")
         if cap and out.exists() and out.stat().st_size >= cap and self._conversion():
