@@ -368,3 +368,30 @@ def test_a_trim_that_starts_where_the_video_cannot_be_decoded_from(media, tmp_pa
     frames = [float(line.split("psnr_avg:")[1].split()[0])
               for line in stats.read_text().splitlines() if "psnr_avg:" in line]
     assert len(frames) == 40 and min(frames) > 30, frames[:5]  # 2 s at 20 fps
+
+
+def test_lossless_float_pcm_is_flac_only_when_flac_holds_every_sample(media, tmp_path):
+    """FLAC stores integers of at most 24 bits: a 32-bit float WAV of a real loop had 627,000
+    of its 661,500 samples changed (by up to 1.2e-7) on the way through FLAC at ``lossless``.
+    Such a file is kept as it is, and says why; a float WAV whose samples are 16-bit values
+    (a 16-bit recording converted) still becomes FLAC, decoding to the same floats."""
+    from mediafx import run
+
+    fine = tmp_path / "fine.wav"
+    run("-f", "lavfi", "-i", "sine=frequency=440:duration=2:sample_rate=44100,volume=0.3",
+        "-c:a", "pcm_f32le", str(fine))
+    report = compress_any(fine, tmp_path / "fine.out", {"level": "lossless"})
+    assert report.original_kept and report.output_bytes == fine.stat().st_size
+    assert "FLAC cannot hold these pcm_f32le samples exactly" in report.actions[-1]
+
+    coarse = tmp_path / "coarse.wav"
+    run("-i", str(media.wav()), "-c:a", "pcm_f32le", str(coarse))
+    out = tmp_path / "coarse.flac"
+    report = compress_any(coarse, out, {"level": "lossless"})
+    assert report.codec_out == "flac" and report.output_bytes < coarse.stat().st_size / 2
+    floats = []
+    for path in (coarse, out):
+        raw = tmp_path / f"{path.stem}.f32"
+        run("-i", str(path), "-f", "f32le", str(raw))
+        floats.append(raw.read_bytes())
+    assert floats[0] == floats[1]

@@ -62,6 +62,21 @@ LEVEL_SHARE = 0.75
 _SINGLE = {"mp3", "m4a", "opus", "ogg", "flac", "aac", "wav", "aiff"}
 
 
+#: PCM codecs whose samples FLAC (integers of at most 24 bits in ffmpeg's encoder) may not hold
+_WIDE_PCM = {"pcm_f16le", "pcm_f24le", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be",
+             "pcm_s32le", "pcm_s32be", "pcm_s64le", "pcm_s64be"}
+#: decoded sample formats that may be wider than 24-bit integers (an ALAC or WavPack track)
+_WIDE_FORMATS = {"s32", "s32p", "s64", "s64p", "flt", "fltp", "dbl", "dblp"}
+
+
+def _maybe_wider_than_flac(stream: Stream) -> bool:
+    """Whether ``stream``'s samples may not fit FLAC exactly (a 32-bit float WAV: 627,000 of
+    661,500 samples changed, by up to 1.2e-7, on the way through FLAC)."""
+    if stream.codec in _WIDE_PCM:
+        return True
+    return stream.codec in _LOSSLESS_CODECS and stream.sample_fmt in _WIDE_FORMATS
+
+
 def compress(src: str | Path, dst: str | Path, options: Options | None = None, *,
              limits: Limits | None = None, progress: Progress | None = None) -> Any:
     """Compress the audio file ``src`` into ``dst``; return its :class:`AudioReport` (or the
@@ -139,6 +154,11 @@ class _Run:
                     f"{first.bitrate // 1000} kbit/s, at or below the level's "
                     f"{kbps} kbit/s: re-encoding would only lose quality")
             self._write(out, out_fmt, codec=codec, kbps=kbps)
+            if codec == "flac" and not s.lossy and not self._same_samples(out, out_fmt, work):
+                return self._remux_or_keep(
+                    work, why=f"FLAC cannot hold these {first.codec} samples exactly "
+                    "(it stores integers of at most 24 bits): a lossless encode would change "
+                    "them")
             asked = s.codec is not AudioCodec.auto
             if out.stat().st_size >= self.size and not asked:
                 return self._remux_or_keep(work, why="re-encoding is not smaller")
@@ -197,6 +217,27 @@ class _Run:
     def _already_there(first: Stream, codec: str, kbps: int | None) -> bool:
         same = first.codec == codec or (codec == "opus" and first.codec == "opus")
         return bool(same and kbps and first.bitrate and first.bitrate <= kbps * 1000 * 1.05)
+
+    def _same_samples(self, out: Path, out_fmt: str, work: Path) -> bool:
+        """Whether ``out`` decodes to the input's samples, bit for bit, on every track: checked
+        for the sample formats FLAC may not hold (float, and integers that may be wider than
+        24 bits); 16- and 24-bit PCM and FLAC of those always fit.  Both sides are decoded to
+        64-bit floats, which hold every sample of either exactly, and hashed by ffmpeg."""
+        if not any(_maybe_wider_than_flac(a) for a in self.info.audio):
+            return True
+        for k in range(len(self.info.audio)):
+            sums = []
+            for n, (path, fmt) in enumerate(((self.src, demuxer(self.fmt)),
+                                             (out, demuxer(out_fmt)))):
+                digest = work / f"samples-{k}-{n}.md5"
+                ffmpeg.run([*ffmpeg.input_args(path, fmt), "-map", f"0:a:{k}",
+                            "-c:a", "pcm_f64le", "-f", "md5", "-y", ffmpeg.url(digest)],
+                           deadline=self.deadline, memory_bytes=self.memory,
+                           duration=self.info.duration, what="comparing the samples")
+                sums.append(digest.read_text().strip())
+            if sums[0] != sums[1]:
+                return False
+        return True
 
     # --- writing ------------------------------------------------------------------------------
 
