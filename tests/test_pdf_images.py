@@ -1253,3 +1253,28 @@ def test_a_jpx_soft_mask_drawn_far_above_the_target_becomes_smaller_lossless_fla
     with pikepdf.open(tmp_path / "lossless.pdf") as pdf:
         (image,) = [o for o in pdfgen.image_xobjects(pdf) if "/SMask" in o]
         assert image.SMask.get("/Filter") == Name.JPXDecode
+
+
+def test_a_palette_counts_its_colour_table(tmp_path):
+    """An /Indexed image's colour table is written in its dictionary as hex, outside the
+    stream: 200 colours cost 1.2 KB there.  A small image of 200 colours as a palette had
+    256 bytes of data against 768 as RGB, so the palette won and the file grew; counted
+    with its table, the palette loses and the image stays RGB."""
+    rng = np.random.default_rng(11)
+    colours = rng.integers(0, 256, (200, 3), dtype=np.uint8)
+    array = colours[np.arange(256) % 200].reshape(16, 16, 3)
+    src = tmp_path / "in.pdf"
+    pdf = pikepdf.new()
+    image = pdfgen.image_stream(pdf, array)
+    resources = Dictionary(XObject=Dictionary(Im0=image))
+    pdfgen.add_page(pdf, b"q 100 0 0 100 72 600 cm /Im0 Do Q\n" + pdfgen.text_ops(
+        pdfgen.words_lines(3, lines=40)), resources)
+    pdf.Root.Pages.Kids[0].Resources.Font = Dictionary(F1=pdfgen.helvetica(pdf))
+    pdf.save(src, compress_streams=False)
+    report = compress(src, tmp_path / "out.pdf", Options(level="lossless"))
+    assert report.output_bytes < src.stat().st_size
+    with pikepdf.open(tmp_path / "out.pdf") as out:
+        kept = out.pages[0].Resources.XObject.Im0
+        assert kept.ColorSpace == Name.DeviceRGB, kept.ColorSpace
+        assert np.array_equal(np.frombuffer(kept.read_bytes(), np.uint8).reshape(16, 16, 3),
+                              array)
