@@ -392,10 +392,11 @@ class _Run:
             crf = encoders.quality_crf(codec, s.quality)
             r.actions.append(f"quality {s.quality} as CRF {crf}")
         elif s.bitrate is None and s.vmaf is not None:
-            enc = Encoding(codec=codec, source=self._trimmed(self.source), filters=filters,
+            enc = Encoding(codec=codec, source=self.source, filters=filters,
                            pix_fmt=pix_fmt, colour=self._colour(v), max_bitrate=s.max_bitrate,
                            threads=self.threads, memory_bytes=self.memory, fps=v.fps,
-                           memory=memory)
+                           memory=memory, trim_start=s.trim_start or 0.0,
+                           trim_span=self._span() if s.trim_end is not None else None)
             self.say(0.02, "searching")
             outcome = search(
                 enc, floor=s.vmaf, crf_min=s.crf_min, crf_max=s.crf_max,

@@ -159,40 +159,26 @@ class Encoding:
     memory: int = 0
     #: samples are cut from a decode that starts at the beginning (:func:`broken_seek`)
     decode_from_start: bool = False
+    #: the trim (``video.trim_start``, and the span when ``video.trim_end`` is given): the
+    #: scenes' times are within it.  Kept apart from ``source``: a scene's ``-ss`` after a
+    #: trim's would not add to it (ffmpeg keeps the last value given), and a trimmed video's
+    #: samples were taken from before the trim
+    trim_start: float = 0.0
+    trim_span: float | None = None
 
 
-def _window(source: Sequence[str]) -> tuple[list[str], float, float | None]:
-    """``source`` without the ``-ss``/``-t`` of a trim before its ``-i``, and their values
-    (0 and None when it has none).  A scene's own ``-ss`` after the trim's would not add to
-    it: ffmpeg keeps the last value given, so a trimmed video's samples were taken from
-    before the trim."""
-    at = len(source) - 2
-    head: list[str] = []
-    offset, limit = 0.0, None
-    options = iter(source[:at])
-    for arg in options:
-        if arg == "-ss":
-            offset = float(next(options))
-        elif arg == "-t":
-            limit = float(next(options))
-        else:
-            head.append(arg)
-    return [*head, *source[at:]], offset, limit
-
-
-def _seek(source: Sequence[str], scene: Scene) -> list[str]:
-    """``source`` with ``-ss``/``-t`` before its ``-i`` for ``scene`` (accurate seek, decoded
-    from the keyframe before), within the trim ``source`` already has."""
-    bare, offset, limit = _window(source)
-    at = len(bare) - 2
+def _seek(enc: Encoding, scene: Scene) -> list[str]:
+    """``enc.source`` with ``-ss``/``-t`` before its ``-i`` for ``scene`` (accurate seek,
+    decoded from the keyframe before), within the trim."""
+    at = len(enc.source) - 2
     extra = []
-    if offset + scene.start:
-        extra += ["-ss", f"{offset + scene.start:.3f}"]
+    if enc.trim_start + scene.start:
+        extra += ["-ss", f"{enc.trim_start + scene.start:.3f}"]
     if scene.length:
         extra += ["-t", f"{scene.length:.3f}"]
-    elif limit is not None:
-        extra += ["-t", f"{max(0.0, limit - scene.start):.3f}"]
-    return [*bare[:at], *extra, *bare[at:]]
+    elif enc.trim_span is not None:
+        extra += ["-t", f"{max(0.0, enc.trim_span - scene.start):.3f}"]
+    return [*enc.source[:at], *extra, *enc.source[at:]]
 
 
 def _unturned(source: Sequence[str]) -> list[str]:
@@ -389,7 +375,7 @@ def _sample_scene(enc: Encoding, crf: int, scene: Scene, sample: Path, deadline:
     """Encode one scene at ``crf`` and score it against the same frames of the input: its
     bytes and VMAF.  A seek whose pictures decode corrupt (:func:`broken_seek`) is done
     again, and every later one too, by decoding from the start."""
-    logs: list[str] = []
+    logs: list[str] = []  #: the sample encode's log (the run that did not run out of memory)
 
     def encoding(f: float) -> None:
         progress(0.6 * f)
@@ -397,19 +383,19 @@ def _sample_scene(enc: Encoding, crf: int, scene: Scene, sample: Path, deadline:
     def scoring(f: float) -> None:
         progress(0.6 + 0.4 * f)
 
+    start = enc.trim_start + scene.start  #: where the scene starts in the input
     while True:
-        bare, offset, _ = _window(enc.source)
-        start = offset + scene.start  #: where the scene starts in the input
         if enc.decode_from_start and start:
             # read up to the scene's end and cut it out by time: the filter sees the frames
             # the whole decode produces (the encode's own filters come after the cut)
-            at = len(bare) - 2
-            source = _unturned([*bare[:at], "-t", f"{start + length:.3f}", *bare[at:]])
+            at = len(enc.source) - 2
+            source = _unturned([*enc.source[:at], "-t", f"{start + length:.3f}",
+                                *enc.source[at:]])
             cut = f"trim=start={start:.3f}:duration={length:.3f},setpts=PTS-STARTPTS"
         else:
             # the stored picture, as the full encode sees it (``-noautorotate`` there too):
             # the crop and scale steps are written for it, and a turned picture would not fit
-            source = _unturned(_seek(enc.source, scene))
+            source = _unturned(_seek(enc, scene))
             cut = ""
         chain = ",".join(f for f in (cut, enc.filters) if f)
         vf = ["-vf", chain] if chain else []
