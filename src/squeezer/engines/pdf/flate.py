@@ -39,13 +39,16 @@ def smallest(data: bytes) -> bytes:
                key=len)
 
 
-def _only_flate_without_predictor(stream: Stream) -> bool:
+def _filters(stream: Stream) -> list[pikepdf.Object]:
+    """The stream's /Filter as a list (a single name, an array, or none)."""
     filters = stream.stream_dict.get("/Filter")
-    if isinstance(filters, pikepdf.Array):
-        if len(filters) != 1:
-            return False
-        filters = filters[0]
-    if filters != Name.FlateDecode:
+    if filters is None:
+        return []
+    return list(filters) if isinstance(filters, pikepdf.Array) else [filters]
+
+
+def _only_flate_without_predictor(stream: Stream) -> bool:
+    if _filters(stream) != [Name.FlateDecode]:
         return False
     parms = stream.stream_dict.get("/DecodeParms")
     if isinstance(parms, pikepdf.Array):
@@ -62,10 +65,7 @@ def _unfiltered(stream: Stream) -> bool:
     """A stream stored as it is, which qpdf would deflate when it writes the file (zlib):
     the content the number rounding rewrote, among others.  XMP metadata stays as it is,
     as qpdf leaves it (PDF/A wants it readable without a filter)."""
-    filters = stream.stream_dict.get("/Filter")
-    if filters is not None and not (isinstance(filters, pikepdf.Array) and len(filters) == 0):
-        return False
-    return stream.stream_dict.get("/Type") != Name.Metadata
+    return not _filters(stream) and stream.stream_dict.get("/Type") != Name.Metadata
 
 
 def recompress(pdf: pikepdf.Pdf, budget: Budget, report: Report) -> None:

@@ -263,12 +263,9 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
         raise Undecodable("no size")
     names = pixels.filters(image)
     if names in (["/CCITTFaxDecode"], ["/CCF"]):
-        candidates = _ccitt(image, ctx, width, height)
-        candidates = [c for c in candidates if c.cost < before]
-        return min(candidates, key=lambda c: c.cost) if candidates else None
+        return _cheapest(_ccitt(image, ctx, width, height), before)
     if names == ["/JPXDecode"]:
-        candidates = [c for c in _jpx(image, ctx, width, height) if c.cost < before]
-        return min(candidates, key=lambda c: c.cost) if candidates else None
+        return _cheapest(_jpx(image, ctx, width, height), before)
     if any(f in ("/JPXDecode", "/JBIG2Decode", "/CCITTFaxDecode", "/CCF") for f in names):
         return None
     is_mask = bool(image.get("/ImageMask", False))
@@ -284,8 +281,13 @@ def _best(image: Stream, ctx: _Context, before: int) -> Candidate | None:
         if image.objgen not in ctx.smasks:  # (a soft mask is resampled with its image)
             candidates = _with_full_size(candidates, lambda: _sampled(
                 image, info, ctx, width, height, bpc, resample=False))
-    candidates = [c for c in candidates if c is not None and c.cost < before]
-    return min(candidates, key=lambda c: c.cost) if candidates else None
+    return _cheapest(candidates, before)
+
+
+def _cheapest(candidates: list[Candidate | None], before: int) -> Candidate | None:
+    """The candidate that adds the fewest bytes, when that is fewer than ``before``."""
+    cheaper = [c for c in candidates if c is not None and c.cost < before]
+    return min(cheaper, key=lambda c: c.cost) if cheaper else None
 
 
 def _with_full_size(candidates: list, full_size) -> list:
