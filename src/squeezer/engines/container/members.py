@@ -195,12 +195,11 @@ PNG_DENSE = 0.1
 def png_effort(data: bytes) -> str:
     """``"full"`` (oxipng ``-o2``) for a PNG whose pixels are dense, ``"fast"`` for one that
     compresses over :data:`PNG_DENSE` times (see there), from its IHDR alone."""
+    from squeezer.engines.image.png import raw_bytes
+
     if len(data) < 33 or data[12:16] != b"IHDR":
         return "full"
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    depth, color = data[24], data[25]
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color, 4)
-    raw = height * (1 + (width * channels * depth + 7) // 8)
+    raw = raw_bytes(data)
     return "full" if raw == 0 or len(data) > PNG_DENSE * raw else "fast"
 
 
